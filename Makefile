@@ -1,0 +1,34 @@
+# Two commands for a fresh machine: `make run` and `make test`. Both idempotent and quick once set up.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# Where no NVIDIA GPU is visible, install the CPU build of torch first (no multi-GB CUDA download);
+# on a GPU machine the pyproject range resolves to a CUDA build.
+TORCH_CPU ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test setup demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	if ! command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip install --quiet "$(TORCH_CPU)"; fi
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/rnn-studio run-or-demo
+
+demo: setup
+	$(VENV)/bin/rnn-studio demo
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+bench: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests/benchmarks -s -p no:randomly --benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

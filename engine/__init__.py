@@ -1,0 +1,34 @@
+"""RNN Studio engine: the truth about a design. Pure Python + PyTorch, never Qt.
+
+Public API (a contract; see docs/project-format.md and README):
+    load_project(path) -> Project          raises ProjectFormatError for unreadable files
+    check(project) -> CheckResult          shapes per block, errors and warnings
+    build_model(project) -> DesignModel    torch.nn.Module; raises DesignError when invalid
+"""
+from .blocks import CATALOG, CATEGORIES, BlockDef, ShapeError, fmt_shape
+from .params import Param
+from .project import (EXTENSION, FORMAT_VERSION, Block, Project, ProjectFormatError, atomic_write_bytes,
+                      atomic_write_text, load_project)
+from .shapes import CheckResult, Problem, check
+
+__version__ = "0.1.0"
+
+
+def build_model(project, result=None):
+    """Compile a valid design into a torch.nn.Module (torch is imported on first use)."""
+    from .compile import build_model as _build
+
+    return _build(project, result)
+
+
+def __getattr__(name):
+    if name in ("DesignError", "DesignModel"):
+        from . import compile as _compile
+
+        return getattr(_compile, name)
+    raise AttributeError(name)
+
+
+__all__ = ["CATALOG", "CATEGORIES", "BlockDef", "Param", "ShapeError", "fmt_shape", "EXTENSION",
+           "FORMAT_VERSION", "Block", "Project", "ProjectFormatError", "load_project", "atomic_write_text",
+           "atomic_write_bytes", "CheckResult", "Problem", "check", "build_model", "__version__"]

@@ -1,0 +1,168 @@
+"""Plain PyTorch modules the compiler assembles a design from.
+
+This file depends on nothing but torch, on purpose: the PyTorch source export copies these classes
+verbatim into the generated model file, so the exported code needs no RNN Studio installed.
+Shape comments: B = batch, T = time, F = features, H = units.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def merge_pair(f, b, mode: str):
+    """Join the forward and backward halves of a bidirectional layer (Keras merge_mode)."""
+    if mode == "concat":
+        return torch.cat([f, b], dim=-1)  # (..., 2H)
+    if mode == "sum":
+        return f + b
+    if mode == "mul":
+        return f * b
+    if mode == "ave":
+        return (f + b) * 0.5
+    raise ValueError(f"Invalid merge mode. Received: {mode!r}")
+
+
+class Recurrent(nn.Module):
+    """GRU / LSTM / SimpleRNN with Keras semantics on top of one fused torch call.
+
+    - bidirectional + return_sequences: torch already returns the backward half re-aligned in time
+      (position t holds the backward state that has seen t..T-1), exactly Keras' Bidirectional.
+    - bidirectional, last state: forward state at T-1 joined with backward state at t=0, i.e. h_n,
+      never out[:, -1] (whose backward half has seen a single step).
+    - go_backwards (one direction): the sequence is processed reversed and, with
+      return_sequences, the outputs stay in reversed time order (Keras semantics).
+    """
+
+    def __init__(self, cell: str, input_size: int, units: int, num_layers: int = 1,
+                 bidirectional: bool = False, merge_mode: str = "concat",
+                 return_sequences: bool = False, go_backwards: bool = False,
+                 dropout: float = 0.0, nonlinearity: str = "tanh"):
+        super().__init__()
+        kwargs = dict(input_size=input_size, hidden_size=units, num_layers=num_layers,
+                      bidirectional=bidirectional, batch_first=True,
+                      dropout=dropout if num_layers > 1 else 0.0)
+        if cell == "GRU":
+            self.rnn = nn.GRU(**kwargs)
+        elif cell == "LSTM":
+            self.rnn = nn.LSTM(**kwargs)
+        else:
+            self.rnn = nn.RNN(nonlinearity=nonlinearity, **kwargs)
+        self.is_lstm = cell == "LSTM"
+        self.bidirectional = bidirectional
+        self.merge_mode = merge_mode
+        self.return_sequences = return_sequences
+        self.go_backwards = go_backwards
+
+    def forward(self, x):  # x: (B, T, F)
+        if self.go_backwards:
+            x = torch.flip(x, dims=[1])
+        out, h = self.rnn(x)  # out: (B, T, D*H); h: (L*D, B, H)
+        if self.is_lstm:
+            h = h[0]
+        if self.return_sequences:
+            if self.bidirectional and self.merge_mode != "concat":
+                f, b = out.chunk(2, dim=-1)  # (B, T, H) each, already aligned in time
+                return merge_pair(f, b, self.merge_mode)
+            return out  # (B, T, D*H)
+        if self.bidirectional:
+            return merge_pair(h[-2], h[-1], self.merge_mode)  # (B, 2H) or (B, H)
+        return h[-1]  # (B, H)
+
+
+class Activation(nn.Module):
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+    def forward(self, x):
+        if self.name == "relu":
+            return F.relu(x)
+        if self.name == "tanh":
+            return torch.tanh(x)
+        if self.name == "sigmoid":
+            return torch.sigmoid(x)
+        if self.name == "gelu":
+            return F.gelu(x)
+        if self.name == "softmax":
+            return torch.softmax(x, dim=-1)
+        return x  # linear
+
+
+class Dense(nn.Module):
+    """Linear map on the last axis (per time step on a sequence, as in Keras 3) + activation."""
+
+    def __init__(self, in_features: int, units: int, activation: str = "linear", use_bias: bool = True):
+        super().__init__()
+        self.linear = nn.Linear(in_features, units, bias=use_bias)
+        self.activation = Activation(activation)
+
+    def forward(self, x):  # (..., F) -> (..., units)
+        return self.activation(self.linear(x))
+
+
+class Concatenate(nn.Module):
+    def forward(self, *xs):
+        return torch.cat(xs, dim=-1)
+
+
+class Add(nn.Module):
+    def forward(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class GlobalPool1D(nn.Module):
+    """(B, T, F) -> (B, F): mean or max over time."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x):
+        if self.mode == "max":
+            return x.amax(dim=1)
+        return x.mean(dim=1)
+
+
+class Flatten(nn.Module):
+    def forward(self, x):  # (B, T, F) -> (B, T*F)
+        return torch.flatten(x, start_dim=1)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over time (Keras MultiHeadAttention with query = value = x).
+
+    Output has the input's width, so it can sit between recurrent blocks or feed an Add.
+    """
+
+    def __init__(self, width: int, num_heads: int, key_dim: int, dropout: float = 0.0,
+                 causal: bool = False, use_bias: bool = True):
+        super().__init__()
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.dropout = dropout
+        self.causal = causal
+        inner = num_heads * key_dim
+        self.query = nn.Linear(width, inner, bias=use_bias)
+        self.key = nn.Linear(width, inner, bias=use_bias)
+        self.value = nn.Linear(width, inner, bias=use_bias)
+        self.output = nn.Linear(inner, width, bias=use_bias)
+
+    def forward(self, x):  # (B, T, F)
+        b, t = x.shape[0], x.shape[1]
+        q = self.query(x).view(b, t, self.num_heads, self.key_dim).transpose(1, 2)  # (B, h, T, k)
+        k = self.key(x).view(b, t, self.num_heads, self.key_dim).transpose(1, 2)
+        v = self.value(x).view(b, t, self.num_heads, self.key_dim).transpose(1, 2)
+        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(self.key_dim)  # (B, h, T, T)
+        if self.causal:
+            mask = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
+            scores = scores.masked_fill(mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        if self.training and self.dropout > 0:
+            weights = F.dropout(weights, p=self.dropout)
+        out = torch.matmul(weights, v).transpose(1, 2).reshape(b, t, self.num_heads * self.key_dim)
+        return self.output(out)  # (B, T, F)

@@ -1,0 +1,317 @@
+"""The design as data: blocks, links, stable string ids, JSON in and out (format v1).
+
+Loading is lenient about meaning and strict about structure: a file whose JSON or structure is wrong
+raises `ProjectFormatError` with one precise line; a structurally fine design with semantic mistakes
+(unknown type, bad param, cycle, ...) loads, so the designer can open it and show what to fix, and
+`engine.check` reports those mistakes.
+
+`Project` is also the editable model the GUI works on: its edit methods emit `changed` so views can
+follow; undo commands in the GUI call only these methods.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .blocks import CATALOG
+from .events import Event
+
+FORMAT_NAME = "rnn-studio"
+FORMAT_VERSION = 1
+EXTENSION = ".rnn.json"
+ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+KNOWN_TOP = ("format", "version", "name", "blocks", "links", "layout", "training")
+
+
+class ProjectFormatError(ValueError):
+    """The file is not a readable v1 project. The message is one line, naming where and how to fix."""
+
+
+@dataclass
+class Block:
+    id: str
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)  # only the params given; others take defaults
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept on save
+
+    def resolved(self) -> dict[str, Any]:
+        """Params with defaults filled in (unknown types: just what was given)."""
+        d = CATALOG.get(self.type)
+        return {**(d.defaults() if d else {}), **self.params}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "params": dict(self.params), **self.extra}
+
+
+class Project:
+    def __init__(self, name: str = "untitled", blocks: list[Block] | None = None,
+                 links: list[tuple[str, str]] | None = None, layout: dict | None = None,
+                 training: dict | None = None, extra: dict | None = None, path: str | None = None):
+        self.name = name
+        self.blocks: list[Block] = list(blocks or [])
+        self.links: list[tuple[str, str]] = [tuple(link) for link in (links or [])]
+        self.layout: dict[str, Any] = dict(layout or {})
+        self.training: dict[str, Any] = dict(training or {})
+        self.extra: dict[str, Any] = dict(extra or {})
+        self.path = path
+        self.changed = Event()  # emit(kind: str, detail: dict)
+
+    # ------------------------------------------------------------------ queries
+    def block(self, block_id: str) -> Block | None:
+        for b in self.blocks:
+            if b.id == block_id:
+                return b
+        return None
+
+    def index_of(self, block_id: str) -> int:
+        for i, b in enumerate(self.blocks):
+            if b.id == block_id:
+                return i
+        raise KeyError(block_id)
+
+    def inputs_of(self, block_id: str) -> list[str]:
+        """Sources linked into a block, in link order (= input order)."""
+        return [s for s, d in self.links if d == block_id]
+
+    def outputs_of(self, block_id: str) -> list[str]:
+        return [d for s, d in self.links if s == block_id]
+
+    def new_id(self, type_name: str) -> str:
+        stem = re.sub(r"[^a-z0-9_]", "", type_name.lower()) or "block"
+        taken = {b.id for b in self.blocks}
+        n = 1
+        while f"{stem}{n}" in taken:
+            n += 1
+        return f"{stem}{n}"
+
+    def position(self, block_id: str) -> tuple[float, float] | None:
+        pos = self.layout.get("blocks", {}).get(block_id)
+        if isinstance(pos, (list, tuple)) and len(pos) == 2 and all(isinstance(v, (int, float)) for v in pos):
+            return float(pos[0]), float(pos[1])
+        return None
+
+    def can_link(self, src: str, dst: str) -> tuple[bool, str]:
+        """Whether a link src -> dst may be made, and why not. The GUI shows the reason."""
+        a, b = self.block(src), self.block(dst)
+        if a is None or b is None:
+            return False, f"unknown block '{src if a is None else dst}'"
+        if src == dst:
+            return False, "a block cannot feed itself"
+        if (src, dst) in self.links:
+            return False, f"'{src}' already feeds '{dst}'"
+        d = CATALOG.get(b.type)
+        if d is not None and d.max_inputs == 0:
+            return False, f"{b.type} '{dst}' takes no input"
+        if d is not None and d.max_inputs is not None and len(self.inputs_of(dst)) >= d.max_inputs:
+            return False, f"{b.type} '{dst}' takes {d.max_inputs} input and already has one: remove that link first"
+        if src in self._reachable_from(dst):
+            return False, f"linking '{src}' -> '{dst}' would make a cycle ('{dst}' already feeds '{src}')"
+        return True, ""
+
+    def _reachable_from(self, start: str) -> set[str]:
+        seen, stack = set(), [start]
+        while stack:
+            n = stack.pop()
+            for s, d in self.links:
+                if s == n and d not in seen:
+                    seen.add(d)
+                    stack.append(d)
+        return seen
+
+    # ------------------------------------------------------------------ edits (emit `changed`)
+    def add_block(self, block: Block, index: int | None = None, pos: tuple[float, float] | None = None) -> None:
+        if self.block(block.id) is not None:
+            raise ValueError(f"block id '{block.id}' is taken")
+        self.blocks.insert(len(self.blocks) if index is None else index, block)
+        if pos is not None:
+            self.layout.setdefault("blocks", {})[block.id] = [float(pos[0]), float(pos[1])]
+        self.changed.emit("block_added", {"id": block.id})
+
+    def remove_block(self, block_id: str) -> dict[str, Any]:
+        """Remove a block and its links; returns what `restore_block` needs to undo it exactly."""
+        index = self.index_of(block_id)
+        removed_links = [(i, l) for i, l in enumerate(self.links) if block_id in l]
+        for i, _ in reversed(removed_links):
+            del self.links[i]
+        block = self.blocks.pop(index)
+        pos = self.layout.get("blocks", {}).pop(block_id, None)
+        self.changed.emit("block_removed", {"id": block_id})
+        return {"block": block, "index": index, "links": removed_links, "pos": pos}
+
+    def restore_block(self, memo: dict[str, Any]) -> None:
+        self.blocks.insert(memo["index"], memo["block"])
+        if memo["pos"] is not None:
+            self.layout.setdefault("blocks", {})[memo["block"].id] = memo["pos"]
+        for i, link in memo["links"]:
+            self.links.insert(i, link)
+        self.changed.emit("block_added", {"id": memo["block"].id})
+
+    def add_link(self, src: str, dst: str, index: int | None = None) -> None:
+        self.links.insert(len(self.links) if index is None else index, (src, dst))
+        self.changed.emit("link_added", {"link": (src, dst)})
+
+    def remove_link(self, src: str, dst: str) -> int:
+        index = self.links.index((src, dst))
+        del self.links[index]
+        self.changed.emit("link_removed", {"link": (src, dst)})
+        return index
+
+    def set_param(self, block_id: str, name: str, value: Any) -> None:
+        self.block(block_id).params[name] = value
+        self.changed.emit("param_changed", {"id": block_id, "name": name})
+
+    def unset_param(self, block_id: str, name: str) -> None:
+        self.block(block_id).params.pop(name, None)
+        self.changed.emit("param_changed", {"id": block_id, "name": name})
+
+    def set_position(self, block_id: str, x: float, y: float) -> None:
+        self.layout.setdefault("blocks", {})[block_id] = [float(x), float(y)]
+        self.changed.emit("moved", {"id": block_id})
+
+    def set_name(self, name: str) -> None:
+        self.name = name
+        self.changed.emit("renamed", {"name": name})
+
+    # ------------------------------------------------------------------ serialization
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "name": self.name,
+                               "blocks": [b.to_dict() for b in self.blocks],
+                               "links": [list(link) for link in self.links]}
+        if self.layout:
+            out["layout"] = copy.deepcopy(self.layout)
+        if self.training:
+            out["training"] = copy.deepcopy(self.training)
+        out.update(copy.deepcopy(self.extra))
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    def copy(self) -> "Project":
+        p = Project.from_dict(self.to_dict())
+        p.path = self.path
+        return p
+
+    def save(self, path: str | os.PathLike | None = None) -> None:
+        target = Path(path or self.path)
+        atomic_write_text(target, self.to_json())
+        self.path = str(target)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "project") -> "Project":
+        return _parse(data, source)
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write temp + fsync + os.replace: a crash leaves the old file or the new one, never half."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load_project(path: str | os.PathLike) -> Project:
+    """Read a .rnn.json file. Raises ProjectFormatError (one clear line) for unreadable files."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ProjectFormatError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ProjectFormatError(f"{p}: is a folder, not a project file") from None
+    except OSError as e:
+        raise ProjectFormatError(f"{p}: cannot read ({e.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ProjectFormatError(f"{p}: not UTF-8 text (byte {e.start}); save the file as UTF-8") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ProjectFormatError(f"{p}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    project = _parse(data, str(p))
+    project.path = str(p)
+    return project
+
+
+def _type_name(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
+            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _parse(data: Any, src: str) -> Project:
+    def fail(msg: str) -> None:
+        raise ProjectFormatError(f"{src}: {msg}")
+
+    if not isinstance(data, dict):
+        fail(f"the file must hold a JSON object, found {_type_name(data)}")
+    fmt = data.get("format")
+    if fmt != FORMAT_NAME:
+        fail(f'"format" must be "{FORMAT_NAME}", found {json.dumps(fmt)}: this is not an RNN Studio project')
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        fail(f'"version" must be a whole number, found {json.dumps(version)}')
+    if version > FORMAT_VERSION:
+        fail(f"written by a newer RNN Studio (format version {version}); this version reads up to "
+             f"{FORMAT_VERSION}: update RNN Studio")
+    if version < 1:
+        fail(f'"version" {version} is not a known format version (expected {FORMAT_VERSION})')
+    name = data.get("name", "untitled")
+    if not isinstance(name, str):
+        fail(f'"name" must be a string, found {_type_name(name)}')
+    blocks_raw = data.get("blocks")
+    if not isinstance(blocks_raw, list):
+        fail(f'"blocks" must be a list of blocks, found {_type_name(blocks_raw)}')
+    blocks = []
+    for i, b in enumerate(blocks_raw):
+        where = f"blocks[{i}]"
+        if not isinstance(b, dict):
+            fail(f"{where} must be an object with id, type and params, found {_type_name(b)}")
+        bid, btype, params = b.get("id"), b.get("type"), b.get("params", {})
+        if not isinstance(bid, str) or not bid:
+            fail(f'{where}: "id" must be a non-empty string, found {json.dumps(bid)}')
+        where = f"block '{bid}'"
+        if not isinstance(btype, str) or not btype:
+            fail(f'{where}: "type" must be a block type name such as "GRU", found {json.dumps(btype)}')
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            fail(f'{where}: "params" must be an object, found {_type_name(params)}')
+        extra = {k: v for k, v in b.items() if k not in ("id", "type", "params")}
+        blocks.append(Block(bid, btype, dict(params), extra))
+    links_raw = data.get("links", [])
+    if not isinstance(links_raw, list):
+        fail(f'"links" must be a list of [from, to] pairs, found {_type_name(links_raw)}')
+    links = []
+    for i, link in enumerate(links_raw):
+        if not (isinstance(link, list) and len(link) == 2 and all(isinstance(x, str) for x in link)):
+            fail(f"links[{i}] must be a pair of block ids like [\"x\", \"g\"], found {json.dumps(link)}")
+        links.append((link[0], link[1]))
+    layout = data.get("layout", {})
+    if not isinstance(layout, dict):
+        fail(f'"layout" must be an object, found {_type_name(layout)}')
+    training = data.get("training", {})
+    if not isinstance(training, dict):
+        fail(f'"training" must be an object, found {_type_name(training)}')
+    extra = {k: v for k, v in data.items() if k not in KNOWN_TOP}
+    return Project(name, blocks, links, layout, training, extra)

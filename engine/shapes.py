@@ -1,0 +1,344 @@
+"""Live shape checking: `check(project)` -> every block's output shape, or a precise, fixable error.
+
+Runs on every edit in the designer, so it is plain Python with no torch import (target < 5 ms for a
+200-block design; tests/benchmarks/bench_check.py prints the figure).
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from .blocks import CATALOG, RECURRENT, Ctx, Shape, ShapeError, fmt_shape
+from .project import ID_RE, Project
+
+ERROR, WARNING = "error", "warning"
+PER_STEP = ("Dense", "Activation", "Dropout", "LayerNormalization", "MultiHeadAttention")
+
+
+@dataclass
+class Problem:
+    level: str  # "error" | "warning"
+    block: str | None  # the block to select / outline; None for design-wide problems
+    message: str  # one line: which block, what, how to fix
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.message}"
+
+
+@dataclass
+class CheckResult:
+    shapes: dict[str, Shape | None] = field(default_factory=dict)  # output shape per block id
+    param_counts: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)  # topological order of the buildable graph
+    input_id: str | None = None
+    output_id: str | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.level == WARNING]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def total_params(self) -> int:
+        return sum(self.param_counts.values())
+
+    def for_block(self, block_id: str) -> list[Problem]:
+        return [p for p in self.problems if p.block == block_id]
+
+    def input_shape(self) -> Shape | None:
+        return self.shapes.get(self.input_id) if self.input_id else None
+
+    def output_shape(self) -> Shape | None:
+        return self.shapes.get(self.output_id) if self.output_id else None
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f": did you mean '{close[0]}'?" if close else ""
+
+
+def check(project: Project) -> CheckResult:
+    res = CheckResult()
+    problems = res.problems
+
+    def err(block: str | None, msg: str) -> None:
+        problems.append(Problem(ERROR, block, msg))
+
+    def warn(block: str | None, msg: str) -> None:
+        problems.append(Problem(WARNING, block, msg))
+
+    # ---- blocks: ids, types, params
+    blocks = {}
+    bad: set[str] = set()  # blocks whose own definition is broken: no shape for them
+    for b in project.blocks:
+        if b.id in blocks:
+            err(b.id, f"duplicate block id '{b.id}': every block needs its own id; rename one of them")
+            continue
+        blocks[b.id] = b
+        if not ID_RE.match(b.id):
+            err(b.id, f"block id {b.id!r} is not valid: use letters, digits, _ or - (64 at most), "
+                      f"starting with a letter or _")
+        d = CATALOG.get(b.type)
+        if d is None:
+            err(b.id, f"block '{b.id}' has unknown type '{b.type}'{_suggest(b.type, CATALOG)}"
+                      f"{'' if _suggest(b.type, CATALOG) else ' (known: ' + ', '.join(CATALOG) + ')'}")
+            bad.add(b.id)
+            continue
+        names = {p.name for p in d.params}
+        for name, value in b.params.items():
+            if name not in names:
+                hint = _suggest(name, names) or (
+                    f" ({b.type} has {', '.join(sorted(names))})" if names else f" ({b.type} has no params)")
+                err(b.id, f"{b.type} '{b.id}': unknown param '{name}'{hint}")
+                bad.add(b.id)
+                continue
+            reason = d.param(name).validate(value)
+            if reason:
+                err(b.id, f"{b.type} '{b.id}': {name} {reason}")
+                bad.add(b.id)
+
+    # ---- links
+    links = []
+    seen_links = set()
+    for s, t in project.links:
+        if s not in blocks or t not in blocks:
+            unknown = s if s not in blocks else t
+            known = t if s not in blocks else s
+            err(known if known in blocks else None,
+                f"link ['{s}', '{t}'] names unknown block '{unknown}'{_suggest(unknown, blocks)}: "
+                f"fix the id or remove the link")
+            continue
+        if s == t:
+            err(s, f"'{s}' is linked to itself: remove that link")
+            continue
+        if (s, t) in seen_links:
+            err(t, f"'{s}' is linked to '{t}' twice: remove the duplicate link")
+            continue
+        seen_links.add((s, t))
+        links.append((s, t))
+    ins: dict[str, list[str]] = {i: [] for i in blocks}
+    outs: dict[str, list[str]] = {i: [] for i in blocks}
+    for s, t in links:
+        ins[t].append(s)
+        outs[s].append(t)
+
+    # ---- input counts
+    for bid, b in blocks.items():
+        d = CATALOG.get(b.type)
+        if d is None:
+            continue
+        n = len(ins[bid])
+        label = f"{b.type} '{bid}'"
+        if d.max_inputs == 0 and n:
+            err(bid, f"{label} takes no input but is fed by {_ids(ins[bid])}: remove those links")
+            bad.add(bid)
+        elif n < d.min_inputs:
+            if n == 0:
+                err(bid, f"{label} has no input: link a block into it")
+            else:
+                err(bid, f"{label} needs at least {d.min_inputs} inputs but has {n} ({_ids(ins[bid])}): "
+                         f"link another block into it")
+            bad.add(bid)
+        elif d.max_inputs is not None and n > d.max_inputs:
+            err(bid, f"{label} takes {d.max_inputs} input but has {n} ({_ids(ins[bid])}): remove the extra "
+                     f"links or join them first with a Concatenate or Add block")
+            bad.add(bid)
+
+    # ---- Input blocks
+    inputs = [bid for bid, b in blocks.items() if b.type == "Input"]
+    if not inputs:
+        err(None, "the design has no Input block: add one (Input) and link it to the first layer")
+    else:
+        res.input_id = inputs[0]
+        for extra in inputs[1:]:
+            err(extra, f"Input '{extra}': a design has exactly one Input in format v1 but '{inputs[0]}' is one "
+                       f"too: delete one of them")
+
+    # ---- cycles (Kahn); blocks left over sit on or after a cycle
+    indeg = {i: len(ins[i]) for i in blocks}
+    ready = [i for i in blocks if indeg[i] == 0]
+    order = []
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for t in outs[n]:
+            indeg[t] -= 1
+            if indeg[t] == 0:
+                ready.append(t)
+    cyclic = set(blocks) - set(order)
+    if cyclic:
+        cycle = _find_cycle(cyclic, outs)
+        err(cycle[0], "cycle: " + " -> ".join(f"'{c}'" for c in cycle + [cycle[0]]) +
+            ": a model must flow one way; remove one of these links")
+        bad |= cyclic
+    # stable topological order: follow file order among ready blocks
+    position = {b.id: i for i, b in enumerate(project.blocks)}
+    order = _stable_topo(order, ins, outs, position)
+
+    # ---- connectivity and the single output
+    if len(blocks) > 1:
+        for bid in blocks:
+            if not ins[bid] and not outs[bid]:
+                err(bid, f"{blocks[bid].type} '{bid}' is not connected: link it into the design or delete it")
+                bad.add(bid)
+        if res.input_id is not None:
+            reach = _reach(res.input_id, outs)
+            for bid in blocks:
+                if bid != res.input_id and bid not in reach and (ins[bid] or outs[bid]) and bid not in cyclic \
+                        and blocks[bid].type != "Input":
+                    err(bid, f"{blocks[bid].type} '{bid}' is not fed from the Input '{res.input_id}': "
+                             f"link it into the main flow or delete it")
+                    bad.add(bid)
+    sinks = [bid for bid in blocks if not outs[bid] and (ins[bid] or len(blocks) == 1)]
+    if blocks and not sinks and not cyclic:
+        err(None, "the design has no output block: the last layer must not feed anything")
+    elif len(sinks) > 1:
+        for bid in sinks:
+            others = [s for s in sinks if s != bid]
+            err(bid, f"{blocks[bid].type} '{bid}' is an output, and so {'is' if len(others) == 1 else 'are'} "
+                     f"{_ids(others)}: a model has exactly one output; join them (Concatenate) or remove extras")
+    elif sinks:
+        res.output_id = sinks[0]
+
+    # ---- shapes, in topological order
+    shapes = res.shapes
+    reversed_time: dict[str, bool] = {}  # is this block's time axis in reversed order?
+    for bid in order:
+        b = blocks[bid]
+        shapes[bid] = None
+        if bid in bad:
+            continue
+        srcs = ins[bid]
+        in_shapes = [shapes.get(s) for s in srcs]
+        if any(s is None for s in in_shapes):
+            continue  # an upstream problem is already reported
+        d = CATALOG[b.type]
+        ctx = Ctx(bid, b.type, b.resolved(), in_shapes, srcs, [blocks[s].type for s in srcs])
+        msgs = d.extra_checks(ctx)
+        for m in msgs:
+            err(bid, m)
+        if msgs:
+            continue
+        try:
+            shapes[bid] = d.infer(ctx)
+            res.param_counts[bid] = d.count(ctx)
+        except ShapeError as e:
+            err(bid, str(e))
+            continue
+        _lint_block(ctx, in_shapes, reversed_time, warn, blocks)
+
+    res.order = [bid for bid in order if shapes.get(bid) is not None]
+    _lint_design(project, blocks, ins, outs, res, warn)
+    return res
+
+
+def _ids(ids) -> str:
+    return ", ".join(f"'{i}'" for i in ids)
+
+
+def _reach(start: str, outs: dict[str, list[str]]) -> set[str]:
+    seen, stack = {start}, [start]
+    while stack:
+        for t in outs[stack.pop()]:
+            if t not in seen:
+                seen.add(t)
+                stack.append(t)
+    return seen
+
+
+def _find_cycle(nodes: set[str], outs: dict[str, list[str]]) -> list[str]:
+    """One concrete cycle among `nodes` (which contain at least one)."""
+    for start in sorted(nodes):
+        path, on_path = [], {}
+        node = start
+        while node is not None and node not in on_path:
+            on_path[node] = len(path)
+            path.append(node)
+            node = next((t for t in outs[node] if t in nodes), None)
+        if node is not None:
+            return path[on_path[node]:]
+    return sorted(nodes)
+
+
+def _stable_topo(order, ins, outs, position):
+    """Topological order that follows the file's block order where the graph allows it."""
+    import heapq
+
+    members = set(order)
+    indeg = {i: sum(1 for s in ins[i] if s in members) for i in order}
+    heap = [(position[i], i) for i in order if indeg[i] == 0]
+    heapq.heapify(heap)
+    out = []
+    while heap:
+        _, n = heapq.heappop(heap)
+        out.append(n)
+        for t in outs[n]:
+            if t in indeg:
+                indeg[t] -= 1
+                if indeg[t] == 0:
+                    heapq.heappush(heap, (position[t], t))
+    return out
+
+
+def _lint_block(ctx: Ctx, in_shapes, reversed_time, warn, blocks) -> None:
+    """Warnings that other tools don't give, per block, as shapes flow."""
+    p, bid = ctx.params, ctx.id
+    seq_inputs = [(s, reversed_time.get(s, False)) for s, shp in zip(ctx.sources, in_shapes) if len(shp) == 3]
+    if ctx.type in RECURRENT:
+        rev_in = seq_inputs[0][1] if seq_inputs else False
+        reversed_time[bid] = rev_in != bool(p["go_backwards"])
+        if p["dropout"] > 0 and p["num_layers"] == 1:
+            warn(bid, f"{ctx.who}: dropout={p['dropout']} acts only between stacked layers and has no effect "
+                      f"with num_layers=1: raise num_layers or add a Dropout block after it")
+        if p["go_backwards"] and p["return_sequences"] and not p["bidirectional"]:
+            pass  # reported where it gets merged with a forward-ordered sequence
+    elif ctx.type in ("Concatenate", "Add"):
+        orders = {r for _, r in seq_inputs}
+        if len(orders) > 1:
+            back = [s for s, r in seq_inputs if r]
+            fwd = [s for s, r in seq_inputs if not r]
+            warn(bid, f"{ctx.who} merges {_ids(back)}, whose time steps are in reversed order (go_backwards), "
+                      f"with {_ids(fwd)} in forward order: step t meets step T-1-t. Use one bidirectional "
+                      f"layer instead, or set go_backwards=false")
+        reversed_time[bid] = bool(orders) and orders == {True}
+    elif seq_inputs:
+        reversed_time[bid] = seq_inputs[0][1]
+    if ctx.type == "Dense" and p["activation"] == "softmax" and p["units"] == 1:
+        warn(bid, f"{ctx.who}: softmax over 1 unit always outputs 1.0: use sigmoid for one unit, or more units")
+    if ctx.type == "Flatten" and in_shapes[0][1] is None:
+        warn(bid, f"{ctx.who} needs a fixed sequence length but the Input has timesteps=null: set timesteps "
+                  f"on the Input or pool over time instead (GlobalAveragePooling1D)")
+
+
+def _lint_design(project, blocks, ins, outs, res: CheckResult, warn) -> None:
+    out = res.output_id
+    if out is not None and res.shapes.get(out) is not None:
+        if blocks[out].type == "Dropout":
+            warn(out, f"Dropout '{out}' is the output: it randomly zeroes predictions while training; "
+                      f"put it before the last Dense layer")
+        for s in ins[out]:
+            if blocks[s].type == "Dropout":
+                warn(s, f"Dropout '{s}' feeds the output '{out}' directly: dropping the last features adds "
+                        f"noise to every prediction; move it before the last hidden layer")
+    # recurrent stacks deeper than 4 without normalization
+    depth: dict[str, int] = {}
+    for bid in res.order:
+        b = blocks[bid]
+        prev = max((depth.get(s, 0) for s in ins[bid]), default=0)
+        if b.type in RECURRENT:
+            depth[bid] = prev + b.resolved()["num_layers"]
+            if depth[bid] > 4 and prev <= 4:
+                warn(bid, f"{b.type} '{bid}' makes a recurrent stack {depth[bid]} layers deep with no "
+                          f"normalization: deep stacks train poorly; add a LayerNormalization between layers")
+        elif b.type == "LayerNormalization":
+            depth[bid] = 0
+        else:
+            depth[bid] = prev
