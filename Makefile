@@ -28,7 +28,7 @@ test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 bench: setup
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q tests/benchmarks -s -p no:randomly --benchmarks
+	for f in tests/benchmarks/bench_*.py; do echo "== $$f"; QT_QPA_PLATFORM=offscreen $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The `rnn-studio` command: a thin layer over engine, exports and gui (see cli.py)."""

@@ -1,0 +1,96 @@
+"""`rnn-studio` command line. Every verb is a thin layer over functions the GUI calls too.
+
+Exit codes (a contract, documented in README):
+    0  success
+    1  unexpected internal error (a bug: one line, `--debug` shows the traceback)
+    2  bad input: invalid design, malformed file, bad data, bad arguments
+    3  export verification failed (ONNX differs from PyTorch beyond tolerance)
+  130  interrupted (Ctrl-C) where a command cannot finish cleanly
+
+Each group of verbs lives in its own module under rnn_studio/commands/ and exposes
+`register(subparsers)`; each verb sets `func(args) -> int` as its parser default. Modules are listed
+in COMMAND_MODULES; a module that is not there yet is skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from engine import __version__
+
+COMMAND_MODULES = [
+    "rnn_studio.commands.design",  # check, summary, schema, blocks
+    "rnn_studio.commands.training",  # train, evaluate, predict, demo
+    "rnn_studio.commands.export",  # export
+    "rnn_studio.commands.tune",  # tune
+    "rnn_studio.commands.gui",  # gui (and no verb / a bare design path)
+]
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_VERIFY = 0, 1, 2, 3
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit code `code` (default 2)."""
+
+    def __init__(self, message: str, code: int = EXIT_BAD_INPUT):
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnn-studio",
+        description="Design recurrent neural networks, check shapes, train, export verified ONNX.",
+        epilog="With no command, opens the designer (or `rnn-studio DESIGN` to open a file).",
+    )
+    parser.add_argument("--version", action="version", version=f"rnn-studio {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    known = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
+    # `rnn-studio` alone opens the GUI; `rnn-studio DESIGN` opens it on a file.
+    if "gui" in known:
+        flags = [a for a in argv if a.startswith("-")]
+        positional = [a for a in argv if not a.startswith("-")]
+        if not positional and not set(flags) & {"-h", "--help", "--version"}:
+            argv = ["gui"] + argv
+        elif positional and positional[0] not in known and positional[0].endswith(".json"):
+            argv = ["gui"] + argv
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: never a bare traceback for the user
+        if args.debug:
+            raise
+        print(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback, and please "
+              f"report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def load_design(path: str):
+    """Load a project file for a CLI verb; unreadable files become a one-line UserError (exit 2)."""
+    from engine import ProjectFormatError, load_project
+
+    try:
+        return load_project(path)
+    except ProjectFormatError as e:
+        raise UserError(str(e)) from None

@@ -1,0 +1,1 @@
+"""CLI verb groups; see rnn_studio/cli.py."""

@@ -1,0 +1,116 @@
+"""check, summary, schema, blocks: design verbs that need no torch."""
+from __future__ import annotations
+
+import json
+import sys
+
+from engine import CATALOG, CATEGORIES, check, fmt_shape
+from engine.schema import project_schema
+
+from ..cli import EXIT_BAD_INPUT, load_design
+
+
+def register(sub) -> None:
+    p = sub.add_parser("check", help="check a design: shapes per block, errors, warnings (exit 2 if invalid)")
+    p.add_argument("design", help="project file (.rnn.json)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("summary", help="Keras-like table: block, type, output shape, parameters")
+    p.add_argument("design")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the project format")
+    p.set_defaults(func=lambda args: print(json.dumps(project_schema(), indent=2)) or 0)
+
+    p = sub.add_parser("blocks", help="list the block catalog with params and defaults")
+    p.set_defaults(func=cmd_blocks)
+
+
+def cmd_check(args) -> int:
+    project = load_design(args.design)
+    res = check(project)
+    if args.json:
+        print(json.dumps({
+            "valid": res.ok, "name": project.name, "parameters": res.total_params,
+            "shapes": {k: (list(v) if v is not None else None) for k, v in res.shapes.items()},
+            "problems": [{"level": p.level, "block": p.block, "message": p.message} for p in res.problems],
+        }, indent=2))
+        return 0 if res.ok else EXIT_BAD_INPUT
+    types = {b.id: b.type for b in project.blocks}
+    if res.ok:
+        width = max((len(i) for i in res.order), default=0)
+        for bid in res.order:
+            print(f"  {bid:<{width}}  {types[bid]:<22} {fmt_shape(res.shapes[bid])}")
+    for prob in res.warnings:
+        print(f"warning: {prob.message}")
+    for prob in res.errors:
+        print(f"error: {prob.message}", file=sys.stderr)
+    if res.ok:
+        print(f"{project.name}: valid, {res.total_params:,} parameters, {len(res.warnings)} warning(s)")
+        return 0
+    print(f"{project.name}: {len(res.errors)} error(s)", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _describe(block) -> str:
+    p = block.resolved()
+    if block.type in ("GRU", "LSTM", "SimpleRNN"):
+        bits = [f"{p['units']}"]
+        if p["bidirectional"]:
+            bits.append(f"bi/{p['merge_mode']}")
+        if p["num_layers"] > 1:
+            bits.append(f"x{p['num_layers']}")
+        if p["go_backwards"]:
+            bits.append("backwards")
+        bits.append("seq" if p["return_sequences"] else "last")
+        return f"{block.type}({', '.join(bits)})"
+    if block.type == "Dense":
+        return f"Dense({p['units']}{'' if p['activation'] == 'linear' else ', ' + p['activation']})"
+    return block.type
+
+
+def cmd_summary(args) -> int:
+    project = load_design(args.design)
+    res = check(project)
+    if not res.ok:
+        for prob in res.errors:
+            print(f"error: {prob.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    blocks = {b.id: b for b in project.blocks}
+    rows = [(f"{bid} ({_describe(blocks[bid])})", fmt_shape(res.shapes[bid]), f"{res.param_counts[bid]:,}",
+             ", ".join(project.inputs_of(bid))) for bid in res.order]
+    head = ("Block (type)", "Output shape", "Param #", "Connected to")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+    line = "-" * (sum(widths) + 6)
+
+    def fmt(r):
+        return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip()
+
+    print(f'Model: "{project.name}"')
+    print(line)
+    print(fmt(head))
+    print("=" * len(line))
+    for r in rows:
+        print(fmt(r))
+    print(line)
+    print(f"Total params: {res.total_params:,}")
+    print(f"Trainable params: {res.total_params:,}")
+    print(f"Input: {fmt_shape(res.input_shape())}  ->  Output: {fmt_shape(res.output_shape())}")
+    for prob in res.warnings:
+        print(f"warning: {prob.message}")
+    return 0
+
+
+def cmd_blocks(args) -> int:
+    for cat in CATEGORIES:
+        print(f"{cat}:")
+        for d in CATALOG.values():
+            if d.category != cat:
+                continue
+            n = "any" if d.max_inputs is None else d.max_inputs
+            print(f"  {d.type}  (inputs: {d.min_inputs}..{n})  {d.help}")
+            for p in d.params:
+                default = json.dumps(p.default)
+                print(f"      {p.name:<22} {p.kind:<6} default {default:<10} {p.range_text()}  {p.help}")
+    return 0
