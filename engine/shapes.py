@@ -130,10 +130,11 @@ def check(project: Project) -> CheckResult:
         ins[t].append(s)
         outs[s].append(t)
 
-    # ---- input counts
+    # ---- input counts (a block with no links at all is reported once, as disconnected, below)
+    lonely = {bid for bid in blocks if not ins[bid] and not outs[bid]} if len(blocks) > 1 else set()
     for bid, b in blocks.items():
         d = CATALOG.get(b.type)
-        if d is None:
+        if d is None or bid in lonely:
             continue
         n = len(ins[bid])
         label = f"{b.type} '{bid}'"
@@ -185,15 +186,14 @@ def check(project: Project) -> CheckResult:
 
     # ---- connectivity and the single output
     if len(blocks) > 1:
-        for bid in blocks:
-            if not ins[bid] and not outs[bid]:
-                err(bid, f"{blocks[bid].type} '{bid}' is not connected: link it into the design or delete it")
-                bad.add(bid)
+        for bid in sorted(lonely, key=list(blocks).index):
+            err(bid, f"{blocks[bid].type} '{bid}' is not connected: link it into the design or delete it")
+            bad.add(bid)
         if res.input_id is not None:
             reach = _reach(res.input_id, outs)
             for bid in blocks:
                 if bid != res.input_id and bid not in reach and (ins[bid] or outs[bid]) and bid not in cyclic \
-                        and blocks[bid].type != "Input":
+                        and bid not in bad and blocks[bid].type != "Input":
                     err(bid, f"{blocks[bid].type} '{bid}' is not fed from the Input '{res.input_id}': "
                              f"link it into the main flow or delete it")
                     bad.add(bid)
