@@ -237,6 +237,9 @@ def check(project: Project) -> CheckResult:
 
     res.order = [bid for bid in order if shapes.get(bid) is not None]
     _lint_design(project, blocks, ins, outs, res, warn)
+    # report in the order a reader follows the design: design-wide first, then block by block in flow order
+    rank = {bid: i for i, bid in enumerate(order)}
+    problems.sort(key=lambda p: -1 if p.block is None else rank.get(p.block, position.get(p.block, len(rank))))
     return res
 
 

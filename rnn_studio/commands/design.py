@@ -24,6 +24,7 @@ def register(sub) -> None:
     p.set_defaults(func=lambda args: print(json.dumps(project_schema(), indent=2)) or 0)
 
     p = sub.add_parser("blocks", help="list the block catalog with params and defaults")
+    p.add_argument("--markdown", action="store_true", help="the reference table used in the docs")
     p.set_defaults(func=cmd_blocks)
 
 
@@ -103,6 +104,11 @@ def cmd_summary(args) -> int:
 
 
 def cmd_blocks(args) -> int:
+    if args.markdown:
+        from engine.schema import catalog_markdown
+
+        print(catalog_markdown(), end="")
+        return 0
     for cat in CATEGORIES:
         print(f"{cat}:")
         for d in CATALOG.values():
