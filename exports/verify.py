@@ -1,0 +1,196 @@
+"""Numerical and structural verification of an exported ONNX model against PyTorch eager.
+
+    verify_onnx(onnx_path, module, input_shape, ...) -> Verification
+
+1. `onnx.checker.check_model(full_check=True)` (types and shapes inferred through the whole graph).
+2. Structure: every recurrent block became native ONNX GRU/LSTM/RNN nodes (one per stacked layer,
+   bidirectional where the block is), GRU nodes carry linear_before_reset=1 (PyTorch's GRU), and the
+   graph holds no Loop/Scan (an unrolled or looped recurrence).
+3. onnxruntime (CPU) against the module in eval mode on the same random inputs: batch 1 and an odd
+   batch (7), and, where time is dynamic, several lengths (1, 3, the trace length, 37). The max
+   absolute difference per case is recorded; a case fails above `atol` (1e-4 for fp32).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+NATIVE_OP = {"GRU": "GRU", "LSTM": "LSTM", "SimpleRNN": "RNN"}
+LOOP_OPS = ("Loop", "Scan")
+DEFAULT_ATOL = 1e-4
+BATCH_SIZES = (1, 7)
+LENGTHS = (1, 3, 37)  # plus the trace length, for dynamic time
+
+
+@dataclass
+class Case:
+    batch: int
+    time: int
+    max_abs_diff: float
+    passed: bool
+
+
+@dataclass
+class Verification:
+    checker: str = "not run"  # "passed" or the checker's message
+    structure_problems: list[str] = field(default_factory=list)
+    cases: list[Case] = field(default_factory=list)
+    atol: float = DEFAULT_ATOL
+    max_abs_diff: float | None = None
+    passed: bool = False
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def expected_recurrent_nodes(project) -> dict[str, Counter]:
+    """{"all": Counter(op -> nodes), "bidirectional": Counter(op -> nodes)} the design should export to."""
+    from engine import check
+
+    res = check(project)
+    blocks = {b.id: b for b in project.blocks}
+    total, bidir = Counter(), Counter()
+    for bid in res.order:
+        b = blocks[bid]
+        if b.type in NATIVE_OP:
+            p = b.resolved()
+            total[NATIVE_OP[b.type]] += p["num_layers"]
+            if p["bidirectional"]:
+                bidir[NATIVE_OP[b.type]] += p["num_layers"]
+    return {"all": total, "bidirectional": bidir}
+
+
+def op_counts(model_proto) -> dict[str, int]:
+    return dict(sorted(Counter(n.op_type for n in model_proto.graph.node).items()))
+
+
+def structure_problems(model_proto, project) -> list[str]:
+    """What is wrong with the graph's recurrent structure (empty = as the design says)."""
+    problems = []
+    nodes = list(model_proto.graph.node)
+    ops = Counter(n.op_type for n in nodes)
+    for op in LOOP_OPS:
+        if ops.get(op):
+            problems.append(f"the graph holds {ops[op]} {op} node(s): a recurrence was exported as a loop, "
+                            f"not as a native GRU/LSTM/RNN operator")
+    if project is None:
+        return problems
+    want = expected_recurrent_nodes(project)
+    got_bidir = Counter()
+    for n in nodes:
+        if n.op_type not in ("GRU", "LSTM", "RNN"):
+            continue
+        attrs = {a.name: a for a in n.attribute}
+        direction = attrs["direction"].s.decode() if "direction" in attrs else "forward"
+        if direction == "bidirectional":
+            got_bidir[n.op_type] += 1
+        if n.op_type == "GRU":
+            lbr = attrs["linear_before_reset"].i if "linear_before_reset" in attrs else 0
+            if lbr != 1:
+                problems.append(f"GRU node '{n.name}' has linear_before_reset={lbr}; PyTorch's GRU needs 1")
+    for op in ("GRU", "LSTM", "RNN"):
+        if ops.get(op, 0) != want["all"].get(op, 0):
+            problems.append(f"expected {want['all'].get(op, 0)} native {op} node(s) (one per stacked layer), "
+                            f"found {ops.get(op, 0)}")
+        if got_bidir.get(op, 0) != want["bidirectional"].get(op, 0):
+            problems.append(f"expected {want['bidirectional'].get(op, 0)} bidirectional {op} node(s), "
+                            f"found {got_bidir.get(op, 0)}")
+    return problems
+
+
+def make_session(path_or_bytes, threads: int | None = None):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3  # errors only
+    if threads:
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path_or_bytes) if not isinstance(path_or_bytes, bytes) else path_or_bytes,
+                                sess_options=so, providers=["CPUExecutionProvider"])
+
+
+def sample_input(batch: int, time: int, features: int, seed: int, mean=None, std=None):
+    """A reproducible random input; in raw units when normalization is folded into the graph."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, time, features, generator=g)
+    if mean is not None and std is not None:
+        x = x * torch.tensor(std, dtype=torch.float32) + torch.tensor(mean, dtype=torch.float32)
+    return x
+
+
+def cases_for(input_shape, trace_length: int) -> list[tuple[int, int]]:
+    _, t, _ = input_shape
+    lengths = [t] if t is not None else sorted(set(LENGTHS) | {trace_length})
+    return [(b, n) for b in BATCH_SIZES for n in lengths]
+
+
+def verify_onnx(onnx_path, module, input_shape, *, project=None, atol: float = DEFAULT_ATOL,
+                input_name: str = "sequence", trace_length: int = 8, seed: int = 0,
+                input_mean=None, input_std=None, scale: float = 1.0) -> Verification:
+    """Check the file at `onnx_path` and compare onnxruntime with `module` (eval mode) on several inputs.
+
+    `scale` widens the tolerance for outputs in large raw units (target de-scaling folded in):
+    a case passes when max |onnx - torch| <= atol * scale.
+    """
+    import numpy as np
+    import onnx
+    import torch
+
+    v = Verification(atol=atol)
+    try:
+        onnx.checker.check_model(str(onnx_path), full_check=True)
+        v.checker = "passed"
+    except Exception as e:  # onnx.checker.ValidationError, shape inference errors
+        v.checker = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        v.message = f"the ONNX checker rejected the model: {v.checker}"
+        return v
+    model_proto = onnx.load(str(onnx_path), load_external_data=False)
+    v.structure_problems = structure_problems(model_proto, project)
+    try:
+        session = make_session(onnx_path)
+    except Exception as e:
+        v.message = f"onnxruntime cannot load the model: {str(e).splitlines()[0]}"
+        return v
+    features = input_shape[2]
+    was_training = module.training
+    module.eval()
+    try:
+        for i, (batch, time) in enumerate(cases_for(input_shape, trace_length)):
+            x = sample_input(batch, time, features, seed + i, input_mean, input_std)
+            with torch.no_grad():
+                ref = module(x).detach().cpu().numpy()
+            try:
+                out = session.run(None, {input_name: x.numpy()})[0]
+            except Exception as e:
+                v.cases.append(Case(batch, time, float("inf"), False))
+                v.message = f"onnxruntime failed on batch {batch}, length {time}: {str(e).splitlines()[0]}"
+                continue
+            if out.shape != ref.shape:
+                v.cases.append(Case(batch, time, float("inf"), False))
+                v.message = (f"output shape differs on batch {batch}, length {time}: onnxruntime "
+                             f"{tuple(out.shape)} vs PyTorch {tuple(ref.shape)}")
+                continue
+            diff = float(np.max(np.abs(out.astype(np.float64) - ref.astype(np.float64)))) if out.size else 0.0
+            if not np.isfinite(diff):
+                diff = float("inf") if not np.array_equal(np.isnan(out), np.isnan(ref)) else 0.0
+            v.cases.append(Case(batch, time, diff, diff <= atol * scale))
+    finally:
+        module.train(was_training)
+    v.max_abs_diff = max((c.max_abs_diff for c in v.cases), default=None)
+    numbers_ok = bool(v.cases) and all(c.passed for c in v.cases)
+    v.passed = numbers_ok and not v.structure_problems
+    if not v.message:
+        if v.structure_problems:
+            v.message = v.structure_problems[0]
+        elif not numbers_ok:
+            worst = max(v.cases, key=lambda c: c.max_abs_diff)
+            v.message = (f"onnxruntime differs from PyTorch by {worst.max_abs_diff:.3g} (batch {worst.batch}, "
+                         f"length {worst.time}), above the tolerance {atol * scale:.0e}")
+        else:
+            v.message = f"max abs diff {v.max_abs_diff:.2e} <= {atol * scale:.0e} over {len(v.cases)} cases"
+    return v

@@ -1,0 +1,101 @@
+"""export: a run folder (trained weights) or a design file (fresh, seeded weights) -> verified ONNX, or
+standalone PyTorch source + weights."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..cli import EXIT_VERIFY, UserError, load_design
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "export", help="export a trained run or a design to verified ONNX (or PyTorch source)",
+        description="Export a run folder's trained weights, or a design file with fresh seeded weights, to ONNX "
+                    "(verified against PyTorch with onnxruntime; report saved as OUTPUT.verify.json) or to a "
+                    "standalone PyTorch module (--format pytorch -o model.py, weights in model.pt). "
+                    "Exit 2: the export cannot be made; exit 3: verification failed. No partial file is left.")
+    p.add_argument("source", metavar="RUN_OR_DESIGN", help="a run folder (runs/...) or a design file (.rnn.json)")
+    p.add_argument("-o", "--output", required=True, help="output file: model.onnx, or model.py with --format pytorch")
+    p.add_argument("--format", choices=("onnx", "pytorch"), default=None,
+                   help="onnx (default) or pytorch; a .py output implies pytorch")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset, 9..20 (default 17)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default=None,
+                   help="which checkpoint of a run folder (default best)")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip the numerical verification (not recommended)")
+    p.add_argument("--include-normalization", action="store_true",
+                   help="fold the run's input scaling (and target de-scaling for regression) into the ONNX graph")
+    p.add_argument("--seed", type=int, default=0, help="seed for fresh weights of a bare design (default 0)")
+    p.set_defaults(func=cmd_export)
+
+
+def _load(args):
+    """(project, model, meta, what) for a run folder or a design file."""
+    from engine import check, runs
+
+    src = Path(args.source)
+    if src.is_dir():
+        if not runs.is_run_dir(src):
+            raise UserError(f"{src}: not a run folder (no project.rnn.json) and not a design file: pass a folder "
+                            f"under runs/ or a .rnn.json design")
+        which = args.checkpoint or "best"
+        try:
+            project, model, meta = runs.load_run(src, which)
+        except runs.RunError as e:
+            raise UserError(str(e)) from None
+        except Exception as e:  # DesignError from an invalid snapshot, mismatched state_dict
+            raise UserError(f"{src}: cannot rebuild the run's model ({str(e).splitlines()[0]})") from None
+        return project, model, meta, f"run {src.name} ({which} checkpoint)"
+    if not src.exists():
+        raise UserError(f"{src}: no such run folder or design file")
+    if args.checkpoint:
+        print(f"note: --checkpoint applies to run folders; {src} is a design file, exporting fresh weights "
+              f"(seed {args.seed})", file=sys.stderr)
+    project = load_design(str(src))
+    res = check(project)
+    if not res.ok:
+        more = f" (and {len(res.errors) - 1} more; run `rnn-studio check {src}`)" if len(res.errors) > 1 else ""
+        raise UserError(f"invalid design: {res.errors[0].message}{more}")
+    import torch
+
+    from engine import build_model
+
+    torch.manual_seed(args.seed)
+    model = build_model(project, res).eval()
+    return project, model, None, f"design {src.name} (fresh weights, seed {args.seed}, untrained)"
+
+
+def cmd_export(args) -> int:
+    from exports import DEFAULT_OPSET, ExportError, VerificationError, export_onnx, export_pytorch
+
+    out = Path(args.output)
+    fmt = args.format or ("pytorch" if out.suffix == ".py" else "onnx")
+    if fmt == "pytorch":
+        if args.include_normalization:
+            raise UserError("--include-normalization applies to --format onnx; the PyTorch export records the "
+                            "normalization statistics as constants in the generated file")
+        if args.opset is not None:
+            raise UserError("--opset applies to --format onnx")
+        if out.suffix != ".py":
+            raise UserError(f"{out}: --format pytorch writes Python source; name the output *.py")
+    project, model, meta, what = _load(args)
+    print(f"exporting {what}")
+    try:
+        if fmt == "pytorch":
+            rep = export_pytorch(model, project, out, meta=meta, verify=args.verify, log=print)
+            return 0
+        rep = export_onnx(model, project, out, opset=args.opset or DEFAULT_OPSET, verify=args.verify, meta=meta,
+                          include_normalization=args.include_normalization, seed=args.seed, log=print)
+    except VerificationError as e:
+        raise UserError(str(e), code=EXIT_VERIFY) from None
+    except ExportError as e:
+        raise UserError(str(e)) from None
+    if rep.verified:
+        print(f"verified: max abs diff {rep.max_abs_diff:.2e} <= {rep.tolerance:.0e} "
+              f"({len(rep.cases)} cases; ONNX checker {rep.checker})")
+    else:
+        print("warning: not verified (--no-verify); the model may differ from PyTorch", file=sys.stderr)
+    print(f"wrote {out}  (input '{rep.input_name}' {rep.input_shape} -> output '{rep.output_name}' "
+          f"{rep.output_shape}); report {rep.report_path}")
+    return 0
