@@ -1,0 +1,291 @@
+"""The monitor's pyqtgraph charts. Each chart keeps numpy buffers, is fed records as they arrive,
+and redraws only from `refresh()`, which the panel calls from a QTimer at a bounded rate (15 Hz), so
+plotting cost never depends on how fast metrics arrive. Curves use peak downsampling and clip to view
+(smooth with 100k+ points); non-finite values are filtered before plotting and marked instead."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from .series import Series
+
+pg.setConfigOptions(antialias=True, foreground="#444", background=None)
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#bcbd22", "#7f7f7f"]
+
+
+def _curve(plot: pg.PlotItem, color: str, width: float = 1.5, name: str | None = None, alpha: int = 255,
+           symbol: str | None = None) -> pg.PlotDataItem:
+    c = QtGui.QColor(color)
+    c.setAlpha(alpha)
+    item = plot.plot([], [], pen=pg.mkPen(c, width=width), name=name, symbol=symbol,
+                     symbolBrush=c if symbol else None, symbolPen=None if symbol else None, symbolSize=6)
+    item.setDownsampling(auto=True, method="peak")
+    item.setClipToView(True)
+    return item
+
+
+class _Chart(pg.PlotWidget):
+    def __init__(self, title: str, y_label: str, parent=None):
+        super().__init__(parent=parent)
+        self.setMinimumHeight(140)
+        self.plotItem.setTitle(title, size="10pt")
+        self.plotItem.showGrid(x=True, y=True, alpha=0.15)
+        self.plotItem.setLabel("bottom", "step")
+        self.plotItem.setLabel("left", y_label)
+        self._dirty = False
+        self._markers: list[pg.InfiniteLine] = []
+
+    def mark(self, step: float, text: str, color: str = "#d62728") -> None:
+        """A labelled vertical line: a divergence stop, an exploding gradient."""
+        line = pg.InfiniteLine(pos=step, angle=90, pen=pg.mkPen(color, width=1.5, style=QtCore.Qt.DashLine),
+                               label=text, labelOpts={"position": 0.9, "color": color, "fill": (255, 255, 255, 200)})
+        self.plotItem.addItem(line)
+        self._markers.append(line)
+
+    def marker_texts(self) -> list[str]:
+        return [m.label.format for m in self._markers if m.label is not None]
+
+    def clear_markers(self) -> None:
+        for m in self._markers:
+            self.plotItem.removeItem(m)
+        self._markers.clear()
+
+
+class LossChart(_Chart):
+    """Training loss per step (thin), its smoothed line (bold), validation loss per epoch (markers)."""
+
+    def __init__(self, parent=None, smoothing: float = 0.05):
+        super().__init__("Loss", "loss", parent)
+        self.plotItem.addLegend(offset=(-10, 10))
+        self.alpha = smoothing
+        self.train = Series()
+        self.smooth = Series()
+        self.val = Series(64)
+        self._ema: float | None = None
+        self.c_train = _curve(self.plotItem, "#1f77b4", 1.0, "train (step)", alpha=90)
+        self.c_smooth = _curve(self.plotItem, "#1f77b4", 2.2, "train (smoothed)")
+        self.c_val = _curve(self.plotItem, "#ff7f0e", 2.0, "validation (epoch)", symbol="o")
+        self.overlays: list[pg.PlotDataItem] = []
+
+    def add_steps(self, steps, losses) -> None:
+        for s, v in zip(steps, losses):
+            self.train.append(s, v)
+            if math.isfinite(v):
+                self._ema = v if self._ema is None else self._ema + self.alpha * (v - self._ema)
+                self.smooth.append(s, self._ema)
+        self._dirty = True
+
+    def add_val(self, step: float, loss: float) -> None:
+        self.val.append(step, loss)
+        self._dirty = True
+
+    def set_log(self, on: bool) -> None:
+        self.plotItem.setLogMode(y=on)
+
+    def overlay(self, steps, losses, val_steps, val_losses, name: str) -> None:
+        """Another run's curves, dashed, for comparison."""
+        pen = pg.mkPen("#7f7f7f", width=1.5, style=QtCore.Qt.DashLine)
+        a = self.plotItem.plot(steps, losses, pen=pen, name=f"{name} (train)")
+        b = self.plotItem.plot(val_steps, val_losses, pen=pg.mkPen("#555", width=1.5, style=QtCore.Qt.DotLine),
+                               symbol="t", symbolSize=6, symbolBrush="#555", name=f"{name} (val)")
+        for item in (a, b):
+            item.setDownsampling(auto=True, method="peak")
+            item.setClipToView(True)
+        self.overlays += [a, b]
+
+    def clear_overlays(self) -> None:
+        for item in self.overlays:
+            self.plotItem.removeItem(item)
+        self.overlays.clear()
+
+    def refresh(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.c_train.setData(*self.train.view())
+        self.c_smooth.setData(*self.smooth.view())
+        self.c_val.setData(*self.val.view())
+
+    def reset(self) -> None:
+        for s in (self.train, self.smooth, self.val):
+            s.clear()
+        self._ema = None
+        self.clear_markers()
+        self.clear_overlays()
+        self._dirty = True
+        self.refresh()
+
+
+class GradChart(_Chart):
+    """Gradient norm per design block, one curve per block in the block's canvas colour, log scale."""
+
+    def __init__(self, parent=None):
+        super().__init__("Gradient norm per block", "‖grad‖", parent)
+        self.legend = self.plotItem.addLegend(offset=(-10, 10))
+        self.plotItem.setLogMode(y=True)
+        self.series: dict[str, Series] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.colors: dict[str, str] = {}
+        self.total = Series()
+        self.c_total = None
+        self._hover = pg.TextItem(anchor=(0, 1), color="#222", fill=pg.mkBrush(255, 255, 255, 220))
+        self._hover.setZValue(100)
+        self._hover.hide()
+        self.plotItem.addItem(self._hover, ignoreBounds=True)
+        self._proxy = pg.SignalProxy(self.plotItem.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse)
+
+    def set_colors(self, colors: dict[str, str]) -> None:
+        self.colors.update(colors)
+        for bid, curve in self.curves.items():
+            if bid in colors:
+                curve.setPen(pg.mkPen(colors[bid], width=1.8))
+
+    def add(self, step: float, per_block: dict[str, float], total: float | None = None) -> None:
+        for bid, v in per_block.items():
+            if bid not in self.series:
+                color = self.colors.get(bid, PALETTE[len(self.series) % len(PALETTE)])
+                self.colors[bid] = color
+                self.series[bid] = Series()
+                self.curves[bid] = _curve(self.plotItem, color, 1.8, bid)
+            self.series[bid].append(step, v if v is None or v > 0 else float("nan"))
+        if total is not None:
+            if self.c_total is None:
+                self.c_total = _curve(self.plotItem, "#333", 1.0, "total", alpha=120)
+            self.total.append(step, total if total > 0 else float("nan"))
+        self._dirty = True
+
+    def refresh(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        for bid, s in self.series.items():
+            self.curves[bid].setData(*s.view())
+        if self.c_total is not None:
+            self.c_total.setData(*self.total.view())
+
+    def last_values(self) -> dict[str, float]:
+        return {bid: float(s.y[s.n - 1]) for bid, s in self.series.items() if s.n}
+
+    def value_text_at(self, step: float) -> str:
+        """'step N: block=value, ...' at the recorded step nearest to `step` (what hover shows)."""
+        parts, at = [], None
+        for bid, s in self.series.items():
+            if not s.n:
+                continue
+            i = int(np.clip(np.searchsorted(s.x[:s.n], step), 0, s.n - 1))
+            if i > 0 and abs(s.x[i - 1] - step) < abs(s.x[i] - step):
+                i -= 1
+            at = int(s.x[i])
+            parts.append(f"{bid} = {s.y[i]:.3g}")
+        return f"step {at}\n" + "\n".join(parts) if parts else ""
+
+    def _on_mouse(self, evt) -> None:
+        pos = evt[0]
+        vb = self.plotItem.vb
+        if not self.plotItem.sceneBoundingRect().contains(pos) or not self.series:
+            self._hover.hide()
+            return
+        p = vb.mapSceneToView(pos)
+        self._hover.setText(self.value_text_at(p.x()))
+        self._hover.setPos(p.x(), p.y())
+        self._hover.show()
+
+    def reset(self) -> None:
+        for bid, curve in self.curves.items():
+            self.plotItem.removeItem(curve)
+            self.legend.removeItem(curve)
+        if self.c_total is not None:
+            self.plotItem.removeItem(self.c_total)
+            self.legend.removeItem(self.c_total)
+            self.c_total = None
+        self.series.clear()
+        self.curves.clear()
+        self.total.clear()
+        self.clear_markers()
+
+
+class LrChart(_Chart):
+    def __init__(self, parent=None):
+        super().__init__("Learning rate", "lr", parent)
+        self.lr = Series(256)
+        self.curve = _curve(self.plotItem, "#2ca02c", 2.0)
+
+    def add(self, step: float, lr: float) -> None:
+        self.lr.append(step, lr)
+        self._dirty = True
+
+    def refresh(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.curve.setData(*self.lr.view())
+
+    def reset(self) -> None:
+        self.lr.clear()
+        self._dirty = True
+        self.refresh()
+
+
+class PredictionChart(QtWidgets.QStackedWidget):
+    """Regression: the validation series with the model's predictions overlaid.
+    Classification: a confusion matrix (rows = true class, columns = predicted)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.series_plot = pg.PlotWidget()
+        self.series_plot.plotItem.setTitle("Validation: actual vs predicted", size="10pt")
+        self.series_plot.plotItem.addLegend(offset=(-10, 10))
+        self.series_plot.plotItem.showGrid(x=True, y=True, alpha=0.15)
+        self.c_true = _curve(self.series_plot.plotItem, "#444", 1.5, "actual")
+        self.c_pred = _curve(self.series_plot.plotItem, "#d62728", 1.5, "predicted")
+        self.matrix_plot = pg.PlotWidget()
+        self.matrix_plot.plotItem.setTitle("Validation confusion matrix", size="10pt")
+        self.matrix_plot.plotItem.invertY(True)
+        self.matrix_plot.plotItem.setLabel("left", "true class")
+        self.matrix_plot.plotItem.setLabel("bottom", "predicted class")
+        self.image = pg.ImageItem()
+        self.image.setColorMap(pg.colormap.get("viridis"))
+        self.matrix_plot.plotItem.addItem(self.image)
+        self._texts: list[pg.TextItem] = []
+        self.addWidget(self.series_plot)
+        self.addWidget(self.matrix_plot)
+        self.placeholder = QtWidgets.QLabel("Predictions appear after the first epoch.")
+        self.placeholder.setAlignment(QtCore.Qt.AlignCenter)
+        self.addWidget(self.placeholder)
+        self.setCurrentWidget(self.placeholder)
+        self.matrix: np.ndarray | None = None
+
+    def show_series(self, actual, predicted, x=None) -> None:
+        actual = np.asarray(actual, dtype=float).reshape(-1)
+        predicted = np.asarray(predicted, dtype=float).reshape(-1)
+        x = np.arange(len(actual)) if x is None else np.asarray(x, dtype=float)
+        self.c_true.setData(x, actual)
+        self.c_pred.setData(x[:len(predicted)], predicted)
+        self.setCurrentWidget(self.series_plot)
+
+    def show_confusion(self, matrix, labels) -> None:
+        m = np.asarray(matrix, dtype=float)
+        self.matrix = m
+        self.image.setImage(m.T, autoLevels=True)  # ImageItem is (x, y) = (predicted, true)
+        for t in self._texts:
+            self.matrix_plot.plotItem.removeItem(t)
+        self._texts = []
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                t = pg.TextItem(f"{int(m[i, j])}", color="w", anchor=(0.5, 0.5))
+                t.setPos(j + 0.5, i + 0.5)
+                self.matrix_plot.plotItem.addItem(t)
+                self._texts.append(t)
+        ticks = [(k + 0.5, str(lab)) for k, lab in enumerate(labels)]
+        self.matrix_plot.plotItem.getAxis("bottom").setTicks([ticks])
+        self.matrix_plot.plotItem.getAxis("left").setTicks([ticks])
+        self.setCurrentWidget(self.matrix_plot)
+
+    def reset(self) -> None:
+        self.c_true.setData([], [])
+        self.c_pred.setData([], [])
+        self.setCurrentWidget(self.placeholder)
