@@ -6,6 +6,9 @@
         checkpoints/last.pt       latest complete state (atomic writes)
         checkpoints/best.pt       best validation loss so far
         summary.json              written at the end (atomic)
+        STOP                      created by anyone (GUI, script) to ask the trainer to stop cleanly
+
+docs/run-folder.md documents every file and the metrics.jsonl record schema.
 
 A checkpoint is a dict saved with torch.save:
     {"format": "rnn-studio-checkpoint", "version": 1,
@@ -14,13 +17,18 @@ A checkpoint is a dict saved with torch.save:
 """
 from __future__ import annotations
 
+import json
+import os
+import re
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .project import Project, ProjectFormatError, load_project
 
 CHECKPOINT_FORMAT = "rnn-studio-checkpoint"
+STOP_FILE = "STOP"
 
 
 @dataclass
@@ -96,3 +104,98 @@ def project_of(path: str | Path) -> Project:
     """A design file, or the design snapshot of a run folder."""
     p = Path(path)
     return load_project(p / "project.rnn.json" if p.is_dir() else p)
+
+
+# ---------------------------------------------------------------------------- write side (the trainer)
+def new_run_dir(out_dir: str | Path, name: str) -> Path:
+    """Create and return `<out_dir>/<YYYYmmdd-HHMMSS>-<name>/` (with checkpoints/); a clash gets -2, -3..."""
+    safe = re.sub(r"[^A-Za-z0-9_.\-]+", "-", name).strip("-.") or "run"
+    base = Path(out_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}"
+    path, n = base, 1
+    while True:
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            break
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+    (path / "checkpoints").mkdir(exist_ok=True)
+    return path
+
+
+def request_stop(run_dir: str | Path) -> None:
+    """Ask a running trainer to stop at its next step boundary (it writes last.pt and a summary with
+    stop_reason "cancelled"). Works across processes and platforms: it creates <run_dir>/STOP."""
+    p = Path(run_dir) / STOP_FILE
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text("stop requested\n")
+
+
+class MetricsWriter:
+    """Appends one JSON object per line to metrics.jsonl and flushes each line, so a reader in another
+    process sees complete records as they come (a reader must ignore a last line without its newline)."""
+
+    def __init__(self, path: str | Path, append: bool = True):
+        self.path = Path(path)
+        self._f = open(self.path, "a" if append else "w", encoding="utf-8", newline="\n")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._f.write(json.dumps(record, allow_nan=False, default=_json_default) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+            try:
+                os.fsync(self._f.fileno())
+            except OSError:
+                pass
+            self._f.close()
+
+
+def _json_default(v):
+    try:
+        import numpy as np
+
+        if isinstance(v, np.generic):
+            return v.item()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(v)
+
+
+# ---------------------------------------------------------------------------- read side (GUI, scripts)
+def read_metrics(run_dir: str | Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Records appended to <run_dir>/metrics.jsonl since byte `offset`, and the offset to pass next
+    time. Only complete lines are returned, so it is safe to call while the trainer writes (tail -f)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            chunk = f.read()
+    except FileNotFoundError:
+        return [], offset
+    end = chunk.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    records = []
+    for line in chunk[:end].split(b"\n"):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records, offset + end + 1
+
+
+def iter_metrics(run_dir: str | Path) -> Iterator[dict[str, Any]]:
+    """Every complete record of a run's metrics.jsonl, in order."""
+    yield from read_metrics(run_dir)[0]
+
+
+def load_summary(run_dir: str | Path) -> dict[str, Any] | None:
+    """summary.json of a finished (or stopped) run, or None while it is still running."""
+    try:
+        return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None

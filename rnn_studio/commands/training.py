@@ -1,0 +1,268 @@
+"""train, evaluate, predict: thin layers over engine.train (the same functions the GUI calls)."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..cli import EXIT_BAD_INPUT, UserError, load_design
+
+EXIT_CANCELLED = 130
+
+
+def _add_data_args(p, with_window: bool = True) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--data", metavar="FILE", help="CSV (header row, one row per time step) or .npz (X, y)")
+    src.add_argument("--demo", choices=("sine", "chaos"), help="built-in demo series instead of --data")
+    if with_window:
+        p.add_argument("--target", metavar="COL", help="target column (default: the last column)")
+        p.add_argument("--features", metavar="A,B", help="feature columns (default: see docs/data.md)")
+        p.add_argument("--lookback", type=int, metavar="N", help="window length (default: the Input's timesteps)")
+        p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
+        p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a design on a CSV / .npz file or a demo series; writes a run folder",
+                       description="Train a design. Writes runs/<time>-<name>/ with metrics.jsonl, checkpoints "
+                                   "and summary.json (docs/run-folder.md). Ctrl-C stops cleanly.")
+    p.add_argument("design", nargs="?", help="project file (.rnn.json); not needed with --resume")
+    _add_data_args(p)
+    p.add_argument("--epochs", type=int, metavar="N")
+    p.add_argument("--batch-size", type=int, metavar="N")
+    p.add_argument("--lr", type=float, metavar="X", help="learning rate")
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"))
+    p.add_argument("--weight-decay", type=float, metavar="X")
+    p.add_argument("--loss", choices=("mse", "mae", "huber", "cross_entropy"))
+    p.add_argument("--schedule", choices=("constant", "cosine", "plateau"), help="learning-rate schedule")
+    p.add_argument("--patience", type=int, metavar="N", help="early stopping after N epochs without improvement")
+    p.add_argument("--clip-norm", type=float, metavar="X", help="clip the total gradient norm to X")
+    p.add_argument("--device", metavar="D", help="auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), help="bf16 / fp16 autocast: CUDA only")
+    p.add_argument("--seed", type=int, metavar="N")
+    p.add_argument("--deterministic", action="store_true", default=None, help="deterministic algorithms")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: half the cores, at most 8)")
+    p.add_argument("--grad-every", type=int, metavar="N", help="gradient norms every N steps (0 = never)")
+    p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
+    p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run folders (default runs/)")
+    p.add_argument("--resume", metavar="RUN", help="continue a run folder from its checkpoints/last.pt")
+    p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a run's best.pt on a data file")
+    p.add_argument("run", help="run folder (runs/<time>-<name>)")
+    _add_data_args(p, with_window=False)
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predictions of a run's best.pt for every window of a file, as CSV")
+    p.add_argument("run", help="run folder (runs/<time>-<name>)")
+    _add_data_args(p, with_window=False)
+    p.add_argument("-o", "--output", required=True, metavar="OUT.csv")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.set_defaults(func=cmd_predict)
+
+
+def _spec(args):
+    from engine.data import DataSpec
+
+    if not args.data and not args.demo:
+        raise UserError("no data: give --data FILE (CSV or .npz) or --demo sine|chaos")
+    spec = DataSpec(path=args.data, demo=args.demo)
+    if getattr(args, "target", None):
+        spec.target = args.target
+    if getattr(args, "features", None):
+        spec.features = [f.strip() for f in args.features.split(",") if f.strip()]
+    if getattr(args, "lookback", None) is not None:
+        spec.lookback = args.lookback
+    if getattr(args, "horizon", None) is not None:
+        spec.horizon = args.horizon
+    if getattr(args, "split", None):
+        try:
+            spec.split = tuple(float(v) for v in args.split.split(","))
+        except ValueError:
+            raise UserError(f"--split must be three fractions like 0.7,0.15,0.15, received {args.split!r}") from None
+    return spec
+
+
+def _engine_errors():
+    from engine.compile import DesignError
+    from engine.data import DataError
+    from engine.runs import RunError
+    from engine.train import ConfigError, TrainError
+
+    return (DataError, DesignError, RunError, ConfigError, TrainError)
+
+
+class Progress:
+    """A one-line progress bar on a terminal; plain lines (one per epoch) otherwise."""
+
+    def __init__(self, stream=None, quiet: bool = False):
+        self.out = stream or sys.stdout
+        self.tty = self.out.isatty()
+        self.quiet = quiet
+        self.total = self.epochs = self.per_epoch = 0
+        self.t0 = time.monotonic()
+        self.first_step = 0
+        self.last_draw = 0.0
+        self.loss = None
+
+    def __call__(self, rec: dict) -> None:
+        kind = rec["kind"]
+        if kind == "start":
+            self.total, self.epochs, self.per_epoch = rec["total_steps"], rec["epochs"], rec["steps_per_epoch"]
+            self.first_step = rec.get("resumed_from_step") or 0
+            self.t0 = time.monotonic()
+            if self.quiet:
+                return
+            threads = f", {rec['threads']} thread(s)" if rec.get("threads") else ""
+            print(f"device: {rec['device']} ({rec['device_name']}{threads}), precision {rec['precision']}", file=self.out)
+            s = rec["samples"]
+            cols = f"features {','.join(map(str, rec['features']))} -> target {rec['target']}" if rec.get("target") \
+                else f"{len(rec['features'])} feature(s)"
+            print(f"data: {rec['data']}: {cols}, lookback {rec['lookback']}, horizon {rec['horizon']}; windows "
+                  f"train {s.get('train', 0)} / val {s.get('val', 0)} / test {s.get('test', 0)}", file=self.out)
+            if rec.get("ignored_columns"):
+                print(f"note: columns not used: {', '.join(rec['ignored_columns'])}", file=self.out)
+            what = f"resuming at step {self.first_step}" if rec.get("resumed_from_step") is not None else "training"
+            print(f"{what}: {rec['name']}, {rec['parameters']:,} parameters, {rec['epochs']} epoch(s) x "
+                  f"{rec['steps_per_epoch']} steps, batch {rec['batch_size']}, loss {rec['loss']}", file=self.out)
+            print(f"run folder: {rec['run']}", file=self.out)
+            self.out.flush()
+        elif kind == "step":
+            self.loss = rec["loss"]
+            if self.tty and not self.quiet:
+                now = time.monotonic()
+                if now - self.last_draw > 0.1 or rec["step"] == self.total:
+                    self.last_draw = now
+                    self._draw(rec)
+        elif kind == "epoch" and not self.quiet:
+            if self.tty:
+                self.out.write("\r\033[K")
+            metric = _metric_text(rec, "val_")
+            print(f"epoch {rec['epoch']}/{self.epochs}  train_loss {rec['train_loss']:.5g}  val_loss "
+                  f"{_g(rec['val_loss'])}  {metric}  lr {rec['lr']:.3g}  {rec['samples_per_s']:,.0f} samples/s  "
+                  f"{_clock(rec['elapsed_s'])}{'  *' if rec.get('best') else ''}", file=self.out)
+            self.out.flush()
+
+    def _draw(self, rec) -> None:
+        step = rec["step"]
+        done = (step - self.first_step) / max(1, self.total - self.first_step)
+        elapsed = time.monotonic() - self.t0
+        eta = elapsed / done * (1 - done) if done > 0 else 0
+        width = 24
+        fill = int(width * step / max(1, self.total))
+        bar = "#" * fill + "." * (width - fill)
+        in_epoch = step - (rec["epoch"] - 1) * self.per_epoch
+        self.out.write(f"\r\033[Kepoch {rec['epoch']}/{self.epochs} [{bar}] step {in_epoch}/{self.per_epoch}  "
+                       f"loss {rec['loss']:.4g}  ETA {_clock(eta)}")
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self.tty and not self.quiet:
+            self.out.write("\r\033[K")
+            self.out.flush()
+
+
+def _g(v) -> str:
+    return "nan" if v is None else f"{v:.5g}"
+
+
+def _clock(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _metric_text(d: dict, prefix: str) -> str:
+    if d.get(prefix + "rmse") is not None:
+        text = f"{prefix}rmse {d[prefix + 'rmse']:.5g}"
+        if d.get(prefix + "persistence_rmse") is not None:
+            text += f" (persistence {d[prefix + 'persistence_rmse']:.5g})"
+        return text
+    if d.get(prefix + "accuracy") is not None:
+        return f"{prefix}accuracy {d[prefix + 'accuracy']:.4f}"
+    return ""
+
+
+def cmd_train(args) -> int:
+    from engine.train import train
+
+    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "loss",
+                                                "schedule", "patience", "clip_norm", "device", "precision", "seed",
+                                                "deterministic", "threads", "grad_every", "max_steps")}
+    if args.resume:
+        if args.design or args.data or args.demo:
+            raise UserError("--resume continues a run with its own design and data: drop the design and --data/--demo")
+        project, spec = None, None
+    else:
+        if not args.design:
+            raise UserError("give a design file (rnn-studio train DESIGN --data FILE), or --resume RUN")
+        project = load_design(args.design)
+        spec = _spec(args)
+    progress = Progress(quiet=args.quiet)
+    try:
+        summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume, on_metric=progress)
+    except _engine_errors() as e:
+        raise UserError(str(e)) from None
+    finally:
+        progress.finish()
+    reason = summary["stop_reason"]
+    print(f"stopped: {reason}" if reason != "completed" else "done", end="")
+    print(f" after {summary['epochs_completed']} epoch(s), {summary['steps']} steps, {_clock(summary['wall_time_s'])}")
+    if summary.get("best_epoch") is not None:
+        print(f"best epoch {summary['best_epoch']}: val_loss {_g(summary.get('val_loss'))}  {_metric_text(summary, 'val_')}")
+    if _metric_text(summary, "test_"):
+        print(f"test (best.pt): {_metric_text(summary, 'test_')}")
+    print(f"run folder: {summary['run']}")
+    if summary.get("message"):
+        print(f"error: {summary['message']}", file=sys.stderr)
+    if reason == "cancelled":
+        print(f"resume with: rnn-studio train --resume {summary['run']}", file=sys.stderr)
+        return EXIT_CANCELLED
+    if reason.startswith("diverged") or reason == "out of memory":
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from engine.train import evaluate_run
+
+    try:
+        res = evaluate_run(args.run, _spec(args), args.checkpoint)
+    except _engine_errors() as e:
+        raise UserError(str(e)) from None
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"{res['run']} ({res['checkpoint']}.pt) on {res['data']}: {res['samples']} windows")
+    print(f"  loss {_g(res['loss'])}")
+    for k, v in res.items():
+        if k not in ("run", "checkpoint", "data", "samples", "loss"):
+            print(f"  {k} {_g(v)}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from engine.project import atomic_write_text
+    from engine.train import predict_run
+
+    try:
+        cols, rows = predict_run(args.run, _spec(args), args.checkpoint)
+    except _engine_errors() as e:
+        raise UserError(str(e)) from None
+    out = Path(args.output)
+    if out.parent and not out.parent.exists():
+        raise UserError(f"{out.parent}: no such folder for -o")
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for r in rows:
+        w.writerow([f"{v:.8g}" if isinstance(v, float) else v for v in r])
+    atomic_write_text(out, buf.getvalue())
+    print(f"wrote {len(rows)} prediction(s) to {out}")
+    return 0
