@@ -59,14 +59,15 @@ class _Chart(pg.PlotWidget):
 class LossChart(_Chart):
     """Training loss per step (thin), its smoothed line (bold), validation loss per epoch (markers)."""
 
-    def __init__(self, parent=None, smoothing: float = 0.05):
+    def __init__(self, parent=None, smoothing: float = 0.1):
         super().__init__("Loss", "loss", parent)
         self.plotItem.addLegend(offset=(-10, 10))
         self.alpha = smoothing
         self.train = Series()
         self.smooth = Series()
         self.val = Series(64)
-        self._ema: float | None = None
+        self._ema = 0.0
+        self._ema_n = 0
         self.c_train = _curve(self.plotItem, "#1f77b4", 1.0, "train (step)", alpha=90)
         self.c_smooth = _curve(self.plotItem, "#1f77b4", 2.2, "train (smoothed)")
         self.c_val = _curve(self.plotItem, "#ff7f0e", 2.0, "validation (epoch)", symbol="o")
@@ -76,8 +77,10 @@ class LossChart(_Chart):
         for s, v in zip(steps, losses):
             self.train.append(s, v)
             if math.isfinite(v):
-                self._ema = v if self._ema is None else self._ema + self.alpha * (v - self._ema)
-                self.smooth.append(s, self._ema)
+                # debiased EMA (as TensorBoard): no lag towards 0 at the start of a run
+                self._ema_n += 1
+                self._ema += self.alpha * (v - self._ema)
+                self.smooth.append(s, self._ema / (1 - (1 - self.alpha) ** self._ema_n))
         self._dirty = True
 
     def add_val(self, step: float, loss: float) -> None:
@@ -114,7 +117,7 @@ class LossChart(_Chart):
     def reset(self) -> None:
         for s in (self.train, self.smooth, self.val):
             s.clear()
-        self._ema = None
+        self._ema, self._ema_n = 0.0, 0
         self.clear_markers()
         self.clear_overlays()
         self._dirty = True
@@ -222,7 +225,12 @@ class LrChart(_Chart):
     def refresh(self) -> None:
         if self._dirty:
             self._dirty = False
-            self.curve.setData(*self.lr.view())
+            x, y = self.lr.view()
+            self.curve.setData(x, y)
+            if len(y):  # a constant lr would otherwise get a meaningless +-400 axis
+                lo, hi = float(y.min()), float(y.max())
+                self.plotItem.setYRange(0, hi * 1.15 if hi > 0 else 1, padding=0) if hi - lo < 1e-12 * max(hi, 1) \
+                    else self.plotItem.enableAutoRange(axis="y")
 
     def reset(self) -> None:
         self.lr.clear()
