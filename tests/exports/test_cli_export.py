@@ -186,3 +186,22 @@ def test_existing_file_survives_failed_export(tmp_path, capsys):
     (tmp_path / "nope.rnn.json").write_text('{"format": "rnn-studio", "version": 1, "blocks": []}')
     assert run_cli(tmp_path / "nope.rnn.json", "-o", target) == 2
     assert target.read_bytes() == b"old model"
+
+
+def test_export_a_run_the_trainer_wrote(tmp_path):
+    """End to end with the real trainer (skipped where the training verbs are not installed)."""
+    pytest.importorskip("rnn_studio.commands.training")
+    assert main(["train", str(SEEDS[0]), "--demo", "sine", "--epochs", "1", "--out", str(tmp_path / "runs"),
+                 "--quiet"]) == 0
+    run = next((tmp_path / "runs").iterdir())
+    out = tmp_path / "trained.onnx"
+    assert run_cli(run, "-o", out, "--include-normalization") == 0
+    md = read_metadata(out)
+    assert md["normalization"] == "in_graph" and json.loads(md["features"])
+    _, model, meta = engine.runs.load_run(run)
+    raw = torch.randn(5, 10, 1) * torch.tensor(meta.x_std) + torch.tensor(meta.x_mean)
+    with torch.no_grad():
+        y = model((raw - torch.tensor(meta.x_mean)) / torch.tensor(meta.x_std))
+        if meta.y_std is not None:
+            y = y * meta.y_std + meta.y_mean
+    assert np.abs(make_session(out).run(None, {"sequence": raw.numpy()})[0] - y.numpy()).max() <= 1e-5
