@@ -800,7 +800,7 @@ class TrainPanel(QtWidgets.QWidget):
         base = end.get("persistence_rmse") or end.get("val_persistence_rmse")
         extra = f" (persistence {base:.4g})" if isinstance(base, (int, float)) else ""
         text = f"Run ended: {reason}" + (f" · best {metric}{extra}" if metric else "")
-        if end.get("message") and not reason.startswith("diverged"):
+        if end.get("message"):
             text += f" — {end['message']}"
         self.progress.setFormat(reason or "ended")
         self._say(text, error=reason in ("error", "crashed", "out of memory") or reason.startswith("diverged"))

@@ -1,0 +1,429 @@
+"""The inspector: edits the selected block's params with widgets generated from the engine's Param specs
+(ranges, choices, nullable values, help text). It validates with Param.validate and reports edits as
+`paramEdited(block_id, name, value)`; the main window turns them into undo commands.
+"""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
+                               QLineEdit, QScrollArea, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+
+from engine import CATALOG, Param, fmt_shape
+
+from . import theme as themes
+from .canvas import block_summary
+from .commands import UNSET
+from .icons import category_icon
+
+INT_MAX = 2_147_483_647
+
+
+class _Field:
+    """One param row: the editor widget, its reset button and its error line."""
+
+    def __init__(self, param: Param, widget: QWidget, get, set_, reset: QToolButton, error: QLabel):
+        self.param, self.widget, self.get, self.set, self.reset, self.error = param, widget, get, set_, reset, error
+
+
+class Inspector(QWidget):
+    paramEdited = Signal(str, str, object)  # block id, param name, value (commands.UNSET = reset to default)
+    renameRequested = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.project = None
+        self.result = None
+        self.block_id: str | None = None
+        self.fields: dict[str, _Field] = {}
+        self._updating = False
+        self._mode = None  # "block" | "design" | "multi"
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer.addWidget(self.scroll)
+        self.body = QWidget()
+        self.scroll.setWidget(self.body)
+        self.lay = QVBoxLayout(self.body)
+        self.lay.setContentsMargins(12, 12, 12, 12)
+        self.lay.setSpacing(10)
+        self.setMinimumWidth(280)
+
+    # ------------------------------------------------------------------ binding
+    def set_project(self, project, result) -> None:
+        self.project, self.result = project, result
+        self.block_id = None
+        self._mode = None
+        self.show_selection([])
+
+    def show_selection(self, ids: list[str]) -> None:
+        if len(ids) == 1 and self.project is not None and self.project.block(ids[0]) is not None:
+            if self._mode != "block" or self.block_id != ids[0]:
+                self._build_block(ids[0])
+        elif len(ids) > 1:
+            self._build_multi(ids)
+        else:
+            self._build_design()
+
+    def on_check(self, result) -> None:
+        self.result = result
+        if self._mode == "block":
+            if self.project.block(self.block_id) is None:
+                self._build_design()
+            else:
+                self._refresh_block()
+        elif self._mode == "design":
+            self._refresh_design()
+
+    def on_param_changed(self, block_id: str, name: str) -> None:
+        if self._mode == "block" and block_id == self.block_id:
+            self._refresh_values()
+
+    # ------------------------------------------------------------------ building
+    def _clear(self) -> None:
+        while self.lay.count():
+            item = self.lay.takeAt(0)
+            w = item.widget()
+            if w is not None:
+                w.hide()
+                w.deleteLater()
+        self.fields = {}
+
+    def _title(self, text: str, icon=None) -> QWidget:
+        row = QWidget()
+        h = QHBoxLayout(row)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.setSpacing(8)
+        if icon is not None:
+            ic = QLabel()
+            ic.setPixmap(icon.pixmap(28, 28))
+            h.addWidget(ic)
+        label = QLabel(text, objectName="InspectorTitle")
+        h.addWidget(label, 1)
+        return row
+
+    def _muted(self, text: str, wrap=True) -> QLabel:
+        label = QLabel(text, objectName="Muted")
+        label.setWordWrap(wrap)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return label
+
+    def _build_design(self) -> None:
+        self._clear()
+        self._mode, self.block_id = "design", None
+        if self.project is None:
+            return
+        self.lay.addWidget(self._title("Design"))
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        form.setHorizontalSpacing(12)
+        form.setVerticalSpacing(8)
+        self.name_edit = QLineEdit(self.project.name)
+        self.name_edit.setToolTip("The design's name (saved in the file)")
+        self.name_edit.editingFinished.connect(self._rename)
+        form.addRow("Name", self.name_edit)
+        wrap = QWidget()
+        wrap.setLayout(form)
+        self.lay.addWidget(wrap)
+        self.design_info = QLabel()
+        self.design_info.setWordWrap(True)
+        self.design_info.setTextFormat(Qt.TextFormat.RichText)
+        self.design_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.lay.addWidget(self.design_info)
+        self.lay.addWidget(self._muted(
+            "Select a block to edit its parameters.\n\nDrag blocks from the palette; drag from a block's bottom "
+            "port to another block to link them. Shapes appear on every link as you build."))
+        self.lay.addStretch(1)
+        self._refresh_design()
+
+    def _refresh_design(self) -> None:
+        if self.project is None or self.result is None:
+            return
+        if not self.name_edit.hasFocus() and self.name_edit.text() != self.project.name:
+            self.name_edit.setText(self.project.name)
+        r, t = self.result, themes.current()
+        status = (f"<span style='color:{t.ok}'>\u2714 valid</span>" if r.ok
+                  else f"<span style='color:{t.error}'>\u2716 {len(r.errors)} error(s)</span>")
+        if r.warnings:
+            status += f", <span style='color:{t.warning}'>{len(r.warnings)} warning(s)</span>"
+        rows = [("Status", status), ("Blocks", str(len(self.project.blocks))), ("Links", str(len(self.project.links))),
+                ("Parameters", f"{r.total_params:,}")]
+        if r.input_shape() is not None:
+            rows.append(("Input", f"<code>{fmt_shape(r.input_shape())}</code>"))
+        if r.output_shape() is not None:
+            rows.append(("Output", f"<code>{fmt_shape(r.output_shape())}</code>"))
+        self.design_info.setText("<table cellspacing='0' cellpadding='3'>" + "".join(
+            f"<tr><td style='color:{t.muted}; padding-right:14px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>")
+
+    def _rename(self) -> None:
+        name = self.name_edit.text().strip()
+        if name and self.project is not None and name != self.project.name:
+            self.renameRequested.emit(name)
+
+    def _build_multi(self, ids) -> None:
+        self._clear()
+        self._mode, self.block_id = "multi", None
+        self.lay.addWidget(self._title(f"{len(ids)} blocks selected"))
+        total = sum(self.result.param_counts.get(i, 0) for i in ids) if self.result else 0
+        self.lay.addWidget(self._muted(", ".join(ids)))
+        self.lay.addWidget(self._muted(f"{total:,} parameters in the selection.\n\nCtrl+D duplicates them with "
+                                       f"their links, Delete removes them, Ctrl+C copies them as JSON."))
+        self.lay.addStretch(1)
+
+    def _build_block(self, block_id: str) -> None:
+        self._clear()
+        self._mode, self.block_id = "block", block_id
+        block = self.project.block(block_id)
+        d = CATALOG.get(block.type)
+        self.lay.addWidget(self._title(block.type, category_icon(d.category) if d else None))
+        self.id_label = QLabel()
+        self.id_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.lay.addWidget(self.id_label)
+        self.info = QLabel()
+        self.info.setTextFormat(Qt.TextFormat.RichText)
+        self.info.setWordWrap(True)
+        self.lay.addWidget(self.info)
+        if d is not None:
+            self.lay.addWidget(self._muted(d.help))
+        self.problems_box = QLabel()
+        self.problems_box.setObjectName("Card")
+        self.problems_box.setWordWrap(True)
+        self.problems_box.setTextFormat(Qt.TextFormat.RichText)
+        self.problems_box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problems_box.setMargin(8)
+        self.lay.addWidget(self.problems_box)
+        if d is None:
+            self.lay.addWidget(self._muted(f"Unknown block type '{block.type}': no parameters to edit. "
+                                           f"Replace it with a known block."))
+        elif d.params:
+            sep = QFrame()
+            sep.setFrameShape(QFrame.Shape.HLine)
+            sep.setObjectName("Muted")
+            self.lay.addWidget(sep)
+            form = QFormLayout()
+            form.setHorizontalSpacing(10)
+            form.setVerticalSpacing(6)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+            for p in d.params:
+                f = self._make_field(p)
+                self.fields[p.name] = f
+                label = QLabel(p.name.replace("_", " "))
+                label.setToolTip(f"<b>{p.name}</b>: {p.help}<br>range: {p.range_text()}, default: {_show(p.default)}")
+                row = QWidget()
+                h = QHBoxLayout(row)
+                h.setContentsMargins(0, 0, 0, 0)
+                h.setSpacing(4)
+                h.addWidget(f.widget, 1)
+                h.addWidget(f.reset)
+                col = QWidget()
+                v = QVBoxLayout(col)
+                v.setContentsMargins(0, 0, 0, 0)
+                v.setSpacing(2)
+                v.addWidget(row)
+                v.addWidget(f.error)
+                form.addRow(label, col)
+            wrap = QWidget()
+            wrap.setLayout(form)
+            self.lay.addWidget(wrap)
+        else:
+            self.lay.addWidget(self._muted(f"{block.type} has no parameters."))
+        self.lay.addStretch(1)
+        self._refresh_block()
+
+    def _make_field(self, p: Param) -> _Field:
+        bid = self.block_id
+        error = QLabel(objectName="ParamError")
+        error.setWordWrap(True)
+        error.hide()
+        reset = QToolButton(text="\u21ba")
+        reset.setToolTip(f"Reset {p.name} to its default ({_show(p.default)})")
+        reset.setAutoRaise(True)
+        reset.clicked.connect(lambda: self._emit(p.name, UNSET))
+        tip = f"{p.help}\nrange: {p.range_text()} \u00b7 default: {_show(p.default)}"
+
+        if p.kind == "bool":
+            w = QCheckBox()
+            w.toggled.connect(lambda v: self._emit(p.name, bool(v)))
+            get, set_ = w.isChecked, lambda v: w.setChecked(bool(v))
+        elif p.kind == "choice":
+            w = QComboBox()
+            w.addItems(list(p.choices))
+            w.currentTextChanged.connect(lambda v: self._emit(p.name, v))
+
+            def set_(v, w=w):
+                if isinstance(v, str) and w.findText(v) < 0:
+                    w.addItem(v)  # show an invalid value as it is; the error line says why
+                w.setCurrentText(str(v))
+            get = w.currentText
+        elif p.kind == "int":
+            w = QSpinBox()
+            lo = int(p.min) if p.min is not None else -INT_MAX
+            hi = int(p.max) if p.max is not None else INT_MAX
+            if p.nullable:
+                w.setSpecialValueText(p.null_means or "null")
+                lo -= 1
+            w.setRange(lo, hi)
+            w.setAccelerated(True)
+            null_value = lo if p.nullable else None
+
+            def get(w=w, null_value=null_value):
+                return None if (null_value is not None and w.value() == null_value) else w.value()
+
+            def set_(v, w=w, null_value=null_value):
+                w.setValue(null_value if v is None and null_value is not None else int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else w.value())
+            w.valueChanged.connect(lambda _v, get=get: self._emit(p.name, get()))
+        elif p.kind == "float" and (p.min is None or p.min == 0 or p.min >= 1e-3):
+            w = QDoubleSpinBox()
+            w.setDecimals(3)
+            lo = p.min if p.min is not None else -1e9
+            hi = p.max if p.max is not None else 1e9
+            if p.max is not None and p.max_exclusive:
+                hi = p.max - 10 ** -w.decimals()
+            w.setRange(lo, hi)
+            w.setSingleStep(0.05 if hi - lo <= 1.0 else 0.1)
+            get = w.value
+
+            def set_(v, w=w):
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    w.setValue(float(v))
+            w.valueChanged.connect(lambda v: self._emit(p.name, round(float(v), 6)))
+        else:  # floats spanning decades (epsilon): a text field validated by the Param
+            w = QLineEdit()
+
+            def get(w=w):
+                try:
+                    return float(w.text())
+                except ValueError:
+                    return w.text()
+
+            def set_(v, w=w):
+                if not w.hasFocus():
+                    w.setText(_show(v))
+
+            def edited(text, w=w, p=p):
+                try:
+                    value = float(text)
+                except ValueError:
+                    self._show_error(p.name, f"must be a number, received {text!r}")
+                    return
+                reason = p.validate(value)
+                if reason:
+                    self._show_error(p.name, reason)
+                else:
+                    self._emit(p.name, value)
+            w.textEdited.connect(edited)
+        w.setToolTip(tip)
+        w.setObjectName(f"param_{p.name}")
+        w.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        return _Field(p, w, get, set_, reset, error)
+
+    # ------------------------------------------------------------------ refreshing
+    def _emit(self, name: str, value) -> None:
+        if self._updating or self.block_id is None:
+            return
+        block = self.project.block(self.block_id)
+        if block is None:
+            return
+        if value is not UNSET and name in block.params and _same(block.params[name], value):
+            return
+        if value is not UNSET and name not in block.params and _same(block.resolved().get(name), value) \
+                and isinstance(self.fields[name].widget, (QComboBox, QCheckBox)):
+            return
+        self.paramEdited.emit(self.block_id, name, value)
+
+    def _show_error(self, name: str, reason: str | None) -> None:
+        f = self.fields.get(name)
+        if f is None:
+            return
+        f.error.setText(reason or "")
+        f.error.setVisible(bool(reason))
+        if isinstance(f.widget, QLineEdit):
+            f.widget.setProperty("invalid", bool(reason))
+            f.widget.style().unpolish(f.widget)
+            f.widget.style().polish(f.widget)
+
+    def _refresh_values(self) -> None:
+        block = self.project.block(self.block_id)
+        if block is None:
+            return
+        values = block.resolved()
+        self._updating = True
+        try:
+            for name, f in self.fields.items():
+                v = values.get(name, f.param.default)
+                try:
+                    current = f.get()
+                except Exception:
+                    current = object()
+                if not _same(current, v):
+                    f.set(v)
+                explicit = name in block.params
+                f.reset.setVisible(explicit)
+                f.reset.setEnabled(explicit)
+                self._show_error(name, f.param.validate(v))
+        finally:
+            self._updating = False
+
+    def _refresh_block(self) -> None:
+        block = self.project.block(self.block_id)
+        if block is None:
+            return
+        t = themes.current()
+        self.id_label.setText(f"<code style='font-size:11pt'>{block.id}</code>"
+                              f" &nbsp;<span style='color:{t.muted}'>{block_summary(block.type, block.resolved())}</span>")
+        r = self.result
+        shape = r.shapes.get(block.id) if r else None
+        ins = [r.shapes.get(s) for s in self.project.inputs_of(block.id)] if r else []
+        rows = []
+        if ins:
+            rows.append(("In", ", ".join(f"<code>{fmt_shape(s)}</code>" for s in ins)))
+        rows.append(("Out", f"<code>{fmt_shape(shape)}</code>" if shape is not None else
+                     f"<span style='color:{t.muted}'>unknown</span>"))
+        if r and block.id in r.param_counts:
+            rows.append(("Params", f"{r.param_counts[block.id]:,}"))
+        self.info.setText("<table cellspacing='0' cellpadding='2'>" + "".join(
+            f"<tr><td style='color:{t.muted}; padding-right:12px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>")
+        probs = r.for_block(block.id) if r else []
+        if probs:
+            heads = {"error": "\u2716 Error", "warning": "\u26a0 Warning"}
+            html = "<br><br>".join(
+                f"<span style='color:{t.error if p.level == 'error' else t.warning}'><b>"
+                f"{heads.get(p.level, p.level)}</b></span> {_html(p.message)}"
+                for p in probs)
+            self.problems_box.setText(html)
+            self.problems_box.show()
+        else:
+            self.problems_box.hide()
+        self._refresh_values()
+
+
+def _same(a, b) -> bool:
+    if type(a) is bool or type(b) is bool:
+        return a is b
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+        except (TypeError, ValueError):
+            return False
+    return a == b
+
+
+def _show(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

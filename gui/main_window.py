@@ -1,0 +1,773 @@
+"""The designer's main window: palette (left), canvas (centre), inspector (right), problems (bottom),
+status bar, menus and shortcuts. It owns the Project, its ProjectBridge and the QUndoStack, and turns
+what the user did (scene / inspector / palette signals) into undo commands.
+
+Hooks for other panels (a Train dock, an Export action):
+    window.project / window.bridge           the model, and its Qt signals (bridge.checked(CheckResult))
+    window.designChanged(CheckResult)        after every edit and check (also on open / new)
+    window.add_panel(widget, title, area)    a dock with a View-menu toggle
+    window.menus["File"|"Edit"|"View"|"Design"|"Help"], window.toolbar, window.actions[name]
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QIODevice, QMimeData, QPointF, QSaveFile, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox,
+                               QToolBar, QWidget)
+
+from engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, ProjectFormatError, load_project
+
+from . import theme as themes
+from .bridge import ProjectBridge
+from .canvas import BLOCK_H, BLOCK_W, GRID, BlockItem, DesignScene, DesignView, LinkItem, _snap
+from .commands import AddBlocks, AddLink, MoveBlocks, RemoveItems, RenameProject, SetParam
+from .icons import EXAMPLES, app_icon, category_icon
+from .inspector import Inspector
+from .layout import LAYER_GAP, layered_layout
+from .palette import Palette
+from .problems import ProblemsPanel
+from .recovery import Autosaver
+
+CLIP_MIME = "application/x-rnn-studio-blocks"
+CLIP_FORMAT = "rnn-studio-clip"
+MAX_RECENT = 10
+FILE_FILTER = f"RNN Studio designs (*{EXTENSION});;JSON files (*.json);;All files (*)"
+
+
+def settings() -> QSettings:
+    return QSettings("RNN Studio", "RNN Studio")
+
+
+class MainWindow(QMainWindow):
+    designChanged = Signal(object)  # CheckResult
+    projectReplaced = Signal(object)  # Project (new / open / restore)
+
+    windows: list["MainWindow"] = []  # open windows (keeps Python references alive)
+
+    def __init__(self, project: Project | None = None, path: str | None = None, autosave: bool = True):
+        super().__init__()
+        MainWindow.windows.append(self)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.setWindowIcon(app_icon())
+        self.setDockNestingEnabled(True)
+        self.undo = QUndoStack(self)
+        self.project: Project | None = None
+        self.bridge: ProjectBridge | None = None
+        self.path: str | None = None
+        self.restored = False  # a recovered design counts as unsaved until saved
+        self._paste_serial = 0
+        self._last_clip = None
+
+        self.scene = DesignScene(self)  # keep a Python reference: a view does not own its scene
+        self.view = DesignView(self.scene)
+        self.setCentralWidget(self.view)
+        self.palette = Palette()
+        self.inspector = Inspector()
+        self.problems = ProblemsPanel()
+        self.palette_dock = self._dock(self.palette, "Blocks", Qt.DockWidgetArea.LeftDockWidgetArea, "PaletteDock")
+        self.inspector_dock = self._dock(self.inspector, "Inspector", Qt.DockWidgetArea.RightDockWidgetArea,
+                                         "InspectorDock")
+        self.problems_dock = self._dock(self.problems, "Problems", Qt.DockWidgetArea.BottomDockWidgetArea,
+                                        "ProblemsDock")
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 320], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.problems_dock], [150], Qt.Orientation.Vertical)
+
+        self.status_valid = QLabel()
+        self.status_params = QLabel()
+        self.status_zoom = QLabel("100%")
+        self.statusBar().addWidget(self.status_valid)
+        self.statusBar().addWidget(self.status_params)
+        self.statusBar().addPermanentWidget(self.status_zoom)
+
+        self.autosaver = Autosaver(lambda: (self.project, self.path), parent=self) if autosave else None
+        self._build_actions()
+        self._build_menus()
+        self._connect()
+        self.scene.snap = self.actions["snap"].isChecked()
+        self.set_project(project or Project("untitled"), path)
+        self.resize(1400, 880)
+
+    # ================================================================== structure
+    def _dock(self, widget: QWidget, title: str, area, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def add_panel(self, widget: QWidget, title: str, area=Qt.DockWidgetArea.BottomDockWidgetArea,
+                  tabify_with: QDockWidget | None = None) -> QDockWidget:
+        """Add a dock (e.g. Train) with a toggle in the View menu; tabbed with the problems panel by default."""
+        dock = self._dock(widget, title, area, title.replace(" ", "") + "Dock")
+        if tabify_with is None and area == Qt.DockWidgetArea.BottomDockWidgetArea:
+            tabify_with = self.problems_dock
+        if tabify_with is not None:
+            self.tabifyDockWidget(tabify_with, dock)
+        self.menus["Panels"].addAction(dock.toggleViewAction())
+        return dock
+
+    def _action(self, key: str, text: str, slot=None, shortcut=None, tip: str | None = None, checkable=False,
+                context=Qt.ShortcutContext.WindowShortcut) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            seqs = shortcut if isinstance(shortcut, list) else [shortcut]
+            a.setShortcuts([QKeySequence(s) for s in seqs])
+            a.setShortcutContext(context)
+        if tip:
+            a.setStatusTip(tip)
+        a.setCheckable(checkable)
+        if slot is not None:
+            a.triggered.connect(slot)
+        tooltip = text.replace("&", "").replace("\u2026", "")
+        if a.shortcut().toString():
+            tooltip += f"  ({a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
+        a.setToolTip(tooltip)
+        self.addAction(a)
+        self.actions[key] = a
+        return a
+
+    def _build_actions(self) -> None:
+        self.actions: dict[str, QAction] = {}
+        K = QKeySequence.StandardKey
+        A = self._action
+        A("new", "&New", self.file_new, K.New, "Start an empty design")
+        A("new_window", "New &Window", self.new_window, "Ctrl+Shift+N", "Open another designer window")
+        A("open", "&Open\u2026", self.file_open, K.Open, "Open a design file")
+        A("save", "&Save", self.file_save, K.Save, "Save the design")
+        A("save_as", "Save &As\u2026", self.file_save_as, "Ctrl+Shift+S", "Save the design under a new name")
+        A("close", "&Close Window", self.close, K.Close)
+        A("quit", "&Quit", self.quit_all, K.Quit)
+        undo = self.undo.createUndoAction(self, "&Undo")
+        undo.setShortcuts([QKeySequence(K.Undo)])
+        redo = self.undo.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        for key, a in (("undo", undo), ("redo", redo)):
+            self.addAction(a)
+            self.actions[key] = a
+        canvas = Qt.ShortcutContext.WindowShortcut
+        A("cut", "Cu&t", self.cut, K.Cut, "Cut the selected blocks", context=canvas)
+        A("copy", "&Copy", self.copy, K.Copy, "Copy the selected blocks (as JSON)", context=canvas)
+        A("paste", "&Paste", self.paste, K.Paste, "Paste blocks", context=canvas)
+        A("duplicate", "D&uplicate", self.duplicate, "Ctrl+D", "Duplicate the selected blocks with their links")
+        A("delete", "&Delete", self.delete_selection, [QKeySequence(K.Delete), QKeySequence("Backspace")],
+          "Delete the selected blocks and links", context=canvas)
+        A("select_all", "Select &All", self.select_all, K.SelectAll, context=canvas)
+        A("zoom_in", "Zoom &In", lambda: self.view.zoom_by(1.25), [QKeySequence(K.ZoomIn), QKeySequence("Ctrl+=")])
+        A("zoom_out", "Zoom &Out", lambda: self.view.zoom_by(0.8), K.ZoomOut)
+        A("zoom_reset", "&Actual Size", lambda: self.view.set_zoom(1.0, True), "Ctrl+1")
+        A("fit", "&Fit Design", self.view.fit, "Ctrl+0", "Zoom to show the whole design")
+        A("snap", "&Snap to Grid", self._toggle_snap, "Ctrl+Shift+G", checkable=True)
+        self.actions["snap"].setChecked(settings().value("snapToGrid", True, type=bool))
+        A("arrange", "Auto-&Arrange", self.auto_arrange, "Ctrl+L", "Lay the design out top to bottom")
+        A("quick_add", "&Add Block\u2026", self.quick_add_menu, "Shift+A", "Add a block at the cursor")
+        A("find_block", "&Find Block", self.focus_palette, K.Find, "Filter the block palette")
+        A("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts, "F1")
+        A("about", "&About RNN Studio", self.show_about)
+        self.theme_group = QActionGroup(self)
+        for mode, text in (("system", "Follow &System"), ("light", "&Light"), ("dark", "&Dark")):
+            a = A(f"theme_{mode}", text, lambda checked=False, m=mode: self.set_theme_mode(m), checkable=True)
+            self.theme_group.addAction(a)
+        self.actions[f"theme_{themes.manager().mode}"].setChecked(True)
+
+    def _build_menus(self) -> None:
+        self.menus: dict[str, QMenu] = {}
+        mb = self.menuBar()
+        a = self.actions
+
+        m = self.menus["File"] = mb.addMenu("&File")
+        m.addActions([a["new"], a["new_window"], a["open"]])
+        self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.examples_menu = m.addMenu("&Examples")
+        for f in sorted(EXAMPLES.glob(f"*{EXTENSION}")):
+            act = self.examples_menu.addAction(f.name[: -len(EXTENSION)], lambda p=str(f): self.open_example(p))
+            act.setData(str(f))
+        m.addSeparator()
+        m.addActions([a["save"], a["save_as"]])
+        m.addSeparator()
+        m.addActions([a["close"], a["quit"]])
+
+        m = self.menus["Edit"] = mb.addMenu("&Edit")
+        m.addActions([a["undo"], a["redo"]])
+        m.addSeparator()
+        m.addActions([a["cut"], a["copy"], a["paste"], a["duplicate"], a["delete"]])
+        m.addSeparator()
+        m.addAction(a["select_all"])
+
+        m = self.menus["View"] = mb.addMenu("&View")
+        m.addActions([a["zoom_in"], a["zoom_out"], a["zoom_reset"], a["fit"]])
+        m.addSeparator()
+        m.addAction(a["snap"])
+        theme_menu = m.addMenu("&Theme")
+        theme_menu.addActions([a["theme_system"], a["theme_light"], a["theme_dark"]])
+        m.addSeparator()
+        self.menus["Panels"] = m.addMenu("&Panels")
+        for dock in (self.palette_dock, self.inspector_dock, self.problems_dock):
+            self.menus["Panels"].addAction(dock.toggleViewAction())
+
+        m = self.menus["Design"] = mb.addMenu("&Design")
+        m.addActions([a["quick_add"], a["find_block"]])
+        m.addSeparator()
+        m.addAction(a["arrange"])
+
+        m = self.menus["Help"] = mb.addMenu("&Help")
+        m.addActions([a["shortcuts"], a["about"]])
+
+        tb = self.toolbar = QToolBar("Main")
+        tb.setObjectName("MainToolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tb.setIconSize(QSize(18, 18))
+        for key in ("new", "open", "save", None, "undo", "redo", None, "duplicate", "delete", None, "arrange", "fit"):
+            if key is None:
+                tb.addSeparator()
+            else:
+                tb.addAction(a[key])
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+
+    def _connect(self) -> None:
+        self.scene.linkRequested.connect(self.link)
+        self.scene.linkRejected.connect(self.link_rejected)
+        self.scene.movesFinished.connect(self._moves_finished)
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.view.blockDropped.connect(self._dropped)
+        self.view.zoomChanged.connect(lambda z: self.status_zoom.setText(f"{z * 100:.0f}%"))
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.palette.addRequested.connect(self.add_block_smart)
+        self.inspector.paramEdited.connect(self.set_param)
+        self.inspector.renameRequested.connect(self.rename_design)
+        self.problems.blockActivated.connect(self.reveal_block)
+        self.undo.cleanChanged.connect(lambda _clean: self._update_title())
+        self.undo.indexChanged.connect(self._after_edit)
+        themes.manager().changed.connect(self._theme_changed)
+
+    # ================================================================== the model
+    def set_project(self, project: Project, path: str | None = None, modified: bool = False) -> None:
+        if self.bridge is not None:
+            self.bridge.detach()
+            self.bridge.deleteLater()
+        self.undo.clear()
+        self._ensure_layout(project)
+        self.project, self.path = project, path
+        self.restored = modified
+        self.bridge = ProjectBridge(project, self)
+        self.bridge.run_check()
+        self.scene.set_bridge(self.bridge)
+        self.bridge.checked.connect(self._checked)
+        self.bridge.paramChanged.connect(self.inspector.on_param_changed)
+        self.bridge.renamed.connect(lambda _n: self._update_title())
+        self.inspector.set_project(project, self.bridge.result)
+        self._checked(self.bridge.result)
+        self.undo.setClean()
+        self._update_title()
+        self.projectReplaced.emit(project)
+        QTimer.singleShot(0, self.view.fit)
+        self.view.fit()
+
+    def _ensure_layout(self, project: Project) -> None:
+        """Blocks without a saved position get one from the layered layout (before any view follows)."""
+        missing = [b.id for b in project.blocks if project.position(b.id) is None]
+        if not missing:
+            return
+        placed = layered_layout([b.id for b in project.blocks], project.links)
+        if len(missing) < len(project.blocks):  # keep saved positions; put the rest to the right
+            xs = [project.position(b.id)[0] for b in project.blocks if project.position(b.id) is not None]
+            dx = max(xs) + BLOCK_W + 80 - min(placed[m][0] for m in missing)
+            placed = {m: (placed[m][0] + dx, placed[m][1]) for m in missing}
+        for bid in missing:
+            project.set_position(bid, *placed[bid])
+
+    def _checked(self, result) -> None:
+        self.problems.show_result(result)
+        self.inspector.on_check(result)
+        self._update_status(result)
+        self.designChanged.emit(result)
+
+    def _after_edit(self, _index=None) -> None:
+        self._update_title()
+        if self.autosaver is not None and self.is_modified():
+            self.autosaver.mark_dirty()
+
+    def is_modified(self) -> bool:
+        return self.restored or not self.undo.isClean()
+
+    def _update_title(self) -> None:
+        name = Path(self.path).name if self.path else f"{self.project.name} (unsaved)" if self.project else "untitled"
+        self.setWindowTitle(f"{name}[*] \u2014 RNN Studio")
+        self.setWindowModified(self.is_modified())
+        self.actions["save"].setEnabled(True)
+
+    def _update_status(self, result) -> None:
+        t = themes.current()
+        if result.ok:
+            text = f"<span style='color:{t.ok}'>\u25cf</span> Valid"
+            if result.warnings:
+                text += f" \u00b7 <span style='color:{t.warning}'>{len(result.warnings)} warning(s)</span>"
+        else:
+            text = (f"<span style='color:{t.error}'>\u25cf</span> {len(result.errors)} error(s)"
+                    + (f", {len(result.warnings)} warning(s)" if result.warnings else ""))
+        self.status_valid.setText(text)
+        self.status_valid.setToolTip(f"Checked in {self.bridge.last_check_ms:.2f} ms" if self.bridge else "")
+        self.status_params.setText(f"{result.total_params:,} parameters \u00b7 {len(self.project.blocks)} blocks")
+        n_err = len(result.errors)
+        self.problems_dock.setWindowTitle(
+            "Problems" + (f" ({n_err} error{'s' if n_err != 1 else ''}" + (f", {len(result.warnings)} warning(s))"
+                                                                          if result.warnings else ")")
+                          if n_err else f" ({len(result.warnings)} warning(s))" if result.warnings else ""))
+
+    # ================================================================== edits (all through the undo stack)
+    def push(self, command) -> None:
+        self.undo.push(command)
+
+    def _placement(self, center: QPointF) -> tuple[float, float]:
+        x, y = center.x() - BLOCK_W / 2, center.y() - BLOCK_H / 2
+        if self.scene.snap:
+            x, y = _snap(x), _snap(y)
+        return (x, y)
+
+    def add_block(self, type_name: str, center: QPointF | None = None, link_from: str | None = None) -> str:
+        """Add a block centred at `center` (scene coordinates); optionally link `link_from` into it."""
+        if center is None:
+            center = self.view.mapToScene(self.view.viewport().rect().center())
+        bid = self.project.new_id(type_name)
+        links = []
+        block = Block(bid, type_name, {})
+        if link_from is not None:
+            probe = self.project.copy()
+            probe.add_block(Block(bid, type_name, {}))
+            if probe.can_link(link_from, bid)[0]:
+                links = [(link_from, bid)]
+        self.push(AddBlocks(self.project, [(block, self._placement(center))], links, bridge=self.bridge))
+        self.scene.select_blocks([bid])
+        self.view.setFocus()
+        return bid
+
+    def add_block_smart(self, type_name: str) -> str:
+        """Palette double-click / Enter: below the selected block and linked to it, else at the view centre."""
+        sel = self.scene.selected_block_ids()
+        if len(sel) == 1 and sel[0] in self.scene.blocks:
+            item = self.scene.blocks[sel[0]]
+            center = item.pos() + QPointF(BLOCK_W / 2, BLOCK_H * 1.5 + LAYER_GAP)
+            bid = self.add_block(type_name, center, link_from=sel[0])
+            self.reveal_block(bid, select=False)
+            return bid
+        return self.add_block(type_name)
+
+    def _dropped(self, type_name: str, scene_pos: QPointF) -> None:
+        self.add_block(type_name, scene_pos)
+        self.activateWindow()
+
+    def link(self, src: str, dst: str) -> bool:
+        ok, reason = self.project.can_link(src, dst)
+        if not ok:
+            self.link_rejected(reason)
+            return False
+        self.push(AddLink(self.project, src, dst, bridge=self.bridge))
+        self.statusBar().showMessage(f"Linked '{src}' \u2192 '{dst}'", 3000)
+        return True
+
+    def link_rejected(self, reason: str) -> None:
+        self.statusBar().showMessage(f"Cannot link: {reason}", 8000)
+        self.view.show_toast(f"Cannot link: {reason}")
+
+    def _moves_finished(self, moves: dict) -> None:
+        self.push(MoveBlocks(self.project, moves, bridge=self.bridge))
+
+    def nudge(self, dx: float, dy: float) -> None:
+        ids = self.scene.selected_block_ids()
+        if not ids:
+            return
+        moves = {}
+        for bid in ids:
+            p = self.scene.blocks[bid].pos()
+            moves[bid] = ((p.x(), p.y()), (p.x() + dx, p.y() + dy))
+        self.push(MoveBlocks(self.project, moves, text=f"Nudge {len(ids)} block(s)", mergeable=True,
+                             bridge=self.bridge))
+
+    def set_param(self, block_id: str, name: str, value) -> None:
+        self.push(SetParam(self.project, block_id, name, value, bridge=self.bridge))
+
+    def rename_design(self, name: str) -> None:
+        self.push(RenameProject(self.project, name, bridge=self.bridge))
+
+    def delete_selection(self) -> None:
+        ids, links = self.scene.selected_block_ids(), self.scene.selected_links()
+        if ids or links:
+            self.push(RemoveItems(self.project, ids, links, bridge=self.bridge))
+
+    def select_all(self) -> None:
+        self.scene.select_blocks(list(self.scene.blocks))
+
+    def auto_arrange(self) -> None:
+        if not self.project.blocks:
+            return
+        first = self.project.position(self.project.blocks[0].id) or (0.0, 0.0)
+        placed = layered_layout([b.id for b in self.project.blocks], self.project.links)
+        ox, oy = first[0] - placed[self.project.blocks[0].id][0], first[1] - placed[self.project.blocks[0].id][1]
+        moves = {}
+        for bid, (x, y) in placed.items():
+            new = (_snap(x + ox), _snap(y + oy))
+            old = self.project.position(bid)
+            if old != new:
+                moves[bid] = (old, new)
+        if moves:
+            self.push(MoveBlocks(self.project, moves, text="Auto-arrange", bridge=self.bridge))
+        self.view.fit()
+
+    # ------------------------------------------------------------------ clipboard
+    def clip_payload(self, ids: list[str]) -> dict:
+        ids = [b.id for b in self.project.blocks if b.id in set(ids)]
+        idset = set(ids)
+        return {"format": CLIP_FORMAT, "version": 1,
+                "blocks": [self.project.block(i).to_dict() for i in ids],
+                "links": [list(link) for link in self.project.links if link[0] in idset and link[1] in idset],
+                "layout": {i: list(self.project.position(i) or (0.0, 0.0)) for i in ids}}
+
+    def copy(self) -> bool:
+        ids = self.scene.selected_block_ids()
+        if not ids:
+            return False
+        payload = self.clip_payload(ids)
+        text = json.dumps(payload, indent=1)
+        mime = QMimeData()
+        mime.setData(CLIP_MIME, QByteArray(text.encode("utf-8")))
+        mime.setText(text)
+        QGuiApplication.clipboard().setMimeData(mime)
+        self.statusBar().showMessage(f"Copied {len(ids)} block(s)", 3000)
+        return True
+
+    def cut(self) -> None:
+        if self.copy():
+            ids = self.scene.selected_block_ids()
+            self.push(RemoveItems(self.project, ids, text=f"Cut {len(ids)} block(s)", bridge=self.bridge))
+
+    def paste(self) -> list[str]:
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is None:
+            return []
+        raw = bytes(mime.data(CLIP_MIME)).decode("utf-8") if mime.hasFormat(CLIP_MIME) else mime.text()
+        try:
+            payload = json.loads(raw)
+        except (ValueError, TypeError):
+            self.statusBar().showMessage("Nothing to paste: the clipboard holds no RNN Studio blocks", 5000)
+            return []
+        if isinstance(payload, dict) and payload.get("format") == "rnn-studio":  # a whole design file
+            try:
+                p = Project.from_dict(payload)
+            except ProjectFormatError as e:
+                self.statusBar().showMessage(f"Cannot paste: {e}", 8000)
+                return []
+            payload = {"blocks": [b.to_dict() for b in p.blocks], "links": [list(x) for x in p.links],
+                       "layout": p.layout.get("blocks", {})}
+        if not isinstance(payload, dict) or not isinstance(payload.get("blocks"), list):
+            self.statusBar().showMessage("Nothing to paste: the clipboard holds no RNN Studio blocks", 5000)
+            return []
+        self._paste_serial = self._paste_serial + 1 if raw == self._last_clip else 1
+        self._last_clip = raw
+        return self.insert_payload(payload, offset=GRID * 2 * self._paste_serial, text="Paste")
+
+    def duplicate(self) -> list[str]:
+        ids = self.scene.selected_block_ids()
+        if not ids:
+            return []
+        return self.insert_payload(self.clip_payload(ids), offset=GRID * 2, text="Duplicate")
+
+    def insert_payload(self, payload: dict, offset: float = 0.0, text: str = "Paste") -> list[str]:
+        """Add copied blocks with fresh ids (links among them kept), shifted by `offset`, and select them."""
+        try:
+            proj = Project.from_dict({"format": "rnn-studio", "version": 1, "blocks": payload["blocks"],
+                                      "links": payload.get("links", [])})
+        except (ProjectFormatError, KeyError, TypeError) as e:
+            self.statusBar().showMessage(f"Cannot paste: {e}", 8000)
+            return []
+        layout = payload.get("layout") or {}
+        taken = {b.id for b in self.project.blocks}
+        mapping = {}
+        for b in proj.blocks:
+            new = b.id
+            if new in taken:
+                stem = Project(blocks=[Block(t, "x") for t in taken]).new_id(b.type)
+                new = stem
+            taken.add(new)
+            mapping[b.id] = new
+        blocks = []
+        for b in proj.blocks:
+            pos = layout.get(b.id)
+            if isinstance(pos, (list, tuple)) and len(pos) == 2:
+                pos = (float(pos[0]) + offset, float(pos[1]) + offset)
+            else:
+                c = self.view.mapToScene(self.view.viewport().rect().center())
+                pos = (c.x() + offset, c.y() + offset)
+            blocks.append((Block(mapping[b.id], b.type, dict(b.params), dict(b.extra)), pos))
+        links = [(mapping[s], mapping[d]) for s, d in proj.links if s in mapping and d in mapping]
+        if not blocks:
+            return []
+        self.push(AddBlocks(self.project, blocks, links, text=f"{text} {len(blocks)} block(s)", bridge=self.bridge))
+        ids = [b.id for b, _ in blocks]
+        self.scene.select_blocks(ids)
+        return ids
+
+    # ------------------------------------------------------------------ selection and navigation
+    def _selection_changed(self) -> None:
+        try:
+            ids = self.scene.selected_block_ids()
+        except RuntimeError:
+            return
+        self.inspector.show_selection(ids)
+
+    def reveal_block(self, block_id: str, select: bool = True) -> None:
+        item = self.scene.blocks.get(block_id)
+        if item is None:
+            return
+        if select:
+            self.scene.select_blocks([block_id])
+        self.view.ensureVisible(item.sceneBoundingRect(), 60, 60)
+
+    def focus_palette(self) -> None:
+        self.palette_dock.show()
+        self.palette.filter.setFocus()
+        self.palette.filter.selectAll()
+
+    def quick_add_menu(self) -> None:
+        pos = self.view.cursor_scene_pos()
+        menu = self._add_menu(pos)
+        menu.exec(self.view.mapToGlobal(self.view.mapFromScene(pos)))
+
+    def _add_menu(self, pos: QPointF, parent=None) -> QMenu:
+        menu = QMenu("Add Block", parent or self)
+        menu.setIcon(category_icon("Recurrent"))
+        for cat in CATEGORIES:
+            sub = menu.addMenu(category_icon(cat), cat)
+            for d in CATALOG.values():
+                if d.category == cat:
+                    act = sub.addAction(d.type, lambda t=d.type: self.add_block(t, pos))
+                    act.setToolTip(d.help)
+            sub.setToolTipsVisible(True)
+        return menu
+
+    def _context_menu(self, view_pos) -> None:
+        scene_pos = self.view.mapToScene(view_pos)
+        item = self.view.itemAt(view_pos)
+        while item is not None and not isinstance(item, (BlockItem, LinkItem)):
+            item = item.parentItem()
+        menu = QMenu(self)
+        a = self.actions
+        if isinstance(item, BlockItem):
+            if not item.isSelected():
+                self.scene.select_blocks([item.block_id])
+            menu.addActions([a["cut"], a["copy"], a["duplicate"], a["delete"]])
+        elif isinstance(item, LinkItem):
+            self.scene.clearSelection()
+            item.setSelected(True)
+            menu.addAction("Delete Link", self.delete_selection)
+        else:
+            menu.addMenu(self._add_menu(scene_pos, menu))
+            menu.addAction(a["paste"])
+            menu.addSeparator()
+            menu.addActions([a["select_all"], a["arrange"], a["fit"]])
+        menu.exec(self.view.viewport().mapToGlobal(view_pos))
+
+    def keyPressEvent(self, event) -> None:
+        steps = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
+        if event.key() in steps and self.scene.selected_block_ids():
+            dx, dy = steps[event.key()]
+            step = GRID * (4 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1)
+            self.nudge(dx * step, dy * step)
+            return
+        super().keyPressEvent(event)
+
+    # ================================================================== files
+    def ask_save_changes(self) -> QMessageBox.StandardButton:
+        """Save / Discard / Cancel; tests monkeypatch this instead of clicking a modal box."""
+        name = Path(self.path).name if self.path else self.project.name
+        return QMessageBox.question(self, "Unsaved changes", f"Save changes to '{name}' before closing it?",
+                                    QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                                    | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+
+    def confirm_discard(self) -> bool:
+        if not self.is_modified():
+            return True
+        answer = self.ask_save_changes()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.file_save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def file_new(self) -> None:
+        if self.confirm_discard():
+            self._forget_recovery()
+            self.set_project(Project("untitled"))
+
+    def new_window(self) -> "MainWindow":
+        w = MainWindow()
+        w.show()
+        return w
+
+    def file_open(self) -> None:
+        start = str(Path(self.path).parent) if self.path else settings().value("lastDir", str(Path.cwd()))
+        path, _ = QFileDialog.getOpenFileName(self, "Open design", start, FILE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str) -> bool:
+        if not self.confirm_discard():
+            return False
+        try:
+            project = load_project(path)
+        except ProjectFormatError as e:
+            self.show_error("Cannot open design", str(e))
+            return False
+        self._forget_recovery()
+        self.set_project(project, str(Path(path).resolve()))
+        self.add_recent(self.path)
+        settings().setValue("lastDir", str(Path(path).resolve().parent))
+        return True
+
+    def open_example(self, path: str) -> bool:
+        """Open an example as a new unsaved design (Save asks where, so examples stay pristine)."""
+        if not self.confirm_discard():
+            return False
+        try:
+            project = load_project(path)
+        except ProjectFormatError as e:
+            self.show_error("Cannot open example", str(e))
+            return False
+        project.path = None
+        self._forget_recovery()
+        self.set_project(project, None)
+        return True
+
+    def file_save(self) -> bool:
+        if not self.path:
+            return self.file_save_as()
+        return self.save_to(self.path)
+
+    def file_save_as(self) -> bool:
+        start = self.path or str(Path(settings().value("lastDir", str(Path.cwd()))) / f"{self.project.name}{EXTENSION}")
+        path, _ = QFileDialog.getSaveFileName(self, "Save design", start, FILE_FILTER)
+        if not path:
+            return False
+        if not path.endswith(".json"):
+            path += EXTENSION
+        return self.save_to(path)
+
+    def save_to(self, path: str) -> bool:
+        """Atomic save with QSaveFile: the old file stays intact unless the new one is complete."""
+        data = self.project.to_json().encode("utf-8")
+        f = QSaveFile(path)
+        if not f.open(QIODevice.OpenModeFlag.WriteOnly) or f.write(data) != len(data) or not f.commit():
+            err = f.errorString()
+            f.cancelWriting()
+            self.show_error("Cannot save design", f"{path}: {err}")
+            return False
+        self.path = str(Path(path).resolve())
+        self.project.path = self.path
+        self.restored = False
+        self.undo.setClean()
+        self._forget_recovery()
+        self.add_recent(self.path)
+        settings().setValue("lastDir", str(Path(self.path).parent))
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {self.path}", 4000)
+        return True
+
+    def show_error(self, title: str, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
+        if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+            return  # no one to click the box (tests, screenshots)
+        QMessageBox.warning(self, title, text)
+
+    def add_recent(self, path: str) -> None:
+        s = settings()
+        files = [f for f in (s.value("recentFiles", [], type=list) or []) if f != path]
+        s.setValue("recentFiles", [path] + files[: MAX_RECENT - 1])
+
+    def recent_files(self) -> list[str]:
+        return [f for f in (settings().value("recentFiles", [], type=list) or []) if Path(f).exists()]
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for i, f in enumerate(files):
+            label = f"&{i + 1} {Path(f).name}" if i < 9 else Path(f).name
+            act = self.recent_menu.addAction(label, lambda p=f: self.open_path(p))
+            act.setToolTip(f)
+        if not files:
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear Menu", lambda: settings().setValue("recentFiles", []))
+
+    def _forget_recovery(self) -> None:
+        if self.autosaver is not None:
+            self.autosaver.discard()
+
+    def restore_from(self, rec) -> None:
+        """Load a RecoveryFile into this window, marked unsaved; its file is removed once loaded."""
+        self.set_project(rec.project, rec.original_path, modified=True)
+        try:
+            rec.file.unlink()
+        except OSError:
+            pass
+        if self.autosaver is not None:
+            self.autosaver.mark_dirty()
+
+    def closeEvent(self, event) -> None:
+        if not self.confirm_discard():
+            event.ignore()
+            return
+        self._forget_recovery()
+        settings().setValue("snapToGrid", self.actions["snap"].isChecked())
+        if self in MainWindow.windows:
+            MainWindow.windows.remove(self)
+        event.accept()
+
+    def quit_all(self) -> None:
+        for w in list(MainWindow.windows):
+            if not w.close():
+                return
+        QApplication.quit()
+
+    # ================================================================== view options
+    def _toggle_snap(self, on: bool) -> None:
+        self.scene.snap = on
+        settings().setValue("snapToGrid", on)
+
+    def set_theme_mode(self, mode: str) -> None:
+        themes.manager().set_mode(mode)
+        settings().setValue("theme", mode)
+        self.actions[f"theme_{mode}"].setChecked(True)
+
+    def _theme_changed(self, theme) -> None:
+        self.scene.refresh_theme()
+        self.view.viewport().update()
+        if self.bridge is not None:
+            self._checked(self.bridge.result)
+        self.inspector.show_selection(self.scene.selected_block_ids())
+
+    def show_shortcuts(self) -> None:
+        rows = []
+        for key in ("new", "open", "save", "save_as", "undo", "redo", "cut", "copy", "paste", "duplicate", "delete",
+                    "select_all", "quick_add", "find_block", "arrange", "fit", "zoom_in", "zoom_out", "zoom_reset",
+                    "snap"):
+            a = self.actions[key]
+            rows.append((a.text().replace("&", "").replace("\u2026", ""),
+                         ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in a.shortcuts())))
+        rows += [("Zoom", "Mouse wheel"), ("Pan", "Middle drag, or Space + drag"), ("Select several", "Drag a box on "
+                 "empty canvas, or Ctrl+click"), ("Link", "Drag from a block's bottom port onto another block"),
+                 ("Move selection", "Arrow keys (Shift: 4 grid steps)"), ("Cancel a link drag", "Esc")]
+        html = "<table cellpadding='3'>" + "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows) + "</table>"
+        QMessageBox.information(self, "Keyboard shortcuts", html)
+
+    def show_about(self) -> None:
+        from engine import __version__
+
+        QMessageBox.about(self, "About RNN Studio", f"<b>RNN Studio {__version__}</b><br>Design recurrent neural "
+                          f"networks by drag and drop, with live shape checking.")
