@@ -600,7 +600,7 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
           "threads": threads if device.type == "cpu" else None, "task": cfg.task, "loss": cfg.loss,
           "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
           "batch_size": cfg.batch_size, "grad_every": cfg.grad_every, "blocks": norms.block_ids,
-          "samples": {s: dataset.size(s) for s in dataset.index}, "data": data.label,
+          "samples": {s: dataset.size(s) for s in dataset.index}, "data": data.label, "data_spec": data.to_dict(),
           "features": dataset.meta.features, "target": dataset.meta.target, "lookback": dataset.lookback,
           "horizon": dataset.horizon, "ignored_columns": dataset.ignored_columns,
           "parameters": sum(p.numel() for p in params), "resumed_from_step": st["step"] if resume_ckpt else None,
@@ -801,6 +801,10 @@ def _finish(rd, project, model, dataset, cfg, device, autocast, st, stop_reason,
         "finished": _now(),
     }
     atomic_write_text(rd / "summary.json", json.dumps(summary, indent=2) + "\n")
+    try:
+        (rd / STOP_FILE).unlink()  # the request has been served
+    except FileNotFoundError:
+        pass
     emit({"kind": "end", **summary})
     return summary
 

@@ -143,7 +143,7 @@ def test_stop_file_cancels_at_step_boundary(tmp_path):
 
     s = train(tiny(), SINE, {"epochs": 5}, run_dir=rd, on_metric=on)
     assert s["stop_reason"] == "cancelled" and s["steps"] == 5
-    assert checkpoint_path(rd, "last").is_file()
+    assert checkpoint_path(rd, "last").is_file() and not (rd / "STOP").exists()
     assert torch.load(checkpoint_path(rd, "last"), weights_only=False)["step"] == 5
     assert json.loads((rd / "summary.json").read_text())["stop_reason"] == "cancelled"
     assert records(rd)[-1]["kind"] == "end"
@@ -303,3 +303,37 @@ def test_read_metrics_ignores_partial_line(tmp_path):
 def test_engine_training_imports_no_qt():
     code = "import sys, engine.train, engine.data; sys.exit(any(m.startswith(('PySide6', 'PyQt')) for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_spawned_training_process_stops_on_request(tmp_path):
+    """The GUI path: a spawned process, watched through metrics.jsonl, stopped with a STOP file."""
+    from engine.runs import load_summary
+    from engine.train import start_training_process
+
+    proc, rd = start_training_process(tiny(), SINE, {"epochs": 1000}, out_dir=tmp_path)
+    try:
+        deadline, offset, seen = time.time() + 60, 0, []
+        while time.time() < deadline and not any(r["kind"] == "step" for r in seen):
+            recs, offset = read_metrics(rd, offset)
+            seen += recs
+            time.sleep(0.05)
+        assert seen and seen[0]["kind"] == "start"
+        request_stop(rd)
+        proc.join(60)
+        assert proc.exitcode == 0
+        assert load_summary(rd)["stop_reason"] == "cancelled"
+        assert checkpoint_path(rd, "last").is_file() and not (rd / "STOP").exists()
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+def test_spawned_process_reports_bad_data_as_end_record(tmp_path):
+    from engine.train import start_training_process
+
+    proc, rd = start_training_process(tiny(), DataSpec(path=str(tmp_path / "missing.csv")), {}, out_dir=tmp_path)
+    proc.join(60)
+    assert proc.exitcode == 2
+    end = read_metrics(rd)[0][-1]
+    assert end["kind"] == "end" and end["stop_reason"] == "error" and "no such file" in end["message"]
