@@ -692,7 +692,7 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
                 break
             # ------------------------------------------------ end of epoch: validate, checkpoint
             st["elapsed"] = time.perf_counter() - t_start
-            val = evaluate_split(model, dataset, "val", cfg, device, autocast, prefix="val_")
+            val = evaluate_split(model, dataset, "val", cfg, device, autocast, keep_predictions=True, prefix="val_")
             train_loss = st["epoch_loss_sum"] / max(st["epoch_samples"], 1)
             lr_now = opt.param_groups[0]["lr"]
             improved = st["best_val_loss"] is None or val.loss < st["best_val_loss"] - cfg.min_delta
@@ -714,6 +714,7 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
                 st["bad_epochs"] = 0
                 st["best"] = {"epoch": epoch, "step": st["step"], "val_loss": val.loss, **val.metrics}
                 _save_checkpoint(checkpoint_path(rd, "best"), state_dict(st))
+                _write_predictions(rd, dataset, val, epoch)
             else:
                 st["bad_epochs"] += 1
             _save_checkpoint(checkpoint_path(rd, "last"), state_dict(st))
@@ -749,6 +750,25 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
                       t_start, threads, emit)
     metrics.close()
     return summary
+
+
+def _write_predictions(rd: Path, dataset: Dataset, val: EvalResult, epoch: int, limit: int = 5000) -> None:
+    """predictions.json: the validation split's targets and the best model's predictions (the GUI's
+    prediction chart). Regression: the last step of each window, in time order, original units, at most
+    `limit` points (the most recent); classification: the confusion matrix."""
+    if val.predictions is None or val.targets is None:
+        return
+    out: dict[str, Any] = {"task": dataset.task, "split": "val", "epoch": epoch}
+    if dataset.task == "regression":
+        actual, pred = val.targets[:, -1][-limit:], val.predictions[:, -1][-limit:]
+        out.update(actual=[_finite(float(v)) for v in actual], predicted=[_finite(float(v)) for v in pred])
+    else:
+        k = dataset.out_units
+        conf = np.zeros((k, k), dtype=np.int64)
+        np.add.at(conf, (val.targets.reshape(-1).astype(np.int64), val.predictions.reshape(-1).astype(np.int64)), 1)
+        labels = [str(c) for c in (dataset.meta.classes or range(k))]
+        out.update(labels=labels, confusion=conf.tolist())
+    atomic_write_text(rd / "predictions.json", json.dumps(out) + "\n")
 
 
 def _clip_with_norm(params, max_norm: float, total_norm) -> None:

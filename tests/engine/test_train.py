@@ -84,6 +84,8 @@ def test_run_folder_layout_and_metrics(tmp_path):
     for key in ("model", "optimizer", "scheduler", "epoch", "step", "rng", "meta"):
         assert key in ckpt
     assert json.loads((rd / "project.rnn.json").read_text())["training"]["lr"] == 0.01
+    pred = json.loads((rd / "predictions.json").read_text())
+    assert pred["task"] == "regression" and len(pred["actual"]) == len(pred["predicted"]) == start["samples"]["val"]
 
 
 def test_grad_norms_match_per_block_norms():
@@ -252,6 +254,8 @@ def test_classification_csv_string_labels(tmp_path):
     assert 0.0 <= s["val_accuracy"] <= 1.0 and "val_majority_accuracy" in s and s["test_accuracy"] is not None
     _, _, meta = load_run(s["run"])
     assert meta.classes == ["high", "low", "mid"]
+    pred = json.loads((Path(s["run"]) / "predictions.json").read_text())
+    assert pred["labels"] == ["high", "low", "mid"] and len(pred["confusion"]) == 3
 
 
 def test_sequence_output_and_npz(tmp_path):
