@@ -808,6 +808,7 @@ class DesignView(QGraphicsView):
 
     blockDropped = Signal(str, QPointF)  # type name, scene position of the cursor
     zoomChanged = Signal(float)
+    nudgeRequested = Signal(float, float)  # arrow keys with blocks selected
 
     MIN_ZOOM, MAX_ZOOM = 0.15, 3.0
 
@@ -958,6 +959,13 @@ class DesignView(QGraphicsView):
             return
         if event.key() == Qt.Key.Key_Escape and self._scene.wiring:
             self._scene.cancel_wire()
+            return
+        steps = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
+        if event.key() in steps and self._scene.selected_block_ids():
+            dx, dy = steps[event.key()]
+            step = GRID * (4 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1)
+            self.nudgeRequested.emit(dx * step, dy * step)
+            event.accept()
             return
         super().keyPressEvent(event)
 

@@ -15,7 +15,20 @@ from PySide6.QtGui import QUndoCommand
 
 from engine import Block, Project
 
-UNSET = object()  # a param absent from the block (it takes its default)
+class _Unset:
+    """A param absent from the block (it takes its default). A singleton that survives deepcopy."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+UNSET = _Unset()
 
 ID_MOVE, ID_PARAM, ID_RENAME = 1001, 1002, 1003
 

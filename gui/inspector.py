@@ -90,6 +90,7 @@ class Inspector(QWidget):
             w = item.widget()
             if w is not None:
                 w.hide()
+                w.setParent(None)  # out of the widget tree now (findChild, focus chain), freed later
                 w.deleteLater()
         self.fields = {}
 
@@ -320,7 +321,8 @@ class Inspector(QWidget):
             w.textEdited.connect(edited)
         w.setToolTip(tip)
         w.setObjectName(f"param_{p.name}")
-        w.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        if not isinstance(w, QCheckBox):
+            w.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         return _Field(p, w, get, set_, reset, error)
 
     # ------------------------------------------------------------------ refreshing

@@ -39,7 +39,8 @@ FILE_FILTER = f"RNN Studio designs (*{EXTENSION});;JSON files (*.json);;All file
 
 
 def settings() -> QSettings:
-    return QSettings("RNN Studio", "RNN Studio")
+    """Preferences and recent files (an INI file in the user's config folder)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "RNN Studio", "RNN Studio")
 
 
 class MainWindow(QMainWindow):
@@ -238,14 +239,15 @@ class MainWindow(QMainWindow):
         self.scene.movesFinished.connect(self._moves_finished)
         self.scene.selectionChanged.connect(self._selection_changed)
         self.view.blockDropped.connect(self._dropped)
-        self.view.zoomChanged.connect(lambda z: self.status_zoom.setText(f"{z * 100:.0f}%"))
+        self.view.nudgeRequested.connect(self.nudge)
+        self.view.zoomChanged.connect(self._zoom_changed)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.palette.addRequested.connect(self.add_block_smart)
         self.inspector.paramEdited.connect(self.set_param)
         self.inspector.renameRequested.connect(self.rename_design)
         self.problems.blockActivated.connect(self.reveal_block)
-        self.undo.cleanChanged.connect(lambda _clean: self._update_title())
+        self.undo.cleanChanged.connect(self._clean_changed)
         self.undo.indexChanged.connect(self._after_edit)
         themes.manager().changed.connect(self._theme_changed)
 
@@ -263,7 +265,7 @@ class MainWindow(QMainWindow):
         self.scene.set_bridge(self.bridge)
         self.bridge.checked.connect(self._checked)
         self.bridge.paramChanged.connect(self.inspector.on_param_changed)
-        self.bridge.renamed.connect(lambda _n: self._update_title())
+        self.bridge.renamed.connect(self._clean_changed)
         self.inspector.set_project(project, self.bridge.result)
         self._checked(self.bridge.result)
         self.undo.setClean()
@@ -290,6 +292,12 @@ class MainWindow(QMainWindow):
         self.inspector.on_check(result)
         self._update_status(result)
         self.designChanged.emit(result)
+
+    def _clean_changed(self, *_args) -> None:
+        self._update_title()
+
+    def _zoom_changed(self, z: float) -> None:
+        self.status_zoom.setText(f"{z * 100:.0f}%")
 
     def _after_edit(self, _index=None) -> None:
         self._update_title()
@@ -575,15 +583,6 @@ class MainWindow(QMainWindow):
             menu.addActions([a["select_all"], a["arrange"], a["fit"]])
         menu.exec(self.view.viewport().mapToGlobal(view_pos))
 
-    def keyPressEvent(self, event) -> None:
-        steps = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
-        if event.key() in steps and self.scene.selected_block_ids():
-            dx, dy = steps[event.key()]
-            step = GRID * (4 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1)
-            self.nudge(dx * step, dy * step)
-            return
-        super().keyPressEvent(event)
-
     # ================================================================== files
     def ask_save_changes(self) -> QMessageBox.StandardButton:
         """Save / Discard / Cancel; tests monkeypatch this instead of clicking a modal box."""
@@ -677,6 +676,11 @@ class MainWindow(QMainWindow):
         self._update_title()
         self.statusBar().showMessage(f"Saved {self.path}", 4000)
         return True
+
+    def block_colors(self) -> dict[str, str]:
+        """{block id: '#rrggbb'} of each block's category colour (for charts that should match the canvas)."""
+        t = themes.current()
+        return {bid: t.category(item.category).name() for bid, item in self.scene.blocks.items()}
 
     def show_error(self, title: str, text: str) -> None:
         self.statusBar().showMessage(text, 10000)

@@ -1,0 +1,490 @@
+"""The designer, driven through its real widgets offscreen (pytest-qt). Asserts what the user would see:
+items on the canvas, labels on links, outlines, problem rows, the inspector's widgets, the title."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication
+from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QSpinBox
+from PySide6.QtTest import QTest
+
+from engine import Block, Project, check, load_project
+from gui.app import create_app
+from gui.canvas import MIME_BLOCK, BlockItem
+from gui.main_window import MainWindow
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "assets" / "examples" / "seed-keras.rnn.json"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNN_STUDIO_RECOVERY_DIR", str(tmp_path / "recovery"))
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    monkeypatch.setattr(MainWindow, "ask_save_changes", lambda self: QMessageBox.StandardButton.Discard)
+
+
+def make_window(qtbot, project=None, path=None) -> MainWindow:
+    create_app()
+    w = MainWindow(project, path)
+    w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+    qtbot.addWidget(w)
+    w.resize(1300, 820)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+@pytest.fixture
+def window(qtbot):
+    return make_window(qtbot)
+
+
+def chain(*specs, links=None) -> Project:
+    """chain(("x", "Input", {...}), ("g", "GRU", {...}), ...) linked in order unless links are given."""
+    blocks = [Block(i, t, dict(p)) for i, t, p in specs]
+    if links is None:
+        links = [(a.id, b.id) for a, b in zip(blocks, blocks[1:])]
+    return Project("t", blocks, links)
+
+
+def viewport_point(w: MainWindow, scene_pos: QPointF) -> QPoint:
+    return w.view.mapFromScene(scene_pos)
+
+
+def drag_wire(qtbot, w: MainWindow, src: str, dst: str) -> None:
+    """Press on src's output port, move over dst, release: real mouse events on the viewport."""
+    vp = w.view.viewport()
+    a = viewport_point(w, w.scene.blocks[src].out_point())
+    b = viewport_point(w, w.scene.blocks[dst].sceneBoundingRect().center())
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    mid = (a + b) / 2
+    for p in (a + QPoint(0, 8), mid, b):
+        QTest.mouseMove(vp, p)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+
+
+def link_labels(w: MainWindow) -> dict[tuple[str, str], str]:
+    return {k: item.label for k, item in w.scene.links.items()}
+
+
+# ---------------------------------------------------------------------------------------- palette drops
+def test_drop_from_palette_creates_block_at_drop_point(window):
+    w = window
+    mime = w.palette.mime_data_for("LSTM")
+    assert bytes(mime.data(MIME_BLOCK)) == b"LSTM"
+    vp = w.view.viewport()
+    drop_at = QPointF(vp.width() * 0.3, vp.height() * 0.4)
+    actions = Qt.DropAction.CopyAction
+    for ev in (QDragEnterEvent(drop_at.toPoint(), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier),
+               QDragMoveEvent(drop_at.toPoint(), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)):
+        QApplication.sendEvent(vp, ev)
+        assert ev.isAccepted()
+    drop = QDropEvent(drop_at, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(vp, drop)
+    assert [b.type for b in w.project.blocks] == ["LSTM"]
+    item = w.scene.blocks["lstm1"]
+    scene_pt = w.view.mapToScene(drop_at.toPoint())
+    assert item.sceneBoundingRect().contains(scene_pt)
+    assert abs(item.mapToScene(item.rect().center()).x() - scene_pt.x()) <= 16  # centred on the cursor (grid snap)
+    assert w.scene.selected_block_ids() == ["lstm1"]
+    assert w.inspector.block_id == "lstm1"  # the inspector shows the new block
+    assert w.isWindowModified()
+    # a drop of something that is not a block is refused
+    junk = QMimeData()
+    junk.setText("hello")
+    ev = QDragEnterEvent(drop_at.toPoint(), actions, junk, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(vp, ev)
+    assert not ev.isAccepted()
+
+
+def test_palette_double_click_adds_below_selection_and_links(window):
+    w = window
+    w.palette.addRequested.emit("Input")
+    w.palette.addRequested.emit("GRU")  # Input is selected: GRU goes below it, linked
+    assert w.project.links == [("input1", "gru1")]
+    assert w.scene.blocks["gru1"].pos().y() > w.scene.blocks["input1"].pos().y()
+    assert link_labels(w)[("input1", "gru1")] == "(None, 10, 1)"
+
+
+# ---------------------------------------------------------------------------------------- linking
+def test_link_by_mouse_creates_link_and_shapes_appear(qtbot):
+    w = make_window(qtbot, chain(("x", "Input", {"timesteps": 10, "features": 3}), ("g", "GRU", {"units": 128,
+                                 "return_sequences": True}), links=[]))
+    w.view.fit()
+    assert w.scene.links == {}
+    drag_wire(qtbot, w, "x", "g")
+    assert w.project.links == [("x", "g")]
+    assert link_labels(w) == {("x", "g"): "(None, 10, 3)"}
+    assert w.scene.blocks["g"].is_output and w.scene.blocks["g"].out_shape == (None, 10, 128)
+    assert w.scene.blocks["g"].level is None
+    assert "Valid" in w.status_valid.text()
+
+
+def test_shape_labels_on_every_link_of_seed(qtbot):
+    w = make_window(qtbot)
+    w.open_path(str(SEED))
+    assert link_labels(w) == {("x", "g"): "(None, 10, 1)", ("g", "l"): "(None, 10, 128)", ("l", "y"): "(None, 128)"}
+    assert w.windowTitle().startswith("seed-keras.rnn.json")
+    assert not w.isWindowModified()
+    assert "125,185 parameters" in w.status_params.text()
+    # bidirectional blocks carry their direction and merge mode
+    assert w.scene.blocks["g"].bidirectional and w.scene.blocks["g"].params["merge_mode"] == "concat"
+
+
+def test_invalid_link_shows_error_on_right_block_then_fix_in_inspector(qtbot):
+    w = make_window(qtbot, chain(("x", "Input", {"timesteps": 10, "features": 1}), ("g", "GRU", {"units": 16}),
+                                 ("l", "LSTM", {"units": 8}), ("y", "Dense", {}), links=[("x", "g"), ("l", "y")]))
+    w.view.fit()
+    assert w.scene.blocks["l"].level == "error"  # no input yet
+    drag_wire(qtbot, w, "g", "l")  # GRU gives (None, 16): 2-D into an LSTM
+    assert ("g", "l") in w.project.links
+    assert w.scene.blocks["l"].level == "error"
+    assert w.scene.blocks["g"].level is None and w.scene.blocks["x"].level is None
+    assert "return_sequences=true on 'g'" in w.scene.blocks["l"].toolTip()
+    rows = w.problems.rows()
+    assert [(lv, b) for lv, b, _ in rows] == [("error", "l")]
+    assert w.problems.topLevelItem(0).text(1) == "l"
+    assert "error" in w.status_valid.text()
+    # clicking the problem row selects the block
+    w.problems.itemClicked.emit(w.problems.topLevelItem(0), 2)
+    assert w.scene.selected_block_ids() == ["l"]
+    assert "needs a sequence" in w.inspector.problems_box.text()
+    # fix: select the GRU and tick return_sequences in the inspector
+    w.scene.select_blocks(["g"])
+    box = w.inspector.findChild(QCheckBox, "param_return_sequences")
+    assert box is not None and not box.isChecked()
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert w.project.block("g").params["return_sequences"] is True
+    assert w.scene.blocks["l"].level is None
+    assert w.problems.rows() == []
+    assert link_labels(w)[("g", "l")] == "(None, 10, 16)"
+    assert "Valid" in w.status_valid.text()
+
+
+def test_cycle_is_rejected_with_reason(qtbot):
+    w = make_window(qtbot, chain(("x", "Input", {}), ("a", "Concatenate", {}), ("b", "Dense", {"units": 4})))
+    w.view.fit()
+    before = list(w.project.links)
+    drag_wire(qtbot, w, "b", "a")
+    assert w.project.links == before
+    assert "cycle" in w.statusBar().currentMessage()
+    assert "cycle" in w.view.toast_text
+    assert w.undo.count() == 0
+    # linking into an Input is refused too, with the engine's reason
+    drag_wire(qtbot, w, "b", "x")
+    assert "takes no input" in w.statusBar().currentMessage()
+
+
+def test_port_drag_hint_says_why_while_hovering(qtbot):
+    w = make_window(qtbot, chain(("x", "Input", {}), ("a", "Dense", {"units": 4})))
+    port = w.scene.blocks["a"].out_port
+    w.scene.begin_wire(port, port.scenePos())
+    w.scene.update_wire(w.scene.blocks["x"].sceneBoundingRect().center())
+    assert w.scene._wire.ok is False and "takes no input" in w.scene._wire.hint
+    assert w.scene.blocks["x"].link_target == "bad"
+    w.scene.end_wire(QPointF(5000, 5000))  # released on empty canvas: nothing happens
+    assert w.scene.blocks["x"].link_target is None and not w.scene.wiring
+
+
+# ---------------------------------------------------------------------------------------- undo / redo
+def test_undo_redo_every_command_kind(qtbot):
+    project = load_project(SEED)
+    w = make_window(qtbot, project, str(SEED))
+    original = w.project.to_dict()
+    u = w.undo
+
+    # add
+    bid = w.add_block("Dropout", QPointF(600, 100))
+    assert bid in w.scene.blocks
+    u.undo()
+    assert bid not in w.scene.blocks and w.project.to_dict() == original
+    u.redo()
+    assert bid in w.scene.blocks
+    u.undo()
+
+    # delete a block with links: everything comes back in place (list positions, layout)
+    w.scene.select_blocks(["g"])
+    w.actions["delete"].trigger()
+    assert "g" not in w.scene.blocks and ("x", "g") not in w.scene.links and w.project.links == [("l", "y")]
+    u.undo()
+    assert w.project.to_dict() == original
+    assert set(w.scene.links) == {("x", "g"), ("g", "l"), ("l", "y")}
+    assert link_labels(w)[("g", "l")] == "(None, 10, 128)"
+    u.redo()
+    assert "g" not in w.scene.blocks
+    u.undo()
+
+    # unlink (select a link, Delete) and link
+    w.scene.clearSelection()
+    w.scene.links[("g", "l")].setSelected(True)
+    w.delete_selection()
+    assert ("g", "l") not in w.project.links and w.scene.blocks["l"].level == "error"
+    u.undo()
+    assert w.project.to_dict() == original and w.scene.blocks["l"].level is None
+    u.redo()
+    w.link("g", "l")
+    assert w.project.links[-1] == ("g", "l")
+    u.undo()
+    u.undo()
+    assert w.project.to_dict() == original
+
+    # move (a mouse drag of a block) and nudges (merged)
+    item = w.scene.blocks["y"]
+    start = item.pos()
+    w.view.fit()
+    vp = w.view.viewport()
+    a = viewport_point(w, item.mapToScene(QPointF(60, 40)))
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    for k in range(1, 6):
+        QTest.mouseMove(vp, a + QPoint(30 * k, 10 * k))
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a + QPoint(150, 50))
+    moved = item.pos()
+    assert moved != start
+    assert tuple(w.project.layout["blocks"]["y"]) == (moved.x(), moved.y())
+    assert u.undoText().startswith("Move")
+    u.undo()
+    assert item.pos() == start and w.project.to_dict() == original
+    u.redo()
+    assert item.pos() == moved
+    u.undo()
+    w.scene.select_blocks(["y"])
+    n = u.index()
+    w.view.setFocus()
+    for _ in range(3):
+        QTest.keyClick(w.view, Qt.Key.Key_Right)
+    assert u.index() == u.count() == n + 1, [u.text(i) for i in range(u.count())]  # three nudges, one step
+    assert item.pos().x() == start.x() + 48
+    u.undo()
+    assert w.project.to_dict() == original
+
+    # param change: typing 1, 12, 128 into a spin box is one undo step
+    w.scene.select_blocks(["l"])
+    spin = w.inspector.findChild(QSpinBox, "param_units")
+    spin.selectAll()
+    n = u.index()
+    QTest.keyClicks(spin, "128")
+    assert w.project.block("l").params["units"] == 128
+    assert u.index() == u.count() == n + 1
+    assert link_labels(w)[("l", "y")] == "(None, 256)"
+    u.undo()
+    assert w.project.to_dict() == original
+    assert spin.value() == 64 and link_labels(w)[("l", "y")] == "(None, 128)"
+    u.redo()
+    assert spin.value() == 128
+    u.undo()
+    assert not w.isWindowModified()
+
+    # the Edit menu shows the actions
+    texts = [a.text() for a in w.menus["Edit"].actions()]
+    assert any(t.startswith("&Undo") or t.startswith("Undo") for t in texts)
+
+
+def test_reset_param_to_default(qtbot):
+    w = make_window(qtbot, chain(("x", "Input", {"timesteps": 5, "features": 2}), ("y", "Dense", {"units": 3})))
+    w.scene.select_blocks(["y"])
+    field = w.inspector.fields["units"]
+    qtbot.waitUntil(lambda: field.reset.isVisibleTo(w.inspector), timeout=1000)
+    field.reset.click()
+    assert "units" not in w.project.block("y").params
+    assert w.inspector.fields["units"].widget.value() == 1
+    w.undo.undo()
+    assert w.project.block("y").params["units"] == 3
+
+
+def test_nullable_int_in_inspector(qtbot):
+    w = make_window(qtbot, chain(("x", "Input", {"timesteps": 4, "features": 2}), ("g", "GRU", {"units": 4})))
+    w.scene.select_blocks(["x"])
+    spin = w.inspector.findChild(QSpinBox, "param_timesteps")
+    assert spin.specialValueText() == "variable length"
+    spin.setValue(spin.minimum())
+    assert w.project.block("x").params["timesteps"] is None
+    assert link_labels(w)[("x", "g")] == "(None, None, 2)"
+
+
+# ---------------------------------------------------------------------------------------- clipboard
+def test_copy_paste_between_two_windows(qtbot):
+    a = make_window(qtbot, load_project(SEED), str(SEED))
+    b = make_window(qtbot)
+    a.scene.select_blocks(["g", "l"])
+    assert a.copy()
+    text = QGuiApplication.clipboard().text()
+    assert json.loads(text)["links"] == [["g", "l"]]
+    ids = b.paste()
+    assert ids == ["g", "l"]
+    assert b.project.links == [("g", "l")]
+    assert b.project.block("l").params == a.project.block("l").params
+    # pasting again into the first window gives fresh ids, shifted
+    ids2 = a.paste()
+    assert ids2 == ["gru1", "lstm1"] and ("gru1", "lstm1") in a.project.links
+    assert a.project.position("gru1") != a.project.position("g")
+    a.undo.undo()
+    assert a.project.block("gru1") is None
+    # duplicate keeps links among the copies
+    b.scene.select_blocks(["g", "l"])
+    dup = b.duplicate()
+    assert len(dup) == 2 and (dup[0], dup[1]) in b.project.links
+    # cut
+    b.scene.select_blocks(dup)
+    b.cut()
+    assert all(b.project.block(i) is None for i in dup)
+
+
+# ---------------------------------------------------------------------------------------- files
+def test_save_reopen_identical_and_check_unchanged(qtbot, tmp_path):
+    w = make_window(qtbot)
+    assert w.open_example(str(SEED))
+    assert w.path is None  # examples open as new designs
+    w.scene.select_blocks(["y"])
+    w.nudge(16, 0)
+    out = tmp_path / "mine.rnn.json"
+    assert w.save_to(str(out))
+    assert not w.isWindowModified() and w.windowTitle().startswith("mine.rnn.json")
+    saved = load_project(out)
+    assert saved.to_dict() == w.project.to_dict()
+    assert saved.layout["blocks"]["y"] == list(w.project.position("y"))
+    # `rnn-studio check` says exactly what it says about the example
+    run = lambda p: subprocess.run([sys.executable, "-m", "rnn_studio", "check", str(p)], capture_output=True,
+                                   text=True, cwd=ROOT)
+    r1, r2 = run(SEED), run(out)
+    assert r1.returncode == r2.returncode == 0
+    assert r1.stdout == r2.stdout and r1.stderr == r2.stderr
+    # reopen in a new window: same project, same positions on the canvas
+    w2 = make_window(qtbot)
+    assert w2.open_path(str(out))
+    assert w2.project.to_dict() == saved.to_dict()
+    for bid, item in w2.scene.blocks.items():
+        assert (item.pos().x(), item.pos().y()) == w2.project.position(bid)
+    assert str(out.resolve()) in w2.recent_files()
+
+
+def test_ask_before_losing_changes(qtbot, monkeypatch):
+    w = make_window(qtbot)
+    w.add_block("Input")
+    assert w.isWindowModified() and "[*]" in w.windowTitle()
+    monkeypatch.setattr(MainWindow, "ask_save_changes", lambda self: QMessageBox.StandardButton.Cancel)
+    w.file_new()
+    assert len(w.project.blocks) == 1  # cancelled: nothing lost
+    assert not w.open_path(str(SEED))
+    monkeypatch.setattr(MainWindow, "ask_save_changes", lambda self: QMessageBox.StandardButton.Discard)
+    w.file_new()
+    assert w.project.blocks == [] and not w.isWindowModified()
+
+
+def test_open_broken_file_reports_one_line(qtbot, tmp_path):
+    w = make_window(qtbot)
+    bad = tmp_path / "bad.rnn.json"
+    bad.write_text("{ not json")
+    assert not w.open_path(str(bad))
+    assert "invalid JSON at line 1" in w.statusBar().currentMessage()
+
+
+def test_autosave_and_recovery_after_crash(qtbot, tmp_path):
+    from gui import recovery
+
+    w = make_window(qtbot, load_project(SEED), str(SEED))
+    w.autosaver.timer.setInterval(50)
+    w.scene.select_blocks(["l"])
+    w.set_param("l", "units", 32)
+    qtbot.waitUntil(lambda: w.autosaver.file.exists(), timeout=3000)
+    assert w.autosaver.writes == 1
+    assert recovery.find_orphans() == []  # this process is alive: not an orphan
+    # simulate a crash: the file now belongs to a process that no longer runs
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = w.autosaver.file.with_name(f"recovery-{dead.pid}-1.json")
+    os.replace(w.autosaver.file, orphan)
+    found = recovery.find_orphans()
+    assert [r.file for r in found] == [orphan]
+    assert found[0].original_path == str(SEED)
+    w2 = make_window(qtbot)
+    w2.restore_from(found[0])
+    assert w2.project.block("l").params["units"] == 32
+    assert w2.path == str(SEED) and w2.isWindowModified()
+    assert not orphan.exists()
+    # saving a design removes its recovery file
+    w2.autosaver.write_now()
+    assert w2.autosaver.file.exists()
+    w2.save_to(str(tmp_path / "restored.rnn.json"))
+    assert not w2.autosaver.file.exists()
+
+
+# ---------------------------------------------------------------------------------------- view
+def test_zoom_fit_arrange_snap(window):
+    w = window
+    w.open_example(str(ROOT / "assets" / "examples" / "classify-activity.rnn.json"))
+    w.view.set_zoom(1.0)
+    w.actions["zoom_in"].trigger()
+    assert w.view.zoom() == pytest.approx(1.25)
+    w.actions["fit"].trigger()
+    vis = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
+    assert all(vis.contains(i.sceneBoundingRect()) for i in w.scene.blocks.values())
+    w.actions["arrange"].trigger()
+    ys = {bid: w.project.position(bid)[1] for bid in ("x", "gru", "norm", "res", "classes")}
+    assert ys["x"] < ys["gru"] < ys["norm"] < ys["res"] < ys["classes"]
+    assert all(v % 16 == 0 for p in w.project.layout["blocks"].values() for v in p)
+    w.undo.undo()
+
+
+def test_select_all_delete_and_rubber_band(window):
+    w = window
+    w.open_example(str(SEED))
+    w.view.fit()
+    vp = w.view.viewport()
+    # rubber band around everything from an empty corner
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(3, 3))
+    QTest.mouseMove(vp, QPoint(vp.width() // 2, vp.height() // 2))
+    QTest.mouseMove(vp, QPoint(vp.width() - 3, vp.height() - 3))
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(vp.width() - 3, vp.height() - 3))
+    assert sorted(w.scene.selected_block_ids()) == ["g", "l", "x", "y"]
+    w.view.setFocus()
+    QTest.keyClick(vp, Qt.Key.Key_Delete)
+    assert w.project.blocks == [] and w.scene.blocks == {}
+    w.undo.undo()
+    assert len(w.scene.blocks) == 4 and len(w.scene.links) == 3
+
+
+def test_theme_switch_repaints(window):
+    w = window
+    w.set_theme_mode("dark")
+    from gui import theme
+
+    assert theme.current().dark
+    assert QApplication.palette().color(QApplication.palette().ColorRole.Window).lightness() < 100
+    w.set_theme_mode("light")
+    assert not theme.current().dark
+
+
+# ---------------------------------------------------------------------------------------- CLI
+def test_screenshot_command_writes_png(tmp_path):
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", RNN_STUDIO_RECOVERY_DIR=str(tmp_path / "rec"))
+    r = subprocess.run([sys.executable, "-m", "rnn_studio", "gui", str(SEED), "--screenshot", str(out),
+                        "--size", "900x600", "--select", "g"], capture_output=True, text=True, cwd=ROOT, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(out))
+    assert img.width() >= 900 and img.height() >= 600
+    # a bad file: exit 2, one line
+    bad = tmp_path / "bad.rnn.json"
+    bad.write_text("[]")
+    r = subprocess.run([sys.executable, "-m", "rnn_studio", "gui", str(bad), "--screenshot", str(tmp_path / "b.png")],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert r.returncode == 2 and "must hold a JSON object" in r.stderr
+
+
+def test_run_or_demo_without_display(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    r = subprocess.run([sys.executable, "-m", "rnn_studio", "run-or-demo"], capture_output=True, text=True, cwd=ROOT,
+                       env=env, timeout=600)
+    assert "No display" in r.stdout
