@@ -61,11 +61,11 @@ class TrainError(RuntimeError):
 def default_threads() -> int:
     """CPU threads for training. Half the cores, at most 8, at least 1.
 
-    Measured on a 2-core machine: torch with 2 threads runs the seed design at ~22 steps/s when idle
-    but collapses to ~1 step/s as soon as another process (the GUI, a compiler, a second run) wants a
-    core, because every op's thread team waits for the slowest member; 1 thread holds ~17 steps/s.
-    Leaving half the cores free keeps the designer responsive and the run predictable. Override with
-    the `threads` setting or `--threads`.
+    Measured on a 2-core machine (seed-keras, batch 64): 2 threads run 167 steps/s when the machine
+    is idle but fall to 22 as soon as one other process (the GUI, a compiler, a second run) wants a
+    core, because every op's thread team waits for its slowest member; 1 thread runs 104 idle and
+    holds 52 under the same load. Leaving half the cores free keeps the designer responsive and the
+    run predictable. Override with the `threads` setting or `--threads`.
     """
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 

@@ -341,3 +341,16 @@ def test_spawned_process_reports_bad_data_as_end_record(tmp_path):
     assert proc.exitcode == 2
     end = read_metrics(rd)[0][-1]
     assert end["kind"] == "end" and end["stop_reason"] == "error" and "no such file" in end["message"]
+
+
+def test_out_of_memory_is_a_clear_stop(tmp_path, monkeypatch):
+    from engine.compile import DesignModel
+
+    def oom(self, x):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(DesignModel, "forward", oom)
+    s = train(tiny(), SINE, {}, out_dir=tmp_path)
+    assert s["stop_reason"] == "out of memory"
+    assert "--batch-size 16" in s["message"] and "Traceback" not in s["message"]
+    assert json.loads((Path(s["run"]) / "summary.json").read_text())["stop_reason"] == "out of memory"
