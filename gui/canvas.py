@@ -166,6 +166,10 @@ class BlockItem(QGraphicsObject):
         self.update()
 
     def set_check(self, level, messages, out_shape, param_count, is_output) -> None:
+        state = (level, messages, out_shape, param_count, is_output)
+        if state == getattr(self, "_state", None) and self.toolTip():
+            return
+        self._state = state
         if is_output != self.is_output:
             self.prepareGeometryChange()
         self.level, self.messages = level, messages
@@ -411,6 +415,7 @@ class LinkItem(QGraphicsPathItem):
         self.label_color = None
         self.hovered = False
         self.label_center = QPointF()
+        self.detoured = False
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setZValue(0)
@@ -423,7 +428,10 @@ class LinkItem(QGraphicsPathItem):
     def set_label(self, text: str, color=None) -> None:
         if text != self.label or color != self.label_color:
             self.prepareGeometryChange()
+            resize = len(text) != len(self.label)
             self.label, self.label_color = text, color
+            if resize:
+                self.update_path()
             self.setToolTip(f"'{self.src.block_id}' \u2192 '{self.dst.block_id}': {text}" if text else "")
             self.update()
 
@@ -436,12 +444,15 @@ class LinkItem(QGraphicsPathItem):
                          if it is not self.src and it is not self.dst
                          and path.intersects(it.mapRectToScene(it.rect()).adjusted(-4, -4, 4, 4))]
             if obstacles:
-                path, mid = _detour_path(a, b, obstacles)
+                half = _pill_rect(QPointF(), self.label).width() / 2 if self.label else 0.0
+                path, mid = _detour_path(a, b, obstacles, margin=max(28.0, half + 14))
                 self.prepareGeometryChange()
                 self.setPath(path)
                 self.label_center = mid
+                self.detoured = True
                 return
         self.prepareGeometryChange()
+        self.detoured = False
         self.setPath(path)
         self.label_center = path.pointAtPercent(0.5)
 
@@ -494,10 +505,10 @@ def _wire_path(a: QPointF, b: QPointF) -> QPainterPath:
     return path
 
 
-def _detour_path(a: QPointF, b: QPointF, obstacles: list[QRectF]) -> tuple[QPainterPath, QPointF]:
-    """Route a wire around blocks in the way: down from a, along a side lane, into b."""
-    left = min(r.left() for r in obstacles) - 28
-    right = max(r.right() for r in obstacles) + 28
+def _detour_path(a: QPointF, b: QPointF, obstacles: list[QRectF], margin: float = 28.0) -> tuple[QPainterPath, QPointF]:
+    """Route a wire around blocks in the way: down from a, along a side lane (room for its label), into b."""
+    left = min(r.left() for r in obstacles) - margin
+    right = max(r.right() for r in obstacles) + margin
     mid_x = (a.x() + b.x()) / 2
     lane = right if abs(right - mid_x) <= abs(mid_x - left) else left
     top = min(min(r.top() for r in obstacles) - 8, (a.y() + b.y()) / 2)
@@ -676,18 +687,18 @@ class DesignScene(QGraphicsScene):
 
     def refresh_theme(self) -> None:
         for item in list(self.blocks.values()) + list(self.links.values()):
+            if isinstance(item, BlockItem):
+                item._state = None  # tooltips carry theme colours
             item.update()
         if self.bridge is not None:
             self.apply_check(self.bridge.result)
 
     # ------------------------------------------------------------------ gestures
     def block_moved(self, item: BlockItem) -> None:
+        """Re-route the wires of a moved block, and wires it now blocks or no longer blocks."""
+        area = item.sceneBoundingRect()
         for (s, d), link in self.links.items():
-            if s == item.block_id or d == item.block_id:
-                link.update_path()
-        # a block moved into a wire's way: re-route the others lazily (cheap: few links)
-        for link in self.links.values():
-            if link.src is not item and link.dst is not item:
+            if s == item.block_id or d == item.block_id or link.detoured or link.sceneBoundingRect().intersects(area):
                 link.update_path()
 
     def selected_block_ids(self) -> list[str]:

@@ -147,10 +147,11 @@ class Inspector(QWidget):
         if not self.name_edit.hasFocus() and self.name_edit.text() != self.project.name:
             self.name_edit.setText(self.project.name)
         r, t = self.result, themes.current()
+        n_err, n_warn = len(r.errors), len(r.warnings)
         status = (f"<span style='color:{t.ok}'>\u2714 valid</span>" if r.ok
-                  else f"<span style='color:{t.error}'>\u2716 {len(r.errors)} error(s)</span>")
-        if r.warnings:
-            status += f", <span style='color:{t.warning}'>{len(r.warnings)} warning(s)</span>"
+                  else f"<span style='color:{t.error}'>\u2716 {n_err} error{'s' if n_err != 1 else ''}</span>")
+        if n_warn:
+            status += f", <span style='color:{t.warning}'>{n_warn} warning{'s' if n_warn != 1 else ''}</span>"
         rows = [("Status", status), ("Blocks", str(len(self.project.blocks))), ("Links", str(len(self.project.links))),
                 ("Parameters", f"{r.total_params:,}")]
         if r.input_shape() is not None:
@@ -202,9 +203,8 @@ class Inspector(QWidget):
             self.lay.addWidget(self._muted(f"Unknown block type '{block.type}': no parameters to edit. "
                                            f"Replace it with a known block."))
         elif d.params:
-            sep = QFrame()
-            sep.setFrameShape(QFrame.Shape.HLine)
-            sep.setObjectName("Muted")
+            sep = QFrame(objectName="Separator")
+            sep.setFixedHeight(1)
             self.lay.addWidget(sep)
             form = QFormLayout()
             form.setHorizontalSpacing(10)
@@ -377,7 +377,7 @@ class Inspector(QWidget):
         if block is None:
             return
         t = themes.current()
-        self.id_label.setText(f"<code style='font-size:11pt'>{block.id}</code>"
+        self.id_label.setText(f"<b>{_html(block.id)}</b>"
                               f" &nbsp;<span style='color:{t.muted}'>{block_summary(block.type, block.resolved())}</span>")
         r = self.result
         shape = r.shapes.get(block.id) if r else None

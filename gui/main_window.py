@@ -38,6 +38,10 @@ MAX_RECENT = 10
 FILE_FILTER = f"RNN Studio designs (*{EXTENSION});;JSON files (*.json);;All files (*)"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def settings() -> QSettings:
     """Preferences and recent files (an INI file in the user's config folder)."""
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "RNN Studio", "RNN Studio")
@@ -74,8 +78,8 @@ class MainWindow(QMainWindow):
                                          "InspectorDock")
         self.problems_dock = self._dock(self.problems, "Problems", Qt.DockWidgetArea.BottomDockWidgetArea,
                                         "ProblemsDock")
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 320], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.problems_dock], [150], Qt.Orientation.Vertical)
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 330], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.problems_dock], [120], Qt.Orientation.Vertical)
 
         self.status_valid = QLabel()
         self.status_params = QLabel()
@@ -318,18 +322,16 @@ class MainWindow(QMainWindow):
         if result.ok:
             text = f"<span style='color:{t.ok}'>\u25cf</span> Valid"
             if result.warnings:
-                text += f" \u00b7 <span style='color:{t.warning}'>{len(result.warnings)} warning(s)</span>"
+                text += f" \u00b7 <span style='color:{t.warning}'>{_plural(len(result.warnings), 'warning')}</span>"
         else:
-            text = (f"<span style='color:{t.error}'>\u25cf</span> {len(result.errors)} error(s)"
-                    + (f", {len(result.warnings)} warning(s)" if result.warnings else ""))
+            text = (f"<span style='color:{t.error}'>\u25cf</span> {_plural(len(result.errors), 'error')}"
+                    + (f", {_plural(len(result.warnings), 'warning')}" if result.warnings else ""))
         self.status_valid.setText(text)
         self.status_valid.setToolTip(f"Checked in {self.bridge.last_check_ms:.2f} ms" if self.bridge else "")
         self.status_params.setText(f"{result.total_params:,} parameters \u00b7 {len(self.project.blocks)} blocks")
-        n_err = len(result.errors)
-        self.problems_dock.setWindowTitle(
-            "Problems" + (f" ({n_err} error{'s' if n_err != 1 else ''}" + (f", {len(result.warnings)} warning(s))"
-                                                                          if result.warnings else ")")
-                          if n_err else f" ({len(result.warnings)} warning(s))" if result.warnings else ""))
+        counts = [_plural(len(result.errors), "error")] if result.errors else []
+        counts += [_plural(len(result.warnings), "warning")] if result.warnings else []
+        self.problems_dock.setWindowTitle("Problems" + (f" ({', '.join(counts)})" if counts else ""))
 
     # ================================================================== edits (all through the undo stack)
     def push(self, command) -> None:

@@ -59,14 +59,14 @@ class Theme:
 
 LIGHT = Theme(
     name="light", window="#f3f4f6", base="#ffffff", alt_base="#f9fafb", text="#1f2937", muted="#6b7280",
-    border="#d1d5db", accent="#2563eb", accent_text="#ffffff", canvas="#f8fafc", grid="#dde3ea",
-    grid_major="#cbd5e1", block="#ffffff", block_border="#cbd5e1", wire="#64748b", label_bg="#ffffff",
+    border="#d1d5db", accent="#2563eb", accent_text="#ffffff", canvas="#f7f8fa", grid="#eceff3",
+    grid_major="#dfe3e9", block="#ffffff", block_border="#cbd5e1", wire="#64748b", label_bg="#ffffff",
     label_text="#334155",
 )
 DARK = Theme(
     name="dark", window="#1e1f22", base="#26282c", alt_base="#2b2d31", text="#e5e7eb", muted="#9ca3af",
-    border="#3a3d43", accent="#4c8dff", accent_text="#ffffff", canvas="#18191c", grid="#2a2c31",
-    grid_major="#34373d", block="#2b2d31", block_border="#43464d", wire="#8b95a5", label_bg="#24262a",
+    border="#3a3d43", accent="#4c8dff", accent_text="#ffffff", canvas="#18191c", grid="#1f2024",
+    grid_major="#27292e", block="#2b2d31", block_border="#43464d", wire="#8b95a5", label_bg="#24262a",
     label_text="#d1d5db", error="#f87171", warning="#fbbf24", ok="#4ade80",
 )
 
@@ -136,6 +136,9 @@ def _palette(t: Theme) -> QPalette:
 
 
 def stylesheet(t: Theme) -> str:
+    from .icons import ICONS
+
+    up, down, check = (str(ICONS / f"{n}.svg").replace("\\", "/") for n in ("chevron-up", "chevron-down", "check"))
     return f"""
 QMainWindow::separator {{ background: {t.border}; width: 1px; height: 1px; }}
 QDockWidget {{ titlebar-close-icon: none; font-weight: 600; }}
@@ -149,6 +152,23 @@ QStatusBar QLabel {{ padding: 0 6px; }}
 QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox {{ padding: 3px 6px; border: 1px solid {t.border};
     border-radius: 4px; background: {t.base}; min-height: 20px; }}
 QLineEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus, QComboBox:focus {{ border-color: {t.accent}; }}
+QSpinBox, QDoubleSpinBox {{ padding-right: 18px; }}
+QSpinBox::up-button, QDoubleSpinBox::up-button {{ subcontrol-origin: border; subcontrol-position: top right;
+    width: 18px; border: none; border-left: 1px solid {t.border}; border-top-right-radius: 4px; }}
+QSpinBox::down-button, QDoubleSpinBox::down-button {{ subcontrol-origin: border; subcontrol-position: bottom right;
+    width: 18px; border: none; border-left: 1px solid {t.border}; border-bottom-right-radius: 4px; }}
+QSpinBox::up-button:hover, QDoubleSpinBox::up-button:hover,
+QSpinBox::down-button:hover, QDoubleSpinBox::down-button:hover {{ background: {t.alt_base}; }}
+QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{ image: url({up}); width: 12px; height: 12px; }}
+QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ image: url({down}); width: 12px; height: 12px; }}
+QComboBox {{ padding-right: 22px; }}
+QComboBox::drop-down {{ subcontrol-origin: padding; subcontrol-position: top right; width: 22px; border: none; }}
+QComboBox::down-arrow {{ image: url({down}); width: 14px; height: 14px; }}
+QComboBox QAbstractItemView {{ border: 1px solid {t.border}; background: {t.base}; selection-background-color: {t.accent};
+    selection-color: {t.accent_text}; outline: 0; }}
+QCheckBox::indicator {{ width: 16px; height: 16px; border: 1px solid {t.border}; border-radius: 4px; background: {t.base}; }}
+QCheckBox::indicator:hover {{ border-color: {t.accent}; }}
+QCheckBox::indicator:checked {{ background: {t.accent}; border-color: {t.accent}; image: url({check}); }}
 QLineEdit[invalid="true"] {{ border-color: {t.error}; }}
 QTreeView, QTreeWidget, QListWidget {{ border: none; background: {t.base}; outline: 0; }}
 QTreeView::item {{ padding: 3px 2px; }}
@@ -159,12 +179,20 @@ QScrollArea {{ border: none; background: {t.base}; }}
 QLabel#InspectorTitle {{ font-size: 13pt; font-weight: 600; }}
 QLabel#Muted {{ color: {t.muted}; }}
 QLabel#ParamError {{ color: {t.error}; }}
+QFrame#Separator {{ background: {t.border}; border: none; }}
 QFrame#Card {{ background: {t.alt_base}; border: 1px solid {t.border}; border-radius: 6px; }}
 QGraphicsView {{ border: none; }}
 QMenu {{ padding: 4px; }}
 QMenu::item {{ padding: 4px 24px 4px 12px; border-radius: 4px; }}
 QMenu::item:selected {{ background: {t.accent}; color: {t.accent_text}; }}
 QMenu::separator {{ height: 1px; background: {t.border}; margin: 4px 6px; }}
+QScrollBar:vertical {{ background: transparent; width: 10px; margin: 0; }}
+QScrollBar:horizontal {{ background: transparent; height: 10px; margin: 0; }}
+QScrollBar::handle:vertical {{ background: {t.border}; border-radius: 4px; min-height: 24px; margin: 2px; }}
+QScrollBar::handle:horizontal {{ background: {t.border}; border-radius: 4px; min-width: 24px; margin: 2px; }}
+QScrollBar::handle:hover {{ background: {t.muted}; }}
+QScrollBar::add-line, QScrollBar::sub-line {{ width: 0; height: 0; }}
+QScrollBar::add-page, QScrollBar::sub-page {{ background: transparent; }}
 QToolTip {{ background: {t.base}; color: {t.text}; border: 1px solid {t.border}; padding: 4px; }}
 """
 
