@@ -152,7 +152,7 @@ class TrainConfig:
         num("batch_size", 1, integer=True)
         num("epochs", 1, integer=True)
         num("plateau_patience", 0, integer=True)
-        num("patience", 1, allow_none=True, integer=True)
+        num("patience", 0, allow_none=True, integer=True)  # 0 or null: off
         num("min_delta", 0)
         num("clip_norm", 0, lo_open=True, allow_none=True)
         num("seed", 0, integer=True)
@@ -329,6 +329,8 @@ def evaluate_split(model, data: Dataset, split: str, cfg: TrainConfig, device, a
         for start in range(0, n, cfg.eval_batch_size):
             idx = idx_all[start:start + cfg.eval_batch_size]
             xb, yb = data.batch(idx)
+            if xb.device != device:
+                xb, yb = xb.to(device), yb.to(device)
             with autocast() if autocast else _null():
                 out = model(xb)
             out = out.float()
@@ -475,6 +477,7 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
         data = DataSpec.from_dict(saved.get("data_spec") or {})
         cfg = TrainConfig(**{k: v for k, v in (resume_ckpt.get("config") or {}).items()
                              if k in TrainConfig.__dataclass_fields__})
+        cfg.max_steps = None  # a step limit applies to one invocation
         for k in ("device", "threads", "max_steps", "epochs", "sync_every"):  # may change on resume
             if overrides and overrides.get(k) is not None:
                 setattr(cfg, k, overrides[k])
@@ -502,7 +505,10 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
     if project.training.get("task") != project_task and resume is None:
         project = project.copy()
         project.training["task"] = project_task
-    dataset = load_dataset(data, project)
+    from .runs import RunMeta
+
+    saved_meta = RunMeta.from_dict(resume_ckpt["meta"]) if resume_ckpt is not None and resume_ckpt.get("meta") else None
+    dataset = load_dataset(data, project, meta=saved_meta)  # a resumed run keeps its normalization
     _seed_everything(cfg.seed, cfg.deterministic)
     model = build_model(project)
 
@@ -520,10 +526,12 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
         snap.training = {**project.training, **{k: v for k, v in cfg.to_dict().items()
                                                 if k not in ("max_steps", "eval_batch_size") and v is not None}}
         atomic_write_text(rd / "project.rnn.json", snap.to_json())
-        try:
-            (rd / "summary.json").unlink()
-        except FileNotFoundError:
-            pass
+        for stale in (rd / "summary.json", rd / "predictions.json", rd / "metrics.jsonl",
+                      checkpoint_path(rd, "best"), checkpoint_path(rd, "last")):
+            try:
+                stale.unlink()
+            except FileNotFoundError:
+                pass
     try:
         (rd / STOP_FILE).unlink()  # a stale request from a previous attempt
     except FileNotFoundError:
@@ -574,7 +582,6 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
             scaler.load_state_dict(resume_ckpt["scaler"])
         st.update(resume_ckpt.get("train_state", {}))
         _set_rng_state(resume_ckpt["rng"])
-        dataset.meta = type(dataset.meta).from_dict(resume_ckpt["meta"]) if resume_ckpt.get("meta") else dataset.meta
 
     def state_dict(which_state: dict) -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
