@@ -483,8 +483,111 @@ def test_screenshot_command_writes_png(tmp_path):
     assert r.returncode == 2 and "must hold a JSON object" in r.stderr
 
 
-def test_run_or_demo_without_display(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    r = subprocess.run([sys.executable, "-m", "rnn_studio", "run-or-demo"], capture_output=True, text=True, cwd=ROOT,
-                       env=env, timeout=600)
-    assert "No display" in r.stdout
+def test_run_or_demo_without_display(monkeypatch, capsys):
+    """No display: say so and hand over to `rnn-studio demo` (or check + summary when there is no demo verb)."""
+    from rnn_studio.commands import gui as gui_cmd
+
+    calls = []
+    monkeypatch.setattr(gui_cmd, "has_display", lambda: False)
+    monkeypatch.setattr(gui_cmd.subprocess, "call", lambda cmd: calls.append(cmd[3:]) or 0)
+    assert gui_cmd.cmd_run_or_demo(None) == 0
+    assert "No display" in capsys.readouterr().out
+    has_demo = gui_cmd._has_verb("demo")
+    assert calls == ([["demo"]] if has_demo else [["check", str(gui_cmd.SEED)], ["summary", str(gui_cmd.SEED)]])
+    monkeypatch.setattr(gui_cmd, "_has_verb", lambda name: False)
+    calls.clear()
+    assert gui_cmd.cmd_run_or_demo(None) == 0
+    assert calls == [["check", str(gui_cmd.SEED)], ["summary", str(gui_cmd.SEED)]]
+    assert "no `demo` verb" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------- more detail
+def test_delete_restores_link_order_of_merge_inputs_exactly(qtbot):
+    """Removing a block is a macro: undo brings back its links at their list positions (= input order)."""
+    p = chain(("x", "Input", {"timesteps": 5, "features": 2}), ("a", "Dense", {"units": 3}), ("b", "Dense", {"units": 4}),
+              ("c", "Dense", {"units": 5}), ("cat", "Concatenate", {}), ("y", "Dense", {}),
+              links=[("x", "a"), ("x", "b"), ("x", "c"), ("a", "cat"), ("b", "cat"), ("c", "cat"), ("cat", "y")])
+    w = make_window(qtbot, p)
+    original = w.project.to_dict()
+    assert link_labels(w)[("b", "cat")] == "#2  (None, 5, 4)"
+    w.scene.select_blocks(["b"])
+    w.scene.links[("cat", "y")].setSelected(True)
+    w.delete_selection()
+    assert w.project.links == [("x", "a"), ("x", "c"), ("a", "cat"), ("c", "cat")]
+    w.undo.undo()
+    assert w.project.to_dict() == original
+    assert link_labels(w)[("b", "cat")] == "#2  (None, 5, 4)" and link_labels(w)[("cat", "y")] == "(None, 5, 12)"
+    w.undo.redo()
+    w.undo.undo()
+    assert w.project.to_dict() == original
+
+
+def test_pan_and_wheel_zoom(window):
+    w = window
+    w.open_example(str(SEED))
+    vp = w.view.viewport()
+    w.view.set_zoom(1.0)
+    before = w.view.mapToScene(vp.rect().center())
+    c = vp.rect().center()
+    QTest.mousePress(vp, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, c)
+    QTest.mouseMove(vp, c + QPoint(80, 40))
+    QTest.mouseRelease(vp, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, c + QPoint(80, 40))
+    after = w.view.mapToScene(vp.rect().center())
+    assert after.x() == pytest.approx(before.x() - 80, abs=2) and after.y() == pytest.approx(before.y() - 40, abs=2)
+    from PySide6.QtGui import QWheelEvent
+
+    ev = QWheelEvent(QPointF(c), QPointF(vp.mapToGlobal(c)), QPoint(0, 0), QPoint(0, 240), Qt.MouseButton.NoButton,
+                     Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(vp, ev)
+    assert w.view.zoom() > 1.2 and w.status_zoom.text() == f"{w.view.zoom() * 100:.0f}%"
+    w.actions["zoom_reset"].trigger()
+    assert w.view.zoom() == 1.0
+
+
+def test_float_text_field_validates_with_param(qtbot):
+    from PySide6.QtWidgets import QLineEdit
+
+    w = make_window(qtbot, chain(("x", "Input", {"timesteps": 5, "features": 2}), ("n", "LayerNormalization", {})))
+    w.scene.select_blocks(["n"])
+    edit = w.inspector.findChild(QLineEdit, "param_epsilon")
+    edit.setFocus()
+    edit.selectAll()
+    QTest.keyClicks(edit, "abc")
+    err = w.inspector.fields["epsilon"].error
+    assert "must be a number" in err.text() and "epsilon" not in w.project.block("n").params
+    edit.selectAll()
+    QTest.keyClicks(edit, "2")
+    assert "must be <= 1" in err.text()
+    edit.selectAll()
+    QTest.keyClicks(edit, "1e-5")
+    assert w.project.block("n").params["epsilon"] == pytest.approx(1e-5)
+    assert err.text() == "" or err.isHidden()
+
+
+def test_palette_filter_and_enter_adds(window):
+    w = window
+    w.palette.filter.setFocus()
+    QTest.keyClicks(w.palette.filter, "lstm")
+    visible = [n for n, it in w.palette.items.items() if not it.isHidden()]
+    assert visible == ["LSTM"]
+    QTest.keyClick(w.palette.filter, Qt.Key.Key_Return)
+    assert [b.type for b in w.project.blocks] == ["LSTM"]
+    assert "Long short-term memory" in w.palette.items["LSTM"].toolTip(0)
+
+
+def test_recovery_prompt_suppressed_in_tests(window, tmp_path):
+    from gui.app import offer_recovery
+    from gui.recovery import find_orphans
+
+    assert os.environ.get("RNN_STUDIO_NO_RECOVERY_PROMPT") == "1"
+    assert offer_recovery(window) == []
+    assert find_orphans() == []
+
+
+def test_examples_menu_and_unsaved_title(window):
+    w = window
+    names = [a.text() for a in w.examples_menu.actions()]
+    assert "seed-keras" in names and "classify-activity" in names
+    next(a for a in w.examples_menu.actions() if a.text() == "seed-keras").trigger()
+    assert w.windowTitle().startswith("seed-keras (unsaved)") and w.path is None
+    assert len(w.scene.blocks) == 4
