@@ -91,7 +91,7 @@ def main(design: str | None = None, shot: str | None = None, theme: str | None =
     from .main_window import MainWindow
 
     app = create_app(theme=theme)
-    window = MainWindow(autosave=shot is None)
+    window = MainWindow(autosave=shot is None, restore_state=shot is None)
     if design:
         if not window.open_path(design):
             print(f"error: {window.statusBar().currentMessage()}", file=sys.stderr)

@@ -241,6 +241,11 @@ class BlockItem(QGraphicsObject):
         self.hovered = False
         self.update()
 
+    def mouseDoubleClickEvent(self, event) -> None:
+        if self.scene() is not None:
+            self.scene().blockDoubleClicked.emit(self.block_id)
+        event.accept()
+
     # ------------------------------------------------------------------ painting
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
         t = themes.current()
@@ -539,16 +544,7 @@ class WireDraft(QGraphicsPathItem):
         self._end = b
 
     def boundingRect(self) -> QRectF:
-        r = super().boundingRect().adjusted(-4, -4, 4, 4)
-        if self.hint:
-            r = r.united(self._hint_rect())
-        return r
-
-    def _hint_rect(self) -> QRectF:
-        fm = QFontMetricsF(themes.ui_font(9))
-        w = min(fm.horizontalAdvance(self.hint), 420) + 16
-        lines = max(1, math.ceil(fm.horizontalAdvance(self.hint) / 420))
-        return QRectF(self._end.x() + 14, self._end.y() + 12, w, lines * fm.height() + 10)
+        return super().boundingRect().adjusted(-4, -4, 4, 4)
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         t = themes.current()
@@ -558,14 +554,6 @@ class WireDraft(QGraphicsPathItem):
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self.path())
-        if self.hint:
-            r = self._hint_rect()
-            painter.setPen(QPen(color, 1))
-            painter.setBrush(t.color("base"))
-            painter.drawRoundedRect(r, 5, 5)
-            painter.setFont(themes.ui_font(9))
-            painter.setPen(t.color("text"))
-            painter.drawText(r.adjusted(8, 5, -8, -5), Qt.TextFlag.TextWordWrap, self.hint)
 
 
 # ============================================================================ scene
@@ -575,6 +563,8 @@ class DesignScene(QGraphicsScene):
     linkRequested = Signal(str, str)  # src, dst: can_link said yes
     linkRejected = Signal(str)  # the reason, from can_link
     movesFinished = Signal(dict)  # id -> ((x0, y0), (x1, y1))
+    blockDoubleClicked = Signal(str)
+    wireHint = Signal(str, object, QPointF)  # hint text ('' = none), ok (True/False/None), cursor (scene)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -779,8 +769,7 @@ class DesignScene(QGraphicsScene):
             end = target.in_point() if port.kind == "out" else target.out_point()
         start = port.block.out_point() if port.kind == "out" else port.block.in_point()
         self._wire.set_ends(start, end, reverse=port.kind == "in")
-        if ends is None:
-            self._wire.set_ends(start, pos, reverse=port.kind == "in")
+        self.wireHint.emit(self._wire.hint, self._wire.ok, pos)
 
     def end_wire(self, pos: QPointF) -> tuple[bool, str] | None:
         """Finish a wire drag at `pos`: request the link, or report why it is refused."""
@@ -806,6 +795,7 @@ class DesignScene(QGraphicsScene):
         if self._wire is not None:
             self.removeItem(self._wire)
             self._wire = None
+            self.wireHint.emit("", None, QPointF())
         self._wire_port = None
 
     @property
@@ -843,6 +833,8 @@ class DesignView(QGraphicsView):
         self.toast_level = "error"
         self._toast_timer = QTimer(self, singleShot=True, interval=4000, timeout=self.clear_toast)
         self.empty_hint = "Drag blocks here from the palette \u2014 or press Shift+A"
+        self.wire_hint: tuple[str, object, QPointF] = ("", None, QPointF())
+        scene.wireHint.connect(self._wire_hint)
 
     def zoom(self) -> float:
         return self.transform().m11()
@@ -880,6 +872,10 @@ class DesignView(QGraphicsView):
     def show_toast(self, text: str, level: str = "error") -> None:
         self.toast_text, self.toast_level = text, level
         self._toast_timer.start()
+        self.viewport().update()
+
+    def _wire_hint(self, text: str, ok, pos: QPointF) -> None:
+        self.wire_hint = (text, ok, pos)
         self.viewport().update()
 
     def clear_toast(self) -> None:
@@ -927,6 +923,33 @@ class DesignView(QGraphicsView):
             painter.setFont(themes.ui_font(12))
             painter.setPen(t.color("muted"))
             painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.empty_hint)
+            painter.restore()
+        text, ok, pos = self.wire_hint
+        if text:  # why a link would be refused (or that it is fine), next to the cursor, kept inside the view
+            painter.save()
+            painter.resetTransform()
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            font = themes.ui_font(9)
+            painter.setFont(font)
+            fm = QFontMetricsF(font)
+            vp = QRectF(self.viewport().rect())
+            width = min(fm.horizontalAdvance(text) + 18, 380.0)
+            lines = max(1, math.ceil((fm.horizontalAdvance(text) + 18) / 380.0))
+            r = QRectF(0, 0, width, lines * fm.height() + 12)
+            c = QPointF(self.mapFromScene(pos))
+            r.moveTopLeft(c + QPointF(16, 18))
+            if r.right() > vp.right() - 6:
+                r.moveRight(c.x() - 12)
+            if r.bottom() > vp.bottom() - 6:
+                r.moveBottom(c.y() - 12)
+            r.moveLeft(max(r.left(), 6))
+            r.moveTop(max(r.top(), 6))
+            color = t.color("accent") if ok is None else (t.color("ok") if ok else t.color("error"))
+            painter.setPen(QPen(color, 1.2))
+            painter.setBrush(t.color("base"))
+            painter.drawRoundedRect(r, 5, 5)
+            painter.setPen(t.color("text"))
+            painter.drawText(r.adjusted(9, 6, -9, -6), Qt.TextFlag.TextWordWrap, text)
             painter.restore()
         if self.toast_text:
             painter.save()

@@ -83,6 +83,13 @@ class Inspector(QWidget):
         if self._mode == "block" and block_id == self.block_id:
             self._refresh_values()
 
+    def focus_first_field(self) -> None:
+        for f in self.fields.values():
+            f.widget.setFocus(Qt.FocusReason.OtherFocusReason)
+            if hasattr(f.widget, "selectAll"):
+                f.widget.selectAll()
+            return
+
     # ------------------------------------------------------------------ building
     def _clear(self) -> None:
         while self.lay.count():

@@ -53,7 +53,8 @@ class MainWindow(QMainWindow):
 
     windows: list["MainWindow"] = []  # open windows (keeps Python references alive)
 
-    def __init__(self, project: Project | None = None, path: str | None = None, autosave: bool = True):
+    def __init__(self, project: Project | None = None, path: str | None = None, autosave: bool = True,
+                 restore_state: bool = False):
         super().__init__()
         MainWindow.windows.append(self)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -95,6 +96,13 @@ class MainWindow(QMainWindow):
         self.scene.snap = self.actions["snap"].isChecked()
         self.set_project(project or Project("untitled"), path)
         self.resize(1400, 880)
+        if restore_state:  # window geometry and dock layout from the last session
+            s = settings()
+            geometry, state = s.value("window/geometry"), s.value("window/state")
+            if geometry is not None:
+                self.restoreGeometry(geometry)
+            if state is not None:
+                self.restoreState(state)
 
     # ================================================================== structure
     def _dock(self, widget: QWidget, title: str, area, name: str) -> QDockWidget:
@@ -244,6 +252,7 @@ class MainWindow(QMainWindow):
         self.scene.selectionChanged.connect(self._selection_changed)
         self.view.blockDropped.connect(self._dropped)
         self.view.nudgeRequested.connect(self.nudge)
+        self.scene.blockDoubleClicked.connect(self._block_double_clicked)
         self.view.zoomChanged.connect(self._zoom_changed)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
@@ -541,6 +550,12 @@ class MainWindow(QMainWindow):
             self.scene.select_blocks([block_id])
         self.view.ensureVisible(item.sceneBoundingRect(), 60, 60)
 
+    def _block_double_clicked(self, block_id: str) -> None:
+        """Double-click a block: edit it (focus the inspector's first field)."""
+        self.scene.select_blocks([block_id])
+        self.inspector_dock.show()
+        self.inspector.focus_first_field()
+
     def focus_palette(self) -> None:
         self.palette_dock.show()
         self.palette.filter.setFocus()
@@ -730,7 +745,11 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._forget_recovery()
-        settings().setValue("snapToGrid", self.actions["snap"].isChecked())
+        s = settings()
+        s.setValue("snapToGrid", self.actions["snap"].isChecked())
+        if self.isVisible():
+            s.setValue("window/geometry", self.saveGeometry())
+            s.setValue("window/state", self.saveState())
         if self in MainWindow.windows:
             MainWindow.windows.remove(self)
         event.accept()

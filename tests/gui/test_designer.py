@@ -591,3 +591,25 @@ def test_examples_menu_and_unsaved_title(window):
     next(a for a in w.examples_menu.actions() if a.text() == "seed-keras").trigger()
     assert w.windowTitle().startswith("seed-keras (unsaved)") and w.path is None
     assert len(w.scene.blocks) == 4
+
+
+def test_double_click_block_focuses_inspector(window):
+    w = window
+    w.open_example(str(SEED))
+    w.view.fit()
+    item = w.scene.blocks["g"]
+    QTest.mouseDClick(w.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                      viewport_point(w, item.mapToScene(QPointF(40, 50))))
+    assert w.inspector.block_id == "g"
+    assert QApplication.focusWidget() is w.inspector.fields["units"].widget or \
+        w.inspector.fields["units"].widget.isAncestorOf(QApplication.focusWidget())
+
+
+def test_wire_hint_is_shown_in_the_view_while_dragging(qtbot):
+    w = make_window(qtbot, chain(("x", "Input", {}), ("a", "Dense", {"units": 4})))
+    port = w.scene.blocks["a"].out_port
+    w.scene.begin_wire(port, port.scenePos())
+    w.scene.update_wire(w.scene.blocks["x"].sceneBoundingRect().center())
+    assert "takes no input" in w.view.wire_hint[0] and w.view.wire_hint[1] is False
+    w.scene.cancel_wire()
+    assert w.view.wire_hint[0] == ""
