@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -188,7 +189,13 @@ def _metric_text(d: dict, prefix: str) -> str:
 
 
 def cmd_train(args) -> int:
+    from engine.distributed import in_torchrun, is_rank_zero
     from engine.train import train
+
+    if in_torchrun():  # under torchrun: DistributedDataParallel, rank 0 writes the run (engine/distributed.py)
+        from engine.distributed import train_distributed as train
+        if not is_rank_zero():
+            args.quiet, sys.stdout = True, open(os.devnull, "w")  # one report, from rank 0
 
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "loss",
                                                 "schedule", "patience", "clip_norm", "device", "precision", "seed",
