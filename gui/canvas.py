@@ -1066,7 +1066,8 @@ class DesignView(QGraphicsView):
         if not name:
             event.ignore()
             return
-        event.acceptProposedAction()
+        event.setDropAction(Qt.DropAction.CopyAction)  # never Move: the palette keeps its entry
+        event.accept()
         self.blockDropped.emit(name, self.mapToScene(event.position().toPoint()))
 
     def cursor_scene_pos(self) -> QPointF:

@@ -314,8 +314,11 @@ class MainWindow(QMainWindow):
 
     def _after_edit(self, _index=None) -> None:
         self._update_title()
-        if self.autosaver is not None and self.is_modified():
-            self.autosaver.mark_dirty()
+        if self.autosaver is not None:
+            if self.is_modified():
+                self.autosaver.mark_dirty()
+            else:
+                self.autosaver.discard()  # undone back to the saved state: nothing to recover
 
     def is_modified(self) -> bool:
         return self.restored or not self.undo.isClean()

@@ -23,12 +23,16 @@ class PaletteTree(QTreeWidget):
         self.setHeaderHidden(True)
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.setIconSize(QSize(20, 20))
         self.setIndentation(12)
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
         self.setAnimated(True)
         self.setExpandsOnDoubleClick(False)
+
+    def supportedDropActions(self):
+        return Qt.DropAction.CopyAction
 
     def mimeTypes(self) -> list[str]:
         return [MIME_BLOCK]

@@ -88,6 +88,7 @@ def test_drop_from_palette_creates_block_at_drop_point(window):
         assert ev.isAccepted()
     drop = QDropEvent(drop_at, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(vp, drop)
+    assert drop.isAccepted() and drop.dropAction() == Qt.DropAction.CopyAction  # the palette keeps its entry
     assert [b.type for b in w.project.blocks] == ["LSTM"]
     item = w.scene.blocks["lstm1"]
     scene_pt = w.view.mapToScene(drop_at.toPoint())
