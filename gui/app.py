@@ -44,7 +44,7 @@ def screenshot(window, out: str, size=(1440, 900), select: str | None = None) ->
     window.resize(*size)
     window.show()
     app.processEvents()
-    window.view.fit()
+    window.view.open_view()
     if select:
         window.reveal_block(select)
         window.scene.select_blocks([select])

@@ -852,22 +852,37 @@ class DesignView(QGraphicsView):
     def zoom_by(self, factor: float) -> None:
         self.set_zoom(self.zoom() * factor, anchor_view_center=True)
 
-    def fit(self, max_zoom: float = 1.0) -> None:
+    def fit(self, max_zoom: float = 1.0, min_zoom: float | None = None) -> None:
+        """Zoom to show the whole design (never above `max_zoom`). With `min_zoom`, a design too tall to be
+        readable at that zoom is shown from its top (the Input) at `min_zoom` instead."""
         items = self._scene.block_items()
         if not items:
             self.set_zoom(1.0)
             self.centerOn(0, 0)
             return
+        rect = self._design_rect()
+        vp = self.viewport().rect()
+        z = min(vp.width() / max(rect.width(), 1), vp.height() / max(rect.height(), 1), max_zoom)
+        if min_zoom is not None and z < min_zoom:
+            self.set_zoom(min_zoom)
+            half_h = vp.height() / 2 / min_zoom
+            self.centerOn(rect.center().x(), rect.top() + half_h)
+            return
+        self.set_zoom(z)
+        self.centerOn(rect.center())
+
+    def open_view(self) -> None:
+        """The view a freshly opened design gets: all of it, or its top part at a readable zoom."""
+        self.fit(min_zoom=0.75)
+
+    def _design_rect(self) -> QRectF:
+        items = self._scene.block_items()
         rect = QRectF()
         for it in items:
             rect = rect.united(it.sceneBoundingRect())
         for link in self._scene.links.values():
             rect = rect.united(link.sceneBoundingRect())
-        rect.adjust(-40, -40, 40, 40)
-        vp = self.viewport().rect()
-        z = min(vp.width() / max(rect.width(), 1), vp.height() / max(rect.height(), 1), max_zoom)
-        self.set_zoom(z)
-        self.centerOn(rect.center())
+        return rect.adjusted(-40, -40, 40, 40)
 
     def show_toast(self, text: str, level: str = "error") -> None:
         self.toast_text, self.toast_level = text, level

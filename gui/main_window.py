@@ -284,8 +284,8 @@ class MainWindow(QMainWindow):
         self.undo.setClean()
         self._update_title()
         self.projectReplaced.emit(project)
-        QTimer.singleShot(0, self.view.fit)
-        self.view.fit()
+        QTimer.singleShot(0, self.view.open_view)
+        self.view.open_view()
 
     def _ensure_layout(self, project: Project) -> None:
         """Blocks without a saved position get one from the layered layout (before any view follows)."""
