@@ -614,3 +614,48 @@ def test_wire_hint_is_shown_in_the_view_while_dragging(qtbot):
     assert "takes no input" in w.view.wire_hint[0] and w.view.wire_hint[1] is False
     w.scene.cancel_wire()
     assert w.view.wire_hint[0] == ""
+
+
+def test_new_user_builds_seed_keras_from_empty_canvas(window, tmp_path):
+    """The issue's 'done when': build the seed design with palette and inspector, see its shapes, save, check."""
+    w = window
+
+    def activate(type_name):  # double-click in the palette: below the selected block, linked to it
+        item = w.palette.items[type_name]
+        w.palette.tree.scrollToItem(item)
+        at = w.palette.tree.visualItemRect(item).center()
+        vp = w.palette.tree.viewport()
+        QTest.mouseClick(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)  # a real double
+        QTest.mouseDClick(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)  # click starts so
+
+    def edit_int(name, value):
+        spin = w.inspector.fields[name].widget
+        spin.setFocus()
+        spin.selectAll()
+        QTest.keyClicks(spin, str(value))
+
+    def tick(name):
+        box = w.inspector.fields[name].widget
+        qtbot_click(box)
+
+    def qtbot_click(box):
+        QTest.mouseClick(box, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(8, box.height() // 2))
+
+    activate("Input")
+    edit_int("timesteps", 10)
+    activate("GRU")
+    edit_int("units", 64)
+    tick("bidirectional")
+    tick("return_sequences")
+    activate("LSTM")
+    edit_int("units", 64)
+    tick("bidirectional")
+    activate("Dense")
+    assert [b.type for b in w.project.blocks] == ["Input", "GRU", "LSTM", "Dense"]
+    assert sorted(link_labels(w).values()) == ["(None, 10, 1)", "(None, 10, 128)", "(None, 128)"]
+    assert "Valid" in w.status_valid.text() and "125,185 parameters" in w.status_params.text()
+    out = tmp_path / "my-seed.rnn.json"
+    assert w.save_to(str(out))
+    res = check(load_project(out))
+    assert res.ok and res.total_params == check(load_project(SEED)).total_params
+    assert res.output_shape() == (None, 1)
