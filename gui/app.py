@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import QCoreApplication, Qt, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -13,10 +13,26 @@ from . import theme as themes
 from .icons import app_icon
 
 
+_previous_handler = None
+
+
+def _quiet_offscreen(mode, context, message) -> None:
+    """Drop the offscreen plugin's harmless 'propagateSizeHints' notice; pass everything else on."""
+    if "propagateSizeHints" in message:
+        return
+    if _previous_handler is not None:
+        _previous_handler(mode, context, message)
+    else:
+        print(message, file=sys.stderr)
+
+
 def create_app(argv: list[str] | None = None, theme: str | None = None) -> QApplication:
     """The QApplication with name, font, icon and theme set (reused if one exists, e.g. under pytest-qt)."""
+    global _previous_handler
     app = QApplication.instance()
     if app is None:
+        if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+            _previous_handler = qInstallMessageHandler(_quiet_offscreen)
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(argv if argv is not None else [sys.argv[0]])
     QCoreApplication.setOrganizationName("RNN Studio")
