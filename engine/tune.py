@@ -284,9 +284,11 @@ def open_storage(url: str, retries: int = 5):
         except OperationalError as e:  # two workers creating the tables at once; a server starting
             last = e
             time.sleep(0.5 * (attempt + 1))
-        except ModuleNotFoundError as e:
-            hint = " (pip install psycopg2-binary)" if "psycopg" in str(e) else ""
-            raise StorageError(f"storage {_safe_url(url)}: missing database driver {e.name}{hint}") from None
+        except ImportError:  # Optuna wraps the missing driver's ModuleNotFoundError
+            hint = (": pip install 'psycopg[binary]' (the driver SQLAlchemy 2.1 uses for postgresql://; "
+                    "with psycopg2-binary write postgresql+psycopg2://)" if url.startswith("postgres") else
+                    ": pip install pymysql and use mysql+pymysql://" if url.startswith("mysql") else "")
+            raise StorageError(f"storage {_safe_url(url)}: the database driver is not installed{hint}") from None
         except Exception as e:  # noqa: BLE001 - bad URL, refused connection, wrong password
             raise StorageError(f"storage {_safe_url(url)}: cannot open ({type(e).__name__}: "
                                f"{str(e).splitlines()[0] if str(e) else ''})") from None

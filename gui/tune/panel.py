@@ -42,6 +42,9 @@ def fetch_study(storage: str, study: str | None) -> dict[str, Any]:
     from engine.tune import open_storage, trial_rows
 
     out: dict[str, Any] = {"studies": [], "study": study, "rows": [], "space": {}, "design": None, "error": None}
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).is_file():
+        out["error"] = f"no {storage[len('sqlite:///'):]} yet: start a study with rnn-studio tune"
+        return out  # a viewer never creates a database
     try:
         store = open_storage(storage)
         names = [s.study_name for s in optuna.get_all_study_summaries(store, include_best_trial=False)]
@@ -327,9 +330,11 @@ class TunePanel(QtWidgets.QWidget):
         x, y, labels = self.scatter_data(key)
         space = str(self._data.get("space", {}).get(key, ""))
         log = space.endswith(" log") and labels is None and (x > 0).all()
-        self.plot.setLogMode(x=bool(log), y=False)
+        # values spanning decades (pruned trials stop early, at high losses): log y axis
+        ylog = bool(len(y) and (y > 0).all() and y.max() / y.min() > 50)
+        self.plot.setLogMode(x=bool(log), y=ylog)
         brushes = [pg.mkBrush(*STATE_COLORS.get(s, (0, 0, 0)), 200) for s in self._scatter_states]
-        self.scatter.setData(x=np.log10(x) if log else x, y=y, brush=brushes)
+        self.scatter.setData(x=np.log10(x) if log else x, y=np.log10(y) if ylog else y, brush=brushes)
         axis = self.plot.getAxis("bottom")
         if labels is not None:
             axis.setTicks([[(i, t.strip('"')) for i, t in enumerate(labels)]])

@@ -222,7 +222,7 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
 
 @pytest.mark.skipif(not os.environ.get("RNN_STUDIO_TEST_PG_URL"),
                     reason="no PostgreSQL server: set RNN_STUDIO_TEST_PG_URL=postgresql://user@host/db to run "
-                           "the two-worker PostgreSQL study (needs psycopg2)")
+                           "the two-worker PostgreSQL study (needs the psycopg driver: pip install 'psycopg[binary]')")
 def test_two_workers_share_one_postgresql_study(tmp_path):
     import optuna
 

@@ -94,9 +94,13 @@ def test_run_activated_and_missing_study(panel, qtbot, tmp_path):
     with qtbot.waitSignal(w.runActivated, timeout=2000) as sig:
         w.table.cellDoubleClicked.emit(1, 0)
     assert sig.args[0].endswith("run8-0.003")
-    w.set_study(f"sqlite:///{tmp_path / 'elsewhere' / 'tune.db'}", "nope")
-    w.refresh()
-    assert "no study 'nope'" in w.status.text() and w.table.rowCount() == 0 and not w.best_button.isEnabled()
+    w.set_study(w.storage(), "nope")
+    qtbot.waitUntil(lambda: "no study 'nope'" in w.status.text(), timeout=5000)
+    assert w.table.rowCount() == 0 and not w.best_button.isEnabled()
+    missing = tmp_path / "elsewhere" / "tune.db"
+    w.set_study(f"sqlite:///{missing}", None)
+    qtbot.waitUntil(lambda: "yet: start a study" in w.status.text(), timeout=5000)
+    assert not missing.exists()  # a viewer never creates a database
 
 
 def test_follows_a_real_tune(qtbot, tmp_path):
