@@ -147,6 +147,8 @@ class BlockItem(QGraphicsObject):
         self.param_count: int | None = None
         self.is_output = False
         self.link_target: str | None = None  # "ok" | "bad" while a wire hovers over it
+        self.train_color: QColor | None = None  # its curve colour in the Train panel's gradient chart
+        self.train_alert: str | None = None  # "exploding" | "vanishing" | "nonfinite" from training
         self.hovered = False
         self._syncing = False
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
@@ -177,6 +179,16 @@ class BlockItem(QGraphicsObject):
         self._update_tooltip()
         self.update()
 
+    def set_training(self, color: str | None, alert: str | None) -> None:
+        """Training marks: a stripe in the block's gradient-curve colour and an alert from the run."""
+        new = (QColor(color) if color else None, alert)
+        if (self.train_color, self.train_alert) == new:
+            return
+        if (alert is None) != (self.train_alert is None):
+            self.prepareGeometryChange()
+        self.train_color, self.train_alert = new
+        self.update()
+
     def set_model_pos(self, x: float, y: float) -> None:
         self._syncing = True
         try:
@@ -204,7 +216,7 @@ class BlockItem(QGraphicsObject):
         return QRectF(0, 0, BLOCK_W, BLOCK_H)
 
     def boundingRect(self) -> QRectF:
-        r = self.rect().adjusted(-6, -12, 12, 8)
+        r = self.rect().adjusted(-6, -12 - (22 if self.train_alert else 0), 12, 8)
         if self.is_output:
             r.setBottom(BLOCK_H + 44)
         return r
@@ -338,6 +350,20 @@ class BlockItem(QGraphicsObject):
             painter.setFont(f)
             painter.setPen(QColor("#ffffff"))
             painter.drawText(QRectF(c.x() - 9, c.y() - 9, 18, 18), Qt.AlignmentFlag.AlignCenter, "!")
+
+        # training marks: the block's curve colour, and a gradient alert above the block
+        if self.train_color is not None:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(self.train_color)
+            painter.drawRoundedRect(QRectF(1.5, HEADER_H + 4, 4, BLOCK_H - HEADER_H - 8), 2, 2)
+        if self.train_alert:
+            alert_color = t.color("error")
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(QPen(alert_color, 2.2, Qt.PenStyle.DashLine))
+            painter.drawRoundedRect(rect.adjusted(-3.5, -3.5, 3.5, 3.5), RADIUS + 2, RADIUS + 2)
+            label = {"exploding": "exploding gradient", "vanishing": "vanishing gradient",
+                     "nonfinite": "non-finite gradient"}.get(self.train_alert, self.train_alert)
+            _paint_pill(painter, t, QPointF(BLOCK_W / 2, -17), "⚠ " + label, color=alert_color)
 
         # the design's output: its shape under the output port
         if self.is_output and self.out_shape is not None:
@@ -674,6 +700,11 @@ class DesignScene(QGraphicsScene):
             else:
                 dst_err = link.dst.level == "error" and any(src in m for _, m in per_block.get(dst, []))
                 link.set_label(prefix + fmt_shape(shape), t.error if dst_err else None)
+
+    def set_training_marks(self, colors: dict[str, str], alerts: dict[str, str]) -> None:
+        """Show which curve belongs to which block, and training alerts, on the blocks (empty = clear)."""
+        for bid, item in self.blocks.items():
+            item.set_training(colors.get(bid), alerts.get(bid))
 
     def refresh_theme(self) -> None:
         for item in list(self.blocks.values()) + list(self.links.values()):

@@ -95,6 +95,9 @@ class MainWindow(QMainWindow):
         self._connect()
         self.scene.snap = self.actions["snap"].isChecked()
         self.set_project(project or Project("untitled"), path)
+        from .monitor.integration import install_training
+
+        install_training(self)  # the Train dock, Design > Train / Export, training marks on the canvas
         self.resize(1400, 880)
         if restore_state:  # window geometry and dock layout from the last session
             s = settings()
@@ -747,6 +750,7 @@ class MainWindow(QMainWindow):
         if not self.confirm_discard():
             event.ignore()
             return
+        self.training.shutdown()  # ask a running trainer to stop; it keeps its checkpoints
         self._forget_recovery()
         s = settings()
         s.setValue("snapToGrid", self.actions["snap"].isChecked())

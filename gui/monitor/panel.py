@@ -196,6 +196,7 @@ class TrainPanel(QtWidgets.QWidget):
 
     devices_found = QtCore.Signal(list)  # [(label, value)], from a background probe
     run_started = QtCore.Signal(str)
+    run_shown = QtCore.Signal(str)  # a run's history is shown (live or from the runs list)
     run_finished = QtCore.Signal(str, dict)
     alert = QtCore.Signal(str, str, str)  # block id ('' for none), kind, message
     alerts_cleared = QtCore.Signal()
@@ -218,7 +219,13 @@ class TrainPanel(QtWidgets.QWidget):
         self.timer.timeout.connect(self._tick)
         self.devices_found.connect(self._add_devices)
         self.refresh_runs()
-        self._probe_devices()
+        self._probed = False
+
+    def showEvent(self, event) -> None:
+        if not self._probed:
+            self._probed = True
+            self._probe_devices()
+        super().showEvent(event)
 
     def _probe_devices(self) -> None:
         """List CUDA / MPS devices by name without blocking the editor (importing torch takes a moment)."""
@@ -260,7 +267,7 @@ class TrainPanel(QtWidgets.QWidget):
         outer.addWidget(split)
 
         left = QtWidgets.QWidget()
-        left.setMinimumWidth(360)
+        left.setMinimumWidth(400)
         left_lay = QtWidgets.QVBoxLayout(left)
         left_lay.setContentsMargins(0, 0, 0, 0)
         scroll = QtWidgets.QScrollArea()
@@ -670,6 +677,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("starting…" if live else "")
         self._tick()
+        self.run_shown.emit(str(run_dir))
         if live:
             self.timer.start()
         else:
@@ -814,7 +822,7 @@ class TrainPanel(QtWidgets.QWidget):
     # ------------------------------------------------------------------ export
     def open_export_dialog(self) -> ExportDialog:
         run = self.selected_run() or (self.follower.run_dir if self.follower and self.follower.end else None)
-        dlg = ExportDialog(run, self.project_getter, self, default_dir=self.runs_root.parent)
+        dlg = self.export_dialog = ExportDialog(run, self.project_getter, self, default_dir=self.runs_root.parent)
         dlg.show()
         return dlg
 

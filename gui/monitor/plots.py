@@ -131,6 +131,7 @@ class GradChart(_Chart):
         super().__init__("Gradient norm per block", "‖grad‖", parent)
         self.legend = self.plotItem.addLegend(offset=(-10, 10))
         self.plotItem.setLogMode(y=True)
+        self.plotItem.getAxis("left").setStyle(maxTickLevel=0)  # decades only: minor log ticks overlap
         self.series: dict[str, Series] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.colors: dict[str, str] = {}

@@ -1,0 +1,120 @@
+"""Docks the Train panel into a designer window and wires it to the canvas.
+
+- The gradient chart gives each block with weights its own colour; while a run is shown, each block on
+  the canvas carries a stripe in that colour, so curve and block are matched at a glance.
+- A training alert (exploding / vanishing / non-finite gradient) outlines the block on the canvas;
+  a divergence is reported in the status bar and on the loss chart.
+- Design > Train (F5), Stop (Shift+F5) and Export (Ctrl+E) drive the panel from the menu and toolbar.
+"""
+from __future__ import annotations
+
+from PySide6.QtGui import QAction, QKeySequence
+
+from .panel import TrainPanel
+from .plots import PALETTE
+
+
+def training_colors(project) -> dict[str, str]:
+    """Distinct curve colours for the blocks that have weights, in design order (stable per design)."""
+    from engine import CATALOG
+
+    weighted = [b.id for b in project.blocks if b.type not in ("Input", "Dropout", "Activation", "Concatenate",
+                                                                "Add", "GlobalAveragePooling1D",
+                                                                "GlobalMaxPooling1D", "Flatten")
+                and b.type in CATALOG]
+    return {bid: PALETTE[i % len(PALETTE)] for i, bid in enumerate(weighted)}
+
+
+class TrainingIntegration:
+    def __init__(self, window):
+        self.window = window
+        self.panel = TrainPanel(lambda: window.project, parent=window,
+                                colors_getter=lambda: training_colors(window.project))
+        self.dock = window.add_panel(self.panel, "Train")
+        window.problems_dock.raise_()
+        self.alerts: dict[str, str] = {}
+        self.marks_on = False
+        self._actions()
+        p = self.panel
+        p.run_started.connect(self._run_shown)
+        p.run_shown.connect(self._run_shown)
+        p.run_finished.connect(self._finished)
+        p.alert.connect(self._alert)
+        p.alerts_cleared.connect(self._clear_alerts)
+        window.projectReplaced.connect(self._project_replaced)
+        window.designChanged.connect(lambda _r: self._apply_marks())
+        self._project_replaced(window.project)
+
+    def _actions(self) -> None:
+        w = self.window
+        specs = [("train", "&Train", self.start, "F5", "Train the design (opens the Train panel)"),
+                 ("stop_training", "St&op Training", self.panel.stop, "Shift+F5", "Stop the running training"),
+                 ("export", "&Export…", self.export, "Ctrl+E", "Export to verified ONNX or PyTorch source")]
+        menu = w.menus["Design"]
+        menu.addSeparator()
+        for key, text, slot, shortcut, tip in specs:
+            a = QAction(text, w)
+            a.setShortcut(QKeySequence(shortcut))
+            a.setToolTip(f"{tip} ({shortcut})")
+            a.setStatusTip(tip)
+            a.triggered.connect(slot)
+            w.addAction(a)
+            w.actions[key] = a
+            menu.addAction(a)
+        w.toolbar.addSeparator()
+        w.toolbar.addAction(w.actions["train"])
+        w.toolbar.addAction(w.actions["export"])
+        # the panel's own buttons carry the same shortcuts; keep one owner to avoid ambiguity
+        self.panel.start_button.setShortcut(QKeySequence())
+        self.panel.stop_button.setShortcut(QKeySequence())
+
+    def show(self) -> None:
+        self.dock.show()
+        self.dock.raise_()
+
+    def start(self) -> None:
+        self.show()
+        self.panel.start()
+
+    def export(self) -> None:
+        self.show()
+        self.panel.open_export_dialog()
+
+    def _project_replaced(self, project) -> None:
+        self._clear_alerts()
+        self.marks_on = False
+        self._apply_marks()
+        if project is not None:
+            self.panel.load_settings(project.training or {})
+        self.panel.refresh_runs()
+
+    def _run_shown(self, _run_dir: str) -> None:
+        self.marks_on = True
+        self._apply_marks()
+
+    def _finished(self, _run_dir: str, end: dict) -> None:
+        reason = str(end.get("stop_reason") or "")
+        self.window.statusBar().showMessage(f"Training ended: {reason}", 10000)
+
+    def _alert(self, block: str, kind: str, message: str) -> None:
+        if block:
+            self.alerts[block] = kind
+            self._apply_marks()
+        self.window.statusBar().showMessage(message, 15000)
+
+    def _clear_alerts(self) -> None:
+        self.alerts = {}
+        self._apply_marks()
+
+    def _apply_marks(self) -> None:
+        project = self.window.project
+        colors = training_colors(project) if (self.marks_on and project is not None) else {}
+        self.window.scene.set_training_marks(colors, self.alerts)
+
+    def shutdown(self) -> None:
+        self.panel.shutdown()
+
+
+def install_training(window) -> TrainingIntegration:
+    window.training = TrainingIntegration(window)
+    return window.training

@@ -1,0 +1,71 @@
+"""The Train dock inside the designer window: from the GUI alone, train, watch, export."""
+from pathlib import Path
+
+import pytest
+from PySide6 import QtCore
+
+from engine import load_project
+from gui.main_window import MainWindow
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    src = ROOT / "assets" / "examples" / "seed-keras.rnn.json"
+    path = tmp_path / "seed.rnn.json"
+    path.write_text(src.read_text())
+    w = MainWindow(load_project(path), str(path), autosave=False)
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    yield w
+    if w.training.panel.is_running():
+        w.training.panel.proc.kill()
+
+
+def test_train_action_runs_beside_the_project_and_marks_blocks(qtbot, window, tmp_path):
+    panel = window.training.panel
+    assert panel.runs_root == tmp_path / "runs"  # runs live beside the project file
+    assert panel.epochs.value() == 20 and panel.batch.value() == 64  # from the project's training section
+    panel.epochs.setValue(1)
+    panel.batch.setValue(32)  # ~88 steps: several gradient-norm records
+    assert "Train" in [a.text().replace("&", "") for a in window.menus["Design"].actions()]
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as done:
+        window.actions["train"].trigger()
+        assert window.training.dock.isVisible()
+    assert done.args[1]["stop_reason"] == "completed"
+    # each block with weights carries its gradient-curve colour on the canvas
+    items = window.scene.blocks
+    assert items["x"].train_color is None
+    colors = {bid: items[bid].train_color.name() for bid in ("g", "l", "y")}
+    assert len(set(colors.values())) == 3
+    for bid, color in colors.items():
+        assert panel.grad_chart.curves[bid].opts["pen"].color().name() == color
+    assert "Training ended: completed" in window.statusBar().currentMessage()
+
+
+def test_gradient_alert_outlines_the_block(qtbot, window):
+    panel = window.training.panel
+    panel.attach(Path("/nonexistent-run"), live=False)
+    panel._handle({"kind": "start", "total_steps": 100, "steps_per_epoch": 10, "epochs": 10})
+    for step in range(25, 200, 25):
+        panel._handle({"kind": "grad", "step": step, "blocks": {"g": 1.0, "l": 0.5, "y": 0.2}})
+    panel._handle({"kind": "grad", "step": 200, "blocks": {"g": 1.0, "l": 800.0, "y": 0.2}})
+    assert window.scene.blocks["l"].train_alert == "exploding"
+    assert window.scene.blocks["g"].train_alert is None
+    assert "jumped" in window.statusBar().currentMessage()
+    assert any("exploding: l" in t for t in panel.grad_chart.marker_texts())
+    # a new design clears the marks
+    window.set_project(load_project(ROOT / "assets" / "examples" / "seed-keras.rnn.json"))
+    assert all(item.train_alert is None and item.train_color is None for item in window.scene.blocks.values())
+
+
+def test_export_action_on_an_untrained_design_reports_verification(qtbot, window, tmp_path):
+    window.actions["export"].trigger()
+    dlg = window.training.panel.export_dialog
+    assert dlg.isVisible() and dlg.source.text().startswith("current design")
+    dlg.path.setText(str(tmp_path / "design.onnx"))
+    qtbot.mouseClick(dlg.export_button, QtCore.Qt.LeftButton)
+    assert dlg.result["ok"] and dlg.verdict.text().startswith("✔ Verified")
+    assert (tmp_path / "design.onnx").is_file()
