@@ -43,7 +43,39 @@ class TrainingIntegration:
         p.alerts_cleared.connect(self._clear_alerts)
         window.projectReplaced.connect(self._project_replaced)
         window.designChanged.connect(lambda _r: self._apply_marks())
+        self._tune_dock()
         self._project_replaced(window.project)
+
+    def _tune_dock(self) -> None:
+        """The Tune tab: trials of the Optuna study stored beside the runs (`rnn-studio tune` writes
+        runs/tune.db), listed live while the tab is visible; "Open best design" opens it in a window."""
+        from gui.tune.panel import TunePanel
+
+        self.tune_panel = TunePanel(None, parent=self.window)
+        self.tune_dock = self.window.add_panel(self.tune_panel, "Tune", tabify_with=self.dock)
+        self.window.problems_dock.raise_()
+        self.tune_dock.visibilityChanged.connect(lambda visible: visible and self._follow_study())
+        self.tune_panel.openBestDesign.connect(self._open_design)
+        self.tune_panel.runActivated.connect(self._show_run)
+
+    def tune_storage(self) -> str | None:
+        db = self.panel.runs_root / "tune.db"
+        return f"sqlite:///{db}" if db.is_file() else None
+
+    def _follow_study(self) -> None:
+        storage = self.tune_storage()
+        if storage != self.tune_panel.storage():
+            self.tune_panel.set_study(storage)
+
+    def _open_design(self, path: str) -> None:
+        w = self.window.new_window()
+        w.open_path(path)
+
+    def _show_run(self, run_dir: str) -> None:
+        self.show()
+        from pathlib import Path
+
+        self.panel.show_run(Path(run_dir))
 
     def _actions(self) -> None:
         w = self.window
@@ -87,6 +119,8 @@ class TrainingIntegration:
         if project is not None:
             self.panel.load_settings(project.training or {})
         self.panel.refresh_runs()
+        if getattr(self, "tune_dock", None) is not None and self.tune_dock.isVisible():
+            self._follow_study()
 
     def _run_shown(self, _run_dir: str) -> None:
         self.marks_on = True

@@ -69,3 +69,23 @@ def test_export_action_on_an_untrained_design_reports_verification(qtbot, window
     qtbot.mouseClick(dlg.export_button, QtCore.Qt.LeftButton)
     assert dlg.result["ok"] and dlg.verdict.text().startswith("✔ Verified")
     assert (tmp_path / "design.onnx").is_file()
+
+
+def test_tune_tab_lists_the_study_beside_the_runs(qtbot, window, tmp_path):
+    from engine import load_project as load
+    from engine.tune import tune
+
+    project = load(ROOT / "assets" / "examples" / "seed-keras-search.rnn.json")
+    for b in project.blocks:  # keep the trials tiny
+        if b.type in ("GRU", "LSTM"):
+            b.params["units"] = 4
+    project.training["search"] = {"lr": {"low": 1e-3, "high": 1e-2, "log": True}}
+    runs = tmp_path / "runs"
+    tune(project, {"demo": "sine", "demo_rows": 400}, 2, storage=f"sqlite:///{runs / 'tune.db'}",
+         study_name="s", out_dir=runs, overrides={"epochs": 1, "batch_size": 64})
+    integ = window.training
+    integ.tune_dock.show()
+    integ.tune_dock.raise_()
+    qtbot.waitUntil(lambda: len(integ.tune_panel.trials()) == 2, timeout=20_000)
+    assert integ.tune_panel.storage().endswith("runs/tune.db")
+    assert integ.tune_panel.best_trial() is not None
