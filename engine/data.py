@@ -304,6 +304,31 @@ class Dataset:
         return out.reshape(len(idx), -1)
 
 
+def lookahead_warnings(project, dataset: Dataset) -> list[str]:
+    """A trap no shape check can see: a per-step output, the target also fed as an input feature, and a
+    block that reads later time steps (bidirectional, go_backwards, non-causal attention). Step t's
+    target is row t + horizon, which such a block sees inside the window: the model copies its answer,
+    validation looks excellent, and deployment (where the future is unknown) cannot do that."""
+    meta = dataset.meta
+    if not dataset.seq_target or dataset.kind != "series" or meta.target is None or meta.target not in meta.features:
+        return []
+    peekers = []
+    for b in project.blocks:
+        p = b.resolved()
+        if b.type in ("GRU", "LSTM", "SimpleRNN") and (p.get("bidirectional") or p.get("go_backwards")):
+            peekers.append(f"'{b.id}' ({'bidirectional' if p.get('bidirectional') else 'go_backwards'})")
+        elif b.type == "MultiHeadAttention" and not p.get("causal"):
+            peekers.append(f"'{b.id}' (non-causal attention)")
+        elif b.type == "Flatten":
+            peekers.append(f"'{b.id}' (Flatten)")
+    if not peekers:
+        return []
+    return [f"look-ahead leak: the output is per time step and the target '{meta.target}' is also an input "
+            f"feature, so {', '.join(peekers)} let{'s' if len(peekers) == 1 else ''} step t read its own answer "
+            f"(row t+{dataset.horizon}) later in the window: validation will look better than deployment can be. "
+            f"Use one-direction layers / causal attention, or leave '{meta.target}' out of the features"]
+
+
 def design_io(project) -> tuple[str, tuple, tuple]:
     """(input block id, input shape, output shape) of a valid design; DesignError otherwise."""
     from .compile import DesignError

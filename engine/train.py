@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .data import DataError, DataSpec, Dataset, infer_task, load_dataset
+from .data import DataError, DataSpec, Dataset, infer_task, load_dataset, lookahead_warnings
 from .project import Project, atomic_write_bytes, atomic_write_text
 from .runs import (CHECKPOINT_FORMAT, STOP_FILE, MetricsWriter, RunError, checkpoint_path, new_run_dir,
                    request_stop)
@@ -610,6 +610,7 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
           "samples": {s: dataset.size(s) for s in dataset.index}, "data": data.label, "data_spec": data.to_dict(),
           "features": dataset.meta.features, "target": dataset.meta.target, "lookback": dataset.lookback,
           "horizon": dataset.horizon, "ignored_columns": dataset.ignored_columns,
+          "warnings": lookahead_warnings(project, dataset),
           "parameters": sum(p.numel() for p in params), "resumed_from_step": st["step"] if resume_ckpt else None,
           "config": cfg.to_dict()})
 

@@ -720,6 +720,8 @@ class TrainPanel(QtWidgets.QWidget):
             dev = rec.get("device_name") or rec.get("device")
             self._say(f"Training '{rec.get('name')}' on {dev} · {rec.get('parameters', 0):,} parameters · "
                       f"data {rec.get('data')}")
+            for w in rec.get("warnings") or []:
+                self._say(f"Warning: {w}", error=True)
         elif kind == "step":
             step, loss = rec.get("step", 0), rec.get("loss")
             f.last_step = step

@@ -128,6 +128,8 @@ class Progress:
                   f"train {s.get('train', 0)} / val {s.get('val', 0)} / test {s.get('test', 0)}", file=self.out)
             if rec.get("ignored_columns"):
                 print(f"note: columns not used: {', '.join(rec['ignored_columns'])}", file=self.out)
+            for w in rec.get("warnings") or []:
+                print(f"warning: {w}", file=self.out)
             what = f"resuming at step {self.first_step}" if rec.get("resumed_from_step") is not None else "training"
             print(f"{what}: {rec['name']}, {rec['parameters']:,} parameters, {rec['epochs']} epoch(s) x "
                   f"{rec['steps_per_epoch']} steps, batch {rec['batch_size']}, loss {rec['loss']}", file=self.out)

@@ -354,3 +354,21 @@ def test_out_of_memory_is_a_clear_stop(tmp_path, monkeypatch):
     assert s["stop_reason"] == "out of memory"
     assert "--batch-size 16" in s["message"] and "Traceback" not in s["message"]
     assert json.loads((Path(s["run"]) / "summary.json").read_text())["stop_reason"] == "out of memory"
+
+
+def test_lookahead_leak_is_warned_for_bidirectional_per_step_forecasts(tmp_path, capsys):
+    """seq2seq with a bidirectional encoder, target among the features: step t could read row t+1."""
+    from rnn_studio.cli import main
+
+    csv = tmp_path / "demand.csv"
+    csv.write_text("a,b,c,demand\n" + "".join(f"{i % 5},{i % 3},{i % 4},{(i * 7) % 11}\n" for i in range(300)))
+    design = Path(__file__).parents[2] / "assets" / "examples" / "seq2seq-demand.rnn.json"
+    code = main(["train", str(design), "--data", str(csv), "--features", "a,b,demand", "--epochs", "1",
+                 "--lookback", "8", "--out", str(tmp_path / "runs")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "warning: look-ahead leak" in out and "'enc' (bidirectional)" in out and "'demand'" in out
+    # leaving the target out of the features removes the warning
+    main(["train", str(design), "--data", str(csv), "--features", "a,b,c", "--epochs", "1", "--lookback", "8",
+          "--out", str(tmp_path / "runs")])
+    assert "look-ahead" not in capsys.readouterr().out
