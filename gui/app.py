@@ -102,6 +102,30 @@ def offer_recovery(parent=None) -> list:
     return opened
 
 
+def shutdown_qt() -> None:
+    """Close every window and destroy the QApplication while the interpreter is still running.
+
+    Found with gdb: after Copy, the system clipboard (a Qt global) owns a QMimeData created from Python;
+    Qt destroys it in a C exit handler after Python has finalized and PySide6 6.11 segfaults there.
+    So the clipboard is released here, while Python is alive (what we put there was ours)."""
+    import gc
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    for w in QApplication.topLevelWidgets():
+        w.close()
+    clipboard = QApplication.clipboard()
+    # the offscreen platform keeps the data in-process but does not report owning it
+    if clipboard is not None and (clipboard.ownsClipboard() or app.platformName() in ("offscreen", "minimal")):
+        clipboard.clear()
+    app.processEvents()
+    gc.collect()
+    app.shutdown()
+
+
 def main(design: str | None = None, shot: str | None = None, theme: str | None = None,
          size=(1440, 900), select: str | None = None) -> int:
     from .main_window import MainWindow
@@ -121,9 +145,12 @@ def main(design: str | None = None, shot: str | None = None, theme: str | None =
         window.undo.setClean()
         window.close()
         print(f"wrote {shot}")
+        shutdown_qt()
         return 0
     restored = offer_recovery(window)
     window.show()
     if restored and not design and not window.is_modified():
         window.close()  # the restored windows replace the empty one
-    return app.exec()
+    code = app.exec()
+    shutdown_qt()
+    return code

@@ -23,3 +23,13 @@ def examples_dir() -> Path:
 @pytest.fixture
 def seed_keras_path() -> Path:
     return EXAMPLES / "seed-keras.rnn.json"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tear Qt down while Python is still alive: PySide6 can otherwise crash in a C exit handler after
+    the interpreter is finalized (PYSIDE-2254-like), turning a green run into exit code 139."""
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    from gui.app import shutdown_qt
+
+    shutdown_qt()
