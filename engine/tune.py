@@ -259,7 +259,7 @@ def open_storage(url: str, retries: int = 5):
     or journal:FILE (Optuna's append-only file journal). Raises StorageError (one line) when it cannot
     be opened."""
     import optuna
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     if url.startswith("journal:"):
         from optuna.storages import JournalStorage
@@ -281,8 +281,8 @@ def open_storage(url: str, retries: int = 5):
     for attempt in range(retries):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=kwargs or None)
-        except OperationalError as e:  # two workers creating the tables at once; a server starting
-            last = e
+        except (OperationalError, IntegrityError) as e:  # two workers creating the tables at once (a lock,
+            last = e  # or the second alembic_version insert); a server still starting
             time.sleep(0.5 * (attempt + 1))
         except ImportError:  # Optuna wraps the missing driver's ModuleNotFoundError
             hint = (": pip install 'psycopg[binary]' (the driver SQLAlchemy 2.1 uses for postgresql://; "
