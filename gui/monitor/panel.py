@@ -228,8 +228,26 @@ class TrainPanel(QtWidgets.QWidget):
         super().showEvent(event)
 
     def _probe_devices(self) -> None:
-        """List CUDA / MPS devices by name without blocking the editor (importing torch takes a moment)."""
+        """List CUDA / MPS devices by name without blocking the editor (importing torch takes a moment).
+        The thread touches no Qt object (the panel may be deleted meanwhile): it fills a queue that a
+        GUI-thread timer drains."""
+        import queue
         import threading
+
+        results: queue.SimpleQueue = queue.SimpleQueue()
+
+        def drain():
+            try:
+                found = results.get_nowait()
+            except queue.Empty:
+                return
+            self._probe_timer.stop()
+            self.devices_found.emit(found)
+
+        self._probe_timer = QtCore.QTimer(self)
+        self._probe_timer.setInterval(200)
+        self._probe_timer.timeout.connect(drain)
+        self._probe_timer.start()
 
         def probe():
             found = []
@@ -242,10 +260,7 @@ class TrainPanel(QtWidgets.QWidget):
                     found.append(("mps — Apple GPU", "mps"))
             except Exception:  # a broken CUDA install must not break the editor; auto will fall back
                 pass
-            try:
-                self.devices_found.emit(found)
-            except RuntimeError:  # the panel was closed meanwhile
-                pass
+            results.put(found)
 
         threading.Thread(target=probe, name="device-probe", daemon=True).start()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import queue
 import threading
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,12 @@ class TunePanel(QtWidgets.QWidget):
         self._busy = False
         self._build()
         self._fetched.connect(self._apply, QtCore.Qt.ConnectionType.QueuedConnection)
+        # background fetches hand their result over through a plain queue that the GUI thread drains;
+        # a thread emitting on a QObject that the GUI thread deletes meanwhile can crash the process
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._drain_timer = QtCore.QTimer(self)
+        self._drain_timer.setInterval(50)
+        self._drain_timer.timeout.connect(self._drain)
         self._timer = QtCore.QTimer(self)
         self._timer.timeout.connect(self._poll)
         if poll_ms > 0:
@@ -216,16 +223,24 @@ class TunePanel(QtWidgets.QWidget):
             return
         self._busy = True
         storage, study = self._storage, self._study
+        results = self._results
 
-        def work():
+        def work():  # touches no Qt object: the panel may be deleted while this runs
             data = fetch_study(storage, study)
             data["_key"] = (storage, study)
-            try:
-                self._fetched.emit(data)
-            except RuntimeError:  # the panel was deleted meanwhile
-                pass
+            results.put(data)
 
         threading.Thread(target=work, name="tune-panel-poll", daemon=True).start()
+        self._drain_timer.start()
+
+    def _drain(self) -> None:
+        """Main thread: hand a finished fetch to _apply (via the queued signal, as before)."""
+        try:
+            data = self._results.get_nowait()
+        except queue.Empty:
+            return
+        self._drain_timer.stop()
+        self._fetched.emit(data)
 
     @QtCore.Slot(object)
     def _apply(self, data: dict[str, Any]) -> None:
