@@ -12,7 +12,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from .series import Series
 
-pg.setConfigOptions(antialias=True, foreground="#444", background=None)
+pg.setConfigOptions(antialias=False, foreground="#444", background=None)  # antialiased streaming curves cost paint time
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f"]

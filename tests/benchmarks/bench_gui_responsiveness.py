@@ -1,0 +1,76 @@
+"""Does the designer's event loop stall while training runs at full speed?
+
+A 60 Hz QTimer records the gap between its ticks while the Train panel follows a real training run
+(seed-keras on the chaos demo, spawned process, metrics redrawn at 15 Hz) for DURATION seconds,
+offscreen. Target: the largest gap stays under 50 ms.
+
+Run: QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/bench_gui_responsiveness.py [SECONDS]
+"""
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def main() -> None:
+    duration = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
+    from PySide6 import QtCore
+
+    from gui.app import create_app, shutdown_qt
+    from gui.main_window import MainWindow
+    import engine
+
+    app = create_app([], theme="light")
+    project = engine.load_project(ROOT / "assets" / "examples" / "seed-keras.rnn.json")
+    window = MainWindow(project, autosave=False)
+    window.resize(1400, 900)
+    window.show()
+    panel = window.training.panel
+    panel.set_runs_root(Path(tempfile.mkdtemp()) / "runs")
+    panel.epochs.setValue(10_000)
+    window.training.show()
+    panel.start()
+    # wait for the first metrics so the measurement covers training at full speed
+    t0 = time.monotonic()
+    while len(panel.loss_chart.train) < 5 and time.monotonic() - t0 < 60:
+        app.processEvents()
+        time.sleep(0.005)
+    gaps, last = [], [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append((now - last[0]) * 1000)
+        last[0] = now
+
+    timer = QtCore.QTimer()
+    timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+    timer.setInterval(16)
+    timer.timeout.connect(tick)
+    steps0 = len(panel.loss_chart.train)
+    timer.start()
+    loop = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(int(duration * 1000), loop.quit)
+    loop.exec()
+    timer.stop()
+    steps = len(panel.loss_chart.train) - steps0
+    panel.stop()
+    t0 = time.monotonic()
+    while panel.is_running() and time.monotonic() - t0 < 30:
+        app.processEvents()
+        time.sleep(0.01)
+    gaps = gaps[1:]
+    q = statistics.quantiles(gaps, n=100)
+    print(f"{duration:.0f} s of training ({steps} steps plotted, {steps / duration:.1f} steps/s) with the GUI "
+          f"following at 15 Hz; 60 Hz timer: {len(gaps)} ticks, median gap {statistics.median(gaps):.1f} ms, "
+          f"p99 {q[98]:.1f} ms, max {max(gaps):.1f} ms (target < 50 ms)")
+    shutdown_qt()
+
+
+if __name__ == "__main__":
+    main()
