@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
 from .panel import TrainPanel
@@ -30,7 +31,13 @@ class TrainingIntegration:
         self.window = window
         self.panel = TrainPanel(lambda: window.project, parent=window,
                                 colors_getter=lambda: training_colors(window.project))
-        self.dock = window.add_panel(self.panel, "Train")
+        from PySide6.QtWidgets import QFrame, QScrollArea
+
+        holder = QScrollArea()  # the dock can shrink below the panel's natural size (it then scrolls)
+        holder.setWidgetResizable(True)
+        holder.setFrameShape(QFrame.Shape.NoFrame)
+        holder.setWidget(self.panel)
+        self.dock = window.add_panel(holder, "Train")
         window.problems_dock.raise_()
         self.alerts: dict[str, str] = {}
         self.marks_on = False
@@ -44,6 +51,8 @@ class TrainingIntegration:
         window.projectReplaced.connect(self._project_replaced)
         window.designChanged.connect(lambda _r: self._apply_marks())
         self._tune_dock()
+        # the Train and Tune tabs share the bottom area with Problems: keep it compact until used
+        window.resizeDocks([window.problems_dock], [150], Qt.Orientation.Vertical)
         self._project_replaced(window.project)
 
     def _tune_dock(self) -> None:
@@ -103,6 +112,8 @@ class TrainingIntegration:
     def show(self) -> None:
         self.dock.show()
         self.dock.raise_()
+        if self.dock.height() < 380:  # room for the charts
+            self.window.resizeDocks([self.dock], [max(380, self.window.height() // 2)], Qt.Orientation.Vertical)
 
     def start(self) -> None:
         self.show()

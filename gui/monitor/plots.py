@@ -32,7 +32,7 @@ def _curve(plot: pg.PlotItem, color: str, width: float = 1.5, name: str | None =
 class _Chart(pg.PlotWidget):
     def __init__(self, title: str, y_label: str, parent=None):
         super().__init__(parent=parent)
-        self.setMinimumHeight(140)
+        self.setMinimumHeight(60)
         self.plotItem.setTitle(title, size="10pt")
         self.plotItem.showGrid(x=True, y=True, alpha=0.15)
         self.plotItem.setLabel("bottom", "step")
