@@ -227,42 +227,32 @@ class TrainPanel(QtWidgets.QWidget):
             self._probe_devices()
         super().showEvent(event)
 
+    PROBE = ("import json, torch\n"
+             "found = [(f'cuda:{i} \u2014 {torch.cuda.get_device_name(i)}', f'cuda:{i}')"
+             " for i in range(torch.cuda.device_count())]\n"
+             "mps = getattr(torch.backends, 'mps', None)\n"
+             "if mps is not None and mps.is_available(): found.append(('mps \u2014 Apple GPU', 'mps'))\n"
+             "print(json.dumps(found))\n")
+
     def _probe_devices(self) -> None:
-        """List CUDA / MPS devices by name without blocking the editor (importing torch takes a moment).
-        The thread touches no Qt object (the panel may be deleted meanwhile): it fills a queue that a
-        GUI-thread timer drains."""
-        import queue
-        import threading
+        """List CUDA / MPS devices by name without blocking the editor: a short child process imports
+        torch and prints them. Not a Python thread: a garbage collection run from a worker thread can
+        destroy Qt widgets off the GUI thread (seen here as a deadlock in ~QObject)."""
+        import sys
 
-        results: queue.SimpleQueue = queue.SimpleQueue()
+        proc = self._probe_proc = QtCore.QProcess(self)
 
-        def drain():
+        def done(*_args):
             try:
-                found = results.get_nowait()
-            except queue.Empty:
-                return
-            self._probe_timer.stop()
-            self.devices_found.emit(found)
-
-        self._probe_timer = QtCore.QTimer(self)
-        self._probe_timer.setInterval(200)
-        self._probe_timer.timeout.connect(drain)
-        self._probe_timer.start()
-
-        def probe():
-            found = []
-            try:
-                import torch
-
-                for i in range(torch.cuda.device_count()):
-                    found.append((f"cuda:{i} — {torch.cuda.get_device_name(i)}", f"cuda:{i}"))
-                if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-                    found.append(("mps — Apple GPU", "mps"))
-            except Exception:  # a broken CUDA install must not break the editor; auto will fall back
+                found = json.loads(bytes(proc.readAllStandardOutput()).decode() or "[]")
+                self.devices_found.emit([tuple(f) for f in found])
+            except ValueError:  # a broken CUDA install must not break the editor; auto falls back
+                self.devices_found.emit([])
+            except RuntimeError:  # the panel (and its QProcess) is being destroyed: nothing to show
                 pass
-            results.put(found)
 
-        threading.Thread(target=probe, name="device-probe", daemon=True).start()
+        proc.finished.connect(done)
+        proc.start(sys.executable, ["-c", self.PROBE])
 
     @QtCore.Slot(list)
     def _add_devices(self, found: list) -> None:

@@ -1,9 +1,10 @@
 """The Tune panel: the trials of an Optuna study, live, from its storage (the SQLite file beside the
 runs, or a shared PostgreSQL server), a scatter of value vs. one param, and "Open best design".
 
-The study is read in a background thread every `poll_ms` (a remote database must never stall the
-editor); the rows arrive through a queued signal and the table / scatter are rebuilt only when the
-trials changed. Nothing here writes to the study. The panel follows a study that `rnn-studio tune`
+The study is read in the GUI thread every `poll_ms` while the panel is visible (a small SQLite read
+takes milliseconds; a slow remote database would stall the editor for that long: a known limit, since
+a worker thread here risked destroying Qt objects off the GUI thread); the table / scatter are
+rebuilt only when the trials changed. Nothing here writes to the study. The panel follows a study that `rnn-studio tune`
 (or engine.tune.tune in any process) is running; it does not start trials itself.
 
     panel = TunePanel(storage="sqlite:///runs/tune.db", study="seed-keras-search")
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import queue
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -93,12 +92,6 @@ class TunePanel(QtWidgets.QWidget):
         self._busy = False
         self._build()
         self._fetched.connect(self._apply, QtCore.Qt.ConnectionType.QueuedConnection)
-        # background fetches hand their result over through a plain queue that the GUI thread drains;
-        # a thread emitting on a QObject that the GUI thread deletes meanwhile can crash the process
-        self._results: queue.SimpleQueue = queue.SimpleQueue()
-        self._drain_timer = QtCore.QTimer(self)
-        self._drain_timer.setInterval(50)
-        self._drain_timer.timeout.connect(self._drain)
         self._timer = QtCore.QTimer(self)
         self._timer.timeout.connect(self._poll)
         if poll_ms > 0:
@@ -219,28 +212,15 @@ class TunePanel(QtWidgets.QWidget):
 
     # ------------------------------------------------------------------ polling (background thread)
     def _poll(self) -> None:
-        if not self._storage or self._busy:
+        """Read the study in the GUI thread (a small SQLite read takes milliseconds), only while the
+        panel is visible. Not a worker thread: a garbage collection run from a worker thread can
+        destroy Qt widgets off the GUI thread (seen here as a deadlock in ~QObject)."""
+        if not self._storage or self._busy or not self.isVisible():
             return
         self._busy = True
-        storage, study = self._storage, self._study
-        results = self._results
-
-        def work():  # touches no Qt object: the panel may be deleted while this runs
-            data = fetch_study(storage, study)
-            data["_key"] = (storage, study)
-            results.put(data)
-
-        threading.Thread(target=work, name="tune-panel-poll", daemon=True).start()
-        self._drain_timer.start()
-
-    def _drain(self) -> None:
-        """Main thread: hand a finished fetch to _apply (via the queued signal, as before)."""
-        try:
-            data = self._results.get_nowait()
-        except queue.Empty:
-            return
-        self._drain_timer.stop()
-        self._fetched.emit(data)
+        data = fetch_study(self._storage, self._study)
+        data["_key"] = (self._storage, self._study)
+        self._apply(data)
 
     @QtCore.Slot(object)
     def _apply(self, data: dict[str, Any]) -> None:
