@@ -32,6 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .runs import RunMeta
+from .project import read_user_text
 
 DEMOS = ("sine", "chaos")
 SPLIT_NAMES = ("train", "val", "test")
@@ -147,18 +148,8 @@ class Table:
 
 def read_csv(path: str | Path) -> Table:
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{p}: no such file: check the path given to --data") from None
-    except IsADirectoryError:
-        raise DataError(f"{p}: is a folder, not a data file: pass a .csv or .npz file") from None
-    except OSError as e:
-        raise DataError(f"{p}: cannot read ({e.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{p}: not UTF-8 text (byte {e.start}): save the file as UTF-8 CSV") from None
+    text = read_user_text(p, DataError, missing_fix=": check the path given to --data",
+                          folder="not a data file: pass a .csv or .npz file", utf8_fix=": save the file as UTF-8 CSV")
     reader = csv.reader(io.StringIO(text, newline=""))
     header, lines, rows = None, [], []
     try:

@@ -230,21 +230,28 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         raise
 
 
-def load_project(path: str | os.PathLike) -> Project:
-    """Read a .rnn.json file. Raises ProjectFormatError (one clear line) for unreadable files."""
-    p = Path(path)
+def read_user_text(p: Path, error: type[Exception], *, missing_fix: str = "", folder: str,
+                   utf8_fix: str) -> str:
+    """A user's text file as str (UTF-8, BOM allowed); any failure raises `error` with one line naming
+    the file: missing, a folder, unreadable, not UTF-8. Shared by project files and CSV data."""
     try:
         raw = p.read_bytes()
     except FileNotFoundError:
-        raise ProjectFormatError(f"{p}: no such file") from None
+        raise error(f"{p}: no such file{missing_fix}") from None
     except IsADirectoryError:
-        raise ProjectFormatError(f"{p}: is a folder, not a project file") from None
+        raise error(f"{p}: is a folder, {folder}") from None
     except OSError as e:
-        raise ProjectFormatError(f"{p}: cannot read ({e.strerror})") from None
+        raise error(f"{p}: cannot read ({e.strerror})") from None
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ProjectFormatError(f"{p}: not UTF-8 text (byte {e.start}); save the file as UTF-8") from None
+        raise error(f"{p}: not UTF-8 text (byte {e.start}){utf8_fix}") from None
+
+
+def load_project(path: str | os.PathLike) -> Project:
+    """Read a .rnn.json file. Raises ProjectFormatError (one clear line) for unreadable files."""
+    p = Path(path)
+    text = read_user_text(p, ProjectFormatError, folder="not a project file", utf8_fix="; save the file as UTF-8")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
