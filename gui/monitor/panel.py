@@ -835,6 +835,10 @@ class TrainPanel(QtWidgets.QWidget):
 
     def shutdown(self) -> None:
         """Called when the window closes: ask a running trainer to stop; never block for long."""
+        probe = getattr(self, "_probe_proc", None)
+        if probe is not None and probe.state() != QtCore.QProcess.ProcessState.NotRunning:
+            probe.kill()  # the GPU probe is not needed any more
+            probe.waitForFinished(1000)
         if self.is_running():
             self.stop()
             self.proc.join(timeout=5)
