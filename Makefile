@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 TORCH_CPU ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup demo bench clean
+.PHONY: run test setup demo bench clean wheel-smoke
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ test: setup
 
 bench: setup
 	for f in tests/benchmarks/bench_*.py; do echo "== $$f"; QT_QPA_PLATFORM=offscreen $(PY) $$f || exit 1; done
+
+# Build the wheel, install it outside the repository into a fresh venv, run --version/demo/gui there.
+wheel-smoke: setup
+	bash .ci/wheel-smoke $(PY)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -11,7 +11,7 @@ from .project import (EXTENSION, FORMAT_VERSION, Block, Project, ProjectFormatEr
                       atomic_write_text, load_project)
 from .shapes import CheckResult, Problem, check
 
-__version__ = "0.1.0"
+from rnn_studio import __version__  # one version, defined in rnn_studio/__init__.py
 
 
 def build_model(project, result=None):

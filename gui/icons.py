@@ -6,7 +6,9 @@ from pathlib import Path
 
 from PySide6.QtGui import QIcon
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+from rnn_studio import asset_path
+
+ASSETS = asset_path()
 ICONS = ASSETS / "icons"
 EXAMPLES = ASSETS / "examples"
 

@@ -68,7 +68,7 @@ def register(sub) -> None:
 
 
 def _spec(args):
-    from engine.data import DataSpec
+    from rnn_studio.engine.data import DataSpec
 
     if not args.data and not args.demo:
         raise UserError("no data: give --data FILE (CSV or .npz) or --demo sine|chaos")
@@ -90,10 +90,10 @@ def _spec(args):
 
 
 def _engine_errors():
-    from engine.compile import DesignError
-    from engine.data import DataError
-    from engine.runs import RunError
-    from engine.train import ConfigError, TrainError
+    from rnn_studio.engine.compile import DesignError
+    from rnn_studio.engine.data import DataError
+    from rnn_studio.engine.runs import RunError
+    from rnn_studio.engine.train import ConfigError, TrainError
 
     return (DataError, DesignError, RunError, ConfigError, TrainError)
 
@@ -191,11 +191,11 @@ def _metric_text(d: dict, prefix: str) -> str:
 
 
 def cmd_train(args) -> int:
-    from engine.distributed import in_torchrun, is_rank_zero
-    from engine.train import train
+    from rnn_studio.engine.distributed import in_torchrun, is_rank_zero
+    from rnn_studio.engine.train import train
 
     if in_torchrun():  # under torchrun: DistributedDataParallel, rank 0 writes the run (engine/distributed.py)
-        from engine.distributed import train_distributed as train
+        from rnn_studio.engine.distributed import train_distributed as train
         if not is_rank_zero():
             args.quiet, sys.stdout = True, open(os.devnull, "w")  # one report, from rank 0
 
@@ -237,7 +237,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from engine.train import evaluate_run
+    from rnn_studio.engine.train import evaluate_run
 
     try:
         res = evaluate_run(args.run, _spec(args), args.checkpoint)
@@ -255,8 +255,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from engine.project import atomic_write_text
-    from engine.train import predict_run
+    from rnn_studio.engine.project import atomic_write_text
+    from rnn_studio.engine.train import predict_run
 
     try:
         cols, rows = predict_run(args.run, _spec(args), args.checkpoint)

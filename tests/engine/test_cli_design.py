@@ -81,9 +81,9 @@ def test_installed_console_script_and_no_qt_in_core(tmp_path):
         r = subprocess.run([str(exe), "check", str(ROOT / "assets/examples/seed-keras.rnn.json")],
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and "valid" in r.stdout
-    code = ("import sys, engine, torch; p = engine.load_project(sys.argv[1]); engine.build_model(p)\n"
+    code = ("import sys, torch; from rnn_studio import engine; p = engine.load_project(sys.argv[1]); engine.build_model(p)\n"
             "import importlib.util\n"
-            "if importlib.util.find_spec('exports'): import exports\n"
+            "from rnn_studio import exports\n"
             "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'shiboken'))]\n"
             "print('QT:', bad)")
     r = subprocess.run([sys.executable, "-c", code, str(ROOT / "assets/examples/seed-keras.rnn.json")],

@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_exports_import_no_qt(tmp_path):
     code = (
-        "import sys, torch, engine, exports\n"
+        "import sys, torch\nfrom rnn_studio import engine, exports\n"
         "p = engine.load_project('assets/examples/seq2seq-demand.rnn.json')\n"
         f"exports.export_onnx(engine.build_model(p), p, {str(tmp_path / 'm.onnx')!r})\n"
         "import rnn_studio.commands.export\n"
