@@ -25,6 +25,7 @@ import math
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -39,13 +40,13 @@ from .project import Project, atomic_write_text
 from .checkpoints import (CHECKPOINT_VERSION, check_checkpoint, design_fingerprint, load_checkpoint, save_checkpoint,
                           tensor_shapes)
 from .records import (DIVERGED_PREFIX, EARLY_STOP_PREFIX, KIND_END, KIND_EPOCH, KIND_GRAD, KIND_START, KIND_STEP,
-                      STOP_CANCELLED, STOP_COMPLETED, STOP_MAX_STEPS, STOP_OUT_OF_MEMORY, EpochRecord, GradRecord,
-                      Record, StartRecord, StepRecord, Summary)
-from .runs import (CHECKPOINT_FORMAT, STOP_FILE, MetricsWriter, RunError, RunLock, checkpoint_path, new_run_dir,
-                   request_stop, write_error)
+                      STOP_CANCELLED, STOP_COMPLETED, STOP_ERROR, STOP_MAX_STEPS, STOP_OUT_OF_MEMORY, EpochRecord,
+                      GradRecord, Record, StartRecord, StepRecord, Summary)
+from .runs import (CHECKPOINT_FORMAT, STOP_FILE, MetricsWriter, RunError, RunLock, RunLockedError, checkpoint_path,
+                   new_run_dir, request_stop, write_error)
 
-__all__ = ["TrainConfig", "TrainState", "TrainingStrategy", "ConfigError", "TrainError", "train", "evaluate_run", "predict_run", "request_stop",
-           "start_training_process", "resolve_device", "default_threads", "DataSpec", "DataError"]
+__all__ = ["TrainConfig", "TrainState", "TrainingStrategy", "ConfigError", "TrainError", "train", "evaluate_run",
+           "predict_run", "request_stop", "start_training_process", "resolve_device", "default_threads", "DataSpec", "DataError"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
@@ -1146,12 +1147,18 @@ def _process_main(project_json: str, data_spec: dict | None, overrides: dict | N
         project = Project.from_dict(json.loads(project_json))
         train(project, data_spec, overrides, run_dir=None if resume else rd, resume=rd if resume else None,
               stop_event=stop_event)
+    except RunLockedError as e:  # another process owns the folder: leave its metrics.jsonl alone
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     except (ValueError, RunError, TrainError) as e:  # DataError, ConfigError, DesignError are ValueErrors
-        rd.mkdir(parents=True, exist_ok=True)
-        writer = MetricsWriter(rd / "metrics.jsonl", append=True)
-        writer.write({"kind": "end", "stop_reason": "error", "message": str(e), "finished": _now()})
-        writer.close()
-        raise SystemExit(2)
+        try:
+            rd.mkdir(parents=True, exist_ok=True)
+            writer = MetricsWriter(rd / "metrics.jsonl", append=True)
+            writer.write({"kind": KIND_END, "stop_reason": STOP_ERROR, "message": str(e), "finished": _now()})
+            writer.close()
+        except (OSError, RunError):  # the folder cannot be written (full disk, read-only): stderr only
+            print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def start_training_process(project: Project, data: DataSpec | dict | None, overrides: dict | None = None,
