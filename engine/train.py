@@ -659,6 +659,9 @@ class _Trainer:
         strategy.prepare_dataset(self.dataset)
         _seed_everything(cfg.seed, cfg.deterministic)
         self.model = _build_model(self.project)
+        if setup.init_ckpt is not None:  # checked before any run folder is made
+            check_checkpoint(setup.init_ckpt, setup.init_path, self.model)
+            self.model.load_state_dict(setup.init_ckpt["model"])
 
     # ---------------------------------------------------------------- run folder
     def open_run_folder(self, out_dir: str | Path, run_dir: str | Path | None) -> None:
@@ -703,9 +706,6 @@ class _Trainer:
         import torch
 
         cfg, device, setup = self.cfg, self.device, self.setup
-        if setup.init_ckpt is not None:
-            check_checkpoint(setup.init_ckpt, setup.init_path, self.model)
-            self.model.load_state_dict(setup.init_ckpt["model"])
         self.model = self.strategy.wrap_model(self.model, device)
         if _fits_on_device(self.dataset, device):
             self.dataset.to(device)
