@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import pickle
 import zipfile
 from pathlib import Path
@@ -117,6 +118,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
                        f"({', '.join(map(str, READABLE_VERSIONS))}): use the RNN Studio that wrote it or retrain")
     if not isinstance(ckpt.get("model"), dict):
         raise RunError(f"{path}: the checkpoint has no model weights (key 'model' missing): retrain the run")
+    check_meta(ckpt, path)
     return ckpt
 
 
@@ -168,8 +170,9 @@ def check_checkpoint(ckpt: dict[str, Any], path: Path, model, project: Project |
     got = ckpt["model"]
     missing = [k for k in want if k not in got]
     if missing:
-        raise RunError(f"{path}: the checkpoint has no weights for {missing[0]!r}"
-                       f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: it was saved from another design")
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise RunError(f"{path}: the checkpoint has no weights for {missing[0]!r}{more}: it was saved from "
+                       f"another design")
     extra = [k for k in got if k not in want]
     if extra:
         raise RunError(f"{path}: the checkpoint has weights {extra[0]!r} that this design does not have: it was "
@@ -185,3 +188,58 @@ def check_checkpoint(ckpt: dict[str, Any], path: Path, model, project: Project |
             if k in got and list(shape) != list(got[k].shape):
                 raise RunError(f"{path}: tensor {k!r} is {list(got[k].shape)} but the checkpoint records "
                                f"{list(shape)}: the file is damaged")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _meta_problem(meta: Any) -> str | None:
+    """What is wrong with a checkpoint's `meta` (the preprocessing a deployment reproduces), or None."""
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        return f"'meta' is a {type(meta).__name__}, not a mapping"
+    if meta.get("task", "regression") not in ("regression", "classification"):
+        return f"meta.task is {meta.get('task')!r}, not regression or classification"
+    features = meta.get("features", [])
+    if not isinstance(features, list) or not all(isinstance(f, (str, int)) for f in features):
+        return "meta.features is not a list of column names"
+    for key in ("x_mean", "x_std"):
+        v = meta.get(key)
+        if v is not None and (not isinstance(v, list) or len(v) != len(features) or not all(map(_is_number, v))):
+            return f"meta.{key} is not a list of {len(features)} finite numbers (one per feature)"
+    for key in ("y_mean", "y_std"):
+        if meta.get(key) is not None and not _is_number(meta[key]):
+            return f"meta.{key} is not a finite number"
+    for key, low in (("lookback", 1), ("horizon", 0)):
+        v = meta.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+            return f"meta.{key} is {v!r}, not a whole number >= {low}"
+    if meta.get("target") is not None and not isinstance(meta["target"], str):
+        return "meta.target is not a column name"
+    if meta.get("classes") is not None and not isinstance(meta["classes"], list):
+        return "meta.classes is not a list"
+    return None
+
+
+def check_meta(ckpt: dict[str, Any], path: Path) -> None:
+    problem = _meta_problem(ckpt.get("meta"))
+    if problem:
+        raise RunError(f"{path}: {problem}: the checkpoint's metadata is damaged; retrain the run")
+
+
+def check_resumable(ckpt: dict[str, Any], path: Path) -> None:
+    """The parts a resume restores are present and of the right kind (RunError naming the first that is not)."""
+    for key in ("optimizer", "rng", "train_state", "config"):
+        if not isinstance(ckpt.get(key), dict):
+            raise RunError(f"{path}: the checkpoint has no usable {key!r} (needed to resume): start a new run, "
+                           f"e.g. with --init-from to keep the weights")
+    import torch
+
+    rng = ckpt["rng"]
+    if not (isinstance(rng.get("torch"), torch.Tensor) and isinstance(rng.get("python"), tuple)
+            and isinstance(rng.get("numpy"), dict)):
+        raise RunError(f"{path}: the checkpoint's random-number state is damaged (needed to resume): start a "
+                       f"new run, e.g. with --init-from to keep the weights")
+

@@ -37,8 +37,8 @@ import numpy as np
 
 from .data import DataError, DataSpec, Dataset, infer_task, load_dataset, lookahead_warnings
 from .project import Project, atomic_write_text
-from .checkpoints import (CHECKPOINT_VERSION, check_checkpoint, design_fingerprint, load_checkpoint, save_checkpoint,
-                          tensor_shapes)
+from .checkpoints import (CHECKPOINT_VERSION, check_checkpoint, check_resumable, design_fingerprint, load_checkpoint,
+                          save_checkpoint, tensor_shapes)
 from .records import (DIVERGED_PREFIX, EARLY_STOP_PREFIX, KIND_END, KIND_EPOCH, KIND_GRAD, KIND_START, KIND_STEP,
                       STOP_CANCELLED, STOP_COMPLETED, STOP_ERROR, STOP_MAX_STEPS, STOP_OUT_OF_MEMORY, EpochRecord,
                       GradRecord, Record, StartRecord, StepRecord, Summary)
@@ -46,7 +46,8 @@ from .runs import (CHECKPOINT_FORMAT, STOP_FILE, MetricsWriter, RunError, RunLoc
                    new_run_dir, request_stop, write_error)
 
 __all__ = ["TrainConfig", "TrainState", "TrainingStrategy", "ConfigError", "TrainError", "train", "evaluate_run",
-           "predict_run", "request_stop", "start_training_process", "resolve_device", "default_threads", "DataSpec", "DataError"]
+           "predict_run", "request_stop", "start_training_process", "resolve_device", "default_threads", "DataSpec",
+           "DataError"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
@@ -616,6 +617,7 @@ def _resume_setup(run_path: Path, overrides: dict[str, Any] | None) -> _Setup:
         raise RunError(f"{run_path}: not a run folder (no project.rnn.json): pass a folder under runs/")
     project = load_project(run_path / "project.rnn.json")
     ckpt = _load_checkpoint(checkpoint_path(run_path, "last"))
+    check_resumable(ckpt, checkpoint_path(run_path, "last"))
     saved = TrainState.from_dict(ckpt.get("train_state"))
     cfg = TrainConfig(**{k: v for k, v in (ckpt.get("config") or {}).items()
                          if k in TrainConfig.__dataclass_fields__})
@@ -729,16 +731,21 @@ class _Trainer:
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         """Model, optimizer, scheduler, scaler, RNG and position from last.pt (checked against the design)."""
-        check_checkpoint(ckpt, checkpoint_path(self.rd, "last"), self.model, self.project)
+        path = checkpoint_path(self.rd, "last")
+        check_checkpoint(ckpt, path, self.model, self.project)
         self.model.load_state_dict(ckpt["model"])
-        self.opt.load_state_dict(ckpt["optimizer"])
-        if self.sched is not None and ckpt.get("scheduler") is not None:
-            self.sched.load_state_dict(ckpt["scheduler"])
-        if ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
-        resumed = TrainState.from_dict({**asdict(self.state), **(ckpt.get("train_state") or {})})
-        self.state = resumed
-        _set_rng_state(ckpt["rng"])
+        try:
+            self.opt.load_state_dict(ckpt["optimizer"])
+            if self.sched is not None and ckpt.get("scheduler") is not None:
+                self.sched.load_state_dict(ckpt["scheduler"])
+            if ckpt.get("scaler"):
+                self.scaler.load_state_dict(ckpt["scaler"])
+            self.state = TrainState.from_dict({**asdict(self.state), **ckpt["train_state"]})
+            _set_rng_state(ckpt["rng"])
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
+            raise RunError(f"{path}: cannot restore the training state ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:160] if str(e) else ''}): start a new run, e.g. with "
+                           f"--init-from to keep the weights") from None
 
     def checkpoint_state(self) -> dict[str, Any]:
         model_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
@@ -975,7 +982,8 @@ class _Trainer:
             # the persistence baseline on the test split, next to test_rmse (the headline comparison)
             **({"persistence_rmse": test_metrics["test_persistence_rmse"]} if "test_persistence_rmse" in test_metrics
                else {}),
-            "checkpoints": {"best": checkpoint_path(rd, "best").is_file(), "last": checkpoint_path(rd, "last").is_file()},
+            "checkpoints": {"best": checkpoint_path(rd, "best").is_file(),
+                            "last": checkpoint_path(rd, "last").is_file()},
             "finished": _now(),
         }
         _write_text(rd / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -193,3 +193,32 @@ def test_parse_record_drops_malformed_lines():
     assert parse_record({"kind": "grad", "step": 1, "blocks": []}) is None
     assert parse_record({"kind": "end"}) is None
     assert parse_record(["kind"]) is None and parse_record({"kind": "other"}) is None
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda c: c.update(meta="x"), "'meta' is a str"),
+    (lambda c: c["meta"].update(x_mean=[1.0, 2.0, 3.0]), "meta.x_mean is not a list of 1 finite numbers"),
+    (lambda c: c["meta"].update(lookback=-4), "meta.lookback is -4"),
+])
+def test_damaged_metadata_is_refused(trained, tmp_path, capsys, change, expected):
+    run = _copy(trained, tmp_path)
+    _edit_best(run, change)
+    rc = main(["evaluate", str(run), "--demo", "sine"])
+    err = capsys.readouterr().err
+    assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda c: c.pop("optimizer"), "no usable 'optimizer'"),
+    (lambda c: c.update(rng={"torch": 1, "python": (), "numpy": {}}), "random-number state is damaged"),
+    (lambda c: c["optimizer"].update(param_groups=[]), "cannot restore the training state"),
+])
+def test_resume_from_a_damaged_last_checkpoint_is_refused(trained, tmp_path, capsys, change, expected):
+    run = _copy(trained, tmp_path)
+    path = checkpoint_path(run, "last")
+    ckpt = torch.load(path, weights_only=True)
+    change(ckpt)
+    torch.save(ckpt, path)
+    rc = main(["train", "--resume", str(run), "--epochs", "2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
