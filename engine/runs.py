@@ -168,16 +168,9 @@ class RunLock:
             if self._create(me):
                 self.held = True
                 return self
-            owner = self._owner()
+            owner = self.check_free()
             if owner is None:
-                continue  # vanished or unreadable: try again
-            if owner.get("pid") == me["pid"] and owner.get("host") == me["host"]:
-                self.held = True  # this process already holds it (e.g. a retried start)
-                return self
-            if owner.get("host") != me["host"] or _alive(owner.get("pid")):
-                raise RunLockedError(f"{self.path.parent}: the run is being written by process {owner.get('pid')} on "
-                                     f"{owner.get('host')} (since {owner.get('since')}): wait for it to end or stop it; "
-                                     f"if that process is gone, delete {self.path}")
+                continue  # vanished meanwhile: try again
             self.note = (f"took over the lock of process {owner.get('pid')} on {owner.get('host')}, which is no "
                          f"longer running (it stopped without cleaning up)")
             try:
@@ -185,6 +178,20 @@ class RunLock:
             except FileNotFoundError:
                 pass
         raise RunLockedError(f"{self.path}: cannot take the run folder's lock: another process keeps taking it")
+
+    def check_free(self) -> dict[str, Any] | None:
+        """Raise RunLockedError when a live process (or one on another host) holds the lock; else return the
+        stale owner's record (None when there is no lock)."""
+        owner = self._owner()
+        if owner is None:
+            return None
+        host = socket.gethostname()
+        if owner.get("host") != host or _alive(owner.get("pid")):
+            this = " (this process)" if owner.get("pid") == os.getpid() and owner.get("host") == host else ""
+            raise RunLockedError(f"{self.path.parent}: the run is being written by process {owner.get('pid')}{this} "
+                                 f"on {owner.get('host')} (since {owner.get('since')}): wait for it to end or stop "
+                                 f"it; if that process is gone, delete {self.path}")
+        return owner
 
     def _create(self, me: dict[str, Any]) -> bool:
         """Write LOCK atomically, only if it does not exist (a temp file hard-linked into place)."""

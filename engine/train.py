@@ -1179,6 +1179,7 @@ def start_training_process(project: Project, data: DataSpec | dict | None, overr
 
     if resume is not None:
         rd = Path(resume)
+        RunLock(rd).check_free()  # refused here, before a process starts, while another one writes it
     else:
         rd = Path(run_dir) if run_dir is not None else new_run_dir(out_dir, project.name)
         rd.mkdir(parents=True, exist_ok=True)
