@@ -72,7 +72,7 @@ def _legacy_numpy_globals(names: set[str]) -> list[Any] | None:
     try:
         from numpy._core.multiarray import _reconstruct  # numpy 2
     except ImportError:  # pragma: no cover - numpy 1
-        from numpy.core.multiarray import _reconstruct
+        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]  # same function, old home
     uint32_dtype = type(np.dtype(np.uint32))
     return [np.ndarray, np.dtype, (_reconstruct, "numpy.core.multiarray._reconstruct"),
             (_reconstruct, "numpy._core.multiarray._reconstruct"), (uint32_dtype, "numpy.dtypes.UInt32DType")]
@@ -143,7 +143,7 @@ def _first_line(e: BaseException) -> str:
     return text[0][:200] if text else type(e).__name__
 
 
-def numpy_state_to_plain(state: tuple) -> dict[str, Any]:
+def numpy_state_to_plain(state: Any) -> dict[str, Any]:
     """np.random.get_state() as plain values: {"name", "keys" (uint32 tensor as int64), "pos", ...}."""
     import torch
 

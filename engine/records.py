@@ -111,8 +111,8 @@ class Summary(TypedDict, total=False):
     device_name: str
     precision: str
     threads: int | None
-    task: str
-    loss: str
+    task: str | None
+    loss: str | None
     best_epoch: int | None
     best_step: int | None
     val_loss: float | None

@@ -264,7 +264,7 @@ def _epoch_permutation(n: int, seed: int, epoch: int, device):
 
 
 # ============================================================================ losses, metrics
-def _loss_fn(name: str):
+def _loss_fn(name: str | None):
     import torch.nn.functional as F
 
     if name == "mse":
@@ -553,7 +553,7 @@ class _Setup:
 
 
 # ============================================================================ the loop
-def train(project: Project, data: DataSpec | dict | None = None, overrides: dict[str, Any] | None = None,
+def train(project: Project | None, data: DataSpec | dict | None = None, overrides: dict[str, Any] | None = None,
           out_dir: str | Path = "runs", *, run_dir: str | Path | None = None, resume: str | Path | None = None,
           stop_event=None, on_metric: Callable[[dict], None] | None = None,
           install_signal_handlers: bool = True, init_from: str | Path | None = None,
@@ -593,6 +593,8 @@ def _setup(project, data, overrides, resume, init_from) -> _Setup:
     if resume is not None:
         setup = _resume_setup(Path(resume), overrides)
     else:
+        if project is None:
+            raise ConfigError("no design to train: pass a project (or resume=RUN to continue a run)")
         if data is None:
             raise DataError("no data: give --data FILE or --demo sine|chaos")
         data = data if isinstance(data, DataSpec) else DataSpec.from_dict(data)
@@ -661,7 +663,7 @@ class _Trainer:
         strategy.prepare_dataset(self.dataset)
         _seed_everything(cfg.seed, cfg.deterministic)
         self.model = _build_model(self.project)
-        if setup.init_ckpt is not None:  # checked before any run folder is made
+        if setup.init_ckpt is not None and setup.init_path is not None:  # checked before a run folder is made
             check_checkpoint(setup.init_ckpt, setup.init_path, self.model)
             self.model.load_state_dict(setup.init_ckpt["model"])
 
@@ -772,8 +774,8 @@ class _Trainer:
         cfg, dataset, data, device = self.cfg, self.dataset, self.setup.data, self.device
         return {"kind": KIND_START, "time": _now(), "run": str(self.rd), "name": self.project.name,
                 "device": str(device), "device_name": device_name(device), "precision": cfg.precision,
-                "threads": self.threads if device.type == "cpu" else None, "task": cfg.task, "loss": cfg.loss,
-                "epochs": cfg.epochs, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
+                "threads": self.threads if device.type == "cpu" else None, "task": str(cfg.task),
+                "loss": str(cfg.loss), "epochs": cfg.epochs, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
                 "batch_size": cfg.batch_size, "grad_every": cfg.grad_every, "blocks": self.norms.block_ids,
                 "samples": {s: dataset.size(s) for s in dataset.index}, "data": data.label,
                 "data_spec": data.to_dict(), "features": dataset.meta.features, "target": dataset.meta.target,
@@ -1123,6 +1125,7 @@ def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device
     model.to(dev)
     data.to(dev)
     res = evaluate_split(model, data, "all", cfg, dev, keep_predictions=True)
+    assert res.predictions is not None  # keep_predictions=True
     pred = res.predictions[:, -1]
     idx = data.index["all"].cpu().numpy()
     if data.kind == "series":
