@@ -53,6 +53,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
 LOSSES = {"regression": ("mse", "mae", "huber"), "classification": ("cross_entropy",)}
 PRECISIONS = ("fp32", "bf16", "fp16")
+MAX_SEED = 2 ** 63 - 1  # torch.manual_seed's limit
 
 
 class ConfigError(ValueError):
@@ -161,6 +162,8 @@ class TrainConfig:
         num("min_delta", 0)
         num("clip_norm", 0, lo_open=True, allow_none=True)
         num("seed", 0, integer=True)
+        if self.seed > MAX_SEED:
+            bad("seed", f"a whole number from 0 to {MAX_SEED} (2**63 - 1)")
         num("grad_every", 0, integer=True)
         num("sync_every", 1, allow_none=True, integer=True)
         num("threads", 1, allow_none=True, integer=True)
@@ -197,8 +200,10 @@ def resolve_device(name: str = "auto"):
         return torch.device("cpu")
     try:
         dev = torch.device(name)
-    except RuntimeError:
-        raise TrainError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise TrainError(f"unknown device {str(name)[:40]!r}: use auto, cpu, cuda, cuda:N or mps")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise TrainError("device cuda requested but no CUDA GPU is available to this PyTorch build: use --device auto or cpu")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
 import time
@@ -92,7 +93,10 @@ def _spec(args):
         try:
             spec.split = tuple(float(v) for v in args.split.split(","))
         except ValueError:
-            raise UserError(f"--split must be three fractions like 0.7,0.15,0.15, received {args.split!r}") from None
+            spec.split = ()
+        if len(spec.split) != 3 or not all(math.isfinite(v) and 0 <= v <= 1 for v in spec.split):
+            raise UserError(f"--split must be three fractions from 0 to 1 like 0.7,0.15,0.15, received "
+                            f"{args.split[:60]!r}")
     return spec
 
 

@@ -210,3 +210,29 @@ def test_huge_design_name_makes_a_short_safe_folder(tmp_path):
     assert len(run.name) <= 80 and "/" not in run.name
     assert json.loads((run / "summary.json").read_text())["name"] == "é/x" * 33_334
     assert os.path.getsize(run / "summary.json") > 100_000
+
+
+@pytest.mark.parametrize("flag,value,expected", [
+    ("--seed", str(2 ** 64), "training.seed must be a whole number from 0 to"),
+    ("--device", "meta", "unknown device 'meta'"),
+    ("--split", "nan,nan,nan", "--split must be three fractions"),
+])
+def test_bad_training_settings_are_one_line(tmp_path, capsys, flag, value, expected):
+    from rnn_studio.cli import main
+
+    rc = main(["train", str(_design(tmp_path)), "--demo", "sine", "--max-steps", "1", "--out", str(tmp_path / "r"),
+               flag, value])
+    err = capsys.readouterr().err
+    assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_init_from_on_the_cli(tmp_path):
+    design = _design(tmp_path)
+    r = _run("train", str(design), "--demo", "sine", "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "a"))
+    assert r.returncode == 0, r.stderr
+    src = next((tmp_path / "a").iterdir())
+    r = _run("train", str(design), "--demo", "sine", "--max-steps", "2", "--threads", "1", "--quiet",
+             "--init-from", str(src), "--out", str(tmp_path / "b"))
+    assert r.returncode == 0, r.stderr
+    start = read_metrics(next((tmp_path / "b").iterdir()))[0][0]
+    assert start["init_from"] == str(checkpoint_path(src, "best"))
