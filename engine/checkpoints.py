@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -58,9 +59,23 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     torch.save(state, buf)
     try:
         atomic_write_bytes(path, buf.getvalue())
+        _fsync_folder(path.parent)  # the rename itself survives a power loss
     except OSError as e:
         raise RunError(f"{path}: cannot write checkpoint ({e.strerror or e}): free some space or choose a "
                        f"writable output folder") from None
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a folder: the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _legacy_numpy_globals(names: set[str]) -> list[Any] | None:
