@@ -463,10 +463,6 @@ class TrainingStrategy:
 
 
 # ============================================================================ checkpoints
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    save_checkpoint(path, state)
-
-
 def _load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise RunError(f"{path}: missing checkpoint: nothing to resume (the run stopped before its first checkpoint)")
