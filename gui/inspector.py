@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
                                QLineEdit, QScrollArea, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from engine import CATALOG, Param, fmt_shape
+from rnn_studio.engine import CATALOG, Param, fmt_shape
 
 from . import theme as themes
 from .canvas import block_summary

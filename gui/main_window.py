@@ -19,7 +19,7 @@ from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, 
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox,
                                QToolBar, QWidget)
 
-from engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, ProjectFormatError, load_project
+from rnn_studio.engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, ProjectFormatError, load_project
 
 from . import theme as themes
 from .bridge import ProjectBridge
@@ -799,7 +799,7 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts", html)
 
     def show_about(self) -> None:
-        from engine import __version__
+        from rnn_studio.engine import __version__
 
         QMessageBox.about(self, "About RNN Studio", f"<b>RNN Studio {__version__}</b><br>Design recurrent neural "
                           f"networks by drag and drop, with live shape checking.")

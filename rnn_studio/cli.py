@@ -18,7 +18,7 @@ import importlib
 import importlib.util
 import sys
 
-from engine import __version__
+from rnn_studio.engine import __version__
 
 COMMAND_MODULES = [
     "rnn_studio.commands.design",  # check, summary, schema, blocks
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def load_design(path: str):
     """Load a project file for a CLI verb; unreadable files become a one-line UserError (exit 2)."""
-    from engine import ProjectFormatError, load_project
+    from rnn_studio.engine import ProjectFormatError, load_project
 
     try:
         return load_project(path)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
-from engine import CATALOG, CATEGORIES, check, fmt_shape
-from engine.schema import project_schema
+from rnn_studio.engine import CATALOG, CATEGORIES, check, fmt_shape
+from rnn_studio.engine.schema import project_schema
 
 from ..cli import EXIT_BAD_INPUT, load_design
 
@@ -105,7 +105,7 @@ def cmd_summary(args) -> int:
 
 def cmd_blocks(args) -> int:
     if args.markdown:
-        from engine.schema import catalog_markdown
+        from rnn_studio.engine.schema import catalog_markdown
 
         print(catalog_markdown(), end="")
         return 0

@@ -32,7 +32,7 @@ def register(sub) -> None:
 
 def _load(args):
     """(project, model, meta, what) for a run folder or a design file."""
-    from engine import check, runs
+    from rnn_studio.engine import check, runs
 
     src = Path(args.source)
     if src.is_dir():
@@ -59,7 +59,7 @@ def _load(args):
         raise UserError(f"invalid design: {res.errors[0].message}{more}")
     import torch
 
-    from engine import build_model
+    from rnn_studio.engine import build_model
 
     torch.manual_seed(args.seed)
     model = build_model(project, res).eval()
@@ -67,7 +67,7 @@ def _load(args):
 
 
 def cmd_export(args) -> int:
-    from exports import DEFAULT_OPSET, ExportError, VerificationError, export_onnx, export_pytorch
+    from rnn_studio.exports import DEFAULT_OPSET, ExportError, VerificationError, export_onnx, export_pytorch
 
     out = Path(args.output)
     fmt = args.format or ("pytorch" if out.suffix == ".py" else "onnx")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from typing import Any
 
-from engine.records import (KIND_EPOCH, KIND_START, KIND_STEP, STOP_CANCELLED, STOP_OUT_OF_MEMORY, is_diverged,
+from rnn_studio.engine.records import (KIND_EPOCH, KIND_START, KIND_STEP, STOP_CANCELLED, STOP_OUT_OF_MEMORY, is_diverged,
                             parse_record)
 
 from ..cli import EXIT_BAD_INPUT, UserError, load_design
@@ -76,7 +76,7 @@ def register(sub) -> None:
 
 
 def _spec(args):
-    from engine.data import DataSpec
+    from rnn_studio.engine.data import DataSpec
 
     if not args.data and not args.demo:
         raise UserError("no data: give --data FILE (CSV or .npz) or --demo sine|chaos")
@@ -101,10 +101,10 @@ def _spec(args):
 
 
 def _engine_errors():
-    from engine.compile import DesignError
-    from engine.data import DataError
-    from engine.runs import RunError
-    from engine.train import ConfigError, TrainError
+    from rnn_studio.engine.compile import DesignError
+    from rnn_studio.engine.data import DataError
+    from rnn_studio.engine.runs import RunError
+    from rnn_studio.engine.train import ConfigError, TrainError
 
     return (DataError, DesignError, RunError, ConfigError, TrainError)
 
@@ -207,11 +207,11 @@ def _metric_text(d: dict, prefix: str) -> str:
 
 
 def cmd_train(args) -> int:
-    from engine.distributed import in_torchrun, is_rank_zero
-    from engine.train import train
+    from rnn_studio.engine.distributed import in_torchrun, is_rank_zero
+    from rnn_studio.engine.train import train
 
     if in_torchrun():  # under torchrun: DistributedDataParallel, rank 0 writes the run (engine/distributed.py)
-        from engine.distributed import train_distributed as train
+        from rnn_studio.engine.distributed import train_distributed as train
         if not is_rank_zero():
             args.quiet, sys.stdout = True, open(os.devnull, "w")  # one report, from rank 0
 
@@ -254,7 +254,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from engine.train import evaluate_run
+    from rnn_studio.engine.train import evaluate_run
 
     try:
         res = evaluate_run(args.run, _spec(args), args.checkpoint)
@@ -283,8 +283,8 @@ def _check_output(out: Path) -> None:
 
 
 def cmd_predict(args) -> int:
-    from engine.project import atomic_write_text
-    from engine.train import predict_run
+    from rnn_studio.engine.project import atomic_write_text
+    from rnn_studio.engine.train import predict_run
 
     try:
         cols, rows = predict_run(args.run, _spec(args), args.checkpoint)

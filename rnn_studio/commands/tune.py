@@ -57,7 +57,7 @@ def print_table(rows: list[dict], out=None) -> None:
 
 
 def cmd_tune(args) -> int:
-    from engine.tune import SearchSpaceError, StorageError, tune
+    from rnn_studio.engine.tune import SearchSpaceError, StorageError, tune
 
     project = load_design(args.design)
     spec = _spec(args)

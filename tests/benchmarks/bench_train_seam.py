@@ -24,9 +24,9 @@ CHILD = r"""
 import json, sys, tempfile
 import torch
 torch.set_num_threads(1)
-from engine import Project
-from engine.data import DataSpec
-from engine.train import train
+from rnn_studio.engine import Project
+from rnn_studio.engine.data import DataSpec
+from rnn_studio.engine.train import train
 blocks = [{"id": "x", "type": "Input", "params": {"timesteps": 16, "features": 1}},
           {"id": "g", "type": "GRU", "params": {"units": 16, "return_sequences": True}},
           {"id": "l", "type": "LSTM", "params": {"units": 16}},

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoints import CHECKPOINT_VERSION, design_fingerprint
-from engine.records import parse_record
-from engine.runs import CHECKPOINT_FORMAT, RunError, checkpoint_path, load_run, read_metrics
-from engine.train import train
+from rnn_studio.engine.checkpoints import CHECKPOINT_VERSION, design_fingerprint
+from rnn_studio.engine.records import parse_record
+from rnn_studio.engine.runs import CHECKPOINT_FORMAT, RunError, checkpoint_path, load_run, read_metrics
+from rnn_studio.engine.train import train
 from rnn_studio.cli import main
 
 from .test_train import SINE, tiny

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.runs import LOCK_FILE, RunLock, RunLockedError, checkpoint_path, new_run_dir, read_metrics, safe_name
-from engine.train import TrainState, _StopFlag, train
+from rnn_studio.engine.runs import LOCK_FILE, RunLock, RunLockedError, checkpoint_path, new_run_dir, read_metrics, safe_name
+from rnn_studio.engine.train import TrainState, _StopFlag, train
 
 from .test_train import SINE, tiny
 

@@ -2,7 +2,7 @@
 field, not at a number parsed out of the stop_reason text."""
 import json
 
-from gui.monitor.panel import TrainPanel
+from rnn_studio.gui.monitor.panel import TrainPanel
 
 from .test_monitor import tiny_project
 
