@@ -17,9 +17,11 @@ A checkpoint is a dict saved with torch.save:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +31,8 @@ from .project import Project, ProjectFormatError, load_project
 
 CHECKPOINT_FORMAT = "rnn-studio-checkpoint"
 STOP_FILE = "STOP"
+LOCK_FILE = "LOCK"
+MAX_NAME_CHARS = 60  # the design-name part of a run folder's name
 
 
 @dataclass
@@ -60,6 +64,10 @@ class RunError(ValueError):
     """A run folder or checkpoint that cannot be used; one clear line."""
 
 
+class RunLockedError(RunError):
+    """The run folder is being written by another live process (its LOCK names it)."""
+
+
 def checkpoint_path(run_dir: str | Path, which: str = "best") -> Path:
     if which not in ("best", "last"):
         raise RunError(f"checkpoint must be 'best' or 'last', received {which!r}")
@@ -73,8 +81,7 @@ def is_run_dir(path: str | Path) -> bool:
 
 def load_run(run_dir: str | Path, which: str = "best", map_location: str = "cpu"):
     """(project, model with the checkpoint's weights in eval mode, RunMeta) for a run folder."""
-    import torch
-
+    from .checkpoints import check_checkpoint, load_checkpoint
     from .compile import build_model
 
     run_dir = Path(run_dir)
@@ -88,13 +95,9 @@ def load_run(run_dir: str | Path, which: str = "best", map_location: str = "cpu"
     if not path.is_file():
         raise RunError(f"{path}: missing checkpoint; the run may have stopped before its first epoch "
                        f"(try --checkpoint {'last' if which == 'best' else 'best'})")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as e:  # corrupt / truncated file
-        raise RunError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise RunError(f"{path}: not an RNN Studio checkpoint")
+    ckpt = load_checkpoint(path, map_location)  # never unpickles code (engine/checkpoints.py)
     model = build_model(project)
+    check_checkpoint(ckpt, path, model, project)  # format, design fingerprint, tensor names and shapes
     model.load_state_dict(ckpt["model"])
     model.eval()
     return project, model, RunMeta.from_dict(ckpt.get("meta"))
@@ -107,20 +110,143 @@ def project_of(path: str | Path) -> Project:
 
 
 # ---------------------------------------------------------------------------- write side (the trainer)
+def safe_name(name: str, limit: int = MAX_NAME_CHARS) -> str:
+    """`name` as a file-name part: letters, digits, `_ . -` only, at most `limit` characters. A longer
+    name keeps its start and gets 8 hex digits of its hash, so two long names stay distinct."""
+    safe = re.sub(r"[^A-Za-z0-9_.\-]+", "-", str(name)).strip("-.") or "run"
+    if len(safe) > limit:
+        digest = hashlib.sha1(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        safe = f"{safe[:limit - 9].rstrip('-.')}-{digest}"
+    return safe
+
+
 def new_run_dir(out_dir: str | Path, name: str) -> Path:
-    """Create and return `<out_dir>/<YYYYmmdd-HHMMSS>-<name>/` (with checkpoints/); a clash gets -2, -3..."""
-    safe = re.sub(r"[^A-Za-z0-9_.\-]+", "-", name).strip("-.") or "run"
-    base = Path(out_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}"
+    """Create and return `<out_dir>/<YYYYmmdd-HHMMSS>-<name>/` (with checkpoints/); a clash gets -2, -3...
+    (mkdir is atomic: two runs started in the same second get distinct folders). The name is shortened
+    and made safe (`safe_name`). An OSError (read-only, not a folder, no space) is a RunError naming the path."""
+    base = Path(out_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe_name(name)}"
     path, n = base, 1
     while True:
         try:
             path.mkdir(parents=True, exist_ok=False)
             break
         except FileExistsError:
+            if not Path(out_dir).is_dir():
+                raise RunError(f"{out_dir}: the output folder is a file, not a folder: choose another --out") from None
             n += 1
             path = base.with_name(f"{base.name}-{n}")
-    (path / "checkpoints").mkdir(exist_ok=True)
+        except OSError as e:
+            raise write_error(e, Path(out_dir), "cannot create a run folder in") from None
+    try:
+        (path / "checkpoints").mkdir(exist_ok=True)
+    except OSError as e:
+        raise write_error(e, path / "checkpoints", "cannot create") from None
     return path
+
+
+def write_error(e: OSError, path: Path, what: str = "cannot write") -> RunError:
+    """One line for a failed write: the path, the system's reason and what to do."""
+    where = e.filename if getattr(e, "filename", None) else path
+    return RunError(f"{where}: {what} ({e.strerror or type(e).__name__}): free some space or choose a "
+                    f"writable output folder")
+
+
+# ---------------------------------------------------------------------------- the owner of a run folder
+class RunLock:
+    """<run>/LOCK: {"pid", "host", "since"} of the process writing the run folder. A second writer is
+    refused (RunLockedError naming the owner); a lock left by a dead process on this host is taken over
+    (`note` says so). Released (deleted) when training ends."""
+
+    def __init__(self, run_dir: str | Path):
+        self.path = Path(run_dir) / LOCK_FILE
+        self.note: str | None = None
+        self.held = False
+
+    def acquire(self) -> "RunLock":
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": _utc_now()}
+        for _ in range(3):
+            if self._create(me):
+                self.held = True
+                return self
+            owner = self.check_free()
+            if owner is None:
+                continue  # vanished meanwhile: try again
+            self.note = (f"took over the lock of process {owner.get('pid')} on {owner.get('host')}, which is no "
+                         f"longer running (it stopped without cleaning up)")
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+        raise RunLockedError(f"{self.path}: cannot take the run folder's lock: another process keeps taking it")
+
+    def check_free(self) -> dict[str, Any] | None:
+        """Raise RunLockedError when a live process (or one on another host) holds the lock; else return the
+        stale owner's record (None when there is no lock)."""
+        owner = self._owner()
+        if owner is None:
+            return None
+        host = socket.gethostname()
+        if owner.get("host") != host or _alive(owner.get("pid")):
+            this = " (this process)" if owner.get("pid") == os.getpid() and owner.get("host") == host else ""
+            raise RunLockedError(f"{self.path.parent}: the run is being written by process {owner.get('pid')}{this} "
+                                 f"on {owner.get('host')} (since {owner.get('since')}): wait for it to end or stop "
+                                 f"it; if that process is gone, delete {self.path}")
+        return owner
+
+    def _create(self, me: dict[str, Any]) -> bool:
+        """Write LOCK atomically, only if it does not exist (a temp file hard-linked into place)."""
+        tmp = self.path.with_name(f".{LOCK_FILE}.{me['pid']}.tmp")
+        try:
+            tmp.write_text(json.dumps(me) + "\n", encoding="utf-8")
+            try:
+                os.link(tmp, self.path)
+                return True
+            except FileExistsError:
+                return False
+        except OSError as e:
+            raise write_error(e, self.path) from None
+        finally:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+    def _owner(self) -> dict[str, Any] | None:
+        try:
+            owner = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            owner = {}
+        return owner if isinstance(owner, dict) else {}
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return False
+    return True
+
+
+def _utc_now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def request_stop(run_dir: str | Path) -> None:
@@ -137,20 +263,52 @@ class MetricsWriter:
 
     def __init__(self, path: str | Path, append: bool = True):
         self.path = Path(path)
-        self._f = open(self.path, "a" if append else "w", encoding="utf-8", newline="\n")
+        try:
+            if append:
+                _drop_partial_line(self.path)
+            self._f = open(self.path, "a" if append else "w", encoding="utf-8", newline="\n")
+        except OSError as e:
+            raise write_error(e, self.path) from None
 
     def write(self, record: dict[str, Any]) -> None:
-        self._f.write(json.dumps(record, allow_nan=False, default=_json_default) + "\n")
-        self._f.flush()
+        line = json.dumps(record, allow_nan=False, default=_json_default) + "\n"
+        try:
+            self._f.write(line)
+            self._f.flush()
+        except OSError as e:
+            raise write_error(e, self.path) from None
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.flush()
             try:
+                self._f.flush()
                 os.fsync(self._f.fileno())
             except OSError:
                 pass
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError:
+                pass
+
+
+def _drop_partial_line(path: Path) -> None:
+    """Cut a last line without its newline (a writer killed mid-line), so appended records start on a
+    line of their own and every line of the file parses."""
+    try:
+        with open(path, "rb+") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            f.seek(max(0, size - 1))
+            if f.read(1) == b"\n":
+                return
+            back = min(size, 1 << 20)
+            f.seek(size - back)
+            tail = f.read(back)
+            cut = tail.rfind(b"\n")
+            f.truncate(size - back + cut + 1 if cut >= 0 else (0 if back == size else size))
+    except FileNotFoundError:
+        return
 
 
 def _json_default(v):

@@ -20,12 +20,12 @@ host every `sync_every` steps (1 on CPU where reading is free), gradient norms p
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
 import random
 import signal
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -36,18 +36,24 @@ from typing import Any, Callable
 import numpy as np
 
 from .data import DataError, DataSpec, Dataset, infer_task, load_dataset, lookahead_warnings
-from .project import Project, atomic_write_bytes, atomic_write_text
-from .runs import (CHECKPOINT_FORMAT, STOP_FILE, MetricsWriter, RunError, checkpoint_path, new_run_dir,
-                   request_stop)
+from .project import Project, atomic_write_text
+from .checkpoints import (CHECKPOINT_VERSION, check_checkpoint, check_resumable, design_fingerprint, load_checkpoint,
+                          save_checkpoint, tensor_shapes)
+from .records import (DIVERGED_PREFIX, EARLY_STOP_PREFIX, KIND_END, KIND_EPOCH, KIND_GRAD, KIND_START, KIND_STEP,
+                      STOP_CANCELLED, STOP_COMPLETED, STOP_ERROR, STOP_MAX_STEPS, STOP_OUT_OF_MEMORY, EpochRecord,
+                      GradRecord, Record, StartRecord, StepRecord, Summary)
+from .runs import (CHECKPOINT_FORMAT, STOP_FILE, MetricsWriter, RunError, RunLock, RunLockedError, checkpoint_path,
+                   new_run_dir, request_stop, write_error)
 
-__all__ = ["TrainConfig", "ConfigError", "TrainError", "train", "evaluate_run", "predict_run", "request_stop",
-           "start_training_process", "resolve_device", "default_threads", "DataSpec", "DataError"]
+__all__ = ["TrainConfig", "TrainState", "TrainingStrategy", "ConfigError", "TrainError", "train", "evaluate_run",
+           "predict_run", "request_stop", "start_training_process", "resolve_device", "default_threads", "DataSpec",
+           "DataError"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
 LOSSES = {"regression": ("mse", "mae", "huber"), "classification": ("cross_entropy",)}
 PRECISIONS = ("fp32", "bf16", "fp16")
-CHECKPOINT_VERSION = 1
+MAX_SEED = 2 ** 63 - 1  # torch.manual_seed's limit
 
 
 class ConfigError(ValueError):
@@ -156,6 +162,8 @@ class TrainConfig:
         num("min_delta", 0)
         num("clip_norm", 0, lo_open=True, allow_none=True)
         num("seed", 0, integer=True)
+        if self.seed > MAX_SEED:
+            bad("seed", f"a whole number from 0 to {MAX_SEED} (2**63 - 1)")
         num("grad_every", 0, integer=True)
         num("sync_every", 1, allow_none=True, integer=True)
         num("threads", 1, allow_none=True, integer=True)
@@ -192,8 +200,10 @@ def resolve_device(name: str = "auto"):
         return torch.device("cpu")
     try:
         dev = torch.device(name)
-    except RuntimeError:
-        raise TrainError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise TrainError(f"unknown device {str(name)[:40]!r}: use auto, cpu, cuda, cuda:N or mps")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise TrainError("device cuda requested but no CUDA GPU is available to this PyTorch build: use --device auto or cpu")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
@@ -229,7 +239,10 @@ def _seed_everything(seed: int, deterministic: bool) -> None:
 def _rng_state() -> dict[str, Any]:
     import torch
 
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    from .checkpoints import numpy_state_to_plain
+
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": numpy_state_to_plain(np.random.get_state())}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -240,7 +253,9 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    from .checkpoints import numpy_state_from_plain
+
+    np.random.set_state(numpy_state_from_plain(state["numpy"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -254,7 +269,7 @@ def _epoch_permutation(n: int, seed: int, epoch: int, device):
 
 
 # ============================================================================ losses, metrics
-def _loss_fn(name: str):
+def _loss_fn(name: str | None):
     import torch.nn.functional as F
 
     if name == "mse":
@@ -379,12 +394,18 @@ class _null:
 
 # ============================================================================ stop requests
 class _StopFlag:
-    """Set by stop_event, a STOP file in the run folder, SIGTERM or Ctrl-C; checked at step boundaries."""
+    """Set by stop_event, a STOP file in the run folder, SIGTERM or Ctrl-C; checked at step boundaries.
+
+    A second Ctrl-C while training stops at once (KeyboardInterrupt, caught by the trainer, which still
+    writes the summary); during the shutdown (last.pt, test metrics, summary) it only asks to hurry:
+    the test evaluation is skipped and summary.json is still written."""
 
     def __init__(self, run_dir: Path, stop_event=None):
         self.stop_file = run_dir / STOP_FILE
         self.event = stop_event
         self.signalled = False
+        self.shutting_down = False
+        self.hurry = False
         self._old: dict[int, Any] = {}
 
     def install(self) -> None:
@@ -397,6 +418,9 @@ class _StopFlag:
                 pass
 
     def _handler(self, signum, frame):
+        if self.shutting_down:
+            self.hurry = True
+            return
         if self.signalled and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now
         self.signalled = True
@@ -413,38 +437,128 @@ class _StopFlag:
         return bool(self.signalled or (self.event is not None and self.event.is_set()) or self.stop_file.exists())
 
 
+# ============================================================================ the distribution seam
+class TrainingStrategy:
+    """How one training process takes part in a run: the single-process defaults. Distributed training
+    (engine/distributed.py) passes a subclass to `train(..., strategy=...)`; these five methods are the
+    whole seam."""
+
+    def prepare_dataset(self, dataset: Dataset) -> None:
+        """Called once with the loaded dataset (before it moves to the device)."""
+
+    def wrap_model(self, model, device):
+        """The module to train (moved to `device`); its state_dict must be the plain model's."""
+        return model.to(device)
+
+    def shard_batch(self, idx):
+        """The part of a global training batch (window indices) this process trains on."""
+        return idx
+
+    def save_checkpoint(self, path: Path, state: dict[str, Any]) -> None:
+        save_checkpoint(path, state)
+
+    def agree_stop(self, local: bool) -> bool:
+        """Whether to stop now, given this process's own stop request (all processes must agree)."""
+        return local
+
+
 # ============================================================================ checkpoints
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())  # the old file stays until the new one is complete
-
-
 def _load_checkpoint(path: Path) -> dict[str, Any]:
-    import torch
-
     if not path.is_file():
         raise RunError(f"{path}: missing checkpoint: nothing to resume (the run stopped before its first checkpoint)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise RunError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise RunError(f"{path}: not an RNN Studio checkpoint")
-    return ckpt
+    return load_checkpoint(path)
+
+
+def _init_checkpoint(init_from: str | Path) -> tuple[Path, dict[str, Any]]:
+    """(path, checkpoint) of `init_from`: a run folder (its best.pt) or a checkpoint file."""
+    src = Path(init_from)
+    path = checkpoint_path(src, "best") if src.is_dir() else src
+    if not path.is_file():
+        raise RunError(f"{path}: no checkpoint to start from (init_from): pass a run folder that has "
+                       f"checkpoints/best.pt, or a checkpoint file")
+    return path, load_checkpoint(path)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists (a checkpoint holds only plain types)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    return value
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _write_text(path: Path, text: str) -> None:
+    try:
+        atomic_write_text(path, text)
+    except OSError as e:
+        raise write_error(e, path) from None
+
+
+# ============================================================================ the state of a run
+@dataclass
+class TrainState:
+    """What a checkpoint's `train_state` holds: the position in the run and the early-stopping state."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken, over the whole run
+    batch: int = 0  # batches taken in the current epoch
+    epoch_loss_sum: float = 0.0
+    epoch_samples: int = 0
+    epoch_time: float = 0.0
+    best_val_loss: float | None = None
+    bad_epochs: int = 0
+    best: dict[str, Any] = field(default_factory=dict)  # epoch, step, val_loss and metrics of best.pt
+    elapsed: float = 0.0  # seconds, across resumes
+    last_val: dict[str, Any] = field(default_factory=dict)
+    data_spec: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "TrainState":
+        return cls(**{k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__})
+
+    def start_epoch_totals(self) -> None:
+        self.batch, self.epoch_loss_sum, self.epoch_samples, self.epoch_time = 0, 0.0, 0, 0.0
+
+
+@dataclass
+class _Ending:
+    """How the run ended (None while it runs)."""
+
+    reason: str | None = None
+    message: str | None = None
+    diverged_step: int | None = None
+    save_last: bool = True  # False after a second Ctrl-C mid-step: the model may be half updated
+
+    def diverged(self, step: int, message: str) -> None:
+        self.reason, self.message, self.diverged_step = f"{DIVERGED_PREFIX}{step}", message, step
+
+
+@dataclass
+class _Setup:
+    """Everything decided before the run folder is touched."""
+
+    project: Project
+    data: DataSpec
+    cfg: TrainConfig
+    resume_dir: Path | None = None
+    resume_ckpt: dict[str, Any] | None = None
+    init_path: Path | None = None
+    init_ckpt: dict[str, Any] | None = None
+
+
 # ============================================================================ the loop
-def train(project: Project, data: DataSpec | dict | None = None, overrides: dict[str, Any] | None = None,
+def train(project: Project | None, data: DataSpec | dict | None = None, overrides: dict[str, Any] | None = None,
           out_dir: str | Path = "runs", *, run_dir: str | Path | None = None, resume: str | Path | None = None,
           stop_event=None, on_metric: Callable[[dict], None] | None = None,
-          install_signal_handlers: bool = True) -> dict[str, Any]:
+          install_signal_handlers: bool = True, init_from: str | Path | None = None,
+          strategy: TrainingStrategy | None = None) -> dict[str, Any]:
     """Train a design; returns the summary dict (also written to <run>/summary.json).
 
     project    the design (engine.Project); its `training` section gives the defaults
@@ -455,34 +569,33 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
     resume     an existing run folder: continue from its checkpoints/last.pt, appending to its metrics
     stop_event anything with is_set() (threading.Event / multiprocessing.Event) checked at every step
     on_metric  called with every metrics record (the same dicts written to metrics.jsonl)
+    init_from  a run folder (its best.pt) or checkpoint file whose weights start this new run (tensor
+               names and shapes must match the design; optimizer and step count start fresh)
+    strategy   how this process takes part (TrainingStrategy; engine/distributed.py passes its own)
 
     Raises DataError / ConfigError / DesignError / RunError / TrainError (all one line) before training
-    starts; once it has started, every ending (done, early stop, cancel, divergence, OOM) returns a
+    starts, and RunError when the run folder cannot be written (full disk, read-only) or is locked by
+    another live process; otherwise every ending (done, early stop, cancel, divergence, OOM) returns a
     summary with its `stop_reason`.
     """
-    import torch
+    setup = _setup(project, data, overrides, resume, init_from)
+    trainer = _Trainer(setup, strategy or TrainingStrategy(), stop_event, on_metric)
+    trainer.open_run_folder(out_dir, run_dir)
+    try:
+        trainer.build()
+        return trainer.run(install_signal_handlers)
+    finally:
+        trainer.close()
 
-    from .compile import build_model
 
-    resume_ckpt = None
+def _setup(project, data, overrides, resume, init_from) -> _Setup:
+    if resume is not None and init_from is not None:
+        raise ConfigError("init_from starts a new run: it cannot be combined with resume")
     if resume is not None:
-        from .runs import is_run_dir, load_project
-
-        run_path = Path(resume)
-        if not is_run_dir(run_path):
-            raise RunError(f"{run_path}: not a run folder (no project.rnn.json): pass a folder under runs/")
-        project = load_project(run_path / "project.rnn.json")
-        resume_ckpt = _load_checkpoint(checkpoint_path(run_path, "last"))
-        saved = resume_ckpt.get("train_state", {})
-        data = DataSpec.from_dict(saved.get("data_spec") or {})
-        cfg = TrainConfig(**{k: v for k, v in (resume_ckpt.get("config") or {}).items()
-                             if k in TrainConfig.__dataclass_fields__})
-        cfg.max_steps = None  # a step limit applies to one invocation
-        for k in ("device", "threads", "max_steps", "epochs", "sync_every"):  # may change on resume
-            if overrides and overrides.get(k) is not None:
-                setattr(cfg, k, overrides[k])
-        cfg.validate()
+        setup = _resume_setup(Path(resume), overrides)
     else:
+        if project is None:
+            raise ConfigError("no design to train: pass a project (or resume=RUN to continue a run)")
         if data is None:
             raise DataError("no data: give --data FILE or --demo sine|chaos")
         data = data if isinstance(data, DataSpec) else DataSpec.from_dict(data)
@@ -491,273 +604,444 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
             if key in training and getattr(data, key) in (None, DataSpec.__dataclass_fields__[key].default):
                 val = training[key]
                 setattr(data, key, tuple(val) if key == "split" else val)
-        cfg = TrainConfig.from_project(project, overrides)
+        setup = _Setup(project, data, TrainConfig.from_project(project, overrides))
+        if project.training.get("task") != setup.cfg.task:
+            setup.project = project.copy()
+            setup.project.training["task"] = setup.cfg.task
+    if init_from is not None:
+        setup.init_path, setup.init_ckpt = _init_checkpoint(init_from)
+    return setup
 
-    device = resolve_device(cfg.device)
-    threads = cfg.threads or default_threads()
-    torch.set_num_threads(threads)
-    if cfg.precision != "fp32" and device.type != "cuda":
-        raise ConfigError(f"precision {cfg.precision} needs a CUDA GPU (device here: {device.type}): use --precision fp32")
-    if cfg.precision == "bf16" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("precision bf16 is not supported by this GPU: use --precision fp16 or fp32")
 
-    project_task = cfg.task
-    if project.training.get("task") != project_task and resume is None:
-        project = project.copy()
-        project.training["task"] = project_task
-    from .runs import RunMeta
+def _resume_setup(run_path: Path, overrides: dict[str, Any] | None) -> _Setup:
+    from .runs import is_run_dir, load_project
 
-    saved_meta = RunMeta.from_dict(resume_ckpt["meta"]) if resume_ckpt is not None and resume_ckpt.get("meta") else None
-    dataset = load_dataset(data, project, meta=saved_meta)  # a resumed run keeps its normalization
-    _seed_everything(cfg.seed, cfg.deterministic)
-    model = build_model(project)
+    if not is_run_dir(run_path):
+        raise RunError(f"{run_path}: not a run folder (no project.rnn.json): pass a folder under runs/")
+    project = load_project(run_path / "project.rnn.json")
+    ckpt = _load_checkpoint(checkpoint_path(run_path, "last"))
+    check_resumable(ckpt, checkpoint_path(run_path, "last"))
+    saved = TrainState.from_dict(ckpt.get("train_state"))
+    cfg = TrainConfig(**{k: v for k, v in (ckpt.get("config") or {}).items()
+                         if k in TrainConfig.__dataclass_fields__})
+    cfg.max_steps = None  # a step limit applies to one invocation
+    for k in ("device", "threads", "max_steps", "epochs", "sync_every"):  # may change on resume
+        if overrides and overrides.get(k) is not None:
+            setattr(cfg, k, overrides[k])
+    cfg.validate()
+    return _Setup(project, DataSpec.from_dict(saved.data_spec or {}), cfg, resume_dir=run_path, resume_ckpt=ckpt)
+
+
+class _Trainer:
+    """One training run, as named steps: open_run_folder -> build -> run (epochs of steps) -> finish."""
+
+    def __init__(self, setup: _Setup, strategy: TrainingStrategy, stop_event, on_metric):
+        import torch
+
+        self.setup, self.cfg, self.project, self.strategy = setup, setup.cfg, setup.project, strategy
+        self.stop_event, self.on_metric = stop_event, on_metric
+        self.state = TrainState(data_spec=setup.data.to_dict())
+        self.ending = _Ending()
+        self.pending: list[tuple[int, int, Any, float, int]] = []  # (step, epoch, loss, lr, batch) not yet read
+        self.notes: list[str] = []
+        self.lock: RunLock | None = None
+        self.metrics: MetricsWriter | None = None
+        self.stop: _StopFlag | None = None
+        self.device = resolve_device(self.cfg.device)
+        self.threads = self.cfg.threads or default_threads()
+        torch.set_num_threads(self.threads)
+        cfg = self.cfg
+        if cfg.precision != "fp32" and self.device.type != "cuda":
+            raise ConfigError(f"precision {cfg.precision} needs a CUDA GPU (device here: {self.device.type}): "
+                              f"use --precision fp32")
+        if cfg.precision == "bf16" and not torch.cuda.is_bf16_supported():
+            raise ConfigError("precision bf16 is not supported by this GPU: use --precision fp16 or fp32")
+        from .runs import RunMeta
+
+        ckpt = setup.resume_ckpt
+        saved_meta = RunMeta.from_dict(ckpt["meta"]) if ckpt is not None and ckpt.get("meta") else None
+        self.dataset = load_dataset(setup.data, self.project, meta=saved_meta)  # a resume keeps its normalization
+        strategy.prepare_dataset(self.dataset)
+        _seed_everything(cfg.seed, cfg.deterministic)
+        self.model = _build_model(self.project)
+        if setup.init_ckpt is not None and setup.init_path is not None:  # checked before a run folder is made
+            check_checkpoint(setup.init_ckpt, setup.init_path, self.model)
+            self.model.load_state_dict(setup.init_ckpt["model"])
 
     # ---------------------------------------------------------------- run folder
-    if resume is not None:
-        rd = Path(resume)
-    elif run_dir is not None:
-        rd = Path(run_dir)
-        rd.mkdir(parents=True, exist_ok=True)
-        (rd / "checkpoints").mkdir(exist_ok=True)
-    else:
-        rd = new_run_dir(out_dir, project.name)
-    if resume is None:
-        snap = project.copy()
-        snap.training = {**project.training, **{k: v for k, v in cfg.to_dict().items()
-                                                if k not in ("max_steps", "eval_batch_size") and v is not None}}
-        atomic_write_text(rd / "project.rnn.json", snap.to_json())
+    def open_run_folder(self, out_dir: str | Path, run_dir: str | Path | None) -> None:
+        """Choose (or create) the run folder, take its lock, and on a new run clear old files and write
+        the design snapshot."""
+        if self.setup.resume_dir is not None:
+            rd = self.setup.resume_dir
+        elif run_dir is not None:
+            rd = Path(run_dir)
+            try:
+                (rd / "checkpoints").mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise write_error(e, rd, "cannot create the run folder") from None
+        else:
+            rd = new_run_dir(out_dir, self.project.name)
+        self.rd = rd
+        self.lock = RunLock(rd).acquire()
+        if self.lock.note:
+            self.notes.append(self.lock.note)
+        if self.setup.resume_dir is None:
+            self._write_snapshot()
+        try:
+            (rd / STOP_FILE).unlink()  # a stale request from a previous attempt
+        except FileNotFoundError:
+            pass
+
+    def _write_snapshot(self) -> None:
+        rd, cfg = self.rd, self.cfg
+        snap = self.project.copy()
+        snap.training = {**self.project.training, **{k: v for k, v in cfg.to_dict().items()
+                                                     if k not in ("max_steps", "eval_batch_size") and v is not None}}
+        _write_text(rd / "project.rnn.json", snap.to_json())
         for stale in (rd / "summary.json", rd / "predictions.json", rd / "metrics.jsonl",
                       checkpoint_path(rd, "best"), checkpoint_path(rd, "last")):
             try:
                 stale.unlink()
             except FileNotFoundError:
                 pass
-    try:
-        (rd / STOP_FILE).unlink()  # a stale request from a previous attempt
-    except FileNotFoundError:
-        pass
 
     # ---------------------------------------------------------------- model, optimizer, schedule
-    model.to(device)
-    dataset.to(device) if _fits_on_device(dataset, device) else None
-    params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    elif cfg.optimizer == "adamw":
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    n_train = dataset.size("train")
-    steps_per_epoch = math.ceil(n_train / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
-    if cfg.max_steps is not None:
-        total_steps = min(total_steps, cfg.max_steps)
-    if cfg.schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps_per_epoch * cfg.epochs))
-    elif cfg.schedule == "plateau":
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=cfg.plateau_patience)
-    else:
-        sched = None
-    use_amp = cfg.precision != "fp32"
-    amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
+    def build(self) -> None:
+        import torch
 
-    def autocast():
-        return torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp)
+        cfg, device, setup = self.cfg, self.device, self.setup
+        self.model = self.strategy.wrap_model(self.model, device)
+        if _fits_on_device(self.dataset, device):
+            self.dataset.to(device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = _optimizer(cfg, self.params)
+        self.n_train = self.dataset.size("train")
+        self.steps_per_epoch = math.ceil(self.n_train / cfg.batch_size)
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        if cfg.max_steps is not None:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.sched = _scheduler(cfg, self.opt, self.steps_per_epoch)
+        amp_dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
+        use_amp = cfg.precision != "fp32"
+        self.autocast = lambda: torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=(cfg.precision == "fp16"))
+        self.loss_fn = _loss_fn(cfg.loss)
+        self.norms = _GradNorms(self.model)
+        self.sync_every = cfg.sync_every or (1 if device.type == "cpu" else 10)
+        if setup.resume_ckpt is not None:
+            self._restore(setup.resume_ckpt)
 
-    scaler = torch.amp.GradScaler("cuda", enabled=(cfg.precision == "fp16"))
-    loss_fn = _loss_fn(cfg.loss)
-    norms = _GradNorms(model)
-    sync_every = cfg.sync_every or (1 if device.type == "cpu" else 10)
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        """Model, optimizer, scheduler, scaler, RNG and position from last.pt (checked against the design)."""
+        path = checkpoint_path(self.rd, "last")
+        check_checkpoint(ckpt, path, self.model, self.project)
+        self.model.load_state_dict(ckpt["model"])
+        try:
+            self.opt.load_state_dict(ckpt["optimizer"])
+            if self.sched is not None and ckpt.get("scheduler") is not None:
+                self.sched.load_state_dict(ckpt["scheduler"])
+            if ckpt.get("scaler"):
+                self.scaler.load_state_dict(ckpt["scaler"])
+            self.state = TrainState.from_dict({**asdict(self.state), **ckpt["train_state"]})
+            _set_rng_state(ckpt["rng"])
+        except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
+            raise RunError(f"{path}: cannot restore the training state ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:160] if str(e) else ''}): start a new run, e.g. with "
+                           f"--init-from to keep the weights") from None
 
-    # ---------------------------------------------------------------- state (restored on resume)
-    st = {"epoch": 0, "step": 0, "batch": 0, "epoch_loss_sum": 0.0, "epoch_samples": 0, "epoch_time": 0.0,
-          "best_val_loss": None, "bad_epochs": 0, "best": {}, "elapsed": 0.0, "last_val": {},
-          "data_spec": data.to_dict()}
-    if resume_ckpt is not None:
-        model.load_state_dict(resume_ckpt["model"])
-        opt.load_state_dict(resume_ckpt["optimizer"])
-        if sched is not None and resume_ckpt.get("scheduler") is not None:
-            sched.load_state_dict(resume_ckpt["scheduler"])
-        if resume_ckpt.get("scaler"):
-            scaler.load_state_dict(resume_ckpt["scaler"])
-        st.update(resume_ckpt.get("train_state", {}))
-        _set_rng_state(resume_ckpt["rng"])
-
-    def state_dict(which_state: dict) -> dict[str, Any]:
+    def checkpoint_state(self) -> dict[str, Any]:
+        model_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
         return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-                "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-                "optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched is not None else None,
-                "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-                "epoch": which_state["epoch"], "step": which_state["step"], "rng": _rng_state(),
-                "meta": dataset.meta.to_dict(), "config": cfg.to_dict(), "train_state": dict(which_state)}
+                "fingerprint": design_fingerprint(self.project), "shapes": tensor_shapes(model_state),
+                "model": model_state, "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict() if self.sched is not None else None,
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                "epoch": self.state.epoch, "step": self.state.step, "rng": _rng_state(),
+                "meta": _plain(self.dataset.meta.to_dict()), "config": self.cfg.to_dict(),
+                "train_state": _plain(asdict(self.state))}
 
-    metrics = MetricsWriter(rd / "metrics.jsonl", append=True)
-    stop = _StopFlag(rd, stop_event)
-    if install_signal_handlers:
-        stop.install()
-    t_start = time.perf_counter() - st["elapsed"]
+    def save(self, which: str) -> None:
+        self.strategy.save_checkpoint(checkpoint_path(self.rd, which), self.checkpoint_state())
 
-    def emit(rec: dict[str, Any]) -> None:
-        metrics.write(rec)
-        if on_metric is not None:
-            on_metric(rec)
+    # ---------------------------------------------------------------- records
+    def emit(self, rec: Record) -> None:
+        assert self.metrics is not None
+        self.metrics.write(rec)  # type: ignore[arg-type]
+        if self.on_metric is not None:
+            self.on_metric(rec)  # type: ignore[arg-type]
 
-    emit({"kind": "start", "time": _now(), "run": str(rd), "name": project.name, "device": str(device),
-          "device_name": device_name(device), "precision": cfg.precision,
-          "threads": threads if device.type == "cpu" else None, "task": cfg.task, "loss": cfg.loss,
-          "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
-          "batch_size": cfg.batch_size, "grad_every": cfg.grad_every, "blocks": norms.block_ids,
-          "samples": {s: dataset.size(s) for s in dataset.index}, "data": data.label, "data_spec": data.to_dict(),
-          "features": dataset.meta.features, "target": dataset.meta.target, "lookback": dataset.lookback,
-          "horizon": dataset.horizon, "ignored_columns": dataset.ignored_columns,
-          "warnings": lookahead_warnings(project, dataset),
-          "parameters": sum(p.numel() for p in params), "resumed_from_step": st["step"] if resume_ckpt else None,
-          "config": cfg.to_dict()})
+    def start_record(self) -> StartRecord:
+        cfg, dataset, data, device = self.cfg, self.dataset, self.setup.data, self.device
+        return {"kind": KIND_START, "time": _now(), "run": str(self.rd), "name": self.project.name,
+                "device": str(device), "device_name": device_name(device), "precision": cfg.precision,
+                "threads": self.threads if device.type == "cpu" else None, "task": str(cfg.task),
+                "loss": str(cfg.loss), "epochs": cfg.epochs, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
+                "batch_size": cfg.batch_size, "grad_every": cfg.grad_every, "blocks": self.norms.block_ids,
+                "samples": {s: dataset.size(s) for s in dataset.index}, "data": data.label,
+                "data_spec": data.to_dict(), "features": dataset.meta.features, "target": dataset.meta.target,
+                "lookback": dataset.lookback, "horizon": dataset.horizon, "ignored_columns": dataset.ignored_columns,
+                "warnings": lookahead_warnings(self.project, dataset), "notes": list(self.notes),
+                "parameters": sum(p.numel() for p in self.params),
+                "resumed_from_step": self.state.step if self.setup.resume_ckpt is not None else None,
+                "init_from": str(self.setup.init_path) if self.setup.init_path is not None else None,
+                "fingerprint": design_fingerprint(self.project), "config": cfg.to_dict()}
 
-    stop_reason = None
-    message = None
-    pending: list[tuple[int, int, Any, float, int]] = []  # (step, epoch, loss tensor, lr, batch) not yet read
+    # ---------------------------------------------------------------- the run
+    def run(self, install_signal_handlers: bool) -> dict[str, Any]:
+        self.metrics = MetricsWriter(self.rd / "metrics.jsonl", append=True)
+        self.stop = _StopFlag(self.rd, self.stop_event)
+        if install_signal_handlers:
+            self.stop.install()
+        self.t_start = time.perf_counter() - self.state.elapsed
+        self.emit(self.start_record())
+        self.model.train()
+        try:
+            self._run_epochs()
+        except KeyboardInterrupt:  # a second Ctrl-C mid-step: stop now, keep the last complete checkpoint
+            self.pending.clear()
+            self.ending = _Ending(STOP_CANCELLED, "stopped at once by a second Ctrl-C: last.pt is the last "
+                                  "complete checkpoint", save_last=False)
+        except Exception as e:
+            if not _is_oom(e):
+                raise
+            self._out_of_memory()
+        self.stop.shutting_down = True  # from here a Ctrl-C only hurries the shutdown
+        self._save_on_stop()
+        return self.finish()
 
-    def flush_losses() -> int | None:
+    def _run_epochs(self) -> None:
+        while self.state.epoch < self.cfg.epochs and self.ending.reason is None:
+            self._run_epoch(self.state.epoch + 1)
+        if self.ending.reason is None:
+            self.ending.reason = STOP_COMPLETED
+
+    def _run_epoch(self, epoch: int) -> None:
+        dataset, state = self.dataset, self.state
+        perm = _epoch_permutation(self.n_train, self.cfg.seed, epoch, dataset.index["train"].device)
+        train_idx = dataset.index["train"][perm]
+        t_epoch = time.perf_counter()
+        while state.batch < self.steps_per_epoch:
+            if self._stop_requested():
+                break
+            b = state.batch
+            if not self._train_step(train_idx[b * self.cfg.batch_size:(b + 1) * self.cfg.batch_size], epoch):
+                break
+        state.epoch_time += time.perf_counter() - t_epoch
+        if self.ending.reason is None:
+            self._end_epoch(epoch)
+
+    def _stop_requested(self) -> bool:
+        if self.strategy.agree_stop(bool(self.stop)):
+            self.ending.reason = STOP_CANCELLED
+        elif self.cfg.max_steps is not None and self.state.step >= self.cfg.max_steps:
+            self.ending.reason = STOP_MAX_STEPS
+        return self.ending.reason is not None
+
+    def _train_step(self, idx, epoch: int) -> bool:
+        """One optimizer step on the batch `idx`; False when the run must stop (divergence)."""
+        cfg, device, opt, state = self.cfg, self.device, self.opt, self.state
+        xb, yb = self.dataset.batch(self.strategy.shard_batch(idx))
+        if xb.device != device:
+            pin = device.type == "cuda"
+            xb = xb.pin_memory().to(device, non_blocking=True) if pin else xb.to(device)
+            yb = yb.pin_memory().to(device, non_blocking=True) if pin else yb.to(device)
+        step = state.step + 1
+        with self.autocast():
+            out = self.model(xb)
+        loss = self.loss_fn(out.float(), yb)
+        if self.sync_every == 1 and not math.isfinite(loss.item()):
+            self.ending.diverged(step, f"the loss became {loss.item()} at step {step} (epoch {epoch}): lower the "
+                                       f"learning rate (now {opt.param_groups[0]['lr']:g}) or set gradient clipping "
+                                       f"(clip_norm)")
+            return False
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        grad_vals = self._clip_and_measure(step)
+        self.scaler.step(opt)
+        self.scaler.update()
+        if cfg.schedule == "cosine":
+            self.sched.step()
+        state.step, state.batch = step, state.batch + 1
+        state.epoch_samples += int(idx.shape[0])
+        self.pending.append((step, epoch, loss.detach(), opt.param_groups[0]["lr"], int(idx.shape[0])))
+        if len(self.pending) >= self.sync_every or state.batch == self.steps_per_epoch:
+            bad = self.flush_losses()
+            if bad is not None:
+                self.ending.diverged(bad, f"the loss became non-finite at step {bad} (epoch {epoch}): lower the "
+                                          f"learning rate or set gradient clipping (clip_norm)")
+                return False
+        if grad_vals is not None:
+            total, per_block = self.norms.to_record(grad_vals.tolist())
+            self.emit(GradRecord(kind=KIND_GRAD, step=step, epoch=epoch, total=_finite(total),
+                                 blocks={k: _finite(v) for k, v in per_block.items()}))
+        return True
+
+    def _clip_and_measure(self, step: int):
+        """Unscale, measure per-block gradient norms every grad_every steps, clip; -> norms or None."""
+        from torch.nn.utils import clip_grad_norm_
+
+        cfg = self.cfg
+        want_norms = cfg.grad_every and step % cfg.grad_every == 0
+        if want_norms or cfg.clip_norm:
+            self.scaler.unscale_(self.opt)
+        if want_norms:
+            grad_vals = self.norms.compute()
+            if cfg.clip_norm:
+                _clip_with_norm(self.params, cfg.clip_norm, grad_vals[0])
+            return grad_vals
+        if cfg.clip_norm:
+            clip_grad_norm_(self.params, cfg.clip_norm, foreach=True)
+        return None
+
+    def flush_losses(self) -> int | None:
         """Read buffered losses to the host (one sync), write step records, add them to the epoch's
         loss sum; return the first non-finite step (None when all are finite)."""
-        if not pending:
+        import torch
+
+        if not self.pending:
             return None
-        values = torch.stack([p[2] for p in pending]).float().tolist()
+        values = torch.stack([p[2] for p in self.pending]).float().tolist()
         bad = None
-        for (step, epoch, _, lr, bs), v in zip(pending, values):
+        for (step, epoch, _, lr, bs), v in zip(self.pending, values):
             if not math.isfinite(v):
                 bad = step
                 break
-            st["epoch_loss_sum"] += v * bs
-            emit({"kind": "step", "step": step, "epoch": epoch, "loss": v, "lr": lr})
-        pending.clear()
+            self.state.epoch_loss_sum += v * bs
+            self.emit(StepRecord(kind=KIND_STEP, step=step, epoch=epoch, loss=v, lr=lr))
+        self.pending.clear()
         return bad
 
-    model.train()
-    try:
-        while st["epoch"] < cfg.epochs and stop_reason is None:
-            epoch = st["epoch"] + 1
-            perm = _epoch_permutation(n_train, cfg.seed, epoch, dataset.index["train"].device)
-            train_idx = dataset.index["train"][perm]
-            t_epoch = time.perf_counter()
-            while st["batch"] < steps_per_epoch:
-                if stop:
-                    stop_reason = "cancelled"
-                    break
-                if cfg.max_steps is not None and st["step"] >= cfg.max_steps:
-                    stop_reason = "max steps reached"
-                    break
-                b = st["batch"]
-                idx = train_idx[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                xb, yb = dataset.batch(idx)
-                if xb.device != device:
-                    xb = xb.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else xb.to(device)
-                    yb = yb.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else yb.to(device)
-                step = st["step"] + 1
-                with autocast():
-                    out = model(xb)
-                loss = loss_fn(out.float(), yb)
-                if sync_every == 1 and not math.isfinite(loss.item()):
-                    stop_reason = f"diverged at step {step}"
-                    message = (f"the loss became {loss.item()} at step {step} (epoch {epoch}): lower the learning "
-                               f"rate (now {opt.param_groups[0]['lr']:g}) or set gradient clipping (clip_norm)")
-                    break
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                want_norms = cfg.grad_every and step % cfg.grad_every == 0
-                if want_norms or cfg.clip_norm:
-                    scaler.unscale_(opt)
-                grad_vals = None
-                if want_norms:
-                    grad_vals = norms.compute()
-                    if cfg.clip_norm:
-                        _clip_with_norm(params, cfg.clip_norm, grad_vals[0])
-                elif cfg.clip_norm:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm, foreach=True)
-                scaler.step(opt)
-                scaler.update()
-                if cfg.schedule == "cosine":
-                    sched.step()
-                st["step"] = step
-                st["batch"] = b + 1
-                bs = int(idx.shape[0])
-                st["epoch_samples"] += bs
-                pending.append((step, epoch, loss.detach(), opt.param_groups[0]["lr"], bs))
-                if len(pending) >= sync_every or st["batch"] == steps_per_epoch:
-                    bad = flush_losses()
-                    if bad is not None:
-                        stop_reason = f"diverged at step {bad}"
-                        message = (f"the loss became non-finite at step {bad} (epoch {epoch}): lower the learning "
-                                   f"rate or set gradient clipping (clip_norm)")
-                        break
-                if grad_vals is not None:
-                    total, per_block = norms.to_record(grad_vals.tolist())
-                    emit({"kind": "grad", "step": step, "epoch": epoch, "total": _finite(total),
-                          "blocks": {k: _finite(v) for k, v in per_block.items()}})
-            st["epoch_time"] += time.perf_counter() - t_epoch
-            if stop_reason is not None:
-                break
-            # ------------------------------------------------ end of epoch: validate, checkpoint
-            st["elapsed"] = time.perf_counter() - t_start
-            val = evaluate_split(model, dataset, "val", cfg, device, autocast, keep_predictions=True, prefix="val_")
-            train_loss = st["epoch_loss_sum"] / max(st["epoch_samples"], 1)
-            lr_now = opt.param_groups[0]["lr"]
-            improved = st["best_val_loss"] is None or val.loss < st["best_val_loss"] - cfg.min_delta
-            rec = {"kind": "epoch", "epoch": epoch, "step": st["step"], "train_loss": train_loss,
-                   "val_loss": _finite(val.loss), **{k: _finite(v) for k, v in val.metrics.items()}, "lr": lr_now,
-                   "samples_per_s": st["epoch_samples"] / max(st["epoch_time"], 1e-9),
-                   "train_time_s": st["epoch_time"], "elapsed_s": st["elapsed"], "best": bool(improved)}
-            if sched is not None and cfg.schedule == "plateau":
-                sched.step(val.loss)
-            st.update(epoch=epoch, batch=0, epoch_loss_sum=0.0, epoch_samples=0, epoch_time=0.0,
-                      last_val={"val_loss": val.loss, **val.metrics})
-            if not math.isfinite(val.loss):
-                stop_reason = f"diverged at step {st['step']}"
-                message = f"the validation loss became {val.loss} after epoch {epoch}: lower the learning rate"
-                emit(rec)
-                break
-            if improved:
-                st["best_val_loss"] = val.loss
-                st["bad_epochs"] = 0
-                st["best"] = {"epoch": epoch, "step": st["step"], "val_loss": val.loss, **val.metrics}
-                _save_checkpoint(checkpoint_path(rd, "best"), state_dict(st))
-                _write_predictions(rd, dataset, val, epoch)
-            else:
-                st["bad_epochs"] += 1
-            _save_checkpoint(checkpoint_path(rd, "last"), state_dict(st))
-            emit(rec)
-            if cfg.patience and st["bad_epochs"] >= cfg.patience:
-                stop_reason = (f"early stopping: no validation loss improvement for {cfg.patience} epoch(s)")
-        if stop_reason is None:
-            stop_reason = "completed"
-        if stop_reason == "cancelled":
-            flush_losses()
-            st["elapsed"] = time.perf_counter() - t_start
-            _save_checkpoint(checkpoint_path(rd, "last"), state_dict(st))
-        elif stop_reason == "max steps reached":
-            flush_losses()
-            st["elapsed"] = time.perf_counter() - t_start
-            _save_checkpoint(checkpoint_path(rd, "last"), state_dict(st))
-    except Exception as e:
-        if _is_oom(e):
-            stop_reason = "out of memory"
-            message = (f"{device.type.upper()} ran out of memory with batch size {cfg.batch_size} "
-                       f"({device_name(device)}): try --batch-size {max(1, cfg.batch_size // 2)}, a shorter "
-                       f"lookback or fewer units")
-            pending.clear()
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+    def _end_epoch(self, epoch: int) -> None:
+        """Validate, write best.pt / last.pt and the epoch record, decide on early stopping."""
+        cfg, state = self.cfg, self.state
+        state.elapsed = time.perf_counter() - self.t_start
+        val = evaluate_split(self.model, self.dataset, "val", cfg, self.device, self.autocast, keep_predictions=True,
+                             prefix="val_")
+        improved = state.best_val_loss is None or val.loss < state.best_val_loss - cfg.min_delta
+        rec: EpochRecord = {
+            "kind": KIND_EPOCH, "epoch": epoch, "step": state.step,
+            "train_loss": state.epoch_loss_sum / max(state.epoch_samples, 1), "val_loss": _finite(val.loss),
+            **{k: _finite(v) for k, v in val.metrics.items()},  # type: ignore[typeddict-item]
+            "lr": self.opt.param_groups[0]["lr"], "samples_per_s": state.epoch_samples / max(state.epoch_time, 1e-9),
+            "train_time_s": state.epoch_time, "elapsed_s": state.elapsed, "best": bool(improved)}
+        if self.sched is not None and cfg.schedule == "plateau":
+            self.sched.step(val.loss)
+        state.epoch = epoch
+        state.start_epoch_totals()
+        state.last_val = {"val_loss": val.loss, **val.metrics}
+        if not math.isfinite(val.loss):
+            self.ending.diverged(state.step, f"the validation loss became {val.loss} after epoch {epoch}: lower the "
+                                             f"learning rate")
+            self.emit(rec)
+            return
+        if improved:
+            state.best_val_loss, state.bad_epochs = val.loss, 0
+            state.best = {"epoch": epoch, "step": state.step, "val_loss": val.loss, **val.metrics}
+            self.save("best")
+            _write_predictions(self.rd, self.dataset, val, epoch)
         else:
-            raise
-    finally:
-        stop.restore()
+            state.bad_epochs += 1
+        self.save("last")
+        self.emit(rec)
+        if cfg.patience and state.bad_epochs >= cfg.patience:
+            self.ending.reason = f"{EARLY_STOP_PREFIX}no validation loss improvement for {cfg.patience} epoch(s)"
+
+    def _out_of_memory(self) -> None:
+        import torch
+
+        cfg, device = self.cfg, self.device
+        self.ending.reason = STOP_OUT_OF_MEMORY
+        self.ending.message = (f"{device.type.upper()} ran out of memory with batch size {cfg.batch_size} "
+                               f"({device_name(device)}): try --batch-size {max(1, cfg.batch_size // 2)}, a shorter "
+                               f"lookback or fewer units")
+        self.pending.clear()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _save_on_stop(self) -> None:
+        """A cancel or a step limit keeps the exact position in last.pt (resume continues from there)."""
+        if self.ending.reason in (STOP_CANCELLED, STOP_MAX_STEPS) and self.ending.save_last:
+            self.flush_losses()
+            self.state.elapsed = time.perf_counter() - self.t_start
+            self.save("last")
 
     # ---------------------------------------------------------------- test on best.pt, summary
-    summary = _finish(rd, project, model, dataset, cfg, device, autocast, st, stop_reason, message,
-                      t_start, threads, emit)
-    metrics.close()
-    return summary
+    def finish(self) -> dict[str, Any]:
+        rd, state, ending = self.rd, self.state, self.ending
+        test_metrics = self._test_metrics()
+        best = state.best or {}
+        summary: Summary = {
+            "name": self.project.name, "run": str(rd), "stop_reason": ending.reason or STOP_COMPLETED,
+            "message": ending.message, "diverged_step": ending.diverged_step,
+            "epochs_completed": state.epoch, "steps": state.step,
+            "wall_time_s": time.perf_counter() - self.t_start, "device": str(self.device),
+            "device_name": device_name(self.device), "precision": self.cfg.precision,
+            "threads": self.threads if self.device.type == "cpu" else None, "task": self.cfg.task,
+            "loss": self.cfg.loss, "best_epoch": best.get("epoch"), "best_step": best.get("step"),
+            **{k: _finite(v) if isinstance(v, float) else v  # type: ignore[typeddict-item]
+               for k, v in best.items() if k not in ("epoch", "step")},
+            **test_metrics,
+            # the persistence baseline on the test split, next to test_rmse (the headline comparison)
+            **({"persistence_rmse": test_metrics["test_persistence_rmse"]} if "test_persistence_rmse" in test_metrics
+               else {}),
+            "checkpoints": {"best": checkpoint_path(rd, "best").is_file(),
+                            "last": checkpoint_path(rd, "last").is_file()},
+            "finished": _now(),
+        }
+        _write_text(rd / "summary.json", json.dumps(summary, indent=2) + "\n")
+        try:
+            (rd / STOP_FILE).unlink()  # the request has been served
+        except FileNotFoundError:
+            pass
+        self.emit({"kind": KIND_END, **summary})  # type: ignore[typeddict-item]
+        return dict(summary)
+
+    def _test_metrics(self) -> dict[str, Any]:
+        """Test-split metrics of best.pt (skipped after an out-of-memory stop or a hurried shutdown)."""
+        best_path = checkpoint_path(self.rd, "best")
+        dataset = self.dataset
+        if ("test" not in dataset.index or dataset.size("test") == 0 or not best_path.is_file()
+                or self.ending.reason == STOP_OUT_OF_MEMORY or (self.stop is not None and self.stop.hurry)):
+            return {}
+        ckpt = load_checkpoint(best_path)
+        self.model.load_state_dict(ckpt["model"])
+        res = evaluate_split(self.model, dataset, "test", self.cfg, self.device, self.autocast, prefix="test_")
+        return {"test_loss": _finite(res.loss), **{k: _finite(v) for k, v in res.metrics.items()}}
+
+    def close(self) -> None:
+        if self.stop is not None:
+            self.stop.restore()
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.lock is not None:
+            self.lock.release()
+
+
+def _build_model(project: Project):
+    from .compile import build_model
+
+    return build_model(project)
+
+
+def _optimizer(cfg: TrainConfig, params):
+    import torch
+
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
+    import torch
+
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps_per_epoch * cfg.epochs))
+    if cfg.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=cfg.plateau_patience)
+    return None
 
 
 def _write_predictions(rd: Path, dataset: Dataset, val: EvalResult, epoch: int, limit: int = 5000) -> None:
@@ -806,37 +1090,6 @@ def _fits_on_device(dataset: Dataset, device) -> bool:
     return nbytes < 2 * 1024 ** 3
 
 
-def _finish(rd, project, model, dataset, cfg, device, autocast, st, stop_reason, message, t_start, threads, emit):
-    best_path = checkpoint_path(rd, "best")
-    test_metrics: dict[str, Any] = {}
-    if "test" in dataset.index and dataset.size("test") > 0 and best_path.is_file() and stop_reason != "out of memory":
-        ckpt = _load_checkpoint(best_path)
-        model.load_state_dict(ckpt["model"])
-        res = evaluate_split(model, dataset, "test", cfg, device, autocast, prefix="test_")
-        test_metrics = {"test_loss": _finite(res.loss), **{k: _finite(v) for k, v in res.metrics.items()}}
-    best = st.get("best") or {}
-    summary = {
-        "name": project.name, "run": str(rd), "stop_reason": stop_reason, "message": message,
-        "epochs_completed": st["epoch"], "steps": st["step"], "wall_time_s": time.perf_counter() - t_start,
-        "device": str(device), "device_name": device_name(device), "precision": cfg.precision,
-        "threads": threads if device.type == "cpu" else None, "task": cfg.task, "loss": cfg.loss,
-        "best_epoch": best.get("epoch"), "best_step": best.get("step"),
-        **{k: _finite(v) if isinstance(v, float) else v for k, v in best.items() if k not in ("epoch", "step")},
-        **test_metrics,
-        # the persistence baseline on the test split, next to test_rmse (the headline comparison)
-        **({"persistence_rmse": test_metrics["test_persistence_rmse"]} if "test_persistence_rmse" in test_metrics else {}),
-        "checkpoints": {"best": best_path.is_file(), "last": checkpoint_path(rd, "last").is_file()},
-        "finished": _now(),
-    }
-    atomic_write_text(rd / "summary.json", json.dumps(summary, indent=2) + "\n")
-    try:
-        (rd / STOP_FILE).unlink()  # the request has been served
-    except FileNotFoundError:
-        pass
-    emit({"kind": "end", **summary})
-    return summary
-
-
 # ============================================================================ evaluate / predict a run
 def _run_dataset(run_dir: str | Path, spec: DataSpec, which: str):
     from .runs import load_run
@@ -873,6 +1126,7 @@ def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device
     model.to(dev)
     data.to(dev)
     res = evaluate_split(model, data, "all", cfg, dev, keep_predictions=True)
+    assert res.predictions is not None  # keep_predictions=True
     pred = res.predictions[:, -1]
     idx = data.index["all"].cpu().numpy()
     if data.kind == "series":
@@ -905,12 +1159,18 @@ def _process_main(project_json: str, data_spec: dict | None, overrides: dict | N
         project = Project.from_dict(json.loads(project_json))
         train(project, data_spec, overrides, run_dir=None if resume else rd, resume=rd if resume else None,
               stop_event=stop_event)
+    except RunLockedError as e:  # another process owns the folder: leave its metrics.jsonl alone
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     except (ValueError, RunError, TrainError) as e:  # DataError, ConfigError, DesignError are ValueErrors
-        rd.mkdir(parents=True, exist_ok=True)
-        writer = MetricsWriter(rd / "metrics.jsonl", append=True)
-        writer.write({"kind": "end", "stop_reason": "error", "message": str(e), "finished": _now()})
-        writer.close()
-        raise SystemExit(2)
+        try:
+            rd.mkdir(parents=True, exist_ok=True)
+            writer = MetricsWriter(rd / "metrics.jsonl", append=True)
+            writer.write({"kind": KIND_END, "stop_reason": STOP_ERROR, "message": str(e), "finished": _now()})
+            writer.close()
+        except (OSError, RunError):  # the folder cannot be written (full disk, read-only): stderr only
+            print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def start_training_process(project: Project, data: DataSpec | dict | None, overrides: dict | None = None,
@@ -923,6 +1183,7 @@ def start_training_process(project: Project, data: DataSpec | dict | None, overr
 
     if resume is not None:
         rd = Path(resume)
+        RunLock(rd).check_free()  # refused here, before a process starts, while another one writes it
     else:
         rd = Path(run_dir) if run_dir is not None else new_run_dir(out_dir, project.name)
         rd.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 from .blocks import CATALOG
 from .project import Project, atomic_write_text
+from .records import KIND_EPOCH, STOP_CANCELLED, STOP_OUT_OF_MEMORY, is_diverged, parse_record
 
 __all__ = ["SearchSpaceError", "SearchParam", "parse_search", "apply_params", "suggest_params", "tune",
            "TuneResult", "default_storage", "open_storage", "best_design", "trial_rows", "PRUNERS"]
@@ -442,14 +443,15 @@ def tune(project: Project, data, n_trials: int, *, storage: str | None = None, s
             def is_set(self) -> bool:
                 return ev.is_set() or (stop_event is not None and stop_event.is_set())
 
-        def metric(rec: dict) -> None:
-            if rec.get("kind") == "epoch" and rec.get("val_loss") is not None:
+        def metric(raw: dict) -> None:
+            rec: Any = parse_record(raw)
+            if rec is not None and rec["kind"] == KIND_EPOCH and rec.get("val_loss") is not None:
                 trial.report(float(rec["val_loss"]), int(rec["epoch"]))
                 if trial.should_prune() and not ev.is_set():
                     pruned["epoch"] = int(rec["epoch"])
                     ev.set()
             if on_metric is not None:
-                on_metric(trial.number, rec)
+                on_metric(trial.number, raw)
 
         try:
             summary = train(design, spec, {**base_overrides, **searched}, run_dir=rd, stop_event=_Stop(),
@@ -464,10 +466,10 @@ def tune(project: Project, data, n_trials: int, *, storage: str | None = None, s
             if summary.get(k) is not None:
                 trial.set_user_attr(k, summary[k])
         state = "complete"
-        if pruned and reason == "cancelled":
+        if pruned and reason == STOP_CANCELLED:
             state = "pruned"
             trial.set_user_attr("pruned_at", pruned["epoch"])
-        elif reason == "cancelled":
+        elif reason == STOP_CANCELLED:
             state = "cancelled"
         summary["tune"] = {"study": study_name, "storage": _safe_url(storage_url), "trial": trial.number,
                            "state": state, "params": params}
@@ -479,7 +481,7 @@ def tune(project: Project, data, n_trials: int, *, storage: str | None = None, s
             trial.set_user_attr("error", "cancelled")
             raise _Cancelled()
         value = summary.get("val_loss")
-        if reason.startswith("diverged") or reason == "out of memory":
+        if is_diverged(reason) or reason == STOP_OUT_OF_MEMORY:
             msg = f"{reason}: {summary.get('message') or ''}".strip(": ")
             trial.set_user_attr("error", msg)
             raise TrialError(msg)

@@ -19,6 +19,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from rnn_studio.engine.diagnose import GradWatch
 from rnn_studio.engine.follow import MetricsTail
+from rnn_studio.engine.records import diverged_step, is_diverged, parse_record
 
 from .plots import GradChart, LossChart, LrChart, PredictionChart
 
@@ -713,9 +714,12 @@ class TrainPanel(QtWidgets.QWidget):
             if f.end is not None and (self.proc is None or proc_done):
                 self._finish(f.end)
 
-    def _handle(self, rec: dict[str, Any]) -> None:
+    def _handle(self, raw: dict[str, Any]) -> None:
         f = self.follower
-        kind = rec.get("kind")
+        rec: Any = parse_record(raw)  # typed (engine/records.py); None: not a record this version reads
+        if rec is None:
+            return
+        kind = rec["kind"]
         if kind == "start":
             f.start = rec
             total = int(rec.get("total_steps") or 0)
@@ -796,13 +800,9 @@ class TrainPanel(QtWidgets.QWidget):
         f = self.follower
         self._load_predictions()
         reason = str(end.get("stop_reason") or "")
-        if reason.startswith("diverged"):
-            step = f.last_step
-            try:
-                step = int(reason.rsplit(" ", 1)[-1])
-            except ValueError:
-                pass
-            self._alert(None, "diverged", end.get("message") or reason, step)
+        if is_diverged(reason):
+            step = diverged_step(end)  # a field of the end record, never parsed from the text
+            self._alert(None, "diverged", end.get("message") or reason, f.last_step if step is None else step)
         self._redraw()
         if self.proc is not None:
             self.proc.join(timeout=5)
@@ -817,7 +817,7 @@ class TrainPanel(QtWidgets.QWidget):
         if end.get("message"):
             text += f" — {end['message']}"
         self.progress.setFormat(reason or "ended")
-        self._say(text, error=reason in ("error", "crashed", "out of memory") or reason.startswith("diverged"))
+        self._say(text, error=reason in ("error", "crashed", "out of memory") or is_diverged(reason))
         self.refresh_runs()
         self.run_finished.emit(str(f.run_dir), dict(end))
 

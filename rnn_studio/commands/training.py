@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
+
+from typing import Any
+
+from rnn_studio.engine.records import (KIND_EPOCH, KIND_START, KIND_STEP, STOP_CANCELLED, STOP_OUT_OF_MEMORY, is_diverged,
+                            parse_record)
 
 from ..cli import EXIT_BAD_INPUT, UserError, load_design
 
@@ -49,6 +55,8 @@ def register(sub) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
     p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run folders (default runs/)")
     p.add_argument("--resume", metavar="RUN", help="continue a run folder from its checkpoints/last.pt")
+    p.add_argument("--init-from", metavar="RUN", help="start a new run from another run's best.pt weights "
+                                                      "(same tensor names and shapes)")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
     p.set_defaults(func=cmd_train)
 
@@ -85,7 +93,10 @@ def _spec(args):
         try:
             spec.split = tuple(float(v) for v in args.split.split(","))
         except ValueError:
-            raise UserError(f"--split must be three fractions like 0.7,0.15,0.15, received {args.split!r}") from None
+            spec.split = ()
+        if len(spec.split) != 3 or not all(math.isfinite(v) and 0 <= v <= 1 for v in spec.split):
+            raise UserError(f"--split must be three fractions from 0 to 1 like 0.7,0.15,0.15, received "
+                            f"{args.split[:60]!r}")
     return spec
 
 
@@ -111,9 +122,12 @@ class Progress:
         self.last_draw = 0.0
         self.loss = None
 
-    def __call__(self, rec: dict) -> None:
+    def __call__(self, raw: dict) -> None:
+        rec: Any = parse_record(raw)  # a typed record (engine/records.py), or None: not one to show
+        if rec is None:
+            return
         kind = rec["kind"]
-        if kind == "start":
+        if kind == KIND_START:
             self.total, self.epochs, self.per_epoch = rec["total_steps"], rec["epochs"], rec["steps_per_epoch"]
             self.first_step = rec.get("resumed_from_step") or 0
             self.t0 = time.monotonic()
@@ -130,19 +144,21 @@ class Progress:
                 print(f"note: columns not used: {', '.join(rec['ignored_columns'])}", file=self.out)
             for w in rec.get("warnings") or []:
                 print(f"warning: {w}", file=self.out)
+            for note in rec.get("notes") or []:
+                print(f"note: {note}", file=self.out)
             what = f"resuming at step {self.first_step}" if rec.get("resumed_from_step") is not None else "training"
             print(f"{what}: {rec['name']}, {rec['parameters']:,} parameters, {rec['epochs']} epoch(s) x "
                   f"{rec['steps_per_epoch']} steps, batch {rec['batch_size']}, loss {rec['loss']}", file=self.out)
             print(f"run folder: {rec['run']}", file=self.out)
             self.out.flush()
-        elif kind == "step":
+        elif kind == KIND_STEP:
             self.loss = rec["loss"]
             if self.tty and not self.quiet:
                 now = time.monotonic()
                 if now - self.last_draw > 0.1 or rec["step"] == self.total:
                     self.last_draw = now
                     self._draw(rec)
-        elif kind == "epoch" and not self.quiet:
+        elif kind == KIND_EPOCH and not self.quiet:
             if self.tty:
                 self.out.write("\r\033[K")
             metric = _metric_text(rec, "val_")
@@ -213,7 +229,8 @@ def cmd_train(args) -> int:
         spec = _spec(args)
     progress = Progress(quiet=args.quiet)
     try:
-        summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume, on_metric=progress)
+        summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume, on_metric=progress,
+                        init_from=args.init_from)
     except _engine_errors() as e:
         raise UserError(str(e)) from None
     finally:
@@ -228,10 +245,10 @@ def cmd_train(args) -> int:
     print(f"run folder: {summary['run']}")
     if summary.get("message"):
         print(f"error: {summary['message']}", file=sys.stderr)
-    if reason == "cancelled":
+    if reason == STOP_CANCELLED:
         print(f"resume with: rnn-studio train --resume {summary['run']}", file=sys.stderr)
         return EXIT_CANCELLED
-    if reason.startswith("diverged") or reason == "out of memory":
+    if is_diverged(reason) or reason == STOP_OUT_OF_MEMORY:
         return EXIT_BAD_INPUT
     return 0
 
@@ -254,6 +271,17 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _check_output(out: Path) -> None:
+    """-o must name a regular file (new or existing) in an existing folder: never a device or a folder."""
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.exists():
+        raise UserError(f"{parent}: no such folder for -o")
+    if not parent.is_dir():
+        raise UserError(f"{parent}: not a folder, for -o")
+    if out.exists() and not out.is_file():
+        raise UserError(f"{out}: not a regular file: -o must name a CSV file to write")
+
+
 def cmd_predict(args) -> int:
     from rnn_studio.engine.project import atomic_write_text
     from rnn_studio.engine.train import predict_run
@@ -263,8 +291,7 @@ def cmd_predict(args) -> int:
     except _engine_errors() as e:
         raise UserError(str(e)) from None
     out = Path(args.output)
-    if out.parent and not out.parent.exists():
-        raise UserError(f"{out.parent}: no such folder for -o")
+    _check_output(out)
     import io
 
     buf = io.StringIO()
@@ -272,6 +299,10 @@ def cmd_predict(args) -> int:
     w.writerow(cols)
     for r in rows:
         w.writerow([f"{v:.8g}" if isinstance(v, float) else v for v in r])
-    atomic_write_text(out, buf.getvalue())
+    try:
+        atomic_write_text(out, buf.getvalue())
+    except OSError as e:
+        raise UserError(f"{out}: cannot write the predictions ({e.strerror or type(e).__name__}): choose a "
+                        f"writable folder for -o") from None
     print(f"wrote {len(rows)} prediction(s) to {out}")
     return 0
