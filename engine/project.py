@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import limits
 from .blocks import CATALOG
 from .events import Event
+from .limits import quote
 
 FORMAT_NAME = "rnn-studio"
 FORMAT_VERSION = 1
 EXTENSION = ".rnn.json"
-ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+# \Z, not $: "$" also matches before a final newline, and "x\n" is not an id
+ID_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_\-]{0,63}\Z")
 KNOWN_TOP = ("format", "version", "name", "blocks", "links", "layout", "training")
 
 
@@ -231,34 +234,141 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
 
 
 def read_user_text(p: Path, error: type[Exception], *, missing_fix: str = "", folder: str,
-                   utf8_fix: str) -> str:
+                   utf8_fix: str, max_bytes: int | None = None, too_big_fix: str = "") -> str:
     """A user's text file as str (UTF-8, BOM allowed); any failure raises `error` with one line naming
-    the file: missing, a folder, unreadable, not UTF-8. Shared by project files and CSV data."""
+    the file: missing, a folder, not a regular file (a device or FIFO is refused by name before anything
+    is read), larger than `max_bytes`, unreadable, not UTF-8. Shared by project files and CSV data."""
+    size = regular_file_size(p, error, missing_fix=missing_fix, folder=folder)
+    if max_bytes is not None and size > max_bytes:
+        raise error(f"{p}: {size / 1e6:,.1f} MB is larger than the {max_bytes / 1e6:,.0f} MB limit{too_big_fix}")
     try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise error(f"{p}: no such file{missing_fix}") from None
-    except IsADirectoryError:
-        raise error(f"{p}: is a folder, {folder}") from None
+        with open(p, "rb") as f:  # read at most the limit (+1 byte): the file may grow after the stat
+            raw = f.read() if max_bytes is None else f.read(max_bytes + 1)
     except OSError as e:
         raise error(f"{p}: cannot read ({e.strerror})") from None
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise error(f"{p}: larger than the {max_bytes / 1e6:,.0f} MB limit{too_big_fix}")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise error(f"{p}: not UTF-8 text (byte {e.start}){utf8_fix}") from None
 
 
-def load_project(path: str | os.PathLike) -> Project:
-    """Read a .rnn.json file. Raises ProjectFormatError (one clear line) for unreadable files."""
-    p = Path(path)
-    text = read_user_text(p, ProjectFormatError, folder="not a project file", utf8_fix="; save the file as UTF-8")
+def regular_file_size(p: Path, error: type[Exception], *, missing_fix: str = "", folder: str = "not a file") -> int:
+    """The size of `p` if it is a regular file (symlinks followed); else `error` naming what it is.
+
+    Checked with stat() before any open(): opening a FIFO with no writer blocks forever, and /dev/zero
+    or /dev/urandom never end."""
+    import stat
+
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ProjectFormatError(f"{p}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise error(f"{p}: no such file{missing_fix}") from None
+    except OSError as e:
+        raise error(f"{p}: cannot read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{p}: is a folder, {folder}")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{p}: is {_file_kind(st.st_mode)}, not a regular file: only regular files are read")
+    return st.st_size
+
+
+def _file_kind(mode: int) -> str:
+    import stat
+
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def load_project(path: str | os.PathLike) -> Project:
+    """Read a .rnn.json file. Raises ProjectFormatError (one clear line) for unreadable files.
+
+    Limits are checked before work (engine/limits.py, docs/limits.md): file size, JSON nesting depth,
+    digits of a whole number, lone surrogates, number of blocks."""
+    p = Path(path)
+    max_bytes = int(limits.MAX_PROJECT_MB.value() * 1e6)
+    text = read_user_text(p, ProjectFormatError, folder="not a project file", utf8_fix="; save the file as UTF-8",
+                          max_bytes=max_bytes, too_big_fix=f" for a project file; {limits.MAX_PROJECT_MB.hint()}")
+    data = parse_json_text(text, str(p))
     project = _parse(data, str(p))
     project.path = str(p)
     return project
+
+
+def parse_json_text(text: str, src: str) -> Any:
+    """json.loads with the limits checked first: nesting depth (counted without recursion, before the
+    parser recurses), digits of whole numbers, lone surrogate escapes."""
+    max_depth = limits.MAX_DEPTH.int_value()
+    depth, line = _json_depth(text, max_depth)
+    if depth > max_depth:
+        raise ProjectFormatError(f"{src}: nested more than {max_depth} levels deep (line {line}): a project is a "
+                                 f"few levels deep; {limits.MAX_DEPTH.hint()}")
+    max_digits = limits.MAX_INT_DIGITS.int_value()
+
+    def parse_int(literal: str) -> int:
+        if len(literal.lstrip("-")) > max_digits:
+            raise _TooManyDigits(literal)
+        return int(literal)
+
+    try:
+        data = json.loads(text, parse_int=parse_int)
+    except json.JSONDecodeError as e:
+        raise ProjectFormatError(f"{src}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except _TooManyDigits as e:
+        at = text.find(e.args[0])
+        raise ProjectFormatError(f"{src}: a whole number of {len(e.args[0]):,} digits at line "
+                                 f"{text.count(chr(10), 0, max(at, 0)) + 1}: numbers in a project have at most "
+                                 f"{max_digits} digits; {limits.MAX_INT_DIGITS.hint()}") from None
+    except RecursionError:  # the depth scan above should make this unreachable; belt and braces
+        raise ProjectFormatError(f"{src}: nested too deeply for this Python: a project is a few levels deep") from None
+    _refuse_lone_surrogates(text, data, src)
+    return data
+
+
+class _TooManyDigits(ValueError):
+    pass
+
+
+_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_SURROGATE_RE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _json_depth(text: str, cap: int) -> tuple[int, int]:
+    """(deepest nesting of [ and {, the line where it passes `cap`), without recursion: strings are
+    blanked first so brackets inside them don't count."""
+    import numpy as np
+
+    bare = _STRING_RE.sub('""', text)
+    brackets = re.sub(r"[^\[\]{}\n]", "", bare).encode("ascii", "ignore")
+    if not brackets:
+        return 0, 1
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    step = np.where((codes == ord("[")) | (codes == ord("{")), 1,
+                    np.where((codes == ord("]")) | (codes == ord("}")), -1, 0)).astype(np.int64)
+    depth = np.cumsum(step)
+    deepest = int(depth.max())
+    if deepest <= cap:
+        return deepest, 1
+    first = int(np.argmax(depth > cap))
+    return deepest, int(np.count_nonzero(codes[:first] == ord("\n"))) + 1
+
+
+def _refuse_lone_surrogates(text: str, data: Any, src: str) -> None:
+    """JSON may spell a lone UTF-16 surrogate ("\\ud800"); it is not a character, cannot be saved as
+    UTF-8 and breaks printing. Only checked when the text has such an escape at all."""
+    hit = _SURROGATE_RE.search(text)
+    if hit is None:
+        return
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        line = text.count("\n", 0, hit.start()) + 1
+        raise ProjectFormatError(f"{src}: line {line} has {hit.group(0)}, a lone surrogate escape that is not a "
+                                 f"character: remove it or write the character itself") from None
 
 
 def _type_name(v: Any) -> str:
@@ -274,10 +384,10 @@ def _parse(data: Any, src: str) -> Project:
         fail(f"the file must hold a JSON object, found {_type_name(data)}")
     fmt = data.get("format")
     if fmt != FORMAT_NAME:
-        fail(f'"format" must be "{FORMAT_NAME}", found {json.dumps(fmt)}: this is not an RNN Studio project')
+        fail(f'"format" must be "{FORMAT_NAME}", found {quote(fmt)}: this is not an RNN Studio project')
     version = data.get("version")
     if isinstance(version, bool) or not isinstance(version, int):
-        fail(f'"version" must be a whole number, found {json.dumps(version)}')
+        fail(f'"version" must be a whole number, found {quote(version)}')
     if version > FORMAT_VERSION:
         fail(f"written by a newer RNN Studio (format version {version}); this version reads up to "
              f"{FORMAT_VERSION}: update RNN Studio")
@@ -286,9 +396,16 @@ def _parse(data: Any, src: str) -> Project:
     name = data.get("name", "untitled")
     if not isinstance(name, str):
         fail(f'"name" must be a string, found {_type_name(name)}')
+    max_name = limits.MAX_NAME_CHARS.int_value()
+    if len(name) > max_name:
+        fail(f'"name" has {len(name):,} characters, more than {max_name}: shorten it ({quote(name, 30)})')
     blocks_raw = data.get("blocks")
     if not isinstance(blocks_raw, list):
         fail(f'"blocks" must be a list of blocks, found {_type_name(blocks_raw)}')
+    max_blocks = limits.MAX_BLOCKS.int_value()
+    if len(blocks_raw) > max_blocks:
+        fail(f"the design has {len(blocks_raw):,} blocks, more than the limit of {max_blocks:,}: "
+             f"{limits.MAX_BLOCKS.hint()}")
     blocks = []
     for i, b in enumerate(blocks_raw):
         where = f"blocks[{i}]"
@@ -296,10 +413,10 @@ def _parse(data: Any, src: str) -> Project:
             fail(f"{where} must be an object with id, type and params, found {_type_name(b)}")
         bid, btype, params = b.get("id"), b.get("type"), b.get("params", {})
         if not isinstance(bid, str) or not bid:
-            fail(f'{where}: "id" must be a non-empty string, found {json.dumps(bid)}')
-        where = f"block '{bid}'"
+            fail(f'{where}: "id" must be a non-empty string, found {quote(bid)}')
+        where = f"block '{bid}'" if len(bid) <= 64 and bid.isprintable() else f"block {quote(bid, 40)}"
         if not isinstance(btype, str) or not btype:
-            fail(f'{where}: "type" must be a block type name such as "GRU", found {json.dumps(btype)}')
+            fail(f'{where}: "type" must be a block type name such as "GRU", found {quote(btype)}')
         if params is None:
             params = {}
         if not isinstance(params, dict):
@@ -309,10 +426,13 @@ def _parse(data: Any, src: str) -> Project:
     links_raw = data.get("links", [])
     if not isinstance(links_raw, list):
         fail(f'"links" must be a list of [from, to] pairs, found {_type_name(links_raw)}')
+    if len(links_raw) > 4 * max_blocks:
+        fail(f"the design has {len(links_raw):,} links, more than the limit of {4 * max_blocks:,} (4 per block): "
+             f"{limits.MAX_BLOCKS.hint()}")
     links = []
     for i, link in enumerate(links_raw):
         if not (isinstance(link, list) and len(link) == 2 and all(isinstance(x, str) for x in link)):
-            fail(f"links[{i}] must be a pair of block ids like [\"x\", \"g\"], found {json.dumps(link)}")
+            fail(f"links[{i}] must be a pair of block ids like [\"x\", \"g\"], found {quote(link)}")
         links.append((link[0], link[1]))
     layout = data.get("layout", {})
     if not isinstance(layout, dict):

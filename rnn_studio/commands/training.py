@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from engine.limits import excerpt
+
 from ..cli import EXIT_BAD_INPUT, UserError, load_design
 
 EXIT_CANCELLED = 130
@@ -85,8 +87,32 @@ def _spec(args):
         try:
             spec.split = tuple(float(v) for v in args.split.split(","))
         except ValueError:
-            raise UserError(f"--split must be three fractions like 0.7,0.15,0.15, received {args.split!r}") from None
+            raise UserError(f"--split must be three fractions like 0.7,0.15,0.15, received {excerpt(args.split)}") from None
+    refuse_bad_settings({"lookback": spec.lookback, "horizon": spec.horizon,
+                         "split": list(spec.split) if getattr(args, "split", None) else None}, flags=True)
     return spec
+
+
+def refuse_bad_settings(values: dict, flags: bool = False) -> None:
+    """Exit 2 with one line for the first bad training setting (engine/settings.py)."""
+    from engine.settings import validate_training
+
+    errors = validate_training(values, flags=flags)
+    if errors:
+        raise UserError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+
+
+def refuse_too_big(project, device, batch_size=None) -> None:
+    """Exit 2 before any allocation when training the design needs more memory than the device has."""
+    from engine import check
+    from engine.resources import estimate, training_fit
+
+    res = check(project)
+    if res.resources is None:
+        return  # an invalid design: train reports its errors
+    level, line = training_fit(estimate(project, res, batch_size=batch_size), device)
+    if level == "error":
+        raise UserError(line)
 
 
 def _engine_errors():
@@ -211,6 +237,10 @@ def cmd_train(args) -> int:
             raise UserError("give a design file (rnn-studio train DESIGN --data FILE), or --resume RUN")
         project = load_design(args.design)
         spec = _spec(args)
+        refuse_bad_settings(project.training)
+    refuse_bad_settings(overrides, flags=True)
+    if project is not None:
+        refuse_too_big(project, overrides.get("device") or project.training.get("device"), overrides.get("batch_size"))
     progress = Progress(quiet=args.quiet)
     try:
         summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume, on_metric=progress)
