@@ -194,8 +194,9 @@ def fit_message(res: Resources, need: int, have: int | None, where: str, purpose
     total = f" ({_sci(res.parameters)} in all)" if _sci(res.parameters) != _sci(res.largest_parameters) else ""
     line = (f"{res.largest_text()}: {_sci(res.largest_parameters)} parameters{total}, "
             f"needs ~{human_bytes(need)} for {purpose}, {where} {human_bytes(have)}")
+    smaller = "fewer units, layers or features" + (", a smaller batch_size" if purpose == "training" else "")
     if need > have * fraction:
-        return "error", (f"{line}: make the design smaller (fewer units, layers or features, a smaller batch_size); "
+        return "error", (f"{line}: make the design smaller ({smaller}); "
                          f"{limits.MEMORY_FRACTION.hint()}")
     if need > have * WARN_FRACTION:
         return "warning", f"{line}: more than half of it; training may be slow or fail"

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .limits import excerpt
-from .train import LOSSES, OPTIMIZERS, PRECISIONS, SCHEDULES
+
+# The same tuples as engine/train.py's (tests/engine/test_settings.py keeps them equal); repeated here so
+# that `check` can validate settings without importing the training module (numpy, data loading).
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "plateau")
+LOSSES = {"regression": ("mse", "mae", "huber"), "classification": ("cross_entropy",)}
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 MAX_WHOLE = 2**31 - 1  # counts and sizes: beyond this a value is a typo, and torch overflows
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit seed

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from .blocks import CATALOG, RECURRENT, Ctx, Shape, ShapeError, fmt_shape
 from .project import ID_RE, Project
-from .resources import Resources, estimate, machine_memory_bytes, fit_message
+from .resources import Resources, estimate, fit_message, machine_memory_bytes
+from .settings import validate_training
 
 ERROR, WARNING = "error", "warning"
 PER_STEP = ("Dense", "Activation", "Dropout", "LayerNormalization", "MultiHeadAttention")
@@ -243,6 +244,8 @@ def check(project: Project) -> CheckResult:
     rank = {bid: i for i, bid in enumerate(order)}
     problems.sort(key=lambda p: -1 if p.block is None else rank.get(p.block, position.get(p.block, len(rank))))
     _add_resources(project, res, warn)
+    for line in validate_training(project.training):  # the model is fine; `train` refuses these (exit 2)
+        warn(None, f"{line}: fix it before training")
     return res
 
 
