@@ -385,10 +385,21 @@ def _type_name(v: Any) -> str:
             float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
 
 
-def _parse(data: Any, src: str) -> Project:
-    def fail(msg: str) -> None:
-        raise ProjectFormatError(f"{src}: {msg}")
+MAX_WORD_CHARS = 256  # block ids, types, param names and link ends: no legitimate one comes near this
 
+
+class _Fail:
+    """Raises ProjectFormatError with `src: msg`."""
+
+    def __init__(self, src: str):
+        self.src = src
+
+    def __call__(self, msg: str) -> None:
+        raise ProjectFormatError(f"{self.src}: {msg}")
+
+
+def _parse(data: Any, src: str) -> Project:
+    fail = _Fail(src)
     if not isinstance(data, dict):
         fail(f"the file must hold a JSON object, found {_type_name(data)}")
     fmt = data.get("format")
@@ -407,8 +418,26 @@ def _parse(data: Any, src: str) -> Project:
         fail(f'"name" must be a string, found {_type_name(name)}')
     max_name = limits.MAX_NAME_CHARS.int_value()
     if len(name) > max_name:
-        fail(f'"name" has {len(name):,} characters, more than {max_name}: shorten it ({quote(name, 30)})')
-    blocks_raw = data.get("blocks")
+        fail(f'"name" has {len(name):,} characters, more than {max_name}: shorten it ({quote(name, 30)}); '
+             f"{limits.MAX_NAME_CHARS.hint()}")
+    blocks = _parse_blocks(data.get("blocks"), fail)
+    links = _parse_links(data.get("links", []), fail)
+    layout = data.get("layout", {})
+    if not isinstance(layout, dict):
+        fail(f'"layout" must be an object, found {_type_name(layout)}')
+    training = data.get("training", {})
+    if not isinstance(training, dict):
+        fail(f'"training" must be an object, found {_type_name(training)}')
+    extra = {k: v for k, v in data.items() if k not in KNOWN_TOP}
+    return Project(name, blocks, links, layout, training, extra)
+
+
+def _too_long(word: str, what: str, fail) -> None:
+    if len(word) > MAX_WORD_CHARS:
+        fail(f"{what} {quote(word, 30)} is {len(word):,} characters long, more than {MAX_WORD_CHARS}: shorten it")
+
+
+def _parse_blocks(blocks_raw: Any, fail) -> list[Block]:
     if not isinstance(blocks_raw, list):
         fail(f'"blocks" must be a list of blocks, found {_type_name(blocks_raw)}')
     max_blocks = limits.MAX_BLOCKS.int_value()
@@ -423,31 +452,34 @@ def _parse(data: Any, src: str) -> Project:
         bid, btype, params = b.get("id"), b.get("type"), b.get("params", {})
         if not isinstance(bid, str) or not bid:
             fail(f'{where}: "id" must be a non-empty string, found {quote(bid)}')
+        _too_long(bid, f"{where}: the id", fail)
         where = f"block '{bid}'" if len(bid) <= 64 and bid.isprintable() else f"block {quote(bid, 40)}"
         if not isinstance(btype, str) or not btype:
             fail(f'{where}: "type" must be a block type name such as "GRU", found {quote(btype)}')
+        _too_long(btype, f"{where}: the type", fail)
         if params is None:
             params = {}
         if not isinstance(params, dict):
             fail(f'{where}: "params" must be an object, found {_type_name(params)}')
+        for key in params:
+            _too_long(key, f"{where}: the param name", fail)
         extra = {k: v for k, v in b.items() if k not in ("id", "type", "params")}
         blocks.append(Block(bid, btype, dict(params), extra))
-    links_raw = data.get("links", [])
+    return blocks
+
+
+def _parse_links(links_raw: Any, fail) -> list[tuple[str, str]]:
     if not isinstance(links_raw, list):
         fail(f'"links" must be a list of [from, to] pairs, found {_type_name(links_raw)}')
-    if len(links_raw) > 4 * max_blocks:
-        fail(f"the design has {len(links_raw):,} links, more than the limit of {4 * max_blocks:,} (4 per block): "
+    max_links = 4 * limits.MAX_BLOCKS.int_value()
+    if len(links_raw) > max_links:
+        fail(f"the design has {len(links_raw):,} links, more than the limit of {max_links:,} (4 per block): "
              f"{limits.MAX_BLOCKS.hint()}")
     links = []
     for i, link in enumerate(links_raw):
         if not (isinstance(link, list) and len(link) == 2 and all(isinstance(x, str) for x in link)):
             fail(f"links[{i}] must be a pair of block ids like [\"x\", \"g\"], found {quote(link)}")
+        for end in link:
+            _too_long(end, f"links[{i}]: the block id", fail)
         links.append((link[0], link[1]))
-    layout = data.get("layout", {})
-    if not isinstance(layout, dict):
-        fail(f'"layout" must be an object, found {_type_name(layout)}')
-    training = data.get("training", {})
-    if not isinstance(training, dict):
-        fail(f'"training" must be an object, found {_type_name(training)}')
-    extra = {k: v for k, v in data.items() if k not in KNOWN_TOP}
-    return Project(name, blocks, links, layout, training, extra)
+    return links

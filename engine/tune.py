@@ -334,14 +334,15 @@ def _safe_url(url: str) -> str:
 def _url_secrets(url: str) -> list[str]:
     """The user name, password and secret query values of `url` (as SQLAlchemy and as urllib read it,
     raw and percent-decoded), to scrub from any text such as a driver's error message."""
+    import re
     from urllib.parse import parse_qsl, unquote
 
     secrets: list[str] = []
     if "://" in url and not url.startswith(("sqlite", "journal:")):
         authority = url.split("://", 1)[1].partition("?")[0]
         creds = authority.rpartition("@")[0]
-        if creds:
-            secrets += [creds] + creds.split(":", 1)
+        if creds:  # also each piece between : and @: a driver may read "PASS@WORD" as password "PASS", host "WORD@..."
+            secrets += [creds] + creds.split(":", 1) + re.split(r"[:@]", creds)
         query = url.partition("?")[2]
         secrets += [v for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() in SECRET_QUERY_KEYS]
     try:
