@@ -207,6 +207,12 @@ def _sci(n: int) -> str:
     return f"{n:,}" if n < 10_000_000 else f"{n:.2g}".replace("e+0", "e").replace("e+", "e")
 
 
+def memory_status(res: Resources) -> tuple[str, str]:
+    """Training memory against this machine's RAM, without touching a GPU: what `check`, the inspector
+    and the status bar show ("warning" from half the memory on; "error": train/export will refuse)."""
+    return fit_message(res, res.training_bytes, machine_memory_bytes(), "this machine has", "training")
+
+
 def training_fit(res: Resources, device: str | None = None) -> tuple[str, str]:
     have, where = device_memory_bytes(device)
     return fit_message(res, res.training_bytes, have, where, "training")

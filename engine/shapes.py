@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from .blocks import CATALOG, RECURRENT, Ctx, Shape, ShapeError, fmt_shape
 from .project import ID_RE, Project
-from .resources import Resources, estimate, fit_message, machine_memory_bytes
+from .resources import Resources, estimate, memory_status
 from .settings import validate_training
 
 ERROR, WARNING = "error", "warning"
@@ -254,8 +254,7 @@ def _add_resources(project: Project, res: CheckResult, warn) -> None:
     if not res.ok:
         return
     res.resources = estimate(project, res)
-    level, line = fit_message(res.resources, res.resources.training_bytes, machine_memory_bytes(),
-                              "this machine has", "training")
+    level, line = memory_status(res.resources)
     if level != "ok":
         warn(res.resources.largest_block, line)
 
