@@ -217,7 +217,10 @@ def atomic_write_text(path: Path | str, text: str) -> None:
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Raises NotRegularFileError (an OSError) when `path` exists and is a device, FIFO or socket: the
+    rename would replace, say, /dev/full with a regular file."""
     path = Path(path)
+    refuse_non_regular_target(path)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -231,6 +234,21 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+class NotRegularFileError(OSError):
+    """An output path that exists and is not a regular file (nor a folder)."""
+
+
+def refuse_non_regular_target(path: Path) -> None:
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing (fine), or unreadable: the write itself will say so
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise NotRegularFileError(f"{path}: is {_file_kind(mode)}; only regular files are written: give a file name")
 
 
 def read_user_text(p: Path, error: type[Exception], *, missing_fix: str = "", folder: str,

@@ -285,16 +285,20 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from engine.project import atomic_write_text
+    from engine.project import NotRegularFileError, atomic_write_text, refuse_non_regular_target
     from engine.train import predict_run
 
+    out = Path(args.output)
+    if out.parent and not out.parent.exists():
+        raise UserError(f"{out.parent}: no such folder for -o")
+    try:
+        refuse_non_regular_target(out)  # /dev/full, a FIFO: refused, left as they are
+    except NotRegularFileError as e:
+        raise UserError(str(e)) from None
     try:
         cols, rows = predict_run(args.run, _spec(args), args.checkpoint)
     except _engine_errors() as e:
         raise UserError(str(e)) from None
-    out = Path(args.output)
-    if out.parent and not out.parent.exists():
-        raise UserError(f"{out.parent}: no such folder for -o")
     import io
 
     buf = io.StringIO()

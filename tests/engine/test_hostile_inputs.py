@@ -258,3 +258,36 @@ def test_storage_password_never_printed(tmp_path, url):
     for f in (tmp_path / "t").rglob("*") if (tmp_path / "t").exists() else []:
         if f.is_file():
             assert b"PASS" not in f.read_bytes()
+
+
+def test_predict_to_dev_full_is_refused_before_any_work(tmp_path):
+    assert_refused(run_cli("predict", str(tmp_path / "no-such-run"), "--demo", "sine", "-o", "/dev/full"),
+                   "/dev/full: is a character device; only regular files are written")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+# ---------------------------------------------------------------------------- data sources (CSV reader)
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "fifo"])
+def test_training_data_from_a_device_or_fifo_is_refused(tmp_path, source):
+    path = write(tmp_path / "tiny.rnn.json", design())
+    if source == "fifo":
+        source = str(tmp_path / "data.csv")
+        os.mkfifo(source)
+    assert_refused(run_cli("train", str(path), "--data", source, "--out", str(tmp_path / "runs")),
+                   "not a regular file")
+
+
+# ---------------------------------------------------------------------------- tune flags
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--seed", str(2**64)], "--seed must be a whole number from 0 to 4,294,967,295"),
+    (["--timeout", "nan"], "--timeout must be a number of seconds > 0"),
+    (["--trials", "0"], "--trials must be a whole number from 1"),
+    (["--device", "meta"], "--device must be auto | cpu"),
+])
+def test_bad_tune_flags(tmp_path, flags, needle):
+    path = write(tmp_path / "tiny.rnn.json", design(training={"search": {"lr": {"low": 1e-4, "high": 1e-2}}}))
+    assert_refused(run_cli("tune", str(path), "--demo", "sine", "--out", str(tmp_path / "t"), *flags), needle)
