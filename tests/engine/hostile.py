@@ -49,7 +49,8 @@ def run_cli(*argv: str, env: dict | None = None, timeout: float = WALL_SECONDS) 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "rnn_studio", *argv], cwd=ROOT, env=full_env,
-                                stdout=out, stderr=err, stdin=subprocess.DEVNULL, preexec_fn=_limit_memory)
+                                stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                preexec_fn=_limit_memory)  # noqa: PLW1509 - only setrlimit, no locks
         watchdog = threading.Timer(timeout, proc.kill)
         watchdog.start()
         try:

@@ -59,11 +59,11 @@ def test_default_training_config_is_valid():
 
 @pytest.mark.parametrize("values, line", [
     ({"device": "meta"}, "training.device must be auto | cpu | cuda | cuda:N | mps, received 'meta'"),
-    ({"seed": 2**64}, "training.seed must be a whole number from 0 to 9,223,372,036,854,775,807, received "
-                      "18446744073709551616"),
+    ({"seed": 2**64}, ("training.seed must be a whole number from 0 to 9,223,372,036,854,775,807, received "
+                       "18446744073709551616")),
     ({"lr": math.nan}, "training.lr must be a number > 0, received nan"),
-    ({"split": [math.nan] * 3}, "training.split must be three fractions train,val,test >= 0 adding up to 1, "
-                                "train > 0, such as [0.7, 0.15, 0.15], received [nan, nan, nan]"),
+    ({"split": [math.nan] * 3}, ("training.split must be three fractions train,val,test >= 0 adding up to 1, "
+                                 "train > 0, such as [0.7, 0.15, 0.15], received [nan, nan, nan]")),
     ({"batch_size": True}, "training.batch_size must be a whole number from 1 to 2,147,483,647, received true"),
 ])
 def test_one_line_per_bad_setting(values, line):
