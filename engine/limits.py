@@ -9,7 +9,7 @@ environment variable (docs/limits.md):
     RNN_STUDIO_MAX_DEPTH          64       JSON nesting depth in a project file
     RNN_STUDIO_MAX_INT_DIGITS     50       digits of one integer literal in a project file
     RNN_STUDIO_MAX_BLOCKS         10000    blocks in one design (links: 4x that)
-    RNN_STUDIO_MAX_NAME_CHARS     256      characters of a design's name
+    RNN_STUDIO_MAX_NAME_CHARS     200      characters of a design's name
     RNN_STUDIO_MEMORY_FRACTION    0.9      share of the machine's memory training/export may plan to use
     RNN_STUDIO_MAX_VERIFY_STEPS   10000    time steps of a fixed-length Input that export verifies
 """
@@ -47,7 +47,7 @@ MAX_PROJECT_MB = Limit("RNN_STUDIO_MAX_PROJECT_MB", 20, "a project file's size i
 MAX_DEPTH = Limit("RNN_STUDIO_MAX_DEPTH", 64, "JSON nesting depth")
 MAX_INT_DIGITS = Limit("RNN_STUDIO_MAX_INT_DIGITS", 50, "digits of a whole number")
 MAX_BLOCKS = Limit("RNN_STUDIO_MAX_BLOCKS", 10_000, "blocks in a design")
-MAX_NAME_CHARS = Limit("RNN_STUDIO_MAX_NAME_CHARS", 256, "characters of a design name")
+MAX_NAME_CHARS = Limit("RNN_STUDIO_MAX_NAME_CHARS", 200, "characters of a design name")  # + a time stamp < 255
 MEMORY_FRACTION = Limit("RNN_STUDIO_MEMORY_FRACTION", 0.9, "share of memory a run may plan to use")
 MAX_VERIFY_STEPS = Limit("RNN_STUDIO_MAX_VERIFY_STEPS", 10_000, "time steps export verification runs")
 ALL = (MAX_PROJECT_MB, MAX_DEPTH, MAX_INT_DIGITS, MAX_BLOCKS, MAX_NAME_CHARS, MEMORY_FRACTION, MAX_VERIFY_STEPS)

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QLineEdit, QScrollArea, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from engine import CATALOG, Param, fmt_shape
+from engine import limits
 from engine.resources import human_bytes, memory_status
 
 from . import theme as themes
@@ -133,6 +134,7 @@ class Inspector(QWidget):
         form.setVerticalSpacing(8)
         self.name_edit = QLineEdit(self.project.name)
         self.name_edit.setToolTip("The design's name (saved in the file)")
+        self.name_edit.setMaxLength(limits.MAX_NAME_CHARS.int_value())  # a longer name would not load again
         self.name_edit.editingFinished.connect(self._rename)
         form.addRow("Name", self.name_edit)
         wrap = QWidget()

@@ -681,3 +681,10 @@ def test_a_design_too_big_for_the_machine_is_flagged_in_the_status_bar(qtbot):
     assert "Dense 'big'" in w.status_params.toolTip() and "this machine has" in w.status_params.toolTip()
     w.scene.clearSelection()
     assert "needs ~" in w.inspector.design_info.text()
+
+
+def test_design_name_field_stops_at_the_name_limit(window):
+    from engine.limits import MAX_NAME_CHARS
+
+    window.scene.clearSelection()
+    assert window.inspector.name_edit.maxLength() == MAX_NAME_CHARS.int_value() == 200
