@@ -37,7 +37,7 @@ def report_path_for(path) -> Path:
 
 def opset_problems(project, opset: int) -> list[str]:
     """Blocks that the chosen opset cannot express, one line each naming the block and the fix."""
-    from engine import check
+    from rnn_studio.engine import check
 
     if isinstance(opset, bool) or not isinstance(opset, int):
         return [f"opset must be a whole number, received {opset!r}"]
@@ -139,7 +139,7 @@ def _normalized_model(inner, meta, regression: bool):
 
 
 def _as_meta(meta, project):
-    from engine.runs import RunMeta
+    from rnn_studio.engine.runs import RunMeta
 
     if meta is None:
         return RunMeta(project_name=project.name, task=str(project.training.get("task", "regression")))
@@ -160,7 +160,7 @@ def _shape_names(shape, dynamic_time: bool) -> list:
 def build_metadata(project, meta, *, include_normalization: bool, input_shape, output_shape,
                    opset: int) -> dict[str, str]:
     """metadata_props: plain strings for names, JSON for numbers and lists; unknown keys left out."""
-    from engine import __version__
+    from rnn_studio.engine import __version__
 
     md: dict[str, str] = {
         "producer": f"rnn-studio {__version__}",
@@ -224,7 +224,7 @@ def export_onnx(model, project, path, *, opset: int = DEFAULT_OPSET, verify: boo
     import onnx
     import torch
 
-    from engine import check
+    from rnn_studio.engine import check
 
     t0 = time.perf_counter()
     say = log or (lambda s: None)
@@ -281,7 +281,7 @@ def export_onnx(model, project, path, *, opset: int = DEFAULT_OPSET, verify: boo
                           f"(try a later --opset, up to {MAX_OPSET})") from None
     proto = onnx.load_from_string(buf.getvalue())
     proto.producer_name = "rnn-studio"
-    from engine import __version__
+    from rnn_studio.engine import __version__
 
     proto.producer_version = __version__
     proto.doc_string = (f"RNN Studio design '{project.name}': input '{INPUT_NAME}' "

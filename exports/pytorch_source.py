@@ -79,8 +79,8 @@ def _kwargs(d: dict[str, Any]) -> str:
 def generate_source(model, project, meta=None, weights_name: str = "model.pt",
                     module_name: str = "model") -> tuple[str, dict]:
     """(source text, state_dict keyed for the generated class) for `model` built from `project`."""
-    from engine import __version__, check
-    from engine import layers
+    from rnn_studio.engine import __version__, check
+    from rnn_studio.engine import layers
 
     res = check(project)
     if not res.ok:
@@ -279,8 +279,8 @@ def export_pytorch(model, project, path, *, meta=None, verify: bool = True, atol
 
     import torch
 
-    from engine import check
-    from engine.runs import RunMeta
+    from rnn_studio.engine import check
+    from rnn_studio.engine.runs import RunMeta
 
     from .verify import cases_for, sample_input
 

@@ -48,7 +48,7 @@ class Verification:
 
 def expected_recurrent_nodes(project) -> dict[str, Counter]:
     """{"all": Counter(op -> nodes), "bidirectional": Counter(op -> nodes)} the design should export to."""
-    from engine import check
+    from rnn_studio.engine import check
 
     res = check(project)
     blocks = {b.id: b for b in project.blocks}

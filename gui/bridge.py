@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from PySide6.QtCore import QObject, Signal
 
-from engine import CheckResult, Project, check
+from rnn_studio.engine import CheckResult, Project, check
 
 
 class ProjectBridge(QObject):

@@ -17,7 +17,7 @@ from PySide6.QtGui import (QBrush, QColor, QCursor, QFontMetricsF, QKeyEvent, QP
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsObject, QGraphicsPathItem, QGraphicsScene,
                                QGraphicsView, QStyle, QStyleOptionGraphicsItem)
 
-from engine import CATALOG, Project, fmt_shape
+from rnn_studio.engine import CATALOG, Project, fmt_shape
 
 from . import theme as themes
 from .icons import category_icon

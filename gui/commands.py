@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtGui import QUndoCommand
 
-from engine import Block, Project
+from rnn_studio.engine import Block, Project
 
 class _Unset:
     """A param absent from the block (it takes its default). A singleton that survives deepcopy."""

@@ -10,9 +10,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
                                QLineEdit, QScrollArea, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from engine import CATALOG, Param, fmt_shape
-from engine import limits
-from engine.resources import human_bytes, memory_status
+from rnn_studio.engine import CATALOG, Param, fmt_shape
+from rnn_studio.engine import limits
+from rnn_studio.engine.resources import human_bytes, memory_status
 
 from . import theme as themes
 from .canvas import block_summary

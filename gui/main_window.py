@@ -19,8 +19,8 @@ from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, 
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox,
                                QToolBar, QWidget)
 
-from engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, ProjectFormatError, load_project
-from engine.resources import memory_status
+from rnn_studio.engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, ProjectFormatError, load_project
+from rnn_studio.engine.resources import memory_status
 
 from . import theme as themes
 from .bridge import ProjectBridge
@@ -802,7 +802,7 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts", html)
 
     def show_about(self) -> None:
-        from engine import __version__
+        from rnn_studio.engine import __version__
 
         QMessageBox.about(self, "About RNN Studio", f"<b>RNN Studio {__version__}</b><br>Design recurrent neural "
                           f"networks by drag and drop, with live shape checking.")

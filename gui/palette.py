@@ -9,7 +9,7 @@ from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
 
-from engine import CATALOG, CATEGORIES
+from rnn_studio.engine import CATALOG, CATEGORIES
 
 from .canvas import MIME_BLOCK
 from .icons import category_icon

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer
 
-from engine import Project, ProjectFormatError, atomic_write_text
+from rnn_studio.engine import Project, ProjectFormatError, atomic_write_text
 
 FORMAT = "rnn-studio-recovery"
 DEFAULT_INTERVAL_MS = 3000

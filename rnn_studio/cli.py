@@ -18,8 +18,8 @@ import importlib
 import importlib.util
 import sys
 
-from engine import __version__
-from engine.limits import printable
+from rnn_studio.engine import __version__
+from rnn_studio.engine.limits import printable
 
 COMMAND_MODULES = [
     "rnn_studio.commands.design",  # check, summary, schema, blocks
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def load_design(path: str):
     """Load a project file for a CLI verb; unreadable files become a one-line UserError (exit 2)."""
-    from engine import ProjectFormatError, load_project
+    from rnn_studio.engine import ProjectFormatError, load_project
 
     try:
         return load_project(path)

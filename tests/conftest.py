@@ -30,6 +30,6 @@ def pytest_sessionfinish(session, exitstatus):
     the interpreter is finalized (PYSIDE-2254-like), turning a green run into exit code 139."""
     if "PySide6.QtWidgets" not in sys.modules:
         return
-    from gui.app import shutdown_qt
+    from rnn_studio.gui.app import shutdown_qt
 
     shutdown_qt()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from engine import Block, Project
+from rnn_studio.engine import Block, Project
 
 RECURRENT = ("GRU", "LSTM", "SimpleRNN")
 
@@ -99,7 +99,7 @@ def valid_designs(draw, max_blocks: int = 7, allow_null_time: bool = True):
 @st.composite
 def garbage_designs(draw):
     """Arbitrary, mostly broken designs: unknown types, wrong param types, random links."""
-    from engine import CATALOG
+    from rnn_studio.engine import CATALOG
 
     types = list(CATALOG) + ["GRUU", "", "Conv1D"]
     ids = draw(st.lists(st.sampled_from(["x", "a", "b", "c", "d", "e", "a.b", "1x"]), min_size=0, max_size=7))

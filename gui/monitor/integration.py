@@ -17,7 +17,7 @@ from .plots import PALETTE
 
 def training_colors(project) -> dict[str, str]:
     """Distinct curve colours for the blocks that have weights, in design order (stable per design)."""
-    from engine import CATALOG
+    from rnn_studio.engine import CATALOG
 
     weighted = [b.id for b in project.blocks if b.type not in ("Input", "Dropout", "Activation", "Concatenate",
                                                                 "Add", "GlobalAveragePooling1D",
@@ -58,7 +58,7 @@ class TrainingIntegration:
     def _tune_dock(self) -> None:
         """The Tune tab: trials of the Optuna study stored beside the runs (`rnn-studio tune` writes
         runs/tune.db), listed live while the tab is visible; "Open best design" opens it in a window."""
-        from gui.tune.panel import TunePanel
+        from rnn_studio.gui.tune.panel import TunePanel
 
         self.tune_panel = TunePanel(None, parent=self.window)
         self.tune_dock = self.window.add_panel(self.tune_panel, "Tune", tabify_with=self.dock)

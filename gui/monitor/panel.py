@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine.diagnose import GradWatch
-from engine.follow import MetricsTail
+from rnn_studio.engine.diagnose import GradWatch
+from rnn_studio.engine.follow import MetricsTail
 
 from .plots import GradChart, LossChart, LrChart, PredictionChart
 
@@ -150,9 +150,9 @@ class ExportDialog(QtWidgets.QDialog):
 def export_model(run_dir: Path | None, project_getter: Callable, path: Path, *, fmt: str = "onnx",
                  checkpoint: str = "best", include_normalization: bool = False) -> dict[str, Any]:
     """Export a run's checkpoint (or the current design) and return {ok, headline, details, max_abs_diff}."""
-    import engine
-    import exports
-    from engine.runs import RunError, load_run
+    from rnn_studio import engine
+    from rnn_studio import exports
+    from rnn_studio.engine.runs import RunError, load_run
 
     try:
         if run_dir is not None:
@@ -476,7 +476,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.preview_error.setText("")
         if kind != "csv" or not self.path_edit.text():
             return
-        from engine.data import DataError, read_csv
+        from rnn_studio.engine.data import DataError, read_csv
 
         try:
             table = read_csv(self.path_edit.text())
@@ -634,8 +634,7 @@ class TrainPanel(QtWidgets.QWidget):
         """Start training the current design; returns the run folder (None when refused)."""
         if self.is_running():
             return None
-        import engine
-
+        from rnn_studio import engine
         project = self.project_getter()
         res = engine.check(project)
         if not res.ok:
@@ -645,7 +644,7 @@ class TrainPanel(QtWidgets.QWidget):
         if "path" in spec and not spec["path"]:
             self._say("Choose a data file first (or a demo dataset).", error=True)
             return None
-        from engine.train import start_training_process
+        from rnn_studio.engine.train import start_training_process
 
         snapshot = project.copy()
         self.proc, run_dir = start_training_process(snapshot, spec, self.overrides(), out_dir=self.runs_root)
@@ -663,7 +662,7 @@ class TrainPanel(QtWidgets.QWidget):
         end within 10 s, terminate it (SIGTERM, also handled cleanly), then kill it."""
         if self.follower is None:
             return
-        from engine.runs import request_stop
+        from rnn_studio.engine.runs import request_stop
 
         request_stop(self.follower.run_dir)
         self._stop_requested_at = time.monotonic()

@@ -39,7 +39,7 @@ def fetch_study(storage: str, study: str | None) -> dict[str, Any]:
     "design": dict or None, "error": str or None}. Plain data, safe to build in any thread."""
     import optuna
 
-    from engine.tune import open_storage, trial_rows
+    from rnn_studio.engine.tune import open_storage, trial_rows
 
     out: dict[str, Any] = {"studies": [], "study": study, "rows": [], "space": {}, "design": None, "error": None}
     if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).is_file():
@@ -184,8 +184,8 @@ class TunePanel(QtWidgets.QWidget):
     def best_design_path(self) -> str | None:
         """Write the best trial's design (the study's design with its params, no search section) and
         return the path; None when no trial has completed or the study has no design recorded."""
-        from engine.project import Project, atomic_write_text
-        from engine.tune import _safe_name, best_design
+        from rnn_studio.engine.project import Project, atomic_write_text
+        from rnn_studio.engine.tune import _safe_name, best_design
 
         best, design = self.best_trial(), self._data.get("design")
         if best is None or not design:

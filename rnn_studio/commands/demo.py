@@ -23,8 +23,7 @@ def register(sub) -> None:
 
 
 def cmd_demo(args) -> int:
-    import engine
-
+    from rnn_studio import engine
     project = load_design(args.design)
     result = engine.check(project)
     print(f"1/3  check {args.design}")
@@ -36,7 +35,7 @@ def cmd_demo(args) -> int:
         raise UserError(f"{args.design} has errors; fix them first (rnn-studio check {args.design})")
     print(f"       valid, {result.total_params:,} parameters")
 
-    from engine.train import train
+    from rnn_studio.engine.train import train
 
     print(f"\n2/3  train on the built-in '{args.demo}' series for {args.epochs} epochs")
 
@@ -58,8 +57,8 @@ def cmd_demo(args) -> int:
         print(f"       best val RMSE {summary['val_rmse']:.4f} {verdict} the persistence baseline "
               f"(predict the last value) {summary['persistence_rmse']:.4f}")
 
-    import exports
-    from engine.runs import load_run
+    from rnn_studio import exports
+    from rnn_studio.engine.runs import load_run
 
     print("\n3/3  export to ONNX and verify against PyTorch")
     project_run, model, meta = load_run(run, "best")

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import sys
 
-from engine import CATALOG, CATEGORIES, check, fmt_shape
-from engine.limits import printable
-from engine.resources import human_bytes
-from engine.schema import project_schema
+from rnn_studio.engine import CATALOG, CATEGORIES, check, fmt_shape
+from rnn_studio.engine.limits import printable
+from rnn_studio.engine.resources import human_bytes
+from rnn_studio.engine.schema import project_schema
 
 from ..cli import EXIT_BAD_INPUT, load_design
 
@@ -113,7 +113,7 @@ def cmd_summary(args) -> int:
 
 def cmd_blocks(args) -> int:
     if args.markdown:
-        from engine.schema import catalog_markdown
+        from rnn_studio.engine.schema import catalog_markdown
 
         print(catalog_markdown(), end="")
         return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from engine.limits import excerpt
+from rnn_studio.engine.limits import excerpt
 
 from ..cli import EXIT_VERIFY, UserError, load_design
 
@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 def _load(args):
     """(project, model, meta, what) for a run folder or a design file."""
-    from engine import check, runs
+    from rnn_studio.engine import check, runs
 
     src = Path(args.source)
     if src.is_dir():
@@ -63,7 +63,7 @@ def _load(args):
     refuse_unexportable(project, args.verify, res)
     import torch
 
-    from engine import build_model
+    from rnn_studio.engine import build_model
 
     torch.manual_seed(args.seed)
     model = build_model(project, res).eval()
@@ -73,8 +73,8 @@ def _load(args):
 def refuse_unexportable(project, verify: bool, res=None) -> None:
     """Exit 2 before building the model when it cannot fit in memory, or when verifying it would run a
     fixed-length Input of more time steps than the verification limit (a 100,000-step GRU takes hours)."""
-    from engine import check, limits
-    from engine.resources import export_fit
+    from rnn_studio.engine import check, limits
+    from rnn_studio.engine.resources import export_fit
 
     res = res or check(project)
     if res.resources is None:
@@ -90,11 +90,11 @@ def refuse_unexportable(project, verify: bool, res=None) -> None:
 
 
 def cmd_export(args) -> int:
-    from exports import DEFAULT_OPSET, ExportError, VerificationError, export_onnx, export_pytorch
-    from exports._files import check_writable
+    from rnn_studio.exports import DEFAULT_OPSET, ExportError, VerificationError, export_onnx, export_pytorch
+    from rnn_studio.exports._files import check_writable
 
     out = Path(args.output)
-    from engine.settings import validate_training
+    from rnn_studio.engine.settings import validate_training
 
     for line in validate_training({"seed": args.seed}, flags=True):
         raise UserError(line)

@@ -45,7 +45,7 @@ def cmd_gui(args) -> int:
     elif not has_display():
         raise UserError("no display to open the designer on (DISPLAY/WAYLAND_DISPLAY unset); use --screenshot "
                         "with QT_QPA_PLATFORM=offscreen, or the command-line verbs (check, summary)")
-    from gui.app import main
+    from rnn_studio.gui.app import main
 
     return main(args.design, args.screenshot, args.theme, size, args.select)
 
@@ -60,7 +60,7 @@ def has_display() -> bool:
 
 def cmd_run_or_demo(args) -> int:
     if has_display():
-        from gui.app import main
+        from rnn_studio.gui.app import main
 
         return main()
     print("No display found (DISPLAY/WAYLAND_DISPLAY unset): running the headless demo instead of the designer.")

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.limits import excerpt
+from rnn_studio.engine.limits import excerpt
 
 from ..cli import EXIT_BAD_INPUT, UserError, load_design
 
@@ -70,7 +70,7 @@ def register(sub) -> None:
 
 
 def _spec(args):
-    from engine.data import DataSpec
+    from rnn_studio.engine.data import DataSpec
 
     if not args.data and not args.demo:
         raise UserError("no data: give --data FILE (CSV or .npz) or --demo sine|chaos")
@@ -95,7 +95,7 @@ def _spec(args):
 
 def refuse_bad_settings(values: dict, flags: bool = False) -> None:
     """Exit 2 with one line for the first bad training setting (engine/settings.py)."""
-    from engine.settings import validate_training
+    from rnn_studio.engine.settings import validate_training
 
     errors = validate_training(values, flags=flags)
     if errors:
@@ -104,8 +104,8 @@ def refuse_bad_settings(values: dict, flags: bool = False) -> None:
 
 def refuse_too_big(project, device, batch_size=None) -> None:
     """Exit 2 before any allocation when training the design needs more memory than the device has."""
-    from engine import check
-    from engine.resources import estimate, training_fit
+    from rnn_studio.engine import check
+    from rnn_studio.engine.resources import estimate, training_fit
 
     res = check(project)
     if res.resources is None:
@@ -116,10 +116,10 @@ def refuse_too_big(project, device, batch_size=None) -> None:
 
 
 def _engine_errors():
-    from engine.compile import DesignError
-    from engine.data import DataError
-    from engine.runs import RunError
-    from engine.train import ConfigError, TrainError
+    from rnn_studio.engine.compile import DesignError
+    from rnn_studio.engine.data import DataError
+    from rnn_studio.engine.runs import RunError
+    from rnn_studio.engine.train import ConfigError, TrainError
 
     return (DataError, DesignError, RunError, ConfigError, TrainError)
 
@@ -217,11 +217,11 @@ def _metric_text(d: dict, prefix: str) -> str:
 
 
 def cmd_train(args) -> int:
-    from engine.distributed import in_torchrun, is_rank_zero
-    from engine.train import train
+    from rnn_studio.engine.distributed import in_torchrun, is_rank_zero
+    from rnn_studio.engine.train import train
 
     if in_torchrun():  # under torchrun: DistributedDataParallel, rank 0 writes the run (engine/distributed.py)
-        from engine.distributed import train_distributed as train
+        from rnn_studio.engine.distributed import train_distributed as train
         if not is_rank_zero():
             args.quiet, sys.stdout = True, open(os.devnull, "w")  # one report, from rank 0
 
@@ -267,7 +267,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from engine.train import evaluate_run
+    from rnn_studio.engine.train import evaluate_run
 
     try:
         res = evaluate_run(args.run, _spec(args), args.checkpoint)
@@ -285,8 +285,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from engine.project import NotRegularFileError, atomic_write_text, refuse_non_regular_target
-    from engine.train import predict_run
+    from rnn_studio.engine.project import NotRegularFileError, atomic_write_text, refuse_non_regular_target
+    from rnn_studio.engine.train import predict_run
 
     out = Path(args.output)
     if out.parent and not out.parent.exists():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from engine.limits import excerpt
+from rnn_studio.engine.limits import excerpt
 
 from ..cli import UserError, load_design
 from .training import _add_data_args, _clock, _engine_errors, _g, _spec, refuse_bad_settings
@@ -71,7 +71,7 @@ def print_table(rows: list[dict], out=None) -> None:
 
 
 def cmd_tune(args) -> int:
-    from engine.tune import SearchSpaceError, StorageError, tune
+    from rnn_studio.engine.tune import SearchSpaceError, StorageError, tune
 
     project = load_design(args.design)
     spec = _spec(args)

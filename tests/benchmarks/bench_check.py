@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine import Block, Project, check  # noqa: E402
+from rnn_studio.engine import Block, Project, check  # noqa: E402
 
 
 def big_design(n_blocks: int = 200) -> Project:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine import Block, Project, check
+from rnn_studio.engine import Block, Project, check
 
 
 def design(n_blocks: int, linked: bool) -> Project:

@@ -22,10 +22,9 @@ def main() -> None:
     duration = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
     from PySide6 import QtCore
 
-    from gui.app import create_app, shutdown_qt
-    from gui.main_window import MainWindow
-    import engine
-
+    from rnn_studio.gui.app import create_app, shutdown_qt
+    from rnn_studio.gui.main_window import MainWindow
+    from rnn_studio import engine
     app = create_app([], theme="light")
     project = engine.load_project(ROOT / "assets" / "examples" / "seed-keras.rnn.json")
     window = MainWindow(project, autosave=False)

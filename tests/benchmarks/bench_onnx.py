@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import engine  # noqa: E402
-from exports import export_onnx  # noqa: E402
-from exports.verify import make_session  # noqa: E402
+from rnn_studio import engine  # noqa: E402
+from rnn_studio.exports import export_onnx  # noqa: E402
+from rnn_studio.exports.verify import make_session  # noqa: E402
 
 DESIGNS = ["seed-keras", "seed-pytorch"]
 

@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from engine import build_model, load_project  # noqa: E402
-from engine.data import DataSpec, load_dataset  # noqa: E402
-from engine.train import TrainConfig, _GradNorms, default_threads, train  # noqa: E402
+from rnn_studio.engine import build_model, load_project  # noqa: E402
+from rnn_studio.engine.data import DataSpec, load_dataset  # noqa: E402
+from rnn_studio.engine.train import TrainConfig, _GradNorms, default_threads, train  # noqa: E402
 
 SEED = ROOT / "assets" / "examples" / "seed-pytorch.rnn.json"
 BATCH, STEPS, T, F, H = 64, 50, 10, 1, 64

@@ -1,7 +1,7 @@
 """Every error and warning `check` promises, each naming the block and how to fix it."""
 import pytest
 
-from engine import Block, Project, check
+from rnn_studio.engine import Block, Project, check
 
 X = ("x", "Input", {"timesteps": 10, "features": 1})
 

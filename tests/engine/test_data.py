@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from engine import Project
-from engine.data import DataError, DataSpec, demo_table, load_dataset, mackey_glass, read_csv
+from rnn_studio.engine import Project
+from rnn_studio.engine.data import DataError, DataSpec, demo_table, load_dataset, mackey_glass, read_csv
 from rnn_studio.cli import main
 
 

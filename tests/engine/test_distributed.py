@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import Block, Project
-from engine.data import DataSpec
-from engine.runs import request_stop
+from rnn_studio.engine import Block, Project
+from rnn_studio.engine.data import DataSpec
+from rnn_studio.engine.runs import request_stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def _torchrun(design: Path, out: Path, *extra: str, wait: bool = True):
 
 
 def test_torchrun_two_cpu_processes(tmp_path):
-    from engine.train import train
+    from rnn_studio.engine.train import train
 
     design = tmp_path / "tiny.rnn.json"
     design.write_text(tiny().to_json())
@@ -65,7 +65,7 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert summary["val_loss"] == pytest.approx(single["val_loss"], rel=1e-4)
 
     # the run folder is an ordinary one: it loads without DDP
-    from engine.runs import load_run
+    from rnn_studio.engine.runs import load_run
 
     _, model, _ = load_run(rd)
     assert type(model).__name__ == "DesignModel"
@@ -97,7 +97,7 @@ def test_stop_file_stops_both_ranks(tmp_path):
 
 
 def test_no_qt_and_world_info(monkeypatch):
-    import engine.distributed as d
+    import rnn_studio.engine.distributed as d
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert d.world_info()[1] == 1 and not d.in_torchrun() and d.is_rank_zero()

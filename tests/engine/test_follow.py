@@ -1,4 +1,4 @@
-from engine.follow import MetricsTail
+from rnn_studio.engine.follow import MetricsTail
 
 
 def test_tail_reads_only_complete_lines_and_resumes(tmp_path):

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import CATALOG, check, load_project
-from engine.limits import excerpt, quote
-from engine.project import ProjectFormatError
-from engine.resources import estimate, human_bytes
-from engine.settings import validate_training
+from rnn_studio.engine import CATALOG, check, load_project
+from rnn_studio.engine.limits import excerpt, quote
+from rnn_studio.engine.project import ProjectFormatError
+from rnn_studio.engine.resources import estimate, human_bytes
+from rnn_studio.engine.settings import validate_training
 from rnn_studio.cli import main
 
 from .hostile import design, write
@@ -45,14 +45,14 @@ def test_param_errors_quote_a_short_excerpt(tmp_path):
 
 # ---------------------------------------------------------------------------- settings
 def test_settings_tuples_match_the_training_module():
-    from engine import settings, train
+    from rnn_studio.engine import settings, train
 
     assert settings.OPTIMIZERS == train.OPTIMIZERS and settings.SCHEDULES == train.SCHEDULES
     assert settings.LOSSES == train.LOSSES and settings.PRECISIONS == train.PRECISIONS
 
 
 def test_default_training_config_is_valid():
-    from engine.train import TrainConfig
+    from rnn_studio.engine.train import TrainConfig
 
     assert validate_training(TrainConfig().to_dict()) == []
 
@@ -71,7 +71,7 @@ def test_one_line_per_bad_setting(values, line):
 
 
 def test_train_config_refuses_through_settings():
-    from engine.train import ConfigError, TrainConfig
+    from rnn_studio.engine.train import ConfigError, TrainConfig
 
     with pytest.raises(ConfigError, match=r"^training.device must be auto \| cpu"):
         TrainConfig.from_project({"device": "meta"})
@@ -80,7 +80,7 @@ def test_train_config_refuses_through_settings():
 
 # ---------------------------------------------------------------------------- resources
 def test_estimate_counts_the_model_parameters_and_bytes():
-    from engine import build_model
+    from rnn_studio.engine import build_model
 
     project = load_project(ROOT / "assets/examples/seed-pytorch.rnn.json")
     res = check(project)
@@ -111,13 +111,13 @@ def test_check_json_reports_the_figures(capsys):
     ("no url at all PASSWORD", "<storage URL hidden: it could not be parsed>"),
 ])
 def test_safe_url(url, shown):
-    from engine.tune import _safe_url
+    from rnn_studio.engine.tune import _safe_url
 
     assert _safe_url(url) == shown
 
 
 def test_driver_messages_are_scrubbed():
-    from engine.tune import scrub_secrets
+    from rnn_studio.engine.tune import scrub_secrets
 
     url = "postgresql://alice:PASS@WORD@db.example/x"
     text = "could not translate host name 'WORD@db.example' for user alice (PASS) at " + url
@@ -128,7 +128,7 @@ def test_driver_messages_are_scrubbed():
 
 def test_refused_postgres_connection_hides_the_password():
     pytest.importorskip("psycopg")
-    from engine.tune import StorageError, open_storage
+    from rnn_studio.engine.tune import StorageError, open_storage
 
     with pytest.raises(StorageError) as info:
         open_storage("postgresql://alice:SECRET%40PW@127.0.0.1:1/db?password=OTHER", retries=1)

@@ -4,8 +4,8 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine import Block, Project, ProjectFormatError, check, load_project
-from engine.schema import project_schema
+from rnn_studio.engine import Block, Project, ProjectFormatError, check, load_project
+from rnn_studio.engine.schema import project_schema
 
 ROOT_EXAMPLE = {
     "format": "rnn-studio", "version": 1, "name": "seed-keras",
@@ -137,7 +137,7 @@ def test_edit_methods_emit_and_undo_exactly():
 def test_format_doc_lists_the_whole_catalog():
     from pathlib import Path
 
-    from engine.docs import project_format_markdown
+    from rnn_studio.engine.docs import project_format_markdown
 
     docs = Path(__file__).parents[2] / "docs"
     assert (docs / "project-format.md").read_text(encoding="utf-8") == project_format_markdown(docs), \

@@ -3,7 +3,7 @@ equal what `check` predicted; for any design at all, `check` answers without rai
 import torch
 from hypothesis import HealthCheck, given, settings
 
-from engine import build_model, check
+from rnn_studio.engine import build_model, check
 from tests.designs import garbage_designs, valid_designs
 
 

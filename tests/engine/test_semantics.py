@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from engine import Block, Project, build_model, check
-from engine.layers import Recurrent
+from rnn_studio.engine import Block, Project, build_model, check
+from rnn_studio.engine.layers import Recurrent
 
 torch.manual_seed(0)
 
@@ -127,7 +127,7 @@ def test_initializers_are_applied():
 
 
 def test_seed_designs_parameter_counts_match_hand_written(examples_dir):
-    from engine import load_project
+    from rnn_studio.engine import load_project
 
     class SeedPyTorch(nn.Module):  # the seed article's model, hand-written
         def __init__(self):
@@ -147,7 +147,7 @@ def test_seed_designs_parameter_counts_match_hand_written(examples_dir):
 
 
 def test_per_block_parameters_follow_design_ids(examples_dir):
-    from engine import load_project
+    from rnn_studio.engine import load_project
 
     m = build_model(load_project(examples_dir / "seed-keras.rnn.json"))
     groups = m.block_parameters()

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine import Project, load_project
-from engine.data import DataSpec
-from engine.runs import checkpoint_path, is_run_dir, load_run, read_metrics, request_stop
-from engine.train import ConfigError, TrainConfig, default_threads, train
+from rnn_studio.engine import Project, load_project
+from rnn_studio.engine.data import DataSpec
+from rnn_studio.engine.runs import checkpoint_path, is_run_dir, load_run, read_metrics, request_stop
+from rnn_studio.engine.train import ConfigError, TrainConfig, default_threads, train
 from rnn_studio.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,8 +89,8 @@ def test_run_folder_layout_and_metrics(tmp_path):
 
 
 def test_grad_norms_match_per_block_norms():
-    from engine.compile import build_model
-    from engine.train import _GradNorms
+    from rnn_studio.engine.compile import build_model
+    from rnn_studio.engine.train import _GradNorms
 
     model = build_model(tiny())
     model(torch.randn(4, 8, 1)).pow(2).sum().backward()
@@ -311,8 +311,8 @@ def test_engine_training_imports_no_qt():
 
 def test_spawned_training_process_stops_on_request(tmp_path):
     """The GUI path: a spawned process, watched through metrics.jsonl, stopped with a STOP file."""
-    from engine.runs import load_summary
-    from engine.train import start_training_process
+    from rnn_studio.engine.runs import load_summary
+    from rnn_studio.engine.train import start_training_process
 
     proc, rd = start_training_process(tiny(), SINE, {"epochs": 1000}, out_dir=tmp_path)
     try:
@@ -334,7 +334,7 @@ def test_spawned_training_process_stops_on_request(tmp_path):
 
 
 def test_spawned_process_reports_bad_data_as_end_record(tmp_path):
-    from engine.train import start_training_process
+    from rnn_studio.engine.train import start_training_process
 
     proc, rd = start_training_process(tiny(), DataSpec(path=str(tmp_path / "missing.csv")), {}, out_dir=tmp_path)
     proc.join(60)
@@ -344,7 +344,7 @@ def test_spawned_process_reports_bad_data_as_end_record(tmp_path):
 
 
 def test_out_of_memory_is_a_clear_stop(tmp_path, monkeypatch):
-    from engine.compile import DesignModel
+    from rnn_studio.engine.compile import DesignModel
 
     def oom(self, x):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import Block, Project, check, load_project
-from engine.data import DataSpec
-from engine.tune import SearchSpaceError, apply_params, parse_search, tune
+from rnn_studio.engine import Block, Project, check, load_project
+from rnn_studio.engine.data import DataSpec
+from rnn_studio.engine.tune import SearchSpaceError, apply_params, parse_search, tune
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"epochs": 2, "threads": 1, "grad_every": 0}
@@ -156,7 +156,7 @@ def test_invalid_sampled_design_is_a_failed_trial(tmp_path):
 
 def test_bad_data_is_a_failed_trial_not_a_crash(tmp_path):
     p = tiny({"lr": [0.01]})
-    from engine.data import DataError
+    from rnn_studio.engine.data import DataError
 
     with pytest.raises(DataError):  # no data at all: an error before the first trial
         tune(p, DataSpec(), 1, out_dir=tmp_path)
@@ -201,7 +201,7 @@ def _workers(design: Path, out: Path, storage: str | None, trials: int = 2):
 def _check_shared(storage_url: str, n: int):
     import optuna
 
-    from engine.tune import open_storage, trial_rows
+    from rnn_studio.engine.tune import open_storage, trial_rows
 
     study = optuna.load_study(study_name="shared", storage=open_storage(storage_url))
     rows = trial_rows(study)
@@ -227,7 +227,7 @@ def test_two_workers_share_one_postgresql_study(tmp_path):
     import optuna
 
     url = os.environ["RNN_STUDIO_TEST_PG_URL"]
-    from engine.tune import open_storage
+    from rnn_studio.engine.tune import open_storage
 
     try:
         optuna.delete_study(study_name="shared", storage=open_storage(url))

@@ -12,8 +12,8 @@ def make_run(folder: Path, design: Path, meta: dict, which=("best",), seed: int 
     """A run folder as the trainer writes it: project.rnn.json + checkpoints/<which>.pt."""
     import torch
 
-    import engine
-    from engine.runs import CHECKPOINT_FORMAT, RunMeta
+    from rnn_studio import engine
+    from rnn_studio.engine.runs import CHECKPOINT_FORMAT, RunMeta
 
     project = engine.load_project(design)
     folder.mkdir(parents=True)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-import engine
-import exports
-from exports import read_metadata, report_path_for
-from exports.verify import make_session
+from rnn_studio import engine
+from rnn_studio import exports
+from rnn_studio.exports import read_metadata, report_path_for
+from rnn_studio.exports.verify import make_session
 from rnn_studio.cli import main
 
 from .conftest import EXAMPLES, SEEDS, files_in

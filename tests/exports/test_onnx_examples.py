@@ -7,9 +7,9 @@ import onnx
 import pytest
 import torch
 
-import engine
-from exports import INPUT_NAME, OUTPUT_NAME, export_onnx, read_metadata, report_path_for
-from exports.verify import make_session
+from rnn_studio import engine
+from rnn_studio.exports import INPUT_NAME, OUTPUT_NAME, export_onnx, read_metadata, report_path_for
+from rnn_studio.exports.verify import make_session
 
 from .conftest import EXAMPLE_FILES, SEEDS
 

@@ -6,10 +6,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import engine
-from engine import CATALOG, Block, Project, check
-from exports import export_onnx, generate_source
-from exports.pytorch_source import _class_name, _load_source
+from rnn_studio import engine
+from rnn_studio.engine import CATALOG, Block, Project, check
+from rnn_studio.exports import export_onnx, generate_source
+from rnn_studio.exports.pytorch_source import _class_name, _load_source
 
 CAPS = {"units": 6, "num_layers": 3, "num_heads": 3, "key_dim": 4, "features": 4, "timesteps": 6}
 # recurrent blocks listed three times: most random designs hold one or more

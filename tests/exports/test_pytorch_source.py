@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-import engine
+from rnn_studio import engine
 from rnn_studio.cli import main
 
 from .conftest import EXAMPLE_FILES, files_in

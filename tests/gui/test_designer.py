@@ -14,10 +14,10 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiAppli
 from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QSpinBox
 from PySide6.QtTest import QTest
 
-from engine import Block, Project, check, load_project
-from gui.app import create_app
-from gui.canvas import MIME_BLOCK, BlockItem
-from gui.main_window import MainWindow
+from rnn_studio.engine import Block, Project, check, load_project
+from rnn_studio.gui.app import create_app
+from rnn_studio.gui.canvas import MIME_BLOCK, BlockItem
+from rnn_studio.gui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "assets" / "examples" / "seed-keras.rnn.json"
@@ -387,7 +387,7 @@ def test_open_broken_file_reports_one_line(qtbot, tmp_path):
 
 
 def test_autosave_and_recovery_after_crash(qtbot, tmp_path):
-    from gui import recovery
+    from rnn_studio.gui import recovery
 
     w = make_window(qtbot, load_project(SEED), str(SEED))
     w.autosaver.timer.setInterval(50)
@@ -454,7 +454,7 @@ def test_select_all_delete_and_rubber_band(window):
 def test_theme_switch_repaints(window):
     w = window
     w.set_theme_mode("dark")
-    from gui import theme
+    from rnn_studio.gui import theme
 
     assert theme.current().dark
     assert QApplication.palette().color(QApplication.palette().ColorRole.Window).lightness() < 100
@@ -577,8 +577,8 @@ def test_palette_filter_and_enter_adds(window):
 
 
 def test_recovery_prompt_suppressed_in_tests(window, tmp_path):
-    from gui.app import offer_recovery
-    from gui.recovery import find_orphans
+    from rnn_studio.gui.app import offer_recovery
+    from rnn_studio.gui.recovery import find_orphans
 
     assert os.environ.get("RNN_STUDIO_NO_RECOVERY_PROMPT") == "1"
     assert offer_recovery(window) == []
@@ -666,7 +666,7 @@ def test_status_bar_and_inspector_show_training_memory(qtbot):
     w = make_window(qtbot)
     w.open_path(str(SEED))
     res = check(w.project).resources
-    from engine.resources import human_bytes
+    from rnn_studio.engine.resources import human_bytes
 
     assert f"~{human_bytes(res.training_bytes)} to train" in w.status_params.text()
     w.scene.clearSelection()
@@ -684,7 +684,7 @@ def test_a_design_too_big_for_the_machine_is_flagged_in_the_status_bar(qtbot):
 
 
 def test_design_name_field_stops_at_the_name_limit(window):
-    from engine.limits import MAX_NAME_CHARS
+    from rnn_studio.engine.limits import MAX_NAME_CHARS
 
     window.scene.clearSelection()
     assert window.inspector.name_edit.maxLength() == MAX_NAME_CHARS.int_value() == 200

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from engine import Block, Project
-from gui.monitor.panel import TrainPanel
+from rnn_studio.engine import Block, Project
+from rnn_studio.gui.monitor.panel import TrainPanel
 
 
 def tiny_project(units: int = 8) -> Project:

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 from PySide6 import QtCore
 
-from engine import load_project
-from gui.main_window import MainWindow
+from rnn_studio.engine import load_project
+from rnn_studio.gui.main_window import MainWindow
 
 ROOT = Path(__file__).parents[2]
 
@@ -72,8 +72,8 @@ def test_export_action_on_an_untrained_design_reports_verification(qtbot, window
 
 
 def test_tune_tab_lists_the_study_beside_the_runs(qtbot, window, tmp_path):
-    from engine import load_project as load
-    from engine.tune import tune
+    from rnn_studio.engine import load_project as load
+    from rnn_studio.engine.tune import tune
 
     project = load(ROOT / "assets" / "examples" / "seed-keras-search.rnn.json")
     for b in project.blocks:  # keep the trials tiny

@@ -7,8 +7,8 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from engine import Block, Project, check, load_project  # noqa: E402
-from gui.tune import TunePanel  # noqa: E402
+from rnn_studio.engine import Block, Project, check, load_project  # noqa: E402
+from rnn_studio.gui.tune import TunePanel  # noqa: E402
 
 
 def design() -> Project:
@@ -104,8 +104,8 @@ def test_run_activated_and_missing_study(panel, qtbot, tmp_path):
 
 
 def test_follows_a_real_tune(qtbot, tmp_path):
-    from engine.data import DataSpec
-    from engine.tune import default_storage, tune
+    from rnn_studio.engine.data import DataSpec
+    from rnn_studio.engine.tune import default_storage, tune
 
     p = design()
     p.training["search"] = {"lr": [0.01, 0.02]}
