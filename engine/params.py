@@ -94,13 +94,6 @@ def _num(x: float) -> str:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, (list, dict)):
-        text = repr(value)
-        return text if len(text) < 40 else text[:37] + "..."
-    return repr(value)
+    from .limits import excerpt  # a short quote however large the value (engine/limits.py)
+
+    return excerpt(value)

@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import limits
 from .blocks import CATALOG
 from .events import Event
+from .limits import quote
 
 FORMAT_NAME = "rnn-studio"
 FORMAT_VERSION = 1
 EXTENSION = ".rnn.json"
-ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+# \Z, not $: "$" also matches before a final newline, and "x\n" is not an id
+ID_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_\-]{0,63}\Z")
 KNOWN_TOP = ("format", "version", "name", "blocks", "links", "layout", "training")
 
 
@@ -214,7 +217,10 @@ def atomic_write_text(path: Path | str, text: str) -> None:
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Raises NotRegularFileError (an OSError) when `path` exists and is a device, FIFO or socket: the
+    rename would replace, say, /dev/full with a regular file."""
     path = Path(path)
+    refuse_non_regular_target(path)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -230,35 +236,166 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         raise
 
 
-def read_user_text(p: Path, error: type[Exception], *, missing_fix: str = "", folder: str,
-                   utf8_fix: str) -> str:
-    """A user's text file as str (UTF-8, BOM allowed); any failure raises `error` with one line naming
-    the file: missing, a folder, unreadable, not UTF-8. Shared by project files and CSV data."""
+class NotRegularFileError(OSError):
+    """An output path that exists and is not a regular file (nor a folder)."""
+
+
+def refuse_non_regular_target(path: Path) -> None:
+    import stat
+
     try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise error(f"{p}: no such file{missing_fix}") from None
-    except IsADirectoryError:
-        raise error(f"{p}: is a folder, {folder}") from None
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing (fine), or unreadable: the write itself will say so
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise NotRegularFileError(f"{path}: is {_file_kind(mode)}; only regular files are written: give a file name")
+
+
+def read_user_text(p: Path, error: type[Exception], *, missing_fix: str = "", folder: str,
+                   utf8_fix: str, max_bytes: int | None = None, too_big_fix: str = "") -> str:
+    """A user's text file as str (UTF-8, BOM allowed); any failure raises `error` with one line naming
+    the file: missing, a folder, not a regular file (a device or FIFO is refused by name before anything
+    is read), larger than `max_bytes`, unreadable, not UTF-8. Shared by project files and CSV data."""
+    size = regular_file_size(p, error, missing_fix=missing_fix, folder=folder)
+    if max_bytes is not None and size > max_bytes:
+        raise error(f"{p}: {size / 1e6:,.1f} MB is larger than the {max_bytes / 1e6:,.0f} MB limit{too_big_fix}")
+    try:
+        with open(p, "rb") as f:  # read at most the limit (+1 byte): the file may grow after the stat
+            raw = f.read() if max_bytes is None else f.read(max_bytes + 1)
     except OSError as e:
         raise error(f"{p}: cannot read ({e.strerror})") from None
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise error(f"{p}: larger than the {max_bytes / 1e6:,.0f} MB limit{too_big_fix}")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise error(f"{p}: not UTF-8 text (byte {e.start}){utf8_fix}") from None
 
 
-def load_project(path: str | os.PathLike) -> Project:
-    """Read a .rnn.json file. Raises ProjectFormatError (one clear line) for unreadable files."""
-    p = Path(path)
-    text = read_user_text(p, ProjectFormatError, folder="not a project file", utf8_fix="; save the file as UTF-8")
+def regular_file_size(p: Path, error: type[Exception], *, missing_fix: str = "", folder: str = "not a file") -> int:
+    """The size of `p` if it is a regular file (symlinks followed); else `error` naming what it is.
+
+    Checked with stat() before any open(): opening a FIFO with no writer blocks forever, and /dev/zero
+    or /dev/urandom never end."""
+    import stat
+
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ProjectFormatError(f"{p}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise error(f"{p}: no such file{missing_fix}") from None
+    except OSError as e:
+        raise error(f"{p}: cannot read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{p}: is a folder, {folder}")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{p}: is {_file_kind(st.st_mode)}, not a regular file: only regular files are read")
+    return st.st_size
+
+
+def _file_kind(mode: int) -> str:
+    import stat
+
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def load_project(path: str | os.PathLike) -> Project:
+    """Read a .rnn.json file. Raises ProjectFormatError (one clear line) for unreadable files.
+
+    Limits are checked before work (engine/limits.py, docs/limits.md): file size, JSON nesting depth,
+    digits of a whole number, lone surrogates, number of blocks."""
+    p = Path(path)
+    max_bytes = int(limits.MAX_PROJECT_MB.value() * 1e6)
+    text = read_user_text(p, ProjectFormatError, folder="not a project file", utf8_fix="; save the file as UTF-8",
+                          max_bytes=max_bytes, too_big_fix=f" for a project file; {limits.MAX_PROJECT_MB.hint()}")
+    data = parse_json_text(text, str(p))
     project = _parse(data, str(p))
     project.path = str(p)
     return project
+
+
+def parse_json_text(text: str, src: str) -> Any:
+    """json.loads with the limits checked first: nesting depth (counted without recursion, before the
+    parser recurses), digits of whole numbers, lone surrogate escapes."""
+    max_depth = limits.MAX_DEPTH.int_value()
+    depth, line = _json_depth(text, max_depth)
+    if depth > max_depth:
+        raise ProjectFormatError(f"{src}: nested more than {max_depth} levels deep (line {line}): a project is a "
+                                 f"few levels deep; {limits.MAX_DEPTH.hint()}")
+    max_digits = limits.MAX_INT_DIGITS.int_value()
+
+    def parse_int(literal: str) -> int:
+        if len(literal.lstrip("-")) > max_digits:
+            raise _TooManyDigits(literal)
+        return int(literal)
+
+    try:
+        data = json.loads(text, parse_int=parse_int)
+    except json.JSONDecodeError as e:
+        raise ProjectFormatError(f"{src}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except _TooManyDigits as e:
+        at = text.find(e.args[0])
+        raise ProjectFormatError(f"{src}: a whole number of {len(e.args[0]):,} digits at line "
+                                 f"{text.count(chr(10), 0, max(at, 0)) + 1}: numbers in a project have at most "
+                                 f"{max_digits} digits; {limits.MAX_INT_DIGITS.hint()}") from None
+    except RecursionError:  # the depth scan above should make this unreachable; belt and braces
+        raise ProjectFormatError(f"{src}: nested too deeply for this Python: a project is a few levels deep") from None
+    _refuse_lone_surrogates(text, data, src)
+    return data
+
+
+class _TooManyDigits(ValueError):
+    pass
+
+
+_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_SURROGATE_RE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _json_depth(text: str, cap: int) -> tuple[int, int]:
+    """(deepest nesting of [ and {, the line where it passes `cap`), without recursion: strings are
+    blanked first so brackets inside them don't count."""
+    bare = _STRING_RE.sub('""', text)
+    brackets = re.sub(r"[^\[\]{}\n]", "", bare).encode("ascii", "ignore")
+    if len(brackets) < 100_000:  # a normal project: a plain loop is quicker than importing numpy
+        depth = deepest = 0
+        line = 1
+        for code in brackets:
+            line += code == 10
+            depth += 1 if code in (91, 123) else -1 if code in (93, 125) else 0
+            if depth > deepest:
+                deepest = depth
+                if deepest == cap + 1:
+                    return deepest, line
+        return deepest, 1
+    import numpy as np
+
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    step = np.where((codes == ord("[")) | (codes == ord("{")), 1,
+                    np.where((codes == ord("]")) | (codes == ord("}")), -1, 0)).astype(np.int64)
+    depth = np.cumsum(step)
+    deepest = int(depth.max())
+    if deepest <= cap:
+        return deepest, 1
+    first = int(np.argmax(depth > cap))
+    return deepest, int(np.count_nonzero(codes[:first] == ord("\n"))) + 1
+
+
+def _refuse_lone_surrogates(text: str, data: Any, src: str) -> None:
+    """JSON may spell a lone UTF-16 surrogate ("\\ud800"); it is not a character, cannot be saved as
+    UTF-8 and breaks printing. Only checked when the text has such an escape at all."""
+    hit = _SURROGATE_RE.search(text)
+    if hit is None:
+        return
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        line = text.count("\n", 0, hit.start()) + 1
+        raise ProjectFormatError(f"{src}: line {line} has {hit.group(0)}, a lone surrogate escape that is not a "
+                                 f"character: remove it or write the character itself") from None
 
 
 def _type_name(v: Any) -> str:
@@ -266,18 +403,29 @@ def _type_name(v: Any) -> str:
             float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
 
 
-def _parse(data: Any, src: str) -> Project:
-    def fail(msg: str) -> None:
-        raise ProjectFormatError(f"{src}: {msg}")
+MAX_WORD_CHARS = 256  # block ids, types, param names and link ends: no legitimate one comes near this
 
+
+class _Fail:
+    """Raises ProjectFormatError with `src: msg`."""
+
+    def __init__(self, src: str):
+        self.src = src
+
+    def __call__(self, msg: str) -> None:
+        raise ProjectFormatError(f"{self.src}: {msg}")
+
+
+def _parse(data: Any, src: str) -> Project:
+    fail = _Fail(src)
     if not isinstance(data, dict):
         fail(f"the file must hold a JSON object, found {_type_name(data)}")
     fmt = data.get("format")
     if fmt != FORMAT_NAME:
-        fail(f'"format" must be "{FORMAT_NAME}", found {json.dumps(fmt)}: this is not an RNN Studio project')
+        fail(f'"format" must be "{FORMAT_NAME}", found {quote(fmt)}: this is not an RNN Studio project')
     version = data.get("version")
     if isinstance(version, bool) or not isinstance(version, int):
-        fail(f'"version" must be a whole number, found {json.dumps(version)}')
+        fail(f'"version" must be a whole number, found {quote(version)}')
     if version > FORMAT_VERSION:
         fail(f"written by a newer RNN Studio (format version {version}); this version reads up to "
              f"{FORMAT_VERSION}: update RNN Studio")
@@ -286,34 +434,12 @@ def _parse(data: Any, src: str) -> Project:
     name = data.get("name", "untitled")
     if not isinstance(name, str):
         fail(f'"name" must be a string, found {_type_name(name)}')
-    blocks_raw = data.get("blocks")
-    if not isinstance(blocks_raw, list):
-        fail(f'"blocks" must be a list of blocks, found {_type_name(blocks_raw)}')
-    blocks = []
-    for i, b in enumerate(blocks_raw):
-        where = f"blocks[{i}]"
-        if not isinstance(b, dict):
-            fail(f"{where} must be an object with id, type and params, found {_type_name(b)}")
-        bid, btype, params = b.get("id"), b.get("type"), b.get("params", {})
-        if not isinstance(bid, str) or not bid:
-            fail(f'{where}: "id" must be a non-empty string, found {json.dumps(bid)}')
-        where = f"block '{bid}'"
-        if not isinstance(btype, str) or not btype:
-            fail(f'{where}: "type" must be a block type name such as "GRU", found {json.dumps(btype)}')
-        if params is None:
-            params = {}
-        if not isinstance(params, dict):
-            fail(f'{where}: "params" must be an object, found {_type_name(params)}')
-        extra = {k: v for k, v in b.items() if k not in ("id", "type", "params")}
-        blocks.append(Block(bid, btype, dict(params), extra))
-    links_raw = data.get("links", [])
-    if not isinstance(links_raw, list):
-        fail(f'"links" must be a list of [from, to] pairs, found {_type_name(links_raw)}')
-    links = []
-    for i, link in enumerate(links_raw):
-        if not (isinstance(link, list) and len(link) == 2 and all(isinstance(x, str) for x in link)):
-            fail(f"links[{i}] must be a pair of block ids like [\"x\", \"g\"], found {json.dumps(link)}")
-        links.append((link[0], link[1]))
+    max_name = limits.MAX_NAME_CHARS.int_value()
+    if len(name) > max_name:
+        fail(f'"name" has {len(name):,} characters, more than {max_name}: shorten it ({quote(name, 30)}); '
+             f"{limits.MAX_NAME_CHARS.hint()}")
+    blocks = _parse_blocks(data.get("blocks"), fail)
+    links = _parse_links(data.get("links", []), fail)
     layout = data.get("layout", {})
     if not isinstance(layout, dict):
         fail(f'"layout" must be an object, found {_type_name(layout)}')
@@ -322,3 +448,56 @@ def _parse(data: Any, src: str) -> Project:
         fail(f'"training" must be an object, found {_type_name(training)}')
     extra = {k: v for k, v in data.items() if k not in KNOWN_TOP}
     return Project(name, blocks, links, layout, training, extra)
+
+
+def _too_long(word: str, what: str, fail) -> None:
+    if len(word) > MAX_WORD_CHARS:
+        fail(f"{what} {quote(word, 30)} is {len(word):,} characters long, more than {MAX_WORD_CHARS}: shorten it")
+
+
+def _parse_blocks(blocks_raw: Any, fail) -> list[Block]:
+    if not isinstance(blocks_raw, list):
+        fail(f'"blocks" must be a list of blocks, found {_type_name(blocks_raw)}')
+    max_blocks = limits.MAX_BLOCKS.int_value()
+    if len(blocks_raw) > max_blocks:
+        fail(f"the design has {len(blocks_raw):,} blocks, more than the limit of {max_blocks:,}: "
+             f"{limits.MAX_BLOCKS.hint()}")
+    blocks = []
+    for i, b in enumerate(blocks_raw):
+        where = f"blocks[{i}]"
+        if not isinstance(b, dict):
+            fail(f"{where} must be an object with id, type and params, found {_type_name(b)}")
+        bid, btype, params = b.get("id"), b.get("type"), b.get("params", {})
+        if not isinstance(bid, str) or not bid:
+            fail(f'{where}: "id" must be a non-empty string, found {quote(bid)}')
+        _too_long(bid, f"{where}: the id", fail)
+        where = f"block '{bid}'" if len(bid) <= 64 and bid.isprintable() else f"block {quote(bid, 40)}"
+        if not isinstance(btype, str) or not btype:
+            fail(f'{where}: "type" must be a block type name such as "GRU", found {quote(btype)}')
+        _too_long(btype, f"{where}: the type", fail)
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            fail(f'{where}: "params" must be an object, found {_type_name(params)}')
+        for key in params:
+            _too_long(key, f"{where}: the param name", fail)
+        extra = {k: v for k, v in b.items() if k not in ("id", "type", "params")}
+        blocks.append(Block(bid, btype, dict(params), extra))
+    return blocks
+
+
+def _parse_links(links_raw: Any, fail) -> list[tuple[str, str]]:
+    if not isinstance(links_raw, list):
+        fail(f'"links" must be a list of [from, to] pairs, found {_type_name(links_raw)}')
+    max_links = 4 * limits.MAX_BLOCKS.int_value()
+    if len(links_raw) > max_links:
+        fail(f"the design has {len(links_raw):,} links, more than the limit of {max_links:,} (4 per block): "
+             f"{limits.MAX_BLOCKS.hint()}")
+    links = []
+    for i, link in enumerate(links_raw):
+        if not (isinstance(link, list) and len(link) == 2 and all(isinstance(x, str) for x in link)):
+            fail(f"links[{i}] must be a pair of block ids like [\"x\", \"g\"], found {quote(link)}")
+        for end in link:
+            _too_long(end, f"links[{i}]: the block id", fail)
+        links.append((link[0], link[1]))
+    return links

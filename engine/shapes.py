@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from .blocks import CATALOG, RECURRENT, Ctx, Shape, ShapeError, fmt_shape
 from .project import ID_RE, Project
+from .resources import Resources, estimate, memory_status
+from .settings import validate_training
 
 ERROR, WARNING = "error", "warning"
 PER_STEP = ("Dense", "Activation", "Dropout", "LayerNormalization", "MultiHeadAttention")
@@ -33,6 +35,7 @@ class CheckResult:
     order: list[str] = field(default_factory=list)  # topological order of the buildable graph
     input_id: str | None = None
     output_id: str | None = None
+    resources: Resources | None = None  # parameters and training memory (engine/resources.py); None if invalid
 
     @property
     def errors(self) -> list[Problem]:
@@ -186,7 +189,7 @@ def check(project: Project) -> CheckResult:
 
     # ---- connectivity and the single output
     if len(blocks) > 1:
-        for bid in sorted(lonely, key=list(blocks).index):
+        for bid in [b for b in blocks if b in lonely]:  # file order, in linear time
             err(bid, f"{blocks[bid].type} '{bid}' is not connected: link it into the design or delete it")
             bad.add(bid)
         if res.input_id is not None:
@@ -240,7 +243,20 @@ def check(project: Project) -> CheckResult:
     # report in the order a reader follows the design: design-wide first, then block by block in flow order
     rank = {bid: i for i, bid in enumerate(order)}
     problems.sort(key=lambda p: -1 if p.block is None else rank.get(p.block, position.get(p.block, len(rank))))
+    _add_resources(project, res, warn)
+    for line in validate_training(project.training):  # the model is fine; `train` refuses these (exit 2)
+        warn(None, f"{line}: fix it before training")
     return res
+
+
+def _add_resources(project: Project, res: CheckResult, warn) -> None:
+    """Parameters and training memory for a valid design; a warning from half the machine's RAM on."""
+    if not res.ok:
+        return
+    res.resources = estimate(project, res)
+    level, line = memory_status(res.resources)
+    if level != "ok":
+        warn(res.resources.largest_block, line)
 
 
 def _ids(ids) -> str:

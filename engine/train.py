@@ -123,6 +123,9 @@ class TrainConfig:
         return cfg
 
     def validate(self) -> None:
+        from .settings import check_training  # one line per bad setting: key, allowed values, received
+        check_training(asdict(self), ConfigError)
+
         def bad(name, expect):
             raise ConfigError(f"training.{name} must be {expect}, received {getattr(self, name)!r}")
 

@@ -292,18 +292,81 @@ def open_storage(url: str, retries: int = 5):
             raise StorageError(f"storage {_safe_url(url)}: the database driver is not installed{hint}") from None
         except Exception as e:  # noqa: BLE001 - bad URL, refused connection, wrong password
             raise StorageError(f"storage {_safe_url(url)}: cannot open ({type(e).__name__}: "
-                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
-    raise StorageError(f"storage {_safe_url(url)}: cannot open ({str(last).splitlines()[0]})")
+                               f"{_first_line(scrub_secrets(str(e), url))})") from None
+    raise StorageError(f"storage {_safe_url(url)}: cannot open ({_first_line(scrub_secrets(str(last), url))})")
+
+
+def _first_line(text: str, chars: int = 300) -> str:
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= chars else line[:chars] + "..."
 
 
 class StorageError(ValueError):
     """An Optuna storage URL that cannot be opened: one line (the password is never printed)."""
 
 
-def _safe_url(url: str) -> str:
-    import re
+SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "pass", "secret", "token", "api_key", "apikey", "key",
+                     "sslpassword", "auth", "access_token", "user", "username")
 
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+def _safe_url(url: str) -> str:
+    """The storage URL for messages, logs, run folders and summaries: user and password removed, and
+    secret-looking query parameters (`?password=`) dropped. The URL is parsed (urllib.parse), not
+    pattern-matched: the credentials are everything before the LAST `@` of the authority, so a
+    password holding `@`, `:` or `/` is removed whole."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    if url.startswith("journal:"):
+        return url
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        scheme = ""
+    if not scheme or "://" not in url:
+        return "<storage URL hidden: it could not be parsed>"
+    authority_path, _, query = url.split("://", 1)[1].partition("?")
+    if not scheme.startswith("sqlite"):  # sqlite URLs hold a file path and no credentials
+        authority_path = authority_path.rpartition("@")[2]
+    query = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+                       if k.lower() not in SECRET_QUERY_KEYS])
+    return f"{scheme}://{authority_path}" + (f"?{query}" if query else "")
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The user name, password and secret query values of `url` (as SQLAlchemy and as urllib read it,
+    raw and percent-decoded), to scrub from any text such as a driver's error message."""
+    import re
+    from urllib.parse import parse_qsl, unquote
+
+    secrets: list[str] = []
+    if "://" in url and not url.startswith(("sqlite", "journal:")):
+        authority = url.split("://", 1)[1].partition("?")[0]
+        creds = authority.rpartition("@")[0]
+        if creds:  # also each piece between : and @: a driver may read "PASS@WORD" as password "PASS", host "WORD@..."
+            secrets += [creds] + creds.split(":", 1) + re.split(r"[:@]", creds)
+        query = url.partition("?")[2]
+        secrets += [v for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() in SECRET_QUERY_KEYS]
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        secrets += [parsed.password, parsed.username]
+    except Exception:  # noqa: BLE001 - not a SQLAlchemy URL; urllib's reading above
+        pass
+    flat = [str(x) for x in secrets if x]
+    flat += [unquote(x) for x in flat]
+    return sorted({x for x in flat if len(x) >= 2}, key=len, reverse=True)
+
+
+def scrub_secrets(text: str, url: str) -> str:
+    """`text` (an error from a database driver, say) with the URL's credentials replaced by ***."""
+    if not url:
+        return text
+    safe = _safe_url(url)
+    pieces = text.replace(url, "\0").split("\0")  # the URL itself becomes its safe form, untouched below
+    for secret in _url_secrets(url):
+        pieces = [piece.replace(secret, "***") for piece in pieces]
+    return safe.join(pieces)
 
 
 # ============================================================================ the study

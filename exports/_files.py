@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -18,6 +19,7 @@ def check_writable(path: Path) -> None:
     """Fail early, with one line, when `path` cannot be written (before any slow work)."""
     if path.exists() and path.is_dir():
         raise ExportError(f"{path}: is a folder; give a file name such as {path / 'model.onnx'}")
+    refuse_special(path)
     parent = path.parent
     if not parent.exists():
         raise ExportError(f"{path}: folder {parent} does not exist; create it first")
@@ -27,6 +29,22 @@ def check_writable(path: Path) -> None:
         raise ExportError(f"{path}: cannot write into {parent} (permission denied)")
     if path.exists() and not os.access(path, os.W_OK):
         raise ExportError(f"{path}: the existing file is read-only")
+
+
+def refuse_special(path: Path) -> None:
+    """An existing output that is not a regular file (a device such as /dev/full or /dev/null, a FIFO, a
+    socket) is refused: the atomic rename would replace the device itself with a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ExportError(f"{path}: cannot write ({e.strerror or e})") from None
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
+                stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise ExportError(f"{path}: is {kind}; exports are written to regular files only: give a file name "
+                          f"such as model.onnx")
 
 
 def temp_path(path: Path) -> Path:
@@ -47,7 +65,12 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 def publish(tmp: Path, path: Path) -> None:
-    """Move a complete temp file into place (atomic on one filesystem)."""
+    """Move a complete temp file into place (atomic on one filesystem); never over a device or FIFO."""
+    try:
+        refuse_special(path)
+    except ExportError:
+        remove_quietly(tmp)
+        raise
     try:
         os.replace(tmp, path)
     except OSError as e:

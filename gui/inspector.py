@@ -11,6 +11,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QLineEdit, QScrollArea, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from rnn_studio.engine import CATALOG, Param, fmt_shape
+from rnn_studio.engine import limits
+from rnn_studio.engine.resources import human_bytes, memory_status
 
 from . import theme as themes
 from .canvas import block_summary
@@ -132,6 +134,7 @@ class Inspector(QWidget):
         form.setVerticalSpacing(8)
         self.name_edit = QLineEdit(self.project.name)
         self.name_edit.setToolTip("The design's name (saved in the file)")
+        self.name_edit.setMaxLength(limits.MAX_NAME_CHARS.int_value())  # a longer name would not load again
         self.name_edit.editingFinished.connect(self._rename)
         form.addRow("Name", self.name_edit)
         wrap = QWidget()
@@ -161,6 +164,8 @@ class Inspector(QWidget):
             status += f", <span style='color:{t.warning}'>{n_warn} warning{'s' if n_warn != 1 else ''}</span>"
         rows = [("Status", status), ("Blocks", str(len(self.project.blocks))), ("Links", str(len(self.project.links))),
                 ("Parameters", f"{r.total_params:,}")]
+        if r.resources is not None:
+            rows.append(("Training memory", _memory_cell(r.resources)))
         if r.input_shape() is not None:
             rows.append(("Input", f"<code>{fmt_shape(r.input_shape())}</code>"))
         if r.output_shape() is not None:
@@ -411,6 +416,26 @@ class Inspector(QWidget):
         else:
             self.problems_box.hide()
         self._refresh_values()
+
+
+def memory_text(result) -> str:
+    """` · ~12 MB to train` for the status bar: the same figures as `rnn-studio check` (engine/resources.py)."""
+    res = result.resources
+    if res is None:
+        return ""
+    level, _ = memory_status(res)
+    note = {"error": " (too much for this machine)", "warning": " (over half the memory)"}.get(level, "")
+    return f" \u00b7 ~{human_bytes(res.training_bytes)} to train{note}"
+
+
+def _memory_cell(res) -> str:
+    """The inspector's "Training memory" value; coloured, with the reason, from half the RAM on."""
+    text = f"~{human_bytes(res.training_bytes)} (batch {res.batch_size:,}, {res.length:,} steps)"
+    level, line = memory_status(res)
+    if level == "ok":
+        return text
+    t = themes.current()
+    return f"<span style='color:{t.error if level == 'error' else t.warning}'>{text}</span><br>{_html(line)}"
 
 
 def _same(a, b) -> bool:

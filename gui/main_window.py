@@ -20,13 +20,14 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
                                QToolBar, QWidget)
 
 from rnn_studio.engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, ProjectFormatError, load_project
+from rnn_studio.engine.resources import memory_status
 
 from . import theme as themes
 from .bridge import ProjectBridge
 from .canvas import BLOCK_H, BLOCK_W, GRID, BlockItem, DesignScene, DesignView, LinkItem, _snap
 from .commands import AddBlocks, AddLink, MoveBlocks, RemoveItems, RenameProject, SetParam
 from .icons import EXAMPLES, app_icon, category_icon
-from .inspector import Inspector
+from .inspector import Inspector, memory_text
 from .layout import LAYER_GAP, layered_layout
 from .palette import Palette
 from .problems import ProblemsPanel
@@ -343,7 +344,9 @@ class MainWindow(QMainWindow):
                     + (f", {_plural(len(result.warnings), 'warning')}" if result.warnings else ""))
         self.status_valid.setText(text)
         self.status_valid.setToolTip(f"Checked in {self.bridge.last_check_ms:.2f} ms" if self.bridge else "")
-        self.status_params.setText(f"{result.total_params:,} parameters \u00b7 {len(self.project.blocks)} blocks")
+        self.status_params.setText(f"{result.total_params:,} parameters{memory_text(result)} \u00b7 "
+                                   f"{len(self.project.blocks)} blocks")
+        self.status_params.setToolTip(memory_status(result.resources)[1] if result.resources else "")
         counts = [_plural(len(result.errors), "error")] if result.errors else []
         counts += [_plural(len(result.warnings), "warning")] if result.warnings else []
         self.problems_dock.setWindowTitle("Problems" + (f" ({', '.join(counts)})" if counts else ""))

@@ -19,6 +19,7 @@ import importlib.util
 import sys
 
 from rnn_studio import __version__
+from rnn_studio.engine.limits import printable
 
 COMMAND_MODULES = [
     "rnn_studio.commands.design",  # check, summary, schema, blocks
@@ -40,8 +41,32 @@ class UserError(Exception):
         self.code = code
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in ONE line on stderr (exit 2), not usage + error.
+
+    Subparsers inherit the class, so every verb's flags get the same treatment."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"error: {printable(excerpt_line(message))} (see `{self.prog} --help`)\n")
+
+
+def excerpt_line(message: str, chars: int = 300) -> str:
+    """The first line of a message, cut to `chars` characters: an error line stays readable whatever the input."""
+    line = str(message).splitlines()[0] if str(message) else ""
+    return line if len(line) <= chars else line[:chars] + f"... ({len(line):,} characters)"
+
+
+def safe_streams() -> None:
+    """Printing never raises: characters the terminal's encoding lacks are written as escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):  # replaced streams (tests, GUI) keep their own rules
+            pass
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="rnn-studio",
         description="Design recurrent neural networks, check shapes, train, export verified ONNX.",
         epilog="With no command, opens the designer (or `rnn-studio DESIGN` to open a file).",
@@ -57,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    safe_streams()
     parser = build_parser()
     known = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
     # `rnn-studio` alone opens the GUI; `rnn-studio DESIGN` opens it on a file.
@@ -74,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {printable(str(e))}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -82,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: never a bare traceback for the user
         if args.debug:
             raise
-        print(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback, and please "
-              f"report it)", file=sys.stderr)
+        print(f"internal error: {type(e).__name__}: {printable(excerpt_line(str(e)))} (run with --debug for the "
+              f"traceback, and please report it)", file=sys.stderr)
         return EXIT_INTERNAL
 
 

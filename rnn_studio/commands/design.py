@@ -5,6 +5,8 @@ import json
 import sys
 
 from rnn_studio.engine import CATALOG, CATEGORIES, check, fmt_shape
+from rnn_studio.engine.limits import printable
+from rnn_studio.engine.resources import human_bytes
 from rnn_studio.engine.schema import project_schema
 
 from ..cli import EXIT_BAD_INPUT, load_design
@@ -36,6 +38,7 @@ def cmd_check(args) -> int:
             "valid": res.ok, "name": project.name, "parameters": res.total_params,
             "shapes": {k: (list(v) if v is not None else None) for k, v in res.shapes.items()},
             "problems": [{"level": p.level, "block": p.block, "message": p.message} for p in res.problems],
+            "resources": res.resources.to_dict() if res.resources is not None else None,
         }, indent=2))
         return 0 if res.ok else EXIT_BAD_INPUT
     types = {b.id: b.type for b in project.blocks}
@@ -48,9 +51,9 @@ def cmd_check(args) -> int:
     for prob in res.errors:
         print(f"error: {prob.message}", file=sys.stderr)
     if res.ok:
-        print(f"{project.name}: valid, {res.total_params:,} parameters, {len(res.warnings)} warning(s)")
+        print(f"{printable(project.name)}: valid, {res.resources.summary_line()}, {len(res.warnings)} warning(s)")
         return 0
-    print(f"{project.name}: {len(res.errors)} error(s)", file=sys.stderr)
+    print(f"{printable(project.name)}: {len(res.errors)} error(s)", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
@@ -88,7 +91,7 @@ def cmd_summary(args) -> int:
     def fmt(r):
         return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip()
 
-    print(f'Model: "{project.name}"')
+    print(f'Model: "{printable(project.name)}"')
     print(line)
     print(fmt(head))
     print("=" * len(line))
@@ -98,6 +101,11 @@ def cmd_summary(args) -> int:
     print(f"Total params: {res.total_params:,}")
     print(f"Trainable params: {res.total_params:,}")
     print(f"Input: {fmt_shape(res.input_shape())}  ->  Output: {fmt_shape(res.output_shape())}")
+    if res.resources is not None:
+        r = res.resources
+        print(f"Training memory: ~{human_bytes(r.training_bytes)} (weights {human_bytes(r.weights_bytes)}, gradients "
+              f"{human_bytes(r.gradients_bytes)}, optimizer {human_bytes(r.optimizer_bytes)}, activations "
+              f"{human_bytes(r.activation_bytes)} for batch {r.batch_size:,} x {r.length:,} steps)")
     for prob in res.warnings:
         print(f"warning: {prob.message}")
     return 0

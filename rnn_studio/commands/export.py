@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from rnn_studio.engine.limits import excerpt
+
 from ..cli import EXIT_VERIFY, UserError, load_design
 
 
@@ -39,6 +41,7 @@ def _load(args):
         if not runs.is_run_dir(src):
             raise UserError(f"{src}: not a run folder (no project.rnn.json) and not a design file: pass a folder "
                             f"under runs/ or a .rnn.json design")
+        refuse_unexportable(load_design(str(src / "project.rnn.json")), args.verify)  # before loading weights
         which = args.checkpoint or "best"
         try:
             project, model, meta = runs.load_run(src, which)
@@ -57,6 +60,7 @@ def _load(args):
     if not res.ok:
         more = f" (and {len(res.errors) - 1} more; run `rnn-studio check {src}`)" if len(res.errors) > 1 else ""
         raise UserError(f"invalid design: {res.errors[0].message}{more}")
+    refuse_unexportable(project, args.verify, res)
     import torch
 
     from rnn_studio.engine import build_model
@@ -66,10 +70,40 @@ def _load(args):
     return project, model, None, f"design {src.name} (fresh weights, seed {args.seed}, untrained)"
 
 
+def refuse_unexportable(project, verify: bool, res=None) -> None:
+    """Exit 2 before building the model when it cannot fit in memory, or when verifying it would run a
+    fixed-length Input of more time steps than the verification limit (a 100,000-step GRU takes hours)."""
+    from rnn_studio.engine import check, limits
+    from rnn_studio.engine.resources import export_fit
+
+    res = res or check(project)
+    if res.resources is None:
+        return  # an invalid snapshot: loading the run reports it
+    level, line = export_fit(res.resources)
+    if level == "error":
+        raise UserError(line)
+    shape, cap = res.input_shape(), limits.MAX_VERIFY_STEPS.int_value()
+    if verify and shape is not None and len(shape) == 3 and shape[1] is not None and shape[1] > cap:
+        raise UserError(f"Input '{res.input_id}': timesteps {shape[1]:,} is more than the {cap:,} steps export "
+                        f"verifies: set timesteps=null (verified at several lengths), export with --no-verify, or "
+                        f"{limits.MAX_VERIFY_STEPS.hint()}")
+
+
 def cmd_export(args) -> int:
     from rnn_studio.exports import DEFAULT_OPSET, ExportError, VerificationError, export_onnx, export_pytorch
+    from rnn_studio.exports._files import check_writable
 
     out = Path(args.output)
+    from rnn_studio.engine.settings import validate_training
+
+    for line in validate_training({"seed": args.seed}, flags=True):
+        raise UserError(line)
+    if args.opset is not None and not 1 <= args.opset <= 99:
+        raise UserError(f"--opset must be an ONNX opset such as 17 (9..20 here), received {excerpt(args.opset)}")
+    try:
+        check_writable(out)  # a folder, a device (/dev/full), a FIFO, a missing folder: before any work
+    except ExportError as e:
+        raise UserError(str(e)) from None
     fmt = args.format or ("pytorch" if out.suffix == ".py" else "onnx")
     if fmt == "pytorch":
         if args.include_normalization:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from typing import Any
 
+from rnn_studio.engine.limits import excerpt
 from rnn_studio.engine.records import (KIND_EPOCH, KIND_START, KIND_STEP, STOP_CANCELLED, STOP_OUT_OF_MEMORY, is_diverged,
                             parse_record)
 
@@ -93,11 +93,32 @@ def _spec(args):
         try:
             spec.split = tuple(float(v) for v in args.split.split(","))
         except ValueError:
-            spec.split = ()
-        if len(spec.split) != 3 or not all(math.isfinite(v) and 0 <= v <= 1 for v in spec.split):
-            raise UserError(f"--split must be three fractions from 0 to 1 like 0.7,0.15,0.15, received "
-                            f"{args.split[:60]!r}")
+            raise UserError(f"--split must be three fractions like 0.7,0.15,0.15, received {excerpt(args.split)}") from None
+    refuse_bad_settings({"lookback": spec.lookback, "horizon": spec.horizon,
+                         "split": list(spec.split) if getattr(args, "split", None) else None}, flags=True)
     return spec
+
+
+def refuse_bad_settings(values: dict, flags: bool = False) -> None:
+    """Exit 2 with one line for the first bad training setting (engine/settings.py)."""
+    from rnn_studio.engine.settings import validate_training
+
+    errors = validate_training(values, flags=flags)
+    if errors:
+        raise UserError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+
+
+def refuse_too_big(project, device, batch_size=None) -> None:
+    """Exit 2 before any allocation when training the design needs more memory than the device has."""
+    from rnn_studio.engine import check
+    from rnn_studio.engine.resources import estimate, training_fit
+
+    res = check(project)
+    if res.resources is None:
+        return  # an invalid design: train reports its errors
+    level, line = training_fit(estimate(project, res, batch_size=batch_size), device)
+    if level == "error":
+        raise UserError(line)
 
 
 def _engine_errors():
@@ -227,6 +248,10 @@ def cmd_train(args) -> int:
             raise UserError("give a design file (rnn-studio train DESIGN --data FILE), or --resume RUN")
         project = load_design(args.design)
         spec = _spec(args)
+        refuse_bad_settings(project.training)
+    refuse_bad_settings(overrides, flags=True)
+    if project is not None:
+        refuse_too_big(project, overrides.get("device") or project.training.get("device"), overrides.get("batch_size"))
     progress = Progress(quiet=args.quiet)
     try:
         summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume, on_metric=progress,
@@ -271,27 +296,21 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _check_output(out: Path) -> None:
-    """-o must name a regular file (new or existing) in an existing folder: never a device or a folder."""
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.exists():
-        raise UserError(f"{parent}: no such folder for -o")
-    if not parent.is_dir():
-        raise UserError(f"{parent}: not a folder, for -o")
-    if out.exists() and not out.is_file():
-        raise UserError(f"{out}: not a regular file: -o must name a CSV file to write")
-
-
 def cmd_predict(args) -> int:
-    from rnn_studio.engine.project import atomic_write_text
+    from rnn_studio.engine.project import NotRegularFileError, atomic_write_text, refuse_non_regular_target
     from rnn_studio.engine.train import predict_run
 
+    out = Path(args.output)
+    if out.parent and not out.parent.exists():
+        raise UserError(f"{out.parent}: no such folder for -o")
+    try:
+        refuse_non_regular_target(out)  # /dev/full, a FIFO: refused, left as they are
+    except NotRegularFileError as e:
+        raise UserError(str(e)) from None
     try:
         cols, rows = predict_run(args.run, _spec(args), args.checkpoint)
     except _engine_errors() as e:
         raise UserError(str(e)) from None
-    out = Path(args.output)
-    _check_output(out)
     import io
 
     buf = io.StringIO()

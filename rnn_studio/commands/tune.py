@@ -4,8 +4,10 @@ from __future__ import annotations
 import sys
 import threading
 
+from rnn_studio.engine.limits import excerpt
+
 from ..cli import UserError, load_design
-from .training import _add_data_args, _engine_errors, _g, _clock, _spec
+from .training import _add_data_args, _clock, _engine_errors, _g, _spec, refuse_bad_settings
 
 
 def register(sub) -> None:
@@ -38,6 +40,18 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_tune)
 
 
+def _check_tune_flags(args) -> None:
+    """--trials, --seed (Optuna's sampler: numpy takes 0 .. 2**32 - 1) and --timeout, one line each."""
+    import math
+
+    if not 1 <= args.trials <= 1_000_000:
+        raise UserError(f"--trials must be a whole number from 1 to 1,000,000, received {excerpt(args.trials)}")
+    if args.seed is not None and not 0 <= args.seed <= 2**32 - 1:
+        raise UserError(f"--seed must be a whole number from 0 to 4,294,967,295, received {excerpt(args.seed)}")
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise UserError(f"--timeout must be a number of seconds > 0, received {excerpt(args.timeout)}")
+
+
 def _fmt_params(params: dict) -> str:
     return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
@@ -61,10 +75,11 @@ def cmd_tune(args) -> int:
 
     project = load_design(args.design)
     spec = _spec(args)
-    if args.trials < 1:
-        raise UserError(f"--trials must be >= 1, received {args.trials}")
+    _check_tune_flags(args)
     overrides = {"epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size,
                  "device": args.device, "threads": args.threads}
+    refuse_bad_settings(overrides, flags=True)
+    refuse_bad_settings(project.training)
     quiet = args.quiet
     lock = threading.Lock()
 

@@ -659,3 +659,32 @@ def test_new_user_builds_seed_keras_from_empty_canvas(window, tmp_path):
     res = check(load_project(out))
     assert res.ok and res.total_params == check(load_project(SEED)).total_params
     assert res.output_shape() == (None, 1)
+
+
+# ---------------------------------------------------------------------------------------- memory figures
+def test_status_bar_and_inspector_show_training_memory(qtbot):
+    w = make_window(qtbot)
+    w.open_path(str(SEED))
+    res = check(w.project).resources
+    from rnn_studio.engine.resources import human_bytes
+
+    assert f"~{human_bytes(res.training_bytes)} to train" in w.status_params.text()
+    w.scene.clearSelection()
+    assert "Training memory" in w.inspector.design_info.text()
+    assert human_bytes(res.training_bytes) in w.inspector.design_info.text()
+
+
+def test_a_design_too_big_for_the_machine_is_flagged_in_the_status_bar(qtbot):
+    w = make_window(qtbot, chain(("x", "Input", {"timesteps": 100_000, "features": 100_000}), ("f", "Flatten", {}),
+                                 ("big", "Dense", {"units": 65_536})))
+    assert "(too much for this machine)" in w.status_params.text()
+    assert "Dense 'big'" in w.status_params.toolTip() and "this machine has" in w.status_params.toolTip()
+    w.scene.clearSelection()
+    assert "needs ~" in w.inspector.design_info.text()
+
+
+def test_design_name_field_stops_at_the_name_limit(window):
+    from rnn_studio.engine.limits import MAX_NAME_CHARS
+
+    window.scene.clearSelection()
+    assert window.inspector.name_edit.maxLength() == MAX_NAME_CHARS.int_value() == 200
