@@ -17,7 +17,7 @@ from typing import Any
 
 from ._files import check_writable, publish, quiet_stdout, remove_quietly, temp_path, write_bytes
 from .errors import ExportError, VerificationError
-from .verify import DEFAULT_ATOL, NATIVE_OP, op_counts, verify_onnx
+from .verify import DEFAULT_ATOL, RECURRENT_OPS, op_counts, verify_onnx
 
 INPUT_NAME = "sequence"
 OUTPUT_NAME = "prediction"
@@ -37,7 +37,7 @@ def report_path_for(path) -> Path:
 
 def opset_problems(project, opset: int) -> list[str]:
     """Blocks that the chosen opset cannot express, one line each naming the block and the fix."""
-    from engine import check
+    from engine import CATALOG, check
 
     if isinstance(opset, bool) or not isinstance(opset, int):
         return [f"opset must be a whole number, received {opset!r}"]
@@ -49,13 +49,8 @@ def opset_problems(project, opset: int) -> list[str]:
     blocks = {b.id: b for b in project.blocks}
     for bid in res.order:
         b = blocks[bid]
-        p = b.resolved()
-        need, why = None, ""
-        if b.type in NATIVE_OP and p.get("go_backwards"):
-            need, why = 10, "go_backwards reverses time with a negative-step Slice"
-        elif b.type == "MultiHeadAttention" and p.get("causal"):
-            need, why = 14, "its causal mask needs the Trilu operator"
-        if need and opset < need:
+        need, why = CATALOG[b.type].min_opset(b.resolved()) or (0, "")
+        if opset < need:
             out.append(f"{b.type} '{bid}' needs opset {need} or later ({why}); received --opset {opset}: "
                        f"use --opset {max(need, DEFAULT_OPSET)}")
     return out
@@ -300,7 +295,7 @@ def export_onnx(model, project, path, *, opset: int = DEFAULT_OPSET, verify: boo
         path=str(path), report_path=str(rpath) if rpath else None, project_name=project.name, opset=opset,
         input_shape=_shape_names(input_shape, dynamic_time), output_shape=_shape_names(output_shape, dynamic_time),
         dynamic_time=dynamic_time, include_normalization=include_normalization, ops=ops,
-        recurrent_nodes={k: v for k, v in ops.items() if k in ("GRU", "LSTM", "RNN")}, metadata=md,
+        recurrent_nodes={k: v for k, v in ops.items() if k in RECURRENT_OPS}, metadata=md,
         file_bytes=len(data), tolerance=atol, versions=_versions())
 
     tmp = temp_path(path)

@@ -16,7 +16,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-NATIVE_OP = {"GRU": "GRU", "LSTM": "LSTM", "SimpleRNN": "RNN"}
+from engine.blocks import CATALOG
+
+RECURRENT_OPS = tuple(sorted({d.onnx_op for d in CATALOG.values() if d.onnx_op}))  # native recurrent operators
 LOOP_OPS = ("Loop", "Scan")
 DEFAULT_ATOL = 1e-4
 BATCH_SIZES = (1, 7)
@@ -55,11 +57,12 @@ def expected_recurrent_nodes(project) -> dict[str, Counter]:
     total, bidir = Counter(), Counter()
     for bid in res.order:
         b = blocks[bid]
-        if b.type in NATIVE_OP:
+        op = CATALOG[b.type].onnx_op
+        if op:
             p = b.resolved()
-            total[NATIVE_OP[b.type]] += p["num_layers"]
+            total[op] += p["num_layers"]
             if p["bidirectional"]:
-                bidir[NATIVE_OP[b.type]] += p["num_layers"]
+                bidir[op] += p["num_layers"]
     return {"all": total, "bidirectional": bidir}
 
 
@@ -79,19 +82,21 @@ def structure_problems(model_proto, project) -> list[str]:
     if project is None:
         return problems
     want = expected_recurrent_nodes(project)
-    got_bidir = Counter()
+    required = {d.onnx_op: d.onnx_attrs for d in CATALOG.values() if d.onnx_op}
+    got_bidir: Counter = Counter()
     for n in nodes:
-        if n.op_type not in ("GRU", "LSTM", "RNN"):
+        if n.op_type not in RECURRENT_OPS:
             continue
         attrs = {a.name: a for a in n.attribute}
         direction = attrs["direction"].s.decode() if "direction" in attrs else "forward"
         if direction == "bidirectional":
             got_bidir[n.op_type] += 1
-        if n.op_type == "GRU":
-            lbr = attrs["linear_before_reset"].i if "linear_before_reset" in attrs else 0
-            if lbr != 1:
-                problems.append(f"GRU node '{n.name}' has linear_before_reset={lbr}; PyTorch's GRU needs 1")
-    for op in ("GRU", "LSTM", "RNN"):
+        for name, value in required[n.op_type]:
+            found = attrs[name].i if name in attrs else 0
+            if found != value:
+                problems.append(f"{n.op_type} node '{n.name}' has {name}={found}; PyTorch's {n.op_type} "
+                                f"needs {value}")
+    for op in RECURRENT_OPS:
         if ops.get(op, 0) != want["all"].get(op, 0):
             problems.append(f"expected {want['all'].get(op, 0)} native {op} node(s) (one per stacked layer), "
                             f"found {ops.get(op, 0)}")
