@@ -33,6 +33,7 @@ Shapes are tuples with None for unknown dims: (None, 10, 128) is (batch, time, f
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -468,6 +469,136 @@ ACTIVATION = BlockDef(
 )
 
 
+# --------------------------------------------------------------------------- Convolution
+_PADDINGS = ("valid", "same", "causal")
+
+
+def _conv_span(p: Params) -> int:
+    """Time steps one output step's kernel covers (Keras' effective kernel size)."""
+    return (p["kernel_size"] - 1) * p["dilation_rate"] + 1
+
+
+def conv1d_padding(p: Params, steps: int | None) -> tuple[int, int]:
+    """(left, right) zeros Keras adds in time for `padding`; 'same' puts the odd one on the right (TF).
+    With strides > 1, 'same' depends on the length, so it needs a fixed `steps`."""
+    span = _conv_span(p)
+    if p["padding"] == "causal":
+        return (span - 1, 0)
+    if p["padding"] == "valid":
+        return (0, 0)
+    stride = p["strides"]
+    if stride == 1:
+        total = span - 1
+    else:
+        assert steps is not None, "'same' with strides > 1 needs a fixed length (the shape rule says so)"
+        total = max((math.ceil(steps / stride) - 1) * stride + span - steps, 0)
+    return (total // 2, total - total // 2)
+
+
+def _conv_checks(ctx: Ctx) -> list[str]:
+    p = ctx.params
+    if p["strides"] > 1 and p["dilation_rate"] > 1:
+        return [f"{ctx.who}: strides={p['strides']} together with dilation_rate={p['dilation_rate']} is not "
+                f"supported (Keras rejects it too): set strides=1 or dilation_rate=1"]
+    return []
+
+
+def _conv_infer(ctx: Ctx) -> Shape:
+    _, steps, _ = ctx.need_sequence(0, "convolves over time, so it needs a sequence (batch, time, features)")
+    ctx.need_width(0)
+    p = ctx.params
+    span, stride = _conv_span(p), p["strides"]
+    if steps is None:
+        if p["padding"] == "same" and stride > 1:
+            raise ShapeError(f"{ctx.who}: padding='same' with strides={stride} pads by an amount that depends on "
+                             f"the length, so it needs a fixed timesteps on the Input: set timesteps, or use "
+                             f"padding=causal or strides=1")
+        if p["padding"] == "valid" and span > 1:
+            raise ShapeError(f"{ctx.who}: padding='valid' needs at least {span} time steps, so it needs a fixed "
+                             f"timesteps on the Input (a shorter sequence has no output): set timesteps, or use "
+                             f"padding=causal or same")
+        return (None, None, p["filters"])
+    if p["padding"] == "valid":
+        if steps < span:
+            raise ShapeError(f"{ctx.who}: the kernel spans {span} time steps (kernel_size={p['kernel_size']}, "
+                             f"dilation_rate={p['dilation_rate']}) but {ctx.src()} gives only {steps}: use "
+                             f"padding=causal or same, a smaller kernel_size, or more timesteps")
+        return (None, (steps - span) // stride + 1, p["filters"])
+    return (None, -(-steps // stride), p["filters"])
+
+
+def _conv_build(ctx: Ctx):
+    p = ctx.params
+    return _layers().Conv1D(ctx.in_shapes[0][-1], p["filters"], p["kernel_size"], strides=p["strides"],
+                            dilation_rate=p["dilation_rate"], pad=conv1d_padding(p, ctx.in_shapes[0][1]),
+                            activation=p["activation"], use_bias=p["use_bias"])
+
+
+def _conv_source(ctx: Ctx, module) -> Source:
+    p = ctx.params
+    kw: dict[str, Any] = {"strides": p["strides"], "dilation_rate": p["dilation_rate"], "pad": module.pad,
+                          "activation": p["activation"], "use_bias": p["use_bias"]}
+    defaults = {"strides": 1, "dilation_rate": 1, "pad": (0, 0), "activation": "linear", "use_bias": True}
+    kw = {k: v for k, v in kw.items() if v != defaults[k]}
+    args = f"{ctx.in_shapes[0][-1]}, {p['filters']}, {p['kernel_size']}" + (", " + _kwargs(kw) if kw else "")
+    return Source(init=f"Conv1D({args})", forward="{m}({inputs[0]})", weights="", needs=("Activation", "Conv1D"))
+
+
+def _conv_reads_later(p: Params) -> str | None:
+    span = _conv_span(p)
+    if p["padding"] == "same" and span > 1:
+        return f"padding='same' reads {span - 1 - (span - 1) // 2} later step(s)"
+    if p["padding"] == "valid" and span > 1:
+        return f"padding='valid' gives step t the input steps t..t+{span - 1}"
+    if p["strides"] > 1:
+        return f"strides={p['strides']} gives step t the input step {p['strides']}t"
+    return None
+
+
+def _conv_summary(p: Params) -> str:
+    bits = [_plural(p["filters"], "filter"), f"kernel {p['kernel_size']}"]
+    if p["strides"] > 1:
+        bits.append(f"stride {p['strides']}")
+    if p["dilation_rate"] > 1:
+        bits.append(f"dilation {p['dilation_rate']}")
+    bits.append(p["padding"])
+    if p["activation"] != "linear":
+        bits.append(p["activation"])
+    return " \u00b7 ".join(bits)
+
+
+def _conv_call_text(p: Params) -> str:
+    bits = [str(p["filters"]), str(p["kernel_size"])]
+    bits += [f"strides={p['strides']}"] if p["strides"] > 1 else []
+    bits += [f"dilation={p['dilation_rate']}"] if p["dilation_rate"] > 1 else []
+    bits.append(p["padding"])
+    bits += [p["activation"]] if p["activation"] != "linear" else []
+    return f"Conv1D({', '.join(bits)})"
+
+
+CONV1D = BlockDef(
+    type="Conv1D", category="Convolution",
+    help="1D convolution over time (Keras Conv1D): (B, T, F) -> (B, T', filters). padding=causal never reads "
+         "later steps (forecasting); 'same' keeps the length; 'valid' shortens it by (kernel_size-1)*dilation_rate.",
+    params=(
+        Param("filters", "int", 32, "Output features (channels).", min=1, max=65536),
+        Param("kernel_size", "int", 3, "Time steps one kernel covers (before dilation).", min=1, max=4096),
+        Param("strides", "int", 1, "Step between kernel positions; >1 shortens the sequence.", min=1, max=4096),
+        Param("padding", "choice", "valid", "valid: no padding; same: output length ceil(T/strides), centered; "
+              "causal: zeros on the left only, so step t sees steps <= t.", choices=_PADDINGS),
+        Param("dilation_rate", "int", 1, "Spacing between the kernel's taps.", min=1, max=4096),
+        Param("activation", "choice", "linear", "Applied after the convolution.", choices=_ACTIVATIONS),
+        Param("use_bias", "bool", True, "Add a learned bias."),
+    ),
+    infer=_conv_infer, build=_conv_build, source=_conv_source, extra_checks=_conv_checks,
+    count=lambda ctx: ctx.params["kernel_size"] * ctx.in_shapes[0][-1] * ctx.params["filters"]
+    + (ctx.params["filters"] if ctx.params["use_bias"] else 0),
+    summary=_conv_summary, call_text=_conv_call_text, reads_later_steps=_conv_reads_later, has_weights=True,
+    test_values={"filters": (1, 2, 3, 4, 5), "kernel_size": (1, 2, 3), "strides": (1, 2),
+                 "dilation_rate": (1, 2)},
+)
+
+
 # --------------------------------------------------------------------------- Merge
 def _concat_infer(ctx: Ctx) -> Shape:
     first = ctx.in_shapes[0]
@@ -642,9 +773,10 @@ CATALOG: dict[str, BlockDef] = {
         _recurrent("GRU", "Gated recurrent unit (PyTorch GRU = Keras reset_after=True)."),
         _recurrent("LSTM", "Long short-term memory."),
         _recurrent("SimpleRNN", "Plain (Elman) recurrent layer."),
-        DENSE, ACTIVATION, CONCATENATE, ADD, DROPOUT, LAYER_NORM,
+        CONV1D, DENSE, ACTIVATION, CONCATENATE, ADD, DROPOUT, LAYER_NORM,
         _pool("Average"), _pool("Max"), FLATTEN, MHA,
     )
 }
 
-CATEGORIES = ("Input", "Recurrent", "Dense & activations", "Merge", "Regularize", "Pooling & attention")
+CATEGORIES = ("Input", "Recurrent", "Convolution", "Dense & activations", "Merge", "Regularize",
+              "Pooling & attention")

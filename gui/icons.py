@@ -13,6 +13,7 @@ EXAMPLES = ASSETS / "examples"
 CATEGORY_ICON = {
     "Input": "input",
     "Recurrent": "recurrent",
+    "Convolution": "convolution",
     "Dense & activations": "dense",
     "Merge": "merge",
     "Regularize": "regularize",
