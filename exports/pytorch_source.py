@@ -20,6 +20,7 @@ from typing import Any
 
 from ._files import check_writable, publish, remove_quietly, temp_path, write_bytes
 from .errors import ExportError, VerificationError
+from .result import ExportResult
 
 def _reserved() -> set[str]:
     """Names the generated module defines or imports: no block may be called like them."""
@@ -222,22 +223,19 @@ def _load_source(source: str, filename: str):
 
 
 def export_pytorch(model, project, path, *, meta=None, verify: bool = True, atol: float = 1e-6,
-                   log=None) -> dict[str, Any]:
+                   log=None) -> ExportResult:
     """Write `path` (.py source) and the weights beside it (same stem, .pt), atomically.
 
     verify: load the source in a fresh namespace with the weights and compare with `model` (eval) at
     batch 1 and 7 (and several lengths when time is dynamic); raises VerificationError above `atol`.
-    Returns {"path", "weights_path", "class_name", "verified", "max_abs_diff", "cases"}.
+    Returns an ExportResult with format "pytorch": path, weights_path, class_name, verified, passed,
+    tolerance, max_abs_diff, cases.
     """
     import copy
-    import io
 
     import torch
 
-    from engine import check
     from engine.runs import RunMeta
-
-    from .verify import cases_for, sample_input
 
     say = log or (lambda s: None)
     path = Path(path)
@@ -249,31 +247,56 @@ def export_pytorch(model, project, path, *, meta=None, verify: bool = True, atol
         meta = RunMeta.from_dict(meta)
     core = copy.deepcopy(model).to("cpu", torch.float32).eval()
     source, state = generate_source(core, project, meta, weights_name=wpath.name, module_name=path.stem)
-    report: dict[str, Any] = {"path": str(path), "weights_path": str(wpath), "class_name": None,
-                              "verified": False, "max_abs_diff": None, "cases": []}
+    result = ExportResult(path=str(path), format="pytorch", project_name=project.name, opset=None,
+                          exporter="RNN Studio PyTorch source", weights_path=str(wpath),
+                          class_name=_class_name(project.name), tolerance=atol, file_bytes=len(source.encode()))
     if verify:
-        mod = _load_source(source, str(path))
-        cls = getattr(mod, _class_name(project.name))
-        report["class_name"] = cls.__name__
-        gen = cls()
-        gen.load_state_dict(state, strict=True)
-        gen.eval()
-        res = check(project)
-        worst = 0.0
-        for i, (b, t) in enumerate(cases_for(res.input_shape(), 8)):
-            x = sample_input(b, t, res.input_shape()[2], 100 + i)
-            with torch.no_grad():
-                d = float((gen(x).double() - core(x).double()).abs().max()) if core(x).numel() else 0.0
-            report["cases"].append({"batch": b, "time": t, "max_abs_diff": d, "passed": d <= atol})
-            worst = max(worst, d)
-        report["verified"] = True
-        report["max_abs_diff"] = worst
-        say(f"  generated module vs compiled model: max |diff| {worst:.2e} over {len(report['cases'])} cases")
-        if worst > atol:
-            raise VerificationError(f"the generated module differs from the design by {worst:.3g} (> {atol:.0e}); "
-                                    f"{path} was not written", report)
+        _verify_source(result, source, state, core, project, atol)
+        say(f"  generated module vs compiled model: max |diff| {result.max_abs_diff:.2e} over "
+            f"{len(result.cases)} cases")
+        if not result.passed:
+            raise VerificationError(f"the generated module differs from the design by {result.max_abs_diff:.3g} "
+                                    f"(> {atol:.0e}); {path} was not written", result)
     else:
-        report["class_name"] = _class_name(project.name)
+        result.message = "not verified (--no-verify)"
+    _write_source_and_weights(path, wpath, source, state)
+    say(f"wrote {path} ({result.class_name}) and {wpath}")
+    return result
+
+
+def _verify_source(result: ExportResult, source: str, state: dict, core, project, atol: float) -> None:
+    """Run the generated class with the weights against the compiled model; findings go into `result`."""
+    import torch
+
+    from engine import check
+
+    from .verify import Case, cases_for, sample_input
+
+    mod = _load_source(source, result.path)
+    gen = getattr(mod, _class_name(project.name))()
+    gen.load_state_dict(state, strict=True)
+    gen.eval()
+    shape = check(project).input_shape()
+    for i, (batch, steps) in enumerate(cases_for(shape, 8)):
+        x = sample_input(batch, steps, shape[2], 100 + i)
+        with torch.no_grad():
+            want = core(x).double()
+            diff = float((gen(x).double() - want).abs().max()) if want.numel() else 0.0
+            big = float(want.abs().max()) if want.numel() else 0.0
+        result.cases.append(Case(batch, steps, diff, diff <= atol, big))
+    result.verified = True
+    result.class_name = gen.__class__.__name__
+    result.max_abs_diff = max(c.max_abs_diff for c in result.cases)
+    result.passed = all(c.passed for c in result.cases)
+    result.message = (f"max abs diff {result.max_abs_diff:.2e} <= {atol:.0e} over {len(result.cases)} cases"
+                      if result.passed else f"the generated module differs by {result.max_abs_diff:.3g}")
+
+
+def _write_source_and_weights(path: Path, wpath: Path, source: str, state: dict) -> None:
+    import io
+
+    import torch
+
     buf = io.BytesIO()
     torch.save(state, buf)
     tmp_py = tmp_pt = None
@@ -291,5 +314,3 @@ def export_pytorch(model, project, path, *, meta=None, verify: bool = True, atol
     finally:
         remove_quietly(tmp_py)
         remove_quietly(tmp_pt)
-    say(f"wrote {path} ({report['class_name']}) and {wpath}")
-    return report

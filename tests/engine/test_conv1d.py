@@ -125,7 +125,7 @@ def test_onnx_export_verifies_and_source_round_trips(padding, strides, timesteps
     rep = export_onnx(model, project, tmp_path / "cnn.onnx")  # onnxruntime vs torch, batches 1 and 7
     assert rep.passed and rep.ops.get("Conv") == 1 and rep.ops.get("LSTM") == 1, rep.message
     if timesteps is None:
-        assert {c["time"] for c in rep.cases} == {1, 3, 8, 37}  # other lengths than traced
+        assert {c.time for c in rep.cases} == {1, 3, 8, 37}  # other lengths than traced
     source, state = generate_source(model, project)
     assert "class Conv1D(nn.Module)" in source and "self.c = Conv1D(3, 5, 3" in source
     gen = getattr(_load_source(source, "generated.py"), _class_name(project.name))()

@@ -55,8 +55,8 @@ def test_random_designs_export_and_verify(project, seed, tmp_path_factory):
     # own 1e-4 rule (rep.passed above) holds for it.
     relu_rnn = any(b.type == "SimpleRNN" and b.params.get("activation") == "relu" for b in project.blocks)
     for case in rep.cases:
-        if not (relu_rnn and case["time"] > 8):
-            assert case["max_abs_diff"] <= 1e-5 * max(1.0, case["max_abs_output"]), (case, project.to_json())
+        if not (relu_rnn and case.time > 8):
+            assert case.max_abs_diff <= 1e-5 * max(1.0, case.max_abs_output), (case, project.to_json())
     assert {"Loop", "Scan"}.isdisjoint(rep.ops)
     # the readable source rebuilds the same function
     source, state = generate_source(model, project)
