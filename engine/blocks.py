@@ -454,7 +454,8 @@ DENSE = BlockDef(
         Param("kernel_initializer", "choice", "default", "Weight initialization.", choices=_INITS),
     ),
     infer=_dense_infer, build=_dense_build, source=_dense_source,
-    count=lambda ctx: ctx.in_shapes[0][-1] * ctx.params["units"] + (ctx.params["units"] if ctx.params["use_bias"] else 0),
+    count=lambda ctx: ctx.in_shapes[0][-1] * ctx.params["units"]
+    + (ctx.params["units"] if ctx.params["use_bias"] else 0),
     lints=_dense_lints, summary=_dense_summary, call_text=_dense_call_text, has_weights=True,
     test_values={"units": (1, 2, 3, 4, 5, 6)},
 )
@@ -628,7 +629,8 @@ def _input_list(ctx: Ctx, joiner: str) -> str:
 
 
 CONCATENATE = BlockDef(
-    type="Concatenate", category="Merge", help="Join two or more inputs on the last (feature) axis; link order = input order.",
+    type="Concatenate", category="Merge",
+    help="Join two or more inputs on the last (feature) axis; link order = input order.",
     params=(), infer=_concat_infer, build=lambda ctx: _layers().Concatenate(), count=lambda ctx: 0,
     source=lambda ctx, module: Source(forward=f"torch.cat([{_input_list(ctx, ', ')}], dim=-1)"),
     min_inputs=2, max_inputs=None, summary=lambda p: "join on features",
@@ -658,7 +660,8 @@ def _ln_infer(ctx: Ctx) -> Shape:
 
 
 LAYER_NORM = BlockDef(
-    type="LayerNormalization", category="Regularize", help="Normalize each time step over its features (learned scale and shift).",
+    type="LayerNormalization", category="Regularize",
+    help="Normalize each time step over its features (learned scale and shift).",
     params=(Param("epsilon", "float", 1e-3, "Added to the variance (Keras default 1e-3).", min=1e-12, max=1.0),),
     infer=_ln_infer, build=lambda ctx: _torch_nn().LayerNorm(ctx.in_shapes[0][-1], eps=ctx.params["epsilon"]),
     count=lambda ctx: 2 * ctx.in_shapes[0][-1],

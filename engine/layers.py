@@ -43,6 +43,7 @@ class Recurrent(nn.Module):
         kwargs = dict(input_size=input_size, hidden_size=units, num_layers=num_layers,
                       bidirectional=bidirectional, batch_first=True,
                       dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn: nn.RNNBase
         if cell == "GRU":
             self.rnn = nn.GRU(**kwargs)
         elif cell == "LSTM":

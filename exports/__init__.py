@@ -9,12 +9,23 @@
 See docs/export.md.
 """
 from .errors import ExportError, VerificationError
-from .onnx_export import (DEFAULT_OPSET, EXPORTER, INPUT_NAME, MAX_OPSET, MIN_OPSET, OUTPUT_NAME, ExportReport,
-                          export_onnx, opset_problems, read_metadata, report_path_for)
-from .result import ExportResult
+from .onnx_export import (
+    DEFAULT_OPSET,
+    EXPORTER,
+    INPUT_NAME,
+    MAX_OPSET,
+    MIN_OPSET,
+    OUTPUT_NAME,
+    ExportReport,
+    export_onnx,
+    opset_problems,
+    read_metadata,
+    report_path_for,
+)
 from .pytorch_source import export_pytorch, generate_source
+from .result import ExportResult
 from .verify import DEFAULT_ATOL, Verification, verify_onnx
 
-__all__ = ["ExportError", "VerificationError", "ExportResult", "ExportReport", "export_onnx", "export_pytorch", "generate_source",
-           "verify_onnx", "Verification", "read_metadata", "report_path_for", "opset_problems", "DEFAULT_OPSET",
-           "MIN_OPSET", "MAX_OPSET", "INPUT_NAME", "OUTPUT_NAME", "EXPORTER", "DEFAULT_ATOL"]
+__all__ = ["ExportError", "VerificationError", "ExportResult", "ExportReport", "export_onnx", "export_pytorch",
+           "generate_source", "verify_onnx", "Verification", "read_metadata", "report_path_for", "opset_problems",
+           "DEFAULT_OPSET", "MIN_OPSET", "MAX_OPSET", "INPUT_NAME", "OUTPUT_NAME", "EXPORTER", "DEFAULT_ATOL"]

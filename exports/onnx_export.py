@@ -153,7 +153,9 @@ def _check_inputs(project, opset: int, path: Path, meta, include_normalization: 
     if problems:
         raise ExportError(problems[0])
     check_writable(path)
-    features = res.input_shape()[2]
+    shape = res.input_shape()
+    assert shape is not None  # a valid design has an Input
+    features = shape[2]
     if include_normalization:
         if meta.x_mean is None or meta.x_std is None:
             raise ExportError("--include-normalization needs the normalization statistics of a trained run, "
@@ -183,7 +185,9 @@ def _trace(module, input_shape, output_shape, opset: int, seed: int) -> bytes:
     try:
         with warnings.catch_warnings(), quiet_stdout():
             warnings.simplefilter("ignore")
-            torch.onnx.export(module, (example,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            # a file-like target is documented by torch; its type stub lists paths only
+            torch.onnx.export(module, (example,), buf, input_names=[INPUT_NAME],  # type: ignore[arg-type]
+                              output_names=[OUTPUT_NAME],
                               dynamic_axes=dyn, opset_version=opset, dynamo=False, do_constant_folding=True)
     except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
@@ -297,15 +301,17 @@ def _write_verified(result: ExportResult, data: bytes, path: Path, rpath: Path |
     """Write to a temporary file, verify it there, and publish it (with the report) only when it passes."""
     size = f"{len(data) / 1024:.0f} KiB"
     nodes = ", ".join(f"{k} x{v}" for k, v in result.recurrent_nodes.items())
-    tmp: Path | None = temp_path(path)
+    written = temp_path(path)
+    tmp: Path | None = written
     try:
         try:
-            write_bytes(tmp, data)
+            write_bytes(written, data)
         except OSError as e:
             raise ExportError(f"{path}: cannot write ({e.strerror or e})") from None
-        say(f"exported {result.project_name!r} to ONNX opset {result.opset} ({size}" + (f"; {nodes})" if nodes else ")"))
+        say(f"exported {result.project_name!r} to ONNX opset {result.opset} ({size}"
+            + (f"; {nodes})" if nodes else ")"))
         if verify:
-            _verify_into(result, tmp, say=say, **verify_args)
+            _verify_into(result, written, say=say, **verify_args)
         else:
             result.message = "not verified (--no-verify)"
         result.seconds = round(time.perf_counter() - t0, 3)
@@ -316,7 +322,7 @@ def _write_verified(result: ExportResult, data: bytes, path: Path, rpath: Path |
             raise VerificationError(
                 f"verification failed: {result.message}; {path} was not written"
                 + (f" (report: {rpath})" if rpath else ""), result)
-        publish(tmp, path)
+        publish(written, path)
         tmp = None
         _save_report(result, rpath)
     finally:
@@ -326,10 +332,11 @@ def _write_verified(result: ExportResult, data: bytes, path: Path, rpath: Path |
 def _save_report(report: ExportResult, rpath: Path | None) -> None:
     if rpath is None:
         return
-    tmp = temp_path(rpath)
+    written = temp_path(rpath)
+    tmp: Path | None = written
     try:
-        write_bytes(tmp, report.to_json().encode("utf-8"))
-        publish(tmp, rpath)
+        write_bytes(written, report.to_json().encode("utf-8"))
+        publish(written, rpath)
         tmp = None
     except OSError as e:
         raise ExportError(f"{rpath}: cannot write the report ({e.strerror or e})") from None

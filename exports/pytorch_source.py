@@ -16,11 +16,11 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ._files import check_writable, publish, remove_quietly, temp_path, write_bytes
 from .errors import ExportError, VerificationError
 from .result import ExportResult
+
 
 def _reserved() -> set[str]:
     """Names the generated module defines or imports: no block may be called like them."""
@@ -196,6 +196,7 @@ def generate_source(model, project, meta=None, weights_name: str = "model.pt",
     res = check(project)
     if not res.ok:
         raise ExportError("invalid design: " + res.errors[0].message)
+    assert res.input_id is not None and res.output_id is not None  # a valid design has both
     names = _names([res.input_id] + [bid for bid in res.order if bid != res.input_id])
     cls = _class_name(project.name)
     body = _design_body(model, project, res, names)
@@ -277,6 +278,7 @@ def _verify_source(result: ExportResult, source: str, state: dict, core, project
     gen.load_state_dict(state, strict=True)
     gen.eval()
     shape = check(project).input_shape()
+    assert shape is not None  # the design was checked by generate_source
     for i, (batch, steps) in enumerate(cases_for(shape, 8)):
         x = sample_input(batch, steps, shape[2], 100 + i)
         with torch.no_grad():

@@ -54,7 +54,8 @@ def expected_recurrent_nodes(project) -> dict[str, Counter]:
 
     res = check(project)
     blocks = {b.id: b for b in project.blocks}
-    total, bidir = Counter(), Counter()
+    total: Counter[str] = Counter()
+    bidir: Counter[str] = Counter()
     for bid in res.order:
         b = blocks[bid]
         op = CATALOG[b.type].onnx_op
@@ -83,7 +84,7 @@ def structure_problems(model_proto, project) -> list[str]:
         return problems
     want = expected_recurrent_nodes(project)
     required = {d.onnx_op: d.onnx_attrs for d in CATALOG.values() if d.onnx_op}
-    got_bidir: Counter = Counter()
+    got_bidir: Counter[str] = Counter()
     for n in nodes:
         if n.op_type not in RECURRENT_OPS:
             continue
