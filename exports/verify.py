@@ -191,6 +191,12 @@ def verify_onnx(onnx_path, module, input_shape, *, project=None, atol: float = D
             v.cases.append(Case(batch, time, diff, diff <= atol * scale * max(1.0, big), big))
     finally:
         module.train(was_training)
+    _conclude(v, atol * scale)
+    return v
+
+
+def _conclude(v: Verification, tolerance: float) -> None:
+    """The verdict and its one-line message from the structure problems and the cases."""
     v.max_abs_diff = max((c.max_abs_diff for c in v.cases), default=None)
     numbers_ok = bool(v.cases) and all(c.passed for c in v.cases)
     v.passed = numbers_ok and not v.structure_problems
@@ -201,7 +207,6 @@ def verify_onnx(onnx_path, module, input_shape, *, project=None, atol: float = D
             worst = max(v.cases, key=lambda c: c.max_abs_diff)
             v.message = (f"onnxruntime differs from PyTorch by {worst.max_abs_diff:.3g} (batch {worst.batch}, "
                          f"length {worst.time}, outputs up to {worst.max_abs_output:.3g}), above the tolerance "
-                         f"{atol * scale:.0e} x max(1, |output|)")
+                         f"{tolerance:.0e} x max(1, |output|)")
         else:
-            v.message = f"max abs diff {v.max_abs_diff:.2e} <= {atol * scale:.0e} over {len(v.cases)} cases"
-    return v
+            v.message = f"max abs diff {v.max_abs_diff:.2e} <= {tolerance:.0e} over {len(v.cases)} cases"
