@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 TORCH_CPU ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup demo bench clean wheel-smoke
+.PHONY: run test setup demo bench clean wheel-smoke lint
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ demo: setup
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+# ruff (lint + format check) and mypy, configured in pyproject.toml
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy engine exports
 
 bench: setup
 	for f in tests/benchmarks/bench_*.py; do echo "== $$f"; QT_QPA_PLATFORM=offscreen $(PY) $$f || exit 1; done

@@ -1,20 +1,47 @@
-"""The block catalog: one definition per block type.
+"""The block catalog: one definition per block type, holding every fact about the type.
 
-A definition holds everything about a type: its params (type, range, default, help), how many inputs
-it takes, its shape rule, its parameter count and its PyTorch construction. Adding a block type is
-adding one `BlockDef` to `CATALOG` below; `check`, the compiler, the GUI palette and inspector, the
-JSON Schema and the docs all read from here.
+How to add a block type
+-----------------------
+Add one `BlockDef` to `CATALOG` below (and, when plain torch modules don't do, one class to
+engine/layers.py). Nothing else: `check`, the compiler, the GUI palette, inspector and canvas, the CLI,
+the JSON Schema and docs, the look-ahead warning, the ONNX and PyTorch-source exporters and the property
+tests all read the definition. tests/engine/test_catalog.py fails when a definition misses what a consumer
+needs, and when a type's name shows up in code outside blocks.py and layers.py.
+
+Fields and hooks of a `BlockDef` (params = the block's resolved params, a dict):
+- type, category (palette group, one of CATEGORIES), help, params (`Param`s: validation, widgets, schema,
+  docs), min_inputs / max_inputs (None = any number; inputs arrive in link order).
+- infer(ctx) -> output shape, or raise ShapeError with a complete, fixable one-line message.
+- build(ctx) -> torch module (import torch lazily, through `_layers()` / `_torch_nn()`).
+- count(ctx) -> number of trainable parameters (must equal the module's; a property test checks it).
+- extra_checks(ctx) -> error lines about param combinations (the block is then not shape-checked).
+- lints(ctx) -> warning lines about a valid block (runs after infer; ctx.in_shapes are known).
+- summary(params) -> the one-line subtitle under the block on the canvas (and in the inspector).
+- call_text(params) -> the CLI `summary` column, Keras style: "LSTM(64, bi/concat, seq)".
+- reads_later_steps(params) -> None, or why output step t reads input steps after t (bidirectional,
+  non-causal attention, 'same' convolution ...): the forecasting look-ahead warning names it.
+- reverses_time(params) -> True when the output's time axis runs backwards (go_backwards).
+- min_opset(params) -> None, or (opset, why) when the ONNX export needs a later opset than 9.
+- source(ctx, module) -> `Source`: how the PyTorch-source export writes the block (constructor,
+  forward expression, where its weights live, which engine/layers.py classes it copies).
+- test_values: {param: values} the property tests draw from (small sizes keep them fast); params not
+  listed use all choices / both bools / the default.
+- has_weights, noisy_in_training, normalizes, recurrent_layers(params), onnx_op / onnx_attrs: facts
+  the GUI colours, design lints and the ONNX structure check read.
 
 Shapes are tuples with None for unknown dims: (None, 10, 128) is (batch, time, features).
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .params import Param
 
 Shape = tuple  # (None, T, F) or (None, F); None = unknown
+Params = dict[str, Any]
 
 
 class ShapeError(Exception):
@@ -66,6 +93,43 @@ class Ctx:
 
 
 @dataclass(frozen=True)
+class Source:
+    """How the PyTorch-source export writes one block.
+
+    init: the constructor assigned to `self.<block>` ("nn.Linear(4, 8)"); None = no module (inline).
+    forward: the expression computing the block's output; `{m}` is `self.<block>`, `{inputs[i]}` its
+        i-th input's variable. weights: prefix of the block's weights inside its compiled module
+        ("" = all of them, "linear." = the inner Linear's); None = no weights.
+    needs: names from engine/layers.py copied verbatim into the generated file, in order.
+    """
+
+    forward: str
+    init: str | None = None
+    weights: str | None = None
+    needs: tuple[str, ...] = ()
+
+
+def _no_lines(ctx: Ctx) -> list[str]:
+    return []
+
+
+def _nothing(params: Params) -> None:
+    return None
+
+
+def _empty(params: Params) -> str:
+    return ""
+
+
+def _false(params: Params) -> bool:
+    return False
+
+
+def _zero(params: Params) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
 class BlockDef:
     type: str
     category: str  # palette group
@@ -74,9 +138,23 @@ class BlockDef:
     infer: Callable[[Ctx], Shape]
     build: Callable[[Ctx], Any]  # -> torch.nn.Module (torch imported lazily)
     count: Callable[[Ctx], int]  # number of trainable parameters
+    source: Callable[[Ctx, Any], Source]  # (ctx, built module) -> how the PyTorch-source export writes it
     min_inputs: int = 1
     max_inputs: int | None = 1  # None = any number
-    extra_checks: Callable[[Ctx], list[str]] = field(default=lambda ctx: [])
+    extra_checks: Callable[[Ctx], list[str]] = _no_lines  # errors about param combinations
+    lints: Callable[[Ctx], list[str]] = _no_lines  # warnings about a valid block
+    summary: Callable[[Params], str] = _empty  # canvas subtitle
+    call_text: Callable[[Params], str] | None = None  # CLI summary; None = the type name
+    reads_later_steps: Callable[[Params], str | None] = _nothing  # why step t sees steps after t
+    reverses_time: Callable[[Params], bool] = _false
+    min_opset: Callable[[Params], tuple[int, str] | None] = _nothing
+    test_values: dict[str, tuple] = field(default_factory=dict)  # property-test draws per param
+    has_weights: bool = False
+    noisy_in_training: bool = False  # random while training (a bad output block)
+    normalizes: bool = False  # resets the "deep recurrent stack without normalization" count
+    recurrent_layers: Callable[[Params], int] = _zero  # recurrent layers this block stacks
+    onnx_op: str | None = None  # the native ONNX operator the export must contain (one per layer)
+    onnx_attrs: tuple[tuple[str, int], ...] = ()  # integer attributes that operator must carry
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -87,6 +165,17 @@ class BlockDef:
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
+    def describe(self, params: Params) -> str:
+        """The CLI summary's type column: call_text, or the bare type name."""
+        return self.call_text(params) if self.call_text else self.type
+
+    def subtitle(self, params: Params) -> str:
+        """The canvas subtitle; never raises on half-edited params (the canvas paints them too)."""
+        try:
+            return self.summary(params)
+        except (KeyError, TypeError, ValueError):
+            return ""
+
 
 def _layers():
     from . import layers  # torch is imported only when a model is built
@@ -94,9 +183,24 @@ def _layers():
     return layers
 
 
+def _torch_nn():
+    import torch.nn as nn
+
+    return nn
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 # --------------------------------------------------------------------------- Input
 def _input_infer(ctx: Ctx) -> Shape:
     return (None, ctx.params["timesteps"], ctx.params["features"])
+
+
+def _input_summary(p: Params) -> str:
+    steps = "variable" if p["timesteps"] is None else p["timesteps"]
+    return f"{steps} steps \u00b7 {_plural(p['features'], 'feature')}"
 
 
 INPUT = BlockDef(
@@ -110,20 +214,21 @@ INPUT = BlockDef(
     infer=_input_infer,
     build=lambda ctx: _torch_nn().Identity(),
     count=lambda ctx: 0,
+    source=lambda ctx, module: Source(forward="{inputs[0]}"),  # the generated forward's argument
     min_inputs=0, max_inputs=0,
+    summary=_input_summary,
+    test_values={"timesteps": (None, 1, 2, 3, 5), "features": (1, 2, 3, 4)},
 )
-
-
-def _torch_nn():
-    import torch.nn as nn
-
-    return nn
+INPUT_TYPE = INPUT.type  # the graph's entry; `check` finds it by this name
 
 
 # --------------------------------------------------------------------------- Recurrent
 RECURRENT = ("GRU", "LSTM", "SimpleRNN")
 _GATES = {"GRU": 3, "LSTM": 4, "SimpleRNN": 1}
+_ONNX_OP = {"GRU": "GRU", "LSTM": "LSTM", "SimpleRNN": "RNN"}
 _INITS = ("default", "glorot_uniform", "he_uniform", "orthogonal")
+_RECURRENT_DEFAULTS = dict(num_layers=1, bidirectional=False, merge_mode="concat", return_sequences=False,
+                           go_backwards=False, dropout=0.0, nonlinearity="tanh")
 
 
 def _rnn_width(ctx: Ctx) -> int:
@@ -162,6 +267,14 @@ def _rnn_checks(ctx: Ctx) -> list[str]:
     return out
 
 
+def _rnn_lints(ctx: Ctx) -> list[str]:
+    p = ctx.params
+    if p["dropout"] > 0 and p["num_layers"] == 1:
+        return [f"{ctx.who}: dropout={p['dropout']} acts only between stacked layers and has no effect "
+                f"with num_layers=1: raise num_layers or add a Dropout block after it"]
+    return []
+
+
 def _rnn_build(ctx: Ctx):
     import torch.nn as nn
 
@@ -197,6 +310,56 @@ def _init_weight(w, how: str, gates: int = 1) -> None:
             nn.init.orthogonal_(chunk)
 
 
+def _kwargs(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in values.items())
+
+
+def _rnn_source(ctx: Ctx, module) -> Source:
+    p = ctx.params
+    kw = dict(num_layers=p["num_layers"], bidirectional=p["bidirectional"], merge_mode=p["merge_mode"],
+              return_sequences=p["return_sequences"], go_backwards=p["go_backwards"],
+              dropout=p["dropout"] if p["num_layers"] > 1 else 0.0, nonlinearity=p.get("activation", "tanh"))
+    kw = {k: v for k, v in kw.items() if v != _RECURRENT_DEFAULTS[k]}
+    if not p["bidirectional"]:
+        kw.pop("merge_mode", None)
+    args = f"{ctx.type!r}, {ctx.in_shapes[0][-1]}, {p['units']}" + (", " + _kwargs(kw) if kw else "")
+    return Source(init=f"Recurrent({args})", forward="{m}({inputs[0]})", weights="",
+                  needs=("merge_pair", "Recurrent"))
+
+
+def _rnn_summary(p: Params) -> str:
+    bits = [f"{p['units']} units"]
+    if p.get("num_layers", 1) > 1:
+        bits.append(f"\u00d7{p['num_layers']} layers")
+    bits.append("sequence" if p["return_sequences"] else "last state")
+    return " \u00b7 ".join(bits)
+
+
+def _rnn_call_text(cell: str) -> Callable[[Params], str]:
+    def call_text(p: Params) -> str:
+        bits = [f"{p['units']}"]
+        if p["bidirectional"]:
+            bits.append(f"bi/{p['merge_mode']}")
+        if p["num_layers"] > 1:
+            bits.append(f"x{p['num_layers']}")
+        if p["go_backwards"]:
+            bits.append("backwards")
+        bits.append("seq" if p["return_sequences"] else "last")
+        return f"{cell}({', '.join(bits)})"
+
+    return call_text
+
+
+def _rnn_reads_later(p: Params) -> str | None:
+    if p.get("bidirectional"):
+        return "bidirectional"
+    return "go_backwards" if p.get("go_backwards") else None
+
+
+def _rnn_min_opset(p: Params) -> tuple[int, str] | None:
+    return (10, "go_backwards reverses time with a negative-step Slice") if p.get("go_backwards") else None
+
+
 def _recurrent(cell: str, help_text: str) -> BlockDef:
     params = [
         Param("units", "int", 64, "Hidden units per direction.", min=1, max=8192),
@@ -219,12 +382,27 @@ def _recurrent(cell: str, help_text: str) -> BlockDef:
         Param("recurrent_initializer", "choice", "default",
               "Recurrent weights: default = PyTorch's; orthogonal is Keras' default.", choices=_INITS),
     ]
-    return BlockDef(type=cell, category="Recurrent", help=help_text, params=tuple(params),
-                    infer=_rnn_infer, build=_rnn_build, count=_rnn_count, extra_checks=_rnn_checks)
+    return BlockDef(
+        type=cell, category="Recurrent", help=help_text, params=tuple(params),
+        infer=_rnn_infer, build=_rnn_build, count=_rnn_count, source=_rnn_source,
+        extra_checks=_rnn_checks, lints=_rnn_lints, summary=_rnn_summary, call_text=_rnn_call_text(cell),
+        reads_later_steps=_rnn_reads_later, reverses_time=lambda p: bool(p.get("go_backwards")),
+        min_opset=_rnn_min_opset, has_weights=True, recurrent_layers=lambda p: p["num_layers"],
+        onnx_op=_ONNX_OP[cell], onnx_attrs=(("linear_before_reset", 1),) if cell == "GRU" else (),
+        test_values={"units": (1, 2, 3, 4, 5, 6), "num_layers": (1, 2), "dropout": (0.0, 0.1)},
+    )
 
 
 # --------------------------------------------------------------------------- Dense & activations
 _ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "gelu", "softmax")
+_ACTIVATION_SOURCE = {  # the activation written inline in generated PyTorch source; {} = its argument
+    "linear": "{}",
+    "relu": "torch.relu({})",
+    "tanh": "torch.tanh({})",
+    "sigmoid": "torch.sigmoid({})",
+    "gelu": "F.gelu({})",
+    "softmax": "torch.softmax({}, dim=-1)",
+}
 
 
 def _dense_build(ctx: Ctx):
@@ -244,6 +422,28 @@ def _dense_infer(ctx: Ctx) -> Shape:
     return ctx.in_shapes[0][:-1] + (ctx.params["units"],)
 
 
+def _dense_source(ctx: Ctx, module) -> Source:
+    p = ctx.params
+    bias = "" if p["use_bias"] else ", bias=False"
+    return Source(init=f"nn.Linear({ctx.in_shapes[0][-1]}, {p['units']}{bias})", weights="linear.",
+                  forward=_ACTIVATION_SOURCE[p["activation"]].format("{m}({inputs[0]})"))
+
+
+def _dense_lints(ctx: Ctx) -> list[str]:
+    if ctx.params["activation"] == "softmax" and ctx.params["units"] == 1:
+        return [f"{ctx.who}: softmax over 1 unit always outputs 1.0: use sigmoid for one unit, or more units"]
+    return []
+
+
+def _dense_summary(p: Params) -> str:
+    units = _plural(p["units"], "unit")
+    return units if p["activation"] == "linear" else f"{units} \u00b7 {p['activation']}"
+
+
+def _dense_call_text(p: Params) -> str:
+    return f"Dense({p['units']}{'' if p['activation'] == 'linear' else ', ' + p['activation']})"
+
+
 DENSE = BlockDef(
     type="Dense", category="Dense & activations",
     help="Fully connected layer on the last axis; on a sequence it acts on every time step (Keras 3).",
@@ -253,8 +453,11 @@ DENSE = BlockDef(
         Param("use_bias", "bool", True, "Add a learned bias."),
         Param("kernel_initializer", "choice", "default", "Weight initialization.", choices=_INITS),
     ),
-    infer=_dense_infer, build=_dense_build,
-    count=lambda ctx: ctx.in_shapes[0][-1] * ctx.params["units"] + (ctx.params["units"] if ctx.params["use_bias"] else 0),
+    infer=_dense_infer, build=_dense_build, source=_dense_source,
+    count=lambda ctx: ctx.in_shapes[0][-1] * ctx.params["units"]
+    + (ctx.params["units"] if ctx.params["use_bias"] else 0),
+    lints=_dense_lints, summary=_dense_summary, call_text=_dense_call_text, has_weights=True,
+    test_values={"units": (1, 2, 3, 4, 5, 6)},
 )
 
 ACTIVATION = BlockDef(
@@ -262,6 +465,138 @@ ACTIVATION = BlockDef(
     params=(Param("activation", "choice", "relu", "The function.", choices=_ACTIVATIONS),),
     infer=lambda ctx: ctx.in_shapes[0], build=lambda ctx: _layers().Activation(ctx.params["activation"]),
     count=lambda ctx: 0,
+    source=lambda ctx, module: Source(forward=_ACTIVATION_SOURCE[ctx.params["activation"]].format("{inputs[0]}")),
+    summary=lambda p: p["activation"],
+)
+
+
+# --------------------------------------------------------------------------- Convolution
+_PADDINGS = ("valid", "same", "causal")
+
+
+def _conv_span(p: Params) -> int:
+    """Time steps one output step's kernel covers (Keras' effective kernel size)."""
+    return (p["kernel_size"] - 1) * p["dilation_rate"] + 1
+
+
+def conv1d_padding(p: Params, steps: int | None) -> tuple[int, int]:
+    """(left, right) zeros Keras adds in time for `padding`; 'same' puts the odd one on the right (TF).
+    With strides > 1, 'same' depends on the length, so it needs a fixed `steps`."""
+    span = _conv_span(p)
+    if p["padding"] == "causal":
+        return (span - 1, 0)
+    if p["padding"] == "valid":
+        return (0, 0)
+    stride = p["strides"]
+    if stride == 1:
+        total = span - 1
+    else:
+        assert steps is not None, "'same' with strides > 1 needs a fixed length (the shape rule says so)"
+        total = max((math.ceil(steps / stride) - 1) * stride + span - steps, 0)
+    return (total // 2, total - total // 2)
+
+
+def _conv_checks(ctx: Ctx) -> list[str]:
+    p = ctx.params
+    if p["strides"] > 1 and p["dilation_rate"] > 1:
+        return [f"{ctx.who}: strides={p['strides']} together with dilation_rate={p['dilation_rate']} is not "
+                f"supported (Keras rejects it too): set strides=1 or dilation_rate=1"]
+    return []
+
+
+def _conv_infer(ctx: Ctx) -> Shape:
+    _, steps, _ = ctx.need_sequence(0, "convolves over time, so it needs a sequence (batch, time, features)")
+    ctx.need_width(0)
+    p = ctx.params
+    span, stride = _conv_span(p), p["strides"]
+    if steps is None:
+        if p["padding"] == "same" and stride > 1:
+            raise ShapeError(f"{ctx.who}: padding='same' with strides={stride} pads by an amount that depends on "
+                             f"the length, so it needs a fixed timesteps on the Input: set timesteps, or use "
+                             f"padding=causal or strides=1")
+        if p["padding"] == "valid" and span > 1:
+            raise ShapeError(f"{ctx.who}: padding='valid' needs at least {span} time steps, so it needs a fixed "
+                             f"timesteps on the Input (a shorter sequence has no output): set timesteps, or use "
+                             f"padding=causal or same")
+        return (None, None, p["filters"])
+    if p["padding"] == "valid":
+        if steps < span:
+            raise ShapeError(f"{ctx.who}: the kernel spans {span} time steps (kernel_size={p['kernel_size']}, "
+                             f"dilation_rate={p['dilation_rate']}) but {ctx.src()} gives only {steps}: use "
+                             f"padding=causal or same, a smaller kernel_size, or more timesteps")
+        return (None, (steps - span) // stride + 1, p["filters"])
+    return (None, -(-steps // stride), p["filters"])
+
+
+def _conv_build(ctx: Ctx):
+    p = ctx.params
+    return _layers().Conv1D(ctx.in_shapes[0][-1], p["filters"], p["kernel_size"], strides=p["strides"],
+                            dilation_rate=p["dilation_rate"], pad=conv1d_padding(p, ctx.in_shapes[0][1]),
+                            activation=p["activation"], use_bias=p["use_bias"])
+
+
+def _conv_source(ctx: Ctx, module) -> Source:
+    p = ctx.params
+    kw: dict[str, Any] = {"strides": p["strides"], "dilation_rate": p["dilation_rate"], "pad": module.pad,
+                          "activation": p["activation"], "use_bias": p["use_bias"]}
+    defaults = {"strides": 1, "dilation_rate": 1, "pad": (0, 0), "activation": "linear", "use_bias": True}
+    kw = {k: v for k, v in kw.items() if v != defaults[k]}
+    args = f"{ctx.in_shapes[0][-1]}, {p['filters']}, {p['kernel_size']}" + (", " + _kwargs(kw) if kw else "")
+    return Source(init=f"Conv1D({args})", forward="{m}({inputs[0]})", weights="", needs=("Activation", "Conv1D"))
+
+
+def _conv_reads_later(p: Params) -> str | None:
+    span = _conv_span(p)
+    if p["padding"] == "same" and span > 1:
+        return f"padding='same' reads {span - 1 - (span - 1) // 2} later step(s)"
+    if p["padding"] == "valid" and span > 1:
+        return f"padding='valid' gives step t the input steps t..t+{span - 1}"
+    if p["strides"] > 1:
+        return f"strides={p['strides']} gives step t the input step {p['strides']}t"
+    return None
+
+
+def _conv_summary(p: Params) -> str:
+    bits = [_plural(p["filters"], "filter"), f"kernel {p['kernel_size']}"]
+    if p["strides"] > 1:
+        bits.append(f"stride {p['strides']}")
+    if p["dilation_rate"] > 1:
+        bits.append(f"dilation {p['dilation_rate']}")
+    bits.append(p["padding"])
+    if p["activation"] != "linear":
+        bits.append(p["activation"])
+    return " \u00b7 ".join(bits)
+
+
+def _conv_call_text(p: Params) -> str:
+    bits = [str(p["filters"]), str(p["kernel_size"])]
+    bits += [f"strides={p['strides']}"] if p["strides"] > 1 else []
+    bits += [f"dilation={p['dilation_rate']}"] if p["dilation_rate"] > 1 else []
+    bits.append(p["padding"])
+    bits += [p["activation"]] if p["activation"] != "linear" else []
+    return f"Conv1D({', '.join(bits)})"
+
+
+CONV1D = BlockDef(
+    type="Conv1D", category="Convolution",
+    help="1D convolution over time (Keras Conv1D): (B, T, F) -> (B, T', filters). padding=causal never reads "
+         "later steps (forecasting); 'same' keeps the length; 'valid' shortens it by (kernel_size-1)*dilation_rate.",
+    params=(
+        Param("filters", "int", 32, "Output features (channels).", min=1, max=65536),
+        Param("kernel_size", "int", 3, "Time steps one kernel covers (before dilation).", min=1, max=4096),
+        Param("strides", "int", 1, "Step between kernel positions; >1 shortens the sequence.", min=1, max=4096),
+        Param("padding", "choice", "valid", "valid: no padding; same: output length ceil(T/strides), centered; "
+              "causal: zeros on the left only, so step t sees steps <= t.", choices=_PADDINGS),
+        Param("dilation_rate", "int", 1, "Spacing between the kernel's taps.", min=1, max=4096),
+        Param("activation", "choice", "linear", "Applied after the convolution.", choices=_ACTIVATIONS),
+        Param("use_bias", "bool", True, "Add a learned bias."),
+    ),
+    infer=_conv_infer, build=_conv_build, source=_conv_source, extra_checks=_conv_checks,
+    count=lambda ctx: ctx.params["kernel_size"] * ctx.in_shapes[0][-1] * ctx.params["filters"]
+    + (ctx.params["filters"] if ctx.params["use_bias"] else 0),
+    summary=_conv_summary, call_text=_conv_call_text, reads_later_steps=_conv_reads_later, has_weights=True,
+    test_values={"filters": (1, 2, 3, 4, 5), "kernel_size": (1, 2, 3), "strides": (1, 2),
+                 "dilation_rate": (1, 2)},
 )
 
 
@@ -289,15 +624,22 @@ def _add_infer(ctx: Ctx) -> Shape:
     return first
 
 
+def _input_list(ctx: Ctx, joiner: str) -> str:
+    return joiner.join(f"{{inputs[{i}]}}" for i in range(len(ctx.sources)))
+
+
 CONCATENATE = BlockDef(
-    type="Concatenate", category="Merge", help="Join two or more inputs on the last (feature) axis; link order = input order.",
+    type="Concatenate", category="Merge",
+    help="Join two or more inputs on the last (feature) axis; link order = input order.",
     params=(), infer=_concat_infer, build=lambda ctx: _layers().Concatenate(), count=lambda ctx: 0,
-    min_inputs=2, max_inputs=None,
+    source=lambda ctx, module: Source(forward=f"torch.cat([{_input_list(ctx, ', ')}], dim=-1)"),
+    min_inputs=2, max_inputs=None, summary=lambda p: "join on features",
 )
 ADD = BlockDef(
     type="Add", category="Merge", help="Elementwise sum of two or more inputs of equal shape (residual connections).",
     params=(), infer=_add_infer, build=lambda ctx: _layers().Add(), count=lambda ctx: 0,
-    min_inputs=2, max_inputs=None,
+    source=lambda ctx, module: Source(forward=_input_list(ctx, " + ")),
+    min_inputs=2, max_inputs=None, summary=lambda p: "elementwise sum",
 )
 
 
@@ -307,6 +649,8 @@ DROPOUT = BlockDef(
     params=(Param("rate", "float", 0.2, "Fraction dropped while training.", min=0.0, max=1.0, max_exclusive=True),),
     infer=lambda ctx: ctx.in_shapes[0], build=lambda ctx: _torch_nn().Dropout(ctx.params["rate"]),
     count=lambda ctx: 0,
+    source=lambda ctx, module: Source(init=f"nn.Dropout({ctx.params['rate']!r})", forward="{m}({inputs[0]})"),
+    summary=lambda p: f"rate {p['rate']:g}", noisy_in_training=True, test_values={"rate": (0.0, 0.2, 0.5)},
 )
 
 
@@ -316,10 +660,15 @@ def _ln_infer(ctx: Ctx) -> Shape:
 
 
 LAYER_NORM = BlockDef(
-    type="LayerNormalization", category="Regularize", help="Normalize each time step over its features (learned scale and shift).",
+    type="LayerNormalization", category="Regularize",
+    help="Normalize each time step over its features (learned scale and shift).",
     params=(Param("epsilon", "float", 1e-3, "Added to the variance (Keras default 1e-3).", min=1e-12, max=1.0),),
     infer=_ln_infer, build=lambda ctx: _torch_nn().LayerNorm(ctx.in_shapes[0][-1], eps=ctx.params["epsilon"]),
     count=lambda ctx: 2 * ctx.in_shapes[0][-1],
+    source=lambda ctx, module: Source(init=f"nn.LayerNorm({ctx.in_shapes[0][-1]}, eps={ctx.params['epsilon']!r})",
+                                      forward="{m}({inputs[0]})", weights=""),
+    summary=lambda p: f"\u03b5 {p['epsilon']:g}", has_weights=True, normalizes=True,
+    test_values={"epsilon": (1e-5, 1e-3, 0.5)},
 )
 
 
@@ -331,10 +680,13 @@ def _pool_infer(ctx: Ctx) -> Shape:
 
 def _pool(kind: str) -> BlockDef:
     mode = "max" if kind == "Max" else "mean"
+    reduce = "amax" if mode == "max" else "mean"
     return BlockDef(
         type=f"Global{kind}Pooling1D", category="Pooling & attention",
         help=f"{'Maximum' if mode == 'max' else 'Mean'} over time: (B, T, F) -> (B, F).",
         params=(), infer=_pool_infer, build=lambda ctx: _layers().GlobalPool1D(mode), count=lambda ctx: 0,
+        source=lambda ctx, module: Source(forward=f"{{inputs[0]}}.{reduce}(dim=1)"),
+        summary=lambda p: f"{mode} over time",
     )
 
 
@@ -343,10 +695,19 @@ def _flatten_infer(ctx: Ctx) -> Shape:
     return (None, None if t is None or f is None else t * f)
 
 
+def _flatten_lints(ctx: Ctx) -> list[str]:
+    if ctx.in_shapes[0][1] is None:
+        return [f"{ctx.who} needs a fixed sequence length but the Input has timesteps=null: set timesteps "
+                f"on the Input or pool over time instead (GlobalAveragePooling1D)"]
+    return []
+
+
 FLATTEN = BlockDef(
     type="Flatten", category="Pooling & attention",
     help="(B, T, F) -> (B, T*F): feed a whole window to Dense layers. Needs a fixed timesteps.",
     params=(), infer=_flatten_infer, build=lambda ctx: _layers().Flatten(), count=lambda ctx: 0,
+    source=lambda ctx, module: Source(forward="torch.flatten({inputs[0]}, start_dim=1)"),
+    lints=_flatten_lints, summary=lambda p: "time \u00d7 features", reads_later_steps=lambda p: "Flatten",
 )
 
 
@@ -371,6 +732,23 @@ def _mha_count(ctx: Ctx) -> int:
     return 3 * (width * inner + inner) + inner * width + width
 
 
+def _mha_source(ctx: Ctx, module) -> Source:
+    kw: dict[str, Any] = {}
+    if module.dropout:
+        kw["dropout"] = module.dropout
+    if module.causal:
+        kw["causal"] = True
+    args = f"{ctx.in_shapes[0][-1]}, {module.num_heads}, {module.key_dim}" + (", " + _kwargs(kw) if kw else "")
+    return Source(init=f"SelfAttention({args})", forward="{m}({inputs[0]})", weights="", needs=("SelfAttention",))
+
+
+def _mha_summary(p: Params) -> str:
+    text = f"{p['num_heads']} heads"
+    if p.get("key_dim") is not None:
+        text += f" \u00b7 key {p['key_dim']}"
+    return text + (" \u00b7 causal" if p.get("causal") else "")
+
+
 MHA = BlockDef(
     type="MultiHeadAttention", category="Pooling & attention",
     help="Self-attention over time (query = key = value = input); output keeps the input's shape.",
@@ -381,9 +759,13 @@ MHA = BlockDef(
         Param("dropout", "float", 0.0, "Dropout on the attention weights.", min=0.0, max=1.0, max_exclusive=True),
         Param("causal", "bool", False, "Each step attends only to itself and the past (forecasting)."),
     ),
-    infer=_mha_infer, count=_mha_count,
+    infer=_mha_infer, count=_mha_count, source=_mha_source,
     build=lambda ctx: _layers().SelfAttention(ctx.in_shapes[0][-1], ctx.params["num_heads"], _mha_key_dim(ctx),
                                               ctx.params["dropout"], ctx.params["causal"]),
+    summary=_mha_summary, has_weights=True,
+    reads_later_steps=lambda p: None if p.get("causal") else "non-causal attention",
+    min_opset=lambda p: (14, "its causal mask needs the Trilu operator") if p.get("causal") else None,
+    test_values={"num_heads": (1, 2, 3), "key_dim": (None, 1, 2, 4), "dropout": (0.0,)},
 )
 
 
@@ -394,9 +776,10 @@ CATALOG: dict[str, BlockDef] = {
         _recurrent("GRU", "Gated recurrent unit (PyTorch GRU = Keras reset_after=True)."),
         _recurrent("LSTM", "Long short-term memory."),
         _recurrent("SimpleRNN", "Plain (Elman) recurrent layer."),
-        DENSE, ACTIVATION, CONCATENATE, ADD, DROPOUT, LAYER_NORM,
+        CONV1D, DENSE, ACTIVATION, CONCATENATE, ADD, DROPOUT, LAYER_NORM,
         _pool("Average"), _pool("Max"), FLATTEN, MHA,
     )
 }
 
-CATEGORIES = ("Input", "Recurrent", "Dense & activations", "Merge", "Regularize", "Pooling & attention")
+CATEGORIES = ("Input", "Recurrent", "Convolution", "Dense & activations", "Merge", "Regularize",
+              "Pooling & attention")

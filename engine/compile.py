@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .blocks import CATALOG, Ctx
+from .blocks import CATALOG, Ctx, Shape
 from .project import Project
 from .shapes import CheckResult, check
 
@@ -39,7 +39,7 @@ class DesignModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, F)
         values = [x]
-        for module, (_, srcs) in zip(self._ordered, self._plan):
+        for module, (_, srcs) in zip(self._ordered, self._plan, strict=True):
             if len(srcs) == 1:
                 values.append(module(values[srcs[0]]))
             else:
@@ -61,24 +61,31 @@ def build_model(project: Project, result: CheckResult | None = None) -> DesignMo
     result = result or check(project)
     if not result.ok:
         raise DesignError(result.errors)
+    input_id, output_id = result.input_id, result.output_id
+    assert input_id is not None and output_id is not None, "a valid design has an Input and an output"
     blocks = {b.id: b for b in project.blocks}
-    slot = {result.input_id: 0}
+    slot = {input_id: 0}
     modules: dict[str, nn.Module] = {}
-    plan = []
+    plan: list[tuple[str, tuple[int, ...]]] = []
     for bid in result.order:
-        if bid == result.input_id:
+        if bid == input_id:
             continue
         b = blocks[bid]
         srcs = project.inputs_of(bid)
         d = CATALOG[b.type]
-        ctx = Ctx(bid, b.type, b.resolved(), [result.shapes[s] for s in srcs], srcs)
+        ctx = Ctx(bid, b.type, b.resolved(), [_known(result.shapes[s]) for s in srcs], srcs)
         modules[bid] = d.build(ctx)
         slot[bid] = len(plan) + 1
         plan.append((bid, tuple(slot[s] for s in srcs)))
-    if result.output_id == result.input_id:  # a design that is only an Input: identity
-        modules[result.input_id] = nn.Identity()
-        plan.append((result.input_id, (0,)))
+    if output_id == input_id:  # a design that is only an Input: identity
+        modules[input_id] = nn.Identity()
+        plan.append((input_id, (0,)))
     # the plan must end at the output block (forward returns the last value)
-    assert plan[-1][0] == result.output_id, "output block must come last in topological order"
-    return DesignModel(modules, plan, result.input_id, result.output_id,
-                       result.input_shape(), result.output_shape())
+    assert plan[-1][0] == output_id, "output block must come last in topological order"
+    return DesignModel(modules, plan, input_id, output_id, _known(result.input_shape()),
+                       _known(result.output_shape()))
+
+
+def _known(shape: Shape | None) -> Shape:
+    assert shape is not None, "a valid design has every block's shape"
+    return shape

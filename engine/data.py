@@ -303,15 +303,13 @@ def lookahead_warnings(project, dataset: Dataset) -> list[str]:
     meta = dataset.meta
     if not dataset.seq_target or dataset.kind != "series" or meta.target is None or meta.target not in meta.features:
         return []
+    from .blocks import CATALOG
+
     peekers = []
     for b in project.blocks:
-        p = b.resolved()
-        if b.type in ("GRU", "LSTM", "SimpleRNN") and (p.get("bidirectional") or p.get("go_backwards")):
-            peekers.append(f"'{b.id}' ({'bidirectional' if p.get('bidirectional') else 'go_backwards'})")
-        elif b.type == "MultiHeadAttention" and not p.get("causal"):
-            peekers.append(f"'{b.id}' (non-causal attention)")
-        elif b.type == "Flatten":
-            peekers.append(f"'{b.id}' (Flatten)")
+        why = CATALOG[b.type].reads_later_steps(b.resolved()) if b.type in CATALOG else None
+        if why:
+            peekers.append(f"'{b.id}' ({why})")
     if not peekers:
         return []
     return [f"look-ahead leak: the output is per time step and the target '{meta.target}' is also an input "

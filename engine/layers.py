@@ -43,6 +43,7 @@ class Recurrent(nn.Module):
         kwargs = dict(input_size=input_size, hidden_size=units, num_layers=num_layers,
                       bidirectional=bidirectional, batch_first=True,
                       dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn: nn.RNNBase
         if cell == "GRU":
             self.rnn = nn.GRU(**kwargs)
         elif cell == "LSTM":
@@ -100,6 +101,29 @@ class Dense(nn.Module):
 
     def forward(self, x):  # (..., F) -> (..., units)
         return self.activation(self.linear(x))
+
+
+class Conv1D(nn.Module):
+    """Keras Conv1D on (B, T, F) -> (B, T', filters): zero padding in time, then torch's Conv1d.
+
+    `pad` = (left, right) zeros, worked out from Keras' padding by the block definition: causal =
+    ((kernel_size - 1) * dilation_rate, 0), so step t sees steps <= t; same = centered, the odd one on
+    the right (TF); valid = (0, 0).
+    """
+
+    def __init__(self, in_features: int, filters: int, kernel_size: int, strides: int = 1,
+                 dilation_rate: int = 1, pad: tuple = (0, 0), activation: str = "linear", use_bias: bool = True):
+        super().__init__()
+        self.pad = tuple(pad)
+        self.conv = nn.Conv1d(in_features, filters, kernel_size, stride=strides, dilation=dilation_rate,
+                              bias=use_bias)
+        self.activation = Activation(activation)
+
+    def forward(self, x):  # (B, T, F)
+        x = x.transpose(1, 2)  # (B, F, T): torch convolves the last axis
+        if self.pad != (0, 0):
+            x = F.pad(x, self.pad)
+        return self.activation(self.conv(x).transpose(1, 2))  # (B, T', filters)
 
 
 class Concatenate(nn.Module):

@@ -8,13 +8,12 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from .blocks import CATALOG, RECURRENT, Ctx, Shape, ShapeError, fmt_shape
+from .blocks import CATALOG, INPUT_TYPE, Ctx, Shape, ShapeError, fmt_shape
 from .project import ID_RE, Project
 from .resources import Resources, estimate, memory_status
 from .settings import validate_training
 
 ERROR, WARNING = "error", "warning"
-PER_STEP = ("Dense", "Activation", "Dropout", "LayerNormalization", "MultiHeadAttention")
 
 
 @dataclass
@@ -157,7 +156,7 @@ def check(project: Project) -> CheckResult:
             bad.add(bid)
 
     # ---- Input blocks
-    inputs = [bid for bid, b in blocks.items() if b.type == "Input"]
+    inputs = [bid for bid, b in blocks.items() if b.type == INPUT_TYPE]
     if not inputs:
         err(None, "the design has no Input block: add one (Input) and link it to the first layer")
     else:
@@ -196,7 +195,7 @@ def check(project: Project) -> CheckResult:
             reach = _reach(res.input_id, outs)
             for bid in blocks:
                 if bid != res.input_id and bid not in reach and (ins[bid] or outs[bid]) and bid not in cyclic \
-                        and bid not in bad and blocks[bid].type != "Input":
+                        and bid not in bad and blocks[bid].type != INPUT_TYPE:
                     err(bid, f"{blocks[bid].type} '{bid}' is not fed from the Input '{res.input_id}': "
                              f"link it into the main flow or delete it")
                     bad.add(bid)
@@ -308,18 +307,10 @@ def _stable_topo(order, ins, outs, position):
 
 
 def _lint_block(ctx: Ctx, in_shapes, reversed_time, warn, blocks) -> None:
-    """Warnings that other tools don't give, per block, as shapes flow."""
+    """Warnings that other tools don't give, per block, as shapes flow (the block's own: BlockDef.lints)."""
     p, bid = ctx.params, ctx.id
     seq_inputs = [(s, reversed_time.get(s, False)) for s, shp in zip(ctx.sources, in_shapes) if len(shp) == 3]
-    if ctx.type in RECURRENT:
-        rev_in = seq_inputs[0][1] if seq_inputs else False
-        reversed_time[bid] = rev_in != bool(p["go_backwards"])
-        if p["dropout"] > 0 and p["num_layers"] == 1:
-            warn(bid, f"{ctx.who}: dropout={p['dropout']} acts only between stacked layers and has no effect "
-                      f"with num_layers=1: raise num_layers or add a Dropout block after it")
-        if p["go_backwards"] and p["return_sequences"] and not p["bidirectional"]:
-            pass  # reported where it gets merged with a forward-ordered sequence
-    elif ctx.type in ("Concatenate", "Add"):
+    if len(ctx.sources) > 1:  # a merge: reversed sequences met with forward ones are reported here
         orders = {r for _, r in seq_inputs}
         if len(orders) > 1:
             back = [s for s, r in seq_inputs if r]
@@ -328,36 +319,35 @@ def _lint_block(ctx: Ctx, in_shapes, reversed_time, warn, blocks) -> None:
                       f"with {_ids(fwd)} in forward order: step t meets step T-1-t. Use one bidirectional "
                       f"layer instead, or set go_backwards=false")
         reversed_time[bid] = bool(orders) and orders == {True}
-    elif seq_inputs:
-        reversed_time[bid] = seq_inputs[0][1]
-    if ctx.type == "Dense" and p["activation"] == "softmax" and p["units"] == 1:
-        warn(bid, f"{ctx.who}: softmax over 1 unit always outputs 1.0: use sigmoid for one unit, or more units")
-    if ctx.type == "Flatten" and in_shapes[0][1] is None:
-        warn(bid, f"{ctx.who} needs a fixed sequence length but the Input has timesteps=null: set timesteps "
-                  f"on the Input or pool over time instead (GlobalAveragePooling1D)")
+    else:
+        rev_in = seq_inputs[0][1] if seq_inputs else False
+        reversed_time[bid] = rev_in != CATALOG[ctx.type].reverses_time(p)
+    for message in CATALOG[ctx.type].lints(ctx):
+        warn(bid, message)
 
 
 def _lint_design(project, blocks, ins, outs, res: CheckResult, warn) -> None:
     out = res.output_id
     if out is not None and res.shapes.get(out) is not None:
-        if blocks[out].type == "Dropout":
-            warn(out, f"Dropout '{out}' is the output: it randomly zeroes predictions while training; "
+        if CATALOG[blocks[out].type].noisy_in_training:
+            warn(out, f"{blocks[out].type} '{out}' is the output: it randomly zeroes predictions while training; "
                       f"put it before the last Dense layer")
         for s in ins[out]:
-            if blocks[s].type == "Dropout":
-                warn(s, f"Dropout '{s}' feeds the output '{out}' directly: dropping the last features adds "
-                        f"noise to every prediction; move it before the last hidden layer")
+            if CATALOG[blocks[s].type].noisy_in_training:
+                warn(s, f"{blocks[s].type} '{s}' feeds the output '{out}' directly: dropping the last features "
+                        f"adds noise to every prediction; move it before the last hidden layer")
     # recurrent stacks deeper than 4 without normalization
     depth: dict[str, int] = {}
     for bid in res.order:
         b = blocks[bid]
         prev = max((depth.get(s, 0) for s in ins[bid]), default=0)
-        if b.type in RECURRENT:
-            depth[bid] = prev + b.resolved()["num_layers"]
+        layers = CATALOG[b.type].recurrent_layers(b.resolved())
+        if layers:
+            depth[bid] = prev + layers
             if depth[bid] > 4 and prev <= 4:
                 warn(bid, f"{b.type} '{bid}' makes a recurrent stack {depth[bid]} layers deep with no "
                           f"normalization: deep stacks train poorly; add a LayerNormalization between layers")
-        elif b.type == "LayerNormalization":
+        elif CATALOG[b.type].normalizes:
             depth[bid] = 0
         else:
             depth[bid] = prev

@@ -11,22 +11,18 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ._files import check_writable, publish, quiet_stdout, remove_quietly, temp_path, write_bytes
 from .errors import ExportError, VerificationError
-from .verify import DEFAULT_ATOL, NATIVE_OP, op_counts, verify_onnx
+from .result import DEFAULT_OPSET, EXPORTER, INPUT_NAME, OUTPUT_NAME, ExportResult
+from .verify import DEFAULT_ATOL, RECURRENT_OPS, op_counts, verify_onnx
 
-INPUT_NAME = "sequence"
-OUTPUT_NAME = "prediction"
-DEFAULT_OPSET = 17
 MIN_OPSET = 9  # opsets 7-8 export GRU with ConstantFill, which onnxruntime cannot run
 MAX_OPSET = 20  # the TorchScript exporter's highest opset
 TRACE_LENGTH = 8  # length of the example input when time is dynamic
-EXPORTER = "torchscript (torch.onnx.export, dynamo=False)"
 REPORT_SUFFIX = ".verify.json"
+ExportReport = ExportResult  # its earlier name; scripts that import it keep working
 
 
 def report_path_for(path) -> Path:
@@ -37,7 +33,7 @@ def report_path_for(path) -> Path:
 
 def opset_problems(project, opset: int) -> list[str]:
     """Blocks that the chosen opset cannot express, one line each naming the block and the fix."""
-    from rnn_studio.engine import check
+    from rnn_studio.engine import CATALOG, check
 
     if isinstance(opset, bool) or not isinstance(opset, int):
         return [f"opset must be a whole number, received {opset!r}"]
@@ -49,68 +45,11 @@ def opset_problems(project, opset: int) -> list[str]:
     blocks = {b.id: b for b in project.blocks}
     for bid in res.order:
         b = blocks[bid]
-        p = b.resolved()
-        need, why = None, ""
-        if b.type in NATIVE_OP and p.get("go_backwards"):
-            need, why = 10, "go_backwards reverses time with a negative-step Slice"
-        elif b.type == "MultiHeadAttention" and p.get("causal"):
-            need, why = 14, "its causal mask needs the Trilu operator"
-        if need and opset < need:
+        need, why = CATALOG[b.type].min_opset(b.resolved()) or (0, "")
+        if opset < need:
             out.append(f"{b.type} '{bid}' needs opset {need} or later ({why}); received --opset {opset}: "
                        f"use --opset {max(need, DEFAULT_OPSET)}")
     return out
-
-
-@dataclass
-class ExportReport:
-    """What an export did and how it verified; saved as JSON beside the model (see report_path_for)."""
-
-    path: str
-    report_path: str | None
-    format: str = "onnx"
-    project_name: str = ""
-    opset: int = DEFAULT_OPSET
-    exporter: str = EXPORTER
-    input_name: str = INPUT_NAME
-    output_name: str = OUTPUT_NAME
-    input_shape: list = field(default_factory=list)  # "batch" / "time" for dynamic axes
-    output_shape: list = field(default_factory=list)
-    dynamic_time: bool = False
-    include_normalization: bool = False
-    ops: dict[str, int] = field(default_factory=dict)
-    recurrent_nodes: dict[str, int] = field(default_factory=dict)
-    verified: bool = False  # verification ran
-    passed: bool | None = None  # None when not verified
-    checker: str = "not run"
-    structure_problems: list[str] = field(default_factory=list)
-    tolerance: float = DEFAULT_ATOL
-    max_abs_diff: float | None = None
-    cases: list[dict[str, Any]] = field(default_factory=list)  # batch, time, max_abs_diff, passed
-    message: str = ""
-    metadata: dict[str, str] = field(default_factory=dict)
-    file_bytes: int = 0
-    seconds: float = 0.0
-    versions: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(_finite(self.to_dict()), indent=2) + "\n"
-
-    def __getitem__(self, key):  # report["max_abs_diff"] works too
-        return getattr(self, key)
-
-
-def _finite(o):
-    """Strict JSON: non-finite numbers (a failed case) become null."""
-    if isinstance(o, float):
-        return o if o == o and abs(o) != float("inf") else None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    return o
 
 
 def _normalized_model(inner, meta, regression: bool):
@@ -202,33 +141,10 @@ def _versions() -> dict[str, str]:
     return {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}
 
 
-def export_onnx(model, project, path, *, opset: int = DEFAULT_OPSET, verify: bool = True, meta=None,
-                include_normalization: bool = False, atol: float = DEFAULT_ATOL, seed: int = 0,
-                save_report: bool = True, log=None) -> ExportReport:
-    """Export `model`'s current weights (a module from engine.build_model(project) or engine.runs.load_run)
-    to ONNX at `path`, verify it, and return the report (also saved to `<path>.verify.json`).
-
-    - input `sequence` (batch, time, features), output `prediction`; batch always dynamic, time dynamic
-      when the design's Input has timesteps=null.
-    - meta: engine.runs.RunMeta (or its dict) with normalization stats, column names, task, classes;
-      written to metadata_props. None: a bare design (project name and task only).
-    - include_normalization: fold x' = (x - x_mean)/x_std (and y = y'*y_std + y_mean for regression)
-      into the graph, so it takes and returns raw values.
-    - verify: checker + structure + onnxruntime vs eager (see exports.verify). On failure raises
-      VerificationError (report attached and saved), and `path` is not written.
-    Raises ExportError (one line, nothing written at `path`) when the export cannot be made.
-    `log`: optional callable(str) for progress lines (the CLI prints them).
-    """
-    import copy
-
-    import onnx
-    import torch
-
+def _check_inputs(project, opset: int, path: Path, meta, include_normalization: bool):
+    """The design's check result; ExportError (nothing written) when the export cannot be made."""
     from rnn_studio.engine import check
 
-    t0 = time.perf_counter()
-    say = log or (lambda s: None)
-    path = Path(path)
     res = check(project)
     if not res.ok:
         raise ExportError("invalid design: " + res.errors[0].message +
@@ -237,12 +153,9 @@ def export_onnx(model, project, path, *, opset: int = DEFAULT_OPSET, verify: boo
     if problems:
         raise ExportError(problems[0])
     check_writable(path)
-    rpath = report_path_for(path) if save_report else None
-    meta = _as_meta(meta, project)
-    input_shape, output_shape = tuple(res.input_shape()), tuple(res.output_shape())
-    features = input_shape[2]
-    dynamic_time = input_shape[1] is None
-    regression = (meta.task or "regression") != "classification"
+    shape = res.input_shape()
+    assert shape is not None  # a valid design has an Input
+    features = shape[2]
     if include_normalization:
         if meta.x_mean is None or meta.x_std is None:
             raise ExportError("--include-normalization needs the normalization statistics of a trained run, "
@@ -251,111 +164,179 @@ def export_onnx(model, project, path, *, opset: int = DEFAULT_OPSET, verify: boo
         if len(meta.x_mean) != features or len(meta.x_std) != features:
             raise ExportError(f"the run's normalization has {len(meta.x_mean)} feature means but the design "
                               f"takes {features} features: the run and its design do not match")
+    return res
 
+
+def _trace(module, input_shape, output_shape, opset: int, seed: int) -> bytes:
+    """The ONNX bytes of `module` (batch dynamic; time dynamic when the Input's timesteps is null)."""
+    import io
+
+    import torch
+
+    dynamic_time = input_shape[1] is None
+    trace_len = TRACE_LENGTH if dynamic_time else input_shape[1]
+    example = torch.randn(2, trace_len, input_shape[2], generator=torch.Generator().manual_seed(seed))
+    dyn = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+    if dynamic_time:
+        dyn[INPUT_NAME][1] = "time"
+        if len(output_shape) == 3:
+            dyn[OUTPUT_NAME][1] = "time"
+    buf = io.BytesIO()
+    try:
+        with warnings.catch_warnings(), quiet_stdout():
+            warnings.simplefilter("ignore")
+            # a file-like target is documented by torch; its type stub lists paths only
+            torch.onnx.export(module, (example,), buf, input_names=[INPUT_NAME],  # type: ignore[arg-type]
+                              output_names=[OUTPUT_NAME],
+                              dynamic_axes=dyn, opset_version=opset, dynamo=False, do_constant_folding=True)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ExportError(f"the ONNX exporter cannot express this design at opset {opset}: {first} "
+                          f"(try a later --opset, up to {MAX_OPSET})") from None
+    return buf.getvalue()
+
+
+def _finish_proto(raw: bytes, project, md: dict[str, str], input_names: list, output_names: list) -> bytes:
+    """Producer, doc string and metadata_props written into the traced model."""
+    import onnx
+
+    from rnn_studio.engine import __version__
+
+    proto = onnx.load_from_string(raw)
+    proto.producer_name = "rnn-studio"
+    proto.producer_version = __version__
+    proto.doc_string = (f"RNN Studio design '{project.name}': input '{INPUT_NAME}' {input_names}, "
+                        f"output '{OUTPUT_NAME}' {output_names}")
+    del proto.metadata_props[:]
+    for k, v in md.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    return proto.SerializeToString()
+
+
+def _verify_into(result: ExportResult, tmp: Path, module, project, input_shape, meta, *, atol: float,
+                 seed: int, include_normalization: bool, regression: bool, say) -> None:
+    """Run exports.verify on the written file and copy its findings into `result`."""
+    scale = 1.0
+    if include_normalization and regression and meta.y_std is not None:
+        scale = max(1.0, abs(float(meta.y_std)))
+    v = verify_onnx(tmp, module, input_shape, project=project, atol=atol,
+                    trace_length=TRACE_LENGTH if input_shape[1] is None else input_shape[1], seed=seed + 1,
+                    input_mean=meta.x_mean if include_normalization else None,
+                    input_std=meta.x_std if include_normalization else None, scale=scale)
+    result.verified = True
+    result.passed = v.passed
+    result.checker = v.checker
+    result.structure_problems = v.structure_problems
+    result.max_abs_diff = v.max_abs_diff
+    result.cases = list(v.cases)
+    result.tolerance = atol * scale
+    result.message = v.message
+    for c in v.cases:
+        say(f"  onnxruntime vs PyTorch  batch {c.batch:>2}  length {c.time:>3}  "
+            f"max |diff| {c.max_abs_diff:.2e}  {'ok' if c.passed else 'FAIL'}")
+
+
+def export_onnx(model, project, path, *, opset: int = DEFAULT_OPSET, verify: bool = True, meta=None,
+                include_normalization: bool = False, atol: float = DEFAULT_ATOL, seed: int = 0,
+                save_report: bool = True, log=None) -> ExportResult:
+    """Export `model`'s current weights (a module from engine.build_model(project) or engine.runs.load_run)
+    to ONNX at `path`, verify it, and return the ExportResult (also saved to `<path>.verify.json`).
+
+    - input `sequence` (batch, time, features), output `prediction`; batch always dynamic, time dynamic
+      when the design's Input has timesteps=null.
+    - meta: engine.runs.RunMeta (or its dict) with normalization stats, column names, task, classes;
+      written to metadata_props. None: a bare design (project name and task only).
+    - include_normalization: fold x' = (x - x_mean)/x_std (and y = y'*y_std + y_mean for regression)
+      into the graph, so it takes and returns raw values.
+    - verify: checker + structure + onnxruntime vs eager (see exports.verify). On failure raises
+      VerificationError (result attached as `.report` and saved), and `path` is not written.
+    Raises ExportError (one line, nothing written at `path`) when the export cannot be made.
+    `log`: optional callable(str) for progress lines (the CLI prints them).
+    """
+    import copy
+
+    import torch
+
+    t0 = time.perf_counter()
+    say = log or (lambda s: None)
+    path = Path(path)
+    meta = _as_meta(meta, project)
+    res = _check_inputs(project, opset, path, meta, include_normalization)
+    rpath = report_path_for(path) if save_report else None
+    input_shape, output_shape = tuple(res.input_shape()), tuple(res.output_shape())
+    dynamic_time = input_shape[1] is None
+    regression = (meta.task or "regression") != "classification"
     # Work on a float32 CPU copy in eval mode: the caller's module (maybe training, maybe on a GPU) is
     # left untouched.
     core = copy.deepcopy(model).to("cpu", torch.float32).eval()
     for prm in core.parameters():
         prm.requires_grad_(False)
     module = _normalized_model(core, meta, regression).eval() if include_normalization else core
-
-    trace_len = TRACE_LENGTH if dynamic_time else input_shape[1]
-    example = torch.randn(2, trace_len, features, generator=torch.Generator().manual_seed(seed))
-    dyn = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
-    if dynamic_time:
-        dyn[INPUT_NAME][1] = "time"
-        if len(output_shape) == 3:
-            dyn[OUTPUT_NAME][1] = "time"
-
-    import io
-
-    buf = io.BytesIO()
-    try:
-        with warnings.catch_warnings(), quiet_stdout():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, (example,), buf, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              dynamic_axes=dyn, opset_version=opset, dynamo=False, do_constant_folding=True)
-    except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ExportError(f"the ONNX exporter cannot express this design at opset {opset}: {first} "
-                          f"(try a later --opset, up to {MAX_OPSET})") from None
-    proto = onnx.load_from_string(buf.getvalue())
-    proto.producer_name = "rnn-studio"
-    from rnn_studio.engine import __version__
-
-    proto.producer_version = __version__
-    proto.doc_string = (f"RNN Studio design '{project.name}': input '{INPUT_NAME}' "
-                        f"{_shape_names(input_shape, dynamic_time)}, output '{OUTPUT_NAME}' "
-                        f"{_shape_names(output_shape, dynamic_time)}")
-    md = build_metadata(project, meta, include_normalization=include_normalization,
-                        input_shape=_shape_names(input_shape, dynamic_time),
-                        output_shape=_shape_names(output_shape, dynamic_time), opset=opset)
-    del proto.metadata_props[:]
-    for k, v in md.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = k, v
-    data = proto.SerializeToString()
-    ops = op_counts(proto)
-    report = ExportReport(
+    in_names, out_names = _shape_names(input_shape, dynamic_time), _shape_names(output_shape, dynamic_time)
+    md = build_metadata(project, meta, include_normalization=include_normalization, input_shape=in_names,
+                        output_shape=out_names, opset=opset)
+    data = _finish_proto(_trace(module, input_shape, output_shape, opset, seed), project, md, in_names, out_names)
+    ops = op_counts(_load_proto(data))
+    result = ExportResult(
         path=str(path), report_path=str(rpath) if rpath else None, project_name=project.name, opset=opset,
-        input_shape=_shape_names(input_shape, dynamic_time), output_shape=_shape_names(output_shape, dynamic_time),
-        dynamic_time=dynamic_time, include_normalization=include_normalization, ops=ops,
-        recurrent_nodes={k: v for k, v in ops.items() if k in ("GRU", "LSTM", "RNN")}, metadata=md,
+        input_shape=in_names, output_shape=out_names, dynamic_time=dynamic_time,
+        include_normalization=include_normalization, ops=ops,
+        recurrent_nodes={k: v for k, v in ops.items() if k in RECURRENT_OPS}, metadata=md,
         file_bytes=len(data), tolerance=atol, versions=_versions())
+    _write_verified(result, data, path, rpath, say, t0, verify=verify, verify_args=dict(
+        module=module, project=project, input_shape=input_shape, meta=meta, atol=atol, seed=seed,
+        include_normalization=include_normalization, regression=regression))
+    return result
 
-    tmp = temp_path(path)
+
+def _load_proto(data: bytes):
+    import onnx
+
+    return onnx.load_from_string(data)
+
+
+def _write_verified(result: ExportResult, data: bytes, path: Path, rpath: Path | None, say, t0: float, *,
+                    verify: bool, verify_args: dict) -> None:
+    """Write to a temporary file, verify it there, and publish it (with the report) only when it passes."""
+    size = f"{len(data) / 1024:.0f} KiB"
+    nodes = ", ".join(f"{k} x{v}" for k, v in result.recurrent_nodes.items())
+    written = temp_path(path)
+    tmp: Path | None = written
     try:
         try:
-            write_bytes(tmp, data)
+            write_bytes(written, data)
         except OSError as e:
             raise ExportError(f"{path}: cannot write ({e.strerror or e})") from None
-        say(f"exported {project.name!r} to ONNX opset {opset} ({len(data) / 1024:.0f} KiB; "
-            + ", ".join(f"{k} x{v}" for k, v in report.recurrent_nodes.items()) + ")"
-            if report.recurrent_nodes else f"exported {project.name!r} to ONNX opset {opset} "
-                                           f"({len(data) / 1024:.0f} KiB)")
+        say(f"exported {result.project_name!r} to ONNX opset {result.opset} ({size}"
+            + (f"; {nodes})" if nodes else ")"))
         if verify:
-            scale = 1.0
-            if include_normalization and regression and meta.y_std is not None:
-                scale = max(1.0, abs(float(meta.y_std)))
-            v = verify_onnx(tmp, module, input_shape, project=project, atol=atol, trace_length=trace_len,
-                            seed=seed + 1, input_mean=meta.x_mean if include_normalization else None,
-                            input_std=meta.x_std if include_normalization else None, scale=scale)
-            report.verified = True
-            report.passed = v.passed
-            report.checker = v.checker
-            report.structure_problems = v.structure_problems
-            report.max_abs_diff = v.max_abs_diff
-            report.cases = [asdict(c) for c in v.cases]
-            report.tolerance = atol * scale
-            report.message = v.message
-            for c in v.cases:
-                say(f"  onnxruntime vs PyTorch  batch {c.batch:>2}  length {c.time:>3}  "
-                    f"max |diff| {c.max_abs_diff:.2e}  {'ok' if c.passed else 'FAIL'}")
+            _verify_into(result, written, say=say, **verify_args)
         else:
-            report.message = "not verified (--no-verify)"
-        report.seconds = round(time.perf_counter() - t0, 3)
-        if report.verified and not report.passed:
+            result.message = "not verified (--no-verify)"
+        result.seconds = round(time.perf_counter() - t0, 3)
+        if result.verified and not result.passed:
             remove_quietly(tmp)
             tmp = None
-            _save_report(report, rpath)
+            _save_report(result, rpath)
             raise VerificationError(
-                f"verification failed: {report.message}; {path} was not written"
-                + (f" (report: {rpath})" if rpath else ""), report)
-        publish(tmp, path)
+                f"verification failed: {result.message}; {path} was not written"
+                + (f" (report: {rpath})" if rpath else ""), result)
+        publish(written, path)
         tmp = None
-        _save_report(report, rpath)
+        _save_report(result, rpath)
     finally:
         remove_quietly(tmp)
-    return report
 
 
-def _save_report(report: ExportReport, rpath: Path | None) -> None:
+def _save_report(report: ExportResult, rpath: Path | None) -> None:
     if rpath is None:
         return
-    tmp = temp_path(rpath)
+    written = temp_path(rpath)
+    tmp: Path | None = written
     try:
-        write_bytes(tmp, report.to_json().encode("utf-8"))
-        publish(tmp, rpath)
+        write_bytes(written, report.to_json().encode("utf-8"))
+        publish(written, rpath)
         tmp = None
     except OSError as e:
         raise ExportError(f"{rpath}: cannot write the report ({e.strerror or e})") from None

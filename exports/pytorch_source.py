@@ -14,24 +14,21 @@ import inspect
 import keyword
 import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ._files import check_writable, publish, remove_quietly, temp_path, write_bytes
 from .errors import ExportError, VerificationError
+from .result import ExportResult
 
-_INLINE_ACT = {
-    "linear": "{}",
-    "relu": "torch.relu({})",
-    "tanh": "torch.tanh({})",
-    "sigmoid": "torch.sigmoid({})",
-    "gelu": "F.gelu({})",
-    "softmax": "torch.softmax({}, dim=-1)",
-}
-_RESERVED = {"self", "torch", "nn", "F", "math", "Recurrent", "SelfAttention", "merge_pair", "load", "Path",
-             "WEIGHTS", "FEATURES", "CLASSES", "NORMALIZATION", "TASK", "x_in"}
-_RECURRENT_DEFAULTS = dict(num_layers=1, bidirectional=False, merge_mode="concat", return_sequences=False,
-                           go_backwards=False, dropout=0.0, nonlinearity="tanh")
+
+def _reserved() -> set[str]:
+    """Names the generated module defines or imports: no block may be called like them."""
+    from rnn_studio.engine import layers
+
+    public = {n for n in vars(layers) if not n.startswith("_")}
+    return public | {"self", "math", "load", "Path", "WEIGHTS", "FEATURES", "CLASSES", "NORMALIZATION", "TASK",
+                     "x_in"}
 
 
 def _class_name(name: str) -> str:
@@ -39,7 +36,7 @@ def _class_name(name: str) -> str:
     out = "".join(w[:1].upper() + w[1:] for w in words)
     if not out or not out[0].isalpha():
         out = "Model" + out
-    if out in _RESERVED or keyword.iskeyword(out):
+    if out in _reserved() or keyword.iskeyword(out):
         out += "Model"
     return out
 
@@ -48,12 +45,14 @@ def _names(ids: list[str]) -> dict[str, str]:
     """Block id -> a valid, unique Python identifier that clashes with nothing in nn.Module."""
     import torch.nn as nn
 
-    taken, out = set(), {}
+    taken: set[str] = set()
+    out: dict[str, str] = {}
+    reserved = _reserved()
     for bid in ids:
         n = re.sub(r"\W", "_", bid)
         if not n or n[0].isdigit():
             n = "b_" + n
-        if keyword.iskeyword(n) or n in _RESERVED or hasattr(nn.Module, n) or n.startswith("__") \
+        if keyword.iskeyword(n) or n in reserved or hasattr(nn.Module, n) or n.startswith("__") \
                 or n in ("training", "builtins"):
             n = n + "_"
         base, k = n, 2
@@ -72,92 +71,43 @@ def _shape(shape) -> str:
     return "(" + ", ".join(dims) + ")"
 
 
-def _kwargs(d: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in d.items())
+@dataclass
+class _Body:
+    """The generated class's __init__ and forward lines, and what they need."""
+
+    init_lines: list[tuple[str, str]] = field(default_factory=list)  # (code, comment)
+    fwd_lines: list[tuple[str, str]] = field(default_factory=list)  # (code, shape comment)
+    needs: list[str] = field(default_factory=list)  # engine.layers names to copy, in order
+    key_map: dict[str, str] = field(default_factory=dict)  # weight prefix in DesignModel -> in the class
 
 
-def generate_source(model, project, meta=None, weights_name: str = "model.pt",
-                    module_name: str = "model") -> tuple[str, dict]:
-    """(source text, state_dict keyed for the generated class) for `model` built from `project`."""
-    from rnn_studio.engine import __version__, check
-    from rnn_studio.engine import layers
+def _design_body(model, project, res, names: dict[str, str]) -> _Body:
+    """Each block's code, written by its BlockDef's `source` hook."""
+    from rnn_studio.engine import CATALOG
+    from rnn_studio.engine.blocks import Ctx
 
-    res = check(project)
-    if not res.ok:
-        raise ExportError("invalid design: " + res.errors[0].message)
     blocks = {b.id: b for b in project.blocks}
-    order = [bid for bid in res.order if bid != res.input_id]
-    names = _names([res.input_id] + order)
-    cls = _class_name(project.name)
-    needs = set()
-    init_lines, fwd_lines = [], []
-    x_name = names[res.input_id]
-    key_map: dict[str, str] = {}  # prefix in DesignModel -> prefix in the generated class
-
-    for bid in order:
+    body = _Body()
+    for bid in res.order:
+        if bid == res.input_id:
+            continue
         b = blocks[bid]
-        p = b.resolved()
+        srcs = project.inputs_of(bid)
+        ctx = Ctx(bid, b.type, b.resolved(), [res.shapes[s] for s in srcs], srcs, [blocks[s].type for s in srcs])
+        code = CATALOG[b.type].source(ctx, model.blocks[bid])
         n = names[bid]
-        srcs = [names[s] for s in project.inputs_of(bid)]
-        in_shape = res.shapes[project.inputs_of(bid)[0]]
-        out = _shape(res.shapes[bid])
-        a = srcs[0]
-        expr = None
-        if b.type in ("GRU", "LSTM", "SimpleRNN"):
-            needs.add("Recurrent")
-            kw = dict(num_layers=p["num_layers"], bidirectional=p["bidirectional"], merge_mode=p["merge_mode"],
-                      return_sequences=p["return_sequences"], go_backwards=p["go_backwards"],
-                      dropout=p["dropout"] if p["num_layers"] > 1 else 0.0,
-                      nonlinearity=p.get("activation", "tanh"))
-            kw = {k: v for k, v in kw.items() if v != _RECURRENT_DEFAULTS[k]}
-            if not p["bidirectional"]:
-                kw.pop("merge_mode", None)
-            args = f"{b.type!r}, {in_shape[-1]}, {p['units']}" + (", " + _kwargs(kw) if kw else "")
-            init_lines.append((f"self.{n} = Recurrent({args})", f"{b.type} '{bid}'"))
-            key_map[f"blocks.{bid}."] = f"{n}."
-            expr = f"self.{n}({a})"
-        elif b.type == "Dense":
-            bias = "" if p["use_bias"] else ", bias=False"
-            init_lines.append((f"self.{n} = nn.Linear({in_shape[-1]}, {p['units']}{bias})", f"Dense '{bid}'"))
-            key_map[f"blocks.{bid}.linear."] = f"{n}."
-            expr = _INLINE_ACT[p["activation"]].format(f"self.{n}({a})")
-        elif b.type == "Activation":
-            expr = _INLINE_ACT[p["activation"]].format(a)
-        elif b.type == "Dropout":
-            init_lines.append((f"self.{n} = nn.Dropout({p['rate']!r})", f"Dropout '{bid}'"))
-            expr = f"self.{n}({a})"
-        elif b.type == "LayerNormalization":
-            init_lines.append((f"self.{n} = nn.LayerNorm({in_shape[-1]}, eps={p['epsilon']!r})",
-                               f"LayerNormalization '{bid}'"))
-            key_map[f"blocks.{bid}."] = f"{n}."
-            expr = f"self.{n}({a})"
-        elif b.type == "Concatenate":
-            expr = f"torch.cat([{', '.join(srcs)}], dim=-1)"
-        elif b.type == "Add":
-            expr = " + ".join(srcs)
-        elif b.type == "GlobalAveragePooling1D":
-            expr = f"{a}.mean(dim=1)"
-        elif b.type == "GlobalMaxPooling1D":
-            expr = f"{a}.amax(dim=1)"
-        elif b.type == "Flatten":
-            expr = f"torch.flatten({a}, start_dim=1)"
-        elif b.type == "MultiHeadAttention":
-            needs.add("SelfAttention")
-            mod = model.blocks[bid]
-            kw = {}
-            if mod.dropout:
-                kw["dropout"] = mod.dropout
-            if mod.causal:
-                kw["causal"] = True
-            args = f"{in_shape[-1]}, {mod.num_heads}, {mod.key_dim}" + (", " + _kwargs(kw) if kw else "")
-            init_lines.append((f"self.{n} = SelfAttention({args})", f"MultiHeadAttention '{bid}'"))
-            key_map[f"blocks.{bid}."] = f"{n}."
-            expr = f"self.{n}({a})"
-        else:
-            raise ExportError(f"{b.type} '{bid}': the PyTorch source export does not know this block type yet")
-        fwd_lines.append((f"{n} = {expr}", out))
+        if code.init is not None:
+            body.init_lines.append((f"self.{n} = {code.init}", f"{b.type} '{bid}'"))
+        if code.weights is not None:
+            body.key_map[f"blocks.{bid}.{code.weights}"] = f"{n}."
+        body.needs += [name for name in code.needs if name not in body.needs]
+        expr = code.forward.format(m=f"self.{n}", inputs=[names[s] for s in srcs])
+        body.fwd_lines.append((f"{n} = {expr}", _shape(res.shapes[bid])))
+    return body
 
-    # state dict for the generated class
+
+def _generated_state(model, key_map: dict[str, str]) -> dict:
+    """The compiled model's weights, keyed for the generated class."""
     state = {}
     for key, value in model.state_dict().items():
         for old, new in sorted(key_map.items(), key=lambda kv: -len(kv[0])):
@@ -166,94 +116,101 @@ def generate_source(model, project, meta=None, weights_name: str = "model.pt",
                 break
         else:
             raise ExportError(f"internal: weight {key!r} has no place in the generated module")
-    result = names[res.output_id] if res.output_id != res.input_id else x_name
+    return state
 
-    L = []
-    L.append(f'"""{project.name}: generated by RNN Studio {__version__} on '
-             f'{time.strftime("%Y-%m-%d")}. Needs only PyTorch.')
-    L.append("")
-    L.append(f"Input  {_shape(res.input_shape())}: batch, time, features (T = any length)." if res.input_shape()[1] is None
-             else f"Input  {_shape(res.input_shape())}: batch, time, features.")
-    L.append(f"Output {_shape(res.output_shape())}.")
-    L.append("")
-    L.append("Usage:")
-    L.append(f"    from {module_name} import load")
-    L.append(f"    model = load()              # {cls} with the weights in {weights_name}, in eval mode")
-    L.append("    y = model(x)                # x: float32 tensor shaped like the Input")
-    L.append('"""')
-    if "SelfAttention" in needs:
-        L.append("import math")
-    L.append("from pathlib import Path")
-    L.append("")
-    L.append("import torch")
-    L.append("import torch.nn as nn")
-    L.append("import torch.nn.functional as F")
-    L.append("")
-    L.append(f"WEIGHTS = {weights_name!r}  # state_dict of {cls}, saved beside this file")
+
+def _header(project, res, cls: str, weights_name: str, module_name: str, meta, copied: str) -> list[str]:
+    from rnn_studio.engine import __version__
+
+    lines = [f'"""{project.name}: generated by RNN Studio {__version__} on {time.strftime("%Y-%m-%d")}. '
+             f'Needs only PyTorch.', ""]
+    lines.append(f"Input  {_shape(res.input_shape())}: batch, time, features (T = any length)."
+                 if res.input_shape()[1] is None else f"Input  {_shape(res.input_shape())}: batch, time, features.")
+    lines += [f"Output {_shape(res.output_shape())}.", "", "Usage:", f"    from {module_name} import load",
+              f"    model = load()              # {cls} with the weights in {weights_name}, in eval mode",
+              "    y = model(x)                # x: float32 tensor shaped like the Input", '"""']
+    if "math." in copied:
+        lines.append("import math")
+    lines += ["from pathlib import Path", "", "import torch", "import torch.nn as nn",
+              "import torch.nn.functional as F", "",
+              f"WEIGHTS = {weights_name!r}  # state_dict of {cls}, saved beside this file"]
     if meta is not None:
-        L.append(f"TASK = {meta.task!r}")
-        if meta.features:
-            L.append(f"FEATURES = {list(meta.features)!r}  # input columns, in order")
-        if meta.classes:
-            L.append(f"CLASSES = {list(meta.classes)!r}  # class labels in output index order")
-        if meta.x_mean is not None:
-            L.append("# Normalization fitted on the training split; the model expects x' = (x - x_mean) / x_std"
+        lines += _meta_lines(meta)
+    lines.append("")
+    return lines
+
+
+def _meta_lines(meta) -> list[str]:
+    lines = [f"TASK = {meta.task!r}"]
+    if meta.features:
+        lines.append(f"FEATURES = {list(meta.features)!r}  # input columns, in order")
+    if meta.classes:
+        lines.append(f"CLASSES = {list(meta.classes)!r}  # class labels in output index order")
+    if meta.x_mean is not None:
+        lines.append("# Normalization fitted on the training split; the model expects x' = (x - x_mean) / x_std"
                      + (" and predicts y' = (y - y_mean) / y_std" if meta.y_mean is not None else "") + ".")
-            L.append("NORMALIZATION = " + repr({"x_mean": meta.x_mean, "x_std": meta.x_std, "y_mean": meta.y_mean,
+        lines.append("NORMALIZATION = " + repr({"x_mean": meta.x_mean, "x_std": meta.x_std, "y_mean": meta.y_mean,
                                                  "y_std": meta.y_std}))
-    L.append("")
-    if needs:
-        L.append("")
-        L.append("# --- building blocks, copied from RNN Studio (engine/layers.py) ---------------------------")
-        if "Recurrent" in needs:
-            L.append("")
-            L.append("")
-            L.append(inspect.getsource(layers.merge_pair).rstrip())
-            L.append("")
-            L.append("")
-            L.append(inspect.getsource(layers.Recurrent).rstrip())
-        if "SelfAttention" in needs:
-            L.append("")
-            L.append("")
-            L.append(inspect.getsource(layers.SelfAttention).rstrip())
-        L.append("")
-    L.append("")
-    L.append("# --- the design ------------------------------------------------------------------------------")
-    L.append("")
-    L.append("")
-    L.append(f"class {cls}(nn.Module):")
-    L.append(f'    """The design \'{project.name}\'. Attribute names are the design\'s block ids."""')
-    L.append("")
-    L.append("    def __init__(self):")
-    L.append("        super().__init__()")
-    if not init_lines:
-        L.append("        pass  # no weights")
-    for code, comment in init_lines:
-        L.append(f"        {code}  # {comment}")
-    L.append("")
-    L.append(f"    def forward(self, {x_name}):  # {_shape(res.input_shape())}")
-    width = max([len(c) for c, _ in fwd_lines] + [0])
-    for code, shape in fwd_lines:
-        pad = " " * (width - len(code))
-        L.append(f"        {code}{pad}  # {shape}")
-    L.append(f"        return {result}")
-    L.append("")
-    L.append("")
-    L.append("def load(weights=None, map_location=\"cpu\"):")
-    L.append(f'    """{cls} with trained weights (default: {weights_name} beside this file), in eval mode."""')
-    L.append(f"    model = {cls}()")
-    L.append("    path = Path(weights) if weights else Path(__file__).with_name(WEIGHTS)")
-    L.append("    model.load_state_dict(torch.load(path, map_location=map_location, weights_only=True))")
-    L.append("    return model.eval()")
-    L.append("")
-    L.append("")
-    L.append('if __name__ == "__main__":')
-    t = res.input_shape()[1] or 16
-    L.append("    model = load()")
-    L.append(f"    x = torch.randn(2, {t}, {res.input_shape()[2]})")
-    L.append("    with torch.no_grad():")
-    L.append('        print("input", tuple(x.shape), "-> output", tuple(model(x).shape))')
-    return "\n".join(L) + "\n", state
+    return lines
+
+
+def _copied_layers(needs: list[str]) -> str:
+    """The engine/layers.py classes and functions the design uses, verbatim."""
+    from rnn_studio.engine import layers
+
+    return "\n\n\n".join(inspect.getsource(getattr(layers, name)).rstrip() for name in needs)
+
+
+def _class_lines(project, res, cls: str, x_name: str, result: str, body: _Body) -> list[str]:
+    lines = ["", "# --- the design ------------------------------------------------------------------------------",
+             "", "", f"class {cls}(nn.Module):",
+             f'    """The design \'{project.name}\'. Attribute names are the design\'s block ids."""', "",
+             "    def __init__(self):", "        super().__init__()"]
+    if not body.init_lines:
+        lines.append("        pass  # no weights")
+    lines += [f"        {code}  # {comment}" for code, comment in body.init_lines]
+    lines += ["", f"    def forward(self, {x_name}):  # {_shape(res.input_shape())}"]
+    width = max([len(c) for c, _ in body.fwd_lines] + [0])
+    lines += [f"        {code}{' ' * (width - len(code))}  # {shape}" for code, shape in body.fwd_lines]
+    lines += [f"        return {result}", ""]
+    return lines
+
+
+def _footer(cls: str, weights_name: str, res) -> list[str]:
+    return ["", 'def load(weights=None, map_location="cpu"):',
+            f'    """{cls} with trained weights (default: {weights_name} beside this file), in eval mode."""',
+            f"    model = {cls}()",
+            "    path = Path(weights) if weights else Path(__file__).with_name(WEIGHTS)",
+            "    model.load_state_dict(torch.load(path, map_location=map_location, weights_only=True))",
+            "    return model.eval()", "", "", 'if __name__ == "__main__":', "    model = load()",
+            f"    x = torch.randn(2, {res.input_shape()[1] or 16}, {res.input_shape()[2]})",
+            "    with torch.no_grad():",
+            '        print("input", tuple(x.shape), "-> output", tuple(model(x).shape))']
+
+
+def generate_source(model, project, meta=None, weights_name: str = "model.pt",
+                    module_name: str = "model") -> tuple[str, dict]:
+    """(source text, state_dict keyed for the generated class) for `model` built from `project`."""
+    from rnn_studio.engine import check
+
+    res = check(project)
+    if not res.ok:
+        raise ExportError("invalid design: " + res.errors[0].message)
+    assert res.input_id is not None and res.output_id is not None  # a valid design has both
+    names = _names([res.input_id] + [bid for bid in res.order if bid != res.input_id])
+    cls = _class_name(project.name)
+    body = _design_body(model, project, res, names)
+    state = _generated_state(model, body.key_map)
+    x_name = names[res.input_id]
+    result = names[res.output_id] if res.output_id != res.input_id else x_name
+    copied = _copied_layers(body.needs)
+    lines = _header(project, res, cls, weights_name, module_name, meta, copied)
+    if copied:
+        lines += ["", "# --- building blocks, copied from RNN Studio (engine/layers.py) ---------------------------",
+                  "", "", copied, ""]
+    lines += _class_lines(project, res, cls, x_name, result, body)
+    lines += _footer(cls, weights_name, res)
+    return "\n".join(lines) + "\n", state
 
 
 def _load_source(source: str, filename: str):
@@ -267,22 +224,19 @@ def _load_source(source: str, filename: str):
 
 
 def export_pytorch(model, project, path, *, meta=None, verify: bool = True, atol: float = 1e-6,
-                   log=None) -> dict[str, Any]:
+                   log=None) -> ExportResult:
     """Write `path` (.py source) and the weights beside it (same stem, .pt), atomically.
 
     verify: load the source in a fresh namespace with the weights and compare with `model` (eval) at
     batch 1 and 7 (and several lengths when time is dynamic); raises VerificationError above `atol`.
-    Returns {"path", "weights_path", "class_name", "verified", "max_abs_diff", "cases"}.
+    Returns an ExportResult with format "pytorch": path, weights_path, class_name, verified, passed,
+    tolerance, max_abs_diff, cases.
     """
     import copy
-    import io
 
     import torch
 
-    from rnn_studio.engine import check
     from rnn_studio.engine.runs import RunMeta
-
-    from .verify import cases_for, sample_input
 
     say = log or (lambda s: None)
     path = Path(path)
@@ -294,31 +248,57 @@ def export_pytorch(model, project, path, *, meta=None, verify: bool = True, atol
         meta = RunMeta.from_dict(meta)
     core = copy.deepcopy(model).to("cpu", torch.float32).eval()
     source, state = generate_source(core, project, meta, weights_name=wpath.name, module_name=path.stem)
-    report: dict[str, Any] = {"path": str(path), "weights_path": str(wpath), "class_name": None,
-                              "verified": False, "max_abs_diff": None, "cases": []}
+    result = ExportResult(path=str(path), format="pytorch", project_name=project.name, opset=None,
+                          exporter="RNN Studio PyTorch source", weights_path=str(wpath),
+                          class_name=_class_name(project.name), tolerance=atol, file_bytes=len(source.encode()))
     if verify:
-        mod = _load_source(source, str(path))
-        cls = getattr(mod, _class_name(project.name))
-        report["class_name"] = cls.__name__
-        gen = cls()
-        gen.load_state_dict(state, strict=True)
-        gen.eval()
-        res = check(project)
-        worst = 0.0
-        for i, (b, t) in enumerate(cases_for(res.input_shape(), 8)):
-            x = sample_input(b, t, res.input_shape()[2], 100 + i)
-            with torch.no_grad():
-                d = float((gen(x).double() - core(x).double()).abs().max()) if core(x).numel() else 0.0
-            report["cases"].append({"batch": b, "time": t, "max_abs_diff": d, "passed": d <= atol})
-            worst = max(worst, d)
-        report["verified"] = True
-        report["max_abs_diff"] = worst
-        say(f"  generated module vs compiled model: max |diff| {worst:.2e} over {len(report['cases'])} cases")
-        if worst > atol:
-            raise VerificationError(f"the generated module differs from the design by {worst:.3g} (> {atol:.0e}); "
-                                    f"{path} was not written", report)
+        _verify_source(result, source, state, core, project, atol)
+        say(f"  generated module vs compiled model: max |diff| {result.max_abs_diff:.2e} over "
+            f"{len(result.cases)} cases")
+        if not result.passed:
+            raise VerificationError(f"the generated module differs from the design by {result.max_abs_diff:.3g} "
+                                    f"(> {atol:.0e}); {path} was not written", result)
     else:
-        report["class_name"] = _class_name(project.name)
+        result.message = "not verified (--no-verify)"
+    _write_source_and_weights(path, wpath, source, state)
+    say(f"wrote {path} ({result.class_name}) and {wpath}")
+    return result
+
+
+def _verify_source(result: ExportResult, source: str, state: dict, core, project, atol: float) -> None:
+    """Run the generated class with the weights against the compiled model; findings go into `result`."""
+    import torch
+
+    from rnn_studio.engine import check
+
+    from .verify import Case, cases_for, sample_input
+
+    mod = _load_source(source, result.path)
+    gen = getattr(mod, _class_name(project.name))()
+    gen.load_state_dict(state, strict=True)
+    gen.eval()
+    shape = check(project).input_shape()
+    assert shape is not None  # the design was checked by generate_source
+    for i, (batch, steps) in enumerate(cases_for(shape, 8)):
+        x = sample_input(batch, steps, shape[2], 100 + i)
+        with torch.no_grad():
+            want = core(x).double()
+            diff = float((gen(x).double() - want).abs().max()) if want.numel() else 0.0
+            big = float(want.abs().max()) if want.numel() else 0.0
+        result.cases.append(Case(batch, steps, diff, diff <= atol, big))
+    result.verified = True
+    result.class_name = gen.__class__.__name__
+    result.max_abs_diff = max(c.max_abs_diff for c in result.cases)
+    result.passed = all(c.passed for c in result.cases)
+    result.message = (f"max abs diff {result.max_abs_diff:.2e} <= {atol:.0e} over {len(result.cases)} cases"
+                      if result.passed else f"the generated module differs by {result.max_abs_diff:.3g}")
+
+
+def _write_source_and_weights(path: Path, wpath: Path, source: str, state: dict) -> None:
+    import io
+
+    import torch
+
     buf = io.BytesIO()
     torch.save(state, buf)
     tmp_py = tmp_pt = None
@@ -336,5 +316,3 @@ def export_pytorch(model, project, path, *, meta=None, verify: bool = True, atol
     finally:
         remove_quietly(tmp_py)
         remove_quietly(tmp_pt)
-    say(f"wrote {path} ({report['class_name']}) and {wpath}")
-    return report

@@ -16,7 +16,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-NATIVE_OP = {"GRU": "GRU", "LSTM": "LSTM", "SimpleRNN": "RNN"}
+from rnn_studio.engine.blocks import CATALOG
+
+RECURRENT_OPS = tuple(sorted({d.onnx_op for d in CATALOG.values() if d.onnx_op}))  # native recurrent operators
 LOOP_OPS = ("Loop", "Scan")
 DEFAULT_ATOL = 1e-4
 BATCH_SIZES = (1, 7)
@@ -52,14 +54,16 @@ def expected_recurrent_nodes(project) -> dict[str, Counter]:
 
     res = check(project)
     blocks = {b.id: b for b in project.blocks}
-    total, bidir = Counter(), Counter()
+    total: Counter[str] = Counter()
+    bidir: Counter[str] = Counter()
     for bid in res.order:
         b = blocks[bid]
-        if b.type in NATIVE_OP:
+        op = CATALOG[b.type].onnx_op
+        if op:
             p = b.resolved()
-            total[NATIVE_OP[b.type]] += p["num_layers"]
+            total[op] += p["num_layers"]
             if p["bidirectional"]:
-                bidir[NATIVE_OP[b.type]] += p["num_layers"]
+                bidir[op] += p["num_layers"]
     return {"all": total, "bidirectional": bidir}
 
 
@@ -79,19 +83,21 @@ def structure_problems(model_proto, project) -> list[str]:
     if project is None:
         return problems
     want = expected_recurrent_nodes(project)
-    got_bidir = Counter()
+    required = {d.onnx_op: d.onnx_attrs for d in CATALOG.values() if d.onnx_op}
+    got_bidir: Counter[str] = Counter()
     for n in nodes:
-        if n.op_type not in ("GRU", "LSTM", "RNN"):
+        if n.op_type not in RECURRENT_OPS:
             continue
         attrs = {a.name: a for a in n.attribute}
         direction = attrs["direction"].s.decode() if "direction" in attrs else "forward"
         if direction == "bidirectional":
             got_bidir[n.op_type] += 1
-        if n.op_type == "GRU":
-            lbr = attrs["linear_before_reset"].i if "linear_before_reset" in attrs else 0
-            if lbr != 1:
-                problems.append(f"GRU node '{n.name}' has linear_before_reset={lbr}; PyTorch's GRU needs 1")
-    for op in ("GRU", "LSTM", "RNN"):
+        for name, value in required[n.op_type]:
+            found = attrs[name].i if name in attrs else 0
+            if found != value:
+                problems.append(f"{n.op_type} node '{n.name}' has {name}={found}; PyTorch's {n.op_type} "
+                                f"needs {value}")
+    for op in RECURRENT_OPS:
         if ops.get(op, 0) != want["all"].get(op, 0):
             problems.append(f"expected {want['all'].get(op, 0)} native {op} node(s) (one per stacked layer), "
                             f"found {ops.get(op, 0)}")
@@ -185,6 +191,12 @@ def verify_onnx(onnx_path, module, input_shape, *, project=None, atol: float = D
             v.cases.append(Case(batch, time, diff, diff <= atol * scale * max(1.0, big), big))
     finally:
         module.train(was_training)
+    _conclude(v, atol * scale)
+    return v
+
+
+def _conclude(v: Verification, tolerance: float) -> None:
+    """The verdict and its one-line message from the structure problems and the cases."""
     v.max_abs_diff = max((c.max_abs_diff for c in v.cases), default=None)
     numbers_ok = bool(v.cases) and all(c.passed for c in v.cases)
     v.passed = numbers_ok and not v.structure_problems
@@ -195,7 +207,6 @@ def verify_onnx(onnx_path, module, input_shape, *, project=None, atol: float = D
             worst = max(v.cases, key=lambda c: c.max_abs_diff)
             v.message = (f"onnxruntime differs from PyTorch by {worst.max_abs_diff:.3g} (batch {worst.batch}, "
                          f"length {worst.time}, outputs up to {worst.max_abs_output:.3g}), above the tolerance "
-                         f"{atol * scale:.0e} x max(1, |output|)")
+                         f"{tolerance:.0e} x max(1, |output|)")
         else:
-            v.message = f"max abs diff {v.max_abs_diff:.2e} <= {atol * scale:.0e} over {len(v.cases)} cases"
-    return v
+            v.message = f"max abs diff {v.max_abs_diff:.2e} <= {tolerance:.0e} over {len(v.cases)} cases"

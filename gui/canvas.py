@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsObject, QGraphicsPathItem
                                QGraphicsView, QStyle, QStyleOptionGraphicsItem)
 
 from rnn_studio.engine import CATALOG, Project, fmt_shape
+from rnn_studio.engine.blocks import RECURRENT
 
 from . import theme as themes
 from .icons import category_icon
@@ -35,38 +36,9 @@ def _snap(v: float) -> float:
 
 
 def block_summary(type_name: str, p: dict) -> str:
-    """One line under the block id: the params a user scans for (presentation only)."""
-    try:
-        if type_name in ("GRU", "LSTM", "SimpleRNN"):
-            bits = [f"{p['units']} units"]
-            if p.get("num_layers", 1) > 1:
-                bits.append(f"\u00d7{p['num_layers']} layers")
-            bits.append("sequence" if p["return_sequences"] else "last state")
-            return " \u00b7 ".join(bits)
-        if type_name == "Input":
-            t = "variable" if p["timesteps"] is None else p["timesteps"]
-            return f"{t} steps \u00b7 {p['features']} feature{'s' if p['features'] != 1 else ''}"
-        if type_name == "Dense":
-            s = f"{p['units']} unit{'s' if p['units'] != 1 else ''}"
-            return s if p["activation"] == "linear" else f"{s} \u00b7 {p['activation']}"
-        if type_name == "Activation":
-            return p["activation"]
-        if type_name == "Dropout":
-            return f"rate {p['rate']:g}"
-        if type_name == "LayerNormalization":
-            return f"\u03b5 {p['epsilon']:g}"
-        if type_name == "MultiHeadAttention":
-            s = f"{p['num_heads']} heads"
-            if p.get("key_dim") is not None:
-                s += f" \u00b7 key {p['key_dim']}"
-            return s + (" \u00b7 causal" if p.get("causal") else "")
-    except (KeyError, TypeError, ValueError):
-        pass
+    """One line under the block id: the params a user scans for (the BlockDef's summary)."""
     d = CATALOG.get(type_name)
-    if d is None:
-        return "unknown type"
-    return {"Concatenate": "join on features", "Add": "elementwise sum", "Flatten": "time \u00d7 features",
-            "GlobalAveragePooling1D": "mean over time", "GlobalMaxPooling1D": "max over time"}.get(type_name, "")
+    return "unknown type" if d is None else d.subtitle(p)
 
 
 def _fmt_count(n: int) -> str:
@@ -293,7 +265,7 @@ class BlockItem(QGraphicsObject):
         font.setBold(True)
         painter.setFont(font)
         painter.setPen(QColor("#ffffff"))
-        badge_w = self._paint_badges(painter, t) if self.type_name in ("GRU", "LSTM", "SimpleRNN") else 0
+        badge_w = self._paint_badges(painter, t) if self.type_name in RECURRENT else 0
         fm = QFontMetricsF(font)
         title = fm.elidedText(self.type_name, Qt.TextElideMode.ElideRight, BLOCK_W - 36 - badge_w)
         painter.drawText(QRectF(28, 0, BLOCK_W - 34 - badge_w, HEADER_H),

@@ -15,6 +15,7 @@ EXAMPLES = ASSETS / "examples"
 CATEGORY_ICON = {
     "Input": "input",
     "Recurrent": "recurrent",
+    "Convolution": "convolution",
     "Dense & activations": "dense",
     "Merge": "merge",
     "Regularize": "regularize",

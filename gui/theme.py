@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 CATEGORY_COLORS = {
     "Input": "#475569",
     "Recurrent": "#7c3aed",
+    "Convolution": "#b45309",
     "Dense & activations": "#2563eb",
     "Merge": "#db2777",
     "Regularize": "#15803d",

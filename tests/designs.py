@@ -1,112 +1,98 @@
-"""Hypothesis strategies for random designs, shared by engine and export property tests."""
+"""Hypothesis strategies for random designs, shared by engine and export property tests.
+
+Generic over the catalog: every block type takes part, with params drawn from its BlockDef's
+`test_values` (choices and bools from all their values). A block is kept only where `check` accepts it,
+so designs are valid without this file knowing any type's shape rule.
+"""
 from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from rnn_studio.engine import Block, Project
+from rnn_studio.engine import CATALOG, Block, BlockDef, Project, check
+from rnn_studio.engine.blocks import INPUT_TYPE
 
-RECURRENT = ("GRU", "LSTM", "SimpleRNN")
+LAYER_TYPES = [t for t, d in CATALOG.items() if d.min_inputs == 1 and d.max_inputs == 1]
+# recurrent types listed twice: most random designs hold one or more
+WEIGHTED_LAYER_TYPES = LAYER_TYPES + [t for t in LAYER_TYPES if CATALOG[t].onnx_op]
+MERGE_TYPES = [t for t, d in CATALOG.items() if d.min_inputs >= 2]
+TRIES = 6  # random blocks tried per step before giving the step up
 
 
-@st.composite
-def recurrent_params(draw, seq: bool | None = None):
-    bidir = draw(st.booleans())
-    layers = draw(st.integers(1, 2))
-    p = {
-        "units": draw(st.integers(1, 6)),
-        "bidirectional": bidir,
-        "merge_mode": "concat" if (bidir and layers > 1) else draw(st.sampled_from(["concat", "sum", "mul", "ave"])),
-        "return_sequences": draw(st.booleans()) if seq is None else seq,
-        "go_backwards": False if bidir else draw(st.booleans()),
-        "num_layers": layers,
-        "kernel_initializer": draw(st.sampled_from(["default", "glorot_uniform", "he_uniform", "orthogonal"])),
-        "recurrent_initializer": draw(st.sampled_from(["default", "orthogonal"])),
-    }
-    if layers > 1:
-        p["dropout"] = draw(st.sampled_from([0.0, 0.1]))
-    return p
+def draw_params(draw, d: BlockDef) -> dict:
+    """Params for a block of type `d`: test_values where given, every choice / bool, else the default."""
+    out = {}
+    for prm in d.params:
+        if prm.name in d.test_values:
+            out[prm.name] = draw(st.sampled_from(d.test_values[prm.name]))
+        elif prm.kind == "bool":
+            out[prm.name] = draw(st.booleans())
+        elif prm.kind == "choice":
+            out[prm.name] = draw(st.sampled_from(prm.choices))
+    return out
+
+
+def _try_add(project: Project, bid: str, btype: str, params: dict, sources: list[str]) -> bool:
+    """Add the block fed by `sources`; keep it when the design stays valid."""
+    project.add_block(Block(bid, btype, params))
+    for s in sources:
+        project.add_link(s, bid)
+    if check(project).ok:
+        return True
+    project.remove_block(bid)
+    return False
+
+
+def _add_layer(draw, project: Project, bid: str, source: str) -> bool:
+    for _ in range(TRIES):
+        btype = draw(st.sampled_from(WEIGHTED_LAYER_TYPES))
+        if _try_add(project, bid, btype, draw_params(draw, CATALOG[btype]), [source]):
+            return True
+    return False
+
+
+def _add_branch(draw, project: Project, bid: str, source: str) -> bool:
+    """A side path from `source` merged back with it (link order drawn too)."""
+    side = bid + "s"
+    if not _add_layer(draw, project, side, source):
+        return False
+    btype = draw(st.sampled_from(MERGE_TYPES))
+    sources = [source, side] if draw(st.booleans()) else [side, source]
+    project.add_block(Block(bid, btype, draw_params(draw, CATALOG[btype])))
+    for s in sources:
+        project.add_link(s, bid)
+    if check(project).ok:
+        return True
+    project.remove_block(bid)
+    project.remove_block(side)
+    return False
 
 
 @st.composite
 def valid_designs(draw, max_blocks: int = 7, allow_null_time: bool = True):
-    """Random designs that are valid by construction (rank and width rules followed)."""
-    t = draw(st.one_of(st.none(), st.integers(1, 5)) if allow_null_time else st.integers(1, 5))
-    f = draw(st.integers(1, 4))
-    blocks = [Block("x", "Input", {"timesteps": t, "features": f})]
-    links: list[tuple[str, str]] = []
-    cur, rank, width = "x", 3, f
-    n = draw(st.integers(1, max_blocks))
-    counter = 0
-
-    def new(type_, params, srcs):
-        nonlocal counter
-        counter += 1
-        bid = f"{type_.lower()[:3]}{counter}"
-        blocks.append(Block(bid, type_, params))
-        links.extend((s, bid) for s in srcs)
-        return bid
-
-    for _ in range(n):
-        options = ["Dense", "Activation", "Dropout", "LayerNormalization", "branch"]
-        if rank == 3:
-            options += ["GRU", "LSTM", "SimpleRNN", "GRU", "LSTM", "GlobalAveragePooling1D",
-                        "GlobalMaxPooling1D", "MultiHeadAttention"]
-            if t is not None:
-                options.append("Flatten")
-        kind = draw(st.sampled_from(options))
-        if kind in RECURRENT:
-            p = draw(recurrent_params())
-            if kind == "SimpleRNN":
-                p["activation"] = draw(st.sampled_from(["tanh", "relu"]))
-            cur = new(kind, p, [cur])
-            width = p["units"] * (2 if p["bidirectional"] and p["merge_mode"] == "concat" else 1)
-            rank = 3 if p["return_sequences"] else 2
-        elif kind == "Dense":
-            width = draw(st.integers(1, 6))
-            cur = new("Dense", {"units": width, "activation": draw(st.sampled_from(
-                ["linear", "relu", "tanh", "sigmoid", "gelu", "softmax"])), "use_bias": draw(st.booleans())}, [cur])
-        elif kind == "Activation":
-            cur = new("Activation", {"activation": draw(st.sampled_from(["relu", "tanh", "gelu", "softmax"]))}, [cur])
-        elif kind == "Dropout":
-            cur = new("Dropout", {"rate": draw(st.sampled_from([0.0, 0.2, 0.5]))}, [cur])
-        elif kind == "LayerNormalization":
-            cur = new("LayerNormalization", {}, [cur])
-        elif kind.startswith("Global"):
-            cur, rank = new(kind, {}, [cur]), 2
-        elif kind == "Flatten":
-            cur, rank, width = new("Flatten", {}, [cur]), 2, t * width
-        elif kind == "MultiHeadAttention":
-            heads = draw(st.sampled_from([h for h in (1, 2, 3) if width % h == 0]))
-            p = {"num_heads": heads, "causal": draw(st.booleans())}
-            if draw(st.booleans()):
-                p["key_dim"] = draw(st.integers(1, 4))
-            cur = new("MultiHeadAttention", p, [cur])
-        else:  # branch: a side path merged back with Add (same shape) or Concatenate
-            side_width = draw(st.integers(1, 5))
-            side = new("Dense", {"units": side_width}, [cur])
-            if draw(st.booleans()):
-                back = new("Dense", {"units": width}, [side])
-                cur = new("Add", {}, [cur, back])
-            else:
-                if draw(st.booleans()):
-                    cur = new("Concatenate", {}, [side, cur])  # link order = input order
-                else:
-                    cur = new("Concatenate", {}, [cur, side])
-                width += side_width
-    return Project("random", blocks, links)
+    """Random designs that `check` accepts, built block by block from the whole catalog."""
+    params = draw_params(draw, CATALOG[INPUT_TYPE])
+    if not allow_null_time and params.get("timesteps", 1) is None:
+        params["timesteps"] = 3
+    project = Project("random", [Block("x", INPUT_TYPE, params)], [])
+    cur = "x"
+    for step in range(draw(st.integers(1, max_blocks))):
+        bid = f"b{step}"
+        branch = MERGE_TYPES and draw(st.integers(0, 4)) == 0
+        if (_add_branch if branch else _add_layer)(draw, project, bid, cur):
+            cur = bid
+    return project
 
 
 @st.composite
 def garbage_designs(draw):
     """Arbitrary, mostly broken designs: unknown types, wrong param types, random links."""
-    from rnn_studio.engine import CATALOG
-
-    types = list(CATALOG) + ["GRUU", "", "Conv1D"]
+    types = list(CATALOG) + ["GRUU", "", "Conv2D"]
     ids = draw(st.lists(st.sampled_from(["x", "a", "b", "c", "d", "e", "a.b", "1x"]), min_size=0, max_size=7))
     values = st.one_of(st.none(), st.booleans(), st.integers(-3, 200), st.floats(allow_nan=True),
                        st.text(max_size=5), st.lists(st.integers(), max_size=2))
     names = st.sampled_from(["units", "timesteps", "features", "rate", "bidirectional", "merge_mode",
-                             "num_heads", "key_dim", "return_sequences", "num_layers", "activation", "zzz"])
+                             "num_heads", "key_dim", "return_sequences", "num_layers", "activation", "zzz",
+                             "filters", "kernel_size", "padding", "strides", "dilation_rate"])
     blocks = [Block(i, draw(st.sampled_from(types)), draw(st.dictionaries(names, values, max_size=3)))
               for i in ids]
     pool = ids + ["ghost"]

@@ -19,10 +19,7 @@ def training_colors(project) -> dict[str, str]:
     """Distinct curve colours for the blocks that have weights, in design order (stable per design)."""
     from rnn_studio.engine import CATALOG
 
-    weighted = [b.id for b in project.blocks if b.type not in ("Input", "Dropout", "Activation", "Concatenate",
-                                                                "Add", "GlobalAveragePooling1D",
-                                                                "GlobalMaxPooling1D", "Flatten")
-                and b.type in CATALOG]
+    weighted = [b.id for b in project.blocks if b.type in CATALOG and CATALOG[b.type].has_weights]
     return {bid: PALETTE[i % len(PALETTE)] for i, bid in enumerate(weighted)}
 
 

@@ -150,7 +150,8 @@ class ExportDialog(QtWidgets.QDialog):
 
 def export_model(run_dir: Path | None, project_getter: Callable, path: Path, *, fmt: str = "onnx",
                  checkpoint: str = "best", include_normalization: bool = False) -> dict[str, Any]:
-    """Export a run's checkpoint (or the current design) and return {ok, headline, details, max_abs_diff}."""
+    """Export a run's checkpoint (or the current design) and return what the dialog shows:
+    {ok, headline, details, max_abs_diff, result (the exporter's ExportResult, None on error)}."""
     from rnn_studio import engine
     from rnn_studio import exports
     from rnn_studio.engine.runs import RunError, load_run
@@ -162,7 +163,7 @@ def export_model(run_dir: Path | None, project_getter: Callable, path: Path, *, 
             project = project_getter()
             res = engine.check(project)
             if not res.ok:
-                return {"ok": False, "headline": "the design has errors", "max_abs_diff": None,
+                return {"ok": False, "headline": "the design has errors", "max_abs_diff": None, "result": None,
                         "details": "\n".join(p.message for p in res.errors)}
             import torch
 
@@ -170,25 +171,23 @@ def export_model(run_dir: Path | None, project_getter: Callable, path: Path, *, 
             model, meta = engine.build_model(project, res).eval(), None
         if fmt == "pytorch":
             rep = exports.export_pytorch(model, project, path, meta=meta)
-            diff = rep.get("max_abs_diff") if isinstance(rep, dict) else None
-            details = json.dumps(rep, indent=2, default=str)
-            return {"ok": True, "headline": f"{path.name} reproduces the model"
-                    + (f" (max abs diff {diff:.2e})" if isinstance(diff, float) else ""),
-                    "details": details, "max_abs_diff": diff}
-        rep = exports.export_onnx(model, project, path, meta=meta, include_normalization=include_normalization)
-        d = rep.to_dict() if hasattr(rep, "to_dict") else dict(rep)
-        diff = d.get("max_abs_diff")
-        ok = bool(d.get("passed", d.get("ok", True)))
-        lines = [f"file: {path}", f"max abs diff vs PyTorch: {diff:.3e}" if isinstance(diff, float) else ""]
-        for case in d.get("cases", []) or []:
-            lines.append("  " + ", ".join(f"{k}={v}" for k, v in case.items()))
-        lines.append("")
-        lines.append(json.dumps({k: v for k, v in d.items() if k != "cases"}, indent=2, default=str))
-        return {"ok": ok, "headline": f"max abs diff {diff:.2e} (tolerance {d.get('atol', 1e-4):g})"
-                if isinstance(diff, float) else "exported", "details": "\n".join(lines), "max_abs_diff": diff}
+        else:
+            rep = exports.export_onnx(model, project, path, meta=meta, include_normalization=include_normalization)
     except (exports.ExportError, RunError, ValueError, OSError) as e:
         return {"ok": False, "headline": str(e).splitlines()[0] if str(e) else type(e).__name__,
-                "details": str(e), "max_abs_diff": None}
+                "details": str(e), "max_abs_diff": None, "result": getattr(e, "report", None)}
+    diff = rep.max_abs_diff
+    headline = (f"max abs diff {diff:.2e} (tolerance {rep.tolerance:g})" if diff is not None else "exported")
+    if rep.format == "pytorch":
+        headline = f"{path.name} reproduces the model ({headline})"
+    lines = [f"file: {rep.path}" + (f" + weights {rep.weights_path}" if rep.weights_path else ""),
+             f"max abs diff vs PyTorch: {diff:.3e} (tolerance {rep.tolerance:g})" if diff is not None else ""]
+    lines += [f"  batch={c.batch}, time={c.time}, max_abs_diff={c.max_abs_diff:.3e}, passed={c.passed}"
+              for c in rep.cases]
+    fields = {k: v for k, v in rep.to_dict().items() if k != "cases"}
+    lines += ["", json.dumps(fields, indent=2, default=str)]
+    return {"ok": bool(rep.passed) if rep.verified else True, "headline": headline, "details": "\n".join(lines),
+            "max_abs_diff": diff, "result": rep}
 
 
 class TrainPanel(QtWidgets.QWidget):

@@ -58,20 +58,7 @@ def cmd_check(args) -> int:
 
 
 def _describe(block) -> str:
-    p = block.resolved()
-    if block.type in ("GRU", "LSTM", "SimpleRNN"):
-        bits = [f"{p['units']}"]
-        if p["bidirectional"]:
-            bits.append(f"bi/{p['merge_mode']}")
-        if p["num_layers"] > 1:
-            bits.append(f"x{p['num_layers']}")
-        if p["go_backwards"]:
-            bits.append("backwards")
-        bits.append("seq" if p["return_sequences"] else "last")
-        return f"{block.type}({', '.join(bits)})"
-    if block.type == "Dense":
-        return f"Dense({p['units']}{'' if p['activation'] == 'linear' else ', ' + p['activation']})"
-    return block.type
+    return CATALOG[block.type].describe(block.resolved())
 
 
 def cmd_summary(args) -> int:

@@ -31,7 +31,7 @@ def test_example_exports_and_verifies(design, tmp_path):
     project, model, path, rep = _export(design, tmp_path)
     assert rep.verified and rep.passed, rep.message
     assert rep.max_abs_diff <= 1e-5, rep.max_abs_diff
-    assert {c["batch"] for c in rep.cases} >= {1, 7}
+    assert {c.batch for c in rep.cases} >= {1, 7}
     assert path.is_file() and report_path_for(path).is_file()
     saved = json.loads(report_path_for(path).read_text())
     assert saved["passed"] is True and saved["max_abs_diff"] == pytest.approx(rep.max_abs_diff)

@@ -8,39 +8,25 @@ from hypothesis import strategies as st
 
 from rnn_studio import engine
 from rnn_studio.engine import CATALOG, Block, Project, check
+from rnn_studio.engine.blocks import INPUT_TYPE
 from rnn_studio.exports import export_onnx, generate_source
 from rnn_studio.exports.pytorch_source import _class_name, _load_source
+from tests.designs import draw_params
 
-CAPS = {"units": 6, "num_layers": 3, "num_heads": 3, "key_dim": 4, "features": 4, "timesteps": 6}
 # recurrent blocks listed three times: most random designs hold one or more
-TYPES = [t for t in CATALOG if t != "Input"] + ["GRU", "LSTM", "SimpleRNN"] * 2
-
-
-def _param_value(draw, prm):
-    if prm.nullable and draw(st.booleans()):
-        return None
-    if prm.kind == "bool":
-        return draw(st.booleans())
-    if prm.kind == "choice":
-        return draw(st.sampled_from(prm.choices))
-    if prm.kind == "int":
-        lo = int(prm.min if prm.min is not None else 0)
-        return draw(st.integers(lo, max(lo, min(int(prm.max), CAPS.get(prm.name, lo + 4)))))
-    hi = min(prm.max if prm.max is not None else 1.0, 0.5)
-    return draw(st.sampled_from([prm.min or 0.0, 1e-3, hi * 0.5]))
+TYPES = [t for t in CATALOG if t != INPUT_TYPE] + [t for t, d in CATALOG.items() if d.onnx_op] * 2
 
 
 @st.composite
 def designs(draw):
     p = Project("random")
-    p.add_block(Block("x", "Input", {k.name: _param_value(draw, k) for k in CATALOG["Input"].params
-                                     if k.name in ("timesteps", "features")}))
+    p.add_block(Block("x", INPUT_TYPE, draw_params(draw, CATALOG[INPUT_TYPE])))
     for step in range(draw(st.integers(1, 5))):
         ids = [b.id for b in p.blocks]
         for btype in draw(st.permutations(TYPES)):
             d = CATALOG[btype]
             bid = f"b{step}_{btype.lower()[:4]}"
-            params = {prm.name: _param_value(draw, prm) for prm in d.params if draw(st.booleans())}
+            params = {k: v for k, v in draw_params(draw, d).items() if draw(st.booleans())}
             n_in = d.min_inputs if d.max_inputs == d.min_inputs else 2
             srcs = [ids[-1]] + ([draw(st.sampled_from(ids))] if n_in > 1 else [])
             if len(set(srcs)) < n_in:
@@ -69,8 +55,8 @@ def test_random_designs_export_and_verify(project, seed, tmp_path_factory):
     # own 1e-4 rule (rep.passed above) holds for it.
     relu_rnn = any(b.type == "SimpleRNN" and b.params.get("activation") == "relu" for b in project.blocks)
     for case in rep.cases:
-        if not (relu_rnn and case["time"] > 8):
-            assert case["max_abs_diff"] <= 1e-5 * max(1.0, case["max_abs_output"]), (case, project.to_json())
+        if not (relu_rnn and case.time > 8):
+            assert case.max_abs_diff <= 1e-5 * max(1.0, case.max_abs_output), (case, project.to_json())
     assert {"Loop", "Scan"}.isdisjoint(rep.ops)
     # the readable source rebuilds the same function
     source, state = generate_source(model, project)

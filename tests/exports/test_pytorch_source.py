@@ -88,3 +88,21 @@ def test_run_folder_source_carries_metadata(regression_run, tmp_path):
     x = torch.randn(2, 11, 3)
     with torch.no_grad():
         assert torch.equal(mod.load()(x), model(x))
+
+
+def test_both_exporters_return_one_typed_result(tmp_path):
+    """One record for both formats, read by attribute only (a misspelled key cannot fall back silently)."""
+    from rnn_studio.exports import ExportResult, export_onnx, export_pytorch
+
+    project = engine.load_project(EXAMPLE_FILES[0])
+    model = engine.build_model(project).eval()
+    onnx_result = export_onnx(model, project, tmp_path / "m.onnx")
+    source_result = export_pytorch(model, project, tmp_path / "m.py")
+    for result in (onnx_result, source_result):
+        assert type(result) is ExportResult and result.verified and result.passed
+        assert result.max_abs_diff <= result.tolerance and result.cases
+        with pytest.raises(TypeError):
+            result["tolerance"]  # noqa: B018 - the point: no dict-style access
+    assert (onnx_result.format, source_result.format) == ("onnx", "pytorch")
+    assert source_result.tolerance == 1e-6 and source_result.weights_path == str(tmp_path / "m.pt")
+    assert source_result.class_name and source_result.opset is None
