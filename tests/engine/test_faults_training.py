@@ -185,7 +185,7 @@ def test_predict_into_read_only_folder(tmp_path, mount_point):
     line = _one_error_line(r)
     assert str(ro / "p.csv") in line and "Read-only file system" in line
     r = _run("predict", str(run), "--demo", "sine", "-o", "/dev/null")
-    assert r.returncode == 2 and "not a regular file" in _one_error_line(r)
+    assert r.returncode == 2 and "only regular files" in _one_error_line(r)
 
 
 # ------------------------------------------------------------------ names
