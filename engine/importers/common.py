@@ -39,6 +39,8 @@ class ImportedModel:
     notes: list[str] = field(default_factory=list)  # things the user should know (not errors)
     source: str = ""  # the file imported
     source_format: str = ""  # "keras" | "onnx"
+    meta: dict[str, Any] = field(default_factory=dict)  # RunMeta fields known from the file (ONNX metadata)
+    in_graph_normalization: bool = False  # the file scales inputs / outputs itself (exported that way)
 
 
 def reorder_gates(array: np.ndarray, order: tuple[int, ...], axis: int = 0) -> np.ndarray:
@@ -125,8 +127,9 @@ def imported_checkpoint(model, imported: ImportedModel) -> dict[str, Any]:
     return {"format": CHECKPOINT_FORMAT, "version": 1,
             "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
             "optimizer": None, "scheduler": None, "scaler": None, "epoch": 0, "step": 0, "rng": None,
-            "meta": RunMeta(project_name=imported.project.name,
-                            task=str(imported.project.training.get("task", "regression"))).to_dict(),
+            "meta": RunMeta.from_dict({"project_name": imported.project.name,
+                                       "task": str(imported.project.training.get("task", "regression")),
+                                       **imported.meta}).to_dict(),
             "config": {}, "train_state": {"epoch": 0, "step": 0},
             "imported_from": {"path": imported.source, "format": imported.source_format}}
 
