@@ -127,11 +127,29 @@ def imported_checkpoint(model, imported: ImportedModel) -> dict[str, Any]:
     return {"format": CHECKPOINT_FORMAT, "version": 1,
             "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
             "optimizer": None, "scheduler": None, "scaler": None, "epoch": 0, "step": 0, "rng": None,
-            "meta": RunMeta.from_dict({"project_name": imported.project.name,
-                                       "task": str(imported.project.training.get("task", "regression")),
-                                       **imported.meta}).to_dict(),
+            "meta": run_meta(imported, model).to_dict(),
             "config": {}, "train_state": {"epoch": 0, "step": 0},
             "imported_from": {"path": imported.source, "format": imported.source_format}}
+
+
+def run_meta(imported: ImportedModel, model):
+    """The run's RunMeta. An imported model takes the raw values its source was fed, so unless the file
+    recorded statistics (our own ONNX exports) the normalization is the identity: evaluate / predict then
+    feed values unchanged. Feature names default to f0, f1, ... (as for .npz data); `import --features`
+    and `--target` name CSV columns."""
+    from ..runs import RunMeta
+
+    width, steps = model.input_shape[-1], model.input_shape[1]
+    meta = {"project_name": imported.project.name,
+            "task": str(imported.project.training.get("task", "regression")),
+            "features": [f"f{i}" for i in range(width)], "lookback": steps, **imported.meta}
+    if meta.get("x_mean") is None or meta.get("x_std") is None:
+        meta.update(x_mean=[0.0] * width, x_std=[1.0] * width)
+    if meta["task"] == "regression" and (meta.get("y_mean") is None or meta.get("y_std") is None):
+        meta.update(y_mean=0.0, y_std=1.0)
+    if meta.get("lookback") is None:
+        meta.pop("lookback")
+    return RunMeta.from_dict(meta)
 
 
 def write_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:

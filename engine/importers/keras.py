@@ -19,7 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from .common import KERAS_GRU_TO_TORCH, DesignBuilder, ImportedModel, ImportRefused, reorder_gates
+from .common import (
+    KERAS_GRU_TO_TORCH,
+    DesignBuilder,
+    ImportedModel,
+    ImportRefused,
+    reorder_gates,
+)
 
 SUPPORTED = ("InputLayer", "GRU", "LSTM", "SimpleRNN", "Bidirectional", "Dense", "Activation", "Dropout",
              "Concatenate", "Add", "Multiply", "Average", "LayerNormalization", "GlobalAveragePooling1D",

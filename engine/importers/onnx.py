@@ -26,8 +26,15 @@ from typing import Any
 import numpy as np
 
 from ..project import Project, ProjectFormatError
-from .common import (GATES, ONNX_GRU_TO_TORCH, ONNX_LSTM_TO_TORCH, DesignBuilder, ImportedModel, ImportRefused,
-                     reorder_gates)
+from .common import (
+    GATES,
+    ONNX_GRU_TO_TORCH,
+    ONNX_LSTM_TO_TORCH,
+    DesignBuilder,
+    ImportedModel,
+    ImportRefused,
+    reorder_gates,
+)
 
 VERIFY_ATOL = 1e-4
 RECURRENT_OPS = {"GRU": "GRU", "LSTM": "LSTM", "RNN": "SimpleRNN"}
@@ -56,7 +63,7 @@ def _load(path: Path):
 
     try:
         model = onnx.load(str(path))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - protobuf / IO errors of a bad file, all said in one line
         raise ImportRefused(f"{path}: not a readable ONNX file ({type(e).__name__}: {e})") from None
     g = model.graph
     consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
@@ -258,7 +265,7 @@ def verify_against_onnx(imported: ImportedModel, path: Path, graph: _Graph, meta
     _, model = build_checked(imported)
     try:
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own error types for files it cannot run
         raise ImportRefused(f"{path}: onnxruntime cannot load it ({type(e).__name__}: {str(e).splitlines()[0]})") \
             from None
     batch_fixed, time_fixed, feats = graph.input_shape

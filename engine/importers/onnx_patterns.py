@@ -17,9 +17,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .common import DesignBuilder, ImportRefused
-from .onnx import _attrs, _Graph, _rnn_spec, _RnnSpec, _set_rnn_weights, _supported_line, _where
-
-_ACTIVATION_OPS = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Softmax": "softmax", "Gelu": "gelu"}
+from .onnx import (
+    _attrs,
+    _Graph,
+    _rnn_spec,
+    _RnnSpec,
+    _set_rnn_weights,
+    _supported_line,
+    _where,
+)
 
 
 class _Aux:

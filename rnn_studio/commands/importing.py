@@ -19,6 +19,9 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL", help="a .keras or .onnx file")
     p.add_argument("-o", "--output", required=True, metavar="DESIGN.rnn.json", help="the design file to write")
     p.add_argument("--out", default="runs", metavar="RUNS", help="parent folder of the run folder (default runs/)")
+    p.add_argument("--features", metavar="A,B", help="the CSV feature columns the model reads, in input order "
+                                                     "(default f0, f1, ...), so evaluate / predict find them")
+    p.add_argument("--target", metavar="COL", help="the CSV target column evaluate compares against")
     p.set_defaults(func=cmd_import)
 
 
@@ -31,6 +34,7 @@ def cmd_import(args) -> int:
         raise UserError(f"{out}: the design file must end in .rnn.json")
     try:
         imported = import_model(args.model)
+        _name_columns(imported, args)
         run_dir = write_import(imported, out, args.out)
     except ImportRefused as e:
         raise UserError(str(e)) from None
@@ -43,3 +47,17 @@ def cmd_import(args) -> int:
           f"{sum(res.param_counts.values()):,} parameters; design {out}", file=sys.stderr)
     print(run_dir)
     return 0
+
+
+def _name_columns(imported, args) -> None:
+    from engine import check
+
+    if args.features:
+        names = [f.strip() for f in args.features.split(",") if f.strip()]
+        width = check(imported.project).input_shape()[-1]
+        if len(names) != width:
+            raise UserError(f"--features names {len(names)} column(s) but the model reads {width} feature(s) per "
+                            f"time step: name {width}")
+        imported.meta["features"] = names
+    if args.target:
+        imported.meta["target"] = args.target

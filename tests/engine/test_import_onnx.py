@@ -9,7 +9,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-import torch.nn as nn
+from torch import nn
 
 import engine
 from engine.importers import ImportRefused, import_model, write_import
