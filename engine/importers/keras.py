@@ -220,6 +220,9 @@ def _map_layer(arc, builder, imported, layer, lname, cls, sources) -> str:
         return builder.add(lname, "Flatten", {}, sources)
     if cls == "MultiHeadAttention":
         return _map_attention(arc, builder, layer, lname, sources)
+    if cls in ("Functional", "Sequential", "Model"):
+        raise ImportRefused(f"cannot import {where}: a model nested inside the model is not supported: build it "
+                            f"as one flat model (call the inner model's layers directly); {_supported_line()}")
     why = (" (a block for it is coming with issue #13's new blocks)" if cls in AWAITING_BLOCKS
            else " (RNN Studio has no block for it)")
     raise ImportRefused(f"cannot import {where}{why}; {_supported_line()}")

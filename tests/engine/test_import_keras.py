@@ -29,8 +29,9 @@ def _keras_out(model, x):
     return y.detach().cpu().numpy() if hasattr(y, "detach") else np.asarray(y)
 
 
-def import_and_compare(model, tmp_path, shapes=((3, 10),), name="m"):
-    """Save, import into a run folder, and compare on random inputs of each (batch, time)."""
+def import_and_compare(model, tmp_path, shapes=((3, 10),), name="m", via_onnx=False):
+    """Save, import into a run folder, and compare on random inputs of each (batch, time); with
+    `via_onnx` also the run's verified ONNX export (onnxruntime) against Keras."""
     path = tmp_path / f"{name}.keras"
     model.save(path)
     imported = import_model(path)
@@ -45,7 +46,21 @@ def import_and_compare(model, tmp_path, shapes=((3, 10),), name="m"):
             got = ours(torch.from_numpy(x)).numpy()
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
+        if via_onnx:
+            np.testing.assert_allclose(_onnx_of(run, ours, project, tmp_path)(x), want, atol=ATOL, rtol=0)
     return run, project
+
+
+def _onnx_of(run, model, project, tmp_path):
+    import onnxruntime as ort
+
+    from exports import export_onnx
+
+    path = tmp_path / f"{run.name}.onnx"
+    if not path.exists():
+        assert export_onnx(model, project, path).passed
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda x: sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 
 def seed_literal(units=8, steps=10):
@@ -71,7 +86,7 @@ def seed_bidirectional(units=8, steps=10):
 
 
 def test_seed_literal_imports_with_time_misalignment_warning(tmp_path):
-    _, project = import_and_compare(seed_literal(), tmp_path, name="seed-literal")
+    _, project = import_and_compare(seed_literal(), tmp_path, name="seed-literal", via_onnx=True)
     warnings = [w.message for w in check(project).warnings]
     assert any("reversed order (go_backwards)" in w and "step t meets step T-1-t" in w for w in warnings), warnings
     # one warning: the LSTM pair returns final states, where time order does not matter
@@ -95,7 +110,8 @@ def test_bidirectional_merge_modes(tmp_path, cell, merge_mode, return_sequences)
     inputs = keras.Input((None, 3))
     rnn = getattr(layers, cell)(5, return_sequences=return_sequences)
     x = layers.Bidirectional(rnn, merge_mode=merge_mode)(inputs)
-    import_and_compare(keras.Model(inputs, x), tmp_path, shapes=((2, 7), (1, 3), (4, 12)))
+    import_and_compare(keras.Model(inputs, x), tmp_path, shapes=((2, 7), (1, 3), (4, 12)),
+                       via_onnx=merge_mode == "ave")
 
 
 @pytest.mark.parametrize("cell", ["GRU", "LSTM", "SimpleRNN"])
@@ -104,7 +120,7 @@ def test_bidirectional_merge_modes(tmp_path, cell, merge_mode, return_sequences)
 def test_one_way_recurrent(tmp_path, cell, go_backwards, return_sequences):
     inputs = keras.Input((None, 2))
     x = getattr(layers, cell)(6, return_sequences=return_sequences, go_backwards=go_backwards)(inputs)
-    import_and_compare(keras.Model(inputs, x), tmp_path, shapes=((3, 9), (1, 4)))
+    import_and_compare(keras.Model(inputs, x), tmp_path, shapes=((3, 9), (1, 4)), via_onnx=go_backwards)
 
 
 def test_simple_rnn_relu_no_bias_and_stacks(tmp_path):
@@ -130,7 +146,7 @@ def test_dense_activations_dropout_norm_pooling_merges(tmp_path):
     x = layers.Dense(6, activation="gelu")(x)
     x = layers.Activation("sigmoid")(x)
     x = layers.Dense(3, activation="softmax")(x)
-    _, project = import_and_compare(keras.Model(inputs, x), tmp_path, shapes=((4, 8),))
+    _, project = import_and_compare(keras.Model(inputs, x), tmp_path, shapes=((4, 8),), via_onnx=True)
     types = {b.type for b in project.blocks}
     assert {"LayerNormalization", "Add", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Flatten",
             "Concatenate", "Dropout", "Activation", "Dense"} <= types
@@ -142,7 +158,7 @@ def test_self_attention(tmp_path, causal):
     seq = layers.LSTM(8, return_sequences=True)(inputs)
     att = layers.MultiHeadAttention(num_heads=2, key_dim=3)(seq, seq, use_causal_mask=causal)
     x = layers.GlobalAveragePooling1D()(layers.Add()([seq, att]))
-    _, project = import_and_compare(keras.Model(inputs, x), tmp_path, shapes=((2, 5), (3, 9)))
+    _, project = import_and_compare(keras.Model(inputs, x), tmp_path, shapes=((2, 5), (3, 9)), via_onnx=True)
     mha = next(b for b in project.blocks if b.type == "MultiHeadAttention")
     assert mha.params.get("causal", False) == causal
 
@@ -165,8 +181,15 @@ def test_forward_plus_go_backwards_last_states(tmp_path, merge):
 def test_sequential_model(tmp_path):
     model = keras.Sequential([keras.Input((None, 3)), layers.Bidirectional(layers.LSTM(4, return_sequences=True)),
                               layers.GRU(5, go_backwards=True), layers.Dense(2, activation="relu")])
-    _, project = import_and_compare(model, tmp_path, shapes=((2, 6), (1, 13)))
+    _, project = import_and_compare(model, tmp_path, shapes=((2, 6), (1, 13)), via_onnx=True)
     assert project.blocks[0].params == {"timesteps": None, "features": 3}
+
+
+def test_sequential_built_without_input_layer(tmp_path):
+    model = keras.Sequential([layers.GRU(4, return_sequences=True), layers.SimpleRNN(3), layers.Dense(1)])
+    model.build((None, 8, 2))
+    _, project = import_and_compare(model, tmp_path, shapes=((2, 8),))
+    assert project.blocks[0].params == {"timesteps": 8, "features": 2}
 
 
 def test_import_cli_then_export_run_to_onnx(tmp_path, capsys):
@@ -225,7 +248,8 @@ def test_token_models_wait_for_embedding_block(tmp_path, capsys):
 def test_importer_needs_neither_keras_nor_tensorflow(tmp_path):
     seed_literal(units=3).save(tmp_path / "s.keras")
     code = ("import sys; from engine.importers import import_model; import_model(sys.argv[1]); "
-            "bad = [m for m in ('keras', 'tensorflow') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'PySide6', 'shiboken6')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.keras")], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
