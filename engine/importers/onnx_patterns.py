@@ -184,6 +184,10 @@ class PatternReader:
             # another kind of recurrent module reading the previous one's time-major output directly
             source = self._materialize(v.group, sequences=True, node=node)
             group, layer = _Group(spec, source, node.name or node.op_type), 0
+        elif isinstance(v, _Seq):
+            self._refuse(node, "it reads a (batch, time, features) tensor as time-major: the module was built with "
+                               "batch_first=False; RNN Studio designs take (batch, time, features): re-export with "
+                               "batch_first=True")
         else:
             return None
         outs = [_RnnY(group, layer, 0), _RnnH([(group, layer, d) for d in range(2 if spec.bidirectional else 1)])]

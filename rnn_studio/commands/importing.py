@@ -38,6 +38,8 @@ def cmd_import(args) -> int:
         run_dir = write_import(imported, out, args.out)
     except ImportRefused as e:
         raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"{e.filename or out}: cannot write there ({e.strerror}): choose another -o / --out") from None
     res = check(imported.project)
     for note in imported.notes:
         print(f"note: {note}", file=sys.stderr)

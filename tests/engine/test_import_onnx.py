@@ -236,3 +236,29 @@ def test_own_export_metadata_is_what_we_read(tmp_path):
     export_onnx(engine.build_model(project).eval(), project, tmp_path / "m.onnx")
     md = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
     assert json.loads(md["design"])["blocks"] == RICH_DESIGN["blocks"]
+
+
+class TimeMajor(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(3, 4)
+
+    def forward(self, x):
+        return self.gru(x)[1][-1]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_time_major_module_refused_with_the_fix(tmp_path, capsys):
+    path = torch_export(TimeMajor(), tmp_path / "tm.onnx")
+    err = _cli_refusal(tmp_path, path, capsys)
+    assert "(GRU)" in err and "batch_first=True" in err
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_unwritable_design_folder_is_one_line(tmp_path, capsys):
+    path = torch_export(Stack("GRU", 1, False, "h_n"), tmp_path / "f.onnx")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = main(["import", str(path), "-o", str(blocker / "sub" / "f.rnn.json"), "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("error:") and "cannot write there" in err[-1]
