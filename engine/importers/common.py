@@ -122,7 +122,7 @@ def build_checked(imported: ImportedModel):
 def imported_checkpoint(model, imported: ImportedModel) -> dict[str, Any]:
     """A checkpoint dict with today's trainer keys (engine/train.py state_dict): the run verbs read
     'format', 'model' and 'meta'; epoch/step 0 and no optimizer state mark it as never trained."""
-    from ..runs import CHECKPOINT_FORMAT, RunMeta
+    from ..runs import CHECKPOINT_FORMAT
 
     return {"format": CHECKPOINT_FORMAT, "version": 1,
             "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},

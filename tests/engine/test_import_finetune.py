@@ -58,6 +58,7 @@ def test_evaluate_and_predict_work_on_an_imported_run(tmp_path, capsys):
     """The imported model reads raw values (identity normalization); --features / --target name the CSV
     columns; predict gives the model's own outputs for every window."""
     import csv
+    import itertools
     import json
 
     import numpy as np
@@ -68,7 +69,7 @@ def test_evaluate_and_predict_work_on_an_imported_run(tmp_path, capsys):
                       output_names=["y"], dynamic_axes={"x": {0: "batch", 1: "time"}})
     series = np.sin(np.arange(60) / 4.0)
     with open(tmp_path / "data.csv", "w", newline="") as f:
-        csv.writer(f).writerows([["level", "next"]] + [[a, b] for a, b in zip(series[:-1], series[1:])])
+        csv.writer(f).writerows([["level", "next"]] + [list(pair) for pair in itertools.pairwise(series)])
     assert main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.rnn.json"), "--out",
                  str(tmp_path / "runs"), "--features", "level", "--target", "next"]) == 0
     run = capsys.readouterr().out.strip().splitlines()[-1]
