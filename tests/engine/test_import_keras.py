@@ -103,6 +103,17 @@ def test_seed_bidirectional_matches_and_counts_parameters(tmp_path):
     assert sum(res.param_counts.values()) == model.count_params() + 2 * 4 * 8
 
 
+def test_seed_article_model_imports_as_the_seed_keras_example(tmp_path):
+    """At the article's size (64 units) the Bidirectional construction is exactly the seed-keras example:
+    same blocks and params, 125,185 parameters."""
+    import engine
+
+    _, project = import_and_compare(seed_bidirectional(units=64), tmp_path, shapes=((2, 10),), name="seed64")
+    example = engine.load_project(ROOT / "assets" / "examples" / "seed-keras.rnn.json")
+    assert [(b.type, b.resolved()) for b in project.blocks] == [(b.type, b.resolved()) for b in example.blocks]
+    assert sum(check(project).param_counts.values()) == 125_185
+
+
 @pytest.mark.parametrize("cell", ["GRU", "LSTM", "SimpleRNN"])
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])
 @pytest.mark.parametrize("return_sequences", [True, False])
