@@ -29,9 +29,9 @@ from .common import (
 
 SUPPORTED = ("InputLayer", "GRU", "LSTM", "SimpleRNN", "Bidirectional", "Dense", "Activation", "Dropout",
              "Concatenate", "Add", "Multiply", "Average", "LayerNormalization", "GlobalAveragePooling1D",
-             "GlobalMaxPooling1D", "Flatten", "MultiHeadAttention")
+             "GlobalMaxPooling1D", "Flatten", "MultiHeadAttention", "TimeDistributed(Dense|Dropout|Activation)")
 # Layers issue #13 part 6 adds blocks for; refused by name until then.
-AWAITING_BLOCKS = ("Embedding", "Masking", "RepeatVector", "TimeDistributed", "BatchNormalization",
+AWAITING_BLOCKS = ("Embedding", "Masking", "RepeatVector", "BatchNormalization",
                    "MaxPooling1D", "AveragePooling1D", "Conv1D")
 _ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "gelu", "softmax")
 _RECURRENT = ("GRU", "LSTM", "SimpleRNN")
@@ -199,6 +199,8 @@ def _map_layer(arc, builder, imported, layer, lname, cls, sources) -> str:
         return _map_bidirectional(arc, builder, imported, cfg, lname, sources)
     if cls == "Dense":
         return _map_dense(arc, builder, cfg, lname, sources)
+    if cls == "TimeDistributed":
+        return _map_time_distributed(arc, builder, cfg, lname, sources)
     if cls == "Activation":
         return builder.add(lname, "Activation", {"activation": _activation(cfg.get("activation"), where)}, sources)
     if cls == "Dropout":
@@ -336,7 +338,7 @@ def _map_bidirectional(arc, builder, imported, cfg, lname, sources) -> str:
     return bid
 
 
-def _map_dense(arc, builder, cfg, lname, sources) -> str:
+def _map_dense(arc, builder, cfg, lname, sources, parts: tuple[str, ...] = ()) -> str:
     where = f"layer '{lname}' (Dense)"
     params: dict[str, Any] = {"units": int(cfg["units"])}
     act = _activation(cfg.get("activation", "linear"), where)
@@ -346,11 +348,30 @@ def _map_dense(arc, builder, cfg, lname, sources) -> str:
     if not use_bias:
         params["use_bias"] = False
     bid = builder.add(lname, "Dense", params, sources)
-    values = arc.vars(lname)
+    values = arc.vars(lname, *parts)
     builder.set_weight(bid, "linear.weight", values[0].T)
     if use_bias:
         builder.set_weight(bid, "linear.bias", values[1])
     return bid
+
+
+def _map_time_distributed(arc, builder, cfg, lname, sources) -> str:
+    """TimeDistributed(Dense) is Dense: RNN Studio's Dense already acts on every time step (Keras 3)."""
+    inner = cfg.get("layer", {})
+    kind = inner.get("class_name")
+    if kind == "Dense":
+        if not _is_seq(builder, sources):
+            raise ImportRefused(f"layer '{lname}' (TimeDistributed(Dense)) needs a sequence input")
+        return _map_dense(arc, builder, inner.get("config", {}), lname, sources, ("layer",))
+    if kind in ("Dropout", "Activation"):
+        inner_cfg = inner.get("config", {})
+        if kind == "Dropout":
+            return builder.add(lname, "Dropout", {"rate": float(inner_cfg.get("rate", 0.0))}, sources)
+        where = f"layer '{lname}' (TimeDistributed(Activation))"
+        return builder.add(lname, "Activation", {"activation": _activation(inner_cfg.get("activation"), where)},
+                           sources)
+    raise ImportRefused(f"cannot import layer '{lname}' (TimeDistributed({kind})): only Dense, Dropout and "
+                        f"Activation can be wrapped (they act per time step already); {_supported_line()}")
 
 
 def _map_layer_norm(arc, builder, cfg, lname, sources) -> str:

@@ -163,6 +163,16 @@ def test_dense_activations_dropout_norm_pooling_merges(tmp_path):
             "Concatenate", "Dropout", "Activation", "Dense"} <= types
 
 
+def test_time_distributed_dense_is_dense(tmp_path):
+    inputs = keras.Input((None, 3))
+    x = layers.LSTM(5, return_sequences=True)(inputs)
+    x = layers.TimeDistributed(layers.Dense(4, activation="relu"))(x)
+    x = layers.TimeDistributed(layers.Dropout(0.1))(x)
+    x = layers.TimeDistributed(layers.Dense(1))(x)
+    _, project = import_and_compare(keras.Model(inputs, x), tmp_path, shapes=((2, 6), (3, 1)))
+    assert [b.type for b in project.blocks] == ["Input", "LSTM", "Dense", "Dropout", "Dense"]
+
+
 @pytest.mark.parametrize("causal", [False, True])
 def test_self_attention(tmp_path, causal):
     inputs = keras.Input((None, 6))
