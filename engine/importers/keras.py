@@ -144,7 +144,8 @@ def import_keras(path: str | Path) -> ImportedModel:
     layers, kind = _layer_list(arc.config, path)
     arc.name_stored_layers(layers)
     name = arc.config.get("config", {}).get("name") or path.stem
-    builder = DesignBuilder(path.stem if name in ("functional", "sequential") else name)
+    generic = re.fullmatch(r"(functional|sequential|model)(_\d+)?", str(name))  # Keras' automatic names
+    builder = DesignBuilder(path.stem if generic else name)
     imported = ImportedModel(builder.project, builder.weights, source=str(path), source_format="keras")
     ids: dict[str, str] = {}  # keras layer name -> block id
     prev: str | None = None

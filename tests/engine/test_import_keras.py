@@ -204,6 +204,7 @@ def test_sequential_model(tmp_path):
                               layers.GRU(5, go_backwards=True), layers.Dense(2, activation="relu")])
     _, project = import_and_compare(model, tmp_path, shapes=((2, 6), (1, 13)), via_onnx=True)
     assert project.blocks[0].params == {"timesteps": None, "features": 3}
+    assert project.name == "m"  # Keras' automatic model name gives way to the file name
 
 
 def test_sequential_built_without_input_layer(tmp_path):
