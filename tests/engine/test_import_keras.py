@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ["KERAS_BACKEND"] = "torch"  # Keras 3 on PyTorch: no TensorFlow needed
 keras = pytest.importorskip("keras")
 if keras.backend.backend() != "torch":  # pragma: no cover
     pytest.skip("these tests build Keras models on the torch backend", allow_module_level=True)
