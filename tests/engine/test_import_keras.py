@@ -85,8 +85,11 @@ def seed_bidirectional(units=8, steps=10):
     return keras.Model(inputs, layers.Dense(1)(x))
 
 
-def test_seed_literal_imports_with_time_misalignment_warning(tmp_path):
+def test_seed_literal_imports_with_time_misalignment_warning(tmp_path, capsys):
     _, project = import_and_compare(seed_literal(), tmp_path, name="seed-literal", via_onnx=True)
+    assert main(["check", str(tmp_path / "seed-literal.rnn.json")]) == 0  # a warning, not an error
+    shown = capsys.readouterr()
+    assert "step t meets step T-1-t" in shown.out + shown.err
     warnings = [w.message for w in check(project).warnings]
     assert any("reversed order (go_backwards)" in w and "step t meets step T-1-t" in w for w in warnings), warnings
     # one warning: the LSTM pair returns final states, where time order does not matter
