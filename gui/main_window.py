@@ -157,6 +157,8 @@ class MainWindow(QMainWindow):
         A("new", "&New", self.file_new, K.New, "Start an empty design")
         A("new_window", "New &Window", self.new_window, "Ctrl+Shift+N", "Open another designer window")
         A("open", "&Open\u2026", self.file_open, K.Open, "Open a design file")
+        A("import", "&Import Model\u2026", self.file_import, "Ctrl+Shift+I",
+          "Import a Keras 3 .keras or an ONNX model as a design, with its weights in a run folder")
         A("save", "&Save", self.file_save, K.Save, "Save the design")
         A("save_as", "Save &As\u2026", self.file_save_as, "Ctrl+Shift+S", "Save the design under a new name")
         A("close", "&Close Window", self.close, K.Close)
@@ -199,7 +201,7 @@ class MainWindow(QMainWindow):
         a = self.actions
 
         m = self.menus["File"] = mb.addMenu("&File")
-        m.addActions([a["new"], a["new_window"], a["open"]])
+        m.addActions([a["new"], a["new_window"], a["open"], a["import"]])
         self.recent_menu = m.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self.examples_menu = m.addMenu("&Examples")
@@ -653,6 +655,42 @@ class MainWindow(QMainWindow):
         self.set_project(project, str(Path(path).resolve()))
         self.add_recent(self.path)
         settings().setValue("lastDir", str(Path(path).resolve().parent))
+        return True
+
+    def file_import(self) -> None:
+        start = settings().value("lastDir", str(Path.cwd()))
+        path, _ = QFileDialog.getOpenFileName(self, "Import model", start, "Models (*.keras *.onnx);;All files (*)")
+        if path:
+            self.import_path(path)
+
+    def import_path(self, path: str) -> bool:
+        """Import a .keras / .onnx file: write <name>.rnn.json beside it and a run folder holding its weights
+        under runs/ there (where the Train panel looks), then open the design with its lints and shapes."""
+        from rnn_studio.engine.importers import ImportRefused, import_model, write_import
+
+        if not self.confirm_discard():
+            return False
+        src = Path(path)
+        design = src.with_name(src.stem + EXTENSION)
+        n = 1
+        while design.exists():
+            n += 1
+            design = src.with_name(f"{src.stem}-{n}{EXTENSION}")
+        try:
+            imported = import_model(src)
+            self._ensure_layout(imported.project)
+            run_dir = write_import(imported, design, src.parent / "runs")
+        except ImportRefused as e:
+            self.show_error("Cannot import model", str(e))
+            return False
+        except OSError as e:
+            self.show_error("Cannot import model", f"{src.parent}: cannot write the design there ({e.strerror})")
+            return False
+        self._forget_recovery()
+        self.set_project(imported.project, str(design.resolve()))
+        self.add_recent(self.path)
+        settings().setValue("lastDir", str(src.resolve().parent))
+        self.statusBar().showMessage(f"Imported {src.name}: design {design.name}, weights in run {run_dir}", 10000)
         return True
 
     def open_example(self, path: str) -> bool:

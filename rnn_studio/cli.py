@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "rnn_studio.commands.design",  # check, summary, schema, blocks
     "rnn_studio.commands.training",  # train, evaluate, predict, demo
     "rnn_studio.commands.export",  # export
+    "rnn_studio.commands.importing",  # import (Keras .keras, ONNX)
     "rnn_studio.commands.tune",  # tune
     "rnn_studio.commands.demo",  # demo (the headless tour of `make run`)
     "rnn_studio.commands.gui",  # gui (and no verb / a bare design path)

@@ -55,8 +55,9 @@ def register(sub) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
     p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run folders (default runs/)")
     p.add_argument("--resume", metavar="RUN", help="continue a run folder from its checkpoints/last.pt")
-    p.add_argument("--init-from", metavar="RUN", help="start a new run from another run's best.pt weights "
-                                                      "(same tensor names and shapes)")
+    p.add_argument("--init-from", metavar="RUN", dest="init_from",
+                   help="start from a run folder's best.pt weights (an imported model, or an earlier run) in a new "
+                        "run; the design defaults to that run's design")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
     p.set_defaults(func=cmd_train)
 
@@ -239,14 +240,15 @@ def cmd_train(args) -> int:
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "loss",
                                                 "schedule", "patience", "clip_norm", "device", "precision", "seed",
                                                 "deterministic", "threads", "grad_every", "max_steps")}
+    extra = _init_from_kwargs(args)
     if args.resume:
         if args.design or args.data or args.demo:
             raise UserError("--resume continues a run with its own design and data: drop the design and --data/--demo")
         project, spec = None, None
     else:
-        if not args.design:
+        if not args.design and not args.init_from:
             raise UserError("give a design file (rnn-studio train DESIGN --data FILE), or --resume RUN")
-        project = load_design(args.design)
+        project = load_design(args.design or str(Path(args.init_from) / "project.rnn.json"))
         spec = _spec(args)
         refuse_bad_settings(project.training)
     refuse_bad_settings(overrides, flags=True)
@@ -254,8 +256,7 @@ def cmd_train(args) -> int:
         refuse_too_big(project, overrides.get("device") or project.training.get("device"), overrides.get("batch_size"))
     progress = Progress(quiet=args.quiet)
     try:
-        summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume, on_metric=progress,
-                        init_from=args.init_from)
+        summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume, on_metric=progress, **extra)
     except _engine_errors() as e:
         raise UserError(str(e)) from None
     finally:
@@ -276,6 +277,20 @@ def cmd_train(args) -> int:
     if is_diverged(reason) or reason == STOP_OUT_OF_MEMORY:
         return EXIT_BAD_INPUT
     return 0
+
+
+def _init_from_kwargs(args) -> dict:
+    """{"init_from": RUN} for engine.train.train, checked here so that a wrong folder is one line."""
+    if not args.init_from:
+        return {}
+    from rnn_studio.engine import runs
+
+    if args.resume:
+        raise UserError("--init-from starts a new run from a run's weights; --resume continues a run: use one")
+    if not runs.is_run_dir(args.init_from):
+        raise UserError(f"{args.init_from}: not a run folder (no project.rnn.json): pass a folder under runs/, e.g. "
+                        f"the one `rnn-studio import` printed")
+    return {"init_from": args.init_from}
 
 
 def cmd_evaluate(args) -> int:

@@ -1,0 +1,300 @@
+"""ONNX files -> a design + PyTorch-layout weights.
+
+Two kinds of files:
+- RNN Studio's own exports carry the design in their metadata ("design"); the weights are read from
+  the graph's weight-carrying operators in flow order (GRU/LSTM/RNN nodes, Gemm / MatMul(+Add),
+  LayerNormalization), one block after the other.
+- Foreign files (torch.onnx.export of nn.GRU / nn.LSTM / nn.RNN stacks with nn.Linear heads) are read by
+  recognising patterns of operators and graph structure (never node names): Transpose to time-major,
+  chained recurrent nodes (num_layers), Y re-shaped back to (batch, time, features), Y_h gathered for
+  the last state (h_n[-1], or cat(h_n[-2], h_n[-1]) for a bidirectional layer), Gemm / MatMul+Add
+  heads, elementwise activations, Concat / Add, ReduceMean / ReduceMax over time, Flatten.
+
+Either way the imported design is then run against the file with onnxruntime on random inputs; a
+difference beyond tolerance refuses the import (never a silent wrong model).
+
+Weight layouts: ONNX W (D, G*H, in), R (D, G*H, H), B (D, 2*G*H) = [Wb, Rb]; gate orders ONNX LSTM
+i,o,f,c -> torch i,f,g,o; ONNX GRU z,r,h -> torch r,z,n, with linear_before_reset=1 only.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..project import Project, ProjectFormatError
+from .common import (
+    GATES,
+    ONNX_GRU_TO_TORCH,
+    ONNX_LSTM_TO_TORCH,
+    DesignBuilder,
+    ImportedModel,
+    ImportRefused,
+    reorder_gates,
+)
+
+VERIFY_ATOL = 1e-4
+RECURRENT_OPS = {"GRU": "GRU", "LSTM": "LSTM", "RNN": "SimpleRNN"}
+SUPPORTED_OPS = ("GRU", "LSTM", "RNN", "Gemm", "MatMul", "Add", "Mul", "Concat", "Transpose", "Reshape", "Squeeze",
+                 "Gather", "Slice", "Relu", "Tanh", "Sigmoid", "Softmax", "Gelu", "ReduceMean", "ReduceMax",
+                 "Flatten", "Identity", "Dropout", "LayerNormalization")
+
+
+def _supported_line() -> str:
+    return "supported ONNX ops on the data path: " + ", ".join(SUPPORTED_OPS)
+
+
+@dataclass
+class _Graph:
+    nodes: list
+    consts: dict[str, np.ndarray]
+    consumers: dict[str, list]
+    input_name: str
+    input_shape: tuple
+    output_name: str
+
+
+def _load(path: Path):
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as e:  # noqa: BLE001 - protobuf / IO errors of a bad file, all said in one line
+        raise ImportRefused(f"{path}: not a readable ONNX file ({type(e).__name__}: {e})") from None
+    g = model.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant":
+            for a in n.attribute:
+                if a.name == "value":
+                    consts[n.output[0]] = numpy_helper.to_array(a.t)
+    inputs = [i for i in g.input if i.name not in consts]
+    if len(inputs) != 1 or len(g.output) != 1:
+        raise ImportRefused(f"{path}: the graph has {len(inputs)} inputs and {len(g.output)} outputs: RNN Studio "
+                            f"designs have exactly one input (batch, time, features) and one output")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
+    if len(dims) != 3 or dims[2] is None:
+        raise ImportRefused(f"{path}: input '{inputs[0].name}' has shape {dims}: RNN Studio designs take "
+                            f"(batch, time, features) with a fixed feature size")
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
+    metadata = {p.key: p.value for p in model.metadata_props}
+    return _Graph(list(g.node), consts, consumers, inputs[0].name, tuple(dims), g.output[0].name), metadata
+
+
+def _attrs(node) -> dict[str, Any]:
+    from onnx import helper
+
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        out[a.name] = v.decode() if isinstance(v, bytes) else ([x.decode() if isinstance(x, bytes) else x for x in v]
+                                                              if isinstance(v, list) else v)
+    return out
+
+
+def _where(node) -> str:
+    return f"node '{node.name or node.output[0]}' ({node.op_type})"
+
+
+# ----------------------------------------------------------------------------- recurrent weights
+@dataclass
+class _RnnSpec:
+    cell: str  # GRU | LSTM | SimpleRNN
+    units: int
+    bidirectional: bool
+    activation: str
+    layers: list = field(default_factory=list)  # per layer: [(w_ih, w_hh, b_ih, b_hh) per direction]
+
+
+def _rnn_spec(node, consts, where: str) -> _RnnSpec:
+    op, a = node.op_type, _attrs(node)
+    cell = RECURRENT_OPS[op]
+    direction = a.get("direction", "forward")
+    if direction == "reverse":
+        raise ImportRefused(f"{where}: direction=reverse is not supported (use forward or bidirectional)")
+    if op == "GRU" and a.get("linear_before_reset", 0) != 1:
+        raise ImportRefused(f"{where}: linear_before_reset=0 is not supported: PyTorch's GRU (= Keras "
+                            f"reset_after=True) is ONNX linear_before_reset=1")
+    if a.get("clip") is not None or a.get("input_forget") or a.get("layout"):
+        raise ImportRefused(f"{where}: clip / input_forget / layout=1 are not supported")
+    acts = a.get("activations")
+    activation = "tanh"
+    if op == "RNN" and acts and set(acts) == {"Relu"}:
+        activation = "relu"
+    elif acts and [x for x in acts] not in (["Sigmoid", "Tanh"] * 2, ["Sigmoid", "Tanh", "Tanh"] * 2,
+                                             ["Sigmoid", "Tanh"], ["Sigmoid", "Tanh", "Tanh"], ["Tanh"], ["Tanh"] * 2):
+        raise ImportRefused(f"{where}: activations {acts} are not supported (PyTorch's fused cells)")
+    ins = list(node.input) + [""] * 8
+    if ins[4] or (op == "LSTM" and ins[7]):
+        raise ImportRefused(f"{where}: sequence_lens / peepholes are not supported")
+    for i in (1, 2) + ((3,) if ins[3] else ()):
+        if ins[i] not in consts:
+            raise ImportRefused(f"{where}: its weights are computed in the graph, not stored: re-export with "
+                                f"do_constant_folding=True")
+    w, r = consts[ins[1]], consts[ins[2]]
+    units, gates = int(a["hidden_size"]), GATES[cell]
+    b = consts[ins[3]] if ins[3] else np.zeros((w.shape[0], 2 * gates * units), np.float32)
+    order = {"GRU": ONNX_GRU_TO_TORCH, "LSTM": ONNX_LSTM_TO_TORCH, "SimpleRNN": (0,)}[cell]
+    dirs = [tuple(reorder_gates(m, order) for m in (w[d], r[d], b[d][:gates * units], b[d][gates * units:]))
+            for d in range(w.shape[0])]
+    return _RnnSpec(cell, units, direction == "bidirectional", activation, [dirs])
+
+
+def _set_rnn_weights(builder: DesignBuilder, bid: str, spec: _RnnSpec) -> None:
+    for layer, dirs in enumerate(spec.layers):
+        for d, weights in enumerate(dirs):
+            builder.set_recurrent(bid, layer, d == 1, *weights)
+
+
+# ----------------------------------------------------------------------------- entry point
+def import_onnx(path: str | Path) -> ImportedModel:
+    path = Path(path)
+    graph, metadata = _load(path)
+    if metadata.get("producer", "").startswith("rnn-studio") and "design" in metadata:
+        imported = _import_own(graph, metadata, path)
+    else:
+        from .onnx_patterns import PatternReader
+
+        builder = DesignBuilder(path.stem)
+        PatternReader(graph, builder, path).run()
+        imported = ImportedModel(builder.project, builder.weights, source=str(path), source_format="onnx")
+    verify_against_onnx(imported, path, graph, metadata)
+    return imported
+
+
+# ----------------------------------------------------------------------------- our own exports
+def _linear_ops(graph: _Graph) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(torch weight (out, in), bias or None) of every Gemm / MatMul with a stored weight, in flow order."""
+    out = []
+    for n in graph.nodes:
+        if n.op_type == "Gemm" and n.input[1] in graph.consts:
+            a = _attrs(n)
+            w = graph.consts[n.input[1]]
+            w = w if a.get("transB", 0) else w.T
+            bias = graph.consts.get(n.input[2]) if len(n.input) > 2 else None
+            out.append((w, bias))
+        elif n.op_type == "MatMul" and n.input[1] in graph.consts and graph.consts[n.input[1]].ndim == 2:
+            bias = None
+            for c in graph.consumers.get(n.output[0], []):
+                if c.op_type == "Add":
+                    other = [i for i in c.input if i != n.output[0]]
+                    if other and other[0] in graph.consts:
+                        bias = graph.consts[other[0]]
+            out.append((graph.consts[n.input[1]].T, bias))
+    return out
+
+
+def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> ImportedModel:
+    from ..shapes import check
+
+    try:
+        project = Project.from_dict(json.loads(metadata["design"]), str(path))
+    except (ProjectFormatError, json.JSONDecodeError) as e:
+        raise ImportRefused(f"{path}: its embedded design cannot be read ({e})") from None
+    res = check(project)
+    if not res.ok:
+        raise ImportRefused(f"{path}: its embedded design does not check: {res.errors[0].message}")
+    builder = DesignBuilder(project.name)
+    builder.project = project
+    recurrent = [n for n in graph.nodes if n.op_type in RECURRENT_OPS]
+    linear = _linear_ops(graph)
+    norms = [n for n in graph.nodes if n.op_type == "LayerNormalization"]
+    for bid in res.order:
+        block = project.block(bid)
+        p = block.resolved()
+        if block.type in ("GRU", "LSTM", "SimpleRNN"):
+            spec = None
+            for _ in range(p["num_layers"]):
+                if not recurrent:
+                    raise ImportRefused(f"{path}: fewer recurrent nodes than the embedded design needs")
+                node = recurrent.pop(0)
+                one = _rnn_spec(node, graph.consts, _where(node))
+                spec = one if spec is None else spec
+                if spec is not one:
+                    spec.layers += one.layers
+            _set_rnn_weights(builder, bid, spec)
+        elif block.type in ("Dense", "MultiHeadAttention"):
+            keys = ["linear"] if block.type == "Dense" else ["query", "key", "value", "output"]
+            for key in keys:
+                if not linear:
+                    raise ImportRefused(f"{path}: fewer linear operators than the embedded design needs")
+                w, bias = linear.pop(0)
+                builder.set_weight(bid, f"{key}.weight", w)
+                if bias is not None and (block.type != "Dense" or p["use_bias"]):
+                    builder.set_weight(bid, f"{key}.bias", bias)
+        elif block.type == "LayerNormalization":
+            if not norms:
+                raise ImportRefused(f"{path}: LayerNormalization '{bid}' was exported below opset 17 (decomposed): "
+                                    f"re-export with --opset 17 or later")
+            node = norms.pop(0)
+            builder.set_weight(bid, "weight", graph.consts[node.input[1]])
+            builder.set_weight(bid, "bias", graph.consts[node.input[2]])
+    imported = ImportedModel(project, builder.weights, source=str(path), source_format="onnx")
+    imported.notes.append(f"RNN Studio export of '{project.name}': design read from its metadata")
+    _meta_from_metadata(imported, metadata)
+    return imported
+
+
+def _meta_from_metadata(imported: ImportedModel, metadata: dict[str, str]) -> None:
+    """Carry what the export recorded about preprocessing into the run's meta (docs/export.md)."""
+    meta: dict[str, Any] = {"task": metadata.get("task", "regression")}
+    for key in ("features", "classes", "x_mean", "x_std", "y_mean", "y_std", "lookback", "horizon"):
+        if key in metadata:
+            meta[key] = json.loads(metadata[key])
+    if "target" in metadata:
+        meta["target"] = metadata["target"]
+    imported.meta = meta
+    imported.in_graph_normalization = metadata.get("normalization") == "in_graph"
+
+
+# ----------------------------------------------------------------------------- verification
+def verify_against_onnx(imported: ImportedModel, path: Path, graph: _Graph, metadata: dict[str, str]) -> float:
+    """Run the imported design and the file on the same random inputs; refuse beyond VERIFY_ATOL."""
+    import onnxruntime as ort
+    import torch
+
+    from .common import build_checked
+
+    _, model = build_checked(imported)
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own error types for files it cannot run
+        raise ImportRefused(f"{path}: onnxruntime cannot load it ({type(e).__name__}: {str(e).splitlines()[0]})") \
+            from None
+    batch_fixed, time_fixed, feats = graph.input_shape
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for batch, steps in ((2, 7), (3, 11)):
+        x = rng.standard_normal((batch_fixed or batch, time_fixed or steps, feats)).astype(np.float32)
+        (want,) = sess.run(None, {graph.input_name: x})
+        with torch.no_grad():
+            got = _run_ours(model, imported, x)
+        if got.shape != want.shape:
+            raise ImportRefused(f"{path}: the imported design gives shape {got.shape} where the file gives "
+                                f"{want.shape}; please report this file")
+        worst = max(worst, float(np.max(np.abs(got - want))) if want.size else 0.0)
+    if not worst <= VERIFY_ATOL:
+        raise ImportRefused(f"{path}: the imported design differs from the file by {worst:.2e} (> {VERIFY_ATOL:.0e}) "
+                            f"on random inputs: this graph is not one import recognises; please report it")
+    imported.notes.append(f"verified against onnxruntime: max abs diff {worst:.1e}")
+    return worst
+
+
+def _run_ours(model, imported: ImportedModel, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    meta = imported.meta
+    if imported.in_graph_normalization and meta.get("x_mean") is not None:
+        x = (x - np.asarray(meta["x_mean"], np.float32)) / np.asarray(meta["x_std"], np.float32)
+    y = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+    if imported.in_graph_normalization and meta.get("task") == "regression" \
+            and meta.get("y_mean") is not None:
+        y = y * np.float32(meta["y_std"]) + np.float32(meta["y_mean"])
+    return y

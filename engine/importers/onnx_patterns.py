@@ -1,0 +1,417 @@
+"""Recognise a foreign ONNX graph (torch.onnx.export of recurrent stacks with linear heads) as blocks.
+
+Every tensor on the data path gets a symbolic value saying what it is in design terms; tensors that
+only compute shapes or constants are `_Aux`. A node whose inputs carry data but whose pattern is not
+recognised is refused by name and type.
+
+    _Seq(b)       (batch, time, F) output of block b          _Vec(b)  (batch, F) output of block b
+    _TimeMajor(b) (time, batch, F) view of b's sequence
+    _RnnY         Y of a recurrent node (stage 0: (T, D, B, H); 1: (T, B, D, H); 2: (T, B, D*H))
+    _RnnH         stacked final states (L*D, B, H): entries (group, layer, direction)
+    _HState       one final state (B, H)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .common import DesignBuilder, ImportRefused
+from .onnx import (
+    _attrs,
+    _Graph,
+    _rnn_spec,
+    _RnnSpec,
+    _set_rnn_weights,
+    _supported_line,
+    _where,
+)
+
+
+class _Aux:
+    pass
+
+
+AUX = _Aux()
+
+
+@dataclass
+class _Seq:
+    block: str
+
+
+@dataclass
+class _Vec:
+    block: str
+
+
+@dataclass
+class _TimeMajor:
+    block: str
+
+
+@dataclass
+class _Group:
+    """Chained recurrent nodes of one torch module (num_layers), and the block made of them."""
+
+    spec: _RnnSpec
+    source: str
+    node_name: str
+    block: str | None = None
+    sequences: bool = False
+
+
+@dataclass
+class _RnnY:
+    group: _Group
+    layer: int
+    stage: int
+
+
+@dataclass
+class _RnnH:
+    entries: list = field(default_factory=list)  # (group, layer, direction)
+
+
+@dataclass
+class _HState:
+    group: _Group
+    layer: int
+    direction: int
+
+
+_DATA = (_Seq, _Vec, _TimeMajor, _RnnY, _RnnH, _HState)
+
+
+class PatternReader:
+    def __init__(self, graph: _Graph, builder: DesignBuilder, path):
+        self.g, self.b, self.path = graph, builder, path
+        self.values: dict[str, object] = {}
+
+    # ------------------------------------------------------------------ driver
+    def run(self) -> None:
+        _, steps, feats = self.g.input_shape
+        self.values[self.g.input_name] = _Seq(self.b.add("input", "Input", {"timesteps": steps, "features": feats}))
+        for node in self.g.nodes:
+            ins = [self.values.get(i, AUX) if i else None for i in node.input]
+            if not any(isinstance(v, _DATA) for v in ins) or self._feeds_only_shapes(node):
+                for out in node.output:
+                    self.values[out] = AUX
+                continue
+            handler = getattr(self, f"_op_{node.op_type}", None)
+            result = handler(node, ins) if handler else None
+            if result is None:
+                self._refuse(node)
+            for out, value in zip(node.output, result if isinstance(result, list) else [result]):
+                self.values[out] = value
+        out = self.values.get(self.g.output_name)
+        if isinstance(out, _HState):
+            out = self._state_vec([out], "concat")
+        if not isinstance(out, (_Seq, _Vec)):
+            raise ImportRefused(f"{self.path}: the graph output '{self.g.output_name}' is not recognised as a "
+                                f"block output; {_supported_line()}")
+
+    def _feeds_only_shapes(self, node) -> bool:
+        """A tensor computed only to read its size (initial states sized from the batch) carries no data."""
+        users = [c for out in node.output for c in self.g.consumers.get(out, [])]
+        return bool(users) and all(c.op_type == "Shape" for c in users) and self.g.output_name not in node.output
+
+    def _refuse(self, node, why: str = ""):
+        raise ImportRefused(f"cannot import {_where(node)}{': ' + why if why else ''}; {_supported_line()}")
+
+    def _const(self, name: str):
+        return self.g.consts.get(name)
+
+    def _only_consumer(self, tensor: str, node) -> bool:
+        return [list(c.output) for c in self.g.consumers.get(tensor, [])] == [list(node.output)]
+
+    # ------------------------------------------------------------------ layout ops
+    def _op_Transpose(self, node, ins):
+        perm, v = list(_attrs(node).get("perm", [])), ins[0]
+        if perm == [1, 0, 2]:
+            if isinstance(v, _Seq):
+                return _TimeMajor(v.block)
+            if isinstance(v, _TimeMajor):
+                return _Seq(v.block)
+            if isinstance(v, _RnnY) and v.stage == 2 and v.layer == len(v.group.spec.layers) - 1:
+                return _Seq(self._materialize(v.group, sequences=True, node=node))
+        if perm == [0, 2, 1, 3] and isinstance(v, _RnnY) and v.stage == 0:
+            return _RnnY(v.group, v.layer, 1)
+        return None
+
+    def _op_Reshape(self, node, ins):
+        v, shape = ins[0], self._const(node.input[1])
+        if isinstance(v, _RnnY) and v.stage == 1 and shape is not None and list(shape[:2]) == [0, 0]:
+            return _RnnY(v.group, v.layer, 2)
+        return None
+
+    def _op_Squeeze(self, node, ins):
+        v = ins[0]
+        axes = self._axes(node)
+        if isinstance(v, _RnnY) and v.stage == 0 and axes == [1] and not v.group.spec.bidirectional:
+            return _RnnY(v.group, v.layer, 2)
+        if isinstance(v, _RnnH) and len(v.entries) == 1 and axes == [0]:
+            return _HState(*v.entries[0])
+        return None
+
+    def _axes(self, node) -> list[int] | None:
+        if len(node.input) > 1 and node.input[1]:
+            axes = self._const(node.input[1])
+            return None if axes is None else [int(a) for a in np.atleast_1d(axes)]
+        axes = _attrs(node).get("axes")
+        return None if axes is None else [int(a) for a in axes]
+
+    def _op_Shape(self, node, ins):
+        return AUX  # shape arithmetic (initial states sized from the batch) carries no data
+
+    def _op_Identity(self, node, ins):
+        return ins[0]
+
+    def _op_Dropout(self, node, ins):
+        return [ins[0], AUX]
+
+    # ------------------------------------------------------------------ recurrent nodes and their states
+    def _op_GRU(self, node, ins):
+        v = ins[0]
+        spec = _rnn_spec(node, self.g.consts, _where(node))
+        if isinstance(v, _TimeMajor):
+            group, layer = _Group(spec, v.block, node.name or node.op_type), 0
+        elif isinstance(v, _RnnY) and v.stage == 2 and v.group.block is None \
+                and v.layer == len(v.group.spec.layers) - 1 and self._stackable(v.group.spec, spec):
+            group, layer = v.group, len(v.group.spec.layers)  # one more layer of a stack (num_layers)
+            group.spec.layers += spec.layers
+        elif isinstance(v, _RnnY) and v.stage == 2 and v.layer == len(v.group.spec.layers) - 1:
+            # another kind of recurrent module reading the previous one's time-major output directly
+            source = self._materialize(v.group, sequences=True, node=node)
+            group, layer = _Group(spec, source, node.name or node.op_type), 0
+        elif isinstance(v, _Seq):
+            self._refuse(node, "it reads a (batch, time, features) tensor as time-major: the module was built with "
+                               "batch_first=False; RNN Studio designs take (batch, time, features): re-export with "
+                               "batch_first=True")
+        else:
+            return None
+        outs = [_RnnY(group, layer, 0), _RnnH([(group, layer, d) for d in range(2 if spec.bidirectional else 1)])]
+        return outs + ([AUX] if node.op_type == "LSTM" else [])
+
+    _op_LSTM = _op_GRU
+    _op_RNN = _op_GRU
+
+    @staticmethod
+    def _stackable(a: _RnnSpec, b: _RnnSpec) -> bool:
+        return (a.cell, a.units, a.bidirectional, a.activation) == (b.cell, b.units, b.bidirectional, b.activation)
+
+    def _op_Concat(self, node, ins):
+        axis = int(_attrs(node).get("axis", 0))
+        if all(isinstance(v, _RnnH) for v in ins) and axis == 0:
+            return _RnnH([e for v in ins for e in v.entries])
+        if all(isinstance(v, _HState) for v in ins) and axis in (-1, 1):
+            return _Vec(self._state_vec(ins, "concat", node))
+        if all(isinstance(v, (_Seq, _Vec)) for v in ins) and len({type(v) for v in ins}) == 1:
+            rank = 3 if isinstance(ins[0], _Seq) else 2
+            if axis in (-1, rank - 1):
+                return self._block_like(ins[0], node, "Concatenate", {}, [v.block for v in ins])
+        return None
+
+    def _op_Gather(self, node, ins):
+        v, index = ins[0], self._const(node.input[1])
+        axis = int(_attrs(node).get("axis", 0))
+        if index is None or np.ndim(index) != 0:
+            return None
+        i = int(index)
+        if isinstance(v, _RnnH) and axis == 0 and -len(v.entries) <= i < len(v.entries):
+            return _HState(*v.entries[i])
+        if isinstance(v, _Seq) and axis == 1 and i == -1:
+            return self._last_step(v, node)
+        return None
+
+    def _op_Slice(self, node, ins):
+        v = ins[0]
+        consts = [self._const(n) if n else None for n in node.input[1:]]
+        if not isinstance(v, _RnnH) or any(c is None for c in consts[:3]):
+            return None
+        starts, ends, axes = (int(np.atleast_1d(c)[0]) for c in consts[:3])
+        steps = int(np.atleast_1d(consts[3])[0]) if len(consts) > 3 and consts[3] is not None else 1
+        if axes != 0 or steps != 1:
+            return None
+        return _RnnH(v.entries[slice(starts, ends)])
+
+    def _last_step(self, v: _Seq, node):
+        """out[:, -1] of a one-way recurrent sequence is its last state; of a bidirectional one it is not."""
+        group = next((g for g in self._groups() if g.block == v.block), None)
+        if group is None:
+            return None
+        if group.spec.bidirectional:
+            self._refuse(node, "out[:, -1] of a bidirectional layer joins the backward pass's state after ONE step "
+                               "(the seed article's mistake); RNN Studio's blocks give h_n (forward at T-1, backward "
+                               "at 0): re-export with torch.cat([h_n[-2], h_n[-1]], -1)")
+        block = self.b.block(v.block)
+        if self.b.project.outputs_of(v.block):
+            return None
+        block.params.pop("return_sequences", None)
+        return _Vec(v.block)
+
+    def _groups(self):
+        return getattr(self, "_all_groups", [])
+
+    def _state_vec(self, states, mode: str, node=None) -> str:
+        """Final states joined by concat / sum / mul: the last layer of one group -> its block as a vector."""
+        group = states[0].group
+        last = len(group.spec.layers) - 1
+        want = [(group, last, d) for d in range(2 if group.spec.bidirectional else 1)]
+        got = [(s.group, s.layer, s.direction) for s in states]
+        if len(states) == 1 and not group.spec.bidirectional and got == want:
+            return self._materialize(group, sequences=False, node=node)
+        if group.spec.bidirectional and got == want:
+            return self._materialize(group, sequences=False, node=node, merge_mode=mode)
+        raise ImportRefused(f"cannot import {_where(node) if node is not None else 'the output'}: it uses final states "
+                            f"other than the last layer's h_n (forward, then backward); {_supported_line()}")
+
+    def _materialize(self, group: _Group, sequences: bool, node, merge_mode: str = "concat") -> str:
+        if group.block is not None and sequences and group.sequences:
+            return group.block  # the same sequence read twice (e.g. once only for its shape)
+        if group.block is not None:
+            raise ImportRefused(f"cannot import {_where(node)}: the recurrent node '{group.node_name}' has both its "
+                                f"sequence and its states used: an RNN Studio block gives one of them")
+        spec = group.spec
+        params = {"units": spec.units}
+        if spec.bidirectional:
+            params["bidirectional"] = True
+            if merge_mode != "concat":
+                params["merge_mode"] = merge_mode
+        if sequences:
+            params["return_sequences"] = True
+        if len(spec.layers) > 1:
+            params["num_layers"] = len(spec.layers)
+        if spec.activation != "tanh":
+            params["activation"] = spec.activation
+        group.block = self.b.add(spec.cell.lower(), spec.cell, params, [group.source])
+        group.sequences = sequences
+        _set_rnn_weights(self.b, group.block, spec)
+        self._all_groups = self._groups() + [group]
+        return group.block
+
+    # ------------------------------------------------------------------ heads and merges
+    def _op_Gemm(self, node, ins):
+        a = _attrs(node)
+        w = self._const(node.input[1])
+        bias = self._const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        v = ins[0]
+        if isinstance(v, _HState):
+            v = _Vec(self._state_vec([v], "concat", node))
+        if not isinstance(v, _Vec) or w is None or a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 \
+                or a.get("beta", 1.0) != 1.0 or (len(node.input) > 2 and node.input[2] and bias is None):
+            return None
+        weight = w if a.get("transB", 0) else w.T
+        return self._dense(v, node, weight, bias)
+
+    def _op_MatMul(self, node, ins):
+        v, w = ins[0], self._const(node.input[1])
+        if isinstance(v, _HState):
+            v = _Vec(self._state_vec([v], "concat", node))
+        if not isinstance(v, (_Seq, _Vec)) or w is None or w.ndim != 2:
+            return None
+        return self._dense(v, node, w.T, None)
+
+    def _dense(self, v, node, weight, bias):
+        params = {"units": int(weight.shape[0])}
+        if bias is None:
+            params["use_bias"] = False
+        out = self._block_like(v, node, "Dense", params, [v.block])
+        self.b.set_weight(out.block, "linear.weight", weight)
+        if bias is not None:
+            self.b.set_weight(out.block, "linear.bias", np.broadcast_to(bias, (weight.shape[0],)))
+        return out
+
+    def _block_like(self, v, node, type_: str, params: dict, sources: list[str]):
+        bid = self.b.add(type_.lower(), type_, params, sources)
+        return _Seq(bid) if isinstance(v, _Seq) else _Vec(bid)
+
+    def _op_Add(self, node, ins):
+        data = [v for v in ins if isinstance(v, _DATA)]
+        if all(isinstance(v, _HState) for v in data) and len(data) == 2:
+            return _Vec(self._state_vec(data, "sum", node))
+        if len(data) == 1:  # the bias of a MatMul head
+            v = data[0]
+            bias = self._const(node.input[1 - ins.index(v)])
+            block = self.b.block(v.block) if isinstance(v, (_Seq, _Vec)) else None
+            src = next(i for i in node.input if self.values.get(i) is v)
+            if block is None or block.type != "Dense" or block.params.get("use_bias", True) \
+                    or bias is None or bias.size != block.params["units"] or not self._only_consumer(src, node):
+                return None
+            block.params.pop("use_bias")
+            self.b.set_weight(block.id, "linear.bias", bias.reshape(-1))
+            return v
+        if all(isinstance(v, (_Seq, _Vec)) for v in data) and len({type(v) for v in data}) == 1:
+            return self._block_like(data[0], node, "Add", {}, [v.block for v in data])
+        return None
+
+    def _op_Mul(self, node, ins):
+        data = [v for v in ins if isinstance(v, _DATA)]
+        if len(data) == 2 and all(isinstance(v, _HState) for v in data):
+            return _Vec(self._state_vec(data, "mul", node))
+        return None
+
+    def _activation(self, node, ins, name: str):
+        v = ins[0]
+        if isinstance(v, _HState):
+            v = _Vec(self._state_vec([v], "concat", node))
+        if not isinstance(v, (_Seq, _Vec)):
+            return None
+        if name == "softmax":
+            axis = int(_attrs(node).get("axis", -1))
+            if axis not in (-1, 2 if isinstance(v, _Seq) else 1):
+                return None
+        if name == "gelu" and _attrs(node).get("approximate", "none") != "none":
+            return None
+        block = self.b.block(v.block)
+        src = next(i for i in node.input if self.values.get(i) is v or self.values.get(i) == v)
+        if block.type == "Dense" and block.params.get("activation", "linear") == "linear" \
+                and self._only_consumer(src, node):
+            block.params["activation"] = name
+            return v
+        return self._block_like(v, node, "Activation", {"activation": name}, [v.block])
+
+    def _op_Relu(self, node, ins):
+        return self._activation(node, ins, "relu")
+
+    def _op_Tanh(self, node, ins):
+        return self._activation(node, ins, "tanh")
+
+    def _op_Sigmoid(self, node, ins):
+        return self._activation(node, ins, "sigmoid")
+
+    def _op_Softmax(self, node, ins):
+        return self._activation(node, ins, "softmax")
+
+    def _op_Gelu(self, node, ins):
+        return self._activation(node, ins, "gelu")
+
+    def _pool(self, node, ins, type_: str):
+        v = ins[0]
+        a = _attrs(node)
+        if isinstance(v, _Seq) and self._axes(node) == [1] and a.get("keepdims", 1) == 0:
+            return _Vec(self.b.add(type_.lower(), type_, {}, [v.block]))
+        return None
+
+    def _op_ReduceMean(self, node, ins):
+        return self._pool(node, ins, "GlobalAveragePooling1D")
+
+    def _op_ReduceMax(self, node, ins):
+        return self._pool(node, ins, "GlobalMaxPooling1D")
+
+    def _op_Flatten(self, node, ins):
+        if isinstance(ins[0], _Seq) and int(_attrs(node).get("axis", 1)) == 1:
+            return _Vec(self.b.add("flatten", "Flatten", {}, [ins[0].block]))
+        return None
+
+    def _op_LayerNormalization(self, node, ins):
+        v, a = ins[0], _attrs(node)
+        scale, bias = self._const(node.input[1]), self._const(node.input[2]) if len(node.input) > 2 else None
+        if not isinstance(v, (_Seq, _Vec)) or a.get("axis", -1) not in (-1, 2 if isinstance(v, _Seq) else 1) \
+                or scale is None:
+            return None
+        out = self._block_like(v, node, "LayerNormalization", {"epsilon": float(f"{a.get('epsilon', 1e-5):.7g}")}, [v.block])
+        self.b.set_weight(out.block, "weight", scale)
+        self.b.set_weight(out.block, "bias", bias if bias is not None else np.zeros_like(scale))
+        return out
+
