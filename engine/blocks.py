@@ -129,6 +129,10 @@ def _zero(params: Params) -> int:
     return 0
 
 
+def _no_saved(params: Params, length: int) -> int:
+    return 0
+
+
 @dataclass(frozen=True)
 class BlockDef:
     type: str
@@ -153,6 +157,9 @@ class BlockDef:
     noisy_in_training: bool = False  # random while training (a bad output block)
     normalizes: bool = False  # resets the "deep recurrent stack without normalization" count
     recurrent_layers: Callable[[Params], int] = _zero  # recurrent layers this block stacks
+    # values per sample kept for the backward pass besides the output, at sequence length `length`
+    # (engine/resources.py's training-memory estimate): gate activations, attention maps
+    saved_per_sample: Callable[[Params, int], int] = _no_saved
     onnx_op: str | None = None  # the native ONNX operator the export must contain (one per layer)
     onnx_attrs: tuple[tuple[str, int], ...] = ()  # integer attributes that operator must carry
 
@@ -360,6 +367,17 @@ def _rnn_min_opset(p: Params) -> tuple[int, str] | None:
     return (10, "go_backwards reverses time with a negative-step Slice") if p.get("go_backwards") else None
 
 
+_SAVED_GATES = {"GRU": 3, "LSTM": 5, "SimpleRNN": 1}  # per unit and step (LSTM: 4 gates + the cell)
+
+
+def _rnn_saved(gates: int) -> Callable[[Params, int], int]:
+    def saved(p: Params, length: int) -> int:
+        directions = 2 if p.get("bidirectional") else 1
+        return gates * int(p["units"]) * int(p["num_layers"]) * directions * length
+
+    return saved
+
+
 def _recurrent(cell: str, help_text: str) -> BlockDef:
     params = [
         Param("units", "int", 64, "Hidden units per direction.", min=1, max=8192),
@@ -388,6 +406,7 @@ def _recurrent(cell: str, help_text: str) -> BlockDef:
         extra_checks=_rnn_checks, lints=_rnn_lints, summary=_rnn_summary, call_text=_rnn_call_text(cell),
         reads_later_steps=_rnn_reads_later, reverses_time=lambda p: bool(p.get("go_backwards")),
         min_opset=_rnn_min_opset, has_weights=True, recurrent_layers=lambda p: p["num_layers"],
+        saved_per_sample=_rnn_saved(_SAVED_GATES[cell]),
         onnx_op=_ONNX_OP[cell], onnx_attrs=(("linear_before_reset", 1),) if cell == "GRU" else (),
         test_values={"units": (1, 2, 3, 4, 5, 6), "num_layers": (1, 2), "dropout": (0.0, 0.1)},
     )
@@ -763,6 +782,7 @@ MHA = BlockDef(
     build=lambda ctx: _layers().SelfAttention(ctx.in_shapes[0][-1], ctx.params["num_heads"], _mha_key_dim(ctx),
                                               ctx.params["dropout"], ctx.params["causal"]),
     summary=_mha_summary, has_weights=True,
+    saved_per_sample=lambda p, length: int(p["num_heads"]) * length * length,  # the attention maps
     reads_later_steps=lambda p: None if p.get("causal") else "non-causal attention",
     min_opset=lambda p: (14, "its causal mask needs the Trilu operator") if p.get("causal") else None,
     test_values={"num_heads": (1, 2, 3), "key_dim": (None, 1, 2, 4), "dropout": (0.0,)},

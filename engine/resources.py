@@ -25,10 +25,9 @@ import os
 from dataclasses import dataclass, field
 
 from . import limits
-from .blocks import RECURRENT
+from .blocks import CATALOG
 
 FLOAT_BYTES = 4
-GATES = {"GRU": 3, "LSTM": 5, "SimpleRNN": 1}  # per unit and step, kept for backward (LSTM: 4 gates + cell)
 DEFAULT_BATCH, DEFAULT_LENGTH = 64, 32
 WARN_FRACTION = 0.5  # warn from half the machine's memory on
 EXPORT_BATCH = 7  # the largest batch export's verification runs (exports/verify.py)
@@ -117,18 +116,12 @@ def estimate(project, result, batch_size: int | None = None, optimizer: str | No
 
 
 def _elements_per_sample(block, shape, length: int) -> int:
-    """Values one sample leaves in memory for this block's backward pass."""
+    """Values one sample leaves in memory for this block's backward pass: its output plus what its type
+    keeps besides (BlockDef.saved_per_sample: gate activations, attention maps)."""
     dims = [length if d is None else d for d in shape[1:]]
-    out = math.prod(dims)
-    if block.type in RECURRENT:
-        p = block.resolved()
-        units, layers = int(p.get("units", 1)), int(p.get("num_layers", 1))
-        directions = 2 if p.get("bidirectional") else 1
-        out += GATES[block.type] * units * layers * directions * length
-    elif block.type == "MultiHeadAttention" and len(shape) == 3:
-        heads = int(block.resolved().get("num_heads", 1))
-        out += heads * dims[0] * dims[0]
-    return out
+    definition = CATALOG.get(block.type)
+    saved = definition.saved_per_sample(block.resolved(), dims[0] if len(dims) > 1 else length) if definition else 0
+    return math.prod(dims) + saved
 
 
 # ============================================================================ what the machine has
