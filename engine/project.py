@@ -312,7 +312,7 @@ def load_project(path: str | os.PathLike) -> Project:
     text = read_user_text(p, ProjectFormatError, folder="not a project file", utf8_fix="; save the file as UTF-8",
                           max_bytes=max_bytes, too_big_fix=f" for a project file; {limits.MAX_PROJECT_MB.hint()}")
     data = parse_json_text(text, str(p))
-    project = _parse(data, str(p))
+    project = _parse(data, str(p), capped=True)
     project.path = str(p)
     return project
 
@@ -416,7 +416,9 @@ class _Fail:
         raise ProjectFormatError(f"{self.src}: {msg}")
 
 
-def _parse(data: Any, src: str) -> Project:
+def _parse(data: Any, src: str, capped: bool = False) -> Project:
+    """`capped`: apply the name and block-count limits (files read from disk; an in-memory copy of a
+    design being edited is not refused for growing)."""
     fail = _Fail(src)
     if not isinstance(data, dict):
         fail(f"the file must hold a JSON object, found {_type_name(data)}")
@@ -435,11 +437,11 @@ def _parse(data: Any, src: str) -> Project:
     if not isinstance(name, str):
         fail(f'"name" must be a string, found {_type_name(name)}')
     max_name = limits.MAX_NAME_CHARS.int_value()
-    if len(name) > max_name:
+    if capped and len(name) > max_name:
         fail(f'"name" has {len(name):,} characters, more than {max_name}: shorten it ({quote(name, 30)}); '
              f"{limits.MAX_NAME_CHARS.hint()}")
-    blocks = _parse_blocks(data.get("blocks"), fail)
-    links = _parse_links(data.get("links", []), fail)
+    blocks = _parse_blocks(data.get("blocks"), fail, capped)
+    links = _parse_links(data.get("links", []), fail, capped)
     layout = data.get("layout", {})
     if not isinstance(layout, dict):
         fail(f'"layout" must be an object, found {_type_name(layout)}')
@@ -455,11 +457,11 @@ def _too_long(word: str, what: str, fail) -> None:
         fail(f"{what} {quote(word, 30)} is {len(word):,} characters long, more than {MAX_WORD_CHARS}: shorten it")
 
 
-def _parse_blocks(blocks_raw: Any, fail) -> list[Block]:
+def _parse_blocks(blocks_raw: Any, fail, capped: bool) -> list[Block]:
     if not isinstance(blocks_raw, list):
         fail(f'"blocks" must be a list of blocks, found {_type_name(blocks_raw)}')
     max_blocks = limits.MAX_BLOCKS.int_value()
-    if len(blocks_raw) > max_blocks:
+    if capped and len(blocks_raw) > max_blocks:
         fail(f"the design has {len(blocks_raw):,} blocks, more than the limit of {max_blocks:,}: "
              f"{limits.MAX_BLOCKS.hint()}")
     blocks = []
@@ -486,11 +488,11 @@ def _parse_blocks(blocks_raw: Any, fail) -> list[Block]:
     return blocks
 
 
-def _parse_links(links_raw: Any, fail) -> list[tuple[str, str]]:
+def _parse_links(links_raw: Any, fail, capped: bool) -> list[tuple[str, str]]:
     if not isinstance(links_raw, list):
         fail(f'"links" must be a list of [from, to] pairs, found {_type_name(links_raw)}')
     max_links = 4 * limits.MAX_BLOCKS.int_value()
-    if len(links_raw) > max_links:
+    if capped and len(links_raw) > max_links:
         fail(f"the design has {len(links_raw):,} links, more than the limit of {max_links:,} (4 per block): "
              f"{limits.MAX_BLOCKS.hint()}")
     links = []
