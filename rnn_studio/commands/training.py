@@ -50,6 +50,9 @@ def register(sub) -> None:
     p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run folders (default runs/)")
     p.add_argument("--resume", metavar="RUN", help="continue a run folder from its checkpoints/last.pt")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    p.add_argument("--log", action="append", choices=("tensorboard", "mlflow"), metavar="TRACKER",
+                   help="also log to tensorboard (<run>/tensorboard/) or mlflow (MLFLOW_TRACKING_URI, default "
+                        "runs/mlflow.db); repeat for both; needs pip install 'rnn-studio[tracking]' (docs/tracking.md)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics of a run's best.pt on a data file")
@@ -211,9 +214,16 @@ def cmd_train(args) -> int:
             raise UserError("give a design file (rnn-studio train DESIGN --data FILE), or --resume RUN")
         project = load_design(args.design)
         spec = _spec(args)
+    from engine.tracking import TrackingUnavailable, chain, open_loggers
+
+    try:
+        loggers = open_loggers(args.log)
+    except TrackingUnavailable as e:
+        raise UserError(str(e)) from None
     progress = Progress(quiet=args.quiet)
     try:
-        summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume, on_metric=progress)
+        summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume,
+                        on_metric=chain(progress, loggers))
     except _engine_errors() as e:
         raise UserError(str(e)) from None
     finally:
