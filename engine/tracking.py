@@ -356,6 +356,7 @@ def replay(run_dir: str | Path, kind: str) -> int:
     MLflow: a new MLflow run (its id replaces the one in tracking.json)."""
     from .runs import RunError, is_run_dir, iter_metrics
 
+    require(kind)
     rd = Path(run_dir)
     if not is_run_dir(rd):
         raise RunError(f"{rd}: not a run folder (no project.rnn.json): pass a folder under runs/")
@@ -366,10 +367,8 @@ def replay(run_dir: str | Path, kind: str) -> int:
     if kind == "tensorboard":
         logger: Any = TensorBoardLogger(rd, clock=clock)
         shutil.rmtree(logger.log_dir, ignore_errors=True)
-    elif kind == "mlflow":
-        logger = MlflowLogger(rd, clock=clock)
     else:
-        require(kind)
+        logger = MlflowLogger(rd, clock=clock)
     for rec in records:
         logger(rec)
     logger.close()
