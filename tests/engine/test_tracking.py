@@ -165,3 +165,21 @@ def test_log_command_without_package_exit_2(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "error: logging to TensorBoard needs the tensorboard package: pip install 'rnn-studio[tracking]' "
         "(or pip install tensorboard)"]
+
+
+def test_training_process_reports_a_missing_package_as_end_record(tmp_path, monkeypatch):
+    """The GUI's "Log to" choice reaches the spawned process through the overrides; without the package
+    the process ends with an error record the Train panel shows (no CLI flag in the message)."""
+    from engine import load_project
+    from engine.train import _process_main
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` raises ImportError, as when absent
+    project = load_project(write_tiny_design(tmp_path))
+    with pytest.raises(SystemExit) as ended:
+        _process_main(project.to_json(), {"demo": "sine"}, {"epochs": 1, "log": "mlflow"}, str(tmp_path / "run"),
+                      False, None)
+    assert ended.value.code == 2
+    (end,) = list(iter_metrics(tmp_path / "run"))
+    assert end["stop_reason"] == "error"
+    assert end["message"] == ("logging to MLflow needs the mlflow package: pip install 'rnn-studio[tracking]' "
+                              "(or pip install mlflow)")
