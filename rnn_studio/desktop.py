@@ -80,7 +80,7 @@ def desktop_entry_text(command: list[str]) -> str:
         f"TryExec={command[0]}",
         f"Icon={APP_ID}",
         "Terminal=false",
-        "Categories=Development;Science;ArtificialIntelligence;",
+        "Categories=Science;ArtificialIntelligence;",
         f"MimeType={MIME_TYPE};",
         "Keywords=RNN;LSTM;GRU;neural network;ONNX;PyTorch;",
         "StartupNotify=true",
