@@ -298,6 +298,26 @@ class MlflowLogger:
             self.flush()
 
 
+def check_server(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail fast (TrackingUnavailable, one line) when an http(s) tracking URI does not answer at all:
+    MLflow's client would otherwise retry for minutes inside the first training step. Any HTTP answer
+    counts as reachable; databases and other URIs are not probed."""
+    import urllib.error
+    import urllib.request
+
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        return  # it answered
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise TrackingUnavailable(f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer "
+                                  f"({reason}): start it, or unset MLFLOW_TRACKING_URI to log to runs/mlflow.db") \
+            from None
+
+
 # ============================================================================ live and replay
 class _Guarded:
     """A logger whose failure (tracking server down, disk full) never stops training: the first error
@@ -332,6 +352,8 @@ def open_loggers(kinds: str | Iterable[str] | None, warn: Callable[[str], None] 
     names = [kinds] if isinstance(kinds, str) else list(dict.fromkeys(kinds))
     for kind in names:
         require(kind)
+    if "mlflow" in names:
+        check_server(tracking_uri(Path("runs")))
     loggers = [_Guarded(k, TensorBoardLogger() if k == "tensorboard" else MlflowLogger(), warn) for k in names]
 
     def on_metric(rec: dict[str, Any]) -> None:
@@ -368,6 +390,7 @@ def replay(run_dir: str | Path, kind: str) -> int:
         logger: Any = TensorBoardLogger(rd, clock=clock)
         shutil.rmtree(logger.log_dir, ignore_errors=True)
     else:
+        check_server(tracking_uri(rd.parent))
         logger = MlflowLogger(rd, clock=clock)
     for rec in records:
         logger(rec)

@@ -133,10 +133,43 @@ def test_tracking_server_live_and_converted(tmp_path, monkeypatch, capsys, mlflo
     assert_run_matches_folder(run)
 
 
-def test_unreachable_server_warns_and_training_completes(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_free_port()}")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    run = train_tiny(tmp_path, "--log", "mlflow")
+def test_unreachable_server_is_a_one_line_error_before_training(tmp_path, monkeypatch, capsys):
+    from tests.engine.test_tracking import write_series_csv, write_tiny_design
+
+    url = f"http://127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    args = ["train", str(write_tiny_design(tmp_path)), "--data", str(write_series_csv(tmp_path)), "--log", "mlflow",
+            "--out", str(tmp_path / "runs")]
+    assert main(args) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: the MLflow tracking server {url} (MLFLOW_TRACKING_URI) does not answer")
+    assert line.endswith("start it, or unset MLFLOW_TRACKING_URI to log to runs/mlflow.db")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_failing_tracking_back_end_never_stops_training(tmp_path, monkeypatch, capsys):
+    """A server that answers but fails every request (here: a stand-in answering 503): one warning, and
+    the run completes with its run folder intact."""
+    import http.server
+    import threading
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(503)
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        run = train_tiny(tmp_path, "--log", "mlflow")
+    finally:
+        server.shutdown()
+        server.server_close()
     assert json.loads((run / "summary.json").read_text())["stop_reason"] == "completed"
     err = capsys.readouterr().err
     assert "warning: logging to mlflow stopped" in err and "rnn-studio log RUN --to mlflow" in err
