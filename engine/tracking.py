@@ -25,9 +25,10 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .project import atomic_write_text
 

@@ -57,7 +57,7 @@ def test_desktop_file_validates(data_home):
         pytest.skip("desktop-file-validate not installed (apt-get install desktop-file-utils)")
     assert main(["desktop-entry"]) == 0
     res = subprocess.run([validate, str(data_home / "applications" / "rnn-studio.desktop")],
-                         capture_output=True, text=True, timeout=60)
+                         check=False, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and not res.stdout.strip(), res.stdout + res.stderr
 
 
@@ -93,7 +93,7 @@ def test_launcher_command_opens_a_design(tmp_path):
     # the installed script may run another checkout's code: run this one's entry point the same way
     # --select fails (exit 2) unless the design's block 'l' was loaded into the window
     res = subprocess.run([sys.executable, "-m", "rnn_studio", str(design), "--screenshot", str(shot), "--select", "l"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+                         cwd=tmp_path, env=env, check=False, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert shot.is_file() and shot.stat().st_size > 10_000
 

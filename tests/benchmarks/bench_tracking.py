@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from engine import load_project  # noqa: E402
-from engine.data import DataSpec  # noqa: E402
-from engine.tracking import MlflowLogger, TensorBoardLogger  # noqa: E402
-from engine.train import train  # noqa: E402
+from engine import load_project
+from engine.data import DataSpec
+from engine.tracking import MlflowLogger, TensorBoardLogger
+from engine.train import train
 
 SEED = ROOT / "assets" / "examples" / "seed-keras.rnn.json"
 

@@ -148,7 +148,7 @@ def test_missing_package_says_what_to_install(tmp_path, tracker, package):
     design, data = write_tiny_design(tmp_path), write_series_csv(tmp_path)
     proc = subprocess.run([sys.executable, "-c", BLOCK_IMPORT.format(blocked=package), "train", str(design),
                            "--data", str(data), "--log", tracker, "--out", str(tmp_path / "runs")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, check=False, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -160,11 +160,11 @@ def test_log_command_without_package_exit_2(tmp_path):
     run = tmp_path / "run"
     shutil.copytree(ROOT / "assets" / "examples", run)  # any folder: the package check comes first
     proc = subprocess.run([sys.executable, "-c", BLOCK_IMPORT.format(blocked="tensorboard"), "log", str(run),
-                           "--to", "tensorboard"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           "--to", "tensorboard"], cwd=ROOT, check=False, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "error: logging to TensorBoard needs the tensorboard package: pip install 'rnn-studio[tracking]' "
-        "(or pip install tensorboard)"]
+        ("error: logging to TensorBoard needs the tensorboard package: pip install 'rnn-studio[tracking]' "
+         "(or pip install tensorboard)")]
 
 
 def test_training_process_reports_a_missing_package_as_end_record(tmp_path, monkeypatch):

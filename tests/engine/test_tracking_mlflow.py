@@ -84,29 +84,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, limit_s: float = 180) -> None:
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"mlflow server did not start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     """A real tracking server on localhost with its own database and proxied artifact store."""
     root = tmp_path_factory.mktemp("mlflow-server")
     port = _free_port()
-    log = open(root / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-                             "--artifacts-destination", str(root / "artifacts")],
-                            cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(root / "server.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+                                 str(port), "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+                                 "--artifacts-destination", str(root / "artifacts")],
+                                cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+        _wait_healthy(url, proc, root / "server.log")
         yield url
     finally:  # the server's own session: stop it and the workers it started
         os.killpg(proc.pid, signal.SIGTERM)
@@ -115,7 +119,6 @@ def mlflow_server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-        log.close()
 
 
 def test_tracking_server_live_and_converted(tmp_path, monkeypatch, capsys, mlflow_server):
