@@ -183,3 +183,9 @@ def test_training_process_reports_a_missing_package_as_end_record(tmp_path, monk
     assert end["stop_reason"] == "error"
     assert end["message"] == ("logging to MLflow needs the mlflow package: pip install 'rnn-studio[tracking]' "
                               "(or pip install mlflow)")
+
+
+def test_log_command_on_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["log", str(tmp_path), "--to", "tensorboard"]) == 2
+    assert capsys.readouterr().err.strip() == (f"error: {tmp_path}: not a run folder (no project.rnn.json): pass a "
+                                               f"folder under runs/")
