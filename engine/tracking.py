@@ -144,8 +144,6 @@ class TensorBoardLogger:
             self.writer.add_text("summary", _as_markdown_json({k: v for k, v in rec.items() if k != "kind"}),
                                  rec.get("steps") or 0, walltime=walltime)
             self.close()
-        elif kind == "epoch":
-            self.writer.flush()
 
     def _open(self, rec: dict[str, Any]) -> None:
         from torch.utils.tensorboard import SummaryWriter
@@ -208,13 +206,13 @@ def _params_of(rec: dict[str, Any], run_dir: Path) -> dict[str, str]:
 
 
 class MlflowLogger:
-    """Logs a run to MLflow: params at start, metrics in batches (MlflowClient.log_batch, at most one
-    call per `flush_every_s` plus one per epoch), design / best checkpoint / summary as artifacts at
+    """Logs a run to MLflow: params at start, metrics in batches (MlflowClient.log_batch at every epoch
+    end, and every `flush_every_s` / 1000 metrics within long epochs), design / best checkpoint / summary as artifacts at
     the end. The MLflow run id goes to <run>/tracking.json (export adds the ONNX file to that run; a
     resumed run continues the same MLflow run)."""
 
     def __init__(self, run_dir: str | Path | None = None, clock: Callable[[dict], float] | None = None,
-                 flush_every_s: float = 2.0, experiment: str | None = None):
+                 flush_every_s: float = 30.0, experiment: str | None = None):
         require("mlflow")
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.clock = clock or (lambda rec: time.time())
@@ -223,7 +221,6 @@ class MlflowLogger:
         self.client = None
         self.run_id: str | None = None
         self.pending: list = []
-        self.sending: list = []  # RunOperations of batches handed to MLflow's background writer
         self.last_flush = time.monotonic()
 
     def __call__(self, rec: dict[str, Any]) -> None:
@@ -236,30 +233,21 @@ class MlflowLogger:
 
         stamp = int(self.clock(rec) * 1000)
         self.pending += [Metric(tag, float(value), stamp, step) for tag, value, step in scalars_of(rec)]
-        if kind in ("epoch", "end"):
-            self.wait()  # back-pressure once per epoch: the writer keeps up, memory stays bounded
-        if kind in ("epoch", "end") or len(self.pending) >= 900 or \
+        if kind in ("epoch", "end") or len(self.pending) >= 1000 or \
                 time.monotonic() - self.last_flush > self.flush_every_s:
             self.flush()
         if kind == "end":
-            self.wait()
             self._finish(rec)
 
     def flush(self) -> None:
-        """Hand the pending metrics to MLflow's asynchronous writer (log_batch(synchronous=False)): a
-        SQLite store spends ~2 ms of CPU per metric in SQLAlchemy, which must not stall the training loop."""
+        """Write the pending metrics in log_batch calls, synchronously, between steps. Measured
+        (tests/benchmarks/bench_tracking.py): MLflow's asynchronous writer (synchronous=False) made
+        training slower, not faster: its thread holds the GIL in SQLAlchemy (~2 ms of CPU per metric with
+        a SQLite store) while the training loop waits for it between torch ops."""
         for i in range(0, len(self.pending), 1000):  # log_batch takes at most 1000 metrics
-            self.sending.append(self.client.log_batch(self.run_id, metrics=self.pending[i:i + 1000],
-                                                      synchronous=False))
+            self.client.log_batch(self.run_id, metrics=self.pending[i:i + 1000])
         self.pending = []
         self.last_flush = time.monotonic()
-
-    def wait(self) -> None:
-        """Block until every batch handed over has been written (raises the first failure)."""
-        sending, self.sending = self.sending, []
-        for operations in sending:
-            if operations is not None:
-                operations.wait()
 
     def _open(self, rec: dict[str, Any]) -> None:
         import os
@@ -309,9 +297,8 @@ class MlflowLogger:
         self.client = None
 
     def close(self) -> None:
-        if self.client is not None:
+        if self.client is not None and self.pending:
             self.flush()
-            self.wait()
 
 
 def check_server(uri: str, timeout_s: float = 5.0) -> None:

@@ -3,7 +3,7 @@
 
 Trains the seed-keras design on the sine demo (batch 64, 1 thread, per-block gradient norms every
 5 steps to exercise more scalars than the default) with no logger, with the TensorBoard logger and with
-the MLflow logger (local SQLite store, log_batch at most every 2 s plus once per epoch), interleaved,
+the MLflow logger (local SQLite store, one log_batch per epoch), interleaved,
 and prints per mode the median training-loop time (from the `start` record to the last `step`/`epoch`
 record: the end-of-run artifact upload is excluded), its overhead relative to no logging, and the time
 spent inside the logger's calls per step (robust to a busy machine, where loop times are noisy).
