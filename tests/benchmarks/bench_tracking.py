@@ -1,5 +1,5 @@
 """Tracking overhead benchmark (a plain script, not collected by pytest):
-`python tests/benchmarks/bench_tracking.py [--steps 300] [--repeats 5]`.
+`python tests/benchmarks/bench_tracking.py [--steps 200] [--repeats 5]`.
 
 Trains the seed-keras design on the sine demo (batch 64, 1 thread, per-block gradient norms every
 5 steps to exercise more scalars than the default) with no logger, with the TensorBoard logger and with
@@ -56,7 +56,7 @@ def loop_seconds(mode: str, steps: int, folder: Path) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
