@@ -1158,10 +1158,14 @@ def _process_main(project_json: str, data_spec: dict | None, overrides: dict | N
     """Entry point of a spawned training process; errors before training are written as an "end"
     record with stop_reason "error" so the watching GUI can show them."""
     rd = Path(run_dir)
+    overrides = dict(overrides or {})
+    log = overrides.pop("log", None)  # "tensorboard" / "mlflow" / None: engine/tracking.py, not a TrainConfig key
     try:
+        from .tracking import open_loggers
+
         project = Project.from_dict(json.loads(project_json))
         train(project, data_spec, overrides, run_dir=None if resume else rd, resume=rd if resume else None,
-              stop_event=stop_event)
+              stop_event=stop_event, on_metric=open_loggers(log))
     except RunLockedError as e:  # another process owns the folder: leave its metrics.jsonl alone
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

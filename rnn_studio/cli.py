@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "rnn_studio.commands.tune",  # tune
     "rnn_studio.commands.demo",  # demo (the headless tour of `make run`)
     "rnn_studio.commands.gui",  # gui (and no verb / a bare design path)
+    "rnn_studio.commands.tracking",  # log (TensorBoard / MLflow), desktop-entry
 ]
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_VERIFY = 0, 1, 2, 3

@@ -403,11 +403,16 @@ class TrainPanel(QtWidgets.QWidget):
         self.precision.addItems(["fp32", "bf16", "fp16"])
         self.precision.setToolTip("bf16 / fp16 autocast are used on CUDA only")
         self.seed = QtWidgets.QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.log_to = QtWidgets.QComboBox()  # engine/tracking.py; docs/tracking.md
+        for text, value in (("none", None), ("TensorBoard", "tensorboard"), ("MLflow", "mlflow")):
+            self.log_to.addItem(text, value)
+        self.log_to.setToolTip("Also write TensorBoard event files into the run folder, or log the run to MLflow "
+                               "(MLFLOW_TRACKING_URI, default runs/mlflow.db). Needs: pip install 'rnn-studio[tracking]'")
         for label, w in (("Epochs:", self.epochs), ("Batch size:", self.batch), ("Learning rate:", self.lr),
                          ("Optimizer:", self.optimizer), ("Weight decay:", self.weight_decay),
                          ("LR schedule:", self.schedule), ("Early stop patience:", self.patience),
                          ("Clip grad norm:", self.clip), ("Device:", self.device), ("Precision:", self.precision),
-                         ("Seed:", self.seed)):
+                         ("Seed:", self.seed), ("Log to:", self.log_to)):
             form.addRow(label, w)
         note = QtWidgets.QLabel("Dropout is set on the blocks.")
         note.setStyleSheet("color: palette(mid);")
@@ -529,6 +534,8 @@ class TrainPanel(QtWidgets.QWidget):
             o["patience"] = self.patience.value()
         if self.clip.value():
             o["clip_norm"] = self.clip.value()
+        if self.log_to.currentData():
+            o["log"] = self.log_to.currentData()  # taken out by engine.train._process_main
         return o
 
     def load_settings(self, training: dict[str, Any]) -> None:

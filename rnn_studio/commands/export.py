@@ -132,4 +132,21 @@ def cmd_export(args) -> int:
         print("warning: not verified (--no-verify); the model may differ from PyTorch", file=sys.stderr)
     print(f"wrote {out}  (input '{rep.input_name}' {rep.input_shape} -> output '{rep.output_name}' "
           f"{rep.output_shape}); report {rep.report_path}")
+    if Path(args.source).is_dir():
+        _add_to_mlflow_run(Path(args.source), [out, rep.report_path])
     return 0
+
+
+def _add_to_mlflow_run(run_dir: Path, files) -> None:
+    """A run that was logged to MLflow (<run>/tracking.json) gets the exported files as artifacts. The
+    export itself has succeeded: a tracking problem is a warning, not a failure."""
+    from rnn_studio.engine.tracking import log_export
+
+    try:
+        run_id = log_export(run_dir, files)
+    except Exception as e:  # noqa: BLE001 - package missing, server down: say so, keep exit 0
+        line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        print(f"warning: the export was not added to the run's MLflow run ({line})", file=sys.stderr)
+        return
+    if run_id:
+        print(f"added {', '.join(Path(f).name for f in files)} to MLflow run {run_id}")

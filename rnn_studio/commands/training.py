@@ -59,6 +59,9 @@ def register(sub) -> None:
                    help="start from a run folder's best.pt weights (an imported model, or an earlier run) in a new "
                         "run; the design defaults to that run's design")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    p.add_argument("--log", action="append", choices=("tensorboard", "mlflow"), metavar="TRACKER",
+                   help="also log to tensorboard (<run>/tensorboard/) or mlflow (MLFLOW_TRACKING_URI, default "
+                        "runs/mlflow.db); repeat for both; needs pip install 'rnn-studio[tracking]' (docs/tracking.md)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics of a run's best.pt on a data file")
@@ -254,9 +257,16 @@ def cmd_train(args) -> int:
     refuse_bad_settings(overrides, flags=True)
     if project is not None:
         refuse_too_big(project, overrides.get("device") or project.training.get("device"), overrides.get("batch_size"))
+    from rnn_studio.engine.tracking import TrackingUnavailable, chain, open_loggers
+
+    try:
+        loggers = open_loggers(args.log)
+    except TrackingUnavailable as e:
+        raise UserError(str(e)) from None
     progress = Progress(quiet=args.quiet)
     try:
-        summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume, on_metric=progress, **extra)
+        summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume,
+                        on_metric=chain(progress, loggers), **extra)
     except _engine_errors() as e:
         raise UserError(str(e)) from None
     finally:
