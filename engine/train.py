@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .data import DataError, DataSpec, Dataset, infer_task, load_dataset, lookahead_warnings
+from .data import DataError, DataSpec, Dataset, infer_task, load_dataset, lookahead_warnings, persistence_verdict
 from .project import Project, atomic_write_bytes, atomic_write_text
 from .runs import (CHECKPOINT_FORMAT, STOP_FILE, MetricsWriter, RunError, checkpoint_path, new_run_dir,
                    request_stop)
@@ -592,6 +592,8 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
                 "meta": dataset.meta.to_dict(), "config": cfg.to_dict(), "train_state": dict(which_state)}
 
     metrics = MetricsWriter(rd / "metrics.jsonl", append=True)
+    if dataset.plan is not None and resume_ckpt is None:  # what the run trains on (docs/run-folder.md)
+        atomic_write_text(rd / "plan.json", json.dumps(dataset.plan.to_dict(), indent=2, default=str) + "\n")
     stop = _StopFlag(rd, stop_event)
     if install_signal_handlers:
         stop.install()
@@ -610,7 +612,8 @@ def train(project: Project, data: DataSpec | dict | None = None, overrides: dict
           "samples": {s: dataset.size(s) for s in dataset.index}, "data": data.label, "data_spec": data.to_dict(),
           "features": dataset.meta.features, "target": dataset.meta.target, "lookback": dataset.lookback,
           "horizon": dataset.horizon, "ignored_columns": dataset.ignored_columns,
-          "warnings": lookahead_warnings(project, dataset),
+          "warnings": (dataset.plan.warnings if dataset.plan else []) + lookahead_warnings(project, dataset),
+          "plan": dataset.plan.to_dict() if dataset.plan else None,
           "parameters": sum(p.numel() for p in params), "resumed_from_step": st["step"] if resume_ckpt else None,
           "config": cfg.to_dict()})
 
@@ -828,6 +831,7 @@ def _finish(rd, project, model, dataset, cfg, device, autocast, st, stop_reason,
         "checkpoints": {"best": best_path.is_file(), "last": checkpoint_path(rd, "last").is_file()},
         "finished": _now(),
     }
+    summary.update(persistence_verdict(summary))  # same-split baselines and beats_persistence (engine/data.py)
     atomic_write_text(rd / "summary.json", json.dumps(summary, indent=2) + "\n")
     try:
         (rd / STOP_FILE).unlink()  # the request has been served
@@ -892,6 +896,9 @@ def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device
         tg = res.targets[:, -1]
         for row, t in zip(out, tg):
             row.append(classes[int(t)] if data.task == "classification" and classes else float(t))
+    if data.series_ids is not None:  # many series: each prediction names its series (docs/data.md)
+        cols.insert(0, "series")
+        out = [[str(data.series_ids[i])] + row for i, row in zip(idx, out)]
     return cols, out
 
 

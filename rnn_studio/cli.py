@@ -23,6 +23,7 @@ from engine import __version__
 COMMAND_MODULES = [
     "rnn_studio.commands.design",  # check, summary, schema, blocks
     "rnn_studio.commands.training",  # train, evaluate, predict, demo
+    "rnn_studio.commands.data",  # data (column summary and data plan)
     "rnn_studio.commands.export",  # export
     "rnn_studio.commands.tune",  # tune
     "rnn_studio.commands.demo",  # demo (the headless tour of `make run`)

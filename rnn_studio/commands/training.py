@@ -15,7 +15,8 @@ EXIT_CANCELLED = 130
 
 def _add_data_args(p, with_window: bool = True) -> None:
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--data", metavar="FILE", help="CSV (header row, one row per time step) or .npz (X, y)")
+    src.add_argument("--data", metavar="FILE", help="CSV / .csv.gz / Parquet / Feather / .npy table (one row per "
+                     "time step), a folder of CSVs (one series each), or .npz (X, y); see docs/data.md")
     src.add_argument("--demo", choices=("sine", "chaos"), help="built-in demo series instead of --data")
     if with_window:
         p.add_argument("--target", metavar="COL", help="target column (default: the last column)")
@@ -23,6 +24,9 @@ def _add_data_args(p, with_window: bool = True) -> None:
         p.add_argument("--lookback", type=int, metavar="N", help="window length (default: the Input's timesteps)")
         p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
         p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
+    p.add_argument("--series", metavar="COL", help="column holding the series id: many series in one file")
+    p.add_argument("--missing", choices=("error", "interpolate", "ffill", "drop"),
+                   help="missing values in used columns: error (default), interpolate, ffill or drop the rows")
 
 
 def register(sub) -> None:
@@ -81,6 +85,10 @@ def _spec(args):
         spec.lookback = args.lookback
     if getattr(args, "horizon", None) is not None:
         spec.horizon = args.horizon
+    if getattr(args, "series", None):
+        spec.series = args.series
+    if getattr(args, "missing", None):
+        spec.missing = args.missing
     if getattr(args, "split", None):
         try:
             spec.split = tuple(float(v) for v in args.split.split(","))
@@ -226,6 +234,11 @@ def cmd_train(args) -> int:
     if _metric_text(summary, "test_"):
         print(f"test (best.pt): {_metric_text(summary, 'test_')}")
     print(f"run folder: {summary['run']}")
+    if summary.get("beats_persistence") is False:
+        split = summary.get("persistence_split", "test")
+        print(f"warning: the model does not beat persistence on the {'validation' if split == 'val' else split} split "
+              f"(rmse {_g(summary.get(split + '_rmse'))} vs persistence {_g(summary.get(split + '_persistence_rmse'))}): "
+              f"it has not learned more than 'tomorrow = today'", file=sys.stderr)
     if summary.get("message"):
         print(f"error: {summary['message']}", file=sys.stderr)
     if reason == "cancelled":

@@ -1,0 +1,112 @@
+"""data: what is in a data file, and (with a design) the plan a run would train on (engine.dataplan)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..cli import UserError, load_design
+
+
+def register(sub) -> None:
+    p = sub.add_parser("data", help="column summary of a data file; with --design, the data plan a run would use",
+                       description="Summarise a data file (name, type, rows, missing, min/max, monotonic) and, "
+                                   "with --design, show the plan: target, features, time and series columns, "
+                                   "window, split boundaries and window counts. Exit 2 when the plan is impossible.")
+    p.add_argument("file", help="CSV / .csv.gz / Parquet / Feather / .npy file, or a folder of CSVs")
+    p.add_argument("--design", metavar="D", help="project file (.rnn.json): also show the data plan")
+    p.add_argument("--target", metavar="COL", help="target column (default: the last column)")
+    p.add_argument("--features", metavar="A,B", help="feature columns (default: see docs/data.md)")
+    p.add_argument("--series", metavar="COL", help="column holding the series id")
+    p.add_argument("--missing", choices=("error", "interpolate", "ffill", "drop"), help="missing-value policy")
+    p.add_argument("--lookback", type=int, metavar="N", help="window length (default: the Input's timesteps)")
+    p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
+    p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_data)
+
+
+def column_summary(table) -> list[dict]:
+    """One entry per column: name, type, rows, missing, min, max, monotonic (increasing)."""
+    out = []
+    for name in table.names:
+        kind, col = table.kinds[name], table.columns[name]
+        entry = {"name": name, "type": kind, "rows": table.n_rows, "missing": 0, "min": None, "max": None,
+                 "monotonic": None}
+        if kind == "text":
+            entry["missing"] = int(sum(v is None or str(v).strip() == "" for v in col))
+            if name in table.bad:
+                entry["note"] = f"non-number {table.bad[name][1]!r} at row {table.bad[name][0] + 1}"
+        else:
+            nan = np.isnan(col)
+            entry["missing"] = int(nan.sum())
+            if entry["missing"] < len(col):
+                lo, hi = int(np.nanargmin(col)), int(np.nanargmax(col))
+                entry["min"], entry["max"] = table.cell_text(name, lo), table.cell_text(name, hi)
+                diffs = np.diff(col[~nan])
+                entry["monotonic"] = bool(diffs.size and (diffs > 0).all())
+        out.append(entry)
+    return out
+
+
+def _print_summary(table, summary: list[dict]) -> None:
+    print(f"{table.source}: {table.n_rows:,} rows x {len(table.names)} columns ({table.fmt}"
+          f"{', memory-mapped' if table.mapped else ''})")
+    width = max(len(e["name"]) for e in summary)
+    print(f"  {'column':<{width}}  {'type':<7}  {'missing':>7}  {'min':>19}  {'max':>19}  monotonic")
+    for e in summary:
+        mono = "-" if e["monotonic"] is None else "yes" if e["monotonic"] else "no"
+        print(f"  {e['name']:<{width}}  {e['type']:<7}  {e['missing']:>7,}  {e['min'] or '-'!s:>19}  "
+              f"{e['max'] or '-'!s:>19}  {mono}" + (f"  ({e['note']})" if e.get("note") else ""))
+
+
+def _spec(args):
+    from engine.data import DataSpec
+
+    spec = DataSpec(path=args.file, target=args.target, series=args.series, missing=args.missing or "error")
+    if args.features:
+        spec.features = [f.strip() for f in args.features.split(",") if f.strip()]
+    if args.lookback is not None:
+        spec.lookback = args.lookback
+    if args.horizon is not None:
+        spec.horizon = args.horizon
+    if args.split:
+        try:
+            spec.split = tuple(float(v) for v in args.split.split(","))
+        except ValueError:
+            raise UserError(f"--split must be three fractions like 0.7,0.15,0.15, received {args.split!r}") from None
+    return spec
+
+
+def cmd_data(args) -> int:
+    from engine.compile import DesignError
+    from engine.data import DataError, plan_data, read_table
+
+    spec = _spec(args)
+    try:
+        table = None if args.file.lower().endswith(".npz") else read_table(args.file)
+    except DataError as e:
+        raise UserError(str(e)) from None
+    summary = column_summary(table) if table is not None else []
+    plan = None
+    if args.design:
+        project = load_design(args.design)
+        try:
+            plan = plan_data(spec, project, table=table)
+        except DesignError as e:
+            raise UserError(f"{args.design}: the design has errors: {str(e).splitlines()[0]}") from None
+    elif table is None:
+        raise UserError(f"{args.file}: an .npz archive holds windows, not a table: pass --design to check it")
+    if args.json:
+        print(json.dumps({"columns": summary, "plan": plan.to_dict() if plan else None}, indent=2, default=str))
+    else:
+        if table is not None:
+            _print_summary(table, summary)
+        if plan is not None:
+            print("plan:")
+            for line in plan.describe():
+                if not line.startswith("error: "):
+                    print(f"  {line}")
+    if plan is not None and plan.errors:
+        raise UserError(plan.errors[0])
+    return 0
