@@ -50,6 +50,7 @@ from .tables import (
     demo_columns,
     read_csv,
     read_table,
+    release_pages,
 )
 
 __all__ = [
@@ -428,6 +429,7 @@ def _fit_stats(columns: list[np.ndarray], fit_rows, chunk: int = 1 << 20) -> tup
         total, total_sq, n = 0.0, 0.0, 0
         for lo in range(0, len(part), chunk):
             piece = np.asarray(part[lo:lo + chunk], dtype=np.float64)
+            release_pages(col)
             total += float(piece.sum())
             total_sq += float(np.square(piece).sum())
             n += piece.size
@@ -437,6 +439,14 @@ def _fit_stats(columns: list[np.ndarray], fit_rows, chunk: int = 1 << 20) -> tup
         stds.append(math.sqrt(var))
     std = np.asarray(stds)
     return np.asarray(means), np.where(std < 1e-12, 1.0, std)
+
+
+def _float32_copy(col: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    out = np.empty(len(col), dtype=np.float32)
+    for lo in range(0, len(col), chunk):
+        out[lo:lo + chunk] = col[lo:lo + chunk]
+        release_pages(col)
+    return out
 
 
 def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: DesignIO, meta) -> Dataset:
@@ -466,6 +476,8 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
     else:
         X = np.stack(cols, axis=1)
         x = torch.from_numpy(((X - np.asarray(meta.x_mean)) / np.asarray(meta.x_std)).astype(np.float32))
+    if task == "regression" and y_orig is not None and mapped:  # one float32 copy of the target, read in chunks
+        y_orig = _float32_copy(y_orig)
     if task == "regression":
         y = torch.zeros(n, dtype=torch.float32) if y_orig is None else \
             torch.from_numpy(((np.asarray(y_orig, dtype=np.float64) - meta.y_mean) / meta.y_std).astype(np.float32))

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .tables import TIME_NAMES, DataError, Table, check_finite_range
+from .tables import TIME_NAMES, DataError, Table, check_finite_range, release_pages
 
 MISSING_POLICIES = ("error", "interpolate", "ffill", "drop")
 SPLIT_NAMES = ("train", "val", "test")
@@ -337,7 +337,11 @@ def _used_columns(table: Table, plan: DataPlan) -> list[str]:
 
 
 def _nan_count(arr: np.ndarray, chunk: int = 1 << 21) -> int:
-    return int(sum(np.count_nonzero(np.isnan(arr[lo:lo + chunk])) for lo in range(0, len(arr), chunk)))
+    total = 0
+    for lo in range(0, len(arr), chunk):
+        total += int(np.count_nonzero(np.isnan(arr[lo:lo + chunk])))
+        release_pages(arr)
+    return total
 
 
 def _handle_missing(table: Table, plan: DataPlan, layout: Layout, policy: str, c) -> None:

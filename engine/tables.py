@@ -150,10 +150,26 @@ class Table:
         return arr
 
 
+def release_pages(arr: np.ndarray) -> None:
+    """Tell the kernel the pages of a memory-mapped array read so far are not needed any more, so a
+    pass over a file larger than memory does not stay resident (no-op for ordinary arrays)."""
+    import mmap
+
+    base = arr
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None) if not isinstance(base, np.memmap) else getattr(base, "_mmap", None)
+    if base is not None and hasattr(base, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            base.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
+
+
 def check_finite_range(arr: np.ndarray, where, chunk: int = 1 << 20) -> None:
     """Infinite values and values beyond float32 (the training precision) are errors at their row."""
     for lo in range(0, len(arr), chunk):
         part = np.abs(arr[lo:lo + chunk])
+        release_pages(arr)
         with np.errstate(invalid="ignore"):
             big = part > FLOAT32_MAX
         if big.any():
@@ -232,7 +248,7 @@ def read_csv(path: str | Path) -> Table:
     convert = pacsv.ConvertOptions(null_values=["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"],
                                    strings_can_be_null=True, quoted_strings_can_be_null=True)
     try:
-        arrow = pacsv.read_csv(p, read_options=pacsv.ReadOptions(block_size=16 << 20), convert_options=convert)
+        arrow = pacsv.read_csv(p, convert_options=convert)
     except UnicodeDecodeError:
         raise DataError(f"{p}: not UTF-8 text: save the file as UTF-8 CSV") from None
     except (pa.ArrowException, OSError) as e:
@@ -290,14 +306,24 @@ def from_arrow(arrow, source: str, path: Path | None, fmt: str, mapped: bool = F
         elif pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ) or pa.types.is_decimal(typ):
             if not pa.types.is_floating(typ):
                 col = col.cast(pa.float64())
-            arr = col.to_numpy() if col.num_chunks == 1 else col.combine_chunks().to_numpy(zero_copy_only=False)
+            arr = _to_numpy(col)
             table.columns[name] = arr if arr.dtype == np.float64 else arr.astype(np.float64)
             table.kinds[name] = "integer" if pa.types.is_integer(typ) else "number"
         elif pa.types.is_timestamp(typ) or pa.types.is_date(typ):
-            _set_times(table, name, col.cast(pa.timestamp("s")).to_numpy(zero_copy_only=False))
+            _set_times(table, name, _to_numpy(col.cast(pa.timestamp("s"))))
         else:
             _text_column(table, name, col)
     return table
+
+
+def _to_numpy(col) -> np.ndarray:
+    """Chunk by chunk (ChunkedArray.to_numpy imports pandas: seconds); one chunk without nulls is no copy."""
+    chunks = getattr(col, "chunks", [col])
+    if len(chunks) == 1:
+        return chunks[0].to_numpy(zero_copy_only=False)
+    if not chunks:
+        return np.zeros(0)
+    return np.concatenate([c.to_numpy(zero_copy_only=False) for c in chunks])
 
 
 def _set_times(table: Table, name: str, values: np.ndarray) -> None:
@@ -315,7 +341,7 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d 
 
 def _text_column(table: Table, name: str, col) -> None:
     """Strings: a mostly-numeric column with a typo (bad cell remembered), dates in a common format, or text."""
-    values = col.to_numpy(zero_copy_only=False)
+    values = _to_numpy(col)
     table.columns[name] = values
     table.kinds[name] = "text"
     present = [(r, v) for r, v in _first_present(values, 1000)]
@@ -370,7 +396,7 @@ def _parse_dates(col):
         except (pa.ArrowException, NotImplementedError):
             continue
         if out.null_count == col.null_count:
-            return out.to_numpy(zero_copy_only=False), None
+            return _to_numpy(out), None
         failed = pc.and_(pc.is_null(out), pc.is_valid(col))
         return None, int(pc.index(failed, True).as_py())
     return None

@@ -79,7 +79,6 @@ def _spec(args):
 
 
 def cmd_data(args) -> int:
-    from engine.compile import DesignError
     from engine.data import DataError, plan_data, read_table
 
     spec = _spec(args)
@@ -90,6 +89,8 @@ def cmd_data(args) -> int:
     summary = column_summary(table) if table is not None else []
     plan = None
     if args.design:
+        from engine.compile import DesignError  # imports torch: only with a design
+
         project = load_design(args.design)
         try:
             plan = plan_data(spec, project, table=table)
