@@ -244,10 +244,15 @@ class MappedSeries:
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
 
+    RELEASE_EVERY = 32  # batches between hints to the kernel that the pages read may go
+
     def take(self, rows: np.ndarray) -> np.ndarray:
         if self.order is not None:
             rows = self.order[rows]
         out = np.stack([col[rows] for col in self.columns], axis=-1).astype(np.float32)
+        self._taken = getattr(self, "_taken", 0) + 1
+        if self._taken % self.RELEASE_EVERY == 0:  # a pass over the validation split must not stay resident
+            release_pages(self.columns[0])
         out -= self.mean
         out /= self.std
         return out

@@ -166,7 +166,7 @@ def _derive(table, spec, design, plan, c, split, meta) -> Layout:
     plan.time_column = _time_column(table, {plan.target, plan.series_column})
     layout = _group_rows(table, plan)
     if plan.time_column:
-        _check_time_order(table, plan, layout)
+        _check_time_order(table, plan, layout, c)
     _check_target(table, plan, design)
     if meta is None:
         plan.features = _choose_features(table, spec, plan, design, c)
@@ -245,7 +245,7 @@ def _group_rows(table: Table, plan: DataPlan) -> Layout:
     return Layout(order, [(int(e - k), int(e)) for e, k in zip(ends, counts)])
 
 
-def _check_time_order(table: Table, plan: DataPlan, layout: Layout) -> None:
+def _check_time_order(table: Table, plan: DataPlan, layout: Layout, c) -> None:
     name = plan.time_column
     t = layout.column(table, name)
     rows = layout.order if layout.order is not None else None
@@ -261,8 +261,10 @@ def _check_time_order(table: Table, plan: DataPlan, layout: Layout) -> None:
         if d.size and (d <= 0).any():
             r = s + 1 + int(np.argmax(d <= 0))
             file_row = int(rows[r]) if rows is not None else r
+            many = "" if plan.series_column or not any(table.is_text(n) for n in table.names) else \
+                f" (or, when the file holds many series, choose the series column with {c['series']})"
             raise DataError(f"{table.where(name, file_row)}: {table.cell_text(name, file_row)} is not after the row "
-                            f"above it: sort the rows by '{name}' (oldest first) and remove duplicates")
+                            f"above it: sort the rows by '{name}' (oldest first) and remove duplicates{many}")
         if gap is None and d.size > 1:
             step = np.median(d)
             off = np.abs(d - step) > 1e-9 * max(abs(step), 1.0)
@@ -474,10 +476,10 @@ def _split(plan: DataPlan, layout: Layout, c) -> None:
     for s, e in layout.segments:
         n = e - s
         n_tr, n_tv = split_bounds(n, fractions)
-        last_target = np.arange(n - L - h + 1) + L - 1 + h
+        n_windows, reach = n - L - h + 1, L - 1 + h  # window i's last target row is i + reach
         for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, n))):
-            sel = np.nonzero((last_target >= lo) & (last_target < hi))[0]
-            index[name].append(s + sel)
+            first, end = max(0, lo - reach), max(0, min(n_windows, hi - reach))
+            index[name].append(np.arange(s + first, s + max(first, end), dtype=np.int64))
             rows[name] += hi - lo
         fit.append((s, s + max(n_tr, 1)))
     layout.index = {k: np.concatenate(v).astype(np.int64) for k, v in index.items()}
