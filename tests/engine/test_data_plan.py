@@ -279,3 +279,47 @@ def test_out_of_float32_range_csv_value(tmp_path):
     f.write_text("v\n" + "".join(f"{'1e300' if i == 7 else i}\n" for i in range(40)))
     plan = plan_data(DataSpec(path=str(f)), design())
     assert "column 'v', row 8" in plan.errors[0] and "float32" in plan.errors[0]
+
+
+# ------------------------------------------------------------------ progress
+class _Terminal:
+    def __init__(self):
+        import io
+
+        self.buf = io.StringIO()
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        return self.buf.write(text)
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_on_a_terminal_shows_rate_and_eta_inside_the_epoch():
+    import io
+
+    from rnn_studio.commands.training import Progress
+
+    term, out = _Terminal(), io.StringIO()
+    progress = Progress(stream=out, bar_stream=term)
+    progress({"kind": "start", "total_steps": 20, "epochs": 2, "steps_per_epoch": 10, "device": "cpu",
+              "device_name": "CPU", "precision": "fp32", "samples": {"train": 1}, "data": "d.csv", "features": ["v"],
+              "target": "v", "lookback": 4, "horizon": 1, "name": "n", "parameters": 10, "batch_size": 2,
+              "loss": "mse", "run": "r"})
+    for step in range(1, 6):
+        progress({"kind": "step", "step": step, "epoch": 1, "loss": 0.5})
+    progress.bar.refresh()
+    text = term.buf.getvalue()
+    assert "epoch 1/2" in text and "5/10" in text and "step/s" in text and "<" in text  # rate and ETA
+    progress({"kind": "epoch", "epoch": 1, "train_loss": 0.5, "val_loss": 0.4, "lr": 1e-3, "samples_per_s": 10.0,
+              "elapsed_s": 1.0})
+    assert progress.bar is None and "epoch 1/2  train_loss 0.5" in out.getvalue()
+
+
+def test_progress_without_a_terminal_prints_plain_lines(tmp_path, capsys):
+    rc, out, err = cli(capsys, "train", SEED, "--data", year_csv(tmp_path / "y.csv"), "--out", tmp_path / "runs",
+                       "--epochs", "1")
+    assert rc == 0 and "epoch 1/1  train_loss" in out and "\r" not in out + err
