@@ -174,6 +174,17 @@ class Dataset:
     has_targets: bool = True  # False: a file for `predict` without the target column
     plan: DataPlan | None = None  # what the data was cut into (recorded in the run folder)
     series_ids: np.ndarray | None = None  # many series: the series id of each training row
+    file_rows: np.ndarray | None = None  # the file row of each training row (None: the same)
+
+    def predicted_rows(self, idx: np.ndarray) -> np.ndarray:
+        """1-based file row of the target each window predicts (series: the sample index)."""
+        idx = np.asarray(idx)
+        if self.kind == "windows":
+            return idx
+        target = idx + self.lookback - 1 + self.horizon
+        if self.file_rows is not None:
+            target = self.file_rows[np.minimum(target, len(self.file_rows) - 1)]
+        return target + 1
 
     def size(self, split: str) -> int:
         return int(self.index[split].shape[0])
@@ -492,7 +503,7 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
     return Dataset(table.source, "series", task, meta, x, y, y_orig,
                    {k: torch.from_numpy(v) for k, v in layout.index.items()},
                    plan.lookback, plan.horizon, design.seq_target, design.units, plan.ignored,
-                   has_targets=target_known, plan=plan, series_ids=series_ids)
+                   has_targets=target_known, plan=plan, series_ids=series_ids, file_rows=layout.order)
 def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split) -> Dataset:
     import torch
 

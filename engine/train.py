@@ -879,12 +879,8 @@ def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device
     res = evaluate_split(model, data, "all", cfg, dev, keep_predictions=True)
     pred = res.predictions[:, -1]
     idx = data.index["all"].cpu().numpy()
-    if data.kind == "series":
-        rows = idx + data.lookback - 1 + data.horizon + 1
-        cols = ["row", "prediction"]
-    else:
-        rows = idx
-        cols = ["sample", "prediction"]
+    rows = data.predicted_rows(idx)  # file rows, also for many series (engine/data.py)
+    cols = ["row", "prediction"] if data.kind == "series" else ["sample", "prediction"]
     classes = data.meta.classes
     if data.task == "classification" and classes:
         pred = [classes[int(p)] for p in pred]

@@ -323,3 +323,17 @@ def test_progress_without_a_terminal_prints_plain_lines(tmp_path, capsys):
     rc, out, err = cli(capsys, "train", SEED, "--data", year_csv(tmp_path / "y.csv"), "--out", tmp_path / "runs",
                        "--epochs", "1")
     assert rc == 0 and "epoch 1/1  train_loss" in out and "\r" not in out + err
+
+
+def test_predict_names_file_rows_of_each_series(tmp_path):
+    f = tmp_path / "m.csv"
+    rows = [(s, i) for i in range(30) for s in ("a", "b")]  # series interleaved row by row
+    f.write_text("shop,v\n" + "".join(f"{s},{i * 0.1 + (s == 'b')}\n" for s, i in rows))
+    s = train(design(), DataSpec(path=str(f), series="shop"), {"max_steps": 2}, out_dir=tmp_path / "runs")
+    from engine.train import predict_run
+
+    cols, out = predict_run(s["run"], DataSpec(path=str(f), series="shop"))
+    first_b = next(r for r in out if r[0] == "b")
+    # series b's first window covers its rows 1..8 (file rows 2, 4, ..., 16); it predicts its 9th row: file row 18
+    assert cols[:2] == ["series", "row"] and first_b[1] == 18
+    assert np.isclose(first_b[3], 8 * 0.1 + 1)
