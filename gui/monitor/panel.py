@@ -452,6 +452,12 @@ class TrainPanel(QtWidgets.QWidget):
         self.horizon = QtWidgets.QSpinBox(minimum=1, maximum=10000, value=1)
         self.horizon.valueChanged.connect(self._plan_later)
         form.addRow("Horizon:", self.horizon)
+        self._preview_rows(form)
+        self._source_changed()
+        return box
+
+    def _preview_rows(self, form: QtWidgets.QFormLayout) -> None:
+        """The preview table (10 rows visible) and its error line; the wheel guard for the data form."""
         self.preview = QtWidgets.QTableWidget(0, 0)
         self.preview.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
         self.preview.verticalHeader().setDefaultSectionSize(self.preview.fontMetrics().height() + 6)
@@ -471,8 +477,6 @@ class TrainPanel(QtWidgets.QWidget):
                 w.setFocusPolicy(QtCore.Qt.StrongFocus)
         self.preview.viewport().installEventFilter(self._wheel_guard)
         self.features.viewport().installEventFilter(self._wheel_guard)
-        self._source_changed()
-        return box
 
     def _plan_box(self) -> QtWidgets.QGroupBox:
         """The data plan, live: what will train (engine.dataplan, the same plan `rnn-studio data` prints)."""
