@@ -317,13 +317,39 @@ def from_arrow(arrow, source: str, path: Path | None, fmt: str, mapped: bool = F
 
 
 def _to_numpy(col) -> np.ndarray:
-    """Chunk by chunk (ChunkedArray.to_numpy imports pandas: seconds); one chunk without nulls is no copy."""
-    chunks = getattr(col, "chunks", [col])
+    """Chunk by chunk, never through pyarrow's pandas path (`to_numpy(zero_copy_only=False)` imports
+    pandas: seconds); a float or timestamp chunk without nulls is no copy."""
+    chunks = [_chunk_numpy(c) for c in getattr(col, "chunks", [col])]
     if len(chunks) == 1:
-        return chunks[0].to_numpy(zero_copy_only=False)
+        return chunks[0]
     if not chunks:
         return np.zeros(0)
-    return np.concatenate([c.to_numpy(zero_copy_only=False) for c in chunks])
+    return np.concatenate(chunks)
+
+
+def _values(chunk, dtype: np.dtype) -> np.ndarray:
+    """The values buffer of a primitive chunk without nulls as a numpy view (no copy; Array.to_numpy
+    would import pandas even for zero-copy)."""
+    buf = chunk.buffers()[1]
+    return np.frombuffer(buf, dtype=dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize)
+
+
+def _chunk_numpy(chunk) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    typ = chunk.type
+    if pa.types.is_floating(typ):
+        if chunk.null_count:
+            chunk = pc.fill_null(chunk, pa.scalar(float("nan"), typ))
+        return _values(chunk, np.dtype(f"f{typ.bit_width // 8}"))
+    if pa.types.is_timestamp(typ):
+        unit = typ.unit
+        ints = chunk.cast(pa.int64())
+        if chunk.null_count:
+            ints = pc.fill_null(ints, np.iinfo(np.int64).min)  # NaT
+        return _values(ints, np.dtype(np.int64)).view(f"datetime64[{unit}]")
+    return np.array(chunk.to_pylist(), dtype=object)
 
 
 def _set_times(table: Table, name: str, values: np.ndarray) -> None:
