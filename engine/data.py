@@ -210,8 +210,8 @@ class Dataset:
             if ar is None or ar.device != idx.device:
                 ar = self._ar = torch.arange(self.lookback, device=idx.device)
             rows = idx[:, None] + ar  # (B, L)
-            if isinstance(self.x, MappedSeries):  # rows read from the memory-mapped file, this batch only
-                xb = torch.from_numpy(self.x.take(rows.cpu().numpy())).to(idx.device)
+            if isinstance(self.x, MappedSeries):  # rows read from the file, this batch only
+                xb = torch.from_numpy(self.x.windows(idx.cpu().numpy(), self.lookback)).to(idx.device)
             else:
                 xb = self.x[rows]  # (B, L, F): a gather, only this batch is materialized
             if self.seq_target:
@@ -248,25 +248,55 @@ class Dataset:
 
 class MappedSeries:
     """Feature columns of a memory-mapped file (.npy, Arrow IPC), normalized per batch: the file is
-    never read whole, so resident memory stays far below its size."""
-
-    def __init__(self, columns: list[np.ndarray], order: np.ndarray | None, mean, std):
-        self.columns, self.order = columns, order
-        self.mean = np.asarray(mean, dtype=np.float32)
-        self.std = np.asarray(std, dtype=np.float32)
+    never read whole, so resident memory stays far below its size. A C-ordered .npy is read window by
+    window with pread (no mapped pages, which the kernel's fault-around would make resident 64 KB at a
+    time); other files through the mapping, whose pages are handed back every few batches."""
 
     RELEASE_EVERY = 32  # batches between hints to the kernel that the pages read may go
 
-    def take(self, rows: np.ndarray) -> np.ndarray:
-        if self.order is not None:
-            rows = self.order[rows]
-        out = np.stack([col[rows] for col in self.columns], axis=-1).astype(np.float32)
-        self._taken = getattr(self, "_taken", 0) + 1
-        if self._taken % self.RELEASE_EVERY == 0:  # a pass over the validation split must not stay resident
-            release_pages(self.columns[0])
+    def __init__(self, columns: list[np.ndarray], mean, std, source: np.ndarray | None = None,
+                 column_index: list[int] | None = None):
+        self.columns = columns
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+        self.file = None
+        if isinstance(source, np.memmap) and source.ndim == 2 and source.flags.c_contiguous and column_index:
+            self.file, self.offset = source.filename, int(source.offset)
+            self.row_bytes, self.dtype = source.shape[1] * source.dtype.itemsize, source.dtype
+            self.width, self.column_index = source.shape[1], column_index
+        self._fd = None
+        self._taken = 0
+
+    def windows(self, starts: np.ndarray, length: int) -> np.ndarray:
+        """(B, length, F) float32, normalized: rows starts[i] .. starts[i] + length - 1."""
+        if self.file is not None:
+            out = self._pread(starts, length)
+        else:
+            rows = starts[:, None] + np.arange(length)
+            out = np.stack([col[rows] for col in self.columns], axis=-1).astype(np.float32)
+            self._taken += 1
+            if self._taken % self.RELEASE_EVERY == 0:
+                release_pages(self.columns[0])
         out -= self.mean
         out /= self.std
         return out
+
+    def _pread(self, starts: np.ndarray, length: int) -> np.ndarray:
+        if self._fd is None:
+            self._fd = os.open(self.file, os.O_RDONLY)
+        size = length * self.row_bytes
+        raw = b"".join(os.pread(self._fd, size, self.offset + int(s) * self.row_bytes) for s in starts)
+        block = np.frombuffer(raw, dtype=self.dtype).reshape(len(starts), length, self.width)
+        return block[:, :, self.column_index].astype(np.float32)
+
+    def __getstate__(self):  # a spawned process reopens the file
+        state = dict(self.__dict__)
+        state["_fd"] = None
+        return state
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
 
     def element_size(self) -> int:
         return 4
@@ -488,7 +518,8 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
             y_mean, y_std = _fit_stats([y_orig], layout.fit_rows)
             meta.y_mean, meta.y_std = float(y_mean[0]), float(y_std[0])
     if mapped:
-        x = MappedSeries(cols, None, meta.x_mean, meta.x_std)
+        x = MappedSeries(cols, meta.x_mean, meta.x_std, table.mapped_source,
+                         [table.names.index(f) for f in features])
     else:
         X = np.stack(cols, axis=1)
         x = torch.from_numpy(((X - np.asarray(meta.x_mean)) / np.asarray(meta.x_std)).astype(np.float32))

@@ -93,6 +93,7 @@ class Table:
     times: dict[str, np.ndarray] = field(default_factory=dict)
     bad: dict[str, tuple[int, str]] = field(default_factory=dict)
     line_numbers: list[int] | None = None  # file line of each data row; None: computed when needed
+    mapped_source: np.ndarray | None = None  # .npy: the (rows, columns) memmap the columns are views of
 
     @property
     def n_rows(self) -> int:
@@ -447,7 +448,7 @@ def read_npy(p: Path) -> Table:
     else:
         raise DataError(f"{p}: the array has shape {arr.shape}: a series is (rows,) or (rows, columns); save "
                         f"pre-windowed sequences as .npz with X (N, T, F) and y")
-    table = Table(str(p), names, {}, {}, p, "npy", mapped=True)
+    table = Table(str(p), names, {}, {}, p, "npy", mapped=True, mapped_source=arr)
     for j, name in enumerate(names):
         table.columns[name] = arr[:, j]
         table.kinds[name] = "integer" if np.issubdtype(arr.dtype, np.integer) else "number"

@@ -153,6 +153,10 @@ def test_memory_mapped_npy_trains(tmp_path):
 
     xb, yb = ds.batch(torch.tensor([0, 5]))
     assert xb.shape == (2, 8, 2) and yb.shape == (2, 1)
+    raw = np.load(f)
+    expected = (raw[5:13] - np.asarray(ds.meta.x_mean)) / np.asarray(ds.meta.x_std)
+    assert ds.x.file is not None and np.allclose(xb[1].numpy(), expected, atol=1e-5)  # read with pread
+    assert np.isclose(yb[1, 0].item() * ds.meta.y_std + ds.meta.y_mean, raw[13, 1], atol=1e-4)
     s = train(design(features=2), DataSpec(path=str(f), target="c1"), {"max_steps": 3}, out_dir=tmp_path / "runs")
     assert s["steps"] == 3 and s["message"] is None
 
