@@ -461,8 +461,8 @@ def check_split(split, c=CONTROLS["cli"]) -> tuple[float, float, float]:
 
 def split_bounds(n: int, fractions) -> tuple[int, int]:
     a, b, _ = fractions
-    n_tr = int(round(n * a))
-    n_va = int(round(n * b))
+    n_tr = round(n * a)
+    n_va = round(n * b)
     return n_tr, min(n, n_tr + n_va)
 
 

@@ -42,7 +42,7 @@ class _WheelToPage(QtCore.QObject):
     """The mouse wheel scrolls the Train form unless the widget under it has the keyboard focus (the
     preview, a list, a combo or a spin box the user clicked): no accidental value changes."""
 
-    def __init__(self, panel: "TrainPanel"):
+    def __init__(self, panel: TrainPanel):
         super().__init__(panel)
         self.panel = panel
 

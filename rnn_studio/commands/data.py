@@ -38,15 +38,24 @@ def column_summary(table) -> list[dict]:
             if name in table.bad:
                 entry["note"] = f"non-number {table.bad[name][1]!r} at row {table.bad[name][0] + 1}"
         else:
-            nan = np.isnan(col)
-            entry["missing"] = int(nan.sum())
-            if entry["missing"] < len(col):
-                lo, hi = int(np.nanargmin(col)), int(np.nanargmax(col))
-                entry["min"], entry["max"] = table.cell_text(name, lo), table.cell_text(name, hi)
-                diffs = np.diff(col[~nan])
-                entry["monotonic"] = bool(diffs.size and (diffs > 0).all())
+            entry.update(_numeric_summary(table, name, col))
         out.append(entry)
     return out
+
+
+def _numeric_summary(table, name: str, col: np.ndarray) -> dict:
+    nan = np.isnan(col)
+    missing = int(np.count_nonzero(nan))
+    if missing == len(col):
+        return {"missing": missing}
+    values = col[~nan] if missing else col  # no copy when nothing is missing
+    lo, hi = int(np.argmin(values)), int(np.argmax(values))
+    if missing:
+        rows = np.flatnonzero(~nan)
+        lo, hi = int(rows[lo]), int(rows[hi])
+    increasing = bool(values.size > 1 and np.all(values[1:] > values[:-1]))
+    return {"missing": missing, "min": table.cell_text(name, lo), "max": table.cell_text(name, hi),
+            "monotonic": increasing}
 
 
 def _print_summary(table, summary: list[dict]) -> None:

@@ -158,3 +158,18 @@ def _wheel(widget, steps: int = -3) -> None:
     event = QtGui.QWheelEvent(pos, widget.mapToGlobal(pos), QtCore.QPoint(), QtCore.QPoint(0, 120 * steps),
                               QtCore.Qt.NoButton, QtCore.Qt.NoModifier, QtCore.Qt.NoScrollPhase, False)
     QtWidgets.QApplication.sendEvent(widget, event)
+
+
+def test_reading_a_file_shows_progress(qtbot, tmp_path, made, monkeypatch):
+    from engine import data
+
+    panel, seen, real = made["panel"], [], data.read_table
+
+    def watching(path):  # the real reader, noting what the progress bar says while it runs
+        seen.append((panel.progress.format(), panel.progress.maximum()))
+        return real(path)
+
+    monkeypatch.setattr(data, "read_table", watching)
+    panel.set_data_file(str(year_csv(tmp_path / "yearly.csv")))
+    assert seen == [("reading yearly.csv…", 0)]  # a busy bar naming the file
+    assert panel.progress.format() == "idle" and panel.plan.ok
