@@ -488,6 +488,14 @@ def _fit_stats(columns: list[np.ndarray], fit_rows, chunk: int = 1 << 20) -> tup
     return np.asarray(means), np.where(std < 1e-12, 1.0, std)
 
 
+def _normalized(col: np.ndarray, mean: float, std: float, chunk: int = 1 << 20) -> np.ndarray:
+    """(col - mean) / std as float32, in chunks (no float64 copy of a long column)."""
+    out = np.empty(len(col), dtype=np.float32)
+    for lo in range(0, len(col), chunk):
+        out[lo:lo + chunk] = (np.asarray(col[lo:lo + chunk], dtype=np.float64) - mean) / std
+    return out
+
+
 def _float32_copy(col: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
     out = np.empty(len(col), dtype=np.float32)
     for lo in range(0, len(col), chunk):
@@ -528,7 +536,7 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
         y_orig = _float32_copy(y_orig)
     if task == "regression":
         y = torch.zeros(n, dtype=torch.float32) if y_orig is None else \
-            torch.from_numpy(((np.asarray(y_orig, dtype=np.float64) - meta.y_mean) / meta.y_std).astype(np.float32))
+            torch.from_numpy(_normalized(y_orig, meta.y_mean, meta.y_std))
     else:
         y = torch.from_numpy(y_lab) if target_known else torch.zeros(n, dtype=torch.int64)
     series_ids = layout.column(table, plan.series_column) if plan.series_column else None
