@@ -468,7 +468,7 @@ def _std(a: np.ndarray, axis=0) -> np.ndarray:
     return np.where(s < 1e-12, 1.0, s)
 
 
-def _fit_stats(columns: list[np.ndarray], fit_rows, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+def _fit_stats(columns: list[np.ndarray], fit_rows, chunk: int = 1 << 17) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of each column over the training rows, read in chunks (memory-mapped files)."""
     means, stds = [], []
     for col in columns:
@@ -488,7 +488,7 @@ def _fit_stats(columns: list[np.ndarray], fit_rows, chunk: int = 1 << 20) -> tup
     return np.asarray(means), np.where(std < 1e-12, 1.0, std)
 
 
-def _normalized(col: np.ndarray, mean: float, std: float, chunk: int = 1 << 20) -> np.ndarray:
+def _normalized(col: np.ndarray, mean: float, std: float, chunk: int = 1 << 17) -> np.ndarray:
     """(col - mean) / std as float32, in chunks (no float64 copy of a long column)."""
     out = np.empty(len(col), dtype=np.float32)
     for lo in range(0, len(col), chunk):
@@ -496,7 +496,7 @@ def _normalized(col: np.ndarray, mean: float, std: float, chunk: int = 1 << 20) 
     return out
 
 
-def _float32_copy(col: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+def _float32_copy(col: np.ndarray, chunk: int = 1 << 17) -> np.ndarray:
     out = np.empty(len(col), dtype=np.float32)
     for lo in range(0, len(col), chunk):
         out[lo:lo + chunk] = col[lo:lo + chunk]

@@ -338,7 +338,7 @@ def _used_columns(table: Table, plan: DataPlan) -> list[str]:
     return used
 
 
-def _nan_count(arr: np.ndarray, chunk: int = 1 << 21) -> int:
+def _nan_count(arr: np.ndarray, chunk: int = 1 << 17) -> int:
     total = 0
     for lo in range(0, len(arr), chunk):
         total += int(np.count_nonzero(np.isnan(arr[lo:lo + chunk])))

@@ -166,7 +166,7 @@ def release_pages(arr: np.ndarray) -> None:
             pass
 
 
-def check_finite_range(arr: np.ndarray, where, chunk: int = 1 << 20) -> None:
+def check_finite_range(arr: np.ndarray, where, chunk: int = 1 << 17) -> None:
     """Infinite values and values beyond float32 (the training precision) are errors at their row."""
     for lo in range(0, len(arr), chunk):
         part = np.abs(arr[lo:lo + chunk])

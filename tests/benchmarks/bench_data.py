@@ -81,23 +81,31 @@ def bench_mapped(folder: Path, rows: int, steps: int) -> dict:
             "steps": steps}
 
 
+def _report_read(csv_path: Path, args) -> dict:
+    write_csv(csv_path, args.rows)
+    read = bench_read(csv_path, args.repeats)
+    print(f"CSV {args.rows:,} rows x 9 ({csv_path.stat().st_size / 2**20:.0f} MiB), median of {args.repeats}:")
+    print(f"  rnn-studio data: {read['ours']['time_s']:.2f} s, peak RSS {read['ours']['rss_mib']:.0f} MiB")
+    print(f"  pandas.read_csv: {read['pandas']['time_s']:.2f} s, peak RSS {read['pandas']['rss_mib']:.0f} MiB")
+    print(f"  ratio: time {read['time_ratio']:.2f}x (goal <= 1.0), memory {read['rss_ratio']:.2f}x (goal <= 1.5)")
+    csv_path.unlink()
+    return read
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--mapped-rows", type=int, default=10_000_000)
     ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--mapped-only", action="store_true", help="skip the CSV comparison")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         csv_path = folder / "big.csv"
-        write_csv(csv_path, args.rows)
-        read = bench_read(csv_path, args.repeats)
-        print(f"CSV {args.rows:,} rows x 9 ({csv_path.stat().st_size / 2**20:.0f} MiB), median of {args.repeats}:")
-        print(f"  rnn-studio data: {read['ours']['time_s']:.2f} s, peak RSS {read['ours']['rss_mib']:.0f} MiB")
-        print(f"  pandas.read_csv: {read['pandas']['time_s']:.2f} s, peak RSS {read['pandas']['rss_mib']:.0f} MiB")
-        print(f"  ratio: time {read['time_ratio']:.2f}x (goal <= 1.0), memory {read['rss_ratio']:.2f}x (goal <= 1.5)")
-        csv_path.unlink()
+        read = None
+        if not args.mapped_only:
+            read = _report_read(csv_path, args)
         small = bench_mapped(folder, 100_000, args.steps)
         mapped = bench_mapped(folder, args.mapped_rows, args.steps)
         for m in (small, mapped):
