@@ -315,7 +315,7 @@ class TrainPanel(QtWidgets.QWidget):
         left_lay.setContentsMargins(0, 0, 0, 0)
         # steps as tabs (issue 11): each page is one narrow column that wraps labels above fields when
         # space is short, so no widget is clipped at 1024 px; the wheel scrolls the page
-        self.data_scroll = self._scroll_page(self._data_group(), self._plan_box())
+        self.data_scroll = self._scroll_page(self._plan_box(), self._data_group())  # the plan first: always in view
         self.settings_scroll = self._scroll_page(self._settings_group())
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.addTab(self.data_scroll, "1 Data")
