@@ -21,26 +21,60 @@ row, and says how to fix it.
 """
 from __future__ import annotations
 
-import csv
-import difflib
-import io
 import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from .dataplan import (
+    CONTROLS,
+    SPLIT_WORDS,
+    DataPlan,
+    DesignIO,
+    Layout,
+    check_split,
+    make_plan,
+    raise_for_errors,
+    split_bounds,
+)
 from .runs import RunMeta
-from .project import read_user_text
+from .tables import (
+    DataError,
+    Table,
+    check_array,
+    check_array_range,
+    check_source_file,
+    demo_columns,
+    read_csv,
+    read_table,
+    release_pages,
+)
+
+__all__ = [
+    "CONTROLS",
+    "SPLIT_WORDS",
+    "DataError",
+    "DataPlan",
+    "DataSpec",
+    "Dataset",
+    "Table",
+    "demo_table",
+    "design_io",
+    "infer_task",
+    "load_dataset",
+    "lookahead_warnings",
+    "plan_data",
+    "read_csv",
+    "read_table",
+]
 
 DEMOS = ("sine", "chaos")
 SPLIT_NAMES = ("train", "val", "test")
-_SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
-
-
-class DataError(ValueError):
-    """Unusable data: one line naming the file, column and row, and how to fix it (CLI exit code 2)."""
+_SPLIT_WORDS = SPLIT_WORDS
 
 
 @dataclass
@@ -61,6 +95,8 @@ class DataSpec:
     split: tuple[float, float, float] = (0.7, 0.15, 0.15)
     demo_rows: int = 4000
     demo_seed: int = 0
+    series: str | None = None  # column holding the series id (many series in one file)
+    missing: str = "error"  # error | interpolate | ffill | drop
 
     @property
     def label(self) -> str:
@@ -69,116 +105,15 @@ class DataSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "demo": self.demo, "target": self.target, "features": self.features,
                 "lookback": self.lookback, "horizon": self.horizon, "split": list(self.split),
-                "demo_rows": self.demo_rows, "demo_seed": self.demo_seed}
+                "demo_rows": self.demo_rows, "demo_seed": self.demo_seed,
+                "series": self.series, "missing": self.missing}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DataSpec":
+    def from_dict(cls, d: dict[str, Any]) -> DataSpec:
         d = dict(d or {})
         if "split" in d and d["split"] is not None:
             d["split"] = tuple(d["split"])
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-# ============================================================================ tables (CSV / demo)
-@dataclass
-class Table:
-    """A parsed CSV: column names and raw string cells (or numbers for demos), plus where rows came from."""
-
-    source: str
-    names: list[str]
-    cells: list[list[Any]]  # per column
-    lines: list[int] | None = None  # file line number of each data row (None: row i is line i + 2)
-    _numeric: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.cells[0]) if self.cells else 0
-
-    def where(self, col: str, row: int) -> str:
-        line = self.lines[row] if self.lines else row + 2
-        return f"{self.source}: column '{col}', row {row + 1} (line {line})"
-
-    def col_index(self, name: str, what: str = "column") -> int:
-        if name in self.names:
-            return self.names.index(name)
-        close = difflib.get_close_matches(name, self.names, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else f"the columns are: {', '.join(self.names)}"
-        raise DataError(f"{self.source}: no {what} '{name}' in the header: {hint}")
-
-    def is_text(self, name: str) -> bool:
-        """A column none of whose cells reads as a number (dates, labels): not a default feature."""
-        cells = self.cells[self.col_index(name)]
-        if cells and isinstance(cells[0], (float, int, np.floating)):
-            return False
-        for c in cells:
-            if c.strip() == "":
-                continue
-            try:
-                float(c)
-                return False
-            except ValueError:
-                continue
-        return True
-
-    def numeric(self, name: str, role: str = "feature") -> np.ndarray:
-        """The column as float64; a non-number, empty cell, NaN or inf is a DataError at its row."""
-        if name in self._numeric:
-            return self._numeric[name]
-        cells = self.cells[self.col_index(name)]
-        try:
-            arr = np.asarray(cells, dtype=np.float64)
-        except (ValueError, TypeError):
-            arr = None
-            for r, c in enumerate(cells):
-                try:
-                    float(c)
-                except (ValueError, TypeError):
-                    if str(c).strip() == "":
-                        raise DataError(f"{self.where(name, r)}: empty value: fill it in or delete the row") from None
-                    raise DataError(f"{self.where(name, r)}: non-numeric value {str(c).strip()!r} in {role} "
-                                    f"column: fix the value, or leave the column out with --features") from None
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            r = int(np.argmax(bad))
-            what = "NaN (missing value)" if np.isnan(arr[r]) else "an infinite value"
-            raise DataError(f"{self.where(name, r)}: {what}: fill it in (e.g. interpolate) or delete the row")
-        self._numeric[name] = arr
-        return arr
-
-
-def read_csv(path: str | Path) -> Table:
-    p = Path(path)
-    text = read_user_text(p, DataError, missing_fix=": check the path given to --data",
-                          folder="not a data file: pass a .csv or .npz file", utf8_fix=": save the file as UTF-8 CSV")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header, lines, rows = None, [], []
-    try:
-        for row in reader:
-            if not row or all(c.strip() == "" for c in row):
-                continue  # blank line
-            if header is None:
-                header = [c.strip() for c in row]
-                continue
-            rows.append(row)
-            lines.append(reader.line_num)
-    except csv.Error as e:
-        raise DataError(f"{p}: line {reader.line_num}: malformed CSV ({e}): fix the quoting on that line") from None
-    if header is None:
-        raise DataError(f"{p}: the file is empty: expected a header row, then one row per time step")
-    for i, name in enumerate(header):
-        if name == "":
-            raise DataError(f"{p}: column {i + 1} of the header has no name: name every column in the first row")
-        if name in header[:i]:
-            raise DataError(f"{p}: column name '{name}' appears twice in the header: make column names unique")
-    if not rows:
-        raise DataError(f"{p}: the header has no data rows under it: add one row per time step")
-    width = len(header)
-    for r, row in enumerate(rows):
-        if len(row) != width:
-            raise DataError(f"{p}: row {r + 1} (line {lines[r]}) has {len(row)} fields but the header has {width} "
-                            f"columns: fix that row (a missing or extra comma?)")
-    cells = [list(col) for col in zip(*rows)]
-    return Table(str(p), header, cells, lines)
 
 
 # ---------------------------------------------------------------------------- demos
@@ -215,7 +150,7 @@ def demo_table(name: str, rows: int = 4000, seed: int = 0) -> Table:
              + 0.25 * np.sin(2 * np.pi * t / 5.3 + 2.0) + 0.1 * rng.standard_normal(rows))
     else:
         v = mackey_glass(rows, seed=seed)
-    return Table(f"demo:{name}", ["value"], [list(v.astype(np.float64))])
+    return demo_columns(f"demo:{name}", v.astype(np.float64))
 
 
 # ============================================================================ prepared datasets
@@ -238,13 +173,27 @@ class Dataset:
     out_units: int
     ignored_columns: list[str] = field(default_factory=list)
     has_targets: bool = True  # False: a file for `predict` without the target column
+    plan: DataPlan | None = None  # what the data was cut into (recorded in the run folder)
+    series_ids: np.ndarray | None = None  # many series: the series id of each training row
+    file_rows: np.ndarray | None = None  # the file row of each training row (None: the same)
+
+    def predicted_rows(self, idx: np.ndarray) -> np.ndarray:
+        """1-based file row of the target each window predicts (series: the sample index)."""
+        idx = np.asarray(idx)
+        if self.kind == "windows":
+            return idx
+        target = idx + self.lookback - 1 + self.horizon
+        if self.file_rows is not None:
+            target = self.file_rows[np.minimum(target, len(self.file_rows) - 1)]
+        return target + 1
 
     def size(self, split: str) -> int:
         return int(self.index[split].shape[0])
 
-    def to(self, device) -> "Dataset":
+    def to(self, device) -> Dataset:
         """Move the (small) tensors to a device once; batches are then gathered on the device."""
-        self.x = self.x.to(device)
+        if not isinstance(self.x, MappedSeries):
+            self.x = self.x.to(device)
         self.y = self.y.to(device)
         self.index = {k: v.to(device) for k, v in self.index.items()}
         self._ar = None
@@ -262,7 +211,10 @@ class Dataset:
             if ar is None or ar.device != idx.device:
                 ar = self._ar = torch.arange(self.lookback, device=idx.device)
             rows = idx[:, None] + ar  # (B, L)
-            xb = self.x[rows]  # (B, L, F): a gather, only this batch is materialized
+            if isinstance(self.x, MappedSeries):  # rows read from the file, this batch only
+                xb = torch.from_numpy(self.x.windows(idx.cpu().numpy(), self.lookback)).to(idx.device)
+            else:
+                xb = self.x[rows]  # (B, L, F): a gather, only this batch is materialized
             if self.seq_target:
                 yb = self.y[rows + self.horizon]  # (B, L)
             else:
@@ -295,6 +247,65 @@ class Dataset:
         return out.reshape(len(idx), -1)
 
 
+class MappedSeries:
+    """Feature columns of a memory-mapped file (.npy, Arrow IPC), normalized per batch: the file is
+    never read whole, so resident memory stays far below its size. A C-ordered .npy is read window by
+    window with pread (no mapped pages, which the kernel's fault-around would make resident 64 KB at a
+    time); other files through the mapping, whose pages are handed back every few batches."""
+
+    RELEASE_EVERY = 32  # batches between hints to the kernel that the pages read may go
+
+    def __init__(self, columns: list[np.ndarray], mean, std, source: np.ndarray | None = None,
+                 column_index: list[int] | None = None):
+        self.columns = columns
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+        self.file = None
+        if isinstance(source, np.memmap) and source.ndim == 2 and source.flags.c_contiguous and column_index:
+            self.file, self.offset = source.filename, int(source.offset)
+            self.row_bytes, self.dtype = source.shape[1] * source.dtype.itemsize, source.dtype
+            self.width, self.column_index = source.shape[1], column_index
+        self._fd = None
+        self._taken = 0
+
+    def windows(self, starts: np.ndarray, length: int) -> np.ndarray:
+        """(B, length, F) float32, normalized: rows starts[i] .. starts[i] + length - 1."""
+        if self.file is not None:
+            out = self._pread(starts, length)
+        else:
+            rows = starts[:, None] + np.arange(length)
+            out = np.stack([col[rows] for col in self.columns], axis=-1).astype(np.float32)
+            self._taken += 1
+            if self._taken % self.RELEASE_EVERY == 0:
+                release_pages(self.columns[0])
+        out -= self.mean
+        out /= self.std
+        return out
+
+    def _pread(self, starts: np.ndarray, length: int) -> np.ndarray:
+        if self._fd is None:
+            self._fd = os.open(self.file, os.O_RDONLY)
+        size = length * self.row_bytes
+        raw = b"".join(os.pread(self._fd, size, self.offset + int(s) * self.row_bytes) for s in starts)
+        block = np.frombuffer(raw, dtype=self.dtype).reshape(len(starts), length, self.width)
+        return block[:, :, self.column_index].astype(np.float32)
+
+    def __getstate__(self):  # a spawned process reopens the file
+        state = dict(self.__dict__)
+        state["_fd"] = None
+        return state
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
+
+    def element_size(self) -> int:
+        return 4
+
+    def nelement(self) -> int:
+        return 0  # stays on the host: nothing to move to a device
+
+
 def lookahead_warnings(project, dataset: Dataset) -> list[str]:
     """A trap no shape check can see: a per-step output, the target also fed as an input feature, and a
     block that reads later time steps (bidirectional, go_backwards, non-causal attention). Step t's
@@ -318,6 +329,23 @@ def lookahead_warnings(project, dataset: Dataset) -> list[str]:
             f"Use one-direction layers / causal attention, or leave '{meta.target}' out of the features"]
 
 
+def persistence_verdict(summary: dict[str, Any]) -> dict[str, Any]:
+    """Honest baselines for summary.json: each split's model RMSE against the persistence RMSE of the
+    same split; `beats_persistence` compares on the test split (validation when there is no test)."""
+    out: dict[str, Any] = {}
+    for split in ("val", "test"):
+        key = f"{split}_persistence_rmse"
+        if isinstance(summary.get(key), (int, float)):
+            out[key] = summary[key]
+    for split in ("test", "val"):
+        model, base = summary.get(f"{split}_rmse"), summary.get(f"{split}_persistence_rmse")
+        if isinstance(model, (int, float)) and isinstance(base, (int, float)):
+            out["beats_persistence"] = bool(model < base)
+            out["persistence_split"] = split
+            break
+    return out
+
+
 def design_io(project) -> tuple[str, tuple, tuple]:
     """(input block id, input shape, output shape) of a valid design; DesignError otherwise."""
     from .compile import DesignError
@@ -334,57 +362,6 @@ def infer_task(training: dict[str, Any]) -> str:
     if task in ("regression", "classification"):
         return task
     return "classification" if training.get("loss") == "cross_entropy" else "regression"
-
-
-def _check_split(split: Sequence[float]) -> tuple[float, float, float]:
-    try:
-        a, b, c = (float(v) for v in split)
-    except (TypeError, ValueError):
-        raise DataError(f"split must be three fractions train,val,test such as 0.7,0.15,0.15, received {split!r}") from None
-    if min(a, b, c) < 0 or a <= 0 or abs(a + b + c - 1.0) > 1e-6:
-        raise DataError(f"split fractions must be >= 0 (train > 0) and add up to 1, received {a},{b},{c}")
-    return a, b, c
-
-
-def choose_columns(table: Table, target: str | None, features: list[str] | None, n_features: int,
-                   task: str) -> tuple[str, list[str], list[str]]:
-    """(target, features, ignored columns). Defaults: target = the last column; features = every
-    numeric column except the target, or - when the design's Input wants one more feature, or there is
-    no other numeric column - every numeric column including the target (autoregressive)."""
-    src = table.source
-    target = target if target is not None else table.names[-1]
-    table.col_index(target, "target column")
-    if features is not None:
-        if not features:
-            raise DataError(f"{src}: --features is empty: list columns such as --features {table.names[0]}")
-        for f in features:
-            table.col_index(f, "feature column")
-            if table.is_text(f):
-                raise DataError(f"{src}: column '{f}' is not numeric ({table.cells[table.col_index(f)][0]!r} in "
-                                f"row 1): leave it out of --features")
-        if len(set(features)) != len(features):
-            raise DataError(f"{src}: --features lists a column twice: {','.join(features)}")
-        if len(features) != n_features:
-            raise DataError(f"{src}: {len(features)} feature column(s) chosen ({', '.join(features)}) but the "
-                            f"design's Input takes {n_features} feature(s): set the Input's features to "
-                            f"{len(features)} or choose {n_features} columns with --features")
-        chosen = list(features)
-    else:
-        numeric = [n for n in table.names if not table.is_text(n)]
-        others = [n for n in numeric if n != target]
-        with_target = numeric if target in numeric else None
-        if len(others) == n_features and others:
-            chosen = others
-        elif with_target is not None and len(with_target) == n_features:
-            chosen = with_target
-        else:
-            text = [n for n in table.names if n not in numeric]
-            more = f" (text columns left out: {', '.join(text)})" if text else ""
-            raise DataError(f"{src}: the design's Input takes {n_features} feature(s) but the file has "
-                            f"{len(others)} numeric column(s) besides the target '{target}'{more}: choose "
-                            f"{n_features} with --features A,B or set the Input's features to {len(others) or 1}")
-    ignored = [n for n in table.names if n not in chosen and n != target]
-    return target, chosen, ignored
 
 
 def _labels(values: Sequence[Any], table: Table, col: str, units: int, classes: list | None):
@@ -435,6 +412,35 @@ def _labels(values: Sequence[Any], table: Table, col: str, units: int, classes: 
     return np.asarray([lookup[v] for v in vals], dtype=np.int64), classes
 
 
+
+
+def read_source(spec: DataSpec) -> Table:
+    """The table a spec names: a demo, or a data file / folder of CSVs (engine.tables)."""
+    if (spec.path is None) == (spec.demo is None):
+        raise DataError("give exactly one data source: --data FILE or --demo sine|chaos")
+    if spec.demo is not None:
+        return demo_table(spec.demo, spec.demo_rows, spec.demo_seed)
+    return read_table(spec.path)
+
+
+def plan_data(spec: DataSpec, project, *, table: Table | None = None, ui: str = "cli",
+              task: str | None = None) -> DataPlan:
+    """The data plan of a spec for a design, errors included (never raises DataError for the data).
+    Pass `table` to reuse a table already read (the GUI re-plans on every settings change)."""
+    if spec.path is not None and Path(spec.path).suffix.lower() == ".npz":
+        try:
+            ds = load_dataset(spec, project)
+            return ds.plan
+        except DataError as e:
+            return DataPlan(str(spec.path), "npz", 0, errors=[str(e)])
+    try:
+        table = table if table is not None else read_source(spec)
+    except DataError as e:
+        return DataPlan(spec.label, "?", 0, errors=[str(e)])
+    plan, _ = make_plan(table, spec, DesignIO.of(project, task), ui=ui)
+    return plan
+
+
 def load_dataset(spec: DataSpec, project, *, meta: RunMeta | None = None, split: bool = True) -> Dataset:
     """Load data for a design. With `meta` (from a saved run), reuse its columns, window and
     normalization instead of fitting them (evaluate / predict); `split=False` puts every window in
@@ -443,23 +449,16 @@ def load_dataset(spec: DataSpec, project, *, meta: RunMeta | None = None, split:
         raise DataError("give exactly one data source: --data FILE or --demo sine|chaos")
     _, in_shape, out_shape = design_io(project)
     task = meta.task if meta is not None else infer_task(project.training)
-    if spec.demo is not None:
-        table = demo_table(spec.demo, spec.demo_rows, spec.demo_seed)
-        if task == "classification":
-            raise DataError(f"demo:{spec.demo} is a regression series but the design trains a classifier: "
-                            f"use --data with a labelled file, or set training.task to regression")
-        return _from_table(table, spec, project, in_shape, out_shape, task, meta, split)
-    path = Path(spec.path)
-    if path.suffix.lower() == ".npz":
-        return _from_npz(path, spec, in_shape, out_shape, task, meta, split)
-    return _from_table(read_csv(path), spec, project, in_shape, out_shape, task, meta, split)
-
-
-def _split_bounds(n: int, fractions) -> tuple[int, int]:
-    a, b, _ = fractions
-    n_tr = int(round(n * a))
-    n_va = int(round(n * b))
-    return n_tr, min(n, n_tr + n_va)
+    if spec.demo is not None and task == "classification":
+        raise DataError(f"demo:{spec.demo} is a regression series but the design trains a classifier: "
+                        f"use --data with a labelled file, or set training.task to regression")
+    if spec.path is not None and Path(spec.path).suffix.lower() == ".npz":
+        return _from_npz(Path(spec.path), spec, in_shape, out_shape, task, meta, split)
+    table = read_source(spec)
+    design = DesignIO(int(in_shape[-1]), in_shape[1], len(out_shape) == 3, int(out_shape[-1]), task)
+    plan, layout = make_plan(table, spec, design, split=split, meta=meta)
+    raise_for_errors(plan)
+    return _from_table(table, plan, layout, project, design, meta)
 
 
 def _std(a: np.ndarray, axis=0) -> np.ndarray:
@@ -467,101 +466,87 @@ def _std(a: np.ndarray, axis=0) -> np.ndarray:
     return np.where(s < 1e-12, 1.0, s)
 
 
-def _from_table(table, spec, project, in_shape, out_shape, task, meta, split) -> Dataset:
+def _fit_stats(columns: list[np.ndarray], fit_rows, chunk: int = 1 << 17) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of each column over the training rows, read in chunks (memory-mapped files)."""
+    means, stds = [], []
+    for col in columns:
+        part = col[fit_rows]
+        total, total_sq, n = 0.0, 0.0, 0
+        for lo in range(0, len(part), chunk):
+            piece = np.asarray(part[lo:lo + chunk], dtype=np.float64)
+            release_pages(col)
+            total += float(piece.sum())
+            total_sq += float(np.square(piece).sum())
+            n += piece.size
+        mean = total / max(n, 1)
+        var = max(total_sq / max(n, 1) - mean * mean, 0.0)
+        means.append(mean)
+        stds.append(math.sqrt(var))
+    std = np.asarray(stds)
+    return np.asarray(means), np.where(std < 1e-12, 1.0, std)
+
+
+def _normalized(col: np.ndarray, mean: float, std: float, chunk: int = 1 << 17) -> np.ndarray:
+    """(col - mean) / std as float32, in chunks (no float64 copy of a long column)."""
+    out = np.empty(len(col), dtype=np.float32)
+    for lo in range(0, len(col), chunk):
+        out[lo:lo + chunk] = (np.asarray(col[lo:lo + chunk], dtype=np.float64) - mean) / std
+    return out
+
+
+def _float32_copy(col: np.ndarray, chunk: int = 1 << 17) -> np.ndarray:
+    out = np.empty(len(col), dtype=np.float32)
+    for lo in range(0, len(col), chunk):
+        out[lo:lo + chunk] = col[lo:lo + chunk]
+        release_pages(col)
+    return out
+
+
+def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: DesignIO, meta) -> Dataset:
     import torch
 
-    src = table.source
-    n_features = in_shape[-1]
-    seq_target = len(out_shape) == 3
-    units = out_shape[-1]
-    horizon = int(spec.horizon if meta is None or meta.horizon is None else meta.horizon)
-    if horizon < 0:
-        raise DataError(f"--horizon must be 0 or more, received {horizon}")
-    timesteps = in_shape[1]
-    lookback = spec.lookback if meta is None or meta.lookback is None else meta.lookback
-    if lookback is None:
-        lookback = timesteps if timesteps is not None else 32
-    lookback = int(lookback)
-    if lookback < 1:
-        raise DataError(f"--lookback must be 1 or more, received {lookback}")
-    if timesteps is not None and lookback != timesteps:
-        raise DataError(f"--lookback {lookback} does not match the design's Input timesteps {timesteps}: "
-                        f"drop --lookback, or set the Input's timesteps to {lookback} (or to null)")
-    if seq_target and horizon == 0 and task == "regression":
-        pass  # per-step reconstruction is allowed
-    if meta is not None:
-        target, features = meta.target, list(meta.features)
-        for f in features:
-            table.col_index(f, "feature column")
-        ignored = []
-        if len(features) != n_features:
-            raise DataError(f"{src}: the run used {len(features)} feature(s) but its design takes {n_features}")
-    else:
-        target, features, ignored = choose_columns(table, spec.target, spec.features, n_features, task)
-    if task == "regression" and units != 1:
-        raise DataError(f"{src}: one target column '{target}' but the design's output has {units} units per "
-                        f"step: set the output Dense units to 1 (or train a classifier with training.task)")
-    n = table.n_rows
-    need = lookback + horizon
-    if n < need:
-        raise DataError(f"{src}: {n} data row(s) but one window needs lookback {lookback} + horizon {horizon} "
-                        f"= {need} rows: use more data or a smaller --lookback / --horizon")
-    X = np.stack([table.numeric(f, "feature") for f in features], axis=1)  # (rows, F) float64
-    y_orig, classes = None, None
+    task, target, features = design.task, plan.target, plan.features
     target_known = target in table.names
-    if task == "regression":
-        if target_known:
-            if table.is_text(target):
-                raise DataError(f"{src}: target column '{target}' is not numeric ({table.cells[table.col_index(target)][0]!r} "
-                                f"in row 1): for class labels set training.task to classification")
-            y_orig = table.numeric(target, "target")
-    else:
-        if target_known:
-            y_lab, classes = _labels(table.cells[table.col_index(target)], table, target, units,
-                                     meta.classes if meta is not None else None)
-    n_windows = n - lookback - horizon + 1  # window i: rows i..i+L-1, last target row i+L-1+h
-    last_target = np.arange(n_windows) + lookback - 1 + horizon
-    if split:
-        fractions = _check_split(spec.split)
-        n_tr, n_tv = _split_bounds(n, fractions)
-        bounds = {"train": (0, n_tr), "val": (n_tr, n_tv), "test": (n_tv, n)}
-        index = {}
-        for name, (lo, hi) in bounds.items():
-            sel = np.nonzero((last_target >= lo) & (last_target < hi))[0]
-            if sel.size == 0 and not (name == "test" and fractions[2] == 0):
-                raise DataError(f"{src}: the {_SPLIT_WORDS[name]} split is empty: {n} rows split "
-                                f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g} leave no window (lookback "
-                                f"{lookback} + horizon {horizon}) whose target falls in it: use more rows or change --split")
-            index[name] = sel
-        fit_rows = slice(0, max(n_tr, 1))
-    else:
-        index = {"all": np.arange(n_windows)}
-        fit_rows = slice(0, n)
+    n = sum(e - s for s, e in layout.segments)
+    mapped = table.mapped and layout.order is None and not layout.values
+    cols = [layout.column(table, f) for f in features]
+    y_orig, classes, y_lab = None, None, None
+    if task == "regression" and target_known:
+        y_orig = layout.column(table, target)
+    elif target_known:
+        y_lab, classes = _labels(layout.column(table, target), table, target, design.units,
+                                 meta.classes if meta is not None else None)
     if meta is None:
-        x_mean, x_std = X[fit_rows].mean(axis=0), _std(X[fit_rows])
+        x_mean, x_std = _fit_stats(cols, layout.fit_rows)
         meta = RunMeta(project_name=project.name, task=task, features=list(features), target=target,
                        classes=classes, x_mean=x_mean.tolist(), x_std=x_std.tolist(),
-                       lookback=lookback, horizon=horizon)
+                       lookback=plan.lookback, horizon=plan.horizon)
         if task == "regression":
-            meta.y_mean = float(y_orig[fit_rows].mean())
-            meta.y_std = float(_std(y_orig[fit_rows]))
-    Xn = (X - np.asarray(meta.x_mean)) / np.asarray(meta.x_std)
+            y_mean, y_std = _fit_stats([y_orig], layout.fit_rows)
+            meta.y_mean, meta.y_std = float(y_mean[0]), float(y_std[0])
+    if mapped:
+        x = MappedSeries(cols, meta.x_mean, meta.x_std, table.mapped_source,
+                         [table.names.index(f) for f in features])
+    else:
+        X = np.stack(cols, axis=1)
+        x = torch.from_numpy(((X - np.asarray(meta.x_mean)) / np.asarray(meta.x_std)).astype(np.float32))
+    if task == "regression" and y_orig is not None and mapped:  # one float32 copy of the target, read in chunks
+        y_orig = _float32_copy(y_orig)
     if task == "regression":
-        if y_orig is None:
-            y = torch.zeros(n, dtype=torch.float32)
-        else:
-            y = torch.from_numpy(((y_orig - meta.y_mean) / meta.y_std).astype(np.float32))
+        y = torch.zeros(n, dtype=torch.float32) if y_orig is None else \
+            torch.from_numpy(_normalized(y_orig, meta.y_mean, meta.y_std))
     else:
         y = torch.from_numpy(y_lab) if target_known else torch.zeros(n, dtype=torch.int64)
-    return Dataset(src, "series", task, meta, torch.from_numpy(Xn.astype(np.float32)), y, y_orig,
-                   {k: torch.from_numpy(v.astype(np.int64)) for k, v in index.items()},
-                   lookback, horizon, seq_target, units, ignored, has_targets=target_known)
-
-
+    series_ids = layout.column(table, plan.series_column) if plan.series_column else None
+    return Dataset(table.source, "series", task, meta, x, y, y_orig,
+                   {k: torch.from_numpy(v) for k, v in layout.index.items()},
+                   plan.lookback, plan.horizon, design.seq_target, design.units, plan.ignored,
+                   has_targets=target_known, plan=plan, series_ids=series_ids, file_rows=layout.order)
 def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split) -> Dataset:
     import torch
 
     src = str(path)
+    check_source_file(path, "npz")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -573,7 +558,10 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split) -> Datas
     if "X" not in arrays:
         raise DataError(f"{src}: no array 'X' (found: {', '.join(arrays) or 'none'}): save sequences as X with "
                         f"shape (N, T, F) and targets as y")
+    for name, arr in arrays.items():
+        check_array(src, name, arr)
     X = arrays["X"]
+    check_array_range(src, "X", X)
     if X.ndim != 3:
         raise DataError(f"{src}: X has shape {X.shape} but must be (N, T, F) = (samples, timesteps, features)")
     N, T, F = X.shape
@@ -611,6 +599,7 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split) -> Datas
             if not np.issubdtype(y.dtype, np.number):
                 raise DataError(f"{src}: y holds {y.dtype} values: regression targets must be numbers "
                                 f"(for labels set training.task to classification)")
+            check_array_range(src, "y", y)
             y_orig = y.astype(np.float64)
             bad = ~np.isfinite(y_orig)
             if bad.any():
@@ -624,13 +613,14 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split) -> Datas
         if y.shape != want:
             raise DataError(f"{src}: y has shape {y.shape} but classification with this design needs {want}: "
                             f"one label per {'step' if seq_target else 'sample'}")
-        labels_table = Table(src, ["y"], [list(y.reshape(-1).tolist())], lines=list(range(len(y.reshape(-1)))))
-        flat, classes = _labels(labels_table.cells[0], labels_table, "y", units,
+        values = np.asarray(y.reshape(-1).tolist(), dtype=object)
+        labels_table = Table(src, ["y"], {"y": values}, {"y": "text"}, fmt="npz")
+        flat, classes = _labels(values, labels_table, "y", units,
                                 meta.classes if meta is not None else None)
         y_lab = flat.reshape(want)
     if split:
-        fractions = _check_split(spec.split)
-        n_tr, n_tv = _split_bounds(N, fractions)
+        fractions = check_split(spec.split)
+        n_tr, n_tv = split_bounds(N, fractions)
         index = {"train": np.arange(0, n_tr), "val": np.arange(n_tr, n_tv), "test": np.arange(n_tv, N)}
         for name in SPLIT_NAMES:
             if index[name].size == 0 and not (name == "test" and fractions[2] == 0):
@@ -653,6 +643,9 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split) -> Datas
             torch.from_numpy(((y_orig - meta.y_mean) / meta.y_std).astype(np.float32))
     else:
         yt = torch.from_numpy(y_lab) if has_y else torch.zeros(want, dtype=torch.int64)
+    plan = DataPlan(src, "npz", N, task=task, target=None, features=list(meta.features), lookback=T, horizon=0,
+                    split=list(spec.split), windows={k: int(v.size) for k, v in index.items()},
+                    split_rows={k: int(v.size) for k, v in index.items()})
     return Dataset(src, "windows", task, meta, torch.from_numpy(Xn.astype(np.float32)), yt, y_orig,
                    {k: torch.from_numpy(v.astype(np.int64)) for k, v in index.items()},
-                   T, 0, seq_target, units, has_targets=has_y)
+                   T, 0, seq_target, units, has_targets=has_y, plan=plan)

@@ -55,6 +55,7 @@ class StartRecord(TypedDict, total=False):
     lookback: int | None
     horizon: int | None
     ignored_columns: list[str]
+    plan: dict[str, Any] | None  # the data plan (plan.json; engine/dataplan.py DataPlan.to_dict())
     warnings: list[str]
     notes: list[str]  # e.g. a stale lock taken over
     parameters: int
@@ -117,6 +118,10 @@ class Summary(TypedDict, total=False):
     best_step: int | None
     val_loss: float | None
     persistence_rmse: float | None
+    val_persistence_rmse: float | None
+    test_persistence_rmse: float | None
+    beats_persistence: bool | None  # the model's RMSE below persistence's on the same split
+    persistence_split: str | None  # "test", or "val" when there is no test split
     checkpoints: dict[str, bool]
     finished: str
 

@@ -35,7 +35,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .data import DataError, DataSpec, Dataset, infer_task, load_dataset, lookahead_warnings
+from .data import (DataError, DataSpec, Dataset, infer_task, load_dataset, lookahead_warnings,
+                   persistence_verdict)
 from .project import Project, atomic_write_text
 from .checkpoints import (CHECKPOINT_VERSION, check_checkpoint, check_resumable, design_fingerprint, load_checkpoint,
                           save_checkpoint, tensor_shapes)
@@ -784,7 +785,8 @@ class _Trainer:
                 "samples": {s: dataset.size(s) for s in dataset.index}, "data": data.label,
                 "data_spec": data.to_dict(), "features": dataset.meta.features, "target": dataset.meta.target,
                 "lookback": dataset.lookback, "horizon": dataset.horizon, "ignored_columns": dataset.ignored_columns,
-                "warnings": lookahead_warnings(self.project, dataset), "notes": list(self.notes),
+                "warnings": (dataset.plan.warnings if dataset.plan else []) + lookahead_warnings(self.project, dataset),
+                "plan": dataset.plan.to_dict() if dataset.plan else None, "notes": list(self.notes),
                 "parameters": sum(p.numel() for p in self.params),
                 "resumed_from_step": self.state.step if self.setup.resume_ckpt is not None else None,
                 "init_from": str(self.setup.init_path) if self.setup.init_path is not None else None,
@@ -793,6 +795,9 @@ class _Trainer:
     # ---------------------------------------------------------------- the run
     def run(self, install_signal_handlers: bool) -> dict[str, Any]:
         self.metrics = MetricsWriter(self.rd / "metrics.jsonl", append=True)
+        plan = self.dataset.plan
+        if plan is not None and self.setup.resume_ckpt is None:  # what the run trains on (docs/run-folder.md)
+            atomic_write_text(self.rd / "plan.json", json.dumps(plan.to_dict(), indent=2, default=str) + "\n")
         self.stop = _StopFlag(self.rd, self.stop_event)
         if install_signal_handlers:
             self.stop.install()
@@ -992,6 +997,7 @@ class _Trainer:
                             "last": checkpoint_path(rd, "last").is_file()},
             "finished": _now(),
         }
+        summary.update(persistence_verdict(summary))  # type: ignore[typeddict-item]  # same-split baselines
         _write_text(rd / "summary.json", json.dumps(summary, indent=2) + "\n")
         try:
             (rd / STOP_FILE).unlink()  # the request has been served
@@ -1132,12 +1138,8 @@ def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device
     assert res.predictions is not None  # keep_predictions=True
     pred = res.predictions[:, -1]
     idx = data.index["all"].cpu().numpy()
-    if data.kind == "series":
-        rows = idx + data.lookback - 1 + data.horizon + 1
-        cols = ["row", "prediction"]
-    else:
-        rows = idx
-        cols = ["sample", "prediction"]
+    rows = data.predicted_rows(idx)  # file rows, also for many series (engine/data.py)
+    cols = ["row", "prediction"] if data.kind == "series" else ["sample", "prediction"]
     classes = data.meta.classes
     if data.task == "classification" and classes:
         pred = [classes[int(p)] for p in pred]
@@ -1149,6 +1151,9 @@ def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device
         tg = res.targets[:, -1]
         for row, t in zip(out, tg):
             row.append(classes[int(t)] if data.task == "classification" and classes else float(t))
+    if data.series_ids is not None:  # many series: each prediction names its series (docs/data.md)
+        cols.insert(0, "series")
+        out = [[str(data.series_ids[i])] + row for i, row in zip(idx, out)]
     return cols, out
 
 

@@ -27,7 +27,8 @@ class TrainingIntegration:
     def __init__(self, window):
         self.window = window
         self.panel = TrainPanel(lambda: window.project, parent=window,
-                                colors_getter=lambda: training_colors(window.project))
+                                colors_getter=lambda: training_colors(window.project),
+                                set_input_features=lambda block_id, n: window.set_param(block_id, "features", n))
         from PySide6.QtWidgets import QFrame, QScrollArea
 
         holder = QScrollArea()  # the dock can shrink below the panel's natural size (it then scrolls)
@@ -47,6 +48,7 @@ class TrainingIntegration:
         p.alerts_cleared.connect(self._clear_alerts)
         window.projectReplaced.connect(self._project_replaced)
         window.designChanged.connect(lambda _r: self._apply_marks())
+        window.designChanged.connect(self.panel._plan_later)  # the data plan follows the design (Input features)
         self._tune_dock()
         # the Train and Tune tabs share the bottom area with Problems: keep it compact until used
         window.resizeDocks([window.problems_dock], [150], Qt.Orientation.Vertical)

@@ -25,6 +25,40 @@ from .plots import GradChart, LossChart, LrChart, PredictionChart
 
 REDRAW_HZ = 15
 DEMOS = [("Demo: chaotic series (Mackey-Glass)", "chaos"), ("Demo: noisy multi-frequency sine", "sine")]
+MISSING_CHOICES = [("Stop with an error", "error"), ("Interpolate", "interpolate"), ("Fill forward", "ffill"),
+                   ("Drop those rows", "drop")]
+PREVIEW_ROWS = 10  # rows visible without scrolling
+PREVIEW_MAX_ROWS = 200  # rows loaded into the preview
+
+
+def theme_color(name: str) -> str:
+    """A colour of the application's theme (the light theme's before the designer has applied one)."""
+    from rnn_studio.gui import theme
+
+    manager = getattr(theme, "_manager", None)
+    return getattr(manager.theme if manager is not None else theme.LIGHT, name)
+
+
+class _WheelToPage(QtCore.QObject):
+    """The mouse wheel scrolls the Train form unless the widget under it has the keyboard focus (the
+    preview, a list, a combo or a spin box the user clicked): no accidental value changes."""
+
+    def __init__(self, panel: TrainPanel):
+        super().__init__(panel)
+        self.panel = panel
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() != QtCore.QEvent.Wheel:
+            return False
+        widget = obj.parentWidget() if isinstance(obj, QtWidgets.QWidget) and obj.objectName() == "qt_scrollarea_viewport" \
+            else obj
+        if isinstance(widget, QtWidgets.QWidget) and widget.hasFocus():
+            return False
+        page = self.panel.tabs.currentWidget() if hasattr(self.panel, "tabs") else None
+        if isinstance(page, QtWidgets.QScrollArea):
+            bar = page.verticalScrollBar()
+            bar.setValue(bar.value() - event.angleDelta().y() // 120 * bar.singleStep() * 3)
+        return True
 
 
 def _fmt_time(seconds: float | None) -> str:
@@ -202,9 +236,13 @@ class TrainPanel(QtWidgets.QWidget):
     alerts_cleared = QtCore.Signal()
 
     def __init__(self, project_getter: Callable, parent=None, runs_root: Path | None = None,
-                 colors_getter: Callable[[], dict] | None = None):
+                 colors_getter: Callable[[], dict] | None = None,
+                 set_input_features: Callable[[str, int], None] | None = None):
         super().__init__(parent)
         self.project_getter = project_getter
+        self.set_input_features = set_input_features  # (input block id, n): the plan's one-click fix
+        self._table = None
+        self._ticks_touched = False
         self.colors_getter = colors_getter or (lambda: {})
         self._runs_root = runs_root
         self.proc = None
@@ -272,22 +310,16 @@ class TrainPanel(QtWidgets.QWidget):
         outer.addWidget(split)
 
         left = QtWidgets.QWidget()
-        left.setMinimumWidth(400)
+        left.setMinimumWidth(340)
         left_lay = QtWidgets.QVBoxLayout(left)
         left_lay.setContentsMargins(0, 0, 0, 0)
-        scroll = QtWidgets.QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
-        form_host = QtWidgets.QWidget()
-        form_lay = QtWidgets.QVBoxLayout(form_host)
-        form_lay.setContentsMargins(2, 2, 8, 2)
-        form_lay.addWidget(self._data_group())
-        form_lay.addWidget(self._settings_group())
-        form_lay.addStretch(1)
-        scroll.setWidget(form_host)
+        # steps as tabs (issue 11): each page is one narrow column that wraps labels above fields when
+        # space is short, so no widget is clipped at 1024 px; the wheel scrolls the page
+        self.data_scroll = self._scroll_page(self._plan_box(), self._data_group())  # the plan first: always in view
+        self.settings_scroll = self._scroll_page(self._settings_group())
         self.tabs = QtWidgets.QTabWidget()
-        self.tabs.addTab(scroll, "Setup")
+        self.tabs.addTab(self.data_scroll, "1 Data")
+        self.tabs.addTab(self.settings_scroll, "2 Training")
         self.tabs.addTab(self._runs_group(), "Runs")
         left_lay.addWidget(self.tabs, 1)
         buttons = QtWidgets.QHBoxLayout()
@@ -338,21 +370,56 @@ class TrainPanel(QtWidgets.QWidget):
         split.setStretchFactor(1, 1)
         split.setSizes([380, 900])
 
+    def _scroll_page(self, *widgets: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        host = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(host)
+        lay.setContentsMargins(2, 2, 8, 2)
+        for w in widgets:
+            lay.addWidget(w)
+        lay.addStretch(1)
+        scroll.setWidget(host)
+        return scroll
+
+    @staticmethod
+    def _form(box: QtWidgets.QWidget) -> QtWidgets.QFormLayout:
+        form = QtWidgets.QFormLayout(box)
+        form.setRowWrapPolicy(QtWidgets.QFormLayout.WrapLongRows)  # labels above fields when narrow
+        form.setFieldGrowthPolicy(QtWidgets.QFormLayout.AllNonFixedFieldsGrow)
+        return form
+
+    @staticmethod
+    def _combo() -> QtWidgets.QComboBox:
+        """A combo whose popup draws every item (a styled combo's default delegate drew the current
+        item as a blank row) and whose width follows the form, not its longest item."""
+        combo = QtWidgets.QComboBox()
+        combo.setItemDelegate(QtWidgets.QStyledItemDelegate(combo))
+        combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(8)
+        return combo
+
     def _data_group(self) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Data")
-        form = QtWidgets.QFormLayout(box)
-        self.source = QtWidgets.QComboBox()
+        form = self._form(box)
+        self.source = self._combo()
         for label, key in DEMOS:
             self.source.addItem(label, ("demo", key))
         self.source.addItem("CSV file…", ("csv", None))
         self.source.addItem("NumPy .npz file…", ("npz", None))
+        self.source.addItem("Parquet / Feather / .npy file…", ("table", None))
         self.source.currentIndexChanged.connect(self._source_changed)
+        self.source.activated.connect(self._source_activated)
         form.addRow("Source:", self.source)
         row = QtWidgets.QHBoxLayout()
         self.path_edit = QtWidgets.QLineEdit()
-        self.path_edit.setPlaceholderText("path to .csv or .npz")
+        self.path_edit.setPlaceholderText("path to a data file")
+        self.path_edit.setMinimumWidth(80)
         self.path_edit.editingFinished.connect(self._load_preview)
         self.browse_button = QtWidgets.QPushButton("Browse…")
+        self.browse_button.setSizePolicy(QtWidgets.QSizePolicy.Fixed, QtWidgets.QSizePolicy.Fixed)
         self.browse_button.clicked.connect(self._browse)
         row.addWidget(self.path_edit, 1)
         row.addWidget(self.browse_button)
@@ -360,46 +427,99 @@ class TrainPanel(QtWidgets.QWidget):
         self.path_row.setLayout(row)
         row.setContentsMargins(0, 0, 0, 0)
         form.addRow("File:", self.path_row)
-        self.target = QtWidgets.QComboBox()
+        self.target = self._combo()
         self.target.setToolTip("Column to predict (default: the last column)")
+        self.target.currentIndexChanged.connect(self._target_changed)
         form.addRow("Target:", self.target)
+        self.series = self._combo()
+        self.series.setToolTip("Column holding the series id when the file holds many series (shops, sensors)")
+        self.series.currentIndexChanged.connect(self._plan_later)
+        form.addRow("Series column:", self.series)
+        self.missing = self._combo()
+        for label, key in MISSING_CHOICES:
+            self.missing.addItem(label, key)
+        self.missing.currentIndexChanged.connect(self._plan_later)
+        form.addRow("Missing values:", self.missing)
         self.features = QtWidgets.QListWidget()
-        self.features.setMaximumHeight(90)
-        self.features.setToolTip("Feature columns (default: every numeric column)")
+        self.features.setMaximumHeight(110)
+        self.features.setToolTip("Feature columns: exactly the ticked columns train")
+        self.features.itemChanged.connect(self._ticks_changed)
         form.addRow("Features:", self.features)
         self.lookback = QtWidgets.QSpinBox(minimum=0, maximum=100000, specialValueText="from Input")
         self.lookback.setToolTip("Window length; 'from Input' uses the Input block's timesteps")
+        self.lookback.valueChanged.connect(self._plan_later)
         form.addRow("Lookback:", self.lookback)
         self.horizon = QtWidgets.QSpinBox(minimum=1, maximum=10000, value=1)
+        self.horizon.valueChanged.connect(self._plan_later)
         form.addRow("Horizon:", self.horizon)
+        self._preview_rows(form)
+        self._source_changed()
+        return box
+
+    def _preview_rows(self, form: QtWidgets.QFormLayout) -> None:
+        """The preview table (10 rows visible) and its error line; the wheel guard for the data form."""
         self.preview = QtWidgets.QTableWidget(0, 0)
-        self.preview.setMaximumHeight(130)
         self.preview.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        self.preview.verticalHeader().setDefaultSectionSize(self.preview.fontMetrics().height() + 6)
+        rows_h = self.preview.verticalHeader().defaultSectionSize() * (PREVIEW_ROWS + 1)
+        self.preview.setMinimumHeight(rows_h + self.preview.horizontalScrollBar().sizeHint().height() + 4)
+        self.preview.setFocusPolicy(QtCore.Qt.ClickFocus)
         form.addRow(self.preview)
         self.preview_error = QtWidgets.QLabel("")
         self.preview_error.setWordWrap(True)
-        self.preview_error.setStyleSheet("color: #c62828;")
+        self.preview_error.setStyleSheet(f"color: {theme_color('error')};")
         form.addRow(self.preview_error)
-        self._source_changed()
+        self._wheel_guard = _WheelToPage(self)
+        for w in (self.source, self.target, self.series, self.missing, self.lookback, self.horizon, self.features,
+                  self.preview):
+            w.installEventFilter(self._wheel_guard)
+            if w is not self.preview and w is not self.features:
+                w.setFocusPolicy(QtCore.Qt.StrongFocus)
+        self.preview.viewport().installEventFilter(self._wheel_guard)
+        self.features.viewport().installEventFilter(self._wheel_guard)
+
+    def _plan_box(self) -> QtWidgets.QGroupBox:
+        """The data plan, live: what will train (engine.dataplan, the same plan `rnn-studio data` prints)."""
+        box = QtWidgets.QGroupBox("Plan: what will train")
+        lay = QtWidgets.QVBoxLayout(box)
+        self.plan_text = QtWidgets.QLabel("")
+        self.plan_text.setWordWrap(True)
+        self.plan_text.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        self.plan_warning = QtWidgets.QLabel("")
+        self.plan_warning.setWordWrap(True)
+        self.plan_warning.setStyleSheet(f"color: {theme_color('warning')};")
+        self.plan_error = QtWidgets.QLabel("")
+        self.plan_error.setWordWrap(True)
+        self.plan_error.setStyleSheet(f"color: {theme_color('error')};")
+        self.fix_button = QtWidgets.QPushButton("")
+        self.fix_button.setVisible(False)
+        self.fix_button.clicked.connect(self._apply_fix)
+        for w in (self.plan_text, self.plan_warning, self.plan_error, self.fix_button):
+            lay.addWidget(w)
+        self.plan = None
+        self._plan_timer = QtCore.QTimer(self)
+        self._plan_timer.setSingleShot(True)
+        self._plan_timer.setInterval(120)
+        self._plan_timer.timeout.connect(self.refresh_plan)
         return box
 
     def _settings_group(self) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Training")
-        form = QtWidgets.QFormLayout(box)
+        form = self._form(box)
         self.epochs = QtWidgets.QSpinBox(minimum=1, maximum=100000, value=20)
         self.batch = QtWidgets.QSpinBox(minimum=1, maximum=65536, value=64)
         self.lr = QtWidgets.QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=10.0, value=1e-3, singleStep=1e-4)
-        self.optimizer = QtWidgets.QComboBox()
+        self.optimizer = self._combo()
         self.optimizer.addItems(["adam", "adamw", "sgd"])
         self.weight_decay = QtWidgets.QDoubleSpinBox(decimals=6, minimum=0.0, maximum=1.0, value=0.0, singleStep=1e-4)
-        self.schedule = QtWidgets.QComboBox()
+        self.schedule = self._combo()
         self.schedule.addItems(["constant", "cosine", "plateau"])
         self.patience = QtWidgets.QSpinBox(minimum=0, maximum=1000, value=0, specialValueText="off")
         self.clip = QtWidgets.QDoubleSpinBox(decimals=3, minimum=0.0, maximum=1e6, value=0.0, specialValueText="off")
-        self.device = QtWidgets.QComboBox()
+        self.device = self._combo()
         self.device.addItem("auto (CUDA, then MPS, then CPU)", "auto")
         self.device.addItem("cpu", "cpu")
-        self.precision = QtWidgets.QComboBox()
+        self.precision = self._combo()
         self.precision.addItems(["fp32", "bf16", "fp16"])
         self.precision.setToolTip("bf16 / fp16 autocast are used on CUDA only")
         self.seed = QtWidgets.QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
@@ -414,6 +534,8 @@ class TrainPanel(QtWidgets.QWidget):
                          ("Clip grad norm:", self.clip), ("Device:", self.device), ("Precision:", self.precision),
                          ("Seed:", self.seed), ("Log to:", self.log_to)):
             form.addRow(label, w)
+            w.installEventFilter(self._wheel_guard)
+            w.setFocusPolicy(QtCore.Qt.StrongFocus)
         note = QtWidgets.QLabel("Dropout is set on the blocks.")
         note.setStyleSheet("color: palette(mid);")
         form.addRow(note)
@@ -454,62 +576,143 @@ class TrainPanel(QtWidgets.QWidget):
     # ------------------------------------------------------------------ data source
     def _source_changed(self) -> None:
         kind, _ = self.source.currentData()
-        is_file = kind in ("csv", "npz")
+        is_file = kind != "demo"
         self.path_row.setEnabled(is_file)
-        self.target.setEnabled(kind == "csv")
-        self.features.setEnabled(kind == "csv")
-        self.preview.setVisible(kind == "csv")
+        for w in (self.target, self.features, self.series, self.missing):
+            w.setEnabled(kind in ("csv", "table"))
+        self.preview.setVisible(kind in ("csv", "table"))
         if not is_file:
             self.preview_error.setText("")
+        self._plan_later()
+
+    def _source_activated(self, _index: int) -> None:
+        """Choosing "CSV file…" (or another file kind) opens the file dialog at once."""
+        kind, _ = self.source.currentData()
+        if kind != "demo" and not self.path_edit.text():
+            self._browse()
+
+    def _start_folder(self) -> str:
+        """Browse starts beside the current file, else in the design's folder."""
+        if self.path_edit.text():
+            return str(Path(self.path_edit.text()).expanduser().parent)
+        project = self.project_getter()
+        if project is not None and getattr(project, "path", None):
+            return str(Path(project.path).resolve().parent)
+        return str(Path.cwd())
 
     def _browse(self) -> None:
         kind, _ = self.source.currentData()
-        filt = "CSV files (*.csv)" if kind == "csv" else "NumPy archives (*.npz)"
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Choose data", "", filt)
-        if path:
-            self.set_data_file(path)
+        filt = {"csv": "CSV files (*.csv *.csv.gz *.tsv *.txt)", "npz": "NumPy archives (*.npz)",
+                "table": "Tables (*.parquet *.pq *.feather *.arrow *.ipc *.npy)"}.get(kind, "")
+        dialog = QtWidgets.QFileDialog(self, "Choose data", self._start_folder(), filt + ";;All files (*)")
+        dialog.setFileMode(QtWidgets.QFileDialog.ExistingFile)
+        dialog.fileSelected.connect(self.set_data_file)
+        self.file_dialog = dialog
+        dialog.open()  # not modal-blocking: tests and the event loop keep running
 
     def set_data_file(self, path: str) -> None:
-        kind = "npz" if path.lower().endswith(".npz") else "csv"
+        from rnn_studio.engine.tables import data_format
+
+        fmt = data_format(path)
+        kind = "npz" if fmt == "npz" else "csv" if fmt in ("csv", "folder") else "table"
         idx = next(i for i in range(self.source.count()) if self.source.itemData(i)[0] == kind)
+        self.source.blockSignals(True)
         self.source.setCurrentIndex(idx)
+        self.source.blockSignals(False)
         self.path_edit.setText(path)
+        self._source_changed()
         self._load_preview()
+
+    def _busy(self, text: str | None) -> None:
+        """The progress bar as a busy indicator while a file is read (painted before the read starts)."""
+        if text is None:
+            self.progress.setRange(0, 1)
+            self.progress.setFormat("idle")
+            return
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(text)
+        QtWidgets.QApplication.processEvents(QtCore.QEventLoop.ExcludeUserInputEvents)
 
     def _load_preview(self) -> None:
         kind, _ = self.source.currentData()
         self.preview_error.setText("")
-        if kind != "csv" or not self.path_edit.text():
+        self._table = None
+        if kind not in ("csv", "table") or not self.path_edit.text():
+            self._plan_later()
             return
-        from rnn_studio.engine.data import DataError, read_csv
+        from rnn_studio.engine.data import DataError, read_table
 
+        path = self.path_edit.text()
+        self._busy(f"reading {Path(path).name}…")
         try:
-            table = read_csv(self.path_edit.text())
+            table = read_table(path)
         except (DataError, OSError) as e:
             self.preview_error.setText(str(e))
             self.preview.setRowCount(0)
+            self._set_columns([])
+            self._plan_later()
             return
-        cols = list(table.names)
-        n = min(table.n_rows, 20)
-        rows = [[table.cells[c][r] for c in range(len(cols))] for r in range(n)]
-        self.target.clear()
+        finally:
+            self._busy(None)
+        self._table = table
+        self._set_columns(table.names)
+        self._fill_preview(table)
+        self._ticks_touched = False
+        self.refresh_plan()
+
+    def _set_columns(self, cols: list[str]) -> None:
+        for combo in (self.target, self.series):
+            combo.blockSignals(True)
+            combo.clear()
         self.target.addItems(cols)
         self.target.setCurrentIndex(len(cols) - 1)
+        self.series.addItem("(none: one series)", None)
+        for c in cols:
+            self.series.addItem(c, c)
+        if "series" in cols and self._table is not None and self._table.fmt == "folder":
+            self.series.setCurrentIndex(self.series.findData("series"))
+        for combo in (self.target, self.series):
+            combo.blockSignals(False)
+        self.features.blockSignals(True)
         self.features.clear()
         for c in cols:
             item = QtWidgets.QListWidgetItem(c)
             item.setFlags(item.flags() | QtCore.Qt.ItemIsUserCheckable)
-            # default features: every numeric column (the target too: autoregressive forecasting)
-            item.setCheckState(QtCore.Qt.Unchecked if table.is_text(c) else QtCore.Qt.Checked)
+            item.setCheckState(QtCore.Qt.Unchecked)
             self.features.addItem(item)
+        self.features.blockSignals(False)
+
+    def _fill_preview(self, table) -> None:
+        cols = list(table.names)
+        n = min(table.n_rows, PREVIEW_MAX_ROWS)
         self.preview.setColumnCount(len(cols))
         self.preview.setHorizontalHeaderLabels(cols)
-        self.preview.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            for c, v in enumerate(row):
-                self.preview.setItem(r, c, QtWidgets.QTableWidgetItem(str(v)))
+        self.preview.setRowCount(n)
+        for r in range(n):
+            for c, name in enumerate(cols):
+                self.preview.setItem(r, c, QtWidgets.QTableWidgetItem(table.cell_text(name, r)))
+
+    def ticked_features(self) -> list[str]:
+        return [self.features.item(i).text() for i in range(self.features.count())
+                if self.features.item(i).checkState() == QtCore.Qt.Checked]
+
+    def _set_ticks(self, names: list[str]) -> None:
+        self.features.blockSignals(True)
+        for i in range(self.features.count()):
+            item = self.features.item(i)
+            item.setCheckState(QtCore.Qt.Checked if item.text() in names else QtCore.Qt.Unchecked)
+        self.features.blockSignals(False)
+
+    def _ticks_changed(self, _item=None) -> None:
+        self._ticks_touched = True
+        self._plan_later()
+
+    def _target_changed(self, _index: int) -> None:
+        self._plan_later()
 
     def data_spec(self) -> dict[str, Any]:
+        """The data settings as engine.data.DataSpec fields. For a table the ticked columns are passed
+        as they are: what is ticked is exactly what trains."""
         kind, demo = self.source.currentData()
         spec: dict[str, Any] = {"horizon": self.horizon.value(),
                                 "lookback": self.lookback.value() or None}
@@ -517,13 +720,83 @@ class TrainPanel(QtWidgets.QWidget):
             spec["demo"] = demo
         else:
             spec["path"] = self.path_edit.text()
-            if kind == "csv" and self.target.count():
+            if kind in ("csv", "table") and self.target.count():
                 spec["target"] = self.target.currentText()
-                checked = [self.features.item(i).text() for i in range(self.features.count())
-                           if self.features.item(i).checkState() == QtCore.Qt.Checked]
-                if len(checked) < self.features.count():
-                    spec["features"] = checked
+                spec["features"] = self.ticked_features()
+                spec["series"] = self.series.currentData()
+                spec["missing"] = self.missing.currentData()
         return spec
+
+    # ------------------------------------------------------------------ the data plan
+    def _plan_later(self, *_args) -> None:
+        if hasattr(self, "_plan_timer"):
+            self._plan_timer.start()
+
+    def _table_for_plan(self):
+        kind, demo = self.source.currentData()
+        if kind == "demo":
+            cache = self.__dict__.setdefault("_demo_tables", {})
+            if demo not in cache:
+                from rnn_studio.engine.data import demo_table
+
+                cache[demo] = demo_table(demo)
+            return cache[demo]
+        return getattr(self, "_table", None)
+
+    def refresh_plan(self) -> None:
+        """Re-derive the plan from the file, the design and the settings, and show it. Until the user
+        ticks columns, the ticks follow the plan's default features."""
+        self._plan_timer.stop()
+        from rnn_studio.engine.compile import DesignError
+        from rnn_studio.engine.data import DataSpec, plan_data
+
+        spec = self.data_spec()
+        kind, _ = self.source.currentData()
+        table = self._table_for_plan()
+        self.plan = None
+        if kind != "demo" and not spec.get("path"):
+            return self._show_plan(None, "Choose a data file first (or a demo dataset).")
+        if kind in ("csv", "table") and table is None:
+            return self._show_plan(None, self.preview_error.text() or "The file could not be read.")
+        if kind in ("csv", "table") and not getattr(self, "_ticks_touched", False):
+            spec["features"] = None  # the plan's defaults, then tick exactly those
+        try:
+            plan = plan_data(DataSpec.from_dict(spec), self.project_getter(), table=table, ui="gui")
+        except DesignError as e:
+            return self._show_plan(None, f"Fix the design first: {str(e).splitlines()[0]}")
+        if kind in ("csv", "table") and not getattr(self, "_ticks_touched", False):
+            self._set_ticks(plan.features)
+            if not plan.ok:  # the default could not be chosen: show the error for the ticks as they are
+                spec["features"] = self.ticked_features()
+        self.plan = plan
+        self._show_plan(plan, None)
+
+    def _show_plan(self, plan, error: str | None) -> None:
+        lines = [] if plan is None else [line for line in plan.describe() if not line.startswith(("warning:", "error:"))]
+        self.plan_text.setText("\n".join(lines))
+        warnings = [] if plan is None else plan.warnings
+        self.plan_warning.setText("\n".join(f"Warning: {w}" for w in warnings))
+        self.plan_warning.setVisible(bool(warnings))
+        error = error or (plan.errors[0] if plan is not None and plan.errors else None)
+        self.plan_error.setText(error or "")
+        self.plan_error.setVisible(bool(error))
+        fix = plan.input_features_fix if plan is not None and plan.errors else None
+        self.fix_button.setVisible(fix is not None and self.set_input_features is not None)
+        if fix is not None:
+            self.fix_button.setText(f"Set Input features to {fix}")
+        self.start_button.setEnabled(error is None and not self.is_running())
+        self.start_button.setToolTip(error or "Train the current design in a separate process (F5)")
+
+    def _apply_fix(self) -> None:
+        """One click: set the Input block's features to the ticked count (through the designer's undo stack)."""
+        plan = self.plan
+        if plan is None or plan.input_features_fix is None or self.set_input_features is None:
+            return
+        project = self.project_getter()
+        inputs = [b.id for b in project.blocks if b.type == "Input"]
+        if inputs:
+            self.set_input_features(inputs[0], plan.input_features_fix)
+        self.refresh_plan()
 
     def overrides(self) -> dict[str, Any]:
         o = {"epochs": self.epochs.value(), "batch_size": self.batch.value(), "lr": self.lr.value(),
@@ -650,6 +923,11 @@ class TrainPanel(QtWidgets.QWidget):
         spec = self.data_spec()
         if "path" in spec and not spec["path"]:
             self._say("Choose a data file first (or a demo dataset).", error=True)
+            return None
+        self.refresh_plan()
+        if self.plan is None or not self.plan.ok:
+            self._say(self.plan_error.text() or "The data plan has errors.", error=True)
+            self.tabs.setCurrentWidget(self.data_scroll)
             return None
         from rnn_studio.engine.train import start_training_process
 
@@ -815,21 +1093,31 @@ class TrainPanel(QtWidgets.QWidget):
         self.proc = None
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
+        self.refresh_plan()
         metric = next((f"{k} {end[k]:.4g}" for k in ("val_rmse", "val_accuracy", "val_loss")
                        if isinstance(end.get(k), (int, float))), "")
-        base = end.get("persistence_rmse") or end.get("val_persistence_rmse")
-        extra = f" (persistence {base:.4g})" if isinstance(base, (int, float)) else ""
+        base = end.get("val_persistence_rmse")  # the same split as the metric beside it
+        extra = f" (persistence {base:.4g})" if isinstance(base, (int, float)) and metric.startswith("val_rmse") else ""
         text = f"Run ended: {reason}" + (f" · best {metric}{extra}" if metric else "")
         if end.get("message"):
             text += f" — {end['message']}"
         self.progress.setFormat(reason or "ended")
-        self._say(text, error=reason in ("error", "crashed", "out of memory") or is_diverged(reason))
+        failed = reason in ("error", "crashed", "out of memory") or is_diverged(reason)
+        if end.get("beats_persistence") is False and not failed:
+            split = "validation" if end.get("persistence_split") == "val" else "test"
+            text += (f" — Warning: the model does not beat persistence on the {split} split "
+                     f"({end.get(end.get('persistence_split', 'test') + '_rmse', float('nan')):.4g} vs "
+                     f"{end.get(end.get('persistence_split', 'test') + '_persistence_rmse', float('nan')):.4g})")
+            self._say(text, warning=True)
+        else:
+            self._say(text, error=failed)
         self.refresh_runs()
         self.run_finished.emit(str(f.run_dir), dict(end))
 
-    def _say(self, text: str, error: bool = False) -> None:
+    def _say(self, text: str, error: bool = False, warning: bool = False) -> None:
         self.status.setText(text)
-        self.status.setStyleSheet("color: #c62828;" if error else "")
+        color = theme_color("error") if error else theme_color("warning") if warning else None
+        self.status.setStyleSheet(f"color: {color};" if color else "")
 
     # ------------------------------------------------------------------ export
     def open_export_dialog(self) -> ExportDialog:

@@ -5,7 +5,6 @@ import csv
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from typing import Any
@@ -21,7 +20,8 @@ EXIT_CANCELLED = 130
 
 def _add_data_args(p, with_window: bool = True) -> None:
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--data", metavar="FILE", help="CSV (header row, one row per time step) or .npz (X, y)")
+    src.add_argument("--data", metavar="FILE", help="CSV / .csv.gz / Parquet / Feather / .npy table (one row per "
+                     "time step), a folder of CSVs (one series each), or .npz (X, y); see docs/data.md")
     src.add_argument("--demo", choices=("sine", "chaos"), help="built-in demo series instead of --data")
     if with_window:
         p.add_argument("--target", metavar="COL", help="target column (default: the last column)")
@@ -29,6 +29,9 @@ def _add_data_args(p, with_window: bool = True) -> None:
         p.add_argument("--lookback", type=int, metavar="N", help="window length (default: the Input's timesteps)")
         p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
         p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
+    p.add_argument("--series", metavar="COL", help="column holding the series id: many series in one file")
+    p.add_argument("--missing", choices=("error", "interpolate", "ffill", "drop"),
+                   help="missing values in used columns: error (default), interpolate, ffill or drop the rows")
 
 
 def register(sub) -> None:
@@ -93,6 +96,10 @@ def _spec(args):
         spec.lookback = args.lookback
     if getattr(args, "horizon", None) is not None:
         spec.horizon = args.horizon
+    if getattr(args, "series", None):
+        spec.series = args.series
+    if getattr(args, "missing", None):
+        spec.missing = args.missing
     if getattr(args, "split", None):
         try:
             spec.split = tuple(float(v) for v in args.split.split(","))
@@ -135,16 +142,17 @@ def _engine_errors():
 
 
 class Progress:
-    """A one-line progress bar on a terminal; plain lines (one per epoch) otherwise."""
+    """Per-epoch progress: a tqdm bar with steps/s and ETA on stderr when it is a terminal, plain lines
+    (one per epoch, on stdout) otherwise."""
 
-    def __init__(self, stream=None, quiet: bool = False):
+    def __init__(self, stream=None, quiet: bool = False, bar_stream=None):
         self.out = stream or sys.stdout
-        self.tty = self.out.isatty()
+        self.bar_stream = bar_stream or sys.stderr
+        self.tty = self.bar_stream.isatty()
         self.quiet = quiet
         self.total = self.epochs = self.per_epoch = 0
-        self.t0 = time.monotonic()
         self.first_step = 0
-        self.last_draw = 0.0
+        self.bar = None
         self.loss = None
 
     def __call__(self, raw: dict) -> None:
@@ -155,60 +163,61 @@ class Progress:
         if kind == KIND_START:
             self.total, self.epochs, self.per_epoch = rec["total_steps"], rec["epochs"], rec["steps_per_epoch"]
             self.first_step = rec.get("resumed_from_step") or 0
-            self.t0 = time.monotonic()
-            if self.quiet:
-                return
-            threads = f", {rec['threads']} thread(s)" if rec.get("threads") else ""
-            print(f"device: {rec['device']} ({rec['device_name']}{threads}), precision {rec['precision']}", file=self.out)
-            s = rec["samples"]
-            cols = f"features {','.join(map(str, rec['features']))} -> target {rec['target']}" if rec.get("target") \
-                else f"{len(rec['features'])} feature(s)"
-            print(f"data: {rec['data']}: {cols}, lookback {rec['lookback']}, horizon {rec['horizon']}; windows "
-                  f"train {s.get('train', 0)} / val {s.get('val', 0)} / test {s.get('test', 0)}", file=self.out)
-            if rec.get("ignored_columns"):
-                print(f"note: columns not used: {', '.join(rec['ignored_columns'])}", file=self.out)
-            for w in rec.get("warnings") or []:
-                print(f"warning: {w}", file=self.out)
-            for note in rec.get("notes") or []:
-                print(f"note: {note}", file=self.out)
-            what = f"resuming at step {self.first_step}" if rec.get("resumed_from_step") is not None else "training"
-            print(f"{what}: {rec['name']}, {rec['parameters']:,} parameters, {rec['epochs']} epoch(s) x "
-                  f"{rec['steps_per_epoch']} steps, batch {rec['batch_size']}, loss {rec['loss']}", file=self.out)
-            print(f"run folder: {rec['run']}", file=self.out)
-            self.out.flush()
+            if not self.quiet:
+                self._start(rec)
         elif kind == KIND_STEP:
             self.loss = rec["loss"]
             if self.tty and not self.quiet:
-                now = time.monotonic()
-                if now - self.last_draw > 0.1 or rec["step"] == self.total:
-                    self.last_draw = now
-                    self._draw(rec)
+                self._step(rec)
         elif kind == KIND_EPOCH and not self.quiet:
-            if self.tty:
-                self.out.write("\r\033[K")
+            self._close_bar()
             metric = _metric_text(rec, "val_")
             print(f"epoch {rec['epoch']}/{self.epochs}  train_loss {rec['train_loss']:.5g}  val_loss "
                   f"{_g(rec['val_loss'])}  {metric}  lr {rec['lr']:.3g}  {rec['samples_per_s']:,.0f} samples/s  "
                   f"{_clock(rec['elapsed_s'])}{'  *' if rec.get('best') else ''}", file=self.out)
             self.out.flush()
 
-    def _draw(self, rec) -> None:
-        step = rec["step"]
-        done = (step - self.first_step) / max(1, self.total - self.first_step)
-        elapsed = time.monotonic() - self.t0
-        eta = elapsed / done * (1 - done) if done > 0 else 0
-        width = 24
-        fill = int(width * step / max(1, self.total))
-        bar = "#" * fill + "." * (width - fill)
-        in_epoch = step - (rec["epoch"] - 1) * self.per_epoch
-        self.out.write(f"\r\033[Kepoch {rec['epoch']}/{self.epochs} [{bar}] step {in_epoch}/{self.per_epoch}  "
-                       f"loss {rec['loss']:.4g}  ETA {_clock(eta)}")
+    def _start(self, rec: dict) -> None:
+        threads = f", {rec['threads']} thread(s)" if rec.get("threads") else ""
+        print(f"device: {rec['device']} ({rec['device_name']}{threads}), precision {rec['precision']}", file=self.out)
+        s = rec["samples"]
+        cols = f"features {','.join(map(str, rec['features']))} -> target {rec['target']}" if rec.get("target") \
+            else f"{len(rec['features'])} feature(s)"
+        print(f"data: {rec['data']}: {cols}, lookback {rec['lookback']}, horizon {rec['horizon']}; windows "
+              f"train {s.get('train', 0)} / val {s.get('val', 0)} / test {s.get('test', 0)}", file=self.out)
+        plan = rec.get("plan") or {}
+        if plan.get("time_column"):
+            print(f"time column: {plan['time_column']}" + (f"; series column: {plan['series_column']} "
+                  f"({plan['series']} series)" if plan.get("series_column") else ""), file=self.out)
+        if rec.get("ignored_columns"):
+            print(f"note: columns not used: {', '.join(rec['ignored_columns'])}", file=self.out)
+        for w in rec.get("warnings") or []:
+            print(f"warning: {w}", file=self.out)
+        for note in rec.get("notes") or []:
+            print(f"note: {note}", file=self.out)
+        what = f"resuming at step {self.first_step}" if rec.get("resumed_from_step") is not None else "training"
+        print(f"{what}: {rec['name']}, {rec['parameters']:,} parameters, {rec['epochs']} epoch(s) x "
+              f"{rec['steps_per_epoch']} steps, batch {rec['batch_size']}, loss {rec['loss']}", file=self.out)
+        print(f"run folder: {rec['run']}", file=self.out)
         self.out.flush()
 
+    def _step(self, rec: dict) -> None:
+        from tqdm import tqdm
+
+        in_epoch = rec["step"] - (rec["epoch"] - 1) * self.per_epoch
+        if self.bar is None:
+            self.bar = tqdm(total=self.per_epoch, initial=in_epoch - 1, desc=f"epoch {rec['epoch']}/{self.epochs}",
+                            unit="step", file=self.bar_stream, leave=False, dynamic_ncols=True, mininterval=0.1)
+        self.bar.update(in_epoch - self.bar.n)
+        self.bar.set_postfix_str(f"loss {rec['loss']:.4g}", refresh=False)
+
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
     def finish(self) -> None:
-        if self.tty and not self.quiet:
-            self.out.write("\r\033[K")
-            self.out.flush()
+        self._close_bar()
 
 
 def _g(v) -> str:
@@ -229,6 +238,13 @@ def _metric_text(d: dict, prefix: str) -> str:
     if d.get(prefix + "accuracy") is not None:
         return f"{prefix}accuracy {d[prefix + 'accuracy']:.4f}"
     return ""
+
+
+def _large(path: str, limit: int = 50 << 20) -> bool:
+    try:
+        return os.path.getsize(path) > limit
+    except OSError:
+        return False
 
 
 def cmd_train(args) -> int:
@@ -264,6 +280,8 @@ def cmd_train(args) -> int:
     except TrackingUnavailable as e:
         raise UserError(str(e)) from None
     progress = Progress(quiet=args.quiet)
+    if spec is not None and spec.path and not args.quiet and _large(spec.path):
+        print(f"reading {spec.path}…", file=sys.stderr, flush=True)
     try:
         summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume,
                         on_metric=chain(progress, loggers), **extra)
@@ -279,6 +297,11 @@ def cmd_train(args) -> int:
     if _metric_text(summary, "test_"):
         print(f"test (best.pt): {_metric_text(summary, 'test_')}")
     print(f"run folder: {summary['run']}")
+    if summary.get("beats_persistence") is False:
+        split = summary.get("persistence_split", "test")
+        print(f"warning: the model does not beat persistence on the {'validation' if split == 'val' else split} split "
+              f"(rmse {_g(summary.get(split + '_rmse'))} vs persistence {_g(summary.get(split + '_persistence_rmse'))}): "
+              f"it has not learned more than 'tomorrow = today'", file=sys.stderr)
     if summary.get("message"):
         print(f"error: {summary['message']}", file=sys.stderr)
     if reason == STOP_CANCELLED:

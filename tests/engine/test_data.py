@@ -34,7 +34,8 @@ def write_csv(path, header, rows):
 
 @pytest.fixture
 def series_csv(tmp_path):
-    rows = [[f"2024-01-{i % 28 + 1:02d}", i * 0.5, (i % 7) * 1.0, np.sin(i / 5)] for i in range(200)]
+    days = np.datetime64("2024-01-01") + np.arange(200)
+    rows = [[str(days[i]), i * 0.5, (i % 7) * 1.0, np.sin(i / 5)] for i in range(200)]
     return write_csv(tmp_path / "s.csv", ["date", "a", "b", "y"], rows)
 
 
@@ -42,7 +43,7 @@ def series_csv(tmp_path):
 def test_defaults_target_last_numeric_features_text_ignored(series_csv):
     ds = load_dataset(DataSpec(path=str(series_csv)), proj(features=2))
     assert ds.meta.target == "y" and ds.meta.features == ["a", "b"]
-    assert ds.ignored_columns == ["date"]
+    assert ds.plan.time_column == "date" and ds.ignored_columns == []  # the time column orders, never trains
 
 
 def test_autoregressive_default_includes_target(series_csv):
@@ -142,15 +143,17 @@ BAD_CSV = [
     # (file text, extra args, design kwargs, expected fragments)
     ("a,y\n" + "".join(f"{i},{i}\n" for i in range(50)), ["--target", "z"], {}, ["no target column 'z'", "y"]),
     ("a,y\n" + "".join(f"{i},{i}\n" for i in range(50)), ["--features", "q"], {}, ["no feature column 'q'"]),
-    ("a,y\n" + "".join(f"{'x7' if i == 20 else i},{i}\n" for i in range(50)), [], {},
+    ("a,y\n" + "".join(f"{'x7' if i == 20 else i},{i}\n" for i in range(50)), ["--features", "a"], {},
      ["column 'a'", "row 21 (line 22)", "non-numeric value 'x7'"]),
-    ("a,y\n" + "".join(f"{'nan' if i == 5 else i},{i}\n" for i in range(50)), [], {}, ["column 'a'", "row 6", "NaN"]),
+    ("a,y\n" + "".join(f"{'nan' if i == 5 else i},{i}\n" for i in range(50)), ["--features", "a"], {},
+     ["column 'a'", "row 6", "NaN", "--missing"]),
     ("a,y\n" + "".join(f"{i},{'inf' if i == 9 else i}\n" for i in range(50)), [], {}, ["column 'y'", "row 10", "infinite"]),
-    ("a,y\n" + "".join(f"{'' if i == 3 else i},{i}\n" for i in range(50)), [], {}, ["column 'a'", "row 4", "empty value"]),
+    ("a,y\n" + "".join(f"{'' if i == 3 else i},{i}\n" for i in range(50)), ["--features", "a"], {},
+     ["column 'a'", "row 4", "missing value"]),
     ("a,y\n1,2\n3,4\n", [], {}, ["2 data row(s)", "lookback 8", "smaller --lookback"]),
     ("a,y\n" + "".join(f"{i},{i}\n" for i in range(12)), [], {}, ["training split is empty", "12 rows"]),
     ("a,y\n" + "".join(f"{i},{i}\n" for i in range(50)), ["--split", "0.99,0.01,0"], {}, ["validation split is empty"]),
-    ("a,y\n" + "".join(f"{i},{i % 3}\n" for i in range(60)), [], {"units": 2, "task": "classification"},
+    ("a,y\n" + "".join(f"{i % 5},{i % 3}\n" for i in range(60)), [], {"units": 2, "task": "classification"},
      ["column 'y' has 3 classes", "output has 2 unit(s)", "units to 3"]),
     ("a,y\n1,2\n3\n", [], {}, ["row 2 (line 3)", "has 1 fields", "2 columns"]),
     ("", [], {}, ["file is empty"]),

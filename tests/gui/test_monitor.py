@@ -118,14 +118,15 @@ def test_invalid_design_or_missing_file_is_refused_with_a_message(qtbot, tmp_pat
 
 def test_csv_preview_and_column_picker(qtbot, tmp_path, panel):
     path = tmp_path / "sensor.csv"
-    path.write_text("date,temp,load\n" + "".join(f"2024-01-{i % 28 + 1:02d},{i * 0.5},{i % 7}\n" for i in range(40)))
+    days = [str(d) for d in __import__("numpy").datetime64("2024-01-01") + __import__("numpy").arange(40)]
+    path.write_text("date,temp,load\n" + "".join(f"{days[i]},{i * 0.5},{i % 7}\n" for i in range(40)))
     panel.set_data_file(str(path))
     assert panel.source.currentData()[0] == "csv"
     assert [panel.target.itemText(i) for i in range(panel.target.count())] == ["date", "temp", "load"]
     assert panel.target.currentText() == "load"
-    checked = [panel.features.item(i).text() for i in range(panel.features.count())
-               if panel.features.item(i).checkState() == QtCore.Qt.Checked]
-    assert checked == ["temp", "load"]  # the date column is text: not a default feature
-    assert panel.preview.rowCount() == 20 and panel.preview.item(0, 1).text() == "0.0"
+    # the design's Input takes one feature: the default is the target itself; the date orders the rows
+    assert panel.ticked_features() == ["load"] == panel.plan.features
+    assert panel.plan.time_column == "date" and "time column: date" in panel.plan_text.text()
+    assert panel.preview.rowCount() == 40 and panel.preview.item(0, 1).text() == "0"
     spec = panel.data_spec()
-    assert spec["path"] == str(path) and spec["target"] == "load" and spec["features"] == ["temp", "load"]
+    assert spec["path"] == str(path) and spec["target"] == "load" and spec["features"] == ["load"]

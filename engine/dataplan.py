@@ -1,0 +1,517 @@
+"""The data plan: what a run will train on, derived from (data file, design, settings) before anything trains.
+
+One plan serves `rnn-studio data FILE --design D`, `rnn-studio train` (recorded in the run folder as
+plan.json and in the start record) and the GUI Train panel (shown live as settings change). It names
+the target, the feature columns in order, the time column, the series column, lookback and horizon,
+the split boundaries (rows, and timestamps when there is a time column), the window count per split,
+the missing-value handling, warnings and errors.
+
+Time-series defaults (docs/data.md):
+* a time / index column (dates or timestamps, a column named like time/date/year/timestamp, or a
+  strictly increasing evenly spaced integer column) is never a default feature; rows out of its order
+  are an error naming the row; irregular spacing is a warning naming the first gap.
+* a design whose Input takes one feature trains on the target itself (autoregressive).
+
+Messages name the controls of the interface that asked (`ui="cli"`: flags; `ui="gui"`: the Train
+panel's controls), never the other's.
+
+No Qt, no torch.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .tables import TIME_NAMES, DataError, Table, check_finite_range, release_pages
+
+MISSING_POLICIES = ("error", "interpolate", "ffill", "drop")
+SPLIT_NAMES = ("train", "val", "test")
+SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
+CONTROLS = {
+    "cli": {"features": "--features", "target": "--target", "lookback": "--lookback", "horizon": "--horizon",
+            "split": "--split", "series": "--series", "missing": "--missing", "features_example": "--features A,B",
+            "missing_values": "--missing interpolate|ffill|drop"},
+    "gui": {"features": "the Features ticks", "target": "the Target list", "lookback": "Lookback",
+            "horizon": "Horizon", "split": "the Split fractions", "series": "the Series column list",
+            "missing": "the Missing values list", "features_example": "the Features ticks",
+            "missing_values": "the Missing values list (interpolate, fill forward or drop)"},
+}
+
+
+@dataclass
+class DesignIO:
+    """What the plan needs to know about a design."""
+
+    n_features: int
+    timesteps: int | None
+    seq_target: bool
+    units: int
+    task: str
+
+    @classmethod
+    def of(cls, project, task: str | None = None) -> DesignIO:
+        from .data import design_io, infer_task
+
+        _, in_shape, out_shape = design_io(project)
+        return cls(int(in_shape[-1]), in_shape[1], len(out_shape) == 3, int(out_shape[-1]),
+                   task or infer_task(project.training))
+
+
+@dataclass
+class DataPlan:
+    source: str
+    format: str
+    rows: int
+    task: str = "regression"
+    target: str | None = None
+    features: list[str] = field(default_factory=list)
+    time_column: str | None = None
+    series_column: str | None = None
+    series: int = 1
+    lookback: int | None = None
+    horizon: int = 1
+    split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
+    split_rows: dict[str, int] = field(default_factory=dict)  # rows per split (all series)
+    split_ranges: dict[str, list[int]] = field(default_factory=dict)  # one series: [first, last] 1-based rows
+    split_times: dict[str, list[str]] = field(default_factory=dict)  # with a time column: [first, last] time
+    windows: dict[str, int] = field(default_factory=dict)
+    missing: dict[str, Any] = field(default_factory=lambda: {"policy": "error", "cells": 0, "filled": 0,
+                                                              "rows_dropped": 0})
+    ignored: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    input_features_fix: int | None = None  # the Input features count that would fit the chosen columns
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> list[str]:
+        """Human-readable lines (the CLI's `data` verb and the GUI's plan box)."""
+        out = [f"target: {self.target}" + (f" ({self.task})" if self.task != "regression" else ""),
+               f"features: {', '.join(self.features) if self.features else '-'}"]
+        if self.time_column:
+            out.append(f"time column: {self.time_column} (orders the rows; not a feature)")
+        if self.series_column:
+            out.append(f"series column: {self.series_column} ({self.series} series)")
+        if self.lookback is not None:
+            out.append(f"window: lookback {self.lookback}, horizon {self.horizon}")
+        for s in SPLIT_NAMES:
+            if s in self.windows:
+                where = ""
+                if s in self.split_ranges:
+                    a, b = self.split_ranges[s]
+                    where = f", rows {a}-{b}"
+                if s in self.split_times:
+                    where += f" ({self.split_times[s][0]} .. {self.split_times[s][1]})"
+                out.append(f"{SPLIT_WORDS[s]}: {self.windows[s]:,} windows from {self.split_rows.get(s, 0):,} rows{where}")
+        m = self.missing
+        if m["policy"] != "error" or m["cells"]:
+            out.append(f"missing values: {m['cells']} cell(s), policy {m['policy']}: {m['filled']} filled, "
+                       f"{m['rows_dropped']} row(s) dropped")
+        if self.ignored:
+            out.append(f"not used: {', '.join(self.ignored)}")
+        out += [f"warning: {w}" for w in self.warnings]
+        out += [f"error: {e}" for e in self.errors]
+        return out
+
+
+@dataclass
+class Layout:
+    """How the plan maps file rows to training rows: `order` (file row of each training row; None = all
+    rows in file order), `segments` [(start, end)] of each series in training rows, `values` (a column
+    after missing-value handling, when it differs from the file's)."""
+
+    order: np.ndarray | None
+    segments: list[tuple[int, int]]
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    index: dict[str, np.ndarray] = field(default_factory=dict)  # split -> window starts (training rows)
+    fit_rows: np.ndarray | slice | None = None  # training rows the normalization is fitted on
+
+    def column(self, table: Table, name: str) -> np.ndarray:
+        if name in self.values:
+            return self.values[name]
+        col = table.columns[name]
+        return col if self.order is None else col[self.order]
+
+
+def make_plan(table: Table, spec, design: DesignIO, *, ui: str = "cli", split: bool = True,
+              meta=None) -> tuple[DataPlan, Layout | None]:
+    """The plan for `table` under `spec` (engine.data.DataSpec) and the design; with `meta` (a saved
+    run's) its columns and window are used. Errors are collected in plan.errors (layout None)."""
+    plan = DataPlan(table.source, table.fmt, table.n_rows, task=design.task, split=list(spec.split),
+                    horizon=int(spec.horizon))
+    try:
+        layout = _derive(table, spec, design, plan, CONTROLS[ui], split, meta)
+    except DataError as e:
+        plan.errors.append(str(e))
+        return plan, None
+    return plan, layout
+
+
+def _derive(table, spec, design, plan, c, split, meta) -> Layout:
+    src = table.source
+    plan.series_column = _series_column(table, spec, c)
+    if meta is not None:
+        plan.target, plan.features = meta.target, list(meta.features)
+        for f in plan.features:
+            table.col_index(f, "feature column")
+    else:
+        plan.target = _choose_target(table, spec, plan.series_column)
+    plan.time_column = _time_column(table, {plan.target, plan.series_column})
+    layout = _group_rows(table, plan)
+    if plan.time_column:
+        _check_time_order(table, plan, layout, c)
+    _check_target(table, plan, design)
+    if meta is None:
+        plan.features = _choose_features(table, spec, plan, design, c)
+    elif len(plan.features) != design.n_features:
+        raise DataError(f"{src}: the run used {len(plan.features)} feature(s) but its design takes {design.n_features}")
+    plan.ignored = [n for n in table.names if n not in plan.features and n not in
+                    (plan.target, plan.time_column, plan.series_column)]
+    _handle_missing(table, plan, layout, spec.missing or "error", c)
+    _window(table, spec, plan, layout, design, c, meta)
+    if split:
+        _split(plan, layout, c)
+        _split_labels(table, plan, layout)
+    else:
+        layout.index = {"all": _starts(layout, plan)}
+        layout.fit_rows = slice(0, sum(e - s for s, e in layout.segments))
+        plan.windows = {"all": int(layout.index["all"].size)}
+    return layout
+
+
+def _series_column(table: Table, spec, c) -> str | None:
+    name = getattr(spec, "series", None)
+    if name:
+        table.col_index(name, "series column")
+        return name
+    return "series" if table.fmt == "folder" else None
+
+
+def _choose_target(table: Table, spec, series: str | None) -> str:
+    if spec.target is not None:
+        table.col_index(spec.target, "target column")
+        return spec.target
+    for name in reversed(table.names):
+        if name != series and table.kinds[name] != "time":
+            return name
+    return table.names[-1]
+
+
+def _time_column(table: Table, exclude: set) -> str | None:
+    """Dates / timestamps first, then a numeric column named like time, then a strictly increasing evenly
+    spaced integer column."""
+    names = [n for n in table.names if n not in exclude]
+    for n in names:
+        if table.kinds[n] == "time":
+            return n
+    for n in names:
+        if table.kinds[n] in ("integer", "number") and TIME_NAMES.search(n) and n not in table.bad:
+            return n
+    for n in names:
+        if table.kinds[n] == "integer" and not table.mapped and table.n_rows > 2:
+            d = np.diff(table.columns[n])
+            if d.size and d[0] > 0 and np.all(d == d[0]):
+                return n
+    return None
+
+
+def _group_rows(table: Table, plan: DataPlan) -> Layout:
+    """Rows per series, each in file order: one segment per series."""
+    n = table.n_rows
+    if plan.series_column is None:
+        return Layout(None, [(0, n)])
+    ids = table.columns[plan.series_column]
+    if table.kinds[plan.series_column] == "text":
+        missing = np.array([v is None or str(v).strip() == "" for v in ids])
+    else:
+        missing = np.isnan(ids)
+    if missing.any():
+        raise DataError(f"{table.where(plan.series_column, int(np.argmax(missing)))}: empty series id: give every "
+                        f"row the id of its series")
+    keys = ids.astype(str) if table.kinds[plan.series_column] == "text" else ids
+    uniq, first, codes = np.unique(keys, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first))  # series in order of first appearance
+    order = np.argsort(rank[codes], kind="stable")
+    counts = np.bincount(rank[codes], minlength=len(uniq))
+    ends = np.cumsum(counts)
+    plan.series = len(uniq)
+    return Layout(order, [(int(e - k), int(e)) for e, k in zip(ends, counts)])
+
+
+def _check_time_order(table: Table, plan: DataPlan, layout: Layout, c) -> None:
+    name = plan.time_column
+    t = layout.column(table, name)
+    rows = layout.order if layout.order is not None else None
+    gap = None
+    for s, e in layout.segments:
+        seg = t[s:e]
+        nan = np.isnan(seg)
+        if nan.any():
+            r = s + int(np.argmax(nan))
+            raise DataError(f"{table.where(name, int(rows[r]) if rows is not None else r)}: empty time value: fill it "
+                            f"in or delete the row")
+        d = np.diff(seg)
+        if d.size and (d <= 0).any():
+            r = s + 1 + int(np.argmax(d <= 0))
+            file_row = int(rows[r]) if rows is not None else r
+            many = "" if plan.series_column or not any(table.is_text(n) for n in table.names) else \
+                f" (or, when the file holds many series, choose the series column with {c['series']})"
+            raise DataError(f"{table.where(name, file_row)}: {table.cell_text(name, file_row)} is not after the row "
+                            f"above it: sort the rows by '{name}' (oldest first) and remove duplicates{many}")
+        if gap is None and d.size > 1:
+            step = np.median(d)
+            off = np.abs(d - step) > 1e-9 * max(abs(step), 1.0)
+            if off.any() and not _calendar_steps(table, name, step):
+                i = s + int(np.argmax(off))
+                fa, fb = (int(rows[i]), int(rows[i + 1])) if rows is not None else (i, i + 1)
+                gap = (f"'{name}' is not evenly spaced: first gap between row {fa + 1} ({table.cell_text(name, fa)}) "
+                       f"and row {fb + 1} ({table.cell_text(name, fb)}); windows run across gaps")
+    if gap:
+        plan.warnings.append(gap)
+
+
+def _calendar_steps(table: Table, name: str, step: float) -> bool:
+    """Monthly / yearly dates are irregular in seconds but regular on the calendar."""
+    return name in table.times and step >= 28 * 86400
+
+
+def _choose_features(table: Table, spec, plan: DataPlan, design: DesignIO, c) -> list[str]:
+    src, target, n_features = table.source, plan.target, design.n_features
+    special = (plan.time_column, plan.series_column)
+    if spec.features is not None:
+        if not spec.features:
+            raise DataError(f"{src}: no feature column chosen: choose {n_features} with {c['features']}")
+        for f in spec.features:
+            table.col_index(f, "feature column")
+            if table.is_text(f):
+                raise DataError(f"{src}: column '{f}' is not numeric: leave it out of {c['features']}")
+        if len(set(spec.features)) != len(spec.features):
+            raise DataError(f"{src}: {c['features']} lists a column twice: {','.join(spec.features)}")
+        if len(spec.features) != n_features:
+            plan.input_features_fix = len(spec.features)
+            raise DataError(f"{src}: {len(spec.features)} feature column(s) chosen ({', '.join(spec.features)}) but "
+                            f"the design's Input takes {n_features} feature(s): set the Input's features to "
+                            f"{len(spec.features)} or choose {n_features} column(s) with {c['features']}")
+        return list(spec.features)
+    numeric = [n for n in table.names if not table.is_text(n) and n not in special and table.kinds[n] != "time"]
+    others = [n for n in numeric if n != target]
+    if n_features == 1 and target in numeric and design.task == "regression":
+        return [target]  # autoregressive: a one-feature Input reads the target's own history
+    if len(others) == n_features and others:
+        return others
+    if target in numeric and len(others) + 1 == n_features and design.task == "regression":
+        return others + [target]
+    text = [n for n in table.names if table.is_text(n) and n not in special]
+    more = f" (text columns left out: {', '.join(text)})" if text else ""
+    plan.input_features_fix = len(others) or 1
+    raise DataError(f"{src}: the design's Input takes {n_features} feature(s) but the file has {len(others)} numeric "
+                    f"column(s) besides the target '{target}'{more}: choose {n_features} with "
+                    f"{c['features_example']} or set the Input's features to {len(others) or 1}")
+
+
+def _check_target(table: Table, plan: DataPlan, design: DesignIO) -> None:
+    target = plan.target
+    if target not in table.names:
+        return  # predict on a file without the target column
+    if design.task == "regression":
+        if table.is_text(target):
+            first = next((v for v in table.columns[target] if v not in (None, "")), "")
+            raise DataError(f"{table.source}: target column '{target}' is not numeric ({first!r} in row 1): for class "
+                            f"labels set training.task to classification")
+        if design.units != 1:
+            raise DataError(f"{table.source}: one target column '{target}' but the design's output has {design.units} "
+                            f"units per step: set the output Dense units to 1 (or train a classifier with training.task)")
+
+
+
+def _used_columns(table: Table, plan: DataPlan) -> list[str]:
+    used = list(plan.features)
+    if plan.task == "regression" and plan.target in table.names and plan.target not in used:
+        used.append(plan.target)
+    return used
+
+
+def _nan_count(arr: np.ndarray, chunk: int = 1 << 17) -> int:
+    total = 0
+    for lo in range(0, len(arr), chunk):
+        total += int(np.count_nonzero(np.isnan(arr[lo:lo + chunk])))
+        release_pages(arr)
+    return total
+
+
+def _handle_missing(table: Table, plan: DataPlan, layout: Layout, policy: str, c) -> None:
+    if policy not in MISSING_POLICIES:
+        raise DataError(f"missing-value policy must be one of {', '.join(MISSING_POLICIES)}, received {policy!r}")
+    plan.missing = {"policy": policy, "cells": 0, "filled": 0, "rows_dropped": 0}
+    used = _used_columns(table, plan)
+    counts = {}
+    for name in used:
+        role = "target" if name == plan.target and name not in plan.features else "feature"
+        arr = table.numeric(name, role, fix=f"leave the column out with {c['features']}")
+        if table.mapped:
+            check_finite_range(arr, lambda r, n=name: table.where(n, r))
+        counts[name] = _nan_count(arr)
+    plan.missing["cells"] = total = sum(counts.values())
+    if total == 0:
+        return
+    if policy == "error":
+        name = next(n for n in used if counts[n])
+        row = int(np.argmax(np.isnan(table.columns[name])))
+        raise DataError(f"{table.where(name, row)}: missing value (empty cell or NaN): fill it in, or choose how to "
+                        f"handle gaps with {c['missing_values']}")
+    if policy == "drop":
+        _drop_rows(table, plan, layout, used)
+        return
+    for name in used:
+        if counts[name]:
+            values = np.array(layout.column(table, name), dtype=np.float64)
+            for s, e in layout.segments:
+                _fill_segment(values[s:e], policy, table, name)
+            layout.values[name] = values
+    plan.missing["filled"] = total
+
+
+def _fill_segment(seg: np.ndarray, policy: str, table: Table, name: str) -> None:
+    """Fill NaNs in place: linear interpolation, or the last value before (the first value for leading gaps)."""
+    nan = np.isnan(seg)
+    if not nan.any():
+        return
+    if nan.all():
+        raise DataError(f"{table.source}: column '{name}' has no value at all in a series: fill it in or leave "
+                        f"the column out")
+    pos = np.arange(seg.size)
+    if policy == "interpolate":
+        seg[nan] = np.interp(pos[nan], pos[~nan], seg[~nan])
+        return
+    last = np.where(~nan, pos, 0)
+    np.maximum.accumulate(last, out=last)
+    first_valid = int(np.argmax(~nan))
+    filled = seg[last]
+    filled[:first_valid] = seg[first_valid]
+    seg[:] = filled
+
+
+def _drop_rows(table: Table, plan: DataPlan, layout: Layout, used: list[str]) -> None:
+    n = sum(e - s for s, e in layout.segments)
+    keep = np.ones(n, dtype=bool)
+    for name in used:
+        keep &= ~np.isnan(layout.column(table, name))
+    dropped = int(n - keep.sum())
+    if dropped == n:
+        raise DataError(f"{table.source}: every row has a missing value in {', '.join(used)}, so dropping them leaves "
+                        f"no data: fill the gaps (interpolate or fill forward) or leave those columns out")
+    order = layout.order if layout.order is not None else np.arange(n)
+    counts = [int(keep[s:e].sum()) for s, e in layout.segments]
+    layout.order = order[keep]
+    ends = np.cumsum(counts)
+    layout.segments = [(int(e - k), int(e)) for e, k in zip(ends, counts)]
+    plan.missing["rows_dropped"] = dropped
+    plan.warnings.append(f"{dropped} row(s) with missing values dropped: windows run across the dropped rows")
+
+
+def _window(table: Table, spec, plan: DataPlan, layout: Layout, design: DesignIO, c, meta) -> None:
+    horizon = int(spec.horizon if meta is None or meta.horizon is None else meta.horizon)
+    if horizon < 0:
+        raise DataError(f"{c['horizon']} must be 0 or more, received {horizon}")
+    lookback = spec.lookback if meta is None or meta.lookback is None else meta.lookback
+    if lookback is None:
+        lookback = design.timesteps if design.timesteps is not None else 32
+    lookback = int(lookback)
+    if lookback < 1:
+        raise DataError(f"{c['lookback']} must be 1 or more, received {lookback}")
+    if design.timesteps is not None and lookback != design.timesteps:
+        raise DataError(f"{c['lookback']} {lookback} does not match the design's Input timesteps {design.timesteps}: "
+                        f"leave {c['lookback']} at its default, or set the Input's timesteps to {lookback} (or to null)")
+    plan.lookback, plan.horizon = lookback, horizon
+    need = lookback + horizon
+    for i, (s, e) in enumerate(layout.segments):
+        if e - s < need:
+            if plan.series_column is None:
+                raise DataError(f"{table.source}: {e - s} data row(s) but one window needs lookback {lookback} + horizon "
+                                f"{horizon} = {need} rows: use more data or a smaller {c['lookback']} / {c['horizon']}")
+            first = int(layout.order[s]) if e > s else 0
+            sid = table.cell_text(plan.series_column, first) if e > s else f"#{i + 1}"
+            raise DataError(f"{table.source}: series '{sid}' ({plan.series_column}) has {e - s} row(s), shorter than one "
+                            f"window (lookback {lookback} + horizon {horizon} = {need} rows): remove that series or "
+                            f"use a smaller {c['lookback']}")
+
+
+def _starts(layout: Layout, plan: DataPlan) -> np.ndarray:
+    parts = [np.arange(s, e - plan.lookback - plan.horizon + 1) for s, e in layout.segments]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+def check_split(split, c=CONTROLS["cli"]) -> tuple[float, float, float]:
+    try:
+        a, b, d = (float(v) for v in split)
+    except (TypeError, ValueError):
+        raise DataError(f"{c['split']} must be three fractions train,val,test such as 0.7,0.15,0.15, "
+                        f"received {split!r}") from None
+    if not all(np.isfinite((a, b, d))) or min(a, b, d) < 0 or a <= 0 or abs(a + b + d - 1.0) > 1e-6:
+        raise DataError(f"{c['split']}: fractions must be >= 0 (train > 0) and add up to 1, received {a},{b},{d}")
+    return a, b, d
+
+
+def split_bounds(n: int, fractions) -> tuple[int, int]:
+    a, b, _ = fractions
+    n_tr = round(n * a)
+    n_va = round(n * b)
+    return n_tr, min(n, n_tr + n_va)
+
+
+def _split(plan: DataPlan, layout: Layout, c) -> None:
+    """Chronological split within each series: a window belongs to the split holding its last target row."""
+    fractions = check_split(plan.split, c)
+    L, h = plan.lookback, plan.horizon
+    index = {s: [] for s in SPLIT_NAMES}
+    rows = dict.fromkeys(SPLIT_NAMES, 0)
+    fit = []
+    for s, e in layout.segments:
+        n = e - s
+        n_tr, n_tv = split_bounds(n, fractions)
+        n_windows, reach = n - L - h + 1, L - 1 + h  # window i's last target row is i + reach
+        for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, n))):
+            first, end = max(0, lo - reach), max(0, min(n_windows, hi - reach))
+            index[name].append(np.arange(s + first, s + max(first, end), dtype=np.int64))
+            rows[name] += hi - lo
+        fit.append((s, s + max(n_tr, 1)))
+    layout.index = {k: np.concatenate(v).astype(np.int64) for k, v in index.items()}
+    layout.fit_rows = slice(*fit[0]) if len(fit) == 1 else np.concatenate([np.arange(a, b) for a, b in fit])
+    plan.windows = {k: int(v.size) for k, v in layout.index.items()}
+    plan.split_rows = rows
+    total = sum(e - s for s, e in layout.segments)
+    for name in SPLIT_NAMES:
+        if plan.windows[name] == 0 and not (name == "test" and fractions[2] == 0):
+            raise DataError(f"{plan.source}: the {SPLIT_WORDS[name]} split is empty: {total} rows split "
+                            f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g} leave no window (lookback {L} + horizon "
+                            f"{h}) whose target falls in it: use more rows or change {c['split']}")
+
+
+
+def _split_labels(table: Table, plan: DataPlan, layout: Layout) -> None:
+    """Split boundaries as file rows (one series) and as times (with a time column)."""
+    if len(layout.segments) != 1:
+        return
+    s, e = layout.segments[0]
+    n_tr, n_tv = split_bounds(e - s, plan.split)
+    for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, e - s))):
+        if hi <= lo:
+            continue
+        first, last = s + lo, s + hi - 1
+        if layout.order is not None:
+            first, last = int(layout.order[first]), int(layout.order[last])
+        plan.split_ranges[name] = [first + 1, last + 1]
+        if plan.time_column:
+            plan.split_times[name] = [table.cell_text(plan.time_column, first), table.cell_text(plan.time_column, last)]
+
+
+def raise_for_errors(plan: DataPlan) -> None:
+    if plan.errors:
+        raise DataError(plan.errors[0])

@@ -1,0 +1,524 @@
+"""Reading users' tables: CSV (also .csv.gz), Parquet, Feather / Arrow IPC, .npy, a folder of CSVs.
+
+pyarrow does the parsing (multithreaded C++ CSV reader, Parquet, Arrow IPC): a 1M-row x 9-column CSV
+reads in about the time and memory `pandas.read_csv` needs (tests/benchmarks/bench_data.py). Numeric
+columns become float64 numpy arrays without a copy where the file allows it; .npy and Arrow IPC files
+are memory-mapped, so a file larger than memory can be trained on (rows are read per batch).
+
+Only regular files are read: a FIFO or a device (`/dev/zero`) is refused by name before any read.
+Formats read into memory (CSV, Parquet, .npz) have a size cap, MAX_IN_MEMORY_BYTES (default 4 GB,
+environment variable RNN_STUDIO_MAX_DATA_BYTES); above it the message says to convert the file to a
+memory-mapped format.
+
+No Qt, no torch.
+"""
+from __future__ import annotations
+
+import csv
+import difflib
+import gzip
+import io
+import math
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """Unusable data: one line naming the file, column and row, and how to fix it (CLI exit code 2)."""
+
+
+MAX_IN_MEMORY_BYTES = int(os.environ.get("RNN_STUDIO_MAX_DATA_BYTES", str(4 << 30)))
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet",
+           ".feather": "arrow", ".arrow": "arrow", ".ipc": "arrow", ".npy": "npy", ".npz": "npz"}
+MAPPED_FORMATS = ("arrow", "npy")
+TIME_NAMES = re.compile(r"^(time|date|datetime|timestamp|year|month|day|week|hour|minute|t|ts|step|"
+                        r"index|period|quarter)$|(^|[_ ])(time|date|timestamp)([_ ]|$)", re.IGNORECASE)
+_MAPPED_HINT = "convert it to .npy or Arrow IPC (.arrow / .feather), which are memory-mapped instead of read"
+
+
+def data_format(path: str | Path) -> str:
+    """'csv' | 'parquet' | 'arrow' | 'npy' | 'npz' | 'folder' by the name; unknown suffixes read as CSV."""
+    p = Path(path)
+    if p.is_dir():
+        return "folder"
+    return FORMATS.get(p.suffix.lower(), "csv")
+
+
+def check_source_file(path: str | Path, fmt: str | None = None) -> Path:
+    """A readable regular file (or a folder of CSVs); FIFOs and devices are refused before any read."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise DataError(f"{p}: no such file: check the path of the data file") from None
+    except OSError as e:
+        raise DataError(f"{p}: cannot read ({e.strerror}): check the path and its permissions") from None
+    if stat.S_ISDIR(st.st_mode):
+        return p
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else \
+            "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file"
+        raise DataError(f"{p}: is {kind}, not a data file: save the data to a regular file and pass that")
+    fmt = fmt or data_format(p)
+    if fmt not in MAPPED_FORMATS and st.st_size > MAX_IN_MEMORY_BYTES:
+        raise DataError(f"{p}: {st.st_size / 1e9:.1f} GB is above the {MAX_IN_MEMORY_BYTES / 1e9:.1f} GB limit for "
+                        f"reading into memory: {_MAPPED_HINT} (or raise RNN_STUDIO_MAX_DATA_BYTES)")
+    return p
+
+
+# ============================================================================ the table
+@dataclass
+class Table:
+    """Columns of a data file as numpy arrays.
+
+    kinds[name]: "number" (float64, NaN = missing), "integer" (float64 holding whole numbers), "time"
+    (float64 seconds since 1970, NaN = missing; `times` keeps the datetime64 values) or "text" (object
+    array of str / None). `bad[name]` = (row, cell) of the first non-number in a column that is mostly
+    numbers (a typo such as 'x7'): an error once the column is used.
+    """
+
+    source: str
+    names: list[str]
+    columns: dict[str, np.ndarray]
+    kinds: dict[str, str]
+    path: Path | None = None
+    fmt: str = "csv"
+    mapped: bool = False
+    times: dict[str, np.ndarray] = field(default_factory=dict)
+    bad: dict[str, tuple[int, str]] = field(default_factory=dict)
+    line_numbers: list[int] | None = None  # file line of each data row; None: computed when needed
+    mapped_source: np.ndarray | None = None  # .npy: the (rows, columns) memmap the columns are views of
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.columns[self.names[0]]) if self.names else 0
+
+    @property
+    def lines(self) -> list[int] | None:
+        if self.line_numbers is None and self.fmt == "csv" and self.path is not None:
+            self.line_numbers = csv_line_numbers(self.path)
+        return self.line_numbers
+
+    def where(self, col: str, row: int) -> str:
+        lines = self.lines
+        line = f" (line {lines[row]})" if lines is not None and row < len(lines) else ""
+        return f"{self.source}: column '{col}', row {row + 1}{line}"
+
+    def col_index(self, name: str, what: str = "column") -> int:
+        if name in self.names:
+            return self.names.index(name)
+        close = difflib.get_close_matches(name, self.names, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"the columns are: {', '.join(self.names)}"
+        raise DataError(f"{self.source}: no {what} '{name}' in the header: {hint}")
+
+    def is_text(self, name: str) -> bool:
+        """A column that is not numbers (labels, ids; a column with a typo in one cell is numeric)."""
+        self.col_index(name)
+        return self.kinds[name] == "text" and name not in self.bad
+
+    def cell_text(self, name: str, row: int) -> str:
+        if name in self.times:
+            v = self.times[name][row]
+            text = "" if np.isnat(v) else str(v).replace("T", " ")
+            return text.removesuffix(" 00:00:00")
+        v = self.columns[name][row]
+        if self.kinds[name] == "text":
+            return "" if v is None else str(v)
+        if isinstance(v, float) and math.isnan(v):
+            return ""
+        return f"{v:.10g}" if self.kinds[name] != "integer" else str(int(v))
+
+    def numeric(self, name: str, role: str = "feature", fix: str = "leave the column out of the features") -> np.ndarray:
+        """The column as float64 (NaN = missing); a non-number cell, an infinite value or one beyond
+        float32's range is a DataError at its row."""
+        self.col_index(name)
+        if name in self.bad:
+            row, cell = self.bad[name]
+            raise DataError(f"{self.where(name, row)}: non-numeric value {cell!r} in {role} column: fix the value, "
+                            f"or {fix}")
+        if self.kinds[name] == "text":
+            first = next((v for v in self.columns[name] if v not in (None, "")), "")
+            raise DataError(f"{self.source}: column '{name}' is not numeric ({first!r}): {fix}")
+        arr = self.columns[name]
+        if not self.mapped:  # a mapped column is checked chunk by chunk where it is used
+            check_finite_range(arr, lambda r: self.where(name, r))
+        return arr
+
+
+def release_pages(arr: np.ndarray) -> None:
+    """Tell the kernel the pages of a memory-mapped array read so far are not needed any more, so a
+    pass over a file larger than memory does not stay resident (no-op for ordinary arrays)."""
+    import mmap
+
+    base = arr
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None) if not isinstance(base, np.memmap) else getattr(base, "_mmap", None)
+    if base is not None and hasattr(base, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            base.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
+
+
+def check_finite_range(arr: np.ndarray, where, chunk: int = 1 << 17) -> None:
+    """Infinite values and values beyond float32 (the training precision) are errors at their row."""
+    for lo in range(0, len(arr), chunk):
+        part = np.abs(arr[lo:lo + chunk])
+        release_pages(arr)
+        with np.errstate(invalid="ignore"):
+            big = part > FLOAT32_MAX
+        if big.any():
+            r = lo + int(np.argmax(big))
+            what = "an infinite value" if np.isinf(part[r - lo]) else f"{arr[r]:.4g}, beyond float32's range (3.4e38)"
+            raise DataError(f"{where(r)}: {what}: fix the value or delete the row")
+
+
+def csv_line_numbers(path: Path) -> list[int]:
+    """The file line of each data row (blank lines skipped), for error messages only."""
+    lines, header = [], False
+    with _open_text(path) as f:
+        reader = csv.reader(f)
+        for row in reader:
+            if not row or all(c.strip() == "" for c in row):
+                continue
+            if header:
+                lines.append(reader.line_num)
+            header = True
+    return lines
+
+
+def _open_text(path: Path):
+    raw = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")  # noqa: SIM115 (wrapped)
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+
+
+# ============================================================================ readers
+def read_table(path: str | Path) -> Table:
+    """Read any supported data file (or a folder of CSVs: one series each, column 'series')."""
+    fmt = data_format(path)
+    p = check_source_file(path, fmt)
+    if fmt == "folder":
+        return read_folder(p)
+    if fmt == "npz":
+        raise DataError(f"{p}: an .npz archive holds pre-windowed sequences, not a table")
+    if fmt == "npy":
+        return read_npy(p)
+    import pyarrow as pa
+
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            arrow = pq.read_table(p)
+        elif fmt == "arrow":
+            arrow = _read_ipc(p)
+        else:
+            return read_csv(p)
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"{p}: not a readable {fmt} file ({str(e).splitlines()[0][:200]}): check the file") from None
+    return from_arrow(arrow, str(p), p, fmt, mapped=fmt == "arrow")
+
+
+def _read_ipc(p: Path):
+    import pyarrow as pa
+
+    source = pa.memory_map(str(p), "r")
+    try:
+        return pa.ipc.open_file(source).read_all()
+    except pa.ArrowInvalid:
+        source = pa.memory_map(str(p), "r")
+        return pa.ipc.open_stream(source).read_all()
+
+
+def read_csv(path: str | Path) -> Table:
+    """A CSV (header row, one row per time step; .csv.gz too) through pyarrow's CSV reader."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    p = check_source_file(path, "csv")
+    if p.is_dir():
+        raise DataError(f"{p}: is a folder: pass a data file, or a folder holding .csv files (one series each)")
+    if p.stat().st_size == 0:
+        raise DataError(f"{p}: the file is empty: expected a header row, then one row per time step")
+    convert = pacsv.ConvertOptions(null_values=["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"],
+                                   strings_can_be_null=True, quoted_strings_can_be_null=True)
+    try:
+        arrow = pacsv.read_csv(p, convert_options=convert)
+    except UnicodeDecodeError:
+        raise DataError(f"{p}: not UTF-8 text: save the file as UTF-8 CSV") from None
+    except (pa.ArrowException, OSError) as e:
+        _explain_csv(p, e)
+    if arrow.num_rows == 0:
+        raise DataError(f"{p}: the header has no data rows under it: add one row per time step")
+    return from_arrow(arrow, str(p), p, "csv")
+
+
+def _explain_csv(p: Path, error: Exception) -> None:
+    """pyarrow refused the file: find the first problem with Python's csv module for a precise line."""
+    text = str(error).splitlines()[0][:200]
+    try:
+        with _open_text(p) as f:
+            reader = csv.reader(f)
+            header, n = None, 0
+            for row in reader:
+                if not row or all(c.strip() == "" for c in row):
+                    continue
+                if header is None:
+                    header = row
+                    _check_header(p, [c.strip() for c in row])
+                    continue
+                n += 1
+                if len(row) != len(header):
+                    raise DataError(f"{p}: row {n} (line {reader.line_num}) has {len(row)} fields but the header has "
+                                    f"{len(header)} columns: fix that row (a missing or extra comma?)")
+    except csv.Error as e:
+        raise DataError(f"{p}: malformed CSV ({e}): fix the quoting") from None
+    if "UTF-8" in text or "utf8" in text.lower():
+        raise DataError(f"{p}: not UTF-8 text: save the file as UTF-8 CSV")
+    raise DataError(f"{p}: not a readable CSV file ({text}): check the file")
+
+
+def _check_header(p, header: list[str]) -> None:
+    for i, name in enumerate(header):
+        if name == "":
+            raise DataError(f"{p}: column {i + 1} of the header has no name: name every column in the first row")
+        if name in header[:i]:
+            raise DataError(f"{p}: column name '{name}' appears twice in the header: make column names unique")
+
+
+def from_arrow(arrow, source: str, path: Path | None, fmt: str, mapped: bool = False) -> Table:
+    """Arrow columns -> numpy: numbers (no copy where possible), times, text."""
+    import pyarrow as pa
+
+    names = [str(n).strip() for n in arrow.column_names]
+    _check_header(source, names)
+    table = Table(source, names, {}, {}, path, fmt, mapped=mapped)
+    for name, col in zip(names, arrow.columns):
+        typ = col.type
+        if pa.types.is_null(typ):  # every cell empty
+            table.columns[name] = np.full(len(col), np.nan)
+            table.kinds[name] = "number"
+        elif pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ) or pa.types.is_decimal(typ):
+            if not pa.types.is_floating(typ):
+                col = col.cast(pa.float64())
+            arr = _to_numpy(col)
+            table.columns[name] = arr if arr.dtype == np.float64 else arr.astype(np.float64)
+            table.kinds[name] = "integer" if pa.types.is_integer(typ) else "number"
+        elif pa.types.is_timestamp(typ) or pa.types.is_date(typ):
+            _set_times(table, name, _to_numpy(col.cast(pa.timestamp("s"))))
+        else:
+            _text_column(table, name, col)
+    return table
+
+
+def _to_numpy(col) -> np.ndarray:
+    """Chunk by chunk, never through pyarrow's pandas path (`to_numpy(zero_copy_only=False)` imports
+    pandas: seconds); a float or timestamp chunk without nulls is no copy."""
+    chunks = [_chunk_numpy(c) for c in getattr(col, "chunks", [col])]
+    if len(chunks) == 1:
+        return chunks[0]
+    if not chunks:
+        return np.zeros(0)
+    return np.concatenate(chunks)
+
+
+def _values(chunk, dtype: np.dtype) -> np.ndarray:
+    """The values buffer of a primitive chunk without nulls as a numpy view (no copy; Array.to_numpy
+    would import pandas even for zero-copy)."""
+    buf = chunk.buffers()[1]
+    return np.frombuffer(buf, dtype=dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize)
+
+
+def _chunk_numpy(chunk) -> np.ndarray:
+    import pyarrow as pa
+
+    typ = chunk.type
+    if pa.types.is_floating(typ):
+        if chunk.null_count:
+            import pyarrow.compute as pc  # only for gaps: importing it costs ~0.3 s
+
+            chunk = pc.fill_null(chunk, pa.scalar(float("nan"), typ))
+        return _values(chunk, np.dtype(f"f{typ.bit_width // 8}"))
+    if pa.types.is_timestamp(typ):
+        unit = typ.unit
+        ints = chunk.cast(pa.int64())
+        if chunk.null_count:
+            import pyarrow.compute as pc
+
+            ints = pc.fill_null(ints, np.iinfo(np.int64).min)  # NaT
+        return _values(ints, np.dtype(np.int64)).view(f"datetime64[{unit}]")
+    return np.array(chunk.to_pylist(), dtype=object)
+
+
+def _set_times(table: Table, name: str, values: np.ndarray) -> None:
+    values = values.astype("datetime64[s]")
+    table.times[name] = values
+    secs = values.astype(np.int64).astype(np.float64)
+    secs[np.isnat(values)] = np.nan
+    table.columns[name] = secs
+    table.kinds[name] = "time"
+
+
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
+                "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y-%m", "%Y/%m/%d %H:%M", "%d/%m/%Y %H:%M")
+
+
+def _text_column(table: Table, name: str, col) -> None:
+    """Strings: a mostly-numeric column with a typo (bad cell remembered), dates in a common format, or text."""
+    values = _to_numpy(col)
+    table.columns[name] = values
+    table.kinds[name] = "text"
+    present = [(r, v) for r, v in _first_present(values, 1000)]
+    if not present:
+        return
+    parsed = sum(_is_number(v) for _, v in present)
+    if parsed * 2 >= len(present):
+        row = next(r for r, v in enumerate(values) if v is not None and not _is_number(v))
+        table.bad[name] = (row, str(values[row]).strip())
+        return
+    times = _parse_dates(col)
+    if times is not None:
+        stamps, bad_row = times
+        if bad_row is None:
+            _set_times(table, name, stamps)
+        elif TIME_NAMES.search(name):
+            raise DataError(f"{table.where(name, bad_row)}: {values[bad_row]!r} is not a date or time like the rows "
+                            f"above it: fix the value (e.g. 2024-01-31 or 2024-01-31 13:00)")
+
+
+def _first_present(values, n: int):
+    count = 0
+    for r, v in enumerate(values):
+        if v is not None and str(v).strip() != "":
+            yield r, v
+            count += 1
+            if count >= n:
+                return
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _parse_dates(col):
+    """(datetime64 values, None) when one format parses every cell; (None, first bad row) when one
+    format parses the first cells but not all; None when the column is not dates."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    head = col.slice(0, 5)
+    for fmt in DATE_FORMATS:
+        try:
+            if pc.strptime(head, format=fmt, unit="s", error_is_null=True).null_count > head.null_count:
+                continue
+            out = pc.strptime(col, format=fmt, unit="s", error_is_null=True)
+        except (pa.ArrowException, NotImplementedError):
+            continue
+        if out.null_count == col.null_count:
+            return _to_numpy(out), None
+        failed = pc.and_(pc.is_null(out), pc.is_valid(col))
+        return None, int(pc.index(failed, True).as_py())
+    return None
+
+
+def read_npy(p: Path) -> Table:
+    """A (rows,) or (rows, columns) numeric array, memory-mapped: columns 'value' or 'c0', 'c1', ..."""
+    try:
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "Object arrays" in str(e):
+            raise DataError(f"{p}: the array holds Python objects, not numbers: save a numeric array") from None
+        raise DataError(f"{p}: not a readable .npy file ({e}): save it with numpy.save") from None
+    except OSError as e:
+        raise DataError(f"{p}: not a readable .npy file ({e}): save it with numpy.save") from None
+    check_array(p, "array", arr)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+        names = ["value"]
+    elif arr.ndim == 2:
+        names = [f"c{j}" for j in range(arr.shape[1])]
+    else:
+        raise DataError(f"{p}: the array has shape {arr.shape}: a series is (rows,) or (rows, columns); save "
+                        f"pre-windowed sequences as .npz with X (N, T, F) and y")
+    table = Table(str(p), names, {}, {}, p, "npy", mapped=True, mapped_source=arr)
+    for j, name in enumerate(names):
+        table.columns[name] = arr[:, j]
+        table.kinds[name] = "integer" if np.issubdtype(arr.dtype, np.integer) else "number"
+    return table
+
+
+def check_array(src, name: str, arr: np.ndarray) -> None:
+    """Arrays from users: numbers (no complex / object / text), not empty; the index of the first bad value."""
+    if arr.size == 0:
+        raise DataError(f"{src}: array '{name}' is empty (shape {arr.shape}): save at least one sample")
+    if np.iscomplexobj(arr):
+        imag = np.nonzero(np.imag(arr))
+        at = tuple(int(i[0]) for i in imag) if imag[0].size else (0,) * arr.ndim
+        raise DataError(f"{src}: array '{name}' holds complex numbers (first at index {list(at)}): save the real "
+                        f"part (numpy.real) or split real and imaginary parts into two features")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise DataError(f"{src}: array '{name}' holds {arr.dtype} values, not numbers: save a float array")
+
+
+def check_array_range(src, name: str, arr: np.ndarray) -> None:
+    """NaN, inf and values beyond float32 in a numeric array: an error naming the index."""
+    if not np.issubdtype(arr.dtype, np.floating) and not np.issubdtype(arr.dtype, np.integer):
+        return
+    flat = arr.reshape(-1)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(flat.astype(np.float64)) <= FLOAT32_MAX)
+    if bad.any():
+        at = [int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape)]
+        v = float(flat[int(np.argmax(bad))])
+        what = "NaN" if math.isnan(v) else "infinite" if np.isinf(v) else f"{v:.4g}, beyond float32's range (3.4e38)"
+        raise DataError(f"{src}: {name}[{', '.join(map(str, at))}] is {what}: fill in, fix or drop that sample")
+
+
+def read_folder(p: Path) -> Table:
+    """A folder of CSV files, one series each: one table with a 'series' column (the file name)."""
+    files = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith((".csv", ".csv.gz")))
+    if not files:
+        raise DataError(f"{p}: is a folder with no .csv files: pass a data file, or a folder of CSV files "
+                        f"(one series each)")
+    parts = [read_csv(f) for f in files]
+    names = parts[0].names
+    for f, t in zip(files[1:], parts[1:]):
+        if t.names != names:
+            raise DataError(f"{f}: columns {', '.join(t.names)} differ from {files[0].name}'s ({', '.join(names)}): "
+                            f"give every file of the folder the same header")
+    if "series" in names:
+        raise DataError(f"{p}: the files have a column named 'series', which the folder's file names fill: rename it")
+    table = Table(str(p), names + ["series"], {}, {}, p, "folder")
+    for name in names:
+        kinds = {t.kinds[name] for t in parts}
+        kind = kinds.pop() if len(kinds) == 1 else "text"
+        table.kinds[name] = kind
+        if kind == "text":
+            table.columns[name] = np.concatenate([np.asarray([t.cell_text(name, r) for r in range(t.n_rows)], object)
+                                                  for t in parts])
+        else:
+            table.columns[name] = np.concatenate([t.columns[name] for t in parts])
+            if kind == "time":
+                table.times[name] = np.concatenate([t.times[name] for t in parts])
+        for offset, t in zip(np.cumsum([0] + [t.n_rows for t in parts]), parts):
+            if name in t.bad and name not in table.bad:
+                table.bad[name] = (int(offset) + t.bad[name][0], t.bad[name][1])
+    table.columns["series"] = np.concatenate([np.full(t.n_rows, f.name.split(".")[0], dtype=object)
+                                              for f, t in zip(files, parts)])
+    table.kinds["series"] = "text"
+    return table
+
+
+def demo_columns(source: str, values: np.ndarray) -> Table:
+    return Table(source, ["value"], {"value": np.asarray(values, dtype=np.float64)}, {"value": "number"}, None, "demo")

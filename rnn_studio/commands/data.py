@@ -1,0 +1,122 @@
+"""data: what is in a data file, and (with a design) the plan a run would train on (engine.dataplan)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..cli import UserError, load_design
+
+
+def register(sub) -> None:
+    p = sub.add_parser("data", help="column summary of a data file; with --design, the data plan a run would use",
+                       description="Summarise a data file (name, type, rows, missing, min/max, monotonic) and, "
+                                   "with --design, show the plan: target, features, time and series columns, "
+                                   "window, split boundaries and window counts. Exit 2 when the plan is impossible.")
+    p.add_argument("file", help="CSV / .csv.gz / Parquet / Feather / .npy file, or a folder of CSVs")
+    p.add_argument("--design", metavar="D", help="project file (.rnn.json): also show the data plan")
+    p.add_argument("--target", metavar="COL", help="target column (default: the last column)")
+    p.add_argument("--features", metavar="A,B", help="feature columns (default: see docs/data.md)")
+    p.add_argument("--series", metavar="COL", help="column holding the series id")
+    p.add_argument("--missing", choices=("error", "interpolate", "ffill", "drop"), help="missing-value policy")
+    p.add_argument("--lookback", type=int, metavar="N", help="window length (default: the Input's timesteps)")
+    p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
+    p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_data)
+
+
+def column_summary(table) -> list[dict]:
+    """One entry per column: name, type, rows, missing, min, max, monotonic (increasing)."""
+    out = []
+    for name in table.names:
+        kind, col = table.kinds[name], table.columns[name]
+        entry = {"name": name, "type": kind, "rows": table.n_rows, "missing": 0, "min": None, "max": None,
+                 "monotonic": None}
+        if kind == "text":
+            entry["missing"] = int(sum(v is None or str(v).strip() == "" for v in col))
+            if name in table.bad:
+                entry["note"] = f"non-number {table.bad[name][1]!r} at row {table.bad[name][0] + 1}"
+        else:
+            entry.update(_numeric_summary(table, name, col))
+        out.append(entry)
+    return out
+
+
+def _numeric_summary(table, name: str, col: np.ndarray) -> dict:
+    nan = np.isnan(col)
+    missing = int(np.count_nonzero(nan))
+    if missing == len(col):
+        return {"missing": missing}
+    values = col[~nan] if missing else col  # no copy when nothing is missing
+    lo, hi = int(np.argmin(values)), int(np.argmax(values))
+    if missing:
+        rows = np.flatnonzero(~nan)
+        lo, hi = int(rows[lo]), int(rows[hi])
+    increasing = bool(values.size > 1 and np.all(values[1:] > values[:-1]))
+    return {"missing": missing, "min": table.cell_text(name, lo), "max": table.cell_text(name, hi),
+            "monotonic": increasing}
+
+
+def _print_summary(table, summary: list[dict]) -> None:
+    print(f"{table.source}: {table.n_rows:,} rows x {len(table.names)} columns ({table.fmt}"
+          f"{', memory-mapped' if table.mapped else ''})")
+    width = max(len(e["name"]) for e in summary)
+    print(f"  {'column':<{width}}  {'type':<7}  {'missing':>7}  {'min':>19}  {'max':>19}  monotonic")
+    for e in summary:
+        mono = "-" if e["monotonic"] is None else "yes" if e["monotonic"] else "no"
+        print(f"  {e['name']:<{width}}  {e['type']:<7}  {e['missing']:>7,}  {e['min'] or '-'!s:>19}  "
+              f"{e['max'] or '-'!s:>19}  {mono}" + (f"  ({e['note']})" if e.get("note") else ""))
+
+
+def _spec(args):
+    from rnn_studio.engine.data import DataSpec
+
+    spec = DataSpec(path=args.file, target=args.target, series=args.series, missing=args.missing or "error")
+    if args.features:
+        spec.features = [f.strip() for f in args.features.split(",") if f.strip()]
+    if args.lookback is not None:
+        spec.lookback = args.lookback
+    if args.horizon is not None:
+        spec.horizon = args.horizon
+    if args.split:
+        try:
+            spec.split = tuple(float(v) for v in args.split.split(","))
+        except ValueError:
+            raise UserError(f"--split must be three fractions like 0.7,0.15,0.15, received {args.split!r}") from None
+    return spec
+
+
+def cmd_data(args) -> int:
+    from rnn_studio.engine.data import DataError, plan_data, read_table
+
+    spec = _spec(args)
+    try:
+        table = None if args.file.lower().endswith(".npz") else read_table(args.file)
+    except DataError as e:
+        raise UserError(str(e)) from None
+    summary = column_summary(table) if table is not None else []
+    plan = None
+    if args.design:
+        from rnn_studio.engine.compile import DesignError  # imports torch: only with a design
+
+        project = load_design(args.design)
+        try:
+            plan = plan_data(spec, project, table=table)
+        except DesignError as e:
+            raise UserError(f"{args.design}: the design has errors: {str(e).splitlines()[0]}") from None
+    elif table is None:
+        raise UserError(f"{args.file}: an .npz archive holds windows, not a table: pass --design to check it")
+    if args.json:
+        print(json.dumps({"columns": summary, "plan": plan.to_dict() if plan else None}, indent=2, default=str))
+    else:
+        if table is not None:
+            _print_summary(table, summary)
+        if plan is not None:
+            print("plan:")
+            for line in plan.describe():
+                if not line.startswith("error: "):
+                    print(f"  {line}")
+    if plan is not None and plan.errors:
+        raise UserError(plan.errors[0])
+    return 0
