@@ -318,7 +318,7 @@ def test_progress_bar_on_a_terminal_shows_rate_and_eta_inside_the_epoch():
     progress.bar.refresh()
     text = term.buf.getvalue()
     assert "epoch 1/2" in text and "5/10" in text and "step/s" in text and "<" in text  # rate and ETA
-    progress({"kind": "epoch", "epoch": 1, "train_loss": 0.5, "val_loss": 0.4, "lr": 1e-3, "samples_per_s": 10.0,
+    progress({"kind": "epoch", "epoch": 1, "step": 10, "train_loss": 0.5, "val_loss": 0.4, "lr": 1e-3, "samples_per_s": 10.0,
               "elapsed_s": 1.0})
     assert progress.bar is None and "epoch 1/2  train_loss 0.5" in out.getvalue()
 
