@@ -204,6 +204,9 @@ class Progress:
     def _step(self, rec: dict) -> None:
         from tqdm import tqdm
 
+        # no TMonitor thread: a Python thread in a process that also runs Qt can end up collecting Qt
+        # objects off the GUI thread (a segfault seen in the test process); the bar refreshes on updates
+        tqdm.monitor_interval = 0
         in_epoch = rec["step"] - (rec["epoch"] - 1) * self.per_epoch
         if self.bar is None:
             self.bar = tqdm(total=self.per_epoch, initial=in_epoch - 1, desc=f"epoch {rec['epoch']}/{self.epochs}",
