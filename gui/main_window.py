@@ -178,7 +178,8 @@ class MainWindow(QMainWindow):
         A("zoom_in", "Zoom &In", lambda: self.view.zoom_by(1.25), [QKeySequence(K.ZoomIn), QKeySequence("Ctrl+=")])
         A("zoom_out", "Zoom &Out", lambda: self.view.zoom_by(0.8), K.ZoomOut)
         A("zoom_reset", "&Actual Size", lambda: self.view.set_zoom(1.0, True), "Ctrl+1")
-        A("fit", "&Fit Design", self.view.fit, "Ctrl+0", "Zoom to show the whole design")
+        # a lambda: triggered(bool) would arrive as max_zoom=False and clamp the fit to the minimum zoom
+        A("fit", "&Fit Design", lambda: self.view.fit(), "Ctrl+0", "Zoom to show the whole design")
         A("snap", "&Snap to Grid", self._toggle_snap, "Ctrl+Shift+G", checkable=True)
         self.actions["snap"].setChecked(settings().value("snapToGrid", True, type=bool))
         A("arrange", "Auto-&Arrange", self.auto_arrange, "Ctrl+L", "Lay the design out top to bottom")
@@ -705,11 +706,18 @@ class MainWindow(QMainWindow):
         t = themes.current()
         return {bid: t.category(item.category).name() for bid, item in self.scene.blocks.items()}
 
-    def show_error(self, title: str, text: str) -> None:
+    def show_error(self, title: str, text: str) -> QMessageBox | None:
+        """The message in the status bar and in a window-modal box opened with open(), not exec(): the caller
+        goes on at once (nothing waits for a click, so tests under a real display never hang)."""
         self.statusBar().showMessage(text, 10000)
-        if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
-            return  # no one to click the box (tests, screenshots)
-        QMessageBox.warning(self, title, text)
+        if os.environ.get("QT_QPA_PLATFORM") == "offscreen" or not self.isVisible():
+            return None  # no one to click the box (screenshots, hidden windows)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()
+        self.error_box = box
+        return box
 
     def add_recent(self, path: str) -> None:
         s = settings()

@@ -38,6 +38,9 @@ def make_window(qtbot, project=None, path=None) -> MainWindow:
     w.resize(1300, 820)
     w.show()
     qtbot.waitExposed(w)
+    if QGuiApplication.platformName() != "offscreen":  # a real display: shortcuts need the active window
+        w.activateWindow()
+        qtbot.waitUntil(w.isActiveWindow, timeout=3000)
     return w
 
 
