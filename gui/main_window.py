@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QIODevice, QMimeData, QPointF, QSaveFile, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox,
-                               QToolBar, QWidget)
+                               QTabBar, QToolBar, QWidget)
 
 from engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, ProjectFormatError, load_project
 
@@ -80,7 +80,8 @@ class MainWindow(QMainWindow):
         self.problems_dock = self._dock(self.problems, "Problems", Qt.DockWidgetArea.BottomDockWidgetArea,
                                         "ProblemsDock")
         self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 330], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.problems_dock], [120], Qt.Orientation.Vertical)
+        self._bottom_ready = False  # the bottom area opens on demand only once the window is shown
+        self._error_count = 0
 
         self.status_valid = QLabel()
         self.status_params = QLabel()
@@ -99,13 +100,14 @@ class MainWindow(QMainWindow):
 
         install_training(self)  # the Train dock, Design > Train / Export, training marks on the canvas
         self.resize(1400, 880)
+        self._state_restored = False
         if restore_state:  # window geometry and dock layout from the last session
             s = settings()
             geometry, state = s.value("window/geometry"), s.value("window/state")
             if geometry is not None:
                 self.restoreGeometry(geometry)
             if state is not None:
-                self.restoreState(state)
+                self._state_restored = bool(self.restoreState(state))
 
     # ================================================================== structure
     def _dock(self, widget: QWidget, title: str, area, name: str) -> QDockWidget:
@@ -117,6 +119,54 @@ class MainWindow(QMainWindow):
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(area, dock)
         return dock
+
+    # ------------------------------------------------------------------ the bottom area (Problems, Train, Tune)
+    def bottom_docks(self) -> list[QDockWidget]:
+        return [d for d in self.findChildren(QDockWidget)
+                if self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea and not d.isFloating()]
+
+    def collapsed_bottom_height(self) -> int:
+        """The tab bar's worth plus one line of the problems list: the design keeps the room."""
+        fm = self.fontMetrics()
+        title = fm.height() + 12  # the dock's title bar
+        row = max(self.problems.sizeHintForRow(0), fm.height() + 6)
+        return title + row + self.problems.header().sizeHint().height() + 2 * self.problems.frameWidth()
+
+    def collapse_bottom(self) -> None:
+        self.resizeDocks([self.problems_dock], [self.collapsed_bottom_height()], Qt.Orientation.Vertical)
+
+    def bottom_is_collapsed(self) -> bool:
+        heights = [d.height() for d in self.bottom_docks() if d.isVisible()]
+        return not heights or max(heights) <= self.collapsed_bottom_height() + 8
+
+    def open_bottom(self, dock: QDockWidget, height: int | None = None) -> None:
+        """Show `dock`'s tab and give the bottom area room (at least `height` px, default 45 % of the window)."""
+        dock.show()
+        dock.raise_()
+        want = height if height is not None else max(260, int(self.height() * 0.45))
+        want = min(want, self.height() - 200)  # the canvas keeps a usable strip
+        if dock.height() < want:
+            self.resizeDocks([dock], [want], Qt.Orientation.Vertical)
+
+    def _watch_bottom_tabs(self) -> None:
+        """A click on a bottom tab opens the area (also on the tab already shown)."""
+        for bar in self.findChildren(QTabBar):
+            if bar.parent() is self and not bar.property("rnnWatched"):
+                bar.setProperty("rnnWatched", True)
+                bar.tabBarClicked.connect(lambda _i: QTimer.singleShot(0, self._open_current_bottom))
+
+    def _open_current_bottom(self) -> None:
+        shown = [d for d in self.bottom_docks() if d.isVisible() and not d.visibleRegion().isEmpty()]
+        if shown:
+            self.open_bottom(shown[0], 200 if shown[0] is self.problems_dock else None)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._bottom_ready:
+            self._bottom_ready = True
+            if not self._state_restored:
+                self.collapse_bottom()
+            QTimer.singleShot(0, self._watch_bottom_tabs)
 
     def add_panel(self, widget: QWidget, title: str, area=Qt.DockWidgetArea.BottomDockWidgetArea,
                   tabify_with: QDockWidget | None = None) -> QDockWidget:
@@ -305,6 +355,10 @@ class MainWindow(QMainWindow):
             project.set_position(bid, *placed[bid])
 
     def _checked(self, result) -> None:
+        errors = len(result.errors)
+        if errors > self._error_count and self._bottom_ready and self.bottom_is_collapsed():
+            self.open_bottom(self.problems_dock, 160)  # a new error: show the list
+        self._error_count = errors
         self.problems.show_result(result)
         self.inspector.on_check(result)
         self._update_status(result)

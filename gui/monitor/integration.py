@@ -26,17 +26,23 @@ def training_colors(project) -> dict[str, str]:
     return {bid: PALETTE[i % len(PALETTE)] for i, bid in enumerate(weighted)}
 
 
+def _scrolling(panel):
+    """`panel` in a scroll area: its dock can shrink below the panel's natural size (collapsed bottom area)."""
+    from PySide6.QtWidgets import QFrame, QScrollArea
+
+    holder = QScrollArea()
+    holder.setWidgetResizable(True)
+    holder.setFrameShape(QFrame.Shape.NoFrame)
+    holder.setWidget(panel)
+    return holder
+
+
 class TrainingIntegration:
     def __init__(self, window):
         self.window = window
         self.panel = TrainPanel(lambda: window.project, parent=window,
                                 colors_getter=lambda: training_colors(window.project))
-        from PySide6.QtWidgets import QFrame, QScrollArea
-
-        holder = QScrollArea()  # the dock can shrink below the panel's natural size (it then scrolls)
-        holder.setWidgetResizable(True)
-        holder.setFrameShape(QFrame.Shape.NoFrame)
-        holder.setWidget(self.panel)
+        holder = self.holder = _scrolling(self.panel)
         self.dock = window.add_panel(holder, "Train")
         window.problems_dock.raise_()
         self.alerts: dict[str, str] = {}
@@ -51,8 +57,6 @@ class TrainingIntegration:
         window.projectReplaced.connect(self._project_replaced)
         window.designChanged.connect(lambda _r: self._apply_marks())
         self._tune_dock()
-        # the Train and Tune tabs share the bottom area with Problems: keep it compact until used
-        window.resizeDocks([window.problems_dock], [150], Qt.Orientation.Vertical)
         self._project_replaced(window.project)
 
     def _tune_dock(self) -> None:
@@ -61,7 +65,7 @@ class TrainingIntegration:
         from gui.tune.panel import TunePanel
 
         self.tune_panel = TunePanel(None, parent=self.window)
-        self.tune_dock = self.window.add_panel(self.tune_panel, "Tune", tabify_with=self.dock)
+        self.tune_dock = self.window.add_panel(_scrolling(self.tune_panel), "Tune", tabify_with=self.dock)
         self.window.problems_dock.raise_()
         self.tune_dock.visibilityChanged.connect(lambda visible: visible and self._follow_study())
         self.tune_panel.openBestDesign.connect(self._open_design)
@@ -107,17 +111,21 @@ class TrainingIntegration:
         w.toolbar.addAction(w.actions["export"])
         # the panel's own buttons carry the same shortcuts; keep one owner to avoid ambiguity
         self.panel.start_button.setShortcut(QKeySequence())
+        self.panel.start_button.setAutoDefault(True)  # Enter on the focused Start button starts
         self.panel.stop_button.setShortcut(QKeySequence())
 
     def show(self) -> None:
-        self.dock.show()
-        self.dock.raise_()
-        if self.dock.height() < 380:  # room for the charts
-            self.window.resizeDocks([self.dock], [max(380, self.window.height() // 2)], Qt.Orientation.Vertical)
+        self.window.open_bottom(self.dock, max(380, self.window.height() // 2))  # room for the charts
 
     def start(self) -> None:
+        """F5: open the Train tab on its settings with Start focused (Enter starts); nothing runs unasked."""
         self.show()
-        self.panel.start()
+        if self.panel.is_running():
+            return
+        self.panel.tabs.setCurrentIndex(0)  # Setup: the data and settings the run will use
+        self.holder.ensureWidgetVisible(self.panel.start_button)
+        self.panel.start_button.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.window.statusBar().showMessage("Check the settings, then press Enter (or click Start) to train", 8000)
 
     def export(self) -> None:
         self.show()

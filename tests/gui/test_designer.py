@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QRectF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QSpinBox
 from PySide6.QtTest import QTest
@@ -17,6 +17,7 @@ from PySide6.QtTest import QTest
 from engine import Block, Project, check, load_project
 from gui.app import create_app
 from gui.canvas import MIME_BLOCK, BlockItem
+from gui.commands import RemoveItems
 from gui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -662,3 +663,68 @@ def test_new_user_builds_seed_keras_from_empty_canvas(window, tmp_path):
     res = check(load_project(out))
     assert res.ok and res.total_params == check(load_project(SEED)).total_params
     assert res.output_shape() == (None, 1)
+
+
+# ---------------------------------------------------------------------------------------- room for the design
+def test_small_screen_shows_the_whole_seed_design_with_the_bottom_area_collapsed(qtbot):
+    create_app()
+    w = MainWindow(load_project(SEED), str(SEED), autosave=False)
+    w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+    qtbot.addWidget(w)
+    w.resize(1024, 700)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(w.bottom_is_collapsed, timeout=3000)  # the layout settles after the first show
+    w.view.open_view()
+    assert w.problems_dock.height() <= w.collapsed_bottom_height() + 8
+    assert w.view.zoom() >= 0.6
+    vis = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
+    assert all(vis.contains(i.sceneBoundingRect()) for i in w.scene.blocks.values())
+    assert w.palette.tree.viewport().height() > 250 and w.inspector.height() > 300
+    # a new error opens the problems list
+    w.scene.select_blocks(["g"])
+    w.push(RemoveItems(w.project, [], [("x", "g")], bridge=w.bridge))
+    qtbot.waitUntil(lambda: w.problems_dock.height() > 120, timeout=3000)
+    assert any(level == "error" and block == "g" for level, block, _m in w.problems.rows())
+    # F5 opens the Train tab with room for the charts
+    w.collapse_bottom()
+    w.actions["train"].trigger()
+    qtbot.waitUntil(lambda: w.training.dock.height() >= 300, timeout=3000)
+    assert w.training.dock.isVisible() and not w.training.panel.is_running()
+
+
+def test_fit_design_fits_with_a_margin(window):
+    w = window
+    w.open_example(str(SEED))
+    w.view.set_zoom(0.3)
+    w.actions["fit"].trigger()
+    assert w.view.zoom() > 0.5  # not the 15 % minimum
+    vis = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
+    design = QRectF()
+    for item in w.scene.blocks.values():
+        design = design.united(item.sceneBoundingRect())
+    assert vis.contains(design.adjusted(-20, -20, 20, 20))
+
+
+def test_window_geometry_and_docks_are_remembered(qtbot):
+    create_app()
+    w = MainWindow(autosave=False, restore_state=True)
+    w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+    qtbot.addWidget(w)
+    w.resize(790, 590)  # within the offscreen platform's 800x600 screen
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(w.bottom_is_collapsed, timeout=3000)
+    w.open_bottom(w.training.dock, 300)
+    qtbot.waitUntil(lambda: w.training.dock.height() >= 200, timeout=3000)
+    height = w.training.dock.height()
+    w.inspector_dock.hide()
+    w.close()
+    w2 = MainWindow(autosave=False, restore_state=True)
+    w2.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+    qtbot.addWidget(w2)
+    w2.show()
+    qtbot.waitExposed(w2)
+    assert (w2.width(), w2.height()) == (790, 590)
+    assert not w2.inspector_dock.isVisible()
+    assert abs(w2.training.dock.height() - height) <= 4

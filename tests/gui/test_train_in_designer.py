@@ -2,7 +2,7 @@
 from pathlib import Path
 
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtTest
 
 from engine import load_project
 from gui.main_window import MainWindow
@@ -19,6 +19,8 @@ def window(qtbot, tmp_path):
     qtbot.addWidget(w)
     w.resize(1400, 900)
     w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
     yield w
     if w.training.panel.is_running():
         w.training.panel.proc.kill()
@@ -31,9 +33,13 @@ def test_train_action_runs_beside_the_project_and_marks_blocks(qtbot, window, tm
     panel.epochs.setValue(1)
     panel.batch.setValue(32)  # ~88 steps: several gradient-norm records
     assert "Train" in [a.text().replace("&", "") for a in window.menus["Design"].actions()]
+    window.actions["train"].trigger()  # F5 shows the settings and focuses Start; it starts nothing
+    assert window.training.dock.isVisible() and not panel.is_running()
+    assert panel.tabs.currentIndex() == 0 and panel.start_button.isVisible()
+    qtbot.waitUntil(panel.start_button.hasFocus, timeout=3000)
     with qtbot.waitSignal(panel.run_finished, timeout=120_000) as done:
-        window.actions["train"].trigger()
-        assert window.training.dock.isVisible()
+        QtTest.QTest.keyClick(panel.start_button, QtCore.Qt.Key.Key_Return)  # Enter starts
+        assert panel.is_running()
     assert done.args[1]["stop_reason"] == "completed"
     # each block with weights carries its gradient-curve colour on the canvas
     items = window.scene.blocks
