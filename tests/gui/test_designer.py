@@ -728,3 +728,18 @@ def test_window_geometry_and_docks_are_remembered(qtbot):
     assert (w2.width(), w2.height()) == (790, 590)
     assert not w2.inspector_dock.isVisible()
     assert abs(w2.training.dock.height() - height) <= 4
+
+
+def test_link_label_never_sits_under_a_block(window):
+    from gui.canvas import BLOCK_W, _pill_rect
+
+    w = window
+    p = chain(("x", "Input", {"timesteps": 10, "features": 1}), ("g", "GRU", {"units": 8}))
+    p.set_position("x", 0, 0)
+    p.set_position("g", BLOCK_W + 16, 0)  # side by side: the wire's middle lies between the two blocks
+    w.set_project(p)
+    link = w.scene.links[("x", "g")]
+    assert link.label.startswith("(None")
+    label = _pill_rect(link.label_center, link.label)
+    for item in w.scene.blocks.values():
+        assert not label.intersects(item.sceneBoundingRect().intersected(item.mapRectToScene(item.rect())))
