@@ -17,14 +17,14 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QIODevice, QMimeData, QPointF, QSaveFile, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox,
-                               QTabBar, QToolBar, QWidget)
+                               QTabBar, QToolBar, QToolTip, QWidget)
 
 from engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, ProjectFormatError, load_project
 
 from . import theme as themes
 from .bridge import ProjectBridge
 from .canvas import BLOCK_H, BLOCK_W, GRID, BlockItem, DesignScene, DesignView, LinkItem, _snap
-from .commands import AddBlocks, AddLink, MoveBlocks, RemoveItems, RenameProject, SetParam
+from .commands import UNSET, AddBlocks, AddLink, MoveBlocks, RemoveItems, RenameProject, SetParam
 from .icons import EXAMPLES, app_icon, category_icon
 from .inspector import Inspector
 from .layout import LAYER_GAP, layered_layout
@@ -208,8 +208,8 @@ class MainWindow(QMainWindow):
         A("open", "&Open\u2026", self.file_open, K.Open, "Open a design file")
         A("save", "&Save", self.file_save, K.Save, "Save the design")
         A("save_as", "Save &As\u2026", self.file_save_as, "Ctrl+Shift+S", "Save the design under a new name")
-        A("close", "&Close Window", self.close, K.Close)
-        A("quit", "&Quit", self.quit_all, K.Quit)
+        A("close", "&Close Window", self.close, "Ctrl+W")  # explicit: some platform themes map no key to Close/Quit
+        A("quit", "&Quit", self.quit_all, "Ctrl+Q")
         undo = self.undo.createUndoAction(self, "&Undo")
         undo.setShortcuts([QKeySequence(K.Undo)])
         redo = self.undo.createRedoAction(self, "&Redo")
@@ -295,9 +295,29 @@ class MainWindow(QMainWindow):
         for key in ("new", "open", "save", None, "undo", "redo", None, "duplicate", "delete", None, "arrange", "fit"):
             if key is None:
                 tb.addSeparator()
+            elif key in ("undo", "redo"):
+                tb.addAction(self._fixed_undo_action(key))
             else:
                 tb.addAction(a[key])
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+
+    def _fixed_undo_action(self, key: str) -> QAction:
+        """Undo / Redo for the toolbar: a fixed label (the toolbar does not shift as the menu's "Undo Set
+        g.units = 65" grows); what it would undo is in its tooltip."""
+        undo = key == "undo"
+        a = QAction("Undo" if undo else "Redo", self)
+        a.setObjectName(f"toolbar_{key}")
+        a.triggered.connect(self.undo.undo if undo else self.undo.redo)
+        a.setEnabled(False)
+        (self.undo.canUndoChanged if undo else self.undo.canRedoChanged).connect(a.setEnabled)
+        keys = self.actions[key].shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+
+        def tip(text: str) -> None:
+            a.setToolTip(f"{'Undo' if undo else 'Redo'} {text}  ({keys})" if text else f"Nothing to {key}")
+
+        (self.undo.undoTextChanged if undo else self.undo.redoTextChanged).connect(tip)
+        tip("")
+        return a
 
     def _connect(self) -> None:
         self.scene.linkRequested.connect(self.link)
@@ -371,6 +391,7 @@ class MainWindow(QMainWindow):
         self.status_zoom.setText(f"{z * 100:.0f}%")
 
     def _after_edit(self, _index=None) -> None:
+        QToolTip.hideText()  # a shown tooltip would still name the problem the edit (or undo) just changed
         self._update_title()
         if self.autosaver is not None:
             if self.is_modified():
@@ -472,11 +493,23 @@ class MainWindow(QMainWindow):
         self.push(MoveBlocks(self.project, moves, text=f"Nudge {len(ids)} block(s)", mergeable=True,
                              bridge=self.bridge))
 
-    def set_param(self, block_id: str, name: str, value) -> None:
+    def set_param(self, block_id: str, name: str, value) -> bool:
+        """One undo step, unless `value` is what the block already has (retyping a value changes nothing)."""
+        block = self.project.block(block_id)
+        if block is not None:
+            if value is UNSET:
+                if name not in block.params:
+                    return False
+            else:
+                current = block.resolved().get(name, UNSET)
+                if type(current) is type(value) and current == value:
+                    return False
         self.push(SetParam(self.project, block_id, name, value, bridge=self.bridge))
+        return True
 
     def rename_design(self, name: str) -> None:
-        self.push(RenameProject(self.project, name, bridge=self.bridge))
+        if name != self.project.name:
+            self.push(RenameProject(self.project, name, bridge=self.bridge))
 
     def delete_selection(self) -> None:
         ids, links = self.scene.selected_block_ids(), self.scene.selected_links()
@@ -631,10 +664,10 @@ class MainWindow(QMainWindow):
         menu = QMenu("Add Block", parent or self)
         menu.setIcon(category_icon("Recurrent"))
         for cat in CATEGORIES:
-            sub = menu.addMenu(category_icon(cat), cat)
+            sub = menu.addMenu(category_icon(cat), cat.replace("&", "&&"))  # "Dense & activations": no mnemonic
             for d in CATALOG.values():
                 if d.category == cat:
-                    act = sub.addAction(d.type, lambda t=d.type: self.add_block(t, pos))
+                    act = sub.addAction(d.type.replace("&", "&&"), lambda t=d.type: self.add_block(t, pos))
                     act.setToolTip(d.help)
             sub.setToolTipsVisible(True)
         return menu
@@ -846,19 +879,59 @@ class MainWindow(QMainWindow):
             self._checked(self.bridge.result)
         self.inspector.show_selection(self.scene.selected_block_ids())
 
-    def show_shortcuts(self) -> None:
-        rows = []
-        for key in ("new", "open", "save", "save_as", "undo", "redo", "cut", "copy", "paste", "duplicate", "delete",
-                    "select_all", "quick_add", "find_block", "arrange", "fit", "zoom_in", "zoom_out", "zoom_reset",
-                    "snap"):
-            a = self.actions[key]
-            rows.append((a.text().replace("&", "").replace("\u2026", ""),
-                         ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in a.shortcuts())))
-        rows += [("Zoom", "Mouse wheel"), ("Pan", "Middle drag, or Space + drag"), ("Select several", "Drag a box on "
-                 "empty canvas, or Ctrl+click"), ("Link", "Drag from a block's bottom port onto another block"),
-                 ("Move selection", "Arrow keys (Shift: 4 grid steps)"), ("Cancel a link drag", "Esc")]
-        html = "<table cellpadding='3'>" + "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows) + "</table>"
-        QMessageBox.information(self, "Keyboard shortcuts", html)
+    GESTURES = [("Zoom", "Mouse wheel"), ("Pan", "Middle drag, or Space + drag"),
+                ("Select several", "Drag a box on empty canvas, or Ctrl+click"),
+                ("Link", "Drag from a block's bottom port onto another block"),
+                ("Move selection", "Arrow keys (Shift: 4 grid steps)"), ("Cancel a link drag", "Esc")]
+
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """(menu, command, keys) of every menu action that has a shortcut, in menu order, then the mouse gestures:
+        generated from the actions, so a new action with a shortcut is listed without editing a table."""
+        rows, seen = [], set()
+
+        def walk(menu_name: str, menu: QMenu) -> None:
+            for a in menu.actions():
+                if a.menu() is not None:
+                    walk(menu_name, a.menu())
+                    continue
+                keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts())
+                if keys and id(a) not in seen:
+                    seen.add(id(a))
+                    rows.append((menu_name, a.text().replace("&&", "\0").replace("&", "").replace("\0", "&")
+                                 .replace("\u2026", ""), keys))
+
+        for name, menu in self.menus.items():
+            if name != "Panels":
+                walk(name, menu)
+        return rows + [("Mouse", what, how) for what, how in self.GESTURES]
+
+    def show_shortcuts(self) -> QWidget:
+        """A non-modal table of the shortcuts (F1)."""
+        from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout
+
+        rows = self.shortcut_rows()
+        dlg = QDialog(self)
+        dlg.setWindowTitle("Keyboard shortcuts")
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        table = QTableWidget(len(rows), 3, dlg)
+        table.setObjectName("shortcutTable")
+        table.setHorizontalHeaderLabels(["Menu", "Command", "Keys / mouse"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                table.setItem(r, c, QTableWidgetItem(text))
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dlg)
+        buttons.rejected.connect(dlg.close)
+        lay = QVBoxLayout(dlg)
+        lay.addWidget(table)
+        lay.addWidget(buttons)
+        dlg.resize(560, min(640, 80 + 26 * len(rows)))
+        dlg.show()
+        self.shortcuts_dialog = dlg
+        return dlg
 
     def show_about(self) -> None:
         from engine import __version__

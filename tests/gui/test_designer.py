@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QRectF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication
-from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QSpinBox
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QSpinBox, QTableWidget
 from PySide6.QtTest import QTest
 
 from engine import Block, Project, check, load_project
@@ -743,3 +744,48 @@ def test_link_label_never_sits_under_a_block(window):
     label = _pill_rect(link.label_center, link.label)
     for item in w.scene.blocks.values():
         assert not label.intersects(item.sceneBoundingRect().intersected(item.mapRectToScene(item.rect())))
+
+
+def test_retyping_the_current_value_adds_no_undo_step(qtbot):
+    w = make_window(qtbot, load_project(SEED), str(SEED))
+    w.scene.select_blocks(["g"])
+    spin = w.inspector.findChild(QSpinBox, "param_units")
+    assert spin is not None and spin.value() == 64
+    count = w.undo.count()
+    spin.setValue(64)
+    w.set_param("g", "units", 64)
+    w.set_param("g", "dropout", 0.0)  # the default, not written in the file: still the same value
+    w.rename_design(w.project.name)
+    assert w.undo.count() == count and not w.is_modified()
+    spin.setValue(65)
+    assert w.undo.count() == count + 1 and w.project.block("g").params["units"] == 65
+
+
+def test_menus_have_no_mnemonic_artefacts_and_shortcuts_come_from_the_actions(window):
+    w = window
+    menu = w._add_menu(QPointF(0, 0))
+    cats = [a.menu().title() for a in menu.actions() if a.menu() is not None]
+    assert "Dense && activations" in cats  # shown as "Dense & activations", not "Dense _activations"
+    dlg = w.show_shortcuts()
+    assert dlg.isVisible() and not dlg.isModal()
+    table = dlg.findChild(QTableWidget, "shortcutTable")
+    shown = {(table.item(r, 1).text(), table.item(r, 2).text()) for r in range(table.rowCount())}
+    keys = {k for _c, k in shown}
+    for key in ("F5", "Ctrl+E", "Ctrl+Q", "Ctrl+W", "Ctrl+0", "Shift+A", "F1"):
+        assert any(key in k.split(", ") for k in keys), key
+    assert ("Train", "F5") in shown and ("Export", "Ctrl+E") in shown
+    dlg.close()
+
+
+def test_toolbar_does_not_shift_as_the_undo_text_grows(qtbot):
+    w = make_window(qtbot, load_project(SEED), str(SEED))
+    undo_button = w.toolbar.widgetForAction(w.findChild(QAction, "toolbar_undo"))
+    fit_button = w.toolbar.widgetForAction(w.actions["fit"])
+    x_before = fit_button.x()
+    assert not undo_button.isEnabled()
+    w.set_param("g", "units", 65)
+    qtbot.wait(20)
+    assert undo_button.isEnabled() and undo_button.text() == "Undo"
+    assert "units" in undo_button.toolTip() and fit_button.x() == x_before
+    qtbot.mouseClick(undo_button, Qt.MouseButton.LeftButton)
+    assert w.project.block("g").params["units"] == 64
