@@ -769,7 +769,13 @@ class MainWindow(QMainWindow):
         return self.save_to(path)
 
     def save_to(self, path: str) -> bool:
-        """Atomic save with QSaveFile: the old file stays intact unless the new one is complete."""
+        """Atomic save with QSaveFile: the old file stays intact unless the new one is complete.
+        An "untitled" design takes the file's name (runs and ONNX metadata carry it)."""
+        if self.project.name.strip() in ("", "untitled"):
+            stem = Path(path).name
+            stem = stem[: -len(EXTENSION)] if stem.endswith(EXTENSION) else Path(path).stem
+            if stem:
+                self.project.set_name(stem)
         data = self.project.to_json().encode("utf-8")
         f = QSaveFile(path)
         if not f.open(QIODevice.OpenModeFlag.WriteOnly) or f.write(data) != len(data) or not f.commit():

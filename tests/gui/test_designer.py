@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QRectF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QSpinBox, QTableWidget
+from PySide6.QtWidgets import QApplication, QCheckBox, QLineEdit, QMessageBox, QSpinBox, QTableWidget
 from PySide6.QtTest import QTest
 
 from engine import Block, Project, check, load_project
@@ -789,3 +789,16 @@ def test_toolbar_does_not_shift_as_the_undo_text_grows(qtbot):
     assert "units" in undo_button.toolTip() and fit_button.x() == x_before
     qtbot.mouseClick(undo_button, Qt.MouseButton.LeftButton)
     assert w.project.block("g").params["units"] == 64
+
+
+def test_first_save_names_an_untitled_design_after_its_file(window, tmp_path):
+    w = window
+    w.add_block("Input")
+    assert w.project.name == "untitled"
+    assert w.save_to(str(tmp_path / "seed.rnn.json"))
+    assert w.project.name == "seed" and load_project(tmp_path / "seed.rnn.json").name == "seed"
+    w.scene.clearSelection()
+    assert w.inspector.name_edit.text() == "seed"
+    w.rename_design("my-net")
+    assert w.save_to(str(tmp_path / "other.rnn.json"))
+    assert w.project.name == "my-net"  # a named design keeps its name
