@@ -789,6 +789,9 @@ class TrainPanel(QtWidgets.QWidget):
             self.pred_chart.show_series(data["actual"], data["predicted"])
 
     def _redraw(self) -> None:
+        start = self.follower.start if self.follower is not None else None
+        if isinstance(start, dict) and isinstance(start.get("grad_every"), int):
+            self.grad_chart.set_interval(start["grad_every"])  # the empty chart says when norms come
         for chart in (self.loss_chart, self.grad_chart, self.lr_chart):
             chart.refresh()
 

@@ -10,12 +10,86 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from .. import theme as themes
 from .series import Series
 
 pg.setConfigOptions(antialias=False, foreground="#444", background=None)  # antialiased streaming curves cost paint time
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f"]
+
+
+class LogAxis(pg.AxisItem):
+    """A log-scale axis that labels decades (0.001, 0.01, 0.1, 1 ...) and, over less than two decades, 1-2-5
+    steps, never more labels than fit: no "0.02 0.03 0.04" piled on top of each other."""
+
+    MIN_SPACING_PX = 22
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph API
+        if not self.logMode or not (math.isfinite(minVal) and math.isfinite(maxVal)) or maxVal <= minVal:
+            return super().tickValues(minVal, maxVal, size)
+        room = max(1, int(size // self.MIN_SPACING_PX))
+        lo, hi = math.floor(minVal), math.ceil(maxVal)
+        for mantissas in ([1], [1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]):
+            vals = [d + math.log10(m) for d in range(lo, hi + 1) for m in mantissas]
+            vals = [v for v in vals if minVal - 1e-9 <= v <= maxVal + 1e-9]
+            if len(vals) >= 2 or mantissas[-1] == 9:
+                if len(vals) > room:  # too dense: every k-th decade
+                    step = math.ceil(len(vals) / room)
+                    vals = vals[::step]
+                return [(1.0, vals)]
+        return [(1.0, [])]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
+        if not self.logMode:
+            return super().tickStrings(values, scale, spacing)
+        out = []
+        for v in values:
+            x = 10 ** v
+            out.append(f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e") if (x < 1e-3 or x >= 1e4) else f"{x:g}")
+        return out
+
+
+def apply_plot_theme(widget: pg.PlotWidget, title: str | None = None, legend=None) -> None:
+    """Colours from gui/theme.py on one chart: background, axes, tick labels, axis labels, title, legend."""
+    t = themes.current()
+    widget.setBackground(t.base)
+    item = widget.getPlotItem()
+    for name in ("left", "bottom", "right", "top"):
+        axis = item.getAxis(name)
+        axis.setPen(pg.mkPen(t.muted))
+        axis.setTextPen(pg.mkPen(t.text))
+    if title is not None:
+        item.setTitle(title, size="10pt", color=t.text)
+    if legend is not None:
+        legend.setLabelTextColor(t.text)
+        legend.setBrush(pg.mkBrush(t.base))
+        legend.setPen(pg.mkPen(t.border))
+
+
+def follow_theme(widget: pg.PlotWidget, title: str | None = None, legend_getter=lambda: None) -> None:
+    """Theme the chart now and on every theme switch (Train and Tune charts alike)."""
+    def apply(_theme=None) -> None:
+        try:
+            apply_plot_theme(widget, title, legend_getter())
+            widget.update()
+        except (RuntimeError, AttributeError):  # the chart was closed or destroyed: stop following
+            try:
+                themes.manager().changed.disconnect(apply)
+            except (RuntimeError, TypeError):
+                pass
+
+    apply()
+    themes.manager().changed.connect(apply)
+
+
+def side_legend(plot: pg.PlotItem) -> pg.LegendItem:
+    """A legend in the plot's layout to the right of the curves (never over them); named curves join it."""
+    legend = pg.LegendItem(verSpacing=-4, labelTextSize="8pt")
+    plot.layout.addItem(legend, 2, 3)
+    plot.layout.setColumnStretchFactor(3, 0)
+    plot.legend = legend  # PlotItem.plot(name=...) adds to plot.legend
+    return legend
 
 
 def _curve(plot: pg.PlotItem, color: str, width: float = 1.5, name: str | None = None, alpha: int = 255,
@@ -31,14 +105,35 @@ def _curve(plot: pg.PlotItem, color: str, width: float = 1.5, name: str | None =
 
 class _Chart(pg.PlotWidget):
     def __init__(self, title: str, y_label: str, parent=None):
-        super().__init__(parent=parent)
+        super().__init__(parent=parent, axisItems={"left": LogAxis("left")})
         self.setMinimumHeight(60)
-        self.plotItem.setTitle(title, size="10pt")
+        self.title = title
+        self.legend: pg.LegendItem | None = None
         self.plotItem.showGrid(x=True, y=True, alpha=0.15)
         self.plotItem.setLabel("bottom", "step")
         self.plotItem.setLabel("left", y_label)
         self._dirty = False
         self._markers: list[pg.InfiniteLine] = []
+        self.empty_text = pg.TextItem("", anchor=(0.5, 0.5))
+        self.empty_text.setParentItem(self.plotItem.vb)  # in view pixels: stays centred whatever the range
+        follow_theme(self, title, lambda: self.legend)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if getattr(self, "empty_text", None) is not None and self.plotItem is not None:  # also while built / closed
+            self.empty_text.setPos(self.plotItem.vb.boundingRect().center())
+
+    def say_empty(self, text: str) -> None:
+        """A line in the middle of an empty chart that says why it is empty ('' hides it)."""
+        self.empty_text.setColor(themes.current().muted)
+        self.empty_text.setText(text)
+        self.empty_text.setVisible(bool(text))
+        self.empty_text.setPos(self.plotItem.vb.boundingRect().center())
+
+    def reset_view(self) -> None:
+        """Forget the previous run's axes: the next data sets them afresh."""
+        self.plotItem.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self.plotItem.enableAutoRange()
 
     def mark(self, step: float, text: str, color: str = "#d62728") -> None:
         """A labelled vertical line: a divergence stop, an exploding gradient."""
@@ -61,7 +156,7 @@ class LossChart(_Chart):
 
     def __init__(self, parent=None, smoothing: float = 0.1):
         super().__init__("Loss", "loss", parent)
-        self.plotItem.addLegend(offset=(-10, 10))
+        self.legend = side_legend(self.plotItem)
         self.alpha = smoothing
         self.train = Series()
         self.smooth = Series()
@@ -122,6 +217,7 @@ class LossChart(_Chart):
         self.clear_overlays()
         self._dirty = True
         self.refresh()
+        self.reset_view()
 
 
 class GradChart(_Chart):
@@ -129,15 +225,16 @@ class GradChart(_Chart):
 
     def __init__(self, parent=None):
         super().__init__("Gradient norm per block", "‖grad‖", parent)
-        self.legend = self.plotItem.addLegend(offset=(-10, 10))
+        self.legend = side_legend(self.plotItem)
         self.plotItem.setLogMode(y=True)
-        self.plotItem.getAxis("left").setStyle(maxTickLevel=0)  # decades only: minor log ticks overlap
+        self.interval: int | None = None  # steps between gradient-norm records (from the run's start record)
+        apply_plot_theme(self, self.title, self.legend)
         self.series: dict[str, Series] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.colors: dict[str, str] = {}
         self.total = Series()
         self.c_total = None
-        self._hover = pg.TextItem(anchor=(0, 1), color="#222", fill=pg.mkBrush(255, 255, 255, 220))
+        self._hover = pg.TextItem(anchor=(0, 1), color="#1f2937", fill=pg.mkBrush(255, 255, 255, 230))
         self._hover.setZValue(100)
         self._hover.hide()
         self.plotItem.addItem(self._hover, ignoreBounds=True)
@@ -159,14 +256,29 @@ class GradChart(_Chart):
             self.series[bid].append(step, v if v is None or v > 0 else float("nan"))
         if total is not None:
             if self.c_total is None:
-                self.c_total = _curve(self.plotItem, "#333", 1.0, "total", alpha=120)
+                self.c_total = _curve(self.plotItem, "#7f7f7f", 1.0, "total", alpha=160)
             self.total.append(step, total if total > 0 else float("nan"))
         self._dirty = True
+
+    def set_interval(self, every: int | None) -> None:
+        if every != self.interval:
+            self.interval = every
+            self._dirty = True
+
+    def empty_reason(self) -> str:
+        """Why the chart is empty: what the user waits for (or that this run records none)."""
+        if self.series:
+            return ""
+        if self.interval == 0:
+            return "gradient norms are not recorded for this run"
+        every = f"every {self.interval} steps" if self.interval else "every few steps"
+        return f"gradient norms {every} — none yet"
 
     def refresh(self) -> None:
         if not self._dirty:
             return
         self._dirty = False
+        self.say_empty(self.empty_reason())
         for bid, s in self.series.items():
             self.curves[bid].setData(*s.view())
         if self.c_total is not None:
@@ -211,6 +323,10 @@ class GradChart(_Chart):
         self.curves.clear()
         self.total.clear()
         self.clear_markers()
+        self.interval = None
+        self._dirty = True
+        self.refresh()
+        self.reset_view()
 
 
 class LrChart(_Chart):
@@ -237,6 +353,7 @@ class LrChart(_Chart):
         self.lr.clear()
         self._dirty = True
         self.refresh()
+        self.reset_view()
 
 
 class PredictionChart(QtWidgets.QStackedWidget):
@@ -246,13 +363,13 @@ class PredictionChart(QtWidgets.QStackedWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.series_plot = pg.PlotWidget()
-        self.series_plot.plotItem.setTitle("Validation: actual vs predicted", size="10pt")
-        self.series_plot.plotItem.addLegend(offset=(-10, 10))
+        legend = side_legend(self.series_plot.plotItem)
+        follow_theme(self.series_plot, "Validation: actual vs predicted", lambda: legend)
         self.series_plot.plotItem.showGrid(x=True, y=True, alpha=0.15)
-        self.c_true = _curve(self.series_plot.plotItem, "#444", 1.5, "actual")
+        self.c_true = _curve(self.series_plot.plotItem, "#7f7f7f", 1.5, "actual")
         self.c_pred = _curve(self.series_plot.plotItem, "#d62728", 1.5, "predicted")
         self.matrix_plot = pg.PlotWidget()
-        self.matrix_plot.plotItem.setTitle("Validation confusion matrix", size="10pt")
+        follow_theme(self.matrix_plot, "Validation confusion matrix")
         self.matrix_plot.plotItem.invertY(True)
         self.matrix_plot.plotItem.setLabel("left", "true class")
         self.matrix_plot.plotItem.setLabel("bottom", "predicted class")
@@ -297,4 +414,5 @@ class PredictionChart(QtWidgets.QStackedWidget):
     def reset(self) -> None:
         self.c_true.setData([], [])
         self.c_pred.setData([], [])
+        self.series_plot.plotItem.enableAutoRange()
         self.setCurrentWidget(self.placeholder)

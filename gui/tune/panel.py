@@ -22,6 +22,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ..monitor.plots import follow_theme
+
 STATE_COLORS = {"COMPLETE": (52, 120, 246), "PRUNED": (160, 160, 160), "FAIL": (220, 60, 60),
                 "RUNNING": (40, 170, 90), "WAITING": (200, 160, 40)}
 
@@ -128,7 +130,7 @@ class TunePanel(QtWidgets.QWidget):
         self.param_combo.setToolTip("Param on the x axis")
         self.param_combo.currentTextChanged.connect(lambda _t: self._plot())
         self.plot = pg.PlotWidget()
-        self.plot.setBackground(None)
+        follow_theme(self.plot)  # background, axes and labels from the theme, repainted on a theme switch
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("left", "value (val_loss)")
         self.scatter = pg.ScatterPlotItem(size=9, pen=pg.mkPen(None))
