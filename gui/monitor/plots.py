@@ -28,17 +28,23 @@ class LogAxis(pg.AxisItem):
     def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph API
         if not self.logMode or not (math.isfinite(minVal) and math.isfinite(maxVal)) or maxVal <= minVal:
             return super().tickValues(minVal, maxVal, size)
-        room = max(1, int(size // self.MIN_SPACING_PX))
+        px_per_unit = size / (maxVal - minVal)
         lo, hi = math.floor(minVal), math.ceil(maxVal)
+        best: list[float] | None = None
         for mantissas in ([1], [1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]):
             vals = [d + math.log10(m) for d in range(lo, hi + 1) for m in mantissas]
             vals = [v for v in vals if minVal - 1e-9 <= v <= maxVal + 1e-9]
-            if len(vals) >= 2 or mantissas[-1] == 9:
-                if len(vals) > room:  # too dense: every k-th decade
-                    step = math.ceil(len(vals) / room)
-                    vals = vals[::step]
-                return [(1.0, vals)]
-        return [(1.0, [])]
+            gaps = [b - a for a, b in zip(vals, vals[1:])]
+            if gaps and min(gaps) * px_per_unit < self.MIN_SPACING_PX:
+                break  # labels would touch: keep the coarser set
+            best = vals
+            if len(vals) >= 3:
+                break
+        if best is None:  # even decades are too dense: every k-th decade
+            decades = [float(d) for d in range(lo, hi + 1) if minVal - 1e-9 <= d <= maxVal + 1e-9]
+            step = max(1, math.ceil(self.MIN_SPACING_PX / max(px_per_unit, 1e-9)))
+            best = decades[::step]
+        return [(1.0, best)]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
         if not self.logMode:
@@ -57,6 +63,7 @@ def apply_plot_theme(widget: pg.PlotWidget, title: str | None = None, legend=Non
     item = widget.getPlotItem()
     for name in ("left", "bottom", "right", "top"):
         axis = item.getAxis(name)
+        axis.enableAutoSIPrefix(False)  # "loss (x0.001)" over "500" reads as a loss of 500
         axis.setPen(pg.mkPen(t.muted))
         axis.setTextPen(pg.mkPen(t.text))
     if title is not None:
@@ -85,7 +92,8 @@ def follow_theme(widget: pg.PlotWidget, title: str | None = None, legend_getter=
 
 def side_legend(plot: pg.PlotItem) -> pg.LegendItem:
     """A legend in the plot's layout to the right of the curves (never over them); named curves join it."""
-    legend = pg.LegendItem(verSpacing=-4, labelTextSize="8pt")
+    legend = pg.LegendItem(verSpacing=-6, labelTextSize="8pt", labelTextColor=themes.current().text,
+                           brush=pg.mkBrush(themes.current().base))
     plot.layout.addItem(legend, 2, 3)
     plot.layout.setColumnStretchFactor(3, 0)
     plot.legend = legend  # PlotItem.plot(name=...) adds to plot.legend
