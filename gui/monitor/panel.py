@@ -20,6 +20,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from engine.diagnose import GradWatch
 from engine.follow import MetricsTail
 
+from .. import theme as themes
 from .plots import GradChart, LossChart, LrChart, PredictionChart
 
 REDRAW_HZ = 15
@@ -102,9 +103,22 @@ class ExportDialog(QtWidgets.QDialog):
         row.addWidget(browse)
         form.addRow("File:", row)
         self.format.currentIndexChanged.connect(self._format_changed)
-        self.report = QtWidgets.QPlainTextEdit(readOnly=True)
-        self.report.setPlaceholderText("The verification result appears here.")
-        self.report.setMinimumHeight(140)
+        self.table = QtWidgets.QTableWidget(0, 2)  # the verification, one readable row per fact
+        self.table.setObjectName("verificationTable")
+        self.table.setHorizontalHeaderLabels(["Check", "Result"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(160)
+        self.table.setWordWrap(True)
+        self.report = QtWidgets.QPlainTextEdit(readOnly=True)  # the full text, for copying (collapsed)
+        self.report.setVisible(False)
+        self.details_button = QtWidgets.QPushButton("Show details")
+        self.details_button.setCheckable(True)
+        self.details_button.toggled.connect(self.report.setVisible)
+        self.details_button.toggled.connect(lambda on: self.details_button.setText("Hide details" if on
+                                                                                   else "Show details"))
         self.verdict = QtWidgets.QLabel("")
         self.verdict.setObjectName("verdict")
         buttons = QtWidgets.QDialogButtonBox()
@@ -115,7 +129,9 @@ class ExportDialog(QtWidgets.QDialog):
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.verdict)
+        lay.addWidget(self.table, 1)
         lay.addWidget(self.report, 1)
+        lay.addWidget(self.details_button, 0, QtCore.Qt.AlignLeft)
         lay.addWidget(buttons)
 
     def _format_changed(self) -> None:
@@ -130,8 +146,16 @@ class ExportDialog(QtWidgets.QDialog):
             self.path.setText(path)
 
     def run_export(self) -> dict[str, Any]:
-        """Export synchronously (models here export in about a second) and show the result."""
+        """Export (a few seconds) with a visible busy state, then the verdict and the verification table.
+        Every export shows a fresh verdict stamped with its time, so a repeated export visibly happened."""
+        self.export_button.setEnabled(False)
+        self.table.setRowCount(0)
+        self.report.clear()
+        self.verdict.setText("Exporting and verifying…")
+        self.verdict.setStyleSheet("font-weight: 600;")
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
+        self.repaint()  # show the busy state before the export blocks the event loop
+        QtWidgets.QApplication.processEvents(QtCore.QEventLoop.ExcludeUserInputEvents)
         try:
             self.result = export_model(self.run_dir, self.project_getter, Path(self.path.text()),
                                        fmt="pytorch" if self.format.currentIndex() == 1 else "onnx",
@@ -139,12 +163,66 @@ class ExportDialog(QtWidgets.QDialog):
                                        include_normalization=self.normalize.isChecked())
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
+            self.export_button.setEnabled(True)
         r = self.result
         ok = r["ok"]
-        self.verdict.setText(("✔ Verified: " if ok else "✘ ") + r["headline"])
-        self.verdict.setStyleSheet(f"font-weight: 600; color: {'#1a7f37' if ok else '#c62828'};")
+        t = themes.current()
+        self.verdict.setText(("✔ Verified: " if ok else "✘ ") + r["headline"] + time.strftime("  (%H:%M:%S)"))
+        self.verdict.setStyleSheet(f"font-weight: 600; color: {t.ok if ok else t.error};")
+        self.show_rows(r.get("rows") or [("Result", r["details"])])
         self.report.setPlainText(r["details"])
         return r
+
+    def show_rows(self, rows: list[tuple[str, str]]) -> None:
+        self.table.setRowCount(len(rows))
+        for i, (label, value) in enumerate(rows):
+            for j, text in enumerate((label, value)):
+                item = QtWidgets.QTableWidgetItem(str(text))
+                item.setToolTip(str(text))
+                self.table.setItem(i, j, item)
+        self.table.resizeRowsToContents()
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The verification table as shown (for tests)."""
+        return [(self.table.item(i, 0).text(), self.table.item(i, 1).text()) for i in range(self.table.rowCount())]
+
+
+def _fmt_diff(v: Any) -> str:
+    return f"{v:.2e}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "—"
+
+
+def verification_rows(report: dict[str, Any], path: Path) -> list[tuple[str, str]]:
+    """The exporter's report (whatever fields it has) as short (check, result) rows a person reads."""
+    rows: list[tuple[str, str]] = [("File", str(path))]
+    size = report.get("file_bytes")
+    if isinstance(size, int) and size:
+        rows[0] = ("File", f"{path}  ({size / 1024:,.0f} KiB)")
+    passed = report.get("passed", report.get("ok"))
+    verified = report.get("verified", passed is not None)
+    rows.append(("Verification", "not run" if not verified else "passed" if passed else "FAILED"))
+    if "max_abs_diff" in report:
+        tol = report.get("tolerance", report.get("atol"))
+        rows.append(("Largest difference vs PyTorch", _fmt_diff(report.get("max_abs_diff"))
+                     + (f"  (tolerance {tol:g})" if isinstance(tol, (int, float)) else "")))
+    for case in report.get("cases") or []:
+        if isinstance(case, dict):
+            what = ", ".join(f"{k} {case[k]}" for k in ("batch", "time") if k in case) or "case"
+            mark = "✔" if case.get("passed", True) else "✘"
+            rows.append((f"  {what}", f"{mark} {_fmt_diff(case.get('max_abs_diff'))}"))
+    for key, label in (("checker", "ONNX checker"), ("opset", "Opset"), ("input_shape", "Input shape"),
+                       ("output_shape", "Output shape"), ("include_normalization", "Normalization in graph")):
+        if report.get(key) not in (None, "", []):
+            value = report[key]
+            rows.append((label, " × ".join(map(str, value)) if isinstance(value, list) else str(value)))
+    if report.get("recurrent_nodes"):
+        rows.append(("Recurrent nodes", ", ".join(f"{k} ×{v}" for k, v in report["recurrent_nodes"].items())))
+    for problem in report.get("structure_problems") or []:
+        rows.append(("Problem", str(problem)))
+    if isinstance(report.get("seconds"), (int, float)) and report["seconds"]:
+        rows.append(("Time", f"{report['seconds']:.1f} s"))
+    if report.get("message"):
+        rows.append(("Message", str(report["message"])))
+    return rows
 
 
 def export_model(run_dir: Path | None, project_getter: Callable, path: Path, *, fmt: str = "onnx",
@@ -169,22 +247,21 @@ def export_model(run_dir: Path | None, project_getter: Callable, path: Path, *, 
             model, meta = engine.build_model(project, res).eval(), None
         if fmt == "pytorch":
             rep = exports.export_pytorch(model, project, path, meta=meta)
+            rep = rep.to_dict() if hasattr(rep, "to_dict") else rep
             diff = rep.get("max_abs_diff") if isinstance(rep, dict) else None
-            details = json.dumps(rep, indent=2, default=str)
+            rows = verification_rows(rep if isinstance(rep, dict) else {}, path)
             return {"ok": True, "headline": f"{path.name} reproduces the model"
                     + (f" (max abs diff {diff:.2e})" if isinstance(diff, float) else ""),
-                    "details": details, "max_abs_diff": diff}
+                    "details": "\n".join(f"{k}: {v}" for k, v in rows), "rows": rows, "max_abs_diff": diff}
         rep = exports.export_onnx(model, project, path, meta=meta, include_normalization=include_normalization)
         d = rep.to_dict() if hasattr(rep, "to_dict") else dict(rep)
         diff = d.get("max_abs_diff")
         ok = bool(d.get("passed", d.get("ok", True)))
-        lines = [f"file: {path}", f"max abs diff vs PyTorch: {diff:.3e}" if isinstance(diff, float) else ""]
-        for case in d.get("cases", []) or []:
-            lines.append("  " + ", ".join(f"{k}={v}" for k, v in case.items()))
-        lines.append("")
-        lines.append(json.dumps({k: v for k, v in d.items() if k != "cases"}, indent=2, default=str))
-        return {"ok": ok, "headline": f"max abs diff {diff:.2e} (tolerance {d.get('atol', 1e-4):g})"
-                if isinstance(diff, float) else "exported", "details": "\n".join(lines), "max_abs_diff": diff}
+        rows = verification_rows(d, path)
+        tol = d.get("tolerance", d.get("atol", 1e-4))
+        return {"ok": ok, "headline": f"max abs diff {diff:.2e} (tolerance {tol:g})"
+                if isinstance(diff, float) else "exported", "rows": rows, "max_abs_diff": diff,
+                "details": "\n".join(f"{k}: {v}" for k, v in rows)}
     except (exports.ExportError, RunError, ValueError, OSError) as e:
         return {"ok": False, "headline": str(e).splitlines()[0] if str(e) else type(e).__name__,
                 "details": str(e), "max_abs_diff": None}

@@ -25,7 +25,7 @@ class LogAxis(pg.AxisItem):
 
     MIN_SPACING_PX = 22
 
-    def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph API
+    def tickValues(self, minVal, maxVal, size):
         if not self.logMode or not (math.isfinite(minVal) and math.isfinite(maxVal)) or maxVal <= minVal:
             return super().tickValues(minVal, maxVal, size)
         px_per_unit = size / (maxVal - minVal)
@@ -46,7 +46,7 @@ class LogAxis(pg.AxisItem):
             best = decades[::step]
         return [(1.0, best)]
 
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph API
+    def tickStrings(self, values, scale, spacing):
         if not self.logMode:
             return super().tickStrings(values, scale, spacing)
         out = []

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QRectF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QCheckBox, QLineEdit, QMessageBox, QSpinBox, QTableWidget
+from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QSpinBox, QTableWidget
 from PySide6.QtTest import QTest
 
 from engine import Block, Project, check, load_project

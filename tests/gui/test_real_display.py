@@ -73,7 +73,7 @@ def test_real_mouse_drags_a_block_from_the_palette_and_links_it(qtbot):
         vp = w.view.viewport()
         end = vp.mapToGlobal(QPoint(vp.width() // 2, int(vp.height() * fy)))
         before = len(w.project.blocks)
-        x_mouse_drag(qtbot, start, end, lambda: len(w.project.blocks) == before + 1)
+        x_mouse_drag(qtbot, start, end, lambda n=before + 1: len(w.project.blocks) == n)
     types = [b.type for b in w.project.blocks]
     assert types == ["Input", "GRU"]
     src, dst = (b.id for b in w.project.blocks)

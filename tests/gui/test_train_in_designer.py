@@ -2,7 +2,7 @@
 from pathlib import Path
 
 import pytest
-from PySide6 import QtCore, QtTest
+from PySide6 import QtCore, QtTest, QtWidgets
 
 from engine import load_project
 from gui.main_window import MainWindow
@@ -72,9 +72,32 @@ def test_export_action_on_an_untrained_design_reports_verification(qtbot, window
     dlg = window.training.panel.export_dialog
     assert dlg.isVisible() and dlg.source.text().startswith("current design")
     dlg.path.setText(str(tmp_path / "design.onnx"))
-    qtbot.mouseClick(dlg.export_button, QtCore.Qt.LeftButton)
+    from gui.monitor import panel as panel_module
+
+    seen = {}
+    real_export = panel_module.export_model
+
+    def export_and_look(*args, **kwargs):  # the real export; records what the dialog showed meanwhile
+        seen["verdict"] = dlg.verdict.text()
+        seen["button"] = dlg.export_button.isEnabled()
+        seen["cursor"] = QtWidgets.QApplication.overrideCursor() is not None
+        return real_export(*args, **kwargs)
+
+    panel_module.export_model = export_and_look
+    try:
+        qtbot.mouseClick(dlg.export_button, QtCore.Qt.LeftButton)
+    finally:
+        panel_module.export_model = real_export
+    assert seen == {"verdict": "Exporting and verifying…", "button": False, "cursor": True}
     assert dlg.result["ok"] and dlg.verdict.text().startswith("✔ Verified")
     assert (tmp_path / "design.onnx").is_file()
+    rows = dict(dlg.rows())
+    assert rows["Verification"] == "passed" and "tolerance" in rows["Largest difference vs PyTorch"]
+    assert not any(text.lstrip().startswith("{") for text in rows.values())  # a table, not a JSON dump
+    first = dlg.verdict.text()
+    qtbot.wait(1100)
+    qtbot.mouseClick(dlg.export_button, QtCore.Qt.LeftButton)  # a second export shows a fresh verdict
+    assert dlg.verdict.text() != first and dlg.verdict.text().startswith("✔ Verified")
 
 
 def test_tune_tab_lists_the_study_beside_the_runs(qtbot, window, tmp_path):
