@@ -118,3 +118,39 @@ def test_tune_tab_lists_the_study_beside_the_runs(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: len(integ.tune_panel.trials()) == 2, timeout=20_000)
     assert integ.tune_panel.storage().endswith("runs/tune.db")
     assert integ.tune_panel.best_trial() is not None
+
+
+def test_tune_tab_explains_studies_and_tunes_the_design_in_the_background(qtbot, window, tmp_path):
+    integ = window.training
+    panel = integ.tune_panel
+    window.open_bottom(integ.tune_dock)
+    headers = [panel.table.horizontalHeaderItem(i).text() for i in range(panel.table.columnCount())]
+    assert headers == ["#", "state", "value", "run / error"]
+    assert panel.pages.currentIndex() == 0 and "No study yet" in panel.empty_label.text()
+    # the seed design has no search space: the button says why it cannot tune
+    assert not panel.tune_button.isEnabled() and "search" in panel.tune_reason.text()
+    assert not panel.best_button.isEnabled() and "no study" in panel.best_button.toolTip()
+    # a design with a search space: tune it (tiny trials) in a child process
+    from engine import load_project as load
+
+    project = load(ROOT / "assets" / "examples" / "seed-keras-search.rnn.json")
+    for b in project.blocks:
+        if b.type in ("GRU", "LSTM"):
+            b.params["units"] = 4
+    project.training["search"] = {"lr": {"low": 1e-3, "high": 1e-2, "log": True}}
+    path = tmp_path / "search.rnn.json"
+    path.write_text(project.to_json())
+    assert window.open_path(str(path))
+    assert panel.tune_button.isEnabled() and panel.tune_reason.text() == ""
+    integ.tune_args = ["--trials", "1", "--epochs", "1", "--batch-size", "256"]
+    command = integ.tune_command(tmp_path / "x.rnn.json")
+    assert command[:4] == ["-m", "rnn_studio", "tune", str(tmp_path / "x.rnn.json")] and "--demo" in command
+    qtbot.mouseClick(panel.tune_button, QtCore.Qt.LeftButton)
+    assert integ.tune_proc is not None and panel.tune_button.text() == "Stop tuning"
+    qtbot.waitUntil(lambda: integ.tune_proc is None, timeout=180_000)
+    assert "Tuning finished" in window.statusBar().currentMessage(), panel.tune_reason.text()
+    qtbot.waitUntil(lambda: len(panel.trials()) == 1, timeout=10_000)
+    assert panel.pages.currentIndex() == 1 and panel.best_button.isEnabled()
+    with qtbot.waitSignal(panel.openBestDesign, timeout=5000) as opened:
+        qtbot.mouseClick(panel.best_button, QtCore.Qt.LeftButton)
+    assert Path(opened.args[0]).is_file()
