@@ -303,6 +303,7 @@ class TrainPanel(QtWidgets.QWidget):
             self._probed = True
             self._probe_devices()
         super().showEvent(event)
+        QtCore.QTimer.singleShot(0, self._redraw)  # what arrived while the tab was hidden
 
     PROBE = ("import json, torch\n"
              "found = [(f'cuda:{i} \u2014 {torch.cuda.get_device_name(i)}', f'cuda:{i}')"
@@ -866,6 +867,8 @@ class TrainPanel(QtWidgets.QWidget):
             self.pred_chart.show_series(data["actual"], data["predicted"])
 
     def _redraw(self) -> None:
+        if not self.isVisible():
+            return  # a hidden Train tab paints nothing; the charts keep their data and draw when shown
         start = self.follower.start if self.follower is not None else None
         if isinstance(start, dict) and isinstance(start.get("grad_every"), int):
             self.grad_chart.set_interval(start["grad_every"])  # the empty chart says when norms come

@@ -122,6 +122,9 @@ class _Chart(pg.PlotWidget):
         self.plotItem.setLabel("left", y_label)
         self._dirty = False
         self._markers: list[pg.InfiniteLine] = []
+        for name in ("left", "bottom"):  # replay the axis (labels, grid) from a pixmap until its range changes:
+            # QPicture.play of the axes was most of the paint time while following a run (cProfile)
+            self.plotItem.getAxis(name).setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.empty_text = pg.TextItem("", anchor=(0.5, 0.5))
         self.empty_text.setParentItem(self.plotItem.vb)  # in view pixels: stays centred whatever the range
         follow_theme(self, title, lambda: self.legend)
@@ -142,6 +145,35 @@ class _Chart(pg.PlotWidget):
         """Forget the previous run's axes: the next data sets them afresh."""
         self.plotItem.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
         self.plotItem.enableAutoRange()
+        self.following = True
+
+    def settle_ranges(self) -> None:
+        """Follow the data with few axis changes: grow x in 25 % chunks and re-fit y only when the data leaves
+        the range or fills less than half of it. Every axis change re-lays its labels and repaints it, which
+        was most of the GUI's paint time at 15 Hz with pyqtgraph's auto-range (cProfile)."""
+        vb = self.plotItem.vb
+        if not getattr(self, "following", True):
+            return
+        if not hasattr(self, "following"):
+            self.following = True
+            vb.sigRangeChangedManually.connect(lambda *_a: setattr(self, "following", False))
+        xs, ys = [], []
+        for item in self.plotItem.listDataItems():
+            for ax, out in ((0, xs), (1, ys)):
+                lo, hi = item.dataBounds(ax)
+                if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
+                    out += [lo, hi]
+        if not xs or not ys:
+            return
+        vb.disableAutoRange()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        bx0, bx1, by0, by1 = min(xs), max(xs), min(ys), max(ys)
+        if bx0 < x0 or bx1 > x1 or (bx1 - bx0) < 0.5 * (x1 - x0):
+            span = max(bx1 - bx0, 1.0)
+            vb.setXRange(bx0, bx0 + span * 1.25, padding=0)
+        span = max(by1 - by0, 1e-12 if by1 == by0 == 0 else abs(by1) * 1e-3 + 1e-12)
+        if by0 < y0 or by1 > y1 or span < 0.5 * (y1 - y0):
+            vb.setYRange(by0 - 0.08 * span, by1 + 0.08 * span, padding=0)
 
     def mark(self, step: float, text: str, color: str = "#d62728") -> None:
         """A labelled vertical line: a divergence stop, an exploding gradient."""
@@ -192,6 +224,10 @@ class LossChart(_Chart):
 
     def set_log(self, on: bool) -> None:
         self.plotItem.setLogMode(y=on)
+        self.following = True
+        self.plotItem.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # re-fit in the new scale
+        self._dirty = True
+        self.refresh()
 
     def overlay(self, steps, losses, val_steps, val_losses, name: str) -> None:
         """Another run's curves, dashed, for comparison."""
@@ -216,6 +252,7 @@ class LossChart(_Chart):
         self.c_train.setData(*self.train.view())
         self.c_smooth.setData(*self.smooth.view())
         self.c_val.setData(*self.val.view())
+        self.settle_ranges()
 
     def reset(self) -> None:
         for s in (self.train, self.smooth, self.val):
@@ -291,6 +328,7 @@ class GradChart(_Chart):
             self.curves[bid].setData(*s.view())
         if self.c_total is not None:
             self.c_total.setData(*self.total.view())
+        self.settle_ranges()
 
     def last_values(self) -> dict[str, float]:
         return {bid: float(s.y[s.n - 1]) for bid, s in self.series.items() if s.n}
