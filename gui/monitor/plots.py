@@ -128,6 +128,9 @@ class _Chart(pg.PlotWidget):
         self.empty_text = pg.TextItem("", anchor=(0.5, 0.5))
         self.empty_text.setParentItem(self.plotItem.vb)  # in view pixels: stays centred whatever the range
         follow_theme(self, title, lambda: self.legend)
+        self.say_empty(self.EMPTY)
+
+    EMPTY = "no run yet — Start training fills this chart"
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -135,11 +138,17 @@ class _Chart(pg.PlotWidget):
             self.empty_text.setPos(self.plotItem.vb.boundingRect().center())
 
     def say_empty(self, text: str) -> None:
-        """A line in the middle of an empty chart that says why it is empty ('' hides it)."""
+        """A line in the middle of an empty chart that says why it is empty ('' hides it); an empty chart
+        shows no tick values (a meaningless 0..1 range would only crowd a narrow chart)."""
         self.empty_text.setColor(themes.current().muted)
         self.empty_text.setText(text)
         self.empty_text.setVisible(bool(text))
         self.empty_text.setPos(self.plotItem.vb.boundingRect().center())
+        for name in ("left", "bottom"):
+            self.plotItem.getAxis(name).setStyle(showValues=not text)
+
+    def has_data(self) -> bool:
+        return any(item.xData is not None and len(item.xData) for item in self.plotItem.listDataItems())
 
     def reset_view(self) -> None:
         """Forget the previous run's axes: the next data sets them afresh."""
@@ -203,9 +212,11 @@ class LossChart(_Chart):
         self.val = Series(64)
         self._ema = 0.0
         self._ema_n = 0
-        self.c_train = _curve(self.plotItem, "#1f77b4", 1.0, "train (step)", alpha=90)
-        self.c_smooth = _curve(self.plotItem, "#1f77b4", 2.2, "train (smoothed)")
-        self.c_val = _curve(self.plotItem, "#ff7f0e", 2.0, "validation (epoch)", symbol="o")
+        # short names: the legend sits beside the curves and must leave them the width on a small screen
+        self.c_train = _curve(self.plotItem, "#1f77b4", 1.0, "train", alpha=90)
+        self.c_smooth = _curve(self.plotItem, "#1f77b4", 2.2, "smoothed")
+        self.c_val = _curve(self.plotItem, "#ff7f0e", 2.0, "val", symbol="o")
+        self.c_train.setToolTip("training loss per step")
         self.overlays: list[pg.PlotDataItem] = []
 
     def add_steps(self, steps, losses) -> None:
@@ -252,6 +263,7 @@ class LossChart(_Chart):
         self.c_train.setData(*self.train.view())
         self.c_smooth.setData(*self.smooth.view())
         self.c_val.setData(*self.val.view())
+        self.say_empty("" if self.has_data() else self.EMPTY)
         self.settle_ranges()
 
     def reset(self) -> None:
@@ -390,6 +402,7 @@ class LrChart(_Chart):
             self._dirty = False
             x, y = self.lr.view()
             self.curve.setData(x, y)
+            self.say_empty("" if len(x) else self.EMPTY)
             if len(y):  # a constant lr would otherwise get a meaningless +-400 axis
                 lo, hi = float(y.min()), float(y.max())
                 self.plotItem.setYRange(0, hi * 1.15 if hi > 0 else 1, padding=0) if hi - lo < 1e-12 * max(hi, 1) \
