@@ -4,6 +4,7 @@ plotting cost never depends on how fast metrics arrive. Curves use peak downsamp
 (smooth with 100k+ points); non-finite values are filtered before plotting and marked instead."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -34,7 +35,7 @@ class LogAxis(pg.AxisItem):
         for mantissas in ([1], [1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]):
             vals = [d + math.log10(m) for d in range(lo, hi + 1) for m in mantissas]
             vals = [v for v in vals if minVal - 1e-9 <= v <= maxVal + 1e-9]
-            gaps = [b - a for a, b in zip(vals, vals[1:])]
+            gaps = [b - a for a, b in itertools.pairwise(vals)]
             if gaps and min(gaps) * px_per_unit < self.MIN_SPACING_PX:
                 break  # labels would touch: keep the coarser set
             best = vals

@@ -2,6 +2,7 @@
 theme colours that repaint on a switch and meet WCAG AA contrast."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -73,7 +74,7 @@ def test_log_axis_labels_decades_without_overlap(qtbot, app):
     values = [v for _spacing, vals in ticks for v in vals]
     assert len(values) >= 2
     assert all(abs(v - round(v)) < 1e-9 for v in values)  # decades only over several decades
-    gaps = [b - a for a, b in zip(values, values[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(values)]
     assert min(gaps) / (hi - lo) * axis.height() >= axis.MIN_SPACING_PX - 1  # labels do not overlap
     assert axis.tickStrings(values, 1, 1)[0] in ("1e-5", "1e-4", "0.001", "1e-6")
 
