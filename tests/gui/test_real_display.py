@@ -30,6 +30,9 @@ def real_display(tmp_path, monkeypatch):
 
 
 def window(qtbot) -> MainWindow:
+    for other in QApplication.topLevelWidgets():  # windows left by earlier tests would catch the X mouse
+        if other.isVisible():
+            other.hide()
     w = MainWindow()
     w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
     qtbot.addWidget(w)
@@ -37,6 +40,7 @@ def window(qtbot) -> MainWindow:
     w.move(0, 0)
     w.show()
     qtbot.waitExposed(w)
+    w.raise_()
     w.activateWindow()
     qtbot.waitUntil(w.isActiveWindow, timeout=3000)
     return w
@@ -58,7 +62,11 @@ def x_mouse_drag(qtbot, start: QPoint, end: QPoint, done) -> None:
         QApplication.processEvents()
         time.sleep(0.01)
     proc.wait(timeout=5)
-    qtbot.waitUntil(done, timeout=5000)
+    try:
+        qtbot.waitUntil(done, timeout=5000)
+    except Exception:
+        subprocess.run(["import", "-window", "root", "/tmp/gui/fail.png"], check=False)
+        raise
 
 
 def test_real_mouse_drags_a_block_from_the_palette_and_links_it(qtbot):
@@ -78,7 +86,9 @@ def test_real_mouse_drags_a_block_from_the_palette_and_links_it(qtbot):
     assert types == ["Input", "GRU"]
     src, dst = (b.id for b in w.project.blocks)
     assert w.scene.blocks[src].sceneBoundingRect().center().y() < w.scene.blocks[dst].sceneBoundingRect().center().y()
-    # the Input's output port onto the GRU block
+    # the Input's output port onto the GRU block (once the layout has settled: the new errors opened the
+    # Problems list, which resizes the canvas)
+    qtbot.wait(500)
     vp = w.view.viewport()
     port = vp.mapToGlobal(w.view.mapFromScene(w.scene.blocks[src].out_point()))
     target = vp.mapToGlobal(w.view.mapFromScene(w.scene.blocks[dst].sceneBoundingRect().center()))
