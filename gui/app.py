@@ -116,7 +116,10 @@ def shutdown_qt() -> None:
     if app is None:
         return
     for w in QApplication.topLevelWidgets():
-        w.close()
+        try:
+            w.close()
+        except (AttributeError, RuntimeError):  # e.g. a pyqtgraph widget already closed (its plotItem is None)
+            pass
     clipboard = QApplication.clipboard()
     # the offscreen platform keeps the data in-process but does not report owning it
     if clipboard is not None and (clipboard.ownsClipboard() or app.platformName() in ("offscreen", "minimal")):

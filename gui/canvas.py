@@ -451,13 +451,40 @@ class LinkItem(QGraphicsPathItem):
                 path, mid = _detour_path(a, b, obstacles, margin=max(28.0, half + 14))
                 self.prepareGeometryChange()
                 self.setPath(path)
-                self.label_center = mid
+                self.label_center = self._free_label_point(path, mid)
                 self.detoured = True
                 return
         self.prepareGeometryChange()
         self.detoured = False
         self.setPath(path)
-        self.label_center = path.pointAtPercent(0.5)
+        self.label_center = self._free_label_point(path, path.pointAtPercent(0.5))
+
+    def _free_label_point(self, path: QPainterPath, preferred: QPointF) -> QPointF:
+        """Where the shape label goes: `preferred`, or the point along the wire nearest its middle where the
+        label covers no block (a label under a block cannot be read)."""
+        scene = self.scene()
+        if not self.label or scene is None:
+            return preferred
+        blocks = [it.mapRectToScene(it.rect()).adjusted(-3, -3, 3, 3) for it in scene.block_items()]
+
+        def free(p: QPointF) -> bool:
+            r = _pill_rect(p, self.label)
+            return not any(r.intersects(b) for b in blocks)
+
+        if free(preferred):
+            return preferred
+        for k in range(1, 10):
+            for t in (0.5 - k * 0.05, 0.5 + k * 0.05):
+                p = path.pointAtPercent(t)
+                if free(p):
+                    return p
+        # blocks close together: just below the output port, or just above the input port
+        half = _pill_rect(QPointF(), self.label).height() / 2 + 8
+        a, b = path.pointAtPercent(0.0), path.pointAtPercent(1.0)
+        for p in (QPointF(a.x(), a.y() + half + PORT_R), QPointF(b.x(), b.y() - half - PORT_R - 4)):
+            if free(p):
+                return p
+        return preferred
 
     def boundingRect(self) -> QRectF:
         r = super().boundingRect().adjusted(-6, -6, 6, 6)

@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QIODevice, QMimeData, QPointF, QSaveFile, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox,
-                               QToolBar, QWidget)
+                               QTabBar, QToolBar, QToolTip, QWidget)
 
 from rnn_studio.engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, ProjectFormatError, load_project
 from rnn_studio.engine.resources import memory_status
@@ -25,7 +25,7 @@ from rnn_studio.engine.resources import memory_status
 from . import theme as themes
 from .bridge import ProjectBridge
 from .canvas import BLOCK_H, BLOCK_W, GRID, BlockItem, DesignScene, DesignView, LinkItem, _snap
-from .commands import AddBlocks, AddLink, MoveBlocks, RemoveItems, RenameProject, SetParam
+from .commands import UNSET, AddBlocks, AddLink, MoveBlocks, RemoveItems, RenameProject, SetParam
 from .icons import EXAMPLES, app_icon, category_icon
 from .inspector import Inspector, memory_text
 from .layout import LAYER_GAP, layered_layout
@@ -81,7 +81,8 @@ class MainWindow(QMainWindow):
         self.problems_dock = self._dock(self.problems, "Problems", Qt.DockWidgetArea.BottomDockWidgetArea,
                                         "ProblemsDock")
         self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 330], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.problems_dock], [120], Qt.Orientation.Vertical)
+        self._bottom_ready = False  # the bottom area opens on demand only once the window is shown
+        self._error_count = 0
 
         self.status_valid = QLabel()
         self.status_params = QLabel()
@@ -100,13 +101,14 @@ class MainWindow(QMainWindow):
 
         install_training(self)  # the Train dock, Design > Train / Export, training marks on the canvas
         self.resize(1400, 880)
+        self._state_restored = False
         if restore_state:  # window geometry and dock layout from the last session
             s = settings()
             geometry, state = s.value("window/geometry"), s.value("window/state")
             if geometry is not None:
                 self.restoreGeometry(geometry)
             if state is not None:
-                self.restoreState(state)
+                self._state_restored = bool(self.restoreState(state))
 
     # ================================================================== structure
     def _dock(self, widget: QWidget, title: str, area, name: str) -> QDockWidget:
@@ -118,6 +120,54 @@ class MainWindow(QMainWindow):
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(area, dock)
         return dock
+
+    # ------------------------------------------------------------------ the bottom area (Problems, Train, Tune)
+    def bottom_docks(self) -> list[QDockWidget]:
+        return [d for d in self.findChildren(QDockWidget)
+                if self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea and not d.isFloating()]
+
+    def collapsed_bottom_height(self) -> int:
+        """The tab bar's worth plus one line of the problems list: the design keeps the room."""
+        fm = self.fontMetrics()
+        title = fm.height() + 12  # the dock's title bar
+        row = max(self.problems.sizeHintForRow(0), fm.height() + 6)
+        return title + row + self.problems.header().sizeHint().height() + 2 * self.problems.frameWidth()
+
+    def collapse_bottom(self) -> None:
+        self.resizeDocks([self.problems_dock], [self.collapsed_bottom_height()], Qt.Orientation.Vertical)
+
+    def bottom_is_collapsed(self) -> bool:
+        heights = [d.height() for d in self.bottom_docks() if d.isVisible()]
+        return not heights or max(heights) <= self.collapsed_bottom_height() + 8
+
+    def open_bottom(self, dock: QDockWidget, height: int | None = None) -> None:
+        """Show `dock`'s tab and give the bottom area room (at least `height` px, default 45 % of the window)."""
+        dock.show()
+        dock.raise_()
+        want = height if height is not None else max(260, int(self.height() * 0.45))
+        want = min(want, self.height() - 200)  # the canvas keeps a usable strip
+        if dock.height() < want:
+            self.resizeDocks([dock], [want], Qt.Orientation.Vertical)
+
+    def _watch_bottom_tabs(self) -> None:
+        """A click on a bottom tab opens the area (also on the tab already shown)."""
+        for bar in self.findChildren(QTabBar):
+            if bar.parent() is self and not bar.property("rnnWatched"):
+                bar.setProperty("rnnWatched", True)
+                bar.tabBarClicked.connect(lambda _i: QTimer.singleShot(0, self._open_current_bottom))
+
+    def _open_current_bottom(self) -> None:
+        shown = [d for d in self.bottom_docks() if d.isVisible() and not d.visibleRegion().isEmpty()]
+        if shown:
+            self.open_bottom(shown[0], 200 if shown[0] is self.problems_dock else None)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._bottom_ready:
+            self._bottom_ready = True
+            if not self._state_restored:
+                self.collapse_bottom()
+            QTimer.singleShot(0, self._watch_bottom_tabs)
 
     def add_panel(self, widget: QWidget, title: str, area=Qt.DockWidgetArea.BottomDockWidgetArea,
                   tabify_with: QDockWidget | None = None) -> QDockWidget:
@@ -161,8 +211,8 @@ class MainWindow(QMainWindow):
           "Import a Keras 3 .keras or an ONNX model as a design, with its weights in a run folder")
         A("save", "&Save", self.file_save, K.Save, "Save the design")
         A("save_as", "Save &As\u2026", self.file_save_as, "Ctrl+Shift+S", "Save the design under a new name")
-        A("close", "&Close Window", self.close, K.Close)
-        A("quit", "&Quit", self.quit_all, K.Quit)
+        A("close", "&Close Window", self.close, "Ctrl+W")  # explicit: some platform themes map no key to Close/Quit
+        A("quit", "&Quit", self.quit_all, "Ctrl+Q")
         undo = self.undo.createUndoAction(self, "&Undo")
         undo.setShortcuts([QKeySequence(K.Undo)])
         redo = self.undo.createRedoAction(self, "&Redo")
@@ -181,7 +231,8 @@ class MainWindow(QMainWindow):
         A("zoom_in", "Zoom &In", lambda: self.view.zoom_by(1.25), [QKeySequence(K.ZoomIn), QKeySequence("Ctrl+=")])
         A("zoom_out", "Zoom &Out", lambda: self.view.zoom_by(0.8), K.ZoomOut)
         A("zoom_reset", "&Actual Size", lambda: self.view.set_zoom(1.0, True), "Ctrl+1")
-        A("fit", "&Fit Design", self.view.fit, "Ctrl+0", "Zoom to show the whole design")
+        # a lambda: triggered(bool) would arrive as max_zoom=False and clamp the fit to the minimum zoom
+        A("fit", "&Fit Design", lambda: self.view.fit(), "Ctrl+0", "Zoom to show the whole design")
         A("snap", "&Snap to Grid", self._toggle_snap, "Ctrl+Shift+G", checkable=True)
         self.actions["snap"].setChecked(settings().value("snapToGrid", True, type=bool))
         A("arrange", "Auto-&Arrange", self.auto_arrange, "Ctrl+L", "Lay the design out top to bottom")
@@ -247,9 +298,29 @@ class MainWindow(QMainWindow):
         for key in ("new", "open", "save", None, "undo", "redo", None, "duplicate", "delete", None, "arrange", "fit"):
             if key is None:
                 tb.addSeparator()
+            elif key in ("undo", "redo"):
+                tb.addAction(self._fixed_undo_action(key))
             else:
                 tb.addAction(a[key])
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+
+    def _fixed_undo_action(self, key: str) -> QAction:
+        """Undo / Redo for the toolbar: a fixed label (the toolbar does not shift as the menu's "Undo Set
+        g.units = 65" grows); what it would undo is in its tooltip."""
+        undo = key == "undo"
+        a = QAction("Undo" if undo else "Redo", self)
+        a.setObjectName(f"toolbar_{key}")
+        a.triggered.connect(self.undo.undo if undo else self.undo.redo)
+        a.setEnabled(False)
+        (self.undo.canUndoChanged if undo else self.undo.canRedoChanged).connect(a.setEnabled)
+        keys = self.actions[key].shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+
+        def tip(text: str) -> None:
+            a.setToolTip(f"{'Undo' if undo else 'Redo'} {text}  ({keys})" if text else f"Nothing to {key}")
+
+        (self.undo.undoTextChanged if undo else self.undo.redoTextChanged).connect(tip)
+        tip("")
+        return a
 
     def _connect(self) -> None:
         self.scene.linkRequested.connect(self.link)
@@ -307,6 +378,10 @@ class MainWindow(QMainWindow):
             project.set_position(bid, *placed[bid])
 
     def _checked(self, result) -> None:
+        errors = len(result.errors)
+        if errors > self._error_count and self._bottom_ready and self.bottom_is_collapsed():
+            self.open_bottom(self.problems_dock, 160)  # a new error: show the list
+        self._error_count = errors
         self.problems.show_result(result)
         self.inspector.on_check(result)
         self._update_status(result)
@@ -319,6 +394,7 @@ class MainWindow(QMainWindow):
         self.status_zoom.setText(f"{z * 100:.0f}%")
 
     def _after_edit(self, _index=None) -> None:
+        QToolTip.hideText()  # a shown tooltip would still name the problem the edit (or undo) just changed
         self._update_title()
         if self.autosaver is not None:
             if self.is_modified():
@@ -422,11 +498,23 @@ class MainWindow(QMainWindow):
         self.push(MoveBlocks(self.project, moves, text=f"Nudge {len(ids)} block(s)", mergeable=True,
                              bridge=self.bridge))
 
-    def set_param(self, block_id: str, name: str, value) -> None:
+    def set_param(self, block_id: str, name: str, value) -> bool:
+        """One undo step, unless `value` is what the block already has (retyping a value changes nothing)."""
+        block = self.project.block(block_id)
+        if block is not None:
+            if value is UNSET:
+                if name not in block.params:
+                    return False
+            else:
+                current = block.resolved().get(name, UNSET)
+                if type(current) is type(value) and current == value:
+                    return False
         self.push(SetParam(self.project, block_id, name, value, bridge=self.bridge))
+        return True
 
     def rename_design(self, name: str) -> None:
-        self.push(RenameProject(self.project, name, bridge=self.bridge))
+        if name != self.project.name:
+            self.push(RenameProject(self.project, name, bridge=self.bridge))
 
     def delete_selection(self) -> None:
         ids, links = self.scene.selected_block_ids(), self.scene.selected_links()
@@ -581,10 +669,10 @@ class MainWindow(QMainWindow):
         menu = QMenu("Add Block", parent or self)
         menu.setIcon(category_icon("Recurrent"))
         for cat in CATEGORIES:
-            sub = menu.addMenu(category_icon(cat), cat)
+            sub = menu.addMenu(category_icon(cat), cat.replace("&", "&&"))  # "Dense & activations": no mnemonic
             for d in CATALOG.values():
                 if d.category == cat:
-                    act = sub.addAction(d.type, lambda t=d.type: self.add_block(t, pos))
+                    act = sub.addAction(d.type.replace("&", "&&"), lambda t=d.type: self.add_block(t, pos))
                     act.setToolTip(d.help)
             sub.setToolTipsVisible(True)
         return menu
@@ -722,7 +810,13 @@ class MainWindow(QMainWindow):
         return self.save_to(path)
 
     def save_to(self, path: str) -> bool:
-        """Atomic save with QSaveFile: the old file stays intact unless the new one is complete."""
+        """Atomic save with QSaveFile: the old file stays intact unless the new one is complete.
+        An "untitled" design takes the file's name (runs and ONNX metadata carry it)."""
+        if self.project.name.strip() in ("", "untitled"):
+            stem = Path(path).name
+            stem = stem[: -len(EXTENSION)] if stem.endswith(EXTENSION) else Path(path).stem
+            if stem:
+                self.project.set_name(stem)
         data = self.project.to_json().encode("utf-8")
         f = QSaveFile(path)
         if not f.open(QIODevice.OpenModeFlag.WriteOnly) or f.write(data) != len(data) or not f.commit():
@@ -746,11 +840,18 @@ class MainWindow(QMainWindow):
         t = themes.current()
         return {bid: t.category(item.category).name() for bid, item in self.scene.blocks.items()}
 
-    def show_error(self, title: str, text: str) -> None:
+    def show_error(self, title: str, text: str) -> QMessageBox | None:
+        """The message in the status bar and in a window-modal box opened with open(), not exec(): the caller
+        goes on at once (nothing waits for a click, so tests under a real display never hang)."""
         self.statusBar().showMessage(text, 10000)
-        if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
-            return  # no one to click the box (tests, screenshots)
-        QMessageBox.warning(self, title, text)
+        if os.environ.get("QT_QPA_PLATFORM") == "offscreen" or not self.isVisible():
+            return None  # no one to click the box (screenshots, hidden windows)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()
+        self.error_box = box
+        return box
 
     def add_recent(self, path: str) -> None:
         s = settings()
@@ -825,19 +926,59 @@ class MainWindow(QMainWindow):
             self._checked(self.bridge.result)
         self.inspector.show_selection(self.scene.selected_block_ids())
 
-    def show_shortcuts(self) -> None:
-        rows = []
-        for key in ("new", "open", "save", "save_as", "undo", "redo", "cut", "copy", "paste", "duplicate", "delete",
-                    "select_all", "quick_add", "find_block", "arrange", "fit", "zoom_in", "zoom_out", "zoom_reset",
-                    "snap"):
-            a = self.actions[key]
-            rows.append((a.text().replace("&", "").replace("\u2026", ""),
-                         ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in a.shortcuts())))
-        rows += [("Zoom", "Mouse wheel"), ("Pan", "Middle drag, or Space + drag"), ("Select several", "Drag a box on "
-                 "empty canvas, or Ctrl+click"), ("Link", "Drag from a block's bottom port onto another block"),
-                 ("Move selection", "Arrow keys (Shift: 4 grid steps)"), ("Cancel a link drag", "Esc")]
-        html = "<table cellpadding='3'>" + "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows) + "</table>"
-        QMessageBox.information(self, "Keyboard shortcuts", html)
+    GESTURES = [("Zoom", "Mouse wheel"), ("Pan", "Middle drag, or Space + drag"),
+                ("Select several", "Drag a box on empty canvas, or Ctrl+click"),
+                ("Link", "Drag from a block's bottom port onto another block"),
+                ("Move selection", "Arrow keys (Shift: 4 grid steps)"), ("Cancel a link drag", "Esc")]
+
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """(menu, command, keys) of every menu action that has a shortcut, in menu order, then the mouse gestures:
+        generated from the actions, so a new action with a shortcut is listed without editing a table."""
+        rows, seen = [], set()
+
+        def walk(menu_name: str, menu: QMenu) -> None:
+            for a in menu.actions():
+                if a.menu() is not None:
+                    walk(menu_name, a.menu())
+                    continue
+                keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts())
+                if keys and id(a) not in seen:
+                    seen.add(id(a))
+                    rows.append((menu_name, a.text().replace("&&", "\0").replace("&", "").replace("\0", "&")
+                                 .replace("\u2026", ""), keys))
+
+        for name, menu in self.menus.items():
+            if name != "Panels":
+                walk(name, menu)
+        return rows + [("Mouse", what, how) for what, how in self.GESTURES]
+
+    def show_shortcuts(self) -> QWidget:
+        """A non-modal table of the shortcuts (F1)."""
+        from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout
+
+        rows = self.shortcut_rows()
+        dlg = QDialog(self)
+        dlg.setWindowTitle("Keyboard shortcuts")
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        table = QTableWidget(len(rows), 3, dlg)
+        table.setObjectName("shortcutTable")
+        table.setHorizontalHeaderLabels(["Menu", "Command", "Keys / mouse"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                table.setItem(r, c, QTableWidgetItem(text))
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dlg)
+        buttons.rejected.connect(dlg.close)
+        lay = QVBoxLayout(dlg)
+        lay.addWidget(table)
+        lay.addWidget(buttons)
+        dlg.resize(560, min(640, 80 + 26 * len(rows)))
+        dlg.show()
+        self.shortcuts_dialog = dlg
+        return dlg
 
     def show_about(self) -> None:
         from rnn_studio.engine import __version__

@@ -8,7 +8,9 @@
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from pathlib import Path
+
+from PySide6.QtCore import QProcess, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 
 from .panel import TrainPanel
@@ -23,18 +25,24 @@ def training_colors(project) -> dict[str, str]:
     return {bid: PALETTE[i % len(PALETTE)] for i, bid in enumerate(weighted)}
 
 
+def _scrolling(panel):
+    """`panel` in a scroll area: its dock can shrink below the panel's natural size (collapsed bottom area)."""
+    from PySide6.QtWidgets import QFrame, QScrollArea
+
+    holder = QScrollArea()
+    holder.setWidgetResizable(True)
+    holder.setFrameShape(QFrame.Shape.NoFrame)
+    holder.setWidget(panel)
+    return holder
+
+
 class TrainingIntegration:
     def __init__(self, window):
         self.window = window
         self.panel = TrainPanel(lambda: window.project, parent=window,
                                 colors_getter=lambda: training_colors(window.project),
                                 set_input_features=lambda block_id, n: window.set_param(block_id, "features", n))
-        from PySide6.QtWidgets import QFrame, QScrollArea
-
-        holder = QScrollArea()  # the dock can shrink below the panel's natural size (it then scrolls)
-        holder.setWidgetResizable(True)
-        holder.setFrameShape(QFrame.Shape.NoFrame)
-        holder.setWidget(self.panel)
+        holder = self.holder = _scrolling(self.panel)
         self.dock = window.add_panel(holder, "Train")
         window.problems_dock.raise_()
         self.alerts: dict[str, str] = {}
@@ -50,8 +58,6 @@ class TrainingIntegration:
         window.designChanged.connect(lambda _r: self._apply_marks())
         window.designChanged.connect(self.panel._plan_later)  # the data plan follows the design (Input features)
         self._tune_dock()
-        # the Train and Tune tabs share the bottom area with Problems: keep it compact until used
-        window.resizeDocks([window.problems_dock], [150], Qt.Orientation.Vertical)
         self._project_replaced(window.project)
 
     def _tune_dock(self) -> None:
@@ -60,11 +66,85 @@ class TrainingIntegration:
         from rnn_studio.gui.tune.panel import TunePanel
 
         self.tune_panel = TunePanel(None, parent=self.window)
-        self.tune_dock = self.window.add_panel(self.tune_panel, "Tune", tabify_with=self.dock)
+        self.tune_dock = self.window.add_panel(_scrolling(self.tune_panel), "Tune", tabify_with=self.dock)
         self.window.problems_dock.raise_()
         self.tune_dock.visibilityChanged.connect(lambda visible: visible and self._follow_study())
         self.tune_panel.openBestDesign.connect(self._open_design)
         self.tune_panel.runActivated.connect(self._show_run)
+        self.tune_panel.tuneRequested.connect(self.tune_design)
+        self.tune_panel.stopRequested.connect(self.stop_tuning)
+        self.tune_proc = None
+        self.tune_args: list[str] = []  # extra `rnn-studio tune` options (tests keep trials tiny)
+        self._tune_timer = QTimer(self.window, interval=1000, timeout=self._follow_study)
+        self.window.designChanged.connect(lambda _r: self._update_tune_button())
+
+    def _update_tune_button(self) -> None:
+        from rnn_studio.engine.tune import SearchSpaceError, parse_search
+
+        project = self.window.project
+        try:
+            parse_search(project)
+            ok, reason = True, ""
+        except SearchSpaceError as e:
+            ok, reason = False, str(e)
+        if ok and not self.window.bridge.result.ok:
+            ok, reason = False, "fix the design's errors first (see Problems)"
+        self.tune_panel.set_tune_available(ok, reason)
+
+    def tune_command(self, design: Path) -> list[str]:
+        """The same as `rnn-studio tune DESIGN --out RUNS` with the Train tab's data: the arguments after python."""
+        args = ["-m", "rnn_studio", "tune", str(design), "--out", str(self.panel.runs_root)]
+        spec = self.panel.data_spec()
+        if spec.get("demo"):
+            args += ["--demo", str(spec["demo"])]
+        elif spec.get("path"):
+            args += ["--data", str(spec["path"])]
+        for key, flag in (("target", "--target"), ("lookback", "--lookback"), ("horizon", "--horizon")):
+            if spec.get(key) not in (None, ""):
+                args += [flag, str(spec[key])]
+        if spec.get("features"):
+            args += ["--features", ",".join(spec["features"])]
+        return args + self.tune_args
+
+    def tune_design(self) -> Path | None:
+        """Run a study of the current design in a child process (the GUI stays responsive); the Tune tab
+        follows its storage (runs/tune.db) and lists the trials as they finish."""
+        import sys
+
+        from rnn_studio.engine.project import atomic_write_text
+
+        if self.tune_proc is not None:
+            return None
+        runs = self.panel.runs_root
+        runs.mkdir(parents=True, exist_ok=True)
+        stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.window.project.name) or "design"
+        design = runs / f"{stem}-tune.rnn.json"  # the design this study tunes, as it was when started
+        atomic_write_text(design, self.window.project.to_json())
+        proc = self.tune_proc = QProcess(self.window)
+        proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
+        proc.finished.connect(self._tune_finished)
+        proc.start(sys.executable, self.tune_command(design))
+        self.tune_panel.set_tuning(True, f"Tuning '{self.window.project.name}' in the background…")
+        self._tune_timer.start()
+        return design
+
+    def stop_tuning(self) -> None:
+        if self.tune_proc is not None:
+            self.tune_proc.terminate()  # the trial in progress is lost; finished trials stay in the study
+            if not self.tune_proc.waitForFinished(3000):
+                self.tune_proc.kill()
+
+    def _tune_finished(self, code: int, _status=None) -> None:
+        proc, self.tune_proc = self.tune_proc, None
+        self._tune_timer.stop()
+        out = bytes(proc.readAllStandardOutput()).decode("utf-8", "replace").strip().splitlines() if proc else []
+        last = next((line for line in reversed(out) if line.strip()), "")
+        text = "Tuning finished" if code == 0 else f"Tuning stopped: {last or f'exit code {code}'}"
+        self.tune_panel.set_tuning(False, text)
+        self._follow_study()
+        self.tune_panel.refresh()
+        self.window.statusBar().showMessage(text, 10000)
+        self._update_tune_button()
 
     def tune_storage(self) -> str | None:
         db = self.panel.runs_root / "tune.db"
@@ -74,6 +154,8 @@ class TrainingIntegration:
         storage = self.tune_storage()
         if storage != self.tune_panel.storage():
             self.tune_panel.set_study(storage)
+        elif storage is not None and self.tune_proc is not None:
+            self.tune_panel.refresh()  # a running study: new trials as they finish
 
     def _open_design(self, path: str) -> None:
         w = self.window.new_window()
@@ -81,8 +163,6 @@ class TrainingIntegration:
 
     def _show_run(self, run_dir: str) -> None:
         self.show()
-        from pathlib import Path
-
         self.panel.show_run(Path(run_dir))
 
     def _actions(self) -> None:
@@ -106,17 +186,21 @@ class TrainingIntegration:
         w.toolbar.addAction(w.actions["export"])
         # the panel's own buttons carry the same shortcuts; keep one owner to avoid ambiguity
         self.panel.start_button.setShortcut(QKeySequence())
+        self.panel.start_button.setAutoDefault(True)  # Enter on the focused Start button starts
         self.panel.stop_button.setShortcut(QKeySequence())
 
     def show(self) -> None:
-        self.dock.show()
-        self.dock.raise_()
-        if self.dock.height() < 380:  # room for the charts
-            self.window.resizeDocks([self.dock], [max(380, self.window.height() // 2)], Qt.Orientation.Vertical)
+        self.window.open_bottom(self.dock, max(380, self.window.height() // 2))  # room for the charts
 
     def start(self) -> None:
+        """F5: open the Train tab on its settings with Start focused (Enter starts); nothing runs unasked."""
         self.show()
-        self.panel.start()
+        if self.panel.is_running():
+            return
+        self.panel.tabs.setCurrentIndex(0)  # Setup: the data and settings the run will use
+        self.holder.ensureWidgetVisible(self.panel.start_button)
+        self.panel.start_button.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.window.statusBar().showMessage("Check the settings, then press Enter (or click Start) to train", 8000)
 
     def export(self) -> None:
         self.show()
@@ -129,8 +213,10 @@ class TrainingIntegration:
         if project is not None:
             self.panel.load_settings(project.training or {})
         self.panel.refresh_runs()
-        if getattr(self, "tune_dock", None) is not None and self.tune_dock.isVisible():
-            self._follow_study()
+        if getattr(self, "tune_dock", None) is not None:
+            self._update_tune_button()
+            if self.tune_dock.isVisible():
+                self._follow_study()
 
     def _run_shown(self, _run_dir: str) -> None:
         self.marks_on = True
@@ -157,6 +243,9 @@ class TrainingIntegration:
 
     def shutdown(self) -> None:
         self.panel.shutdown()
+        if self.tune_proc is not None:
+            self.tune_proc.finished.disconnect()
+            self.stop_tuning()
 
 
 def install_training(window) -> TrainingIntegration:

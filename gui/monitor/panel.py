@@ -21,6 +21,7 @@ from rnn_studio.engine.diagnose import GradWatch
 from rnn_studio.engine.follow import MetricsTail
 from rnn_studio.engine.records import diverged_step, is_diverged, parse_record
 
+from .. import theme as themes
 from .plots import GradChart, LossChart, LrChart, PredictionChart
 
 REDRAW_HZ = 15
@@ -137,9 +138,22 @@ class ExportDialog(QtWidgets.QDialog):
         row.addWidget(browse)
         form.addRow("File:", row)
         self.format.currentIndexChanged.connect(self._format_changed)
-        self.report = QtWidgets.QPlainTextEdit(readOnly=True)
-        self.report.setPlaceholderText("The verification result appears here.")
-        self.report.setMinimumHeight(140)
+        self.table = QtWidgets.QTableWidget(0, 2)  # the verification, one readable row per fact
+        self.table.setObjectName("verificationTable")
+        self.table.setHorizontalHeaderLabels(["Check", "Result"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(160)
+        self.table.setWordWrap(True)
+        self.report = QtWidgets.QPlainTextEdit(readOnly=True)  # the full text, for copying (collapsed)
+        self.report.setVisible(False)
+        self.details_button = QtWidgets.QPushButton("Show details")
+        self.details_button.setCheckable(True)
+        self.details_button.toggled.connect(self.report.setVisible)
+        self.details_button.toggled.connect(lambda on: self.details_button.setText("Hide details" if on
+                                                                                   else "Show details"))
         self.verdict = QtWidgets.QLabel("")
         self.verdict.setObjectName("verdict")
         buttons = QtWidgets.QDialogButtonBox()
@@ -150,7 +164,9 @@ class ExportDialog(QtWidgets.QDialog):
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.verdict)
+        lay.addWidget(self.table, 1)
         lay.addWidget(self.report, 1)
+        lay.addWidget(self.details_button, 0, QtCore.Qt.AlignLeft)
         lay.addWidget(buttons)
 
     def _format_changed(self) -> None:
@@ -165,8 +181,16 @@ class ExportDialog(QtWidgets.QDialog):
             self.path.setText(path)
 
     def run_export(self) -> dict[str, Any]:
-        """Export synchronously (models here export in about a second) and show the result."""
+        """Export (a few seconds) with a visible busy state, then the verdict and the verification table.
+        Every export shows a fresh verdict stamped with its time, so a repeated export visibly happened."""
+        self.export_button.setEnabled(False)
+        self.table.setRowCount(0)
+        self.report.clear()
+        self.verdict.setText("Exporting and verifying…")
+        self.verdict.setStyleSheet("font-weight: 600;")
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
+        self.repaint()  # show the busy state before the export blocks the event loop
+        QtWidgets.QApplication.processEvents(QtCore.QEventLoop.ExcludeUserInputEvents)
         try:
             self.result = export_model(self.run_dir, self.project_getter, Path(self.path.text()),
                                        fmt="pytorch" if self.format.currentIndex() == 1 else "onnx",
@@ -174,18 +198,65 @@ class ExportDialog(QtWidgets.QDialog):
                                        include_normalization=self.normalize.isChecked())
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
+            self.export_button.setEnabled(True)
         r = self.result
         ok = r["ok"]
-        self.verdict.setText(("✔ Verified: " if ok else "✘ ") + r["headline"])
-        self.verdict.setStyleSheet(f"font-weight: 600; color: {'#1a7f37' if ok else '#c62828'};")
+        t = themes.current()
+        self.verdict.setText(("✔ Verified: " if ok else "✘ ") + r["headline"] + time.strftime("  (%H:%M:%S)"))
+        self.verdict.setStyleSheet(f"font-weight: 600; color: {t.ok if ok else t.error};")
+        self.show_rows(r.get("rows") or [("Result", r["details"])])
         self.report.setPlainText(r["details"])
         return r
+
+    def show_rows(self, rows: list[tuple[str, str]]) -> None:
+        self.table.setRowCount(len(rows))
+        for i, (label, value) in enumerate(rows):
+            for j, text in enumerate((label, value)):
+                item = QtWidgets.QTableWidgetItem(str(text))
+                item.setToolTip(str(text))
+                self.table.setItem(i, j, item)
+        self.table.resizeRowsToContents()
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The verification table as shown (for tests)."""
+        return [(self.table.item(i, 0).text(), self.table.item(i, 1).text()) for i in range(self.table.rowCount())]
+
+
+def _fmt_diff(v: Any) -> str:
+    return f"{v:.2e}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "—"
+
+
+def verification_rows(rep, path: Path) -> list[tuple[str, str]]:
+    """The exporter's typed ExportResult as short (check, result) rows a person reads."""
+    size = f"  ({rep.file_bytes / 1024:,.0f} KiB)" if rep.file_bytes else ""
+    rows: list[tuple[str, str]] = [("File", f"{path}{size}")]
+    if rep.weights_path:
+        rows.append(("Weights", str(rep.weights_path)))
+    rows.append(("Verification", "not run" if not rep.verified else "passed" if rep.passed else "FAILED"))
+    if rep.verified:
+        rows.append(("Largest difference vs PyTorch", f"{_fmt_diff(rep.max_abs_diff)}  (tolerance {rep.tolerance:g})"))
+    for case in rep.cases:
+        rows.append((f"  batch {case.batch}, time {case.time}", f"{'✔' if case.passed else '✘'} "
+                     f"{_fmt_diff(case.max_abs_diff)}"))
+    if rep.format == "onnx":
+        rows += [("ONNX checker", rep.checker), ("Opset", str(rep.opset)),
+                 ("Input shape", " × ".join(map(str, rep.input_shape))),
+                 ("Output shape", " × ".join(map(str, rep.output_shape))),
+                 ("Normalization in graph", "yes" if rep.include_normalization else "no")]
+    if rep.recurrent_nodes:
+        rows.append(("Recurrent nodes", ", ".join(f"{k} ×{v}" for k, v in rep.recurrent_nodes.items())))
+    rows += [("Problem", str(problem)) for problem in rep.structure_problems]
+    if rep.seconds:
+        rows.append(("Time", f"{rep.seconds:.1f} s"))
+    if rep.message:
+        rows.append(("Message", rep.message))
+    return rows
 
 
 def export_model(run_dir: Path | None, project_getter: Callable, path: Path, *, fmt: str = "onnx",
                  checkpoint: str = "best", include_normalization: bool = False) -> dict[str, Any]:
     """Export a run's checkpoint (or the current design) and return what the dialog shows:
-    {ok, headline, details, max_abs_diff, result (the exporter's ExportResult, None on error)}."""
+    {ok, headline, rows, details, max_abs_diff, result (the exporter's ExportResult, None on error)}."""
     from rnn_studio import engine
     from rnn_studio import exports
     from rnn_studio.engine.runs import RunError, load_run
@@ -214,14 +285,9 @@ def export_model(run_dir: Path | None, project_getter: Callable, path: Path, *, 
     headline = (f"max abs diff {diff:.2e} (tolerance {rep.tolerance:g})" if diff is not None else "exported")
     if rep.format == "pytorch":
         headline = f"{path.name} reproduces the model ({headline})"
-    lines = [f"file: {rep.path}" + (f" + weights {rep.weights_path}" if rep.weights_path else ""),
-             f"max abs diff vs PyTorch: {diff:.3e} (tolerance {rep.tolerance:g})" if diff is not None else ""]
-    lines += [f"  batch={c.batch}, time={c.time}, max_abs_diff={c.max_abs_diff:.3e}, passed={c.passed}"
-              for c in rep.cases]
-    fields = {k: v for k, v in rep.to_dict().items() if k != "cases"}
-    lines += ["", json.dumps(fields, indent=2, default=str)]
-    return {"ok": bool(rep.passed) if rep.verified else True, "headline": headline, "details": "\n".join(lines),
-            "max_abs_diff": diff, "result": rep}
+    rows = verification_rows(rep, path)
+    return {"ok": bool(rep.passed) if rep.verified else True, "headline": headline, "rows": rows,
+            "details": "\n".join(f"{k}: {v}" for k, v in rows), "max_abs_diff": diff, "result": rep}
 
 
 class TrainPanel(QtWidgets.QWidget):
@@ -264,6 +330,7 @@ class TrainPanel(QtWidgets.QWidget):
             self._probed = True
             self._probe_devices()
         super().showEvent(event)
+        QtCore.QTimer.singleShot(0, self._redraw)  # what arrived while the tab was hidden
 
     PROBE = ("import json, torch\n"
              "found = [(f'cuda:{i} \u2014 {torch.cuda.get_device_name(i)}', f'cuda:{i}')"
@@ -1076,6 +1143,11 @@ class TrainPanel(QtWidgets.QWidget):
             self.pred_chart.show_series(data["actual"], data["predicted"])
 
     def _redraw(self) -> None:
+        if not self.isVisible():
+            return  # a hidden Train tab paints nothing; the charts keep their data and draw when shown
+        start = self.follower.start if self.follower is not None else None
+        if isinstance(start, dict) and isinstance(start.get("grad_every"), int):
+            self.grad_chart.set_interval(start["grad_every"])  # the empty chart says when norms come
         for chart in (self.loss_chart, self.grad_chart, self.lr_chart):
             chart.refresh()
 

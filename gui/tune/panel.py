@@ -22,6 +22,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ..monitor.plots import follow_theme
+
 STATE_COLORS = {"COMPLETE": (52, 120, 246), "PRUNED": (160, 160, 160), "FAIL": (220, 60, 60),
                 "RUNNING": (40, 170, 90), "WAITING": (200, 160, 40)}
 
@@ -78,6 +80,8 @@ class TunePanel(QtWidgets.QWidget):
     """
 
     openBestDesign = QtCore.Signal(str)  # path of the best design file, just written
+    tuneRequested = QtCore.Signal()  # "Tune this design…" (the window runs the study in a child process)
+    stopRequested = QtCore.Signal()
     runActivated = QtCore.Signal(str)  # a trial's run folder (double-click on its row)
     _fetched = QtCore.Signal(object)
 
@@ -118,6 +122,7 @@ class TunePanel(QtWidgets.QWidget):
         top.addWidget(self.best_button)
 
         self.table = QtWidgets.QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["#", "state", "value", "run / error"])
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
@@ -128,7 +133,7 @@ class TunePanel(QtWidgets.QWidget):
         self.param_combo.setToolTip("Param on the x axis")
         self.param_combo.currentTextChanged.connect(lambda _t: self._plot())
         self.plot = pg.PlotWidget()
-        self.plot.setBackground(None)
+        follow_theme(self.plot)  # background, axes and labels from the theme, repainted on a theme switch
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setLabel("left", "value (val_loss)")
         self.scatter = pg.ScatterPlotItem(size=9, pen=pg.mkPen(None))
@@ -147,9 +152,62 @@ class TunePanel(QtWidgets.QWidget):
         split.addWidget(plot_box)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
+        self.pages = QtWidgets.QStackedWidget()
+        self.pages.addWidget(self._empty_page())
+        self.pages.addWidget(split)
+        top.insertWidget(top.count() - 1, self.tune_button)  # beside "Open best design", on every page
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(top)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.pages, 1)
+        self._set_best_reason("no study yet: tune the design first")
+
+    EMPTY_TEXT = ("<b>No study yet.</b> A study trains many variations of this design — the values listed in "
+                  "its search space (<i>training › search</i> in the design file, e.g. GRU units or the "
+                  "learning rate) — and keeps the best. Each trial is a short training run on the data chosen "
+                  "in the Train tab; trials appear here as they finish, and <b>Open best design</b> opens the "
+                  "winner as a new design.")
+
+    def _empty_page(self) -> QtWidgets.QWidget:
+        page = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(page)
+        self.empty_label = QtWidgets.QLabel(self.EMPTY_TEXT)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.tune_button = QtWidgets.QPushButton("Tune this design…")
+        self.tune_button.setObjectName("primary")
+        self.tune_button.clicked.connect(self._tune_clicked)
+        self.tune_reason = QtWidgets.QLabel("")
+        self.tune_reason.setWordWrap(True)
+        self.tune_reason.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.empty_label)
+        lay.addWidget(self.tune_reason)
+        lay.addStretch(1)
+        self.tuning = False
+        return page
+
+    def _tune_clicked(self) -> None:
+        (self.stopRequested if self.tuning else self.tuneRequested).emit()
+
+    def set_tune_available(self, ok: bool, reason: str = "") -> None:
+        """Enable "Tune this design…", or disable it and say why (e.g. the design has no search space)."""
+        self.tune_button.setEnabled(ok or self.tuning)
+        self.tune_button.setToolTip(reason)
+        if not self.tuning:
+            self.tune_reason.setText(reason)
+
+    def set_tuning(self, running: bool, text: str = "") -> None:
+        """While a study runs in the background: the button stops it, and a line says what is going on."""
+        self.tuning = running
+        self.tune_button.setText("Stop tuning" if running else "Tune this design…")
+        self.tune_button.setEnabled(True)
+        self.tune_reason.setText(text)
+        if running:
+            self.status.setText(text)
+
+    def _set_best_reason(self, reason: str) -> None:
+        self.best_button.setEnabled(not reason)
+        self.best_button.setToolTip("Write the best trial's design as <study>-best.rnn.json and open it"
+                                    if not reason else f"Open best design: {reason}")
 
     # ------------------------------------------------------------------ API
     def set_study(self, storage: str | None, study: str | None = None) -> None:
@@ -239,7 +297,7 @@ class TunePanel(QtWidgets.QWidget):
             self.study_combo.setCurrentIndex(names.index(self._study))
         if data.get("error"):
             self.status.setText(data["error"])
-            self.best_button.setEnabled(False)
+            self._set_best_reason(data["error"])
             return
         sig = json.dumps([(r["number"], r["state"], r["value"]) for r in data["rows"]], default=str)
         self._data = data
@@ -284,7 +342,9 @@ class TunePanel(QtWidgets.QWidget):
         if best is not None:
             text += f"  ·  best #{best['number']}: {_fmt(best['value'])}"
         self.status.setText(text)
-        self.best_button.setEnabled(best is not None and bool(self._data.get("design")))
+        self._set_best_reason("" if best is not None and self._data.get("design") else
+                              "no trial has completed yet" if best is None else "the study recorded no design")
+        self.pages.setCurrentIndex(1 if rows else 0)
         current = self.param_combo.currentText()
         if [self.param_combo.itemText(i) for i in range(self.param_combo.count())] != keys:
             self.param_combo.blockSignals(True)

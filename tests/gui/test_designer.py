@@ -9,14 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QRectF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication
-from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QSpinBox
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QSpinBox, QTableWidget
 from PySide6.QtTest import QTest
 
 from rnn_studio.engine import Block, Project, check, load_project
 from rnn_studio.gui.app import create_app
 from rnn_studio.gui.canvas import MIME_BLOCK, BlockItem
+from rnn_studio.gui.commands import RemoveItems
 from rnn_studio.gui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +40,9 @@ def make_window(qtbot, project=None, path=None) -> MainWindow:
     w.resize(1300, 820)
     w.show()
     qtbot.waitExposed(w)
+    if QGuiApplication.platformName() != "offscreen":  # a real display: shortcuts need the active window
+        w.activateWindow()
+        qtbot.waitUntil(w.isActiveWindow, timeout=3000)
     return w
 
 
@@ -688,3 +693,139 @@ def test_design_name_field_stops_at_the_name_limit(window):
 
     window.scene.clearSelection()
     assert window.inspector.name_edit.maxLength() == MAX_NAME_CHARS.int_value() == 200
+# ---------------------------------------------------------------------------------------- room for the design
+def test_small_screen_shows_the_whole_seed_design_with_the_bottom_area_collapsed(qtbot):
+    create_app()
+    w = MainWindow(load_project(SEED), str(SEED), autosave=False)
+    w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+    qtbot.addWidget(w)
+    w.resize(1024, 700)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(w.bottom_is_collapsed, timeout=3000)  # the layout settles after the first show
+    w.view.open_view()
+    assert w.problems_dock.height() <= w.collapsed_bottom_height() + 8
+    assert w.view.zoom() >= 0.6
+    vis = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
+    assert all(vis.contains(i.sceneBoundingRect()) for i in w.scene.blocks.values())
+    assert w.palette.tree.viewport().height() > 250 and w.inspector.height() > 300
+    # a new error opens the problems list
+    w.scene.select_blocks(["g"])
+    w.push(RemoveItems(w.project, [], [("x", "g")], bridge=w.bridge))
+    qtbot.waitUntil(lambda: w.problems_dock.height() > 120, timeout=3000)
+    assert any(level == "error" and block == "g" for level, block, _m in w.problems.rows())
+    # F5 opens the Train tab with room for the charts
+    w.collapse_bottom()
+    w.actions["train"].trigger()
+    qtbot.waitUntil(lambda: w.training.dock.height() >= 300, timeout=3000)
+    assert w.training.dock.isVisible() and not w.training.panel.is_running()
+
+
+def test_fit_design_fits_with_a_margin(window):
+    w = window
+    w.open_example(str(SEED))
+    w.view.set_zoom(0.3)
+    w.actions["fit"].trigger()
+    assert w.view.zoom() > 0.5  # not the 15 % minimum
+    vis = w.view.mapToScene(w.view.viewport().rect()).boundingRect()
+    design = QRectF()
+    for item in w.scene.blocks.values():
+        design = design.united(item.sceneBoundingRect())
+    assert vis.contains(design.adjusted(-20, -20, 20, 20))
+
+
+def test_window_geometry_and_docks_are_remembered(qtbot):
+    create_app()
+    w = MainWindow(autosave=False, restore_state=True)
+    w.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+    qtbot.addWidget(w)
+    w.resize(790, 590)  # within the offscreen platform's 800x600 screen
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(w.bottom_is_collapsed, timeout=3000)
+    w.open_bottom(w.training.dock, 300)
+    qtbot.waitUntil(lambda: w.training.dock.height() >= 200, timeout=3000)
+    height = w.training.dock.height()
+    w.inspector_dock.hide()
+    w.close()
+    w2 = MainWindow(autosave=False, restore_state=True)
+    w2.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+    qtbot.addWidget(w2)
+    w2.show()
+    qtbot.waitExposed(w2)
+    assert (w2.width(), w2.height()) == (790, 590)
+    assert not w2.inspector_dock.isVisible()
+    assert abs(w2.training.dock.height() - height) <= 4
+
+
+def test_link_label_never_sits_under_a_block(window):
+    from rnn_studio.gui.canvas import BLOCK_W, _pill_rect
+
+    w = window
+    p = chain(("x", "Input", {"timesteps": 10, "features": 1}), ("g", "GRU", {"units": 8}))
+    p.set_position("x", 0, 0)
+    p.set_position("g", BLOCK_W + 16, 0)  # side by side: the wire's middle lies between the two blocks
+    w.set_project(p)
+    link = w.scene.links[("x", "g")]
+    assert link.label.startswith("(None")
+    label = _pill_rect(link.label_center, link.label)
+    for item in w.scene.blocks.values():
+        assert not label.intersects(item.sceneBoundingRect().intersected(item.mapRectToScene(item.rect())))
+
+
+def test_retyping_the_current_value_adds_no_undo_step(qtbot):
+    w = make_window(qtbot, load_project(SEED), str(SEED))
+    w.scene.select_blocks(["g"])
+    spin = w.inspector.findChild(QSpinBox, "param_units")
+    assert spin is not None and spin.value() == 64
+    count = w.undo.count()
+    spin.setValue(64)
+    w.set_param("g", "units", 64)
+    w.set_param("g", "dropout", 0.0)  # the default, not written in the file: still the same value
+    w.rename_design(w.project.name)
+    assert w.undo.count() == count and not w.is_modified()
+    spin.setValue(65)
+    assert w.undo.count() == count + 1 and w.project.block("g").params["units"] == 65
+
+
+def test_menus_have_no_mnemonic_artefacts_and_shortcuts_come_from_the_actions(window):
+    w = window
+    menu = w._add_menu(QPointF(0, 0))
+    cats = [a.menu().title() for a in menu.actions() if a.menu() is not None]
+    assert "Dense && activations" in cats  # shown as "Dense & activations", not "Dense _activations"
+    dlg = w.show_shortcuts()
+    assert dlg.isVisible() and not dlg.isModal()
+    table = dlg.findChild(QTableWidget, "shortcutTable")
+    shown = {(table.item(r, 1).text(), table.item(r, 2).text()) for r in range(table.rowCount())}
+    keys = {k for _c, k in shown}
+    for key in ("F5", "Ctrl+E", "Ctrl+Q", "Ctrl+W", "Ctrl+0", "Shift+A", "F1"):
+        assert any(key in k.split(", ") for k in keys), key
+    assert ("Train", "F5") in shown and ("Export", "Ctrl+E") in shown
+    dlg.close()
+
+
+def test_toolbar_does_not_shift_as_the_undo_text_grows(qtbot):
+    w = make_window(qtbot, load_project(SEED), str(SEED))
+    undo_button = w.toolbar.widgetForAction(w.findChild(QAction, "toolbar_undo"))
+    fit_button = w.toolbar.widgetForAction(w.actions["fit"])
+    x_before = fit_button.x()
+    assert not undo_button.isEnabled()
+    w.set_param("g", "units", 65)
+    qtbot.wait(20)
+    assert undo_button.isEnabled() and undo_button.text() == "Undo"
+    assert "units" in undo_button.toolTip() and fit_button.x() == x_before
+    qtbot.mouseClick(undo_button, Qt.MouseButton.LeftButton)
+    assert w.project.block("g").params["units"] == 64
+
+
+def test_first_save_names_an_untitled_design_after_its_file(window, tmp_path):
+    w = window
+    w.add_block("Input")
+    assert w.project.name == "untitled"
+    assert w.save_to(str(tmp_path / "seed.rnn.json"))
+    assert w.project.name == "seed" and load_project(tmp_path / "seed.rnn.json").name == "seed"
+    w.scene.clearSelection()
+    assert w.inspector.name_edit.text() == "seed"
+    w.rename_design("my-net")
+    assert w.save_to(str(tmp_path / "other.rnn.json"))
+    assert w.project.name == "my-net"  # a named design keeps its name

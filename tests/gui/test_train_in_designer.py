@@ -2,7 +2,7 @@
 from pathlib import Path
 
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtTest, QtWidgets
 
 from rnn_studio.engine import load_project
 from rnn_studio.gui.main_window import MainWindow
@@ -19,6 +19,8 @@ def window(qtbot, tmp_path):
     qtbot.addWidget(w)
     w.resize(1400, 900)
     w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
     yield w
     if w.training.panel.is_running():
         w.training.panel.proc.kill()
@@ -31,9 +33,13 @@ def test_train_action_runs_beside_the_project_and_marks_blocks(qtbot, window, tm
     panel.epochs.setValue(1)
     panel.batch.setValue(32)  # ~88 steps: several gradient-norm records
     assert "Train" in [a.text().replace("&", "") for a in window.menus["Design"].actions()]
+    window.actions["train"].trigger()  # F5 shows the settings and focuses Start; it starts nothing
+    assert window.training.dock.isVisible() and not panel.is_running()
+    assert panel.tabs.currentIndex() == 0 and panel.start_button.isVisible()
+    qtbot.waitUntil(panel.start_button.hasFocus, timeout=3000)
     with qtbot.waitSignal(panel.run_finished, timeout=120_000) as done:
-        window.actions["train"].trigger()
-        assert window.training.dock.isVisible()
+        QtTest.QTest.keyClick(panel.start_button, QtCore.Qt.Key.Key_Return)  # Enter starts
+        assert panel.is_running()
     assert done.args[1]["stop_reason"] == "completed"
     # each block with weights carries its gradient-curve colour on the canvas
     items = window.scene.blocks
@@ -66,9 +72,32 @@ def test_export_action_on_an_untrained_design_reports_verification(qtbot, window
     dlg = window.training.panel.export_dialog
     assert dlg.isVisible() and dlg.source.text().startswith("current design")
     dlg.path.setText(str(tmp_path / "design.onnx"))
-    qtbot.mouseClick(dlg.export_button, QtCore.Qt.LeftButton)
+    from rnn_studio.gui.monitor import panel as panel_module
+
+    seen = {}
+    real_export = panel_module.export_model
+
+    def export_and_look(*args, **kwargs):  # the real export; records what the dialog showed meanwhile
+        seen["verdict"] = dlg.verdict.text()
+        seen["button"] = dlg.export_button.isEnabled()
+        seen["cursor"] = QtWidgets.QApplication.overrideCursor() is not None
+        return real_export(*args, **kwargs)
+
+    panel_module.export_model = export_and_look
+    try:
+        qtbot.mouseClick(dlg.export_button, QtCore.Qt.LeftButton)
+    finally:
+        panel_module.export_model = real_export
+    assert seen == {"verdict": "Exporting and verifying…", "button": False, "cursor": True}
     assert dlg.result["ok"] and dlg.verdict.text().startswith("✔ Verified")
     assert (tmp_path / "design.onnx").is_file()
+    rows = dict(dlg.rows())
+    assert rows["Verification"] == "passed" and "tolerance" in rows["Largest difference vs PyTorch"]
+    assert not any(text.lstrip().startswith("{") for text in rows.values())  # a table, not a JSON dump
+    first = dlg.verdict.text()
+    qtbot.wait(1100)
+    qtbot.mouseClick(dlg.export_button, QtCore.Qt.LeftButton)  # a second export shows a fresh verdict
+    assert dlg.verdict.text() != first and dlg.verdict.text().startswith("✔ Verified")
 
 
 def test_tune_tab_lists_the_study_beside_the_runs(qtbot, window, tmp_path):
@@ -89,3 +118,39 @@ def test_tune_tab_lists_the_study_beside_the_runs(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: len(integ.tune_panel.trials()) == 2, timeout=20_000)
     assert integ.tune_panel.storage().endswith("runs/tune.db")
     assert integ.tune_panel.best_trial() is not None
+
+
+def test_tune_tab_explains_studies_and_tunes_the_design_in_the_background(qtbot, window, tmp_path):
+    integ = window.training
+    panel = integ.tune_panel
+    window.open_bottom(integ.tune_dock)
+    headers = [panel.table.horizontalHeaderItem(i).text() for i in range(panel.table.columnCount())]
+    assert headers == ["#", "state", "value", "run / error"]
+    assert panel.pages.currentIndex() == 0 and "No study yet" in panel.empty_label.text()
+    # the seed design has no search space: the button says why it cannot tune
+    assert not panel.tune_button.isEnabled() and "search" in panel.tune_reason.text()
+    assert not panel.best_button.isEnabled() and "no study" in panel.best_button.toolTip()
+    # a design with a search space: tune it (tiny trials) in a child process
+    from rnn_studio.engine import load_project as load
+
+    project = load(ROOT / "assets" / "examples" / "seed-keras-search.rnn.json")
+    for b in project.blocks:
+        if b.type in ("GRU", "LSTM"):
+            b.params["units"] = 4
+    project.training["search"] = {"lr": {"low": 1e-3, "high": 1e-2, "log": True}}
+    path = tmp_path / "search.rnn.json"
+    path.write_text(project.to_json())
+    assert window.open_path(str(path))
+    assert panel.tune_button.isEnabled() and panel.tune_reason.text() == ""
+    integ.tune_args = ["--trials", "1", "--epochs", "1", "--batch-size", "256"]
+    command = integ.tune_command(tmp_path / "x.rnn.json")
+    assert command[:4] == ["-m", "rnn_studio", "tune", str(tmp_path / "x.rnn.json")] and "--demo" in command
+    qtbot.mouseClick(panel.tune_button, QtCore.Qt.LeftButton)
+    assert integ.tune_proc is not None and panel.tune_button.text() == "Stop tuning"
+    qtbot.waitUntil(lambda: integ.tune_proc is None, timeout=180_000)
+    assert "Tuning finished" in window.statusBar().currentMessage(), panel.tune_reason.text()
+    qtbot.waitUntil(lambda: len(panel.trials()) == 1, timeout=10_000)
+    assert panel.pages.currentIndex() == 1 and panel.best_button.isEnabled()
+    with qtbot.waitSignal(panel.openBestDesign, timeout=5000) as opened:
+        qtbot.mouseClick(panel.best_button, QtCore.Qt.LeftButton)
+    assert Path(opened.args[0]).is_file()
