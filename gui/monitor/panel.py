@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from rnn_studio.engine.blocks import INPUT_TYPE
 from rnn_studio.engine.diagnose import GradWatch
 from rnn_studio.engine.follow import MetricsTail
 from rnn_studio.engine.records import diverged_step, is_diverged, parse_record
@@ -860,7 +861,7 @@ class TrainPanel(QtWidgets.QWidget):
         if plan is None or plan.input_features_fix is None or self.set_input_features is None:
             return
         project = self.project_getter()
-        inputs = [b.id for b in project.blocks if b.type == "Input"]
+        inputs = [b.id for b in project.blocks if b.type == INPUT_TYPE]
         if inputs:
             self.set_input_features(inputs[0], plan.input_features_fix)
         self.refresh_plan()

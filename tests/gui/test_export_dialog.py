@@ -24,7 +24,7 @@ def test_dialog_shows_the_tolerance_the_export_used(qtbot, tmp_path):
     dlg.normalize.setChecked(True)
     _export(qtbot, dlg, tmp_path / "demand.onnx")
     assert dlg.verdict.text().startswith("✔ Verified: max abs diff ")
-    assert dlg.verdict.text().endswith("(tolerance 0.002)"), dlg.verdict.text()
+    assert "(tolerance 0.002)" in dlg.verdict.text(), dlg.verdict.text()  # the verdict ends with its time
     assert isinstance(dlg.result["result"], ExportResult) and dlg.result["result"].tolerance == 0.002
     assert "tolerance 0.002" in dlg.report.toPlainText()
 
@@ -36,5 +36,5 @@ def test_dialog_shows_the_pytorch_source_tolerance(qtbot, tmp_path):
     dlg.format.setCurrentIndex(1)  # PyTorch source
     _export(qtbot, dlg, tmp_path / "demand.py")
     assert dlg.verdict.text().startswith("✔ Verified: demand.py reproduces the model (max abs diff ")
-    assert dlg.verdict.text().endswith("(tolerance 1e-06))"), dlg.verdict.text()
+    assert "(tolerance 1e-06))" in dlg.verdict.text(), dlg.verdict.text()
     assert (tmp_path / "demand.py").is_file() and (tmp_path / "demand.pt").is_file()
