@@ -709,6 +709,94 @@ def _pool(kind: str) -> BlockDef:
     )
 
 
+def _window_params(p: Params) -> Params:
+    """A pooling block's params in Conv1D's terms (its window is a kernel without dilation)."""
+    return {"kernel_size": p["pool_size"], "strides": _pool_stride(p), "dilation_rate": 1, "padding": p["padding"]}
+
+
+def _pool_stride(p: Params) -> int:
+    return p["pool_size"] if p["strides"] is None else p["strides"]
+
+
+def _window_pool_infer(ctx: Ctx) -> Shape:
+    _, steps, width = ctx.need_sequence(0, "pools over time, so it needs a sequence (batch, time, features)")
+    p = ctx.params
+    size, stride = p["pool_size"], _pool_stride(p)
+    if steps is None:
+        if p["padding"] == "same" and stride > 1:
+            raise ShapeError(f"{ctx.who}: padding='same' with strides={stride} pads by an amount that depends on "
+                             f"the length, so it needs a fixed timesteps on the Input: set timesteps, or use "
+                             f"strides=1")
+        if p["padding"] == "valid" and size > 1:
+            raise ShapeError(f"{ctx.who}: padding='valid' needs at least {size} time steps, so it needs a fixed "
+                             f"timesteps on the Input (a shorter sequence has no output): set timesteps, or use "
+                             f"padding=same with strides=1")
+        return (None, None, width)
+    if p["padding"] == "valid":
+        if steps < size:
+            raise ShapeError(f"{ctx.who}: pool_size={size} is longer than the {steps} time steps {ctx.src()} "
+                             f"gives: use padding=same, a smaller pool_size, or more timesteps")
+        return (None, (steps - size) // stride + 1, width)
+    return (None, -(-steps // stride), width)
+
+
+def _window_pool_build(mode: str) -> Callable[[Ctx], Any]:
+    def build(ctx: Ctx):
+        p = ctx.params
+        pad = conv1d_padding(_window_params(p), ctx.in_shapes[0][1])
+        return _layers().Pool1D(mode, p["pool_size"], _pool_stride(p), pad)
+
+    return build
+
+
+def _window_pool_source(ctx: Ctx, module) -> Source:
+    pad = f", {module.pad!r}" if module.pad != (0, 0) else ""
+    return Source(init=f"Pool1D({module.mode!r}, {module.pool_size}, {module.strides}{pad})",
+                  forward="{m}({inputs[0]})", needs=("Pool1D",))
+
+
+def _window_pool_reads_later(p: Params) -> str | None:
+    size, stride = p["pool_size"], _pool_stride(p)
+    if size > 1:
+        return f"pool_size={size} gives step t the input steps up to {stride}t+{size - 1}"
+    return f"strides={stride} gives step t the input step {stride}t" if stride > 1 else None
+
+
+def _window_pool_text(kind: str) -> Callable[[Params], str]:
+    def call_text(p: Params) -> str:
+        bits = [str(p["pool_size"])]
+        if p["strides"] is not None and p["strides"] != p["pool_size"]:
+            bits.append(f"strides={p['strides']}")
+        return f"{kind}Pooling1D({', '.join(bits + [p['padding']])})"
+
+    return call_text
+
+
+def _window_pool_summary(p: Params) -> str:
+    stride = _pool_stride(p)
+    return f"pool {p['pool_size']} \u00b7 stride {stride} \u00b7 {p['padding']}"
+
+
+def _window_pool(kind: str) -> BlockDef:
+    mode = "max" if kind == "Max" else "average"
+    return BlockDef(
+        type=f"{kind}Pooling1D", category="Pooling & attention",
+        help=f"{'Maximum' if mode == 'max' else 'Mean'} over windows of time steps (Keras {kind}Pooling1D): "
+             f"(B, T, F) -> (B, T', F); T' = (T - pool_size) // strides + 1 (valid) or ceil(T / strides) (same).",
+        params=(
+            Param("pool_size", "int", 2, "Time steps per window.", min=1, max=4096),
+            Param("strides", "int", None, "Step between windows; null = pool_size (Keras' default).", min=1,
+                  max=4096, nullable=True, null_means="pool_size"),
+            Param("padding", "choice", "valid", "valid: windows inside the sequence only; same: output length "
+                  "ceil(T/strides), padding left out of every window.", choices=("valid", "same")),
+        ),
+        infer=_window_pool_infer, build=_window_pool_build(mode), count=lambda ctx: 0,
+        source=_window_pool_source, summary=_window_pool_summary, call_text=_window_pool_text(kind),
+        reads_later_steps=_window_pool_reads_later,
+        test_values={"pool_size": (1, 2, 3), "strides": (None, 1, 2)},
+    )
+
+
 def _flatten_infer(ctx: Ctx) -> Shape:
     _, t, f = ctx.need_sequence(0, "flattens time and features, so it needs a sequence (batch, time, features)")
     return (None, None if t is None or f is None else t * f)
@@ -797,7 +885,7 @@ CATALOG: dict[str, BlockDef] = {
         _recurrent("LSTM", "Long short-term memory."),
         _recurrent("SimpleRNN", "Plain (Elman) recurrent layer."),
         CONV1D, DENSE, ACTIVATION, CONCATENATE, ADD, DROPOUT, LAYER_NORM,
-        _pool("Average"), _pool("Max"), FLATTEN, MHA,
+        _pool("Average"), _pool("Max"), _window_pool("Max"), _window_pool("Average"), FLATTEN, MHA,
     )
 }
 

@@ -126,6 +126,36 @@ class Conv1D(nn.Module):
         return self.activation(self.conv(x).transpose(1, 2))  # (B, T', filters)
 
 
+class Pool1D(nn.Module):
+    """Keras MaxPooling1D / AveragePooling1D on (B, T, F) -> (B, T', F).
+
+    `pad` = (left, right) steps of 'same' padding (worked out by the block definition, the odd one on the
+    right as in Keras). Padding never takes part in a window: max pads with -inf, and the average divides
+    each window's sum by the real steps it covers (Keras' 'same' average, TF semantics).
+    """
+
+    def __init__(self, mode: str, pool_size: int, strides: int, pad: tuple = (0, 0)):
+        super().__init__()
+        self.mode = mode
+        self.pool_size = pool_size
+        self.strides = strides
+        self.pad = tuple(pad)
+
+    def forward(self, x):  # (B, T, F)
+        x = x.transpose(1, 2)  # (B, F, T): torch pools the last axis
+        if self.mode == "max":
+            if self.pad != (0, 0):
+                x = F.pad(x, self.pad, value=float("-inf"))
+            y = F.max_pool1d(x, self.pool_size, self.strides)
+        elif self.pad == (0, 0):
+            y = F.avg_pool1d(x, self.pool_size, self.strides)
+        else:
+            real = F.pad(torch.ones_like(x[:, :1]), self.pad)  # (B, 1, T + pad): 1 where a step is real
+            y = F.avg_pool1d(F.pad(x, self.pad), self.pool_size, self.strides) \
+                / F.avg_pool1d(real, self.pool_size, self.strides)
+        return y.transpose(1, 2)  # (B, T', F)
+
+
 class Concatenate(nn.Module):
     def forward(self, *xs):
         return torch.cat(xs, dim=-1)
