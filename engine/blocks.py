@@ -691,7 +691,41 @@ LAYER_NORM = BlockDef(
 )
 
 
+def _bn_build(ctx: Ctx):
+    p = ctx.params
+    return _layers().BatchNorm(ctx.in_shapes[0][-1], momentum=p["momentum"], epsilon=p["epsilon"],
+                               center=p["center"], scale=p["scale"])
+
+
+def _bn_source(ctx: Ctx, module) -> Source:
+    p = ctx.params
+    kw = {k: p[k] for k, default in (("momentum", 0.99), ("epsilon", 1e-3), ("center", True), ("scale", True))
+          if p[k] != default}
+    args = f"{ctx.in_shapes[0][-1]}" + (", " + _kwargs(kw) if kw else "")
+    return Source(init=f"BatchNorm({args})", forward="{m}({inputs[0]})", weights="", needs=("BatchNorm",))
+
+
+BATCH_NORM = BlockDef(
+    type="BatchNormalization", category="Regularize",
+    help="Normalize each feature over the batch (and time) while training, with running statistics in "
+         "evaluation and export (Keras BatchNormalization, axis=-1).",
+    params=(
+        Param("momentum", "float", 0.99, "Keras convention: running = momentum * running + (1 - momentum) * "
+              "batch (torch's momentum is 1 - this).", min=0.0, max=1.0),
+        Param("epsilon", "float", 1e-3, "Added to the variance (Keras default 1e-3).", min=1e-12, max=1.0),
+        Param("center", "bool", True, "Learn a shift (beta)."),
+        Param("scale", "bool", True, "Learn a scale (gamma)."),
+    ),
+    infer=_ln_infer, build=_bn_build, source=_bn_source,
+    count=lambda ctx: ctx.in_shapes[0][-1] * (int(ctx.params["center"]) + int(ctx.params["scale"])),
+    summary=lambda p: f"momentum {p['momentum']:g} \u00b7 \u03b5 {p['epsilon']:g}",
+    has_weights=True, normalizes=True,
+    test_values={"momentum": (0.0, 0.9, 0.99), "epsilon": (1e-5, 1e-3, 0.5), "center": (True,), "scale": (True,)},
+)
+
+
 # --------------------------------------------------------------------------- Pooling / attention
+
 def _pool_infer(ctx: Ctx) -> Shape:
     shape = ctx.need_sequence(0, "pools over time, so it needs a sequence (batch, time, features)")
     return (None, shape[2])
@@ -707,6 +741,29 @@ def _pool(kind: str) -> BlockDef:
         source=lambda ctx, module: Source(forward=f"{{inputs[0]}}.{reduce}(dim=1)"),
         summary=lambda p: f"{mode} over time",
     )
+
+
+def _repeat_infer(ctx: Ctx) -> Shape:
+    shape = ctx.in_shapes[0]
+    if len(shape) != 2:
+        hint = (f"set return_sequences=false on {ctx.src()}" if ctx.source_types and ctx.source_types[0] in RECURRENT
+                else "pool over time first (GlobalAveragePooling1D)")
+        raise ShapeError(f"{ctx.who} repeats a vector (batch, features) but {ctx.src()} gives {fmt_shape(shape)}: "
+                         f"{hint}")
+    return (None, ctx.params["n"], shape[1])
+
+
+REPEAT_VECTOR = BlockDef(
+    type="RepeatVector", category="Pooling & attention",
+    help="(B, F) -> (B, n, F): the same vector at each of n steps (Keras RepeatVector; encoder-decoder "
+         "models feed an encoder's last state to a decoder this way).",
+    params=(Param("n", "int", 1, "Time steps of the output.", min=1, max=100_000),),
+    infer=_repeat_infer, build=lambda ctx: _layers().RepeatVector(ctx.params["n"]), count=lambda ctx: 0,
+    source=lambda ctx, module: Source(forward=f"{{inputs[0]}}.unsqueeze(1).repeat(1, {ctx.params['n']}, 1)"),
+    summary=lambda p: f"\u00d7 {p['n']} steps", call_text=lambda p: f"RepeatVector({p['n']})",
+    reads_later_steps=lambda p: "every output step gets the same summary of the whole window",
+    test_values={"n": (1, 2, 3)},
+)
 
 
 def _window_params(p: Params) -> Params:
@@ -884,8 +941,8 @@ CATALOG: dict[str, BlockDef] = {
         _recurrent("GRU", "Gated recurrent unit (PyTorch GRU = Keras reset_after=True)."),
         _recurrent("LSTM", "Long short-term memory."),
         _recurrent("SimpleRNN", "Plain (Elman) recurrent layer."),
-        CONV1D, DENSE, ACTIVATION, CONCATENATE, ADD, DROPOUT, LAYER_NORM,
-        _pool("Average"), _pool("Max"), _window_pool("Max"), _window_pool("Average"), FLATTEN, MHA,
+        CONV1D, DENSE, ACTIVATION, CONCATENATE, ADD, DROPOUT, LAYER_NORM, BATCH_NORM,
+        _pool("Average"), _pool("Max"), _window_pool("Max"), _window_pool("Average"), REPEAT_VECTOR, FLATTEN, MHA,
     )
 }
 

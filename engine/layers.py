@@ -156,6 +156,54 @@ class Pool1D(nn.Module):
         return y.transpose(1, 2)  # (B, T', F)
 
 
+class BatchNorm(nn.Module):
+    """Keras BatchNormalization over the last (feature) axis of (B, T, F) or (B, F).
+
+    Training: normalizes with the batch's mean and biased variance (over every axis but the last) and
+    moves the running statistics as Keras does: running = momentum * running + (1 - momentum) * batch,
+    with the biased variance (torch's BatchNorm uses momentum 1 - that and the unbiased variance).
+    Eval: uses the running statistics (one ONNX BatchNormalization node).
+    """
+
+    def __init__(self, features: int, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True):
+        super().__init__()
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.weight = nn.Parameter(torch.ones(features)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(features)) if center else None
+        self.register_buffer("running_mean", torch.zeros(features))
+        self.register_buffer("running_var", torch.ones(features))
+
+    def forward(self, x):  # (B, T, F) or (B, F)
+        if not self.training:
+            channels_first = x.transpose(1, 2) if x.dim() == 3 else x  # torch normalizes axis 1
+            y = F.batch_norm(channels_first, self.running_mean, self.running_var, self.weight, self.bias,
+                             False, 0.0, self.epsilon)
+            return y.transpose(1, 2) if x.dim() == 3 else y
+        axes = tuple(range(x.dim() - 1))
+        mean = x.mean(dim=axes)
+        var = x.var(dim=axes, unbiased=False)
+        with torch.no_grad():
+            self.running_mean.mul_(self.momentum).add_(mean.detach() * (1 - self.momentum))
+            self.running_var.mul_(self.momentum).add_(var.detach() * (1 - self.momentum))
+        y = (x - mean) / torch.sqrt(var + self.epsilon)
+        if self.weight is not None:
+            y = y * self.weight
+        return y + self.bias if self.bias is not None else y
+
+
+class RepeatVector(nn.Module):
+    """Keras RepeatVector: (B, F) -> (B, n, F), the same vector at every step (encoder-decoder models)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x):  # (B, F)
+        return x.unsqueeze(1).repeat(1, self.n, 1)  # (B, n, F)
+
+
 class Concatenate(nn.Module):
     def forward(self, *xs):
         return torch.cat(xs, dim=-1)

@@ -50,6 +50,12 @@ def _example_design(btype: str) -> Project:
     p.add_block(Block("b", btype, {}))
     for s in sources:
         p.add_link(s, "b")
+    if not check(p).ok and sources == ["x"]:  # a block that takes a vector (RepeatVector): pool time away first
+        p.remove_block("b")
+        p.add_block(Block("pool", "GlobalAveragePooling1D", {}))
+        p.add_block(Block("b", btype, {}))
+        p.add_link("x", "pool")
+        p.add_link("pool", "b")
     return p
 
 
