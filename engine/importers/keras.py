@@ -29,10 +29,10 @@ from .common import (
 
 SUPPORTED = ("InputLayer", "GRU", "LSTM", "SimpleRNN", "Bidirectional", "Dense", "Activation", "Dropout",
              "Concatenate", "Add", "Multiply", "Average", "LayerNormalization", "GlobalAveragePooling1D",
-             "GlobalMaxPooling1D", "Flatten", "MultiHeadAttention", "TimeDistributed(Dense|Dropout|Activation)")
+             "GlobalMaxPooling1D", "Flatten", "MultiHeadAttention", "TimeDistributed(Dense|Dropout|Activation)",
+             "Conv1D", "MaxPooling1D", "AveragePooling1D", "BatchNormalization", "RepeatVector")
 # Layers issue #13 part 6 adds blocks for; refused by name until then.
-AWAITING_BLOCKS = ("Embedding", "Masking", "RepeatVector", "BatchNormalization",
-                   "MaxPooling1D", "AveragePooling1D", "Conv1D")
+AWAITING_BLOCKS = ("Embedding", "Masking")
 _ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "gelu", "softmax")
 _RECURRENT = ("GRU", "LSTM", "SimpleRNN")
 
@@ -223,6 +223,8 @@ def _map_layer(arc, builder, imported, layer, lname, cls, sources) -> str:
         return builder.add(lname, "Flatten", {}, sources)
     if cls == "MultiHeadAttention":
         return _map_attention(arc, builder, layer, lname, sources)
+    if cls in _WINDOW_MAPPERS:
+        return _WINDOW_MAPPERS[cls](arc, builder, cfg, lname, cls, sources)
     if cls in ("Functional", "Sequential", "Model"):
         raise ImportRefused(f"cannot import {where}: a model nested inside the model is not supported: build it "
                             f"as one flat model (call the inner model's layers directly); {_supported_line()}")
@@ -452,3 +454,76 @@ def _map_attention(arc, builder, layer, lname, sources) -> str:
     builder.set_weight(bid, "output.weight", kernel.reshape(-1, kernel.shape[-1]).T)
     builder.set_weight(bid, "output.bias", bias)
     return bid
+
+
+# ----------------------------------------------------------------------------- convolution, pooling, BN
+def _one(value, name: str, where: str) -> int | None:
+    """A Keras 1D size: an int or a one-element list (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise ImportRefused(f"{where}: {name}={value} is not a 1D size")
+        value = value[0]
+    return int(value)
+
+
+def _channels_last(cfg: dict, where: str) -> None:
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        raise ImportRefused(f"{where}: data_format={cfg.get('data_format')!r} is not supported: RNN Studio "
+                            f"sequences are (batch, time, features), Keras' channels_last")
+
+
+def _map_conv1d(arc, builder, cfg, lname, cls, sources) -> str:
+    where = f"layer '{lname}' (Conv1D)"
+    _channels_last(cfg, where)
+    if int(cfg.get("groups", 1)) != 1:
+        raise ImportRefused(f"{where}: groups={cfg.get('groups')} is not supported (grouped convolution)")
+    params = {"filters": int(cfg["filters"]), "kernel_size": _one(cfg["kernel_size"], "kernel_size", where),
+              "strides": _one(cfg.get("strides", 1), "strides", where), "padding": cfg.get("padding", "valid"),
+              "dilation_rate": _one(cfg.get("dilation_rate", 1), "dilation_rate", where),
+              "activation": _activation(cfg.get("activation", "linear"), where),
+              "use_bias": bool(cfg.get("use_bias", True))}
+    bid = builder.add(lname, "Conv1D", params, sources)
+    values = arc.vars(lname)
+    builder.set_weight(bid, "conv.weight", np.transpose(values[0], (2, 1, 0)))  # (k, in, out) -> (out, in, k)
+    if params["use_bias"]:
+        builder.set_weight(bid, "conv.bias", values[1])
+    return bid
+
+
+def _map_window_pool(arc, builder, cfg, lname, cls, sources) -> str:
+    where = f"layer '{lname}' ({cls})"
+    _channels_last(cfg, where)
+    size = _one(cfg.get("pool_size", 2), "pool_size", where)
+    strides = _one(cfg.get("strides"), "strides", where)
+    params = {"pool_size": size, "strides": None if strides == size else strides,
+              "padding": cfg.get("padding", "valid")}
+    return builder.add(lname, cls, params, sources)
+
+
+def _map_batch_norm(arc, builder, cfg, lname, cls, sources) -> str:
+    where = f"layer '{lname}' (BatchNormalization)"
+    axis = cfg.get("axis", -1)
+    if axis not in (-1, [-1]) and not (_is_seq(builder, sources) and axis in (2, [2])) \
+            and not (not _is_seq(builder, sources) and axis in (1, [1])):
+        raise ImportRefused(f"{where}: axis={axis} is not supported: RNN Studio normalizes the last (feature) axis")
+    if cfg.get("renorm"):
+        raise ImportRefused(f"{where}: renorm=True is not supported")
+    center, scale = bool(cfg.get("center", True)), bool(cfg.get("scale", True))
+    params = {"momentum": float(cfg.get("momentum", 0.99)), "epsilon": float(cfg.get("epsilon", 1e-3)),
+              "center": center, "scale": scale}
+    bid = builder.add(lname, "BatchNormalization", params, sources)
+    values = arc.vars(lname)
+    for key, present in (("weight", scale), ("bias", center), ("running_mean", True), ("running_var", True)):
+        if present:
+            builder.set_weight(bid, key, values.pop(0))
+    return bid
+
+
+def _map_repeat(arc, builder, cfg, lname, cls, sources) -> str:
+    return builder.add(lname, "RepeatVector", {"n": int(cfg["n"])}, sources)
+
+
+_WINDOW_MAPPERS = {"Conv1D": _map_conv1d, "MaxPooling1D": _map_window_pool, "AveragePooling1D": _map_window_pool,
+                   "BatchNormalization": _map_batch_norm, "RepeatVector": _map_repeat}

@@ -206,6 +206,7 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
     recurrent = [n for n in graph.nodes if n.op_type in RECURRENT_OPS]
     linear = _linear_ops(graph)
     norms = [n for n in graph.nodes if n.op_type == "LayerNormalization"]
+    by_op = {op: [n for n in graph.nodes if n.op_type == op] for op in _OWN_WEIGHT_NODES.values()}
     for bid in res.order:
         block = project.block(bid)
         p = block.resolved()
@@ -229,6 +230,8 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
                 builder.set_weight(bid, f"{key}.weight", w)
                 if bias is not None and (block.type != "Dense" or p["use_bias"]):
                     builder.set_weight(bid, f"{key}.bias", bias)
+        elif block.type in _OWN_WEIGHT_NODES:
+            _own_node_weights(builder, bid, block.type, p, by_op[_OWN_WEIGHT_NODES[block.type]], graph, path)
         elif block.type == "LayerNormalization":
             if not norms:
                 raise ImportRefused(f"{path}: LayerNormalization '{bid}' was exported below opset 17 (decomposed): "
@@ -240,6 +243,28 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
     imported.notes.append(f"RNN Studio export of '{project.name}': design read from its metadata")
     _meta_from_metadata(imported, metadata)
     return imported
+
+
+_OWN_WEIGHT_NODES = {"Conv1D": "Conv", "BatchNormalization": "BatchNormalization"}  # block -> its ONNX node
+
+
+def _own_node_weights(builder: DesignBuilder, bid: str, type_: str, p: dict, nodes: list, graph: _Graph,
+                      path: Path) -> None:
+    """Weights of a block that exports to one weight-carrying node (Conv; BatchNormalization in eval)."""
+    if not nodes:
+        raise ImportRefused(f"{path}: fewer {_OWN_WEIGHT_NODES[type_]} nodes than the embedded design needs")
+    node = nodes.pop(0)
+    stored = [graph.consts.get(name) if name else None for name in node.input[1:]]
+    if type_ == "Conv1D":
+        keys = ["conv.weight"] + (["conv.bias"] if p["use_bias"] else [])
+    else:  # scale, B, mean, var; a design without scale / center exported ones / zeros in their place
+        keys = ["weight" if p["scale"] else None, "bias" if p["center"] else None, "running_mean", "running_var"]
+    for key, value in zip(keys, stored):
+        if key is None:
+            continue
+        if value is None:
+            raise ImportRefused(f"{path}: {_where(node)} computes its weights in the graph: re-export it")
+        builder.set_weight(bid, key, value)
 
 
 def _meta_from_metadata(imported: ImportedModel, metadata: dict[str, str]) -> None:
