@@ -56,7 +56,9 @@ class Recurrent(nn.Module):
         self.return_sequences = return_sequences
         self.go_backwards = go_backwards
 
-    def forward(self, x):  # x: (B, T, F)
+    def forward(self, x, mask=None):  # x: (B, T, F); mask: (B, T), True at real steps
+        if mask is not None:
+            return self._masked(x, mask)
         if self.go_backwards:
             x = torch.flip(x, dims=[1])
         out, h = self.rnn(x)  # out: (B, T, D*H); h: (L*D, B, H)
@@ -70,6 +72,67 @@ class Recurrent(nn.Module):
         if self.bidirectional:
             return merge_pair(h[-2], h[-1], self.merge_mode)  # (B, 2H) or (B, H)
         return h[-1]  # (B, H)
+
+
+    def _masked(self, x, mask):
+        """Keras masking: masked steps are skipped. The real steps move to the front (in time order) and run
+        as a packed batch, so each sequence's last state is its last real step's and the reverse direction
+        starts there, not at the padding; sequence outputs go back to their steps, zeros at masked ones."""
+        steps = x.shape[1]
+        lengths = mask.sum(dim=1)  # (B,)
+        t = torch.arange(steps, device=x.device).unsqueeze(0)
+        key = (~mask).to(torch.int64) * steps + t  # real steps first, each group in time order
+        order = torch.topk(key, steps, dim=1, largest=False, sorted=True).indices  # (B, T)
+        if self.go_backwards:  # the real steps in reverse, still in front
+            real = t < lengths.unsqueeze(1)
+            order = torch.gather(order, 1, torch.where(real, lengths.unsqueeze(1) - 1 - t, t))
+        front = torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+        packed = nn.utils.rnn.pack_padded_sequence(front, lengths.clamp(min=1).cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        out, h = self.rnn(packed)
+        if self.is_lstm:
+            h = h[0]
+        if not self.return_sequences:
+            if self.bidirectional:
+                return merge_pair(h[-2], h[-1], self.merge_mode)  # (B, 2H) or (B, H)
+            return h[-1]  # (B, H)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=steps)  # (B, T, D*H)
+        out = out * (t < lengths.unsqueeze(1)).unsqueeze(-1)
+        placed = torch.zeros_like(out).scatter(1, order.unsqueeze(-1).expand(-1, -1, out.shape[2]), out)
+        if self.bidirectional and self.merge_mode != "concat":
+            f, b = placed.chunk(2, dim=-1)
+            return merge_pair(f, b, self.merge_mode)
+        return placed
+
+
+class Embedding(nn.Module):
+    """Keras Embedding: (B, T, 1) token ids -> (B, T, output_dim). mask_zero: id 0 is padding (mask_of)."""
+
+    def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False):
+        super().__init__()
+        self.embedding = nn.Embedding(input_dim, output_dim)
+        self.mask_zero = mask_zero
+
+    def forward(self, x):  # (B, T, 1) ids (int64, or floats holding whole numbers)
+        return self.embedding(x[..., 0].long())  # (B, T, output_dim)
+
+    def mask_of(self, x):  # (B, T): True at real steps
+        return x[..., 0] != 0
+
+
+class Masking(nn.Module):
+    """Keras Masking: a step whose features all equal mask_value is padding; it is zeroed, and mask_of
+    tells the recurrent layers downstream to skip it."""
+
+    def __init__(self, mask_value: float = 0.0):
+        super().__init__()
+        self.mask_value = mask_value
+
+    def forward(self, x):  # (B, T, F)
+        return x * self.mask_of(x).unsqueeze(-1).to(x.dtype)
+
+    def mask_of(self, x):  # (B, T): True at real steps
+        return (x != self.mask_value).any(dim=-1)
 
 
 class Activation(nn.Module):

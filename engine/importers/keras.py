@@ -30,9 +30,9 @@ from .common import (
 SUPPORTED = ("InputLayer", "GRU", "LSTM", "SimpleRNN", "Bidirectional", "Dense", "Activation", "Dropout",
              "Concatenate", "Add", "Multiply", "Average", "LayerNormalization", "GlobalAveragePooling1D",
              "GlobalMaxPooling1D", "Flatten", "MultiHeadAttention", "TimeDistributed(Dense|Dropout|Activation)",
-             "Conv1D", "MaxPooling1D", "AveragePooling1D", "BatchNormalization", "RepeatVector")
-# Layers issue #13 part 6 adds blocks for; refused by name until then.
-AWAITING_BLOCKS = ("Embedding", "Masking")
+             "Conv1D", "MaxPooling1D", "AveragePooling1D", "BatchNormalization", "RepeatVector", "Embedding",
+             "Masking")
+AWAITING_BLOCKS: tuple[str, ...] = ()  # layers a coming block will cover (refused by name until then)
 _ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "gelu", "softmax")
 _RECURRENT = ("GRU", "LSTM", "SimpleRNN")
 
@@ -127,12 +127,16 @@ def _input_params(layer: dict, where: str) -> dict[str, Any]:
     shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
     if shape is None and layer.get("build_config"):
         shape = layer["build_config"].get("input_shape")
+    dtype = cfg.get("dtype")
+    dtype = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+    if dtype in ("int32", "int64", "uint8", "int16", "uint16", "uint32") and shape and len(shape) == 2:
+        return {"timesteps": shape[1], "features": 1, "dtype": "int64"}  # token ids: one per step
     if not shape or len(shape) != 3:
         raise ImportRefused(f"{where}: the model input has shape {shape}: RNN Studio designs take sequences "
-                            f"(batch, time, features); integer token input needs the Embedding block (not yet)")
-    if cfg.get("dtype") not in (None, "float32", "float16", "float64"):
-        raise ImportRefused(f"{where}: input dtype {cfg.get('dtype')} is not supported: inputs are float "
-                            f"sequences (integer tokens need the Embedding block, not yet in the catalog)")
+                            f"(batch, time, features), or integer token ids (batch, time)")
+    if dtype not in (None, "float32", "float16", "float64"):
+        raise ImportRefused(f"{where}: input dtype {dtype} is not supported: inputs are float sequences "
+                            f"(batch, time, features) or integer token ids (batch, time)")
     if shape[2] is None:
         raise ImportRefused(f"{where}: the input's feature size is unknown: give Input a fixed last dimension")
     return {"timesteps": shape[1], "features": shape[2]}
@@ -149,9 +153,12 @@ def import_keras(path: str | Path) -> ImportedModel:
     imported = ImportedModel(builder.project, builder.weights, source=str(path), source_format="keras")
     ids: dict[str, str] = {}  # keras layer name -> block id
     prev: str | None = None
+    mask_only = _mask_only_layers(layers) if kind != "Sequential" else set()
     for index, layer in enumerate(layers):
         lname = layer.get("config", {}).get("name") or layer.get("name") or f"layer{index}"
         cls = layer.get("class_name")
+        if lname in mask_only:
+            continue  # computes a padding mask: the design's Embedding / Masking block makes it
         if kind == "Sequential":
             if cls == "InputLayer" or (prev is None and layer.get("build_config")):
                 if prev is None:
@@ -169,7 +176,63 @@ def import_keras(path: str | Path) -> ImportedModel:
         ids[lname] = bid
         prev = bid
     _check_single_io(arc.config, kind, path)
+    _check_masks(layers, ids, builder, kind)
     return imported
+
+
+def _tensor_names(obj) -> list[str]:
+    """Layer names of the Keras tensors inside a (nested) config value."""
+    if isinstance(obj, dict) and obj.get("class_name") == "__keras_tensor__":
+        return [obj["config"]["keras_history"][0]]
+    if isinstance(obj, dict):
+        return [n for v in obj.values() for n in _tensor_names(v)]
+    if isinstance(obj, (list, tuple)):
+        return [n for v in obj for n in _tensor_names(v)]
+    return []
+
+
+def _mask_only_layers(layers: list[dict]) -> set[str]:
+    """Layers (NotEqual, Any ... op layers) whose outputs only compute the padding masks passed to other
+    layers' `mask` argument: a design recomputes those from its Embedding(mask_zero) / Masking blocks."""
+    data_users: dict[str, set[str]] = {}
+    mask_users: dict[str, set[str]] = {}
+    for layer in layers:
+        name = layer.get("config", {}).get("name") or layer.get("name")
+        for node in layer.get("inbound_nodes", [])[:1]:
+            for src in _tensor_names(node.get("args", [])):
+                data_users.setdefault(src, set()).add(name)
+            for src in _tensor_names(node.get("kwargs", {}).get("mask")):
+                mask_users.setdefault(src, set()).add(name)
+    only: set[str] = set()
+    for layer in reversed(layers):
+        name = layer.get("config", {}).get("name") or layer.get("name")
+        users = data_users.get(name, set())
+        if (users or mask_users.get(name)) and users <= only:
+            only.add(name)
+    return only
+
+
+def _check_masks(layers: list[dict], ids: dict[str, str], builder: DesignBuilder, kind: str) -> None:
+    """Every recurrent layer Keras calls with a padding mask honours the same mask in the design, and no other."""
+    from ..blocks import CATALOG
+    from ..compile import masked_recurrent_blocks
+    from ..shapes import check
+
+    res = check(builder.project)
+    if not res.ok:
+        return  # build_checked reports it
+    masked = masked_recurrent_blocks(builder.project, res)
+    present = {b.id for b in builder.project.blocks}  # a go_backwards twin fused into its partner is gone
+    for layer in layers:
+        name = layer.get("config", {}).get("name") or layer.get("name")
+        bid = ids.get(name)
+        if bid not in present or not CATALOG[builder.block(bid).type].uses_mask:
+            continue
+        keras_masked = bool(_tensor_names((layer.get("inbound_nodes") or [{}])[0].get("kwargs", {}).get("mask")))
+        if kind != "Sequential" and keras_masked != (bid in masked):
+            raise ImportRefused(f"layer '{name}' ({layer.get('class_name')}) is called "
+                                f"{'with' if keras_masked else 'without'} a padding mask, which the design cannot "
+                                f"reproduce from its Embedding(mask_zero) / Masking blocks: please report this file")
 
 
 def _unknown_source(src: str, lname: str):
@@ -525,5 +588,21 @@ def _map_repeat(arc, builder, cfg, lname, cls, sources) -> str:
     return builder.add(lname, "RepeatVector", {"n": int(cfg["n"])}, sources)
 
 
-_WINDOW_MAPPERS = {"Conv1D": _map_conv1d, "MaxPooling1D": _map_window_pool, "AveragePooling1D": _map_window_pool,
+def _map_embedding(arc, builder, cfg, lname, cls, sources) -> str:
+    where = f"layer '{lname}' (Embedding)"
+    if cfg.get("embeddings_constraint") or cfg.get("lora_rank") or cfg.get("sparse"):
+        raise ImportRefused(f"{where}: lora_rank / sparse embeddings are not supported")
+    params = {"input_dim": int(cfg["input_dim"]), "output_dim": int(cfg["output_dim"]),
+              "mask_zero": bool(cfg.get("mask_zero", False))}
+    bid = builder.add(lname, "Embedding", params, sources)
+    builder.set_weight(bid, "embedding.weight", arc.vars(lname)[0])
+    return bid
+
+
+def _map_masking(arc, builder, cfg, lname, cls, sources) -> str:
+    return builder.add(lname, "Masking", {"mask_value": float(cfg.get("mask_value", 0.0))}, sources)
+
+
+_WINDOW_MAPPERS = {"Embedding": _map_embedding, "Masking": _map_masking,
+                   "Conv1D": _map_conv1d, "MaxPooling1D": _map_window_pool, "AveragePooling1D": _map_window_pool,
                    "BatchNormalization": _map_batch_norm, "RepeatVector": _map_repeat}
