@@ -40,7 +40,8 @@ VERIFY_ATOL = 1e-4
 RECURRENT_OPS = {"GRU": "GRU", "LSTM": "LSTM", "RNN": "SimpleRNN"}
 SUPPORTED_OPS = ("GRU", "LSTM", "RNN", "Gemm", "MatMul", "Add", "Mul", "Concat", "Transpose", "Reshape", "Squeeze",
                  "Gather", "Slice", "Relu", "Tanh", "Sigmoid", "Softmax", "Gelu", "ReduceMean", "ReduceMax",
-                 "Flatten", "Identity", "Dropout", "LayerNormalization")
+                 "Flatten", "Identity", "Dropout", "LayerNormalization", "Conv", "Pad", "MaxPool", "AveragePool",
+                 "BatchNormalization")
 
 
 def _supported_line() -> str:
@@ -206,7 +207,8 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
     recurrent = [n for n in graph.nodes if n.op_type in RECURRENT_OPS]
     linear = _linear_ops(graph)
     norms = [n for n in graph.nodes if n.op_type == "LayerNormalization"]
-    by_op = {op: [n for n in graph.nodes if n.op_type == op] for op in _OWN_WEIGHT_NODES.values()}
+    by_op = {op: [n for n in graph.nodes if n.op_type == op and (op != "Gather" or _is_table_lookup(n, graph))]
+             for op in _OWN_WEIGHT_NODES.values()}
     for bid in res.order:
         block = project.block(bid)
         p = block.resolved()
@@ -245,7 +247,13 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
     return imported
 
 
-_OWN_WEIGHT_NODES = {"Conv1D": "Conv", "BatchNormalization": "BatchNormalization"}  # block -> its ONNX node
+# block -> its ONNX node (Embedding: a Gather from a stored (input_dim, output_dim) table)
+_OWN_WEIGHT_NODES = {"Conv1D": "Conv", "BatchNormalization": "BatchNormalization", "Embedding": "Gather"}
+
+
+def _is_table_lookup(node, graph: _Graph) -> bool:
+    table = graph.consts.get(node.input[0])
+    return table is not None and table.ndim == 2 and table.dtype.kind == "f"
 
 
 def _own_node_weights(builder: DesignBuilder, bid: str, type_: str, p: dict, nodes: list, graph: _Graph,
@@ -255,11 +263,13 @@ def _own_node_weights(builder: DesignBuilder, bid: str, type_: str, p: dict, nod
         raise ImportRefused(f"{path}: fewer {_OWN_WEIGHT_NODES[type_]} nodes than the embedded design needs")
     node = nodes.pop(0)
     stored = [graph.consts.get(name) if name else None for name in node.input[1:]]
-    if type_ == "Conv1D":
+    if type_ == "Embedding":
+        keys, stored = ["embedding.weight"], [graph.consts[node.input[0]]]
+    elif type_ == "Conv1D":
         keys = ["conv.weight"] + (["conv.bias"] if p["use_bias"] else [])
     else:  # scale, B, mean, var; a design without scale / center exported ones / zeros in their place
         keys = ["weight" if p["scale"] else None, "bias" if p["center"] else None, "running_mean", "running_var"]
-    for key, value in zip(keys, stored):
+    for key, value in zip(keys, stored[:len(keys)], strict=True):
         if key is None:
             continue
         if value is None:
@@ -293,11 +303,16 @@ def verify_against_onnx(imported: ImportedModel, path: Path, graph: _Graph, meta
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own error types for files it cannot run
         raise ImportRefused(f"{path}: onnxruntime cannot load it ({type(e).__name__}: {str(e).splitlines()[0]})") \
             from None
+    from ..compile import token_vocabulary
+    from ..shapes import check
+
     batch_fixed, time_fixed, feats = graph.input_shape
+    tokens = token_vocabulary(imported.project, check(imported.project))  # None: float input
     rng = np.random.default_rng(0)
     worst = 0.0
     for batch, steps in ((2, 7), (3, 11)):
-        x = rng.standard_normal((batch_fixed or batch, time_fixed or steps, feats)).astype(np.float32)
+        shape = (batch_fixed or batch, time_fixed or steps, feats)
+        x = rng.standard_normal(shape).astype(np.float32) if tokens is None else rng.integers(0, tokens, shape)
         (want,) = sess.run(None, {graph.input_name: x})
         with torch.no_grad():
             got = _run_ours(model, imported, x)
