@@ -132,3 +132,23 @@ def test_masked_designs_refuse_exports_by_name_and_unmasked_token_designs_export
     import onnx
 
     assert onnx.load(str(tmp_path / "plain.onnx")).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+
+
+def test_the_mask_flows_through_sequences_and_dropout_into_a_go_backwards_layer(tmp_path):
+    inputs = keras.Input((10,), dtype="int32")
+    x = layers.Embedding(15, 4, mask_zero=True)(inputs)
+    x = layers.Bidirectional(layers.GRU(3, return_sequences=True))(x)
+    x = layers.Dropout(0.3)(x)
+    x = layers.LSTM(5, go_backwards=True)(x)
+    model = keras.Model(inputs, layers.Dense(2)(x))
+    project, ours = _import_run(model, tmp_path, "deep")
+    res = check(project)
+    from rnn_studio.engine.compile import masked_recurrent_blocks
+
+    assert len(masked_recurrent_blocks(project, res)) == 2  # both recurrent blocks skip the padding
+    rng = np.random.default_rng(4)
+    ids = _padded_ids(rng, 6, 10, 15, [10, 7, 2, 5, 1, 9])
+    want = keras.ops.convert_to_numpy(model(ids, training=False))
+    with torch.no_grad():
+        got = ours(torch.from_numpy(ids.astype(np.int64))[..., None]).numpy()
+    np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
