@@ -61,7 +61,8 @@ class DesignModel(nn.Module):
             ins = [values[s] for s in srcs]
             mask = next((masks[s] for s in srcs if masks[s] is not None), None)
             values.append(module(*ins, mask=mask) if uses and mask is not None else module(*ins))
-            masks.append(module.mask_of(ins[0]) if makes else (mask if passes else None))
+            masks.append(module.mask_of(ins[0]) if makes  # type: ignore[operator]
+                         else (mask if passes else None))
         return values[-1]
 
     def block_parameters(self) -> dict[str, list[nn.Parameter]]:

@@ -447,7 +447,7 @@ def load_dataset(spec: DataSpec, project, *, meta: RunMeta | None = None, split:
     from .shapes import check
 
     tokens = token_vocabulary(project, check(project))
-    if tokens is not None and (spec.demo is not None or Path(spec.path).suffix.lower() != ".npz"):
+    if tokens is not None and (spec.demo is not None or Path(spec.path or "").suffix.lower() != ".npz"):
         raise DataError("the design's Input takes integer token ids (dtype=int64): give them as a .npz with X "
                         "(N, T) of ids padded with 0 and y (demo series and CSV files hold no token ids)")
     if spec.demo is not None:

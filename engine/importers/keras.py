@@ -197,7 +197,7 @@ def _mask_only_layers(layers: list[dict]) -> set[str]:
     data_users: dict[str, set[str]] = {}
     mask_users: dict[str, set[str]] = {}
     for layer in layers:
-        name = layer.get("config", {}).get("name") or layer.get("name")
+        name = str(layer.get("config", {}).get("name") or layer.get("name"))
         for node in layer.get("inbound_nodes", [])[:1]:
             for src in _tensor_names(node.get("args", [])):
                 data_users.setdefault(src, set()).add(name)
@@ -205,7 +205,7 @@ def _mask_only_layers(layers: list[dict]) -> set[str]:
                 mask_users.setdefault(src, set()).add(name)
     only: set[str] = set()
     for layer in reversed(layers):
-        name = layer.get("config", {}).get("name") or layer.get("name")
+        name = str(layer.get("config", {}).get("name") or layer.get("name"))
         users = data_users.get(name, set())
         if (users or mask_users.get(name)) and users <= only:
             only.add(name)
@@ -224,7 +224,7 @@ def _check_masks(layers: list[dict], ids: dict[str, str], builder: DesignBuilder
     masked = masked_recurrent_blocks(builder.project, res)
     present = {b.id for b in builder.project.blocks}  # a go_backwards twin fused into its partner is gone
     for layer in layers:
-        name = layer.get("config", {}).get("name") or layer.get("name")
+        name = str(layer.get("config", {}).get("name") or layer.get("name"))
         bid = ids.get(name)
         if bid not in present or not CATALOG[builder.block(bid).type].uses_mask:
             continue

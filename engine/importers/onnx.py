@@ -211,6 +211,7 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
              for op in _OWN_WEIGHT_NODES.values()}
     for bid in res.order:
         block = project.block(bid)
+        assert block is not None  # res.order holds the design's own ids
         p = block.resolved()
         if block.type in ("GRU", "LSTM", "SimpleRNN"):
             spec = None
@@ -263,10 +264,12 @@ def _own_node_weights(builder: DesignBuilder, bid: str, type_: str, p: dict, nod
         raise ImportRefused(f"{path}: fewer {_OWN_WEIGHT_NODES[type_]} nodes than the embedded design needs")
     node = nodes.pop(0)
     stored = [graph.consts.get(name) if name else None for name in node.input[1:]]
+    keys: list[str | None]
     if type_ == "Embedding":
-        keys, stored = ["embedding.weight"], [graph.consts[node.input[0]]]
+        keys = ["embedding.weight"]
+        stored = [graph.consts[node.input[0]]]
     elif type_ == "Conv1D":
-        keys = ["conv.weight"] + (["conv.bias"] if p["use_bias"] else [])
+        keys = ["conv.weight", "conv.bias"] if p["use_bias"] else ["conv.weight"]
     else:  # scale, B, mean, var; a design without scale / center exported ones / zeros in their place
         keys = ["weight" if p["scale"] else None, "bias" if p["center"] else None, "running_mean", "running_var"]
     for key, value in zip(keys, stored[:len(keys)], strict=True):

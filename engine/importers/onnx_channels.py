@@ -8,10 +8,13 @@ block's sequence again. Padding must be one of Keras' (valid, causal, same): any
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from .common import DesignBuilder
 from .onnx import _attrs
 
 
@@ -22,7 +25,12 @@ class _ChannelsFirst:
 
 
 class ChannelsFirstPatterns:
-    """Mixed into PatternReader (engine/importers/onnx_patterns.py): self.b, self.values, self._const."""
+    """Mixed into PatternReader (engine/importers/onnx_patterns.py): self.b, self.g, self._const."""
+
+    b: DesignBuilder
+    g: Any  # onnx._Graph
+    _const: Callable[[str], Any]
+    _state_vec: Callable[..., str]
 
     def _channels_transpose(self, v):
         from .onnx_patterns import _Seq
