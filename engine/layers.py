@@ -93,6 +93,7 @@ class Recurrent(nn.Module):
         if self.is_lstm:
             h = h[0]
         if not self.return_sequences:
+            h = h * (lengths > 0).to(h.dtype).unsqueeze(-1)  # an all-padding sequence keeps the zero state
             if self.bidirectional:
                 return merge_pair(h[-2], h[-1], self.merge_mode)  # (B, 2H) or (B, H)
             return h[-1]  # (B, H)

@@ -152,3 +152,12 @@ def test_the_mask_flows_through_sequences_and_dropout_into_a_go_backwards_layer(
     with torch.no_grad():
         got = ours(torch.from_numpy(ids.astype(np.int64))[..., None]).numpy()
     np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
+
+
+def test_an_all_padding_sequence_keeps_the_zero_state_as_in_keras():
+    torch.manual_seed(0)
+    model = engine.build_model(_token_design()).eval()
+    ids = torch.tensor([[[0], [0], [0]], [[3], [0], [0]]])
+    with torch.no_grad():
+        state = model.blocks["l"](model.blocks["e"](ids), mask=ids[..., 0] != 0)
+    assert torch.equal(state[0], torch.zeros(6)) and state[1].abs().sum() > 0
