@@ -28,6 +28,10 @@ Fields and hooks of a `BlockDef` (params = the block's resolved params, a dict):
   listed use all choices / both bools / the default.
 - has_weights, noisy_in_training, normalizes, recurrent_layers(params), onnx_op / onnx_attrs: facts
   the GUI colours, design lints and the ONNX structure check read.
+- reads_tokens / token_vocabulary(params): the block takes an int64 Input's token ids (check allows int
+  input into these blocks only; exports draw sample ids below the vocabulary). makes_mask(params) /
+  uses_mask / passes_mask(params): padding masks, as Keras propagates them (engine/compile.py carries
+  them; a module that makes one has mask_of(input), one that uses one takes forward(x, mask=...)).
 
 Shapes are tuples with None for unknown dims: (None, 10, 128) is (batch, time, features).
 """
@@ -160,6 +164,12 @@ class BlockDef:
     # values per sample kept for the backward pass besides the output, at sequence length `length`
     # (engine/resources.py's training-memory estimate): gate activations, attention maps
     saved_per_sample: Callable[[Params, int], int] = _no_saved
+    # token ids and padding masks (Embedding, Masking, recurrent layers)
+    reads_tokens: bool = False  # takes the integer token ids of an int64 Input (and only this may)
+    token_vocabulary: Callable[[Params], int | None] = _nothing  # ids must lie in [0, this)
+    makes_mask: Callable[[Params], bool] = _false  # the module's mask_of(input) marks the real steps
+    uses_mask: bool = False  # the module's forward takes mask= (True at real steps) and honours it
+    passes_mask: Callable[[Params], bool] = _false  # its output keeps its input's mask (Keras supports_masking)
     onnx_op: str | None = None  # the native ONNX operator the export must contain (one per layer)
     onnx_attrs: tuple[tuple[str, int], ...] = ()  # integer attributes that operator must carry
 
@@ -205,8 +215,25 @@ def _input_infer(ctx: Ctx) -> Shape:
     return (None, ctx.params["timesteps"], ctx.params["features"])
 
 
+INPUT_DTYPES = ("float32", "int64")
+
+
+def is_token_input(p: Params) -> bool:
+    """Does an Input with params `p` carry integer token ids?"""
+    return p.get("dtype") == "int64"
+
+
+def _input_checks(ctx: Ctx) -> list[str]:
+    if is_token_input(ctx.params) and ctx.params["features"] != 1:
+        return [f"{ctx.who}: dtype=int64 carries one token id per step, but features={ctx.params['features']}: "
+                f"set features=1 (an Embedding turns each id into a vector)"]
+    return []
+
+
 def _input_summary(p: Params) -> str:
     steps = "variable" if p["timesteps"] is None else p["timesteps"]
+    if is_token_input(p):
+        return f"{steps} steps \u00b7 token ids"
     return f"{steps} steps \u00b7 {_plural(p['features'], 'feature')}"
 
 
@@ -217,14 +244,16 @@ INPUT = BlockDef(
         Param("timesteps", "int", 10, "Time steps per sequence (window length); null for variable length.",
               min=1, max=100_000, nullable=True, null_means="variable length"),
         Param("features", "int", 1, "Features (channels) per time step.", min=1, max=100_000),
+        Param("dtype", "choice", "float32", "float32: measured values; int64: integer token ids (one per step, "
+              "features=1), read by an Embedding block.", choices=INPUT_DTYPES),
     ),
-    infer=_input_infer,
+    infer=_input_infer, extra_checks=_input_checks,
     build=lambda ctx: _torch_nn().Identity(),
     count=lambda ctx: 0,
     source=lambda ctx, module: Source(forward="{inputs[0]}"),  # the generated forward's argument
     min_inputs=0, max_inputs=0,
     summary=_input_summary,
-    test_values={"timesteps": (None, 1, 2, 3, 5), "features": (1, 2, 3, 4)},
+    test_values={"timesteps": (None, 1, 2, 3, 5), "features": (1, 2, 3, 4), "dtype": ("float32",)},
 )
 INPUT_TYPE = INPUT.type  # the graph's entry; `check` finds it by this name
 
@@ -406,10 +435,65 @@ def _recurrent(cell: str, help_text: str) -> BlockDef:
         extra_checks=_rnn_checks, lints=_rnn_lints, summary=_rnn_summary, call_text=_rnn_call_text(cell),
         reads_later_steps=_rnn_reads_later, reverses_time=lambda p: bool(p.get("go_backwards")),
         min_opset=_rnn_min_opset, has_weights=True, recurrent_layers=lambda p: p["num_layers"],
+        uses_mask=True, passes_mask=lambda p: bool(p.get("return_sequences")),
         saved_per_sample=_rnn_saved(_SAVED_GATES[cell]),
         onnx_op=_ONNX_OP[cell], onnx_attrs=(("linear_before_reset", 1),) if cell == "GRU" else (),
         test_values={"units": (1, 2, 3, 4, 5, 6), "num_layers": (1, 2), "dropout": (0.0, 0.1)},
     )
+
+
+# --------------------------------------------------------------------------- Tokens & masking (palette: Input)
+def _embedding_infer(ctx: Ctx) -> Shape:
+    _, steps, width = ctx.need_sequence(0, "embeds token ids, so it needs token sequences (batch, time, 1)")
+    if width != 1:
+        raise ShapeError(f"{ctx.who} reads one token id per step but {ctx.src()} gives {fmt_shape(ctx.in_shapes[0])}: "
+                         f"feed it from an Input with dtype=int64 and features=1")
+    return (None, steps, ctx.params["output_dim"])
+
+
+def _embedding_source(ctx: Ctx, module) -> Source:
+    p = ctx.params
+    mask = ", mask_zero=True" if p["mask_zero"] else ""
+    return Source(init=f"Embedding({p['input_dim']}, {p['output_dim']}{mask})", forward="{m}({inputs[0]})",
+                  weights="", needs=("Embedding",))
+
+
+EMBEDDING = BlockDef(
+    type="Embedding", category="Input",
+    help="Token ids -> learned vectors (Keras Embedding): (B, T, 1) int64 ids in [0, input_dim) -> (B, T, "
+         "output_dim). mask_zero: id 0 is padding, and recurrent layers after it skip those steps.",
+    params=(
+        Param("input_dim", "int", 1000, "Vocabulary size: token ids run from 0 to input_dim - 1.", min=1,
+              max=10_000_000),
+        Param("output_dim", "int", 32, "Size of each token's vector.", min=1, max=65536),
+        Param("mask_zero", "bool", False, "Token 0 is padding: mask it for the recurrent layers downstream "
+              "(then input_dim counts the padding id too)."),
+    ),
+    infer=_embedding_infer, build=lambda ctx: _layers().Embedding(
+        ctx.params["input_dim"], ctx.params["output_dim"], ctx.params["mask_zero"]),
+    count=lambda ctx: ctx.params["input_dim"] * ctx.params["output_dim"], source=_embedding_source,
+    summary=lambda p: f"{p['input_dim']} tokens \u2192 {p['output_dim']}" + (" \u00b7 mask 0" * p["mask_zero"]),
+    call_text=lambda p: f"Embedding({p['input_dim']}, {p['output_dim']}{', mask_zero' if p['mask_zero'] else ''})",
+    has_weights=True, reads_tokens=True, token_vocabulary=lambda p: p["input_dim"],
+    makes_mask=lambda p: bool(p["mask_zero"]),
+    test_values={"input_dim": (1, 3, 7), "output_dim": (1, 2, 3), "mask_zero": (False,)},
+)
+
+
+def _masking_source(ctx: Ctx, module) -> Source:
+    return Source(init=f"Masking({ctx.params['mask_value']!r})", forward="{m}({inputs[0]})", needs=("Masking",))
+
+
+MASKING = BlockDef(
+    type="Masking", category="Input",
+    help="Marks padded steps (every feature equal to mask_value) and zeroes them (Keras Masking): recurrent "
+         "layers downstream skip those steps, so each sequence's last state is its last real step's.",
+    params=(Param("mask_value", "float", 0.0, "A step whose features all equal this is padding.",
+                  min=-1e30, max=1e30),),
+    infer=lambda ctx: ctx.in_shapes[0], build=lambda ctx: _layers().Masking(ctx.params["mask_value"]),
+    count=lambda ctx: 0, source=_masking_source, summary=lambda p: f"skip steps = {p['mask_value']:g}",
+    makes_mask=lambda p: True, test_values={"mask_value": (0.0,)},
+)
 
 
 # --------------------------------------------------------------------------- Dense & activations
@@ -476,6 +560,7 @@ DENSE = BlockDef(
     count=lambda ctx: ctx.in_shapes[0][-1] * ctx.params["units"]
     + (ctx.params["units"] if ctx.params["use_bias"] else 0),
     lints=_dense_lints, summary=_dense_summary, call_text=_dense_call_text, has_weights=True,
+    passes_mask=lambda p: True,
     test_values={"units": (1, 2, 3, 4, 5, 6)},
 )
 
@@ -485,7 +570,7 @@ ACTIVATION = BlockDef(
     infer=lambda ctx: ctx.in_shapes[0], build=lambda ctx: _layers().Activation(ctx.params["activation"]),
     count=lambda ctx: 0,
     source=lambda ctx, module: Source(forward=_ACTIVATION_SOURCE[ctx.params["activation"]].format("{inputs[0]}")),
-    summary=lambda p: p["activation"],
+    summary=lambda p: p["activation"], passes_mask=lambda p: True,
 )
 
 
@@ -670,6 +755,7 @@ DROPOUT = BlockDef(
     count=lambda ctx: 0,
     source=lambda ctx, module: Source(init=f"nn.Dropout({ctx.params['rate']!r})", forward="{m}({inputs[0]})"),
     summary=lambda p: f"rate {p['rate']:g}", noisy_in_training=True, test_values={"rate": (0.0, 0.2, 0.5)},
+    passes_mask=lambda p: True,
 )
 
 
@@ -687,11 +773,45 @@ LAYER_NORM = BlockDef(
     source=lambda ctx, module: Source(init=f"nn.LayerNorm({ctx.in_shapes[0][-1]}, eps={ctx.params['epsilon']!r})",
                                       forward="{m}({inputs[0]})", weights=""),
     summary=lambda p: f"\u03b5 {p['epsilon']:g}", has_weights=True, normalizes=True,
-    test_values={"epsilon": (1e-5, 1e-3, 0.5)},
+    test_values={"epsilon": (1e-5, 1e-3, 0.5)}, passes_mask=lambda p: True,
+)
+
+
+def _bn_build(ctx: Ctx):
+    p = ctx.params
+    return _layers().BatchNorm(ctx.in_shapes[0][-1], momentum=p["momentum"], epsilon=p["epsilon"],
+                               center=p["center"], scale=p["scale"])
+
+
+def _bn_source(ctx: Ctx, module) -> Source:
+    p = ctx.params
+    kw = {k: p[k] for k, default in (("momentum", 0.99), ("epsilon", 1e-3), ("center", True), ("scale", True))
+          if p[k] != default}
+    args = f"{ctx.in_shapes[0][-1]}" + (", " + _kwargs(kw) if kw else "")
+    return Source(init=f"BatchNorm({args})", forward="{m}({inputs[0]})", weights="", needs=("BatchNorm",))
+
+
+BATCH_NORM = BlockDef(
+    type="BatchNormalization", category="Regularize",
+    help="Normalize each feature over the batch (and time) while training, with running statistics in "
+         "evaluation and export (Keras BatchNormalization, axis=-1).",
+    params=(
+        Param("momentum", "float", 0.99, "Keras convention: running = momentum * running + (1 - momentum) * "
+              "batch (torch's momentum is 1 - this).", min=0.0, max=1.0),
+        Param("epsilon", "float", 1e-3, "Added to the variance (Keras default 1e-3).", min=1e-12, max=1.0),
+        Param("center", "bool", True, "Learn a shift (beta)."),
+        Param("scale", "bool", True, "Learn a scale (gamma)."),
+    ),
+    infer=_ln_infer, build=_bn_build, source=_bn_source,
+    count=lambda ctx: ctx.in_shapes[0][-1] * (int(ctx.params["center"]) + int(ctx.params["scale"])),
+    summary=lambda p: f"momentum {p['momentum']:g} \u00b7 \u03b5 {p['epsilon']:g}",
+    has_weights=True, normalizes=True,
+    test_values={"momentum": (0.0, 0.9, 0.99), "epsilon": (1e-5, 1e-3, 0.5), "center": (True,), "scale": (True,)},
 )
 
 
 # --------------------------------------------------------------------------- Pooling / attention
+
 def _pool_infer(ctx: Ctx) -> Shape:
     shape = ctx.need_sequence(0, "pools over time, so it needs a sequence (batch, time, features)")
     return (None, shape[2])
@@ -706,6 +826,117 @@ def _pool(kind: str) -> BlockDef:
         params=(), infer=_pool_infer, build=lambda ctx: _layers().GlobalPool1D(mode), count=lambda ctx: 0,
         source=lambda ctx, module: Source(forward=f"{{inputs[0]}}.{reduce}(dim=1)"),
         summary=lambda p: f"{mode} over time",
+    )
+
+
+def _repeat_infer(ctx: Ctx) -> Shape:
+    shape = ctx.in_shapes[0]
+    if len(shape) != 2:
+        hint = (f"set return_sequences=false on {ctx.src()}" if ctx.source_types and ctx.source_types[0] in RECURRENT
+                else "pool over time first (GlobalAveragePooling1D)")
+        raise ShapeError(f"{ctx.who} repeats a vector (batch, features) but {ctx.src()} gives {fmt_shape(shape)}: "
+                         f"{hint}")
+    return (None, ctx.params["n"], shape[1])
+
+
+REPEAT_VECTOR = BlockDef(
+    type="RepeatVector", category="Pooling & attention",
+    help="(B, F) -> (B, n, F): the same vector at each of n steps (Keras RepeatVector; encoder-decoder "
+         "models feed an encoder's last state to a decoder this way).",
+    params=(Param("n", "int", 1, "Time steps of the output.", min=1, max=100_000),),
+    infer=_repeat_infer, build=lambda ctx: _layers().RepeatVector(ctx.params["n"]), count=lambda ctx: 0,
+    source=lambda ctx, module: Source(forward=f"{{inputs[0]}}.unsqueeze(1).repeat(1, {ctx.params['n']}, 1)"),
+    summary=lambda p: f"\u00d7 {p['n']} steps", call_text=lambda p: f"RepeatVector({p['n']})",
+    reads_later_steps=lambda p: "every output step gets the same summary of the whole window",
+    test_values={"n": (1, 2, 3)},
+)
+
+
+def _window_params(p: Params) -> Params:
+    """A pooling block's params in Conv1D's terms (its window is a kernel without dilation)."""
+    return {"kernel_size": p["pool_size"], "strides": _pool_stride(p), "dilation_rate": 1, "padding": p["padding"]}
+
+
+def _pool_stride(p: Params) -> int:
+    return p["pool_size"] if p["strides"] is None else p["strides"]
+
+
+def _window_pool_infer(ctx: Ctx) -> Shape:
+    _, steps, width = ctx.need_sequence(0, "pools over time, so it needs a sequence (batch, time, features)")
+    p = ctx.params
+    size, stride = p["pool_size"], _pool_stride(p)
+    if steps is None:
+        if p["padding"] == "same" and stride > 1:
+            raise ShapeError(f"{ctx.who}: padding='same' with strides={stride} pads by an amount that depends on "
+                             f"the length, so it needs a fixed timesteps on the Input: set timesteps, or use "
+                             f"strides=1")
+        if p["padding"] == "valid" and size > 1:
+            raise ShapeError(f"{ctx.who}: padding='valid' needs at least {size} time steps, so it needs a fixed "
+                             f"timesteps on the Input (a shorter sequence has no output): set timesteps, or use "
+                             f"padding=same with strides=1")
+        return (None, None, width)
+    if p["padding"] == "valid":
+        if steps < size:
+            raise ShapeError(f"{ctx.who}: pool_size={size} is longer than the {steps} time steps {ctx.src()} "
+                             f"gives: use padding=same, a smaller pool_size, or more timesteps")
+        return (None, (steps - size) // stride + 1, width)
+    return (None, -(-steps // stride), width)
+
+
+def _window_pool_build(mode: str) -> Callable[[Ctx], Any]:
+    def build(ctx: Ctx):
+        p = ctx.params
+        pad = conv1d_padding(_window_params(p), ctx.in_shapes[0][1])
+        return _layers().Pool1D(mode, p["pool_size"], _pool_stride(p), pad)
+
+    return build
+
+
+def _window_pool_source(ctx: Ctx, module) -> Source:
+    pad = f", {module.pad!r}" if module.pad != (0, 0) else ""
+    return Source(init=f"Pool1D({module.mode!r}, {module.pool_size}, {module.strides}{pad})",
+                  forward="{m}({inputs[0]})", needs=("Pool1D",))
+
+
+def _window_pool_reads_later(p: Params) -> str | None:
+    size, stride = p["pool_size"], _pool_stride(p)
+    if size > 1:
+        return f"pool_size={size} gives step t the input steps up to {stride}t+{size - 1}"
+    return f"strides={stride} gives step t the input step {stride}t" if stride > 1 else None
+
+
+def _window_pool_text(kind: str) -> Callable[[Params], str]:
+    def call_text(p: Params) -> str:
+        bits = [str(p["pool_size"])]
+        if p["strides"] is not None and p["strides"] != p["pool_size"]:
+            bits.append(f"strides={p['strides']}")
+        return f"{kind}Pooling1D({', '.join(bits + [p['padding']])})"
+
+    return call_text
+
+
+def _window_pool_summary(p: Params) -> str:
+    stride = _pool_stride(p)
+    return f"pool {p['pool_size']} \u00b7 stride {stride} \u00b7 {p['padding']}"
+
+
+def _window_pool(kind: str) -> BlockDef:
+    mode = "max" if kind == "Max" else "average"
+    return BlockDef(
+        type=f"{kind}Pooling1D", category="Pooling & attention",
+        help=f"{'Maximum' if mode == 'max' else 'Mean'} over windows of time steps (Keras {kind}Pooling1D): "
+             f"(B, T, F) -> (B, T', F); T' = (T - pool_size) // strides + 1 (valid) or ceil(T / strides) (same).",
+        params=(
+            Param("pool_size", "int", 2, "Time steps per window.", min=1, max=4096),
+            Param("strides", "int", None, "Step between windows; null = pool_size (Keras' default).", min=1,
+                  max=4096, nullable=True, null_means="pool_size"),
+            Param("padding", "choice", "valid", "valid: windows inside the sequence only; same: output length "
+                  "ceil(T/strides), padding left out of every window.", choices=("valid", "same")),
+        ),
+        infer=_window_pool_infer, build=_window_pool_build(mode), count=lambda ctx: 0,
+        source=_window_pool_source, summary=_window_pool_summary, call_text=_window_pool_text(kind),
+        reads_later_steps=_window_pool_reads_later,
+        test_values={"pool_size": (1, 2, 3), "strides": (None, 1, 2)},
     )
 
 
@@ -792,12 +1023,12 @@ MHA = BlockDef(
 CATALOG: dict[str, BlockDef] = {
     d.type: d
     for d in (
-        INPUT,
+        INPUT, EMBEDDING, MASKING,
         _recurrent("GRU", "Gated recurrent unit (PyTorch GRU = Keras reset_after=True)."),
         _recurrent("LSTM", "Long short-term memory."),
         _recurrent("SimpleRNN", "Plain (Elman) recurrent layer."),
-        CONV1D, DENSE, ACTIVATION, CONCATENATE, ADD, DROPOUT, LAYER_NORM,
-        _pool("Average"), _pool("Max"), FLATTEN, MHA,
+        CONV1D, DENSE, ACTIVATION, CONCATENATE, ADD, DROPOUT, LAYER_NORM, BATCH_NORM,
+        _pool("Average"), _pool("Max"), _window_pool("Max"), _window_pool("Average"), REPEAT_VECTOR, FLATTEN, MHA,
     )
 }
 

@@ -26,7 +26,7 @@ class DesignModel(nn.Module):
     """
 
     def __init__(self, modules: dict[str, nn.Module], plan: list[tuple[str, tuple[int, ...]]],
-                 input_id: str, output_id: str, input_shape, output_shape):
+                 input_id: str, output_id: str, input_shape, output_shape, mask_rules=None):
         super().__init__()
         self.blocks = nn.ModuleDict(modules)
         self.input_id = input_id
@@ -36,14 +36,33 @@ class DesignModel(nn.Module):
         # plan: for each block in topological order, the slots of its inputs. Slot 0 is the input.
         self._plan = [(bid, srcs) for bid, srcs in plan]
         self._ordered = [self.blocks[bid] for bid, _ in plan]
+        # padding masks (Keras semantics), per plan entry: (makes one, uses one, passes its input's on)
+        self._mask_rules = list(mask_rules) if mask_rules else [(False, False, False)] * len(plan)
+        self.masked = any(rule[0] for rule in self._mask_rules)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, F)
+        if self.masked:
+            return self._forward_masked(x)
         values = [x]
         for module, (_, srcs) in zip(self._ordered, self._plan, strict=True):
             if len(srcs) == 1:
                 values.append(module(values[srcs[0]]))
             else:
                 values.append(module(*[values[s] for s in srcs]))
+        return values[-1]
+
+    def _forward_masked(self, x: torch.Tensor) -> torch.Tensor:
+        """forward, carrying each value's padding mask (B, T) from the block that makes it to the
+        recurrent blocks that honour it, through the blocks that keep it (Keras' mask propagation)."""
+        values: list[torch.Tensor] = [x]
+        masks: list[torch.Tensor | None] = [None]
+        for module, (_, srcs), rule in zip(self._ordered, self._plan, self._mask_rules, strict=True):
+            makes, uses, passes = rule
+            ins = [values[s] for s in srcs]
+            mask = next((masks[s] for s in srcs if masks[s] is not None), None)
+            values.append(module(*ins, mask=mask) if uses and mask is not None else module(*ins))
+            masks.append(module.mask_of(ins[0]) if makes  # type: ignore[operator]
+                         else (mask if passes else None))
         return values[-1]
 
     def block_parameters(self) -> dict[str, list[nn.Parameter]]:
@@ -67,6 +86,7 @@ def build_model(project: Project, result: CheckResult | None = None) -> DesignMo
     slot = {input_id: 0}
     modules: dict[str, nn.Module] = {}
     plan: list[tuple[str, tuple[int, ...]]] = []
+    mask_rules: list[tuple[bool, bool, bool]] = []
     for bid in result.order:
         if bid == input_id:
             continue
@@ -77,15 +97,57 @@ def build_model(project: Project, result: CheckResult | None = None) -> DesignMo
         modules[bid] = d.build(ctx)
         slot[bid] = len(plan) + 1
         plan.append((bid, tuple(slot[s] for s in srcs)))
+        mask_rules.append((d.makes_mask(ctx.params), d.uses_mask, d.passes_mask(ctx.params)))
     if output_id == input_id:  # a design that is only an Input: identity
         modules[input_id] = nn.Identity()
         plan.append((input_id, (0,)))
+        mask_rules.append((False, False, False))
     # the plan must end at the output block (forward returns the last value)
     assert plan[-1][0] == output_id, "output block must come last in topological order"
     return DesignModel(modules, plan, input_id, output_id, _known(result.input_shape()),
-                       _known(result.output_shape()))
+                       _known(result.output_shape()), mask_rules)
+
+
+def masked_recurrent_blocks(project: Project, result: CheckResult) -> dict[str, str]:
+    """{block id: id of the block whose padding mask it honours} for the blocks that use a mask."""
+    blocks = {b.id: b for b in project.blocks}
+    mask_from: dict[str, str | None] = {}
+    out: dict[str, str] = {}
+    for bid in result.order:
+        d = CATALOG[blocks[bid].type]
+        params = blocks[bid].resolved()
+        incoming = next((mask_from[s] for s in project.inputs_of(bid) if mask_from.get(s)), None)
+        if incoming and d.uses_mask:
+            out[bid] = incoming
+        mask_from[bid] = bid if d.makes_mask(params) else (incoming if d.passes_mask(params) else None)
+    return out
 
 
 def _known(shape: Shape | None) -> Shape:
     assert shape is not None, "a valid design has every block's shape"
     return shape
+
+
+def masked_export_problem(project: Project, result: CheckResult, what: str) -> str | None:
+    """One line refusing an export (`what`: "ONNX", "PyTorch source") of a design whose recurrent blocks honour a
+    padding mask: the exporters cannot carry per-sample lengths, and an export that ignored them would differ."""
+    masked = masked_recurrent_blocks(project, result)
+    if not masked:
+        return None
+    bid, source = next(iter(masked.items()))
+    blocks = {b.id: b for b in project.blocks}
+    return (f"{blocks[bid].type} '{bid}' skips the padded steps that {blocks[source].type} '{source}' masks, and the "
+            f"{what} export cannot carry per-sequence lengths yet (docs/project-format.md, Masking): export a design "
+            f"without the mask, or use the run's checkpoint with RNN Studio")
+
+
+def token_vocabulary(project: Project, result: CheckResult) -> int | None:
+    """For a design whose Input takes integer token ids: the ids every token reader accepts ([0, this));
+    None for float input. Exports draw their sample inputs from it."""
+    from .blocks import is_token_input
+
+    blocks = {b.id: b for b in project.blocks}
+    if result.input_id is None or not is_token_input(blocks[result.input_id].resolved()):
+        return None
+    sizes = [CATALOG[blocks[bid].type].token_vocabulary(blocks[bid].resolved()) for bid in result.order]
+    return min((s for s in sizes if s), default=1)

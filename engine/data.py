@@ -449,11 +449,18 @@ def load_dataset(spec: DataSpec, project, *, meta: RunMeta | None = None, split:
         raise DataError("give exactly one data source: --data FILE or --demo sine|chaos")
     _, in_shape, out_shape = design_io(project)
     task = meta.task if meta is not None else infer_task(project.training)
+    from .compile import token_vocabulary
+    from .shapes import check
+
+    tokens = token_vocabulary(project, check(project))
+    if tokens is not None and (spec.demo is not None or Path(spec.path or "").suffix.lower() != ".npz"):
+        raise DataError("the design's Input takes integer token ids (dtype=int64): give them as a .npz with X "
+                        "(N, T) of ids padded with 0 and y (demo series and CSV files hold no token ids)")
     if spec.demo is not None and task == "classification":
         raise DataError(f"demo:{spec.demo} is a regression series but the design trains a classifier: "
                         f"use --data with a labelled file, or set training.task to regression")
     if spec.path is not None and Path(spec.path).suffix.lower() == ".npz":
-        return _from_npz(Path(spec.path), spec, in_shape, out_shape, task, meta, split)
+        return _from_npz(Path(spec.path), spec, in_shape, out_shape, task, meta, split, tokens=tokens)
     table = read_source(spec)
     design = DesignIO(int(in_shape[-1]), in_shape[1], len(out_shape) == 3, int(out_shape[-1]), task)
     plan, layout = make_plan(table, spec, design, split=split, meta=meta)
@@ -542,7 +549,27 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
                    {k: torch.from_numpy(v) for k, v in layout.index.items()},
                    plan.lookback, plan.horizon, design.seq_target, design.units, plan.ignored,
                    has_targets=target_known, plan=plan, series_ids=series_ids, file_rows=layout.order)
-def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split) -> Dataset:
+
+
+def _token_ids(X: np.ndarray, src: str, vocabulary: int) -> np.ndarray:
+    """Integer token ids X (N, T) padded with 0 (or (N, T, 1)) -> (N, T, 1), every id checked below the
+    vocabulary of the design's Embedding."""
+    if not np.issubdtype(X.dtype, np.integer):
+        raise DataError(f"{src}: X holds {X.dtype} values but the design's Input takes integer token ids "
+                        f"(dtype=int64): save X as an integer array (N, T) padded with 0")
+    X = X[..., None] if X.ndim == 2 else X
+    if X.ndim != 3 or X.shape[2] != 1:
+        raise DataError(f"{src}: X has shape {X.shape}: token ids are saved as (N, T), one id per step")
+    bad = (X < 0) | (X >= vocabulary)
+    if bad.any():
+        i, t, _ = (int(v[0]) for v in np.nonzero(bad))
+        raise DataError(f"{src}: X[{i}, {t}] is token id {int(X[i, t, 0])}, outside the Embedding's vocabulary "
+                        f"0..{vocabulary - 1}: raise the Embedding's input_dim to at least {int(X.max()) + 1}")
+    return X
+
+
+def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: int | None = None) -> Dataset:
+    """`tokens`: the design's Input takes integer token ids below this (not normalized)."""
     import torch
 
     src = str(path)
@@ -560,8 +587,9 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split) -> Datas
                         f"shape (N, T, F) and targets as y")
     for name, arr in arrays.items():
         check_array(src, name, arr)
-    X = arrays["X"]
-    check_array_range(src, "X", X)
+    X = arrays["X"] if tokens is None else _token_ids(arrays["X"], src, tokens)
+    if tokens is None:  # token ids are checked against the vocabulary instead
+        check_array_range(src, "X", X)
     if X.ndim != 3:
         raise DataError(f"{src}: X has shape {X.shape} but must be (N, T, F) = (samples, timesteps, features)")
     N, T, F = X.shape
@@ -634,6 +662,8 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split) -> Datas
         flat = X[fit].reshape(-1, F)
         meta = RunMeta(task=task, features=[f"f{i}" for i in range(F)], target=None, classes=classes,
                        x_mean=flat.mean(axis=0).tolist(), x_std=_std(flat).tolist(), lookback=T, horizon=None)
+        if tokens is not None:  # ids are names, not measurements: never normalized
+            meta.x_mean, meta.x_std = [0.0] * F, [1.0] * F
         if task == "regression" and y_orig is not None:
             meta.y_mean = float(y_orig[fit].mean())
             meta.y_std = float(_std(y_orig[fit].reshape(-1)))

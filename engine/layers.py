@@ -56,7 +56,9 @@ class Recurrent(nn.Module):
         self.return_sequences = return_sequences
         self.go_backwards = go_backwards
 
-    def forward(self, x):  # x: (B, T, F)
+    def forward(self, x, mask=None):  # x: (B, T, F); mask: (B, T), True at real steps
+        if mask is not None:
+            return self._masked(x, mask)
         if self.go_backwards:
             x = torch.flip(x, dims=[1])
         out, h = self.rnn(x)  # out: (B, T, D*H); h: (L*D, B, H)
@@ -70,6 +72,68 @@ class Recurrent(nn.Module):
         if self.bidirectional:
             return merge_pair(h[-2], h[-1], self.merge_mode)  # (B, 2H) or (B, H)
         return h[-1]  # (B, H)
+
+
+    def _masked(self, x, mask):
+        """Keras masking: masked steps are skipped. The real steps move to the front (in time order) and run
+        as a packed batch, so each sequence's last state is its last real step's and the reverse direction
+        starts there, not at the padding; sequence outputs go back to their steps, zeros at masked ones."""
+        steps = x.shape[1]
+        lengths = mask.sum(dim=1)  # (B,)
+        t = torch.arange(steps, device=x.device).unsqueeze(0)
+        key = (~mask).to(torch.int64) * steps + t  # real steps first, each group in time order
+        order = torch.topk(key, steps, dim=1, largest=False, sorted=True).indices  # (B, T)
+        if self.go_backwards:  # the real steps in reverse, still in front
+            real = t < lengths.unsqueeze(1)
+            order = torch.gather(order, 1, torch.where(real, lengths.unsqueeze(1) - 1 - t, t))
+        front = torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+        packed = nn.utils.rnn.pack_padded_sequence(front, lengths.clamp(min=1).cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        out, h = self.rnn(packed)
+        if self.is_lstm:
+            h = h[0]
+        if not self.return_sequences:
+            h = h * (lengths > 0).to(h.dtype).unsqueeze(-1)  # an all-padding sequence keeps the zero state
+            if self.bidirectional:
+                return merge_pair(h[-2], h[-1], self.merge_mode)  # (B, 2H) or (B, H)
+            return h[-1]  # (B, H)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=steps)  # (B, T, D*H)
+        out = out * (t < lengths.unsqueeze(1)).unsqueeze(-1)
+        placed = torch.zeros_like(out).scatter(1, order.unsqueeze(-1).expand(-1, -1, out.shape[2]), out)
+        if self.bidirectional and self.merge_mode != "concat":
+            f, b = placed.chunk(2, dim=-1)
+            return merge_pair(f, b, self.merge_mode)
+        return placed
+
+
+class Embedding(nn.Module):
+    """Keras Embedding: (B, T, 1) token ids -> (B, T, output_dim). mask_zero: id 0 is padding (mask_of)."""
+
+    def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False):
+        super().__init__()
+        self.embedding = nn.Embedding(input_dim, output_dim)
+        self.mask_zero = mask_zero
+
+    def forward(self, x):  # (B, T, 1) ids (int64, or floats holding whole numbers)
+        return self.embedding(x[..., 0].long())  # (B, T, output_dim)
+
+    def mask_of(self, x):  # (B, T): True at real steps
+        return x[..., 0] != 0
+
+
+class Masking(nn.Module):
+    """Keras Masking: a step whose features all equal mask_value is padding; it is zeroed, and mask_of
+    tells the recurrent layers downstream to skip it."""
+
+    def __init__(self, mask_value: float = 0.0):
+        super().__init__()
+        self.mask_value = mask_value
+
+    def forward(self, x):  # (B, T, F)
+        return x * self.mask_of(x).unsqueeze(-1).to(x.dtype)
+
+    def mask_of(self, x):  # (B, T): True at real steps
+        return (x != self.mask_value).any(dim=-1)
 
 
 class Activation(nn.Module):
@@ -124,6 +188,84 @@ class Conv1D(nn.Module):
         if self.pad != (0, 0):
             x = F.pad(x, self.pad)
         return self.activation(self.conv(x).transpose(1, 2))  # (B, T', filters)
+
+
+class Pool1D(nn.Module):
+    """Keras MaxPooling1D / AveragePooling1D on (B, T, F) -> (B, T', F).
+
+    `pad` = (left, right) steps of 'same' padding (worked out by the block definition, the odd one on the
+    right as in Keras). Padding never takes part in a window: max pads with -inf, and the average divides
+    each window's sum by the real steps it covers (Keras' 'same' average, TF semantics).
+    """
+
+    def __init__(self, mode: str, pool_size: int, strides: int, pad: tuple = (0, 0)):
+        super().__init__()
+        self.mode = mode
+        self.pool_size = pool_size
+        self.strides = strides
+        self.pad = tuple(pad)
+
+    def forward(self, x):  # (B, T, F)
+        x = x.transpose(1, 2)  # (B, F, T): torch pools the last axis
+        if self.mode == "max":
+            if self.pad != (0, 0):
+                x = F.pad(x, self.pad, value=float("-inf"))
+            y = F.max_pool1d(x, self.pool_size, self.strides)
+        elif self.pad == (0, 0):
+            y = F.avg_pool1d(x, self.pool_size, self.strides)
+        else:
+            real = F.pad(torch.ones_like(x[:, :1]), self.pad)  # (B, 1, T + pad): 1 where a step is real
+            y = F.avg_pool1d(F.pad(x, self.pad), self.pool_size, self.strides) \
+                / F.avg_pool1d(real, self.pool_size, self.strides)
+        return y.transpose(1, 2)  # (B, T', F)
+
+
+class BatchNorm(nn.Module):
+    """Keras BatchNormalization over the last (feature) axis of (B, T, F) or (B, F).
+
+    Training: normalizes with the batch's mean and biased variance (over every axis but the last) and
+    moves the running statistics as Keras does: running = momentum * running + (1 - momentum) * batch,
+    with the biased variance (torch's BatchNorm uses momentum 1 - that and the unbiased variance).
+    Eval: uses the running statistics (one ONNX BatchNormalization node).
+    """
+
+    def __init__(self, features: int, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True):
+        super().__init__()
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.weight = nn.Parameter(torch.ones(features)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(features)) if center else None
+        self.register_buffer("running_mean", torch.zeros(features))
+        self.register_buffer("running_var", torch.ones(features))
+
+    def forward(self, x):  # (B, T, F) or (B, F)
+        if not self.training:
+            channels_first = x.transpose(1, 2) if x.dim() == 3 else x  # torch normalizes axis 1
+            y = F.batch_norm(channels_first, self.running_mean, self.running_var, self.weight, self.bias,
+                             False, 0.0, self.epsilon)
+            return y.transpose(1, 2) if x.dim() == 3 else y
+        axes = tuple(range(x.dim() - 1))
+        mean = x.mean(dim=axes)
+        var = x.var(dim=axes, unbiased=False)
+        with torch.no_grad():
+            self.running_mean.mul_(self.momentum).add_(mean.detach() * (1 - self.momentum))
+            self.running_var.mul_(self.momentum).add_(var.detach() * (1 - self.momentum))
+        y = (x - mean) / torch.sqrt(var + self.epsilon)
+        if self.weight is not None:
+            y = y * self.weight
+        return y + self.bias if self.bias is not None else y
+
+
+class RepeatVector(nn.Module):
+    """Keras RepeatVector: (B, F) -> (B, n, F), the same vector at every step (encoder-decoder models)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x):  # (B, F)
+        return x.unsqueeze(1).repeat(1, self.n, 1)  # (B, n, F)
 
 
 class Concatenate(nn.Module):

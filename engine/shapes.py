@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from .blocks import CATALOG, INPUT_TYPE, Ctx, Shape, ShapeError, fmt_shape
+from .blocks import CATALOG, INPUT_TYPE, Ctx, Shape, ShapeError, fmt_shape, is_token_input
 from .project import ID_RE, Project
 from .resources import Resources, estimate, memory_status
 from .settings import validate_training
@@ -237,6 +237,7 @@ def check(project: Project) -> CheckResult:
             continue
         _lint_block(ctx, in_shapes, reversed_time, warn, blocks)
 
+    _token_input_problems(blocks, ins, outs, err)
     res.order = [bid for bid in order if shapes.get(bid) is not None]
     _lint_design(project, blocks, ins, outs, res, warn)
     # report in the order a reader follows the design: design-wide first, then block by block in flow order
@@ -246,6 +247,26 @@ def check(project: Project) -> CheckResult:
     for line in validate_training(project.training):  # the model is fine; `train` refuses these (exit 2)
         warn(None, f"{line}: fix it before training")
     return res
+
+
+def _token_input_problems(blocks, ins, outs, err) -> None:
+    """Integer token ids (an Input with dtype=int64) go into token-reading blocks (BlockDef.reads_tokens)
+    only, and those read nothing else."""
+    readers = ", ".join(t for t, d in CATALOG.items() if d.reads_tokens)
+    for bid, b in blocks.items():
+        d = CATALOG.get(b.type)
+        if d is None:
+            continue
+        if b.type == INPUT_TYPE and is_token_input(b.resolved()):
+            for t in outs[bid]:
+                if blocks[t].type in CATALOG and not CATALOG[blocks[t].type].reads_tokens:
+                    err(t, f"{blocks[t].type} '{t}' is fed the token ids of Input '{bid}' (dtype=int64), which only "
+                           f"{readers} reads: put an {readers} between them, or set the Input's dtype to float32")
+        elif d.reads_tokens:
+            for s in ins[bid]:
+                if not (blocks[s].type == INPUT_TYPE and is_token_input(blocks[s].resolved())):
+                    err(bid, f"{b.type} '{bid}' reads integer token ids, but '{s}' gives float values: feed it "
+                             f"from an Input with dtype=int64 and features=1")
 
 
 def _add_resources(project: Project, res: CheckResult, warn) -> None:

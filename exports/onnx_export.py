@@ -152,6 +152,11 @@ def _check_inputs(project, opset: int, path: Path, meta, include_normalization: 
     problems = opset_problems(project, opset)
     if problems:
         raise ExportError(problems[0])
+    from rnn_studio.engine.compile import masked_export_problem
+
+    masked = masked_export_problem(project, res, "ONNX")
+    if masked:
+        raise ExportError(masked)
     check_writable(path)
     shape = res.input_shape()
     assert shape is not None  # a valid design has an Input
@@ -167,15 +172,18 @@ def _check_inputs(project, opset: int, path: Path, meta, include_normalization: 
     return res
 
 
-def _trace(module, input_shape, output_shape, opset: int, seed: int) -> bytes:
-    """The ONNX bytes of `module` (batch dynamic; time dynamic when the Input's timesteps is null)."""
+def _trace(module, input_shape, output_shape, opset: int, seed: int, tokens: int | None = None) -> bytes:
+    """The ONNX bytes of `module` (batch dynamic; time dynamic when the Input's timesteps is null); `tokens`:
+    the input is int64 token ids below this."""
     import io
 
     import torch
 
+    from .verify import sample_input
+
     dynamic_time = input_shape[1] is None
     trace_len = TRACE_LENGTH if dynamic_time else input_shape[1]
-    example = torch.randn(2, trace_len, input_shape[2], generator=torch.Generator().manual_seed(seed))
+    example = sample_input(2, trace_len, input_shape[2], seed, tokens=tokens)
     dyn = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
     if dynamic_time:
         dyn[INPUT_NAME][1] = "time"
@@ -223,7 +231,8 @@ def _verify_into(result: ExportResult, tmp: Path, module, project, input_shape, 
     v = verify_onnx(tmp, module, input_shape, project=project, atol=atol,
                     trace_length=TRACE_LENGTH if input_shape[1] is None else input_shape[1], seed=seed + 1,
                     input_mean=meta.x_mean if include_normalization else None,
-                    input_std=meta.x_std if include_normalization else None, scale=scale)
+                    input_std=meta.x_std if include_normalization else None, scale=scale,
+                    tokens=_tokens(project))
     result.verified = True
     result.passed = v.passed
     result.checker = v.checker
@@ -276,7 +285,8 @@ def export_onnx(model, project, path, *, opset: int = DEFAULT_OPSET, verify: boo
     in_names, out_names = _shape_names(input_shape, dynamic_time), _shape_names(output_shape, dynamic_time)
     md = build_metadata(project, meta, include_normalization=include_normalization, input_shape=in_names,
                         output_shape=out_names, opset=opset)
-    data = _finish_proto(_trace(module, input_shape, output_shape, opset, seed), project, md, in_names, out_names)
+    data = _finish_proto(_trace(module, input_shape, output_shape, opset, seed, _tokens(project, res)), project, md,
+                         in_names, out_names)
     ops = op_counts(_load_proto(data))
     result = ExportResult(
         path=str(path), report_path=str(rpath) if rpath else None, project_name=project.name, opset=opset,
@@ -288,6 +298,14 @@ def export_onnx(model, project, path, *, opset: int = DEFAULT_OPSET, verify: boo
         module=module, project=project, input_shape=input_shape, meta=meta, atol=atol, seed=seed,
         include_normalization=include_normalization, regression=regression))
     return result
+
+
+def _tokens(project, res=None) -> int | None:
+    """The token-id bound of a design with integer input (sample inputs are drawn below it); None = floats."""
+    from rnn_studio.engine import check
+    from rnn_studio.engine.compile import token_vocabulary
+
+    return token_vocabulary(project, res or check(project))
 
 
 def _load_proto(data: bytes):

@@ -192,10 +192,14 @@ def generate_source(model, project, meta=None, weights_name: str = "model.pt",
                     module_name: str = "model") -> tuple[str, dict]:
     """(source text, state_dict keyed for the generated class) for `model` built from `project`."""
     from rnn_studio.engine import check
+    from rnn_studio.engine.compile import masked_export_problem
 
     res = check(project)
     if not res.ok:
         raise ExportError("invalid design: " + res.errors[0].message)
+    masked = masked_export_problem(project, res, "PyTorch source")
+    if masked:
+        raise ExportError(masked)
     assert res.input_id is not None and res.output_id is not None  # a valid design has both
     names = _names([res.input_id] + [bid for bid in res.order if bid != res.input_id])
     cls = _class_name(project.name)
@@ -277,10 +281,14 @@ def _verify_source(result: ExportResult, source: str, state: dict, core, project
     gen = getattr(mod, _class_name(project.name))()
     gen.load_state_dict(state, strict=True)
     gen.eval()
-    shape = check(project).input_shape()
+    from rnn_studio.engine.compile import token_vocabulary
+
+    res = check(project)
+    shape = res.input_shape()
     assert shape is not None  # the design was checked by generate_source
+    tokens = token_vocabulary(project, res)
     for i, (batch, steps) in enumerate(cases_for(shape, 8)):
-        x = sample_input(batch, steps, shape[2], 100 + i)
+        x = sample_input(batch, steps, shape[2], 100 + i, tokens=tokens)
         with torch.no_grad():
             want = core(x).double()
             diff = float((gen(x).double() - want).abs().max()) if want.numel() else 0.0

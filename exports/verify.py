@@ -119,11 +119,14 @@ def make_session(path_or_bytes, threads: int | None = None):
                                 sess_options=so, providers=["CPUExecutionProvider"])
 
 
-def sample_input(batch: int, time: int, features: int, seed: int, mean=None, std=None):
-    """A reproducible random input; in raw units when normalization is folded into the graph."""
+def sample_input(batch: int, time: int, features: int, seed: int, mean=None, std=None, tokens: int | None = None):
+    """A reproducible random input; in raw units when normalization is folded into the graph. `tokens`: the
+    design takes integer token ids below this (engine.compile.token_vocabulary), 0 (padding) included."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
+    if tokens is not None:
+        return torch.randint(0, tokens, (batch, time, features), generator=g, dtype=torch.int64)
     x = torch.randn(batch, time, features, generator=g)
     if mean is not None and std is not None:
         x = x * torch.tensor(std, dtype=torch.float32) + torch.tensor(mean, dtype=torch.float32)
@@ -138,7 +141,7 @@ def cases_for(input_shape, trace_length: int) -> list[tuple[int, int]]:
 
 def verify_onnx(onnx_path, module, input_shape, *, project=None, atol: float = DEFAULT_ATOL,
                 input_name: str = "sequence", trace_length: int = 8, seed: int = 0,
-                input_mean=None, input_std=None, scale: float = 1.0) -> Verification:
+                input_mean=None, input_std=None, scale: float = 1.0, tokens: int | None = None) -> Verification:
     """Check the file at `onnx_path` and compare onnxruntime with `module` (eval mode) on several inputs.
 
     `scale` widens the tolerance for outputs in large raw units (target de-scaling folded in).
@@ -170,7 +173,7 @@ def verify_onnx(onnx_path, module, input_shape, *, project=None, atol: float = D
     module.eval()
     try:
         for i, (batch, time) in enumerate(cases_for(input_shape, trace_length)):
-            x = sample_input(batch, time, features, seed + i, input_mean, input_std)
+            x = sample_input(batch, time, features, seed + i, input_mean, input_std, tokens)
             with torch.no_grad():
                 ref = module(x).detach().cpu().numpy()
             try:

@@ -29,10 +29,10 @@ from .common import (
 
 SUPPORTED = ("InputLayer", "GRU", "LSTM", "SimpleRNN", "Bidirectional", "Dense", "Activation", "Dropout",
              "Concatenate", "Add", "Multiply", "Average", "LayerNormalization", "GlobalAveragePooling1D",
-             "GlobalMaxPooling1D", "Flatten", "MultiHeadAttention", "TimeDistributed(Dense|Dropout|Activation)")
-# Layers issue #13 part 6 adds blocks for; refused by name until then.
-AWAITING_BLOCKS = ("Embedding", "Masking", "RepeatVector", "BatchNormalization",
-                   "MaxPooling1D", "AveragePooling1D", "Conv1D")
+             "GlobalMaxPooling1D", "Flatten", "MultiHeadAttention", "TimeDistributed(Dense|Dropout|Activation)",
+             "Conv1D", "MaxPooling1D", "AveragePooling1D", "BatchNormalization", "RepeatVector", "Embedding",
+             "Masking")
+AWAITING_BLOCKS: tuple[str, ...] = ()  # layers a coming block will cover (refused by name until then)
 _ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "gelu", "softmax")
 _RECURRENT = ("GRU", "LSTM", "SimpleRNN")
 
@@ -127,12 +127,16 @@ def _input_params(layer: dict, where: str) -> dict[str, Any]:
     shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
     if shape is None and layer.get("build_config"):
         shape = layer["build_config"].get("input_shape")
+    dtype = cfg.get("dtype")
+    dtype = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+    if dtype in ("int32", "int64", "uint8", "int16", "uint16", "uint32") and shape and len(shape) == 2:
+        return {"timesteps": shape[1], "features": 1, "dtype": "int64"}  # token ids: one per step
     if not shape or len(shape) != 3:
         raise ImportRefused(f"{where}: the model input has shape {shape}: RNN Studio designs take sequences "
-                            f"(batch, time, features); integer token input needs the Embedding block (not yet)")
-    if cfg.get("dtype") not in (None, "float32", "float16", "float64"):
-        raise ImportRefused(f"{where}: input dtype {cfg.get('dtype')} is not supported: inputs are float "
-                            f"sequences (integer tokens need the Embedding block, not yet in the catalog)")
+                            f"(batch, time, features), or integer token ids (batch, time)")
+    if dtype not in (None, "float32", "float16", "float64"):
+        raise ImportRefused(f"{where}: input dtype {dtype} is not supported: inputs are float sequences "
+                            f"(batch, time, features) or integer token ids (batch, time)")
     if shape[2] is None:
         raise ImportRefused(f"{where}: the input's feature size is unknown: give Input a fixed last dimension")
     return {"timesteps": shape[1], "features": shape[2]}
@@ -149,9 +153,12 @@ def import_keras(path: str | Path) -> ImportedModel:
     imported = ImportedModel(builder.project, builder.weights, source=str(path), source_format="keras")
     ids: dict[str, str] = {}  # keras layer name -> block id
     prev: str | None = None
+    mask_only = _mask_only_layers(layers) if kind != "Sequential" else set()
     for index, layer in enumerate(layers):
         lname = layer.get("config", {}).get("name") or layer.get("name") or f"layer{index}"
         cls = layer.get("class_name")
+        if lname in mask_only:
+            continue  # computes a padding mask: the design's Embedding / Masking block makes it
         if kind == "Sequential":
             if cls == "InputLayer" or (prev is None and layer.get("build_config")):
                 if prev is None:
@@ -169,7 +176,63 @@ def import_keras(path: str | Path) -> ImportedModel:
         ids[lname] = bid
         prev = bid
     _check_single_io(arc.config, kind, path)
+    _check_masks(layers, ids, builder, kind)
     return imported
+
+
+def _tensor_names(obj) -> list[str]:
+    """Layer names of the Keras tensors inside a (nested) config value."""
+    if isinstance(obj, dict) and obj.get("class_name") == "__keras_tensor__":
+        return [obj["config"]["keras_history"][0]]
+    if isinstance(obj, dict):
+        return [n for v in obj.values() for n in _tensor_names(v)]
+    if isinstance(obj, (list, tuple)):
+        return [n for v in obj for n in _tensor_names(v)]
+    return []
+
+
+def _mask_only_layers(layers: list[dict]) -> set[str]:
+    """Layers (NotEqual, Any ... op layers) whose outputs only compute the padding masks passed to other
+    layers' `mask` argument: a design recomputes those from its Embedding(mask_zero) / Masking blocks."""
+    data_users: dict[str, set[str]] = {}
+    mask_users: dict[str, set[str]] = {}
+    for layer in layers:
+        name = str(layer.get("config", {}).get("name") or layer.get("name"))
+        for node in layer.get("inbound_nodes", [])[:1]:
+            for src in _tensor_names(node.get("args", [])):
+                data_users.setdefault(src, set()).add(name)
+            for src in _tensor_names(node.get("kwargs", {}).get("mask")):
+                mask_users.setdefault(src, set()).add(name)
+    only: set[str] = set()
+    for layer in reversed(layers):
+        name = str(layer.get("config", {}).get("name") or layer.get("name"))
+        users = data_users.get(name, set())
+        if (users or mask_users.get(name)) and users <= only:
+            only.add(name)
+    return only
+
+
+def _check_masks(layers: list[dict], ids: dict[str, str], builder: DesignBuilder, kind: str) -> None:
+    """Every recurrent layer Keras calls with a padding mask honours the same mask in the design, and no other."""
+    from ..blocks import CATALOG
+    from ..compile import masked_recurrent_blocks
+    from ..shapes import check
+
+    res = check(builder.project)
+    if not res.ok:
+        return  # build_checked reports it
+    masked = masked_recurrent_blocks(builder.project, res)
+    present = {b.id for b in builder.project.blocks}  # a go_backwards twin fused into its partner is gone
+    for layer in layers:
+        name = str(layer.get("config", {}).get("name") or layer.get("name"))
+        bid = ids.get(name)
+        if bid not in present or not CATALOG[builder.block(bid).type].uses_mask:
+            continue
+        keras_masked = bool(_tensor_names((layer.get("inbound_nodes") or [{}])[0].get("kwargs", {}).get("mask")))
+        if kind != "Sequential" and keras_masked != (bid in masked):
+            raise ImportRefused(f"layer '{name}' ({layer.get('class_name')}) is called "
+                                f"{'with' if keras_masked else 'without'} a padding mask, which the design cannot "
+                                f"reproduce from its Embedding(mask_zero) / Masking blocks: please report this file")
 
 
 def _unknown_source(src: str, lname: str):
@@ -223,6 +286,8 @@ def _map_layer(arc, builder, imported, layer, lname, cls, sources) -> str:
         return builder.add(lname, "Flatten", {}, sources)
     if cls == "MultiHeadAttention":
         return _map_attention(arc, builder, layer, lname, sources)
+    if cls in _WINDOW_MAPPERS:
+        return _WINDOW_MAPPERS[cls](arc, builder, cfg, lname, cls, sources)
     if cls in ("Functional", "Sequential", "Model"):
         raise ImportRefused(f"cannot import {where}: a model nested inside the model is not supported: build it "
                             f"as one flat model (call the inner model's layers directly); {_supported_line()}")
@@ -452,3 +517,92 @@ def _map_attention(arc, builder, layer, lname, sources) -> str:
     builder.set_weight(bid, "output.weight", kernel.reshape(-1, kernel.shape[-1]).T)
     builder.set_weight(bid, "output.bias", bias)
     return bid
+
+
+# ----------------------------------------------------------------------------- convolution, pooling, BN
+def _one(value, name: str, where: str) -> int | None:
+    """A Keras 1D size: an int or a one-element list (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise ImportRefused(f"{where}: {name}={value} is not a 1D size")
+        value = value[0]
+    return int(value)
+
+
+def _channels_last(cfg: dict, where: str) -> None:
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        raise ImportRefused(f"{where}: data_format={cfg.get('data_format')!r} is not supported: RNN Studio "
+                            f"sequences are (batch, time, features), Keras' channels_last")
+
+
+def _map_conv1d(arc, builder, cfg, lname, cls, sources) -> str:
+    where = f"layer '{lname}' (Conv1D)"
+    _channels_last(cfg, where)
+    if int(cfg.get("groups", 1)) != 1:
+        raise ImportRefused(f"{where}: groups={cfg.get('groups')} is not supported (grouped convolution)")
+    params = {"filters": int(cfg["filters"]), "kernel_size": _one(cfg["kernel_size"], "kernel_size", where),
+              "strides": _one(cfg.get("strides", 1), "strides", where), "padding": cfg.get("padding", "valid"),
+              "dilation_rate": _one(cfg.get("dilation_rate", 1), "dilation_rate", where),
+              "activation": _activation(cfg.get("activation", "linear"), where),
+              "use_bias": bool(cfg.get("use_bias", True))}
+    bid = builder.add(lname, "Conv1D", params, sources)
+    values = arc.vars(lname)
+    builder.set_weight(bid, "conv.weight", np.transpose(values[0], (2, 1, 0)))  # (k, in, out) -> (out, in, k)
+    if params["use_bias"]:
+        builder.set_weight(bid, "conv.bias", values[1])
+    return bid
+
+
+def _map_window_pool(arc, builder, cfg, lname, cls, sources) -> str:
+    where = f"layer '{lname}' ({cls})"
+    _channels_last(cfg, where)
+    size = _one(cfg.get("pool_size", 2), "pool_size", where)
+    strides = _one(cfg.get("strides"), "strides", where)
+    params = {"pool_size": size, "strides": None if strides == size else strides,
+              "padding": cfg.get("padding", "valid")}
+    return builder.add(lname, cls, params, sources)
+
+
+def _map_batch_norm(arc, builder, cfg, lname, cls, sources) -> str:
+    where = f"layer '{lname}' (BatchNormalization)"
+    axis = cfg.get("axis", -1)
+    if axis not in (-1, [-1]) and not (_is_seq(builder, sources) and axis in (2, [2])) \
+            and not (not _is_seq(builder, sources) and axis in (1, [1])):
+        raise ImportRefused(f"{where}: axis={axis} is not supported: RNN Studio normalizes the last (feature) axis")
+    if cfg.get("renorm"):
+        raise ImportRefused(f"{where}: renorm=True is not supported")
+    center, scale = bool(cfg.get("center", True)), bool(cfg.get("scale", True))
+    params = {"momentum": float(cfg.get("momentum", 0.99)), "epsilon": float(cfg.get("epsilon", 1e-3)),
+              "center": center, "scale": scale}
+    bid = builder.add(lname, "BatchNormalization", params, sources)
+    values = arc.vars(lname)
+    for key, present in (("weight", scale), ("bias", center), ("running_mean", True), ("running_var", True)):
+        if present:
+            builder.set_weight(bid, key, values.pop(0))
+    return bid
+
+
+def _map_repeat(arc, builder, cfg, lname, cls, sources) -> str:
+    return builder.add(lname, "RepeatVector", {"n": int(cfg["n"])}, sources)
+
+
+def _map_embedding(arc, builder, cfg, lname, cls, sources) -> str:
+    where = f"layer '{lname}' (Embedding)"
+    if cfg.get("embeddings_constraint") or cfg.get("lora_rank") or cfg.get("sparse"):
+        raise ImportRefused(f"{where}: lora_rank / sparse embeddings are not supported")
+    params = {"input_dim": int(cfg["input_dim"]), "output_dim": int(cfg["output_dim"]),
+              "mask_zero": bool(cfg.get("mask_zero", False))}
+    bid = builder.add(lname, "Embedding", params, sources)
+    builder.set_weight(bid, "embedding.weight", arc.vars(lname)[0])
+    return bid
+
+
+def _map_masking(arc, builder, cfg, lname, cls, sources) -> str:
+    return builder.add(lname, "Masking", {"mask_value": float(cfg.get("mask_value", 0.0))}, sources)
+
+
+_WINDOW_MAPPERS = {"Embedding": _map_embedding, "Masking": _map_masking,
+                   "Conv1D": _map_conv1d, "MaxPooling1D": _map_window_pool, "AveragePooling1D": _map_window_pool,
+                   "BatchNormalization": _map_batch_norm, "RepeatVector": _map_repeat}

@@ -40,7 +40,8 @@ VERIFY_ATOL = 1e-4
 RECURRENT_OPS = {"GRU": "GRU", "LSTM": "LSTM", "RNN": "SimpleRNN"}
 SUPPORTED_OPS = ("GRU", "LSTM", "RNN", "Gemm", "MatMul", "Add", "Mul", "Concat", "Transpose", "Reshape", "Squeeze",
                  "Gather", "Slice", "Relu", "Tanh", "Sigmoid", "Softmax", "Gelu", "ReduceMean", "ReduceMax",
-                 "Flatten", "Identity", "Dropout", "LayerNormalization")
+                 "Flatten", "Identity", "Dropout", "LayerNormalization", "Conv", "Pad", "MaxPool", "AveragePool",
+                 "BatchNormalization")
 
 
 def _supported_line() -> str:
@@ -206,8 +207,11 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
     recurrent = [n for n in graph.nodes if n.op_type in RECURRENT_OPS]
     linear = _linear_ops(graph)
     norms = [n for n in graph.nodes if n.op_type == "LayerNormalization"]
+    by_op = {op: [n for n in graph.nodes if n.op_type == op and (op != "Gather" or _is_table_lookup(n, graph))]
+             for op in _OWN_WEIGHT_NODES.values()}
     for bid in res.order:
         block = project.block(bid)
+        assert block is not None  # res.order holds the design's own ids
         p = block.resolved()
         if block.type in ("GRU", "LSTM", "SimpleRNN"):
             spec = None
@@ -229,6 +233,8 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
                 builder.set_weight(bid, f"{key}.weight", w)
                 if bias is not None and (block.type != "Dense" or p["use_bias"]):
                     builder.set_weight(bid, f"{key}.bias", bias)
+        elif block.type in _OWN_WEIGHT_NODES:
+            _own_node_weights(builder, bid, block.type, p, by_op[_OWN_WEIGHT_NODES[block.type]], graph, path)
         elif block.type == "LayerNormalization":
             if not norms:
                 raise ImportRefused(f"{path}: LayerNormalization '{bid}' was exported below opset 17 (decomposed): "
@@ -240,6 +246,38 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
     imported.notes.append(f"RNN Studio export of '{project.name}': design read from its metadata")
     _meta_from_metadata(imported, metadata)
     return imported
+
+
+# block -> its ONNX node (Embedding: a Gather from a stored (input_dim, output_dim) table)
+_OWN_WEIGHT_NODES = {"Conv1D": "Conv", "BatchNormalization": "BatchNormalization", "Embedding": "Gather"}
+
+
+def _is_table_lookup(node, graph: _Graph) -> bool:
+    table = graph.consts.get(node.input[0])
+    return table is not None and table.ndim == 2 and table.dtype.kind == "f"
+
+
+def _own_node_weights(builder: DesignBuilder, bid: str, type_: str, p: dict, nodes: list, graph: _Graph,
+                      path: Path) -> None:
+    """Weights of a block that exports to one weight-carrying node (Conv; BatchNormalization in eval)."""
+    if not nodes:
+        raise ImportRefused(f"{path}: fewer {_OWN_WEIGHT_NODES[type_]} nodes than the embedded design needs")
+    node = nodes.pop(0)
+    stored = [graph.consts.get(name) if name else None for name in node.input[1:]]
+    keys: list[str | None]
+    if type_ == "Embedding":
+        keys = ["embedding.weight"]
+        stored = [graph.consts[node.input[0]]]
+    elif type_ == "Conv1D":
+        keys = ["conv.weight", "conv.bias"] if p["use_bias"] else ["conv.weight"]
+    else:  # scale, B, mean, var; a design without scale / center exported ones / zeros in their place
+        keys = ["weight" if p["scale"] else None, "bias" if p["center"] else None, "running_mean", "running_var"]
+    for key, value in zip(keys, stored[:len(keys)], strict=True):
+        if key is None:
+            continue
+        if value is None:
+            raise ImportRefused(f"{path}: {_where(node)} computes its weights in the graph: re-export it")
+        builder.set_weight(bid, key, value)
 
 
 def _meta_from_metadata(imported: ImportedModel, metadata: dict[str, str]) -> None:
@@ -268,11 +306,16 @@ def verify_against_onnx(imported: ImportedModel, path: Path, graph: _Graph, meta
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own error types for files it cannot run
         raise ImportRefused(f"{path}: onnxruntime cannot load it ({type(e).__name__}: {str(e).splitlines()[0]})") \
             from None
+    from ..compile import token_vocabulary
+    from ..shapes import check
+
     batch_fixed, time_fixed, feats = graph.input_shape
+    tokens = token_vocabulary(imported.project, check(imported.project))  # None: float input
     rng = np.random.default_rng(0)
     worst = 0.0
     for batch, steps in ((2, 7), (3, 11)):
-        x = rng.standard_normal((batch_fixed or batch, time_fixed or steps, feats)).astype(np.float32)
+        shape = (batch_fixed or batch, time_fixed or steps, feats)
+        x = rng.standard_normal(shape).astype(np.float32) if tokens is None else rng.integers(0, tokens, shape)
         (want,) = sess.run(None, {graph.input_name: x})
         with torch.no_grad():
             got = _run_ours(model, imported, x)

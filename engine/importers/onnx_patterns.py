@@ -26,6 +26,7 @@ from .onnx import (
     _supported_line,
     _where,
 )
+from .onnx_channels import ChannelsFirstPatterns, _ChannelsFirst
 
 
 class _Aux:
@@ -80,10 +81,10 @@ class _HState:
     direction: int
 
 
-_DATA = (_Seq, _Vec, _TimeMajor, _RnnY, _RnnH, _HState)
+_DATA = (_Seq, _Vec, _TimeMajor, _RnnY, _RnnH, _HState, _ChannelsFirst)
 
 
-class PatternReader:
+class PatternReader(ChannelsFirstPatterns):
     def __init__(self, graph: _Graph, builder: DesignBuilder, path):
         self.g, self.b, self.path = graph, builder, path
         self.values: dict[str, object] = {}
@@ -128,6 +129,12 @@ class PatternReader:
     # ------------------------------------------------------------------ layout ops
     def _op_Transpose(self, node, ins):
         perm, v = list(_attrs(node).get("perm", [])), ins[0]
+        if perm == [0, 2, 1]:  # to or from a channels-first (batch, features, time) view (onnx_channels.py)
+            return self._channels_transpose(v)
+        if perm == [2, 0, 1] and isinstance(v, _ChannelsFirst) and v.pad == (0, 0):  # two transposes fused
+            return _TimeMajor(v.block)
+        if perm == [1, 2, 0] and isinstance(v, _TimeMajor):
+            return _ChannelsFirst(v.block)
         if perm == [1, 0, 2]:
             if isinstance(v, _Seq):
                 return _TimeMajor(v.block)
@@ -353,6 +360,8 @@ class PatternReader:
 
     def _activation(self, node, ins, name: str):
         v = ins[0]
+        if isinstance(v, _ChannelsFirst):
+            return self._channels_activation(v, name) if self._only_consumer(node.input[0], node) else None
         if isinstance(v, _HState):
             v = _Vec(self._state_vec([v], "concat", node))
         if not isinstance(v, (_Seq, _Vec)):

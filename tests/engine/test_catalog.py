@@ -50,6 +50,14 @@ def _example_design(btype: str) -> Project:
     p.add_block(Block("b", btype, {}))
     for s in sources:
         p.add_link(s, "b")
+    if not check(p).ok and CATALOG[btype].reads_tokens:  # it reads token ids: an int64 Input of one id per step
+        p.block("x").params.update({"features": 1, "dtype": "int64"})
+    if not check(p).ok and sources == ["x"]:  # a block that takes a vector (RepeatVector): pool time away first
+        p.remove_block("b")
+        p.add_block(Block("pool", "GlobalAveragePooling1D", {}))
+        p.add_block(Block("b", btype, {}))
+        p.add_link("x", "pool")
+        p.add_link("pool", "b")
     return p
 
 
@@ -80,7 +88,7 @@ def test_every_type_serves_every_consumer(btype, tmp_path):
     source, state = generate_source(model, project)
     gen = getattr(_load_source(source, "generated.py"), _class_name(project.name))()
     gen.load_state_dict(state, strict=True)
-    x = torch.randn(3, 8, 4)
+    x = torch.randn(3, 8, 4) if not d.reads_tokens else torch.randint(0, 2, (3, 8, 1))
     with torch.no_grad():
         assert torch.allclose(gen.eval()(x), model(x), atol=1e-6)
 

@@ -1,0 +1,163 @@
+"""Embedding with integer token input, Masking and mask_zero: recurrent layers skip padded steps as Keras
+does (the reverse direction of a bidirectional layer starts at each sequence's last real step; the last
+state is the state at that step). Keras 3 models on the torch backend, imported, compared at 1e-5 on padded
+batches of different lengths; masked designs refuse the exports by name (an honest limit)."""
+import numpy as np
+import pytest
+import torch
+
+from tests.engine.test_import_keras import keras  # sets KERAS_BACKEND=torch
+
+from rnn_studio import engine
+from rnn_studio.engine import Block, Project, check
+from rnn_studio.engine.importers import import_model, write_import
+from rnn_studio.engine.runs import load_run
+from rnn_studio.exports import ExportError, export_onnx, generate_source
+
+layers = keras.layers
+ATOL = 1e-5
+
+
+def _padded_ids(rng, batch, steps, vocab, lengths, left=False):
+    ids = np.zeros((batch, steps), np.int32)
+    for i, n in enumerate(lengths):
+        real = rng.integers(1, vocab, n)
+        if left:
+            ids[i, steps - n:] = real
+        else:
+            ids[i, :n] = real
+    return ids
+
+
+def _import_run(model, tmp_path, name):
+    model.save(tmp_path / f"{name}.keras")
+    run = write_import(import_model(tmp_path / f"{name}.keras"), tmp_path / f"{name}.rnn.json", tmp_path / "runs")
+    project, ours, _ = load_run(run)
+    return project, ours
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_embedding_mask_zero_bidirectional_lstm_equals_keras(tmp_path, return_sequences):
+    inputs = keras.Input((9,), dtype="int32")
+    x = layers.Embedding(12, 5, mask_zero=True)(inputs)
+    x = layers.Bidirectional(layers.LSTM(4, return_sequences=return_sequences))(x)
+    model = keras.Model(inputs, layers.Dense(3)(x))
+    project, ours = _import_run(model, tmp_path, "tokens")
+    assert project.block(check(project).input_id).params == {"timesteps": 9, "features": 1, "dtype": "int64"}
+    rng = np.random.default_rng(0)
+    for left in (False, True):  # padding after and before the real steps
+        ids = _padded_ids(rng, 5, 9, 12, [9, 6, 3, 1, 4], left)
+        want = keras.ops.convert_to_numpy(model(ids, training=False))
+        with torch.no_grad():
+            got = ours(torch.from_numpy(ids.astype(np.int64))[..., None]).numpy()
+        if return_sequences:  # Keras' Bidirectional gives zeros at masked steps, as we do
+            assert np.abs(got[ids == 0]).max() == pytest.approx(float(np.abs(
+                keras.ops.convert_to_numpy(model.layers[-1].bias)).max()), abs=1e-6)  # Dense(0) = its bias
+        np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
+
+
+def test_masking_bidirectional_gru_last_state_equals_keras(tmp_path):
+    inputs = keras.Input((8, 3))
+    x = layers.Masking(mask_value=0.0)(inputs)
+    x = layers.Bidirectional(layers.GRU(4), merge_mode="sum")(x)
+    model = keras.Model(inputs, x)
+    project, ours = _import_run(model, tmp_path, "masked")
+    assert [b.type for b in project.blocks] == ["Input", "Masking", "GRU"]
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 8, 3)).astype(np.float32)
+    for i, n in enumerate([8, 5, 2, 7]):
+        x[i, n:] = 0.0  # padded after each sequence's end
+    want = keras.ops.convert_to_numpy(model(x, training=False))
+    with torch.no_grad():
+        got = ours(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
+    # and the padding matters: the same layer run without the mask (its backward half starting at the zeros)
+    gru = next(b.id for b in project.blocks if b.type == "GRU")
+    with torch.no_grad():
+        unmasked = ours.blocks[gru](torch.from_numpy(x)).numpy()
+    assert np.abs(unmasked - want)[1:3].max() > 1e-2
+
+
+def test_the_reverse_direction_starts_at_the_last_real_step():
+    torch.manual_seed(0)
+    design = Project("m", [Block("x", "Input", {"timesteps": None, "features": 2}), Block("m", "Masking", {}),
+                           Block("g", "GRU", {"units": 3, "bidirectional": True})], [("x", "m"), ("m", "g")])
+    model = engine.build_model(design).eval()
+    real = torch.randn(1, 4, 2)
+    padded = torch.cat([real, torch.zeros(1, 3, 2)], dim=1)
+    with torch.no_grad():
+        # the same 4 real steps give the same last state however much padding follows
+        assert torch.allclose(model(padded), model(real), atol=1e-6)
+        plain = model.blocks["g"](padded)  # the layer alone, no mask: the backward half reads the zeros first
+    assert not torch.allclose(plain, model(real), atol=1e-3)
+
+
+def _token_design(mask_zero=True):
+    return Project("tok", [Block("x", "Input", {"timesteps": None, "features": 1, "dtype": "int64"}),
+                           Block("e", "Embedding", {"input_dim": 10, "output_dim": 4, "mask_zero": mask_zero}),
+                           Block("l", "LSTM", {"units": 3, "bidirectional": True}),
+                           Block("out", "Dense", {"units": 2, "activation": "softmax"})],
+                   [("x", "e"), ("e", "l"), ("l", "out")])
+
+
+def test_token_input_rules_are_checked_by_name():
+    ok = check(_token_design())
+    assert ok.ok and ok.shapes["e"] == (None, None, 4) and ok.param_counts["e"] == 40
+    bad = _token_design()
+    bad.block("x").params["features"] = 3
+    assert check(bad).errors[0].message == ("Input 'x': dtype=int64 carries one token id per step, but features=3: "
+                                            "set features=1 (an Embedding turns each id into a vector)")
+    direct = Project("d", [Block("x", "Input", {"timesteps": 5, "features": 1, "dtype": "int64"}),
+                           Block("g", "GRU", {"units": 2})], [("x", "g")])
+    assert check(direct).errors[0].message.startswith(
+        "GRU 'g' is fed the token ids of Input 'x' (dtype=int64), which only Embedding reads")
+    floats = _token_design()
+    floats.block("x").params["dtype"] = "float32"
+    assert check(floats).errors[0].message == ("Embedding 'e' reads integer token ids, but 'x' gives float values: "
+                                               "feed it from an Input with dtype=int64 and features=1")
+
+
+def test_masked_designs_refuse_exports_by_name_and_unmasked_token_designs_export(tmp_path):
+    model = engine.build_model(_token_design()).eval()
+    for export in (lambda: export_onnx(model, _token_design(), tmp_path / "m.onnx"),
+                   lambda: generate_source(model, _token_design())):
+        with pytest.raises(ExportError) as e:
+            export()
+        assert str(e.value).startswith("LSTM 'l' skips the padded steps that Embedding 'e' masks, and the ")
+        assert "\n" not in str(e.value)
+    assert not (tmp_path / "m.onnx").exists()
+    plain = engine.build_model(_token_design(mask_zero=False)).eval()
+    rep = export_onnx(plain, _token_design(mask_zero=False), tmp_path / "plain.onnx")  # int64 ids in, verified
+    assert rep.passed and rep.max_abs_diff < 1e-5 and rep.ops.get("LSTM") == 1, rep.message
+    import onnx
+
+    assert onnx.load(str(tmp_path / "plain.onnx")).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+
+
+def test_the_mask_flows_through_sequences_and_dropout_into_a_go_backwards_layer(tmp_path):
+    inputs = keras.Input((10,), dtype="int32")
+    x = layers.Embedding(15, 4, mask_zero=True)(inputs)
+    x = layers.Bidirectional(layers.GRU(3, return_sequences=True))(x)
+    x = layers.Dropout(0.3)(x)
+    x = layers.LSTM(5, go_backwards=True)(x)
+    model = keras.Model(inputs, layers.Dense(2)(x))
+    project, ours = _import_run(model, tmp_path, "deep")
+    res = check(project)
+    from rnn_studio.engine.compile import masked_recurrent_blocks
+
+    assert len(masked_recurrent_blocks(project, res)) == 2  # both recurrent blocks skip the padding
+    rng = np.random.default_rng(4)
+    ids = _padded_ids(rng, 6, 10, 15, [10, 7, 2, 5, 1, 9])
+    want = keras.ops.convert_to_numpy(model(ids, training=False))
+    with torch.no_grad():
+        got = ours(torch.from_numpy(ids.astype(np.int64))[..., None]).numpy()
+    np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
+
+
+def test_an_all_padding_sequence_keeps_the_zero_state_as_in_keras():
+    torch.manual_seed(0)
+    model = engine.build_model(_token_design()).eval()
+    ids = torch.tensor([[[0], [0], [0]], [[3], [0], [0]]])
+    with torch.no_grad():
+        state = model.blocks["l"](model.blocks["e"](ids), mask=ids[..., 0] != 0)
+    assert torch.equal(state[0], torch.zeros(6)) and state[1].abs().sum() > 0
