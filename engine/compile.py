@@ -1,5 +1,6 @@
 """Design -> torch.nn.Module using fused nn.GRU / nn.LSTM / nn.RNN (cuDNN on GPU), never a Python
 loop over time steps."""
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,15 @@ class DesignModel(nn.Module):
     block (not per tensor) and exports can name things after the design.
     """
 
-    def __init__(self, modules: dict[str, nn.Module], plan: list[tuple[str, tuple[int, ...]]],
-                 input_id: str, output_id: str, input_shape, output_shape):
+    def __init__(
+        self,
+        modules: dict[str, nn.Module],
+        plan: list[tuple[str, tuple[int, ...]]],
+        input_id: str,
+        output_id: str,
+        input_shape,
+        output_shape,
+    ):
         super().__init__()
         self.blocks = nn.ModuleDict(modules)
         self.input_id = input_id
@@ -82,8 +90,7 @@ def build_model(project: Project, result: CheckResult | None = None) -> DesignMo
         plan.append((input_id, (0,)))
     # the plan must end at the output block (forward returns the last value)
     assert plan[-1][0] == output_id, "output block must come last in topological order"
-    return DesignModel(modules, plan, input_id, output_id, _known(result.input_shape()),
-                       _known(result.output_shape()))
+    return DesignModel(modules, plan, input_id, output_id, _known(result.input_shape()), _known(result.output_shape()))
 
 
 def _known(shape: Shape | None) -> Shape:

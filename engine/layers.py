@@ -4,6 +4,7 @@ This file depends on nothing but torch, on purpose: the PyTorch source export co
 verbatim into the generated model file, so the exported code needs no RNN Studio installed.
 Shape comments: B = batch, T = time, F = features, H = units.
 """
+
 import math
 
 import torch
@@ -35,14 +36,28 @@ class Recurrent(nn.Module):
       return_sequences, the outputs stay in reversed time order (Keras semantics).
     """
 
-    def __init__(self, cell: str, input_size: int, units: int, num_layers: int = 1,
-                 bidirectional: bool = False, merge_mode: str = "concat",
-                 return_sequences: bool = False, go_backwards: bool = False,
-                 dropout: float = 0.0, nonlinearity: str = "tanh"):
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        units: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        merge_mode: str = "concat",
+        return_sequences: bool = False,
+        go_backwards: bool = False,
+        dropout: float = 0.0,
+        nonlinearity: str = "tanh",
+    ):
         super().__init__()
-        kwargs = dict(input_size=input_size, hidden_size=units, num_layers=num_layers,
-                      bidirectional=bidirectional, batch_first=True,
-                      dropout=dropout if num_layers > 1 else 0.0)
+        kwargs = dict(
+            input_size=input_size,
+            hidden_size=units,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.rnn: nn.RNNBase
         if cell == "GRU":
             self.rnn = nn.GRU(**kwargs)
@@ -111,12 +126,20 @@ class Conv1D(nn.Module):
     the right (TF); valid = (0, 0).
     """
 
-    def __init__(self, in_features: int, filters: int, kernel_size: int, strides: int = 1,
-                 dilation_rate: int = 1, pad: tuple = (0, 0), activation: str = "linear", use_bias: bool = True):
+    def __init__(
+        self,
+        in_features: int,
+        filters: int,
+        kernel_size: int,
+        strides: int = 1,
+        dilation_rate: int = 1,
+        pad: tuple = (0, 0),
+        activation: str = "linear",
+        use_bias: bool = True,
+    ):
         super().__init__()
         self.pad = tuple(pad)
-        self.conv = nn.Conv1d(in_features, filters, kernel_size, stride=strides, dilation=dilation_rate,
-                              bias=use_bias)
+        self.conv = nn.Conv1d(in_features, filters, kernel_size, stride=strides, dilation=dilation_rate, bias=use_bias)
         self.activation = Activation(activation)
 
     def forward(self, x):  # (B, T, F)
@@ -163,8 +186,15 @@ class SelfAttention(nn.Module):
     Output has the input's width, so it can sit between recurrent blocks or feed an Add.
     """
 
-    def __init__(self, width: int, num_heads: int, key_dim: int, dropout: float = 0.0,
-                 causal: bool = False, use_bias: bool = True):
+    def __init__(
+        self,
+        width: int,
+        num_heads: int,
+        key_dim: int,
+        dropout: float = 0.0,
+        causal: bool = False,
+        use_bias: bool = True,
+    ):
         super().__init__()
         self.num_heads = num_heads
         self.key_dim = key_dim

@@ -19,6 +19,7 @@ Scalar names (one mapping, `scalars_of`, serves both back ends; x axis = optimiz
                                        val_rmse, val_accuracy, lr, samples_per_s, ...), at its step
     final/<key>                        the numeric metrics of the `end` summary (test_rmse, ...)
 """
+
 from __future__ import annotations
 
 import json
@@ -38,9 +39,21 @@ TRACKING_FILE = "tracking.json"  # <run>/tracking.json: where the run was logged
 TENSORBOARD_DIR = "tensorboard"  # <run>/tensorboard/: the event files
 DEFAULT_EXPERIMENT = "rnn-studio"
 _EPOCH_SKIP = {"kind", "epoch", "step", "best", "elapsed_s", "train_time_s"}
-_FINAL_KEYS = ("val_loss", "val_rmse", "val_mae", "val_accuracy", "test_loss", "test_rmse", "test_mae",
-               "test_persistence_rmse", "test_persistence_mae", "test_accuracy", "test_majority_accuracy",
-               "best_epoch", "wall_time_s")
+_FINAL_KEYS = (
+    "val_loss",
+    "val_rmse",
+    "val_mae",
+    "val_accuracy",
+    "test_loss",
+    "test_rmse",
+    "test_mae",
+    "test_persistence_rmse",
+    "test_persistence_mae",
+    "test_accuracy",
+    "test_majority_accuracy",
+    "best_epoch",
+    "wall_time_s",
+)
 
 
 class TrackingUnavailable(ValueError):
@@ -78,8 +91,10 @@ def require(kind: str) -> None:
         else:
             import mlflow  # noqa: F401
     except ImportError:
-        raise TrackingUnavailable(f"logging to {'TensorBoard' if kind == 'tensorboard' else 'MLflow'} needs the "
-                                  f"{package} package: {INSTALL_HINT} (or pip install {package})") from None
+        raise TrackingUnavailable(
+            f"logging to {'TensorBoard' if kind == 'tensorboard' else 'MLflow'} needs the "
+            f"{package} package: {INSTALL_HINT} (or pip install {package})"
+        ) from None
 
 
 def read_tracking(run_dir: str | Path) -> dict[str, Any]:
@@ -119,8 +134,9 @@ class _ReplayClock:
 class TensorBoardLogger:
     """Writes <run>/tensorboard/ event files from metrics records (torch.utils.tensorboard)."""
 
-    def __init__(self, run_dir: str | Path | None = None, clock: Callable[[dict], float] | None = None,
-                 flush_secs: int = 10):
+    def __init__(
+        self, run_dir: str | Path | None = None, clock: Callable[[dict], float] | None = None, flush_secs: int = 10
+    ):
         require("tensorboard")
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.clock = clock
@@ -141,8 +157,12 @@ class TensorBoardLogger:
         for tag, value, step in scalars_of(rec):
             self.writer.add_scalar(tag, value, step, walltime=walltime)
         if kind == "end":
-            self.writer.add_text("summary", _as_markdown_json({k: v for k, v in rec.items() if k != "kind"}),
-                                 rec.get("steps") or 0, walltime=walltime)
+            self.writer.add_text(
+                "summary",
+                _as_markdown_json({k: v for k, v in rec.items() if k != "kind"}),
+                rec.get("steps") or 0,
+                walltime=walltime,
+            )
             self.close()
 
     def _open(self, rec: dict[str, Any]) -> None:
@@ -153,14 +173,16 @@ class TensorBoardLogger:
         resumed = rec.get("resumed_from_step")
         # records past the resumed checkpoint's step were superseded: TensorBoard drops events at or
         # after purge_step when it reads the files
-        self.writer = SummaryWriter(str(self.log_dir), purge_step=None if resumed is None else resumed + 1,
-                                    flush_secs=self.flush_secs)
+        self.writer = SummaryWriter(
+            str(self.log_dir), purge_step=None if resumed is None else resumed + 1, flush_secs=self.flush_secs
+        )
         if resumed is None:
             walltime = self.clock(rec) if self.clock else None
             design = self.run_dir / "project.rnn.json"
             if design.is_file():
-                self.writer.add_text("design", _as_markdown_json(json.loads(design.read_text(encoding="utf-8"))),
-                                     0, walltime=walltime)
+                self.writer.add_text(
+                    "design", _as_markdown_json(json.loads(design.read_text(encoding="utf-8"))), 0, walltime=walltime
+                )
             self.writer.add_text("settings", _as_markdown_json(rec.get("config") or {}), 0, walltime=walltime)
 
     def close(self) -> None:
@@ -211,8 +233,13 @@ class MlflowLogger:
     the end. The MLflow run id goes to <run>/tracking.json (export adds the ONNX file to that run; a
     resumed run continues the same MLflow run)."""
 
-    def __init__(self, run_dir: str | Path | None = None, clock: Callable[[dict], float] | None = None,
-                 flush_every_s: float = 30.0, experiment: str | None = None):
+    def __init__(
+        self,
+        run_dir: str | Path | None = None,
+        clock: Callable[[dict], float] | None = None,
+        flush_every_s: float = 30.0,
+        experiment: str | None = None,
+    ):
         require("mlflow")
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.clock = clock or (lambda rec: time.time())
@@ -233,8 +260,11 @@ class MlflowLogger:
 
         stamp = int(self.clock(rec) * 1000)
         self.pending += [Metric(tag, float(value), stamp, step) for tag, value, step in scalars_of(rec)]
-        if kind in ("epoch", "end") or len(self.pending) >= 1000 or \
-                time.monotonic() - self.last_flush > self.flush_every_s:
+        if (
+            kind in ("epoch", "end")
+            or len(self.pending) >= 1000
+            or time.monotonic() - self.last_flush > self.flush_every_s
+        ):
             self.flush()
         if kind == "end":
             self._finish(rec)
@@ -245,7 +275,7 @@ class MlflowLogger:
         training slower, not faster: its thread holds the GIL in SQLAlchemy (~2 ms of CPU per metric with
         a SQLite store) while the training loop waits for it between torch ops."""
         for i in range(0, len(self.pending), 1000):  # log_batch takes at most 1000 metrics
-            self.client.log_batch(self.run_id, metrics=self.pending[i:i + 1000])
+            self.client.log_batch(self.run_id, metrics=self.pending[i : i + 1000])
         self.pending = []
         self.last_flush = time.monotonic()
 
@@ -271,15 +301,18 @@ class MlflowLogger:
             local = uri.startswith("sqlite:") and not os.environ.get("MLFLOW_TRACKING_URI")
             where = (self.run_dir.parent / "mlartifacts").resolve().as_uri() if local else None
             experiment_id = self.client.create_experiment(name, artifact_location=where)
-        run = self.client.create_run(experiment_id, run_name=self.run_dir.name,
-                                     tags={"rnn_studio.run_folder": str(self.run_dir.resolve()),
-                                           "rnn_studio.design": str(rec.get("name"))})
+        run = self.client.create_run(
+            experiment_id,
+            run_name=self.run_dir.name,
+            tags={"rnn_studio.run_folder": str(self.run_dir.resolve()), "rnn_studio.design": str(rec.get("name"))},
+        )
         self.run_id = run.info.run_id
-        _write_tracking(self.run_dir, "mlflow", {"tracking_uri": uri, "experiment_id": experiment_id,
-                                                 "run_id": self.run_id})
+        _write_tracking(
+            self.run_dir, "mlflow", {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": self.run_id}
+        )
         params = [Param(k, v) for k, v in _params_of(rec, self.run_dir).items()]
         for i in range(0, len(params), 100):  # log_batch takes at most 100 params
-            self.client.log_batch(self.run_id, params=params[i:i + 100])
+            self.client.log_batch(self.run_id, params=params[i : i + 100])
         self.client.log_batch(self.run_id, tags=[RunTag("rnn_studio.device", str(rec.get("device_name")))])
         design = self.run_dir / "project.rnn.json"
         if design.is_file():
@@ -291,8 +324,11 @@ class MlflowLogger:
             if (self.run_dir / rel).is_file():
                 self.client.log_artifact(self.run_id, str(self.run_dir / rel), folder)
         self.client.set_tag(self.run_id, "rnn_studio.stop_reason", reason)
-        status = "FINISHED" if reason == "completed" or reason.startswith("early stopping") or \
-            reason == "max steps reached" else ("KILLED" if reason == "cancelled" else "FAILED")
+        status = (
+            "FINISHED"
+            if reason == "completed" or reason.startswith("early stopping") or reason == "max steps reached"
+            else ("KILLED" if reason == "cancelled" else "FAILED")
+        )
         self.client.set_terminated(self.run_id, status)
         self.client = None
 
@@ -316,9 +352,10 @@ def check_server(uri: str, timeout_s: float = 5.0) -> None:
         return  # it answered
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise TrackingUnavailable(f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer "
-                                  f"({reason}): start it, or unset MLFLOW_TRACKING_URI to log to runs/mlflow.db") \
-            from None
+        raise TrackingUnavailable(
+            f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer "
+            f"({reason}): start it, or unset MLFLOW_TRACKING_URI to log to runs/mlflow.db"
+        ) from None
 
 
 # ============================================================================ live and replay
@@ -339,8 +376,10 @@ class _Guarded:
         except Exception as e:  # noqa: BLE001 - any back-end failure: tell once and carry on training
             self.failed = True
             line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            self.warn(f"warning: logging to {self.kind} stopped ({line}); the run folder is complete: send it "
-                      f"later with `rnn-studio log RUN --to {self.kind}`")
+            self.warn(
+                f"warning: logging to {self.kind} stopped ({line}); the run folder is complete: send it "
+                f"later with `rnn-studio log RUN --to {self.kind}`"
+            )
 
 
 def _stderr(line: str) -> None:
@@ -362,6 +401,7 @@ def open_loggers(kinds: str | Iterable[str] | None, warn: Callable[[str], None] 
     def on_metric(rec: dict[str, Any]) -> None:
         for logger in loggers:
             logger(rec)
+
     return on_metric
 
 
@@ -372,6 +412,7 @@ def chain(*callbacks: Callable[[dict], None] | None) -> Callable[[dict], None]:
     def on_metric(rec: dict[str, Any]) -> None:
         for c in live:
             c(rec)
+
     return on_metric
 
 

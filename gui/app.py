@@ -1,4 +1,5 @@
 """Application setup and the `rnn-studio gui` entry point (open a window, or render a screenshot)."""
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,6 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from . import theme as themes
 from .icons import app_icon
-
 
 _previous_handler = None
 
@@ -80,8 +80,9 @@ def offer_recovery(parent=None) -> list:
     orphans = find_orphans()
     if not orphans or prompt_disabled():
         return []
-    text = "RNN Studio did not close cleanly. Restore the unsaved work it autosaved?\n\n" + \
-        "\n".join("\u2022 " + r.describe() for r in orphans)
+    text = "RNN Studio did not close cleanly. Restore the unsaved work it autosaved?\n\n" + "\n".join(
+        "\u2022 " + r.describe() for r in orphans
+    )
     box = QMessageBox(QMessageBox.Icon.Question, "Restore unsaved work", text, parent=parent)
     restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
     box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
@@ -129,8 +130,13 @@ def shutdown_qt() -> None:
     app.shutdown()
 
 
-def main(design: str | None = None, shot: str | None = None, theme: str | None = None,
-         size=(1440, 900), select: str | None = None) -> int:
+def main(
+    design: str | None = None,
+    shot: str | None = None,
+    theme: str | None = None,
+    size=(1440, 900),
+    select: str | None = None,
+) -> int:
     from .main_window import MainWindow
 
     app = create_app(theme=theme)

@@ -2,6 +2,7 @@
 links: layers by longest path, dummy nodes for links that skip layers (so they get a lane of their
 own), barycentre ordering sweeps, then x positions pulled towards the parents without overlaps.
 """
+
 from __future__ import annotations
 
 BLOCK_W, BLOCK_H = 208.0, 76.0

@@ -2,6 +2,7 @@
 for the canvas painting. The system colour scheme decides unless the user (View > Theme) or
 RNN_STUDIO_THEME=light|dark says otherwise.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,16 +60,45 @@ class Theme:
 
 
 LIGHT = Theme(
-    name="light", window="#f3f4f6", base="#ffffff", alt_base="#f9fafb", text="#1f2937", muted="#5b6270",
-    border="#d1d5db", accent="#2563eb", accent_text="#ffffff", canvas="#f7f8fa", grid="#eceff3",
-    grid_major="#dfe3e9", block="#ffffff", block_border="#cbd5e1", wire="#64748b", label_bg="#ffffff",
+    name="light",
+    window="#f3f4f6",
+    base="#ffffff",
+    alt_base="#f9fafb",
+    text="#1f2937",
+    muted="#5b6270",
+    border="#d1d5db",
+    accent="#2563eb",
+    accent_text="#ffffff",
+    canvas="#f7f8fa",
+    grid="#eceff3",
+    grid_major="#dfe3e9",
+    block="#ffffff",
+    block_border="#cbd5e1",
+    wire="#64748b",
+    label_bg="#ffffff",
     label_text="#334155",
 )
 DARK = Theme(
-    name="dark", window="#1e1f22", base="#26282c", alt_base="#2b2d31", text="#e5e7eb", muted="#9ca3af",
-    border="#3a3d43", accent="#4c8dff", accent_text="#0b1220", canvas="#18191c", grid="#1f2024",
-    grid_major="#27292e", block="#2b2d31", block_border="#43464d", wire="#8b95a5", label_bg="#24262a",
-    label_text="#d1d5db", error="#f87171", warning="#fbbf24", ok="#4ade80",
+    name="dark",
+    window="#1e1f22",
+    base="#26282c",
+    alt_base="#2b2d31",
+    text="#e5e7eb",
+    muted="#9ca3af",
+    border="#3a3d43",
+    accent="#4c8dff",
+    accent_text="#0b1220",
+    canvas="#18191c",
+    grid="#1f2024",
+    grid_major="#27292e",
+    block="#2b2d31",
+    block_border="#43464d",
+    wire="#8b95a5",
+    label_bg="#24262a",
+    label_text="#d1d5db",
+    error="#f87171",
+    warning="#fbbf24",
+    ok="#4ade80",
 )
 
 UI_FONTS = ("Inter", "Segoe UI", "SF Pro Text", "Cantarell", "Noto Sans", "Ubuntu", "DejaVu Sans")

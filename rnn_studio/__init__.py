@@ -8,6 +8,7 @@ In the source repository those subpackages are the top-level folders `engine/`, 
 and `assets/` (pyproject.toml maps them with `package-dir`); when this package is imported from a
 checkout, its search path is extended to the checkout's root so the same names resolve there.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
