@@ -277,7 +277,7 @@ def _group_rows(table: Table, plan: DataPlan) -> Layout:
     counts = np.bincount(rank[codes], minlength=len(uniq))
     ends = np.cumsum(counts)
     plan.series = len(uniq)
-    return Layout(order, [(int(e - k), int(e)) for e, k in zip(ends, counts)])
+    return Layout(order, [(int(e - k), int(e)) for e, k in zip(ends, counts, strict=True)])
 
 
 def _check_time_order(table: Table, plan: DataPlan, layout: Layout, c) -> None:
@@ -467,7 +467,7 @@ def _drop_rows(table: Table, plan: DataPlan, layout: Layout, used: list[str]) ->
     counts = [int(keep[s:e].sum()) for s, e in layout.segments]
     layout.order = order[keep]
     ends = np.cumsum(counts)
-    layout.segments = [(int(e - k), int(e)) for e, k in zip(ends, counts)]
+    layout.segments = [(int(e - k), int(e)) for e, k in zip(ends, counts, strict=True)]
     plan.missing["rows_dropped"] = dropped
     plan.warnings.append(f"{dropped} row(s) with missing values dropped: windows run across the dropped rows")
 
@@ -540,7 +540,7 @@ def _split(plan: DataPlan, layout: Layout, c) -> None:
         n = e - s
         n_tr, n_tv = split_bounds(n, fractions)
         n_windows, reach = n - L - h + 1, L - 1 + h  # window i's last target row is i + reach
-        for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, n))):
+        for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, n)), strict=True):
             first, end = max(0, lo - reach), max(0, min(n_windows, hi - reach))
             index[name].append(np.arange(s + first, s + max(first, end), dtype=np.int64))
             rows[name] += hi - lo
@@ -565,7 +565,7 @@ def _split_labels(table: Table, plan: DataPlan, layout: Layout) -> None:
         return
     s, e = layout.segments[0]
     n_tr, n_tv = split_bounds(e - s, plan.split)
-    for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, e - s))):
+    for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, e - s)), strict=True):
         if hi <= lo:
             continue
         first, last = s + lo, s + hi - 1

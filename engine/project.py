@@ -11,6 +11,7 @@ follow; undo commands in the GUI call only these methods.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -147,7 +148,7 @@ class Project:
     def remove_block(self, block_id: str) -> dict[str, Any]:
         """Remove a block and its links; returns what `restore_block` needs to undo it exactly."""
         index = self.index_of(block_id)
-        removed_links = [(i, l) for i, l in enumerate(self.links) if block_id in l]
+        removed_links = [(i, link) for i, link in enumerate(self.links) if block_id in link]
         for i, _ in reversed(removed_links):
             del self.links[i]
         block = self.blocks.pop(index)
@@ -241,10 +242,8 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

@@ -13,7 +13,7 @@ and the summary, not a number to parse out of `stop_reason` ("diverged at step N
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict, Union
+from typing import Any, Literal, TypedDict
 
 KIND_START: Literal["start"] = "start"
 KIND_STEP: Literal["step"] = "step"
@@ -133,7 +133,7 @@ class EndRecord(Summary, total=False):
     kind: Literal["end"]
 
 
-Record = Union[StartRecord, StepRecord, GradRecord, EpochRecord, EndRecord]
+Record = StartRecord | StepRecord | GradRecord | EpochRecord | EndRecord
 
 # the fields a record must have for a reader to use it (others are optional or added later)
 _REQUIRED: dict[str, tuple[str, ...]] = {

@@ -18,6 +18,7 @@ A checkpoint is a dict saved with torch.save:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -180,10 +181,8 @@ class RunLock:
                 f"took over the lock of process {owner.get('pid')} on {owner.get('host')}, which is no "
                 f"longer running (it stopped without cleaning up)"
             )
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-            except FileNotFoundError:
-                pass
         raise RunLockedError(f"{self.path}: cannot take the run folder's lock: another process keeps taking it")
 
     def check_free(self) -> dict[str, Any] | None:
@@ -215,10 +214,8 @@ class RunLock:
         except OSError as e:
             raise write_error(e, self.path) from None
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 tmp.unlink()
-            except OSError:
-                pass
 
     def _owner(self) -> dict[str, Any] | None:
         try:
@@ -232,10 +229,8 @@ class RunLock:
     def release(self) -> None:
         if self.held:
             self.held = False
-            try:
+            with contextlib.suppress(OSError):
                 self.path.unlink()
-            except OSError:
-                pass
 
 
 def _alive(pid: Any) -> bool:
@@ -275,7 +270,8 @@ class MetricsWriter:
         try:
             if append:
                 _drop_partial_line(self.path)
-            self._f = open(self.path, "a" if append else "w", encoding="utf-8", newline="\n")
+            # the writer keeps its file open for its whole life and closes it in close()
+            self._f = open(self.path, "a" if append else "w", encoding="utf-8", newline="\n")  # noqa: SIM115
         except OSError as e:
             raise write_error(e, self.path) from None
 
@@ -294,10 +290,8 @@ class MetricsWriter:
                 os.fsync(self._f.fileno())
             except OSError:
                 pass
-            try:
+            with contextlib.suppress(OSError):
                 self._f.close()
-            except OSError:
-                pass
 
 
 def _drop_partial_line(path: Path) -> None:

@@ -344,7 +344,9 @@ def _stable_topo(order, ins, outs, position):
 def _lint_block(ctx: Ctx, in_shapes, reversed_time, warn, blocks) -> None:
     """Warnings that other tools don't give, per block, as shapes flow (the block's own: BlockDef.lints)."""
     p, bid = ctx.params, ctx.id
-    seq_inputs = [(s, reversed_time.get(s, False)) for s, shp in zip(ctx.sources, in_shapes) if len(shp) == 3]
+    seq_inputs = [
+        (s, reversed_time.get(s, False)) for s, shp in zip(ctx.sources, in_shapes, strict=True) if len(shp) == 3
+    ]
     if len(ctx.sources) > 1:  # a merge: reversed sequences met with forward ones are reported here
         orders = {r for _, r in seq_inputs}
         if len(orders) > 1:

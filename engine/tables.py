@@ -15,6 +15,7 @@ No Qt, no torch.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import gzip
@@ -185,10 +186,8 @@ def release_pages(arr: np.ndarray) -> None:
     while base is not None and not isinstance(base, mmap.mmap):
         base = getattr(base, "base", None) if not isinstance(base, np.memmap) else getattr(base, "_mmap", None)
     if base is not None and hasattr(base, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             base.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):
-            pass
 
 
 def check_finite_range(arr: np.ndarray, where, chunk: int = 1 << 17) -> None:
@@ -329,7 +328,7 @@ def from_arrow(arrow, source: str, path: Path | None, fmt: str, mapped: bool = F
     names = [str(n).strip() for n in arrow.column_names]
     _check_header(source, names)
     table = Table(source, names, {}, {}, path, fmt, mapped=mapped)
-    for name, col in zip(names, arrow.columns):
+    for name, col in zip(names, arrow.columns, strict=True):
         typ = col.type
         if pa.types.is_null(typ):  # every cell empty
             table.columns[name] = np.full(len(col), np.nan)
@@ -547,7 +546,7 @@ def read_folder(p: Path) -> Table:
         )
     parts = [read_csv(f) for f in files]
     names = parts[0].names
-    for f, t in zip(files[1:], parts[1:]):
+    for f, t in zip(files[1:], parts[1:], strict=True):
         if t.names != names:
             raise DataError(
                 f"{f}: columns {', '.join(t.names)} differ from {files[0].name}'s ({', '.join(names)}): "
@@ -568,11 +567,11 @@ def read_folder(p: Path) -> Table:
             table.columns[name] = np.concatenate([t.columns[name] for t in parts])
             if kind == "time":
                 table.times[name] = np.concatenate([t.times[name] for t in parts])
-        for offset, t in zip(np.cumsum([0] + [t.n_rows for t in parts]), parts):
+        for offset, t in zip(np.cumsum([0] + [t.n_rows for t in parts]), parts, strict=False):
             if name in t.bad and name not in table.bad:
                 table.bad[name] = (int(offset) + t.bad[name][0], t.bad[name][1])
     table.columns["series"] = np.concatenate(
-        [np.full(t.n_rows, f.name.split(".")[0], dtype=object) for f, t in zip(files, parts)]
+        [np.full(t.n_rows, f.name.split(".")[0], dtype=object) for f, t in zip(files, parts, strict=True)]
     )
     table.kinds["series"] = "text"
     return table

@@ -22,6 +22,7 @@ Scalar names (one mapping, `scalars_of`, serves both back ends; x axis = optimiz
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -120,10 +121,8 @@ class _ReplayClock:
 
     def __call__(self, rec: dict[str, Any]) -> float:
         if rec.get("kind") == "start" and rec.get("time") and rec.get("resumed_from_step") is None:
-            try:
+            with contextlib.suppress(ValueError):
                 self.t0 = datetime.fromisoformat(rec["time"]).timestamp()
-            except ValueError:
-                pass
         if _is_number(rec.get("elapsed_s")):
             self.elapsed = float(rec["elapsed_s"])
         elif _is_number(rec.get("wall_time_s")):
@@ -229,8 +228,8 @@ def _params_of(rec: dict[str, Any], run_dir: Path) -> dict[str, str]:
 
 class MlflowLogger:
     """Logs a run to MLflow: params at start, metrics in batches (MlflowClient.log_batch at every epoch
-    end, and every `flush_every_s` / 1000 metrics within long epochs), design / best checkpoint / summary as artifacts at
-    the end. The MLflow run id goes to <run>/tracking.json (export adds the ONNX file to that run; a
+    end, and every `flush_every_s` / 1000 metrics within long epochs), design / best checkpoint / summary as
+    artifacts at the end. The MLflow run id goes to <run>/tracking.json (export adds the ONNX file to that run; a
     resumed run continues the same MLflow run)."""
 
     def __init__(

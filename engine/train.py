@@ -21,6 +21,7 @@ host every `sync_every` steps (1 on CPU where reading is free), gradient norms p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -373,7 +374,7 @@ class _GradNorms:
         return torch.cat([sq.sum().sqrt().view(1), sq.sqrt()])
 
     def to_record(self, values: list[float]) -> tuple[float, dict[str, float]]:
-        return values[0], dict(zip(self.block_ids, values[1:]))
+        return values[0], dict(zip(self.block_ids, values[1:], strict=True))
 
 
 def _finite(v: float) -> float | None:
@@ -481,10 +482,8 @@ class _StopFlag:
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(ValueError, OSError):
                 self._old[sig] = signal.signal(sig, self._handler)
-            except (ValueError, OSError):
-                pass
 
     def _handler(self, signum, frame):
         if self.shutting_down:
@@ -496,10 +495,8 @@ class _StopFlag:
 
     def restore(self) -> None:
         for sig, old in self._old.items():
-            try:
+            with contextlib.suppress(ValueError, OSError):
                 signal.signal(sig, old)
-            except (ValueError, OSError):
-                pass
         self._old.clear()
 
     def __bool__(self) -> bool:
@@ -768,10 +765,8 @@ class _Trainer:
             self.notes.append(self.lock.note)
         if self.setup.resume_dir is None:
             self._write_snapshot()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             (rd / STOP_FILE).unlink()  # a stale request from a previous attempt
-        except FileNotFoundError:
-            pass
 
     def _write_snapshot(self) -> None:
         rd, cfg = self.rd, self.cfg
@@ -788,10 +783,8 @@ class _Trainer:
             checkpoint_path(rd, "best"),
             checkpoint_path(rd, "last"),
         ):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
-            except FileNotFoundError:
-                pass
 
     # ---------------------------------------------------------------- model, optimizer, schedule
     def build(self) -> None:
@@ -1040,7 +1033,7 @@ class _Trainer:
             return None
         values = torch.stack([p[2] for p in self.pending]).float().tolist()
         bad = None
-        for (step, epoch, _, lr, bs), v in zip(self.pending, values):
+        for (step, epoch, _, lr, bs), v in zip(self.pending, values, strict=True):
             if not math.isfinite(v):
                 bad = step
                 break
@@ -1156,10 +1149,8 @@ class _Trainer:
         }
         summary.update(persistence_verdict(summary))  # type: ignore[typeddict-item]  # same-split baselines
         _write_text(rd / "summary.json", json.dumps(summary, indent=2) + "\n")
-        try:
+        with contextlib.suppress(FileNotFoundError):
             (rd / STOP_FILE).unlink()  # the request has been served
-        except FileNotFoundError:
-            pass
         self.emit({"kind": KIND_END, **summary})  # type: ignore[typeddict-item]
         return dict(summary)
 
@@ -1313,15 +1304,15 @@ def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device
         pred = [classes[int(p)] for p in pred]
     else:
         pred = list(pred)
-    out = [[int(r), p] for r, p in zip(rows, pred)]
+    out = [[int(r), p] for r, p in zip(rows, pred, strict=True)]
     if data.has_targets and res.targets is not None:
         cols.append("target")
         tg = res.targets[:, -1]
-        for row, t in zip(out, tg):
+        for row, t in zip(out, tg, strict=True):
             row.append(classes[int(t)] if data.task == "classification" and classes else float(t))
     if data.series_ids is not None:  # many series: each prediction names its series (docs/data.md)
         cols.insert(0, "series")
-        out = [[str(data.series_ids[i])] + row for i, row in zip(idx, out)]
+        out = [[str(data.series_ids[i])] + row for i, row in zip(idx, out, strict=True)]
     return cols, out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -96,10 +97,8 @@ def offer_recovery(parent=None) -> list:
             opened.append(w)
     else:
         for rec in orphans:
-            try:
+            with contextlib.suppress(OSError):
                 rec.file.unlink()
-            except OSError:
-                pass
     return opened
 
 
@@ -117,10 +116,9 @@ def shutdown_qt() -> None:
     if app is None:
         return
     for w in QApplication.topLevelWidgets():
-        try:
+        # e.g. a pyqtgraph widget already closed (its plotItem is None)
+        with contextlib.suppress(AttributeError, RuntimeError):
             w.close()
-        except (AttributeError, RuntimeError):  # e.g. a pyqtgraph widget already closed (its plotItem is None)
-            pass
     clipboard = QApplication.clipboard()
     # the offscreen platform keeps the data in-process but does not report owning it
     if clipboard is not None and (clipboard.ownsClipboard() or app.platformName() in ("offscreen", "minimal")):
@@ -141,11 +139,10 @@ def main(
 
     app = create_app(theme=theme)
     window = MainWindow(autosave=shot is None, restore_state=shot is None)
-    if design:
-        if not window.open_path(design):
-            print(f"error: {window.statusBar().currentMessage()}", file=sys.stderr)
-            if shot:
-                return 2
+    if design and not window.open_path(design):
+        print(f"error: {window.statusBar().currentMessage()}", file=sys.stderr)
+        if shot:
+            return 2
     if shot:
         if select and select not in window.scene.blocks:
             print(f"error: no block '{select}' in the design", file=sys.stderr)

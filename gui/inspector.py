@@ -281,7 +281,6 @@ class Inspector(QWidget):
         self._refresh_block()
 
     def _make_field(self, p: Param) -> _Field:
-        bid = self.block_id
         error = QLabel(objectName="ParamError")
         error.setWordWrap(True)
         error.hide()

@@ -82,7 +82,7 @@ def layered_layout(ids: list[str], links: list[tuple[str, str]], origin=(0.0, 0.
         for li in rng:
             nbrs = preds if sweep % 2 == 0 else succs
 
-            def bary(n):
+            def bary(n, nbrs=nbrs):
                 ns = nbrs[n]
                 return sum(pos_index[m] for m in ns) / len(ns) if ns else pos_index[n]
 

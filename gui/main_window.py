@@ -11,6 +11,7 @@ Hooks for other panels (a Train dock, an Export action):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -943,10 +944,8 @@ class MainWindow(QMainWindow):
     def restore_from(self, rec) -> None:
         """Load a RecoveryFile into this window, marked unsaved; its file is removed once loaded."""
         self.set_project(rec.project, rec.original_path, modified=True)
-        try:
+        with contextlib.suppress(OSError):
             rec.file.unlink()
-        except OSError:
-            pass
         if self.autosaver is not None:
             self.autosaver.mark_dirty()
 

@@ -174,7 +174,8 @@ def stylesheet(t: Theme) -> str:
 QMainWindow::separator {{ background: {t.border}; width: 1px; height: 1px; }}
 QDockWidget {{ titlebar-close-icon: none; font-weight: 600; }}
 QDockWidget::title {{ padding: 6px 10px; background: {t.window}; border-bottom: 1px solid {t.border}; }}
-QToolBar {{ background: {t.window}; border: none; border-bottom: 1px solid {t.border}; padding: 3px 6px; spacing: 2px; }}
+QToolBar {{ background: {t.window}; border: none; border-bottom: 1px solid {t.border};
+    padding: 3px 6px; spacing: 2px; }}
 QToolButton {{ border: 1px solid transparent; border-radius: 5px; padding: 3px 6px; }}
 QToolButton:hover {{ background: {t.alt_base}; border-color: {t.border}; }}
 QToolButton:checked {{ background: {t.alt_base}; border-color: {t.accent}; }}
@@ -195,9 +196,10 @@ QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ image: url({down}); width: 1
 QComboBox {{ padding-right: 22px; }}
 QComboBox::drop-down {{ subcontrol-origin: padding; subcontrol-position: top right; width: 22px; border: none; }}
 QComboBox::down-arrow {{ image: url({down}); width: 14px; height: 14px; }}
-QComboBox QAbstractItemView {{ border: 1px solid {t.border}; background: {t.base}; selection-background-color: {t.accent};
-    selection-color: {t.accent_text}; outline: 0; }}
-QCheckBox::indicator {{ width: 16px; height: 16px; border: 1px solid {t.muted}; border-radius: 4px; background: {t.base}; }}
+QComboBox QAbstractItemView {{ border: 1px solid {t.border}; background: {t.base};
+    selection-background-color: {t.accent}; selection-color: {t.accent_text}; outline: 0; }}
+QCheckBox::indicator {{ width: 16px; height: 16px; border: 1px solid {t.muted}; border-radius: 4px;
+    background: {t.base}; }}
 QCheckBox::indicator:hover {{ border-color: {t.accent}; }}
 QCheckBox::indicator:checked {{ background: {t.accent}; border-color: {t.accent}; image: url({check}); }}
 QLineEdit[invalid="true"] {{ border-color: {t.error}; }}

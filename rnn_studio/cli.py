@@ -15,6 +15,7 @@ in COMMAND_MODULES; a module that is not there yet is skipped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import sys
@@ -63,10 +64,9 @@ def excerpt_line(message: str, chars: int = 300) -> str:
 def safe_streams() -> None:
     """Printing never raises: characters the terminal's encoding lacks are written as escapes."""
     for stream in (sys.stdout, sys.stderr):
-        try:
+        # replaced streams (tests, GUI) keep their own rules
+        with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")
-        except (AttributeError, ValueError):  # replaced streams (tests, GUI) keep their own rules
-            pass
 
 
 def build_parser() -> argparse.ArgumentParser:

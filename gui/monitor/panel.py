@@ -9,6 +9,7 @@ metrics arrive. Any run folder can be followed the same way, including one start
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -963,10 +964,8 @@ class TrainPanel(QtWidgets.QWidget):
 
         def setv(w, key, cast=float):
             if key in training and training[key] is not None:
-                try:
+                with contextlib.suppress(TypeError, ValueError):
                     w.setValue(cast(training[key]))
-                except (TypeError, ValueError):
-                    pass
 
         setv(self.epochs, "epochs", int)
         setv(self.batch, "batch_size", int)

@@ -5,6 +5,7 @@ plotting cost never depends on how fast metrics arrive. Curves use peak downsamp
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 
@@ -83,10 +84,8 @@ def follow_theme(widget: pg.PlotWidget, title: str | None = None, legend_getter=
             apply_plot_theme(widget, title, legend_getter())
             widget.update()
         except (RuntimeError, AttributeError):  # the chart was closed or destroyed: stop following
-            try:
+            with contextlib.suppress(RuntimeError, TypeError):
                 themes.manager().changed.disconnect(apply)
-            except (RuntimeError, TypeError):
-                pass
 
     apply()
     themes.manager().changed.connect(apply)
@@ -245,7 +244,7 @@ class LossChart(_Chart):
         self.overlays: list[pg.PlotDataItem] = []
 
     def add_steps(self, steps, losses) -> None:
-        for s, v in zip(steps, losses):
+        for s, v in zip(steps, losses, strict=True):
             self.train.append(s, v)
             if math.isfinite(v):
                 # debiased EMA (as TensorBoard): no lag towards 0 at the start of a run
@@ -402,7 +401,7 @@ class GradChart(_Chart):
         self._hover.show()
 
     def reset(self) -> None:
-        for bid, curve in self.curves.items():
+        for curve in self.curves.values():
             self.plotItem.removeItem(curve)
             self.legend.removeItem(curve)
         if self.c_total is not None:

@@ -319,7 +319,8 @@ def cmd_train(args) -> int:
         from rnn_studio.engine.distributed import train_distributed as train
 
         if not is_rank_zero():
-            args.quiet, sys.stdout = True, open(os.devnull, "w")  # one report, from rank 0
+            # one report, from rank 0; the null stream stays open for the rest of the process
+            args.quiet, sys.stdout = True, open(os.devnull, "w")  # noqa: SIM115
 
     overrides = {
         k: getattr(args, k)
@@ -378,7 +379,8 @@ def cmd_train(args) -> int:
     print(f" after {summary['epochs_completed']} epoch(s), {summary['steps']} steps, {_clock(summary['wall_time_s'])}")
     if summary.get("best_epoch") is not None:
         print(
-            f"best epoch {summary['best_epoch']}: val_loss {_g(summary.get('val_loss'))}  {_metric_text(summary, 'val_')}"
+            f"best epoch {summary['best_epoch']}: val_loss {_g(summary.get('val_loss'))}"
+            f"  {_metric_text(summary, 'val_')}"
         )
     if _metric_text(summary, "test_"):
         print(f"test (best.pt): {_metric_text(summary, 'test_')}")

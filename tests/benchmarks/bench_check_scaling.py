@@ -40,7 +40,8 @@ def main() -> None:
             t = median_seconds(design(n, linked))
             base = base or t
             print(
-                f"{'chain   ' if linked else 'unlinked'} {n:>6} blocks: {t * 1000:8.0f} ms  ({t / base:.1f}x the 10k time)"
+                f"{'chain   ' if linked else 'unlinked'} {n:>6} blocks: {t * 1000:8.0f} ms"
+                f"  ({t / base:.1f}x the 10k time)"
             )
 
 

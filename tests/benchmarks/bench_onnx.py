@@ -59,11 +59,11 @@ def bench(threads: int, reps: int, rounds: int) -> list[tuple]:
                 x = torch.randn(batch, t, f)
                 xn = x.numpy()
 
-                def eager():
+                def eager(model=model, x=x):
                     with torch.no_grad():
                         model(x)
 
-                def ort():
+                def ort(sess=sess, xn=xn):
                     sess.run(None, {"sequence": xn})
 
                 for _ in range(10):  # warm up both

@@ -21,12 +21,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run as a script: this checkout's code, not an installed copy
 
-from rnn_studio.engine import load_project
-from rnn_studio.engine.data import DataSpec
-from rnn_studio.engine.tracking import MlflowLogger, TensorBoardLogger
-from rnn_studio.engine.train import train
+# after the sys.path line above, so that this checkout's package is the one imported
+from rnn_studio.engine import load_project  # noqa: E402
+from rnn_studio.engine.data import DataSpec  # noqa: E402
+from rnn_studio.engine.tracking import MlflowLogger, TensorBoardLogger  # noqa: E402
+from rnn_studio.engine.train import train  # noqa: E402
 
 SEED = ROOT / "assets" / "examples" / "seed-keras.rnn.json"
 
@@ -83,7 +84,8 @@ def main() -> None:
         loop = statistics.median(t for t, _ in times[mode])
         inside = statistics.median(c / t for t, c in times[mode])
         print(
-            f"  {mode:12s} {loop:7.2f} s  {args.steps / loop:6.1f} steps/s  loop overhead {100 * (loop / base - 1):+5.1f} %"
+            f"  {mode:12s} {loop:7.2f} s  {args.steps / loop:6.1f} steps/s"
+            f"  loop overhead {100 * (loop / base - 1):+5.1f} %"
             f"  inside the logger {1e3 * loop * inside / args.steps:5.2f} ms/step = {100 * inside:4.1f} % of the loop"
         )
 

@@ -8,7 +8,7 @@ X = ("x", "Input", {"timesteps": 10, "features": 1})
 
 
 def design(blocks, links):
-    return Project("t", [Block(i, t, dict(p)) for i, t, p in blocks], [tuple(l) for l in links])
+    return Project("t", [Block(i, t, dict(p)) for i, t, p in blocks], [tuple(link) for link in links])
 
 
 def errors(p):

@@ -95,7 +95,8 @@ def test_installed_console_script_and_no_qt_in_core(tmp_path):
         )
         assert r.returncode == 0 and "valid" in r.stdout
     code = (
-        "import sys, torch; from rnn_studio import engine; p = engine.load_project(sys.argv[1]); engine.build_model(p)\n"
+        "import sys, torch; from rnn_studio import engine\n"
+        "p = engine.load_project(sys.argv[1]); engine.build_model(p)\n"
         "import importlib.util\n"
         "from rnn_studio import exports\n"
         "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'shiboken'))]\n"

@@ -133,7 +133,7 @@ def test_formats_read_the_same_table(tmp_path):
     import gzip
 
     with gzip.open(tmp_path / "t.csv.gz", "wt") as fh:
-        fh.write("a,b\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(a, b)))
+        fh.write("a,b\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(a, b, strict=True)))
     np.save(tmp_path / "t.npy", np.stack([a, b], axis=1))
     for name in ("t.parquet", "t.feather", "t.csv.gz"):
         t = read_table(tmp_path / name)

@@ -132,6 +132,9 @@ def test_no_qt_and_world_info(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     assert d.in_torchrun() and not d.is_rank_zero()
-    code = "import rnn_studio.engine.distributed, rnn_studio.engine.tune, sys; print(any(m.startswith('PySide6') for m in sys.modules))"
+    code = (
+        "import rnn_studio.engine.distributed, rnn_studio.engine.tune, sys\n"
+        "print(any(m.startswith('PySide6') for m in sys.modules))"
+    )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.stdout.strip() == "False"

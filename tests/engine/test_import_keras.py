@@ -8,18 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-os.environ["KERAS_BACKEND"] = "torch"  # Keras 3 on PyTorch: no TensorFlow needed
-keras = pytest.importorskip("keras")
-if keras.backend.backend() != "torch":  # pragma: no cover
-    pytest.skip("these tests build Keras models on the torch backend", allow_module_level=True)
 import torch
-from keras import layers
 
 from rnn_studio.cli import main
 from rnn_studio.engine import check
 from rnn_studio.engine.importers import ImportRefused, import_model, write_import
 from rnn_studio.engine.runs import load_run
+
+os.environ["KERAS_BACKEND"] = "torch"  # Keras 3 on PyTorch: no TensorFlow needed
+keras = pytest.importorskip("keras")
+if keras.backend.backend() != "torch":  # pragma: no cover
+    pytest.skip("these tests build Keras models on the torch backend", allow_module_level=True)
+# only once KERAS_BACKEND is set and keras is known to be installed
+from keras import layers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ATOL = 1e-5

@@ -26,7 +26,7 @@ def test_real_shapes_and_param_counts_match_check(project):
         y = model(torch.randn(batch, steps, f))
         predicted = res.output_shape()
         assert y.dim() == len(predicted)
-        for real, want in zip(y.shape[1:], predicted[1:]):
+        for real, want in zip(y.shape[1:], predicted[1:], strict=True):
             assert want is None or real == want, (tuple(y.shape), predicted)
         if predicted[1:] and len(predicted) == 3 and predicted[1] is None:
             assert y.shape[1] == steps  # variable length flows through

@@ -3,6 +3,7 @@ trials, run folders, best design), two workers sharing one SQLite study, and opt
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -239,7 +240,7 @@ def _workers(design: Path, out: Path, storage: str | None, trials: int = 2):
         for _ in range(2)
     ]
     outs = [p.communicate(timeout=240) for p in procs]
-    for p, (o, e) in zip(procs, outs):
+    for p, (o, e) in zip(procs, outs, strict=True):
         assert p.returncode == 0, (o, e)
     return outs
 
@@ -277,10 +278,8 @@ def test_two_workers_share_one_postgresql_study(tmp_path):
     url = os.environ["RNN_STUDIO_TEST_PG_URL"]
     from rnn_studio.engine.tune import open_storage
 
-    try:
+    with contextlib.suppress(KeyError):
         optuna.delete_study(study_name="shared", storage=open_storage(url))
-    except KeyError:
-        pass
     design = tmp_path / "tiny.rnn.json"
     design.write_text(tiny({"g.num_layers": [1, 2], "lr": {"low": 3e-3, "high": 3e-2, "log": True}}).to_json())
     _workers(design, tmp_path / "runs", url)

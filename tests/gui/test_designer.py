@@ -55,7 +55,7 @@ def chain(*specs, links=None) -> Project:
     """chain(("x", "Input", {...}), ("g", "GRU", {...}), ...) linked in order unless links are given."""
     blocks = [Block(i, t, dict(p)) for i, t, p in specs]
     if links is None:
-        links = [(a.id, b.id) for a, b in zip(blocks, blocks[1:])]
+        links = [(a.id, b.id) for a, b in zip(blocks, blocks[1:], strict=False)]
     return Project("t", blocks, links)
 
 

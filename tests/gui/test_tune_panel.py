@@ -76,7 +76,7 @@ def test_lists_trials_and_scatters(panel, qtbot):
     assert [w.study_combo.itemText(i) for i in range(w.study_combo.count())] == ["s"]
     # value vs a categorical param: choices at 0, 1 with labels; the failed trial has no value
     x, y, labels = w.scatter_data("g.units")
-    assert labels == ["4", "8"] and sorted(zip(x.tolist(), y.tolist())) == [(0, 0.5), (0, 0.9), (1, 0.2)]
+    assert labels == ["4", "8"] and sorted(zip(x.tolist(), y.tolist(), strict=True)) == [(0, 0.5), (0, 0.9), (1, 0.2)]
     w.param_combo.setCurrentText("lr")
     x, y, labels = w.scatter_data()
     assert labels is None and len(x) == 3 and w.plot.getPlotItem().ctrl.logXCheck.isChecked()
