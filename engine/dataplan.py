@@ -282,6 +282,7 @@ def _group_rows(table: Table, plan: DataPlan) -> Layout:
 
 def _check_time_order(table: Table, plan: DataPlan, layout: Layout, c) -> None:
     name = plan.time_column
+    assert name is not None  # called only when the plan has a time column
     t = layout.column(table, name)
     rows = layout.order if layout.order is not None else None
     gap = None
@@ -496,7 +497,8 @@ def _window(table: Table, spec, plan: DataPlan, layout: Layout, design: DesignIO
                     f"{table.source}: {e - s} data row(s) but one window needs lookback {lookback} + horizon "
                     f"{horizon} = {need} rows: use more data or a smaller {c['lookback']} / {c['horizon']}"
                 )
-            first = int(layout.order[s]) if e > s else 0
+            file_rows = layout.order if layout.order is not None else np.arange(table.n_rows)
+            first = int(file_rows[s]) if e > s else 0
             sid = table.cell_text(plan.series_column, first) if e > s else f"#{i + 1}"
             raise DataError(
                 f"{table.source}: series '{sid}' ({plan.series_column}) has {e - s} row(s), shorter than one "
@@ -506,6 +508,7 @@ def _window(table: Table, spec, plan: DataPlan, layout: Layout, design: DesignIO
 
 
 def _starts(layout: Layout, plan: DataPlan) -> np.ndarray:
+    assert plan.lookback is not None  # the window is chosen first
     parts = [np.arange(s, e - plan.lookback - plan.horizon + 1) for s, e in layout.segments]
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
@@ -532,8 +535,9 @@ def split_bounds(n: int, fractions) -> tuple[int, int]:
 def _split(plan: DataPlan, layout: Layout, c) -> None:
     """Chronological split within each series: a window belongs to the split holding its last target row."""
     fractions = check_split(plan.split, c)
+    assert plan.lookback is not None  # the window is chosen first
     L, h = plan.lookback, plan.horizon
-    index = {s: [] for s in SPLIT_NAMES}
+    index: dict[str, list[np.ndarray]] = {s: [] for s in SPLIT_NAMES}
     rows = dict.fromkeys(SPLIT_NAMES, 0)
     fit = []
     for s, e in layout.segments:

@@ -67,7 +67,8 @@ class Project:
     ):
         self.name = name
         self.blocks: list[Block] = list(blocks or [])
-        self.links: list[tuple[str, str]] = [tuple(link) for link in (links or [])]
+        # each link is a (source, destination) pair (load_project checks that); tuple() is not typed as a pair
+        self.links: list[tuple[str, str]] = [tuple(link) for link in (links or [])]  # type: ignore[misc]
         self.layout: dict[str, Any] = dict(layout or {})
         self.training: dict[str, Any] = dict(training or {})
         self.extra: dict[str, Any] = dict(extra or {})
@@ -174,12 +175,15 @@ class Project:
         self.changed.emit("link_removed", {"link": (src, dst)})
         return index
 
+    def _existing_block(self, block_id: str) -> Block:
+        return self.blocks[self.index_of(block_id)]  # KeyError for an unknown id
+
     def set_param(self, block_id: str, name: str, value: Any) -> None:
-        self.block(block_id).params[name] = value
+        self._existing_block(block_id).params[name] = value
         self.changed.emit("param_changed", {"id": block_id, "name": name})
 
     def unset_param(self, block_id: str, name: str) -> None:
-        self.block(block_id).params.pop(name, None)
+        self._existing_block(block_id).params.pop(name, None)
         self.changed.emit("param_changed", {"id": block_id, "name": name})
 
     def set_position(self, block_id: str, x: float, y: float) -> None:
@@ -215,7 +219,10 @@ class Project:
         return p
 
     def save(self, path: str | os.PathLike | None = None) -> None:
-        target = Path(path or self.path)
+        where = path or self.path
+        if where is None:
+            raise TypeError("save() needs a path: this project has none yet")
+        target = Path(where)
         atomic_write_text(target, self.to_json())
         self.path = str(target)
 
@@ -410,11 +417,11 @@ def _json_depth(text: str, cap: int) -> tuple[int, int]:
     step = np.where(
         (codes == ord("[")) | (codes == ord("{")), 1, np.where((codes == ord("]")) | (codes == ord("}")), -1, 0)
     ).astype(np.int64)
-    depth = np.cumsum(step)
-    deepest = int(depth.max())
+    depth_at = np.cumsum(step)
+    deepest = int(depth_at.max())
     if deepest <= cap:
         return deepest, 1
-    first = int(np.argmax(depth > cap))
+    first = int(np.argmax(depth_at > cap))
     return deepest, int(np.count_nonzero(codes[:first] == ord("\n"))) + 1
 
 

@@ -25,7 +25,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -275,7 +275,7 @@ class MetricsWriter:
         except OSError as e:
             raise write_error(e, self.path) from None
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: Mapping[str, Any]) -> None:
         line = json.dumps(record, allow_nan=False, default=_json_default) + "\n"
         try:
             self._f.write(line)

@@ -189,9 +189,9 @@ def check(project: Project) -> CheckResult:
     ready = [i for i in blocks if indeg[i] == 0]
     order = []
     while ready:
-        n = ready.pop()
-        order.append(n)
-        for t in outs[n]:
+        node = ready.pop()
+        order.append(node)
+        for t in outs[node]:
             indeg[t] -= 1
             if indeg[t] == 0:
                 ready.append(t)
@@ -254,8 +254,9 @@ def check(project: Project) -> CheckResult:
         if bid in bad:
             continue
         srcs = ins[bid]
-        in_shapes = [shapes.get(s) for s in srcs]
-        if any(s is None for s in in_shapes):
+        src_shapes = [shapes.get(s) for s in srcs]
+        in_shapes = [s for s in src_shapes if s is not None]
+        if len(in_shapes) < len(src_shapes):
             continue  # an upstream problem is already reported
         d = CATALOG[b.type]
         ctx = Ctx(bid, b.type, b.resolved(), in_shapes, srcs, [blocks[s].type for s in srcs])
@@ -310,8 +311,9 @@ def _reach(start: str, outs: dict[str, list[str]]) -> set[str]:
 def _find_cycle(nodes: set[str], outs: dict[str, list[str]]) -> list[str]:
     """One concrete cycle among `nodes` (which contain at least one)."""
     for start in sorted(nodes):
-        path, on_path = [], {}
-        node = start
+        path: list[str] = []
+        on_path: dict[str, int] = {}
+        node: str | None = start
         while node is not None and node not in on_path:
             on_path[node] = len(path)
             path.append(node)

@@ -26,6 +26,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -182,7 +183,7 @@ def release_pages(arr: np.ndarray) -> None:
     pass over a file larger than memory does not stay resident (no-op for ordinary arrays)."""
     import mmap
 
-    base = arr
+    base: Any = arr  # walks down the .base chain: arrays, then the mmap (or None)
     while base is not None and not isinstance(base, mmap.mmap):
         base = getattr(base, "base", None) if not isinstance(base, np.memmap) else getattr(base, "_mmap", None)
     if base is not None and hasattr(base, "madvise") and hasattr(mmap, "MADV_DONTNEED"):

@@ -30,9 +30,13 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .project import atomic_write_text
+
+if TYPE_CHECKING:  # optional dependencies, imported lazily at run time
+    from mlflow.tracking import MlflowClient
+    from torch.utils.tensorboard import SummaryWriter
 
 TRACKERS = ("tensorboard", "mlflow")
 INSTALL_HINT = "pip install 'rnn-studio[tracking]'"
@@ -65,8 +69,9 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def scalars_of(rec: dict[str, Any]) -> list[tuple[str, float, int]]:
-    """(tag, value, step) of every scalar in one metrics record; null (non-finite) values are left out."""
+def scalars_of(rec: dict[str, Any]) -> list[tuple[str, float, int | None]]:
+    """(tag, value, step) of every scalar in one metrics record; null (non-finite) values are left out.
+    The step is None only for a record that carries none (both back ends accept that)."""
     kind, step = rec.get("kind"), rec.get("step")
     if kind == "step":
         return [(f"step/{k}", rec[k], step) for k in ("loss", "lr") if _is_number(rec.get(k))]
@@ -140,7 +145,7 @@ class TensorBoardLogger:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.clock = clock
         self.flush_secs = flush_secs
-        self.writer = None
+        self.writer: SummaryWriter | None = None
 
     @property
     def log_dir(self) -> Path | None:
@@ -172,17 +177,17 @@ class TensorBoardLogger:
         resumed = rec.get("resumed_from_step")
         # records past the resumed checkpoint's step were superseded: TensorBoard drops events at or
         # after purge_step when it reads the files
-        self.writer = SummaryWriter(
+        writer = self.writer = SummaryWriter(
             str(self.log_dir), purge_step=None if resumed is None else resumed + 1, flush_secs=self.flush_secs
         )
         if resumed is None:
             walltime = self.clock(rec) if self.clock else None
             design = self.run_dir / "project.rnn.json"
             if design.is_file():
-                self.writer.add_text(
+                writer.add_text(
                     "design", _as_markdown_json(json.loads(design.read_text(encoding="utf-8"))), 0, walltime=walltime
                 )
-            self.writer.add_text("settings", _as_markdown_json(rec.get("config") or {}), 0, walltime=walltime)
+            writer.add_text("settings", _as_markdown_json(rec.get("config") or {}), 0, walltime=walltime)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -244,7 +249,7 @@ class MlflowLogger:
         self.clock = clock or (lambda rec: time.time())
         self.flush_every_s = flush_every_s
         self.experiment = experiment
-        self.client = None
+        self.client: MlflowClient | None = None  # while a run is open
         self.run_id: str | None = None
         self.pending: list = []
         self.last_flush = time.monotonic()
@@ -258,7 +263,10 @@ class MlflowLogger:
         from mlflow.entities import Metric
 
         stamp = int(self.clock(rec) * 1000)
-        self.pending += [Metric(tag, float(value), stamp, step) for tag, value, step in scalars_of(rec)]
+        # a record without a step (none of the validated kinds) goes to MLflow's own default step, 0
+        self.pending += [
+            Metric(tag, float(value), stamp, 0 if step is None else step) for tag, value, step in scalars_of(rec)
+        ]
         if (
             kind in ("epoch", "end")
             or len(self.pending) >= 1000
@@ -273,8 +281,11 @@ class MlflowLogger:
         (tests/benchmarks/bench_tracking.py): MLflow's asynchronous writer (synchronous=False) made
         training slower, not faster: its thread holds the GIL in SQLAlchemy (~2 ms of CPU per metric with
         a SQLite store) while the training loop waits for it between torch ops."""
-        for i in range(0, len(self.pending), 1000):  # log_batch takes at most 1000 metrics
-            self.client.log_batch(self.run_id, metrics=self.pending[i : i + 1000])
+        if self.pending:
+            client, run_id = self.client, self.run_id
+            assert client is not None and run_id is not None, "metrics are queued only while an MLflow run is open"
+            for i in range(0, len(self.pending), 1000):  # log_batch takes at most 1000 metrics
+                client.log_batch(run_id, metrics=self.pending[i : i + 1000])
         self.pending = []
         self.last_flush = time.monotonic()
 
@@ -284,51 +295,51 @@ class MlflowLogger:
         from mlflow.entities import Param, RunTag
         from mlflow.tracking import MlflowClient
 
-        self.run_dir = self.run_dir or Path(rec["run"])
-        uri = tracking_uri(self.run_dir.parent)
-        self.client = MlflowClient(tracking_uri=uri)
-        previous = read_tracking(self.run_dir).get("mlflow") or {}
+        run_dir = self.run_dir = self.run_dir or Path(rec["run"])
+        uri = tracking_uri(run_dir.parent)
+        client = self.client = MlflowClient(tracking_uri=uri)
+        previous = read_tracking(run_dir).get("mlflow") or {}
         if rec.get("resumed_from_step") is not None and previous.get("tracking_uri") == uri:
             self.run_id = previous["run_id"]  # a resumed run continues its MLflow run
-            self.client.update_run(self.run_id, status="RUNNING")
+            client.update_run(self.run_id, status="RUNNING")
             return
         name = self.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-        experiment = self.client.get_experiment_by_name(name)
+        experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             experiment_id = experiment.experiment_id
         else:
             local = uri.startswith("sqlite:") and not os.environ.get("MLFLOW_TRACKING_URI")
-            where = (self.run_dir.parent / "mlartifacts").resolve().as_uri() if local else None
-            experiment_id = self.client.create_experiment(name, artifact_location=where)
-        run = self.client.create_run(
+            where = (run_dir.parent / "mlartifacts").resolve().as_uri() if local else None
+            experiment_id = client.create_experiment(name, artifact_location=where)
+        run = client.create_run(
             experiment_id,
-            run_name=self.run_dir.name,
-            tags={"rnn_studio.run_folder": str(self.run_dir.resolve()), "rnn_studio.design": str(rec.get("name"))},
+            run_name=run_dir.name,
+            tags={"rnn_studio.run_folder": str(run_dir.resolve()), "rnn_studio.design": str(rec.get("name"))},
         )
         self.run_id = run.info.run_id
-        _write_tracking(
-            self.run_dir, "mlflow", {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": self.run_id}
-        )
-        params = [Param(k, v) for k, v in _params_of(rec, self.run_dir).items()]
+        _write_tracking(run_dir, "mlflow", {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": self.run_id})
+        params = [Param(k, v) for k, v in _params_of(rec, run_dir).items()]
         for i in range(0, len(params), 100):  # log_batch takes at most 100 params
-            self.client.log_batch(self.run_id, params=params[i : i + 100])
-        self.client.log_batch(self.run_id, tags=[RunTag("rnn_studio.device", str(rec.get("device_name")))])
-        design = self.run_dir / "project.rnn.json"
+            client.log_batch(self.run_id, params=params[i : i + 100])
+        client.log_batch(self.run_id, tags=[RunTag("rnn_studio.device", str(rec.get("device_name")))])
+        design = run_dir / "project.rnn.json"
         if design.is_file():
-            self.client.log_artifact(self.run_id, str(design))
+            client.log_artifact(self.run_id, str(design))
 
     def _finish(self, rec: dict[str, Any]) -> None:
+        client, run_dir, run_id = self.client, self.run_dir, self.run_id
+        assert client is not None and run_dir is not None and run_id is not None, "called only while a run is open"
         reason = str(rec.get("stop_reason"))
         for rel, folder in (("checkpoints/best.pt", "checkpoints"), ("summary.json", None)):
-            if (self.run_dir / rel).is_file():
-                self.client.log_artifact(self.run_id, str(self.run_dir / rel), folder)
-        self.client.set_tag(self.run_id, "rnn_studio.stop_reason", reason)
+            if (run_dir / rel).is_file():
+                client.log_artifact(run_id, str(run_dir / rel), folder)
+        client.set_tag(run_id, "rnn_studio.stop_reason", reason)
         status = (
             "FINISHED"
             if reason == "completed" or reason.startswith("early stopping") or reason == "max steps reached"
             else ("KILLED" if reason == "cancelled" else "FAILED")
         )
-        self.client.set_terminated(self.run_id, status)
+        client.set_terminated(run_id, status)
         self.client = None
 
     def close(self) -> None:

@@ -432,7 +432,9 @@ def evaluate_split(
     metrics: dict[str, float] = {}
     targets = None
     if data.task == "regression":
-        pred = pred * data.meta.y_std + data.meta.y_mean
+        y_std, y_mean = data.meta.y_std, data.meta.y_mean
+        assert y_std is not None and y_mean is not None  # a regression dataset keeps its target's scale
+        pred = pred * y_std + y_mean
         if data.has_targets:
             targets = data.targets_orig(host_idx)
             err = pred - targets
@@ -857,9 +859,9 @@ class _Trainer:
     # ---------------------------------------------------------------- records
     def emit(self, rec: Record) -> None:
         assert self.metrics is not None
-        self.metrics.write(rec)  # type: ignore[arg-type]
+        self.metrics.write(rec)
         if self.on_metric is not None:
-            self.on_metric(rec)  # type: ignore[arg-type]
+            self.on_metric(rec)
 
     def start_record(self) -> StartRecord:
         cfg, dataset, data, device = self.cfg, self.dataset, self.setup.data, self.device
@@ -1147,11 +1149,12 @@ class _Trainer:
             },
             "finished": _now(),
         }
-        summary.update(persistence_verdict(summary))  # type: ignore[typeddict-item]  # same-split baselines
+        # same-split baselines; a TypedDict is no dict[str, Any], which persistence_verdict (engine/data.py) takes
+        summary.update(persistence_verdict(summary))  # type: ignore[arg-type,typeddict-item]
         _write_text(rd / "summary.json", json.dumps(summary, indent=2) + "\n")
         with contextlib.suppress(FileNotFoundError):
             (rd / STOP_FILE).unlink()  # the request has been served
-        self.emit({"kind": KIND_END, **summary})  # type: ignore[typeddict-item]
+        self.emit({"kind": KIND_END, **summary})
         return dict(summary)
 
     def _test_metrics(self) -> dict[str, Any]:
@@ -1301,10 +1304,10 @@ def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device
     cols = ["row", "prediction"] if data.kind == "series" else ["sample", "prediction"]
     classes = data.meta.classes
     if data.task == "classification" and classes:
-        pred = [classes[int(p)] for p in pred]
+        shown = [classes[int(p)] for p in pred]
     else:
-        pred = list(pred)
-    out = [[int(r), p] for r, p in zip(rows, pred, strict=True)]
+        shown = list(pred)
+    out = [[int(r), p] for r, p in zip(rows, shown, strict=True)]
     if data.has_targets and res.targets is not None:
         cols.append("target")
         tg = res.targets[:, -1]

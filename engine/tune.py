@@ -84,6 +84,7 @@ class SearchParam:
 
     def describe(self) -> str:
         if self.kind == "categorical":
+            assert self.choices is not None  # a categorical param has its choices
             return "{" + ", ".join(json.dumps(c) for c in self.choices) + "}"
         text = f"{self.kind} [{self.low:g}, {self.high:g}]"
         if self.log:
@@ -162,7 +163,8 @@ def parse_search(project: Project, search: dict[str, Any] | None = None) -> list
                 )
             num_kind = kinds[key]
 
-            def check_value(v, what, _k=key, _w=where):
+            # the other branch's check binds other loop values: mypy wants identical variants
+            def check_value(v, what, _k=key, _w=where):  # type: ignore[misc]
                 from .train import ConfigError, TrainConfig
 
                 try:
@@ -401,7 +403,7 @@ def _url_secrets(url: str) -> list[str]:
     import re
     from urllib.parse import parse_qsl, unquote
 
-    secrets: list[str] = []
+    secrets: list[str | None] = []  # None: a part the URL lacks, dropped below
     if "://" in url and not url.startswith(("sqlite", "journal:")):
         authority = url.split("://", 1)[1].partition("?")[0]
         creds = authority.rpartition("@")[0]

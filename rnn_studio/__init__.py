@@ -18,7 +18,7 @@ __version__ = "0.2.0"
 _HERE = Path(__file__).resolve().parent
 if not (_HERE / "engine").is_dir() and (_HERE.parent / "engine" / "__init__.py").is_file():
     # Running from a source checkout (or an editable install of one): rnn_studio.engine -> <root>/engine.
-    __path__.append(str(_HERE.parent))  # type: ignore[name-defined]  # noqa: F821
+    __path__.append(str(_HERE.parent))  # noqa: F821
 
 
 def asset_path(*parts: str) -> Path:
