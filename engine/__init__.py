@@ -5,13 +5,22 @@ Public API (a contract; see docs/project-format.md and README):
     check(project) -> CheckResult          shapes per block, errors and warnings
     build_model(project) -> DesignModel    torch.nn.Module; raises DesignError when invalid
 """
-from .blocks import CATALOG, CATEGORIES, BlockDef, ShapeError, fmt_shape
-from .params import Param
-from .project import (EXTENSION, FORMAT_VERSION, Block, Project, ProjectFormatError, atomic_write_bytes,
-                      atomic_write_text, load_project)
-from .shapes import CheckResult, Problem, check
 
 from rnn_studio import __version__  # one version, defined in rnn_studio/__init__.py
+
+from .blocks import CATALOG, CATEGORIES, BlockDef, ShapeError, fmt_shape
+from .params import Param
+from .project import (
+    EXTENSION,
+    FORMAT_VERSION,
+    Block,
+    Project,
+    ProjectFormatError,
+    atomic_write_bytes,
+    atomic_write_text,
+    load_project,
+)
+from .shapes import CheckResult, Problem, check
 
 
 def build_model(project, result=None):
@@ -29,6 +38,24 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["CATALOG", "CATEGORIES", "BlockDef", "Param", "ShapeError", "fmt_shape", "EXTENSION",
-           "FORMAT_VERSION", "Block", "Project", "ProjectFormatError", "load_project", "atomic_write_text",
-           "atomic_write_bytes", "CheckResult", "Problem", "check", "build_model", "__version__"]
+__all__ = [
+    "CATALOG",
+    "CATEGORIES",
+    "BlockDef",
+    "Param",
+    "ShapeError",
+    "fmt_shape",
+    "EXTENSION",
+    "FORMAT_VERSION",
+    "Block",
+    "Project",
+    "ProjectFormatError",
+    "load_project",
+    "atomic_write_text",
+    "atomic_write_bytes",
+    "CheckResult",
+    "Problem",
+    "check",
+    "build_model",
+    "__version__",
+]

@@ -35,6 +35,7 @@ Fields and hooks of a `BlockDef` (params = the block's resolved params, a dict):
 
 Shapes are tuples with None for unknown dims: (None, 10, 128) is (batch, time, features).
 """
+
 from __future__ import annotations
 
 import math
@@ -225,8 +226,10 @@ def is_token_input(p: Params) -> bool:
 
 def _input_checks(ctx: Ctx) -> list[str]:
     if is_token_input(ctx.params) and ctx.params["features"] != 1:
-        return [f"{ctx.who}: dtype=int64 carries one token id per step, but features={ctx.params['features']}: "
-                f"set features=1 (an Embedding turns each id into a vector)"]
+        return [
+            f"{ctx.who}: dtype=int64 carries one token id per step, but features={ctx.params['features']}: "
+            f"set features=1 (an Embedding turns each id into a vector)"
+        ]
     return []
 
 
@@ -238,20 +241,37 @@ def _input_summary(p: Params) -> str:
 
 
 INPUT = BlockDef(
-    type="Input", category="Input",
+    type="Input",
+    category="Input",
     help="The sequence fed to the model: (batch, timesteps, features). timesteps null = variable length.",
     params=(
-        Param("timesteps", "int", 10, "Time steps per sequence (window length); null for variable length.",
-              min=1, max=100_000, nullable=True, null_means="variable length"),
+        Param(
+            "timesteps",
+            "int",
+            10,
+            "Time steps per sequence (window length); null for variable length.",
+            min=1,
+            max=100_000,
+            nullable=True,
+            null_means="variable length",
+        ),
         Param("features", "int", 1, "Features (channels) per time step.", min=1, max=100_000),
-        Param("dtype", "choice", "float32", "float32: measured values; int64: integer token ids (one per step, "
-              "features=1), read by an Embedding block.", choices=INPUT_DTYPES),
+        Param(
+            "dtype",
+            "choice",
+            "float32",
+            "float32: measured values; int64: integer token ids (one per step, "
+            "features=1), read by an Embedding block.",
+            choices=INPUT_DTYPES,
+        ),
     ),
-    infer=_input_infer, extra_checks=_input_checks,
+    infer=_input_infer,
+    extra_checks=_input_checks,
     build=lambda ctx: _torch_nn().Identity(),
     count=lambda ctx: 0,
     source=lambda ctx, module: Source(forward="{inputs[0]}"),  # the generated forward's argument
-    min_inputs=0, max_inputs=0,
+    min_inputs=0,
+    max_inputs=0,
     summary=_input_summary,
     test_values={"timesteps": (None, 1, 2, 3, 5), "features": (1, 2, 3, 4), "dtype": ("float32",)},
 )
@@ -263,8 +283,15 @@ RECURRENT = ("GRU", "LSTM", "SimpleRNN")
 _GATES = {"GRU": 3, "LSTM": 4, "SimpleRNN": 1}
 _ONNX_OP = {"GRU": "GRU", "LSTM": "LSTM", "SimpleRNN": "RNN"}
 _INITS = ("default", "glorot_uniform", "he_uniform", "orthogonal")
-_RECURRENT_DEFAULTS = dict(num_layers=1, bidirectional=False, merge_mode="concat", return_sequences=False,
-                           go_backwards=False, dropout=0.0, nonlinearity="tanh")
+_RECURRENT_DEFAULTS = dict(
+    num_layers=1,
+    bidirectional=False,
+    merge_mode="concat",
+    return_sequences=False,
+    go_backwards=False,
+    dropout=0.0,
+    nonlinearity="tanh",
+)
 
 
 def _rnn_width(ctx: Ctx) -> int:
@@ -294,20 +321,26 @@ def _rnn_count(ctx: Ctx) -> int:
 def _rnn_checks(ctx: Ctx) -> list[str]:
     p, out = ctx.params, []
     if p["bidirectional"] and p["num_layers"] > 1 and p["merge_mode"] != "concat":
-        out.append(f"{ctx.who}: a bidirectional stack (num_layers={p['num_layers']}) passes concatenated "
-                   f"halves between its layers, so merge_mode must be concat (received {p['merge_mode']!r}): "
-                   f"set merge_mode=concat or split it into {p['num_layers']} blocks")
+        out.append(
+            f"{ctx.who}: a bidirectional stack (num_layers={p['num_layers']}) passes concatenated "
+            f"halves between its layers, so merge_mode must be concat (received {p['merge_mode']!r}): "
+            f"set merge_mode=concat or split it into {p['num_layers']} blocks"
+        )
     if p["bidirectional"] and p["go_backwards"]:
-        out.append(f"{ctx.who}: go_backwards applies to one-direction layers; a bidirectional layer already "
-                   f"reads both ways: set go_backwards=false")
+        out.append(
+            f"{ctx.who}: go_backwards applies to one-direction layers; a bidirectional layer already "
+            f"reads both ways: set go_backwards=false"
+        )
     return out
 
 
 def _rnn_lints(ctx: Ctx) -> list[str]:
     p = ctx.params
     if p["dropout"] > 0 and p["num_layers"] == 1:
-        return [f"{ctx.who}: dropout={p['dropout']} acts only between stacked layers and has no effect "
-                f"with num_layers=1: raise num_layers or add a Dropout block after it"]
+        return [
+            f"{ctx.who}: dropout={p['dropout']} acts only between stacked layers and has no effect "
+            f"with num_layers=1: raise num_layers or add a Dropout block after it"
+        ]
     return []
 
 
@@ -316,10 +349,16 @@ def _rnn_build(ctx: Ctx):
 
     p = ctx.params
     module = _layers().Recurrent(
-        ctx.type, ctx.in_shapes[0][-1], p["units"], num_layers=p["num_layers"],
-        bidirectional=p["bidirectional"], merge_mode=p["merge_mode"],
-        return_sequences=p["return_sequences"], go_backwards=p["go_backwards"],
-        dropout=p["dropout"], nonlinearity=p.get("activation", "tanh"),
+        ctx.type,
+        ctx.in_shapes[0][-1],
+        p["units"],
+        num_layers=p["num_layers"],
+        bidirectional=p["bidirectional"],
+        merge_mode=p["merge_mode"],
+        return_sequences=p["return_sequences"],
+        go_backwards=p["go_backwards"],
+        dropout=p["dropout"],
+        nonlinearity=p.get("activation", "tanh"),
     )
     init_k, init_r = p["kernel_initializer"], p["recurrent_initializer"]
     gates = _GATES[ctx.type]
@@ -352,15 +391,20 @@ def _kwargs(values: dict[str, Any]) -> str:
 
 def _rnn_source(ctx: Ctx, module) -> Source:
     p = ctx.params
-    kw = dict(num_layers=p["num_layers"], bidirectional=p["bidirectional"], merge_mode=p["merge_mode"],
-              return_sequences=p["return_sequences"], go_backwards=p["go_backwards"],
-              dropout=p["dropout"] if p["num_layers"] > 1 else 0.0, nonlinearity=p.get("activation", "tanh"))
+    kw = dict(
+        num_layers=p["num_layers"],
+        bidirectional=p["bidirectional"],
+        merge_mode=p["merge_mode"],
+        return_sequences=p["return_sequences"],
+        go_backwards=p["go_backwards"],
+        dropout=p["dropout"] if p["num_layers"] > 1 else 0.0,
+        nonlinearity=p.get("activation", "tanh"),
+    )
     kw = {k: v for k, v in kw.items() if v != _RECURRENT_DEFAULTS[k]}
     if not p["bidirectional"]:
         kw.pop("merge_mode", None)
     args = f"{ctx.type!r}, {ctx.in_shapes[0][-1]}, {p['units']}" + (", " + _kwargs(kw) if kw else "")
-    return Source(init=f"Recurrent({args})", forward="{m}({inputs[0]})", weights="",
-                  needs=("merge_pair", "Recurrent"))
+    return Source(init=f"Recurrent({args})", forward="{m}({inputs[0]})", weights="", needs=("merge_pair", "Recurrent"))
 
 
 def _rnn_summary(p: Params) -> str:
@@ -411,33 +455,74 @@ def _recurrent(cell: str, help_text: str) -> BlockDef:
     params = [
         Param("units", "int", 64, "Hidden units per direction.", min=1, max=8192),
         Param("bidirectional", "bool", False, "Read the sequence both ways (one fused call)."),
-        Param("merge_mode", "choice", "concat", "How the two directions are joined when bidirectional.",
-              choices=("concat", "sum", "mul", "ave")),
-        Param("return_sequences", "bool", False,
-              "true: output every time step (B, T, H); false: the final state (B, H)."),
-        Param("go_backwards", "bool", False,
-              "Process the sequence reversed; sequence outputs stay in reversed order (Keras)."),
+        Param(
+            "merge_mode",
+            "choice",
+            "concat",
+            "How the two directions are joined when bidirectional.",
+            choices=("concat", "sum", "mul", "ave"),
+        ),
+        Param(
+            "return_sequences", "bool", False, "true: output every time step (B, T, H); false: the final state (B, H)."
+        ),
+        Param(
+            "go_backwards",
+            "bool",
+            False,
+            "Process the sequence reversed; sequence outputs stay in reversed order (Keras).",
+        ),
         Param("num_layers", "int", 1, "Layers stacked inside one fused call.", min=1, max=16),
-        Param("dropout", "float", 0.0, "Dropout between the stacked layers (needs num_layers > 1).",
-              min=0.0, max=1.0, max_exclusive=True),
+        Param(
+            "dropout",
+            "float",
+            0.0,
+            "Dropout between the stacked layers (needs num_layers > 1).",
+            min=0.0,
+            max=1.0,
+            max_exclusive=True,
+        ),
     ]
     if cell == "SimpleRNN":
         params.append(Param("activation", "choice", "tanh", "Cell nonlinearity.", choices=("tanh", "relu")))
     params += [
-        Param("kernel_initializer", "choice", "default",
-              "Input weights: default = PyTorch's uniform(-1/sqrt(H), 1/sqrt(H)).", choices=_INITS),
-        Param("recurrent_initializer", "choice", "default",
-              "Recurrent weights: default = PyTorch's; orthogonal is Keras' default.", choices=_INITS),
+        Param(
+            "kernel_initializer",
+            "choice",
+            "default",
+            "Input weights: default = PyTorch's uniform(-1/sqrt(H), 1/sqrt(H)).",
+            choices=_INITS,
+        ),
+        Param(
+            "recurrent_initializer",
+            "choice",
+            "default",
+            "Recurrent weights: default = PyTorch's; orthogonal is Keras' default.",
+            choices=_INITS,
+        ),
     ]
     return BlockDef(
-        type=cell, category="Recurrent", help=help_text, params=tuple(params),
-        infer=_rnn_infer, build=_rnn_build, count=_rnn_count, source=_rnn_source,
-        extra_checks=_rnn_checks, lints=_rnn_lints, summary=_rnn_summary, call_text=_rnn_call_text(cell),
-        reads_later_steps=_rnn_reads_later, reverses_time=lambda p: bool(p.get("go_backwards")),
-        min_opset=_rnn_min_opset, has_weights=True, recurrent_layers=lambda p: p["num_layers"],
-        uses_mask=True, passes_mask=lambda p: bool(p.get("return_sequences")),
+        type=cell,
+        category="Recurrent",
+        help=help_text,
+        params=tuple(params),
+        infer=_rnn_infer,
+        build=_rnn_build,
+        count=_rnn_count,
+        source=_rnn_source,
+        extra_checks=_rnn_checks,
+        lints=_rnn_lints,
+        summary=_rnn_summary,
+        call_text=_rnn_call_text(cell),
+        reads_later_steps=_rnn_reads_later,
+        reverses_time=lambda p: bool(p.get("go_backwards")),
+        min_opset=_rnn_min_opset,
+        has_weights=True,
+        recurrent_layers=lambda p: p["num_layers"],
+        uses_mask=True,
+        passes_mask=lambda p: bool(p.get("return_sequences")),
         saved_per_sample=_rnn_saved(_SAVED_GATES[cell]),
-        onnx_op=_ONNX_OP[cell], onnx_attrs=(("linear_before_reset", 1),) if cell == "GRU" else (),
+        onnx_op=_ONNX_OP[cell],
+        onnx_attrs=(("linear_before_reset", 1),) if cell == "GRU" else (),
         test_values={"units": (1, 2, 3, 4, 5, 6), "num_layers": (1, 2), "dropout": (0.0, 0.1)},
     )
 
@@ -446,35 +531,51 @@ def _recurrent(cell: str, help_text: str) -> BlockDef:
 def _embedding_infer(ctx: Ctx) -> Shape:
     _, steps, width = ctx.need_sequence(0, "embeds token ids, so it needs token sequences (batch, time, 1)")
     if width != 1:
-        raise ShapeError(f"{ctx.who} reads one token id per step but {ctx.src()} gives {fmt_shape(ctx.in_shapes[0])}: "
-                         f"feed it from an Input with dtype=int64 and features=1")
+        raise ShapeError(
+            f"{ctx.who} reads one token id per step but {ctx.src()} gives {fmt_shape(ctx.in_shapes[0])}: "
+            f"feed it from an Input with dtype=int64 and features=1"
+        )
     return (None, steps, ctx.params["output_dim"])
 
 
 def _embedding_source(ctx: Ctx, module) -> Source:
     p = ctx.params
     mask = ", mask_zero=True" if p["mask_zero"] else ""
-    return Source(init=f"Embedding({p['input_dim']}, {p['output_dim']}{mask})", forward="{m}({inputs[0]})",
-                  weights="", needs=("Embedding",))
+    return Source(
+        init=f"Embedding({p['input_dim']}, {p['output_dim']}{mask})",
+        forward="{m}({inputs[0]})",
+        weights="",
+        needs=("Embedding",),
+    )
 
 
 EMBEDDING = BlockDef(
-    type="Embedding", category="Input",
+    type="Embedding",
+    category="Input",
     help="Token ids -> learned vectors (Keras Embedding): (B, T, 1) int64 ids in [0, input_dim) -> (B, T, "
-         "output_dim). mask_zero: id 0 is padding, and recurrent layers after it skip those steps.",
+    "output_dim). mask_zero: id 0 is padding, and recurrent layers after it skip those steps.",
     params=(
-        Param("input_dim", "int", 1000, "Vocabulary size: token ids run from 0 to input_dim - 1.", min=1,
-              max=10_000_000),
+        Param(
+            "input_dim", "int", 1000, "Vocabulary size: token ids run from 0 to input_dim - 1.", min=1, max=10_000_000
+        ),
         Param("output_dim", "int", 32, "Size of each token's vector.", min=1, max=65536),
-        Param("mask_zero", "bool", False, "Token 0 is padding: mask it for the recurrent layers downstream "
-              "(then input_dim counts the padding id too)."),
+        Param(
+            "mask_zero",
+            "bool",
+            False,
+            "Token 0 is padding: mask it for the recurrent layers downstream "
+            "(then input_dim counts the padding id too).",
+        ),
     ),
-    infer=_embedding_infer, build=lambda ctx: _layers().Embedding(
-        ctx.params["input_dim"], ctx.params["output_dim"], ctx.params["mask_zero"]),
-    count=lambda ctx: ctx.params["input_dim"] * ctx.params["output_dim"], source=_embedding_source,
+    infer=_embedding_infer,
+    build=lambda ctx: _layers().Embedding(ctx.params["input_dim"], ctx.params["output_dim"], ctx.params["mask_zero"]),
+    count=lambda ctx: ctx.params["input_dim"] * ctx.params["output_dim"],
+    source=_embedding_source,
     summary=lambda p: f"{p['input_dim']} tokens \u2192 {p['output_dim']}" + (" \u00b7 mask 0" * p["mask_zero"]),
     call_text=lambda p: f"Embedding({p['input_dim']}, {p['output_dim']}{', mask_zero' if p['mask_zero'] else ''})",
-    has_weights=True, reads_tokens=True, token_vocabulary=lambda p: p["input_dim"],
+    has_weights=True,
+    reads_tokens=True,
+    token_vocabulary=lambda p: p["input_dim"],
     makes_mask=lambda p: bool(p["mask_zero"]),
     test_values={"input_dim": (1, 3, 7), "output_dim": (1, 2, 3), "mask_zero": (False,)},
 )
@@ -485,14 +586,20 @@ def _masking_source(ctx: Ctx, module) -> Source:
 
 
 MASKING = BlockDef(
-    type="Masking", category="Input",
+    type="Masking",
+    category="Input",
     help="Marks padded steps (every feature equal to mask_value) and zeroes them (Keras Masking): recurrent "
-         "layers downstream skip those steps, so each sequence's last state is its last real step's.",
-    params=(Param("mask_value", "float", 0.0, "A step whose features all equal this is padding.",
-                  min=-1e30, max=1e30),),
-    infer=lambda ctx: ctx.in_shapes[0], build=lambda ctx: _layers().Masking(ctx.params["mask_value"]),
-    count=lambda ctx: 0, source=_masking_source, summary=lambda p: f"skip steps = {p['mask_value']:g}",
-    makes_mask=lambda p: True, test_values={"mask_value": (0.0,)},
+    "layers downstream skip those steps, so each sequence's last state is its last real step's.",
+    params=(
+        Param("mask_value", "float", 0.0, "A step whose features all equal this is padding.", min=-1e30, max=1e30),
+    ),
+    infer=lambda ctx: ctx.in_shapes[0],
+    build=lambda ctx: _layers().Masking(ctx.params["mask_value"]),
+    count=lambda ctx: 0,
+    source=_masking_source,
+    summary=lambda p: f"skip steps = {p['mask_value']:g}",
+    makes_mask=lambda p: True,
+    test_values={"mask_value": (0.0,)},
 )
 
 
@@ -528,8 +635,11 @@ def _dense_infer(ctx: Ctx) -> Shape:
 def _dense_source(ctx: Ctx, module) -> Source:
     p = ctx.params
     bias = "" if p["use_bias"] else ", bias=False"
-    return Source(init=f"nn.Linear({ctx.in_shapes[0][-1]}, {p['units']}{bias})", weights="linear.",
-                  forward=_ACTIVATION_SOURCE[p["activation"]].format("{m}({inputs[0]})"))
+    return Source(
+        init=f"nn.Linear({ctx.in_shapes[0][-1]}, {p['units']}{bias})",
+        weights="linear.",
+        forward=_ACTIVATION_SOURCE[p["activation"]].format("{m}({inputs[0]})"),
+    )
 
 
 def _dense_lints(ctx: Ctx) -> list[str]:
@@ -548,7 +658,8 @@ def _dense_call_text(p: Params) -> str:
 
 
 DENSE = BlockDef(
-    type="Dense", category="Dense & activations",
+    type="Dense",
+    category="Dense & activations",
     help="Fully connected layer on the last axis; on a sequence it acts on every time step (Keras 3).",
     params=(
         Param("units", "int", 1, "Output features.", min=1, max=65536),
@@ -556,21 +667,31 @@ DENSE = BlockDef(
         Param("use_bias", "bool", True, "Add a learned bias."),
         Param("kernel_initializer", "choice", "default", "Weight initialization.", choices=_INITS),
     ),
-    infer=_dense_infer, build=_dense_build, source=_dense_source,
-    count=lambda ctx: ctx.in_shapes[0][-1] * ctx.params["units"]
-    + (ctx.params["units"] if ctx.params["use_bias"] else 0),
-    lints=_dense_lints, summary=_dense_summary, call_text=_dense_call_text, has_weights=True,
+    infer=_dense_infer,
+    build=_dense_build,
+    source=_dense_source,
+    count=lambda ctx: (
+        ctx.in_shapes[0][-1] * ctx.params["units"] + (ctx.params["units"] if ctx.params["use_bias"] else 0)
+    ),
+    lints=_dense_lints,
+    summary=_dense_summary,
+    call_text=_dense_call_text,
+    has_weights=True,
     passes_mask=lambda p: True,
     test_values={"units": (1, 2, 3, 4, 5, 6)},
 )
 
 ACTIVATION = BlockDef(
-    type="Activation", category="Dense & activations", help="Elementwise activation (softmax on the last axis).",
+    type="Activation",
+    category="Dense & activations",
+    help="Elementwise activation (softmax on the last axis).",
     params=(Param("activation", "choice", "relu", "The function.", choices=_ACTIVATIONS),),
-    infer=lambda ctx: ctx.in_shapes[0], build=lambda ctx: _layers().Activation(ctx.params["activation"]),
+    infer=lambda ctx: ctx.in_shapes[0],
+    build=lambda ctx: _layers().Activation(ctx.params["activation"]),
     count=lambda ctx: 0,
     source=lambda ctx, module: Source(forward=_ACTIVATION_SOURCE[ctx.params["activation"]].format("{inputs[0]}")),
-    summary=lambda p: p["activation"], passes_mask=lambda p: True,
+    summary=lambda p: p["activation"],
+    passes_mask=lambda p: True,
 )
 
 
@@ -603,8 +724,10 @@ def conv1d_padding(p: Params, steps: int | None) -> tuple[int, int]:
 def _conv_checks(ctx: Ctx) -> list[str]:
     p = ctx.params
     if p["strides"] > 1 and p["dilation_rate"] > 1:
-        return [f"{ctx.who}: strides={p['strides']} together with dilation_rate={p['dilation_rate']} is not "
-                f"supported (Keras rejects it too): set strides=1 or dilation_rate=1"]
+        return [
+            f"{ctx.who}: strides={p['strides']} together with dilation_rate={p['dilation_rate']} is not "
+            f"supported (Keras rejects it too): set strides=1 or dilation_rate=1"
+        ]
     return []
 
 
@@ -615,34 +738,52 @@ def _conv_infer(ctx: Ctx) -> Shape:
     span, stride = _conv_span(p), p["strides"]
     if steps is None:
         if p["padding"] == "same" and stride > 1:
-            raise ShapeError(f"{ctx.who}: padding='same' with strides={stride} pads by an amount that depends on "
-                             f"the length, so it needs a fixed timesteps on the Input: set timesteps, or use "
-                             f"padding=causal or strides=1")
+            raise ShapeError(
+                f"{ctx.who}: padding='same' with strides={stride} pads by an amount that depends on "
+                f"the length, so it needs a fixed timesteps on the Input: set timesteps, or use "
+                f"padding=causal or strides=1"
+            )
         if p["padding"] == "valid" and span > 1:
-            raise ShapeError(f"{ctx.who}: padding='valid' needs at least {span} time steps, so it needs a fixed "
-                             f"timesteps on the Input (a shorter sequence has no output): set timesteps, or use "
-                             f"padding=causal or same")
+            raise ShapeError(
+                f"{ctx.who}: padding='valid' needs at least {span} time steps, so it needs a fixed "
+                f"timesteps on the Input (a shorter sequence has no output): set timesteps, or use "
+                f"padding=causal or same"
+            )
         return (None, None, p["filters"])
     if p["padding"] == "valid":
         if steps < span:
-            raise ShapeError(f"{ctx.who}: the kernel spans {span} time steps (kernel_size={p['kernel_size']}, "
-                             f"dilation_rate={p['dilation_rate']}) but {ctx.src()} gives only {steps}: use "
-                             f"padding=causal or same, a smaller kernel_size, or more timesteps")
+            raise ShapeError(
+                f"{ctx.who}: the kernel spans {span} time steps (kernel_size={p['kernel_size']}, "
+                f"dilation_rate={p['dilation_rate']}) but {ctx.src()} gives only {steps}: use "
+                f"padding=causal or same, a smaller kernel_size, or more timesteps"
+            )
         return (None, (steps - span) // stride + 1, p["filters"])
     return (None, -(-steps // stride), p["filters"])
 
 
 def _conv_build(ctx: Ctx):
     p = ctx.params
-    return _layers().Conv1D(ctx.in_shapes[0][-1], p["filters"], p["kernel_size"], strides=p["strides"],
-                            dilation_rate=p["dilation_rate"], pad=conv1d_padding(p, ctx.in_shapes[0][1]),
-                            activation=p["activation"], use_bias=p["use_bias"])
+    return _layers().Conv1D(
+        ctx.in_shapes[0][-1],
+        p["filters"],
+        p["kernel_size"],
+        strides=p["strides"],
+        dilation_rate=p["dilation_rate"],
+        pad=conv1d_padding(p, ctx.in_shapes[0][1]),
+        activation=p["activation"],
+        use_bias=p["use_bias"],
+    )
 
 
 def _conv_source(ctx: Ctx, module) -> Source:
     p = ctx.params
-    kw: dict[str, Any] = {"strides": p["strides"], "dilation_rate": p["dilation_rate"], "pad": module.pad,
-                          "activation": p["activation"], "use_bias": p["use_bias"]}
+    kw: dict[str, Any] = {
+        "strides": p["strides"],
+        "dilation_rate": p["dilation_rate"],
+        "pad": module.pad,
+        "activation": p["activation"],
+        "use_bias": p["use_bias"],
+    }
     defaults = {"strides": 1, "dilation_rate": 1, "pad": (0, 0), "activation": "linear", "use_bias": True}
     kw = {k: v for k, v in kw.items() if v != defaults[k]}
     args = f"{ctx.in_shapes[0][-1]}, {p['filters']}, {p['kernel_size']}" + (", " + _kwargs(kw) if kw else "")
@@ -682,25 +823,39 @@ def _conv_call_text(p: Params) -> str:
 
 
 CONV1D = BlockDef(
-    type="Conv1D", category="Convolution",
+    type="Conv1D",
+    category="Convolution",
     help="1D convolution over time (Keras Conv1D): (B, T, F) -> (B, T', filters). padding=causal never reads "
-         "later steps (forecasting); 'same' keeps the length; 'valid' shortens it by (kernel_size-1)*dilation_rate.",
+    "later steps (forecasting); 'same' keeps the length; 'valid' shortens it by (kernel_size-1)*dilation_rate.",
     params=(
         Param("filters", "int", 32, "Output features (channels).", min=1, max=65536),
         Param("kernel_size", "int", 3, "Time steps one kernel covers (before dilation).", min=1, max=4096),
         Param("strides", "int", 1, "Step between kernel positions; >1 shortens the sequence.", min=1, max=4096),
-        Param("padding", "choice", "valid", "valid: no padding; same: output length ceil(T/strides), centered; "
-              "causal: zeros on the left only, so step t sees steps <= t.", choices=_PADDINGS),
+        Param(
+            "padding",
+            "choice",
+            "valid",
+            "valid: no padding; same: output length ceil(T/strides), centered; "
+            "causal: zeros on the left only, so step t sees steps <= t.",
+            choices=_PADDINGS,
+        ),
         Param("dilation_rate", "int", 1, "Spacing between the kernel's taps.", min=1, max=4096),
         Param("activation", "choice", "linear", "Applied after the convolution.", choices=_ACTIVATIONS),
         Param("use_bias", "bool", True, "Add a learned bias."),
     ),
-    infer=_conv_infer, build=_conv_build, source=_conv_source, extra_checks=_conv_checks,
-    count=lambda ctx: ctx.params["kernel_size"] * ctx.in_shapes[0][-1] * ctx.params["filters"]
-    + (ctx.params["filters"] if ctx.params["use_bias"] else 0),
-    summary=_conv_summary, call_text=_conv_call_text, reads_later_steps=_conv_reads_later, has_weights=True,
-    test_values={"filters": (1, 2, 3, 4, 5), "kernel_size": (1, 2, 3), "strides": (1, 2),
-                 "dilation_rate": (1, 2)},
+    infer=_conv_infer,
+    build=_conv_build,
+    source=_conv_source,
+    extra_checks=_conv_checks,
+    count=lambda ctx: (
+        ctx.params["kernel_size"] * ctx.in_shapes[0][-1] * ctx.params["filters"]
+        + (ctx.params["filters"] if ctx.params["use_bias"] else 0)
+    ),
+    summary=_conv_summary,
+    call_text=_conv_call_text,
+    reads_later_steps=_conv_reads_later,
+    has_weights=True,
+    test_values={"filters": (1, 2, 3, 4, 5), "kernel_size": (1, 2, 3), "strides": (1, 2), "dilation_rate": (1, 2)},
 )
 
 
@@ -712,7 +867,8 @@ def _concat_infer(ctx: Ctx) -> Shape:
             raise ShapeError(
                 f"{ctx.who} joins on the last axis, so all other axes must match, but {ctx.src(0)} gives "
                 f"{fmt_shape(first)} and {ctx.src(i)} gives {fmt_shape(s)}: make both sequences "
-                f"(return_sequences=true) or both vectors")
+                f"(return_sequences=true) or both vectors"
+            )
     widths = [s[-1] for s in ctx.in_shapes]
     return first[:-1] + (None if None in widths else sum(widths),)
 
@@ -724,7 +880,8 @@ def _add_infer(ctx: Ctx) -> Shape:
             raise ShapeError(
                 f"{ctx.who} adds elementwise, so shapes must be equal, but {ctx.src(0)} gives "
                 f"{fmt_shape(first)} and {ctx.src(i)} gives {fmt_shape(s)}: give both the same units "
-                f"(or use Concatenate)")
+                f"(or use Concatenate)"
+            )
     return first
 
 
@@ -733,28 +890,46 @@ def _input_list(ctx: Ctx, joiner: str) -> str:
 
 
 CONCATENATE = BlockDef(
-    type="Concatenate", category="Merge",
+    type="Concatenate",
+    category="Merge",
     help="Join two or more inputs on the last (feature) axis; link order = input order.",
-    params=(), infer=_concat_infer, build=lambda ctx: _layers().Concatenate(), count=lambda ctx: 0,
+    params=(),
+    infer=_concat_infer,
+    build=lambda ctx: _layers().Concatenate(),
+    count=lambda ctx: 0,
     source=lambda ctx, module: Source(forward=f"torch.cat([{_input_list(ctx, ', ')}], dim=-1)"),
-    min_inputs=2, max_inputs=None, summary=lambda p: "join on features",
+    min_inputs=2,
+    max_inputs=None,
+    summary=lambda p: "join on features",
 )
 ADD = BlockDef(
-    type="Add", category="Merge", help="Elementwise sum of two or more inputs of equal shape (residual connections).",
-    params=(), infer=_add_infer, build=lambda ctx: _layers().Add(), count=lambda ctx: 0,
+    type="Add",
+    category="Merge",
+    help="Elementwise sum of two or more inputs of equal shape (residual connections).",
+    params=(),
+    infer=_add_infer,
+    build=lambda ctx: _layers().Add(),
+    count=lambda ctx: 0,
     source=lambda ctx, module: Source(forward=_input_list(ctx, " + ")),
-    min_inputs=2, max_inputs=None, summary=lambda p: "elementwise sum",
+    min_inputs=2,
+    max_inputs=None,
+    summary=lambda p: "elementwise sum",
 )
 
 
 # --------------------------------------------------------------------------- Regularize
 DROPOUT = BlockDef(
-    type="Dropout", category="Regularize", help="Randomly zeroes a fraction of the values while training.",
+    type="Dropout",
+    category="Regularize",
+    help="Randomly zeroes a fraction of the values while training.",
     params=(Param("rate", "float", 0.2, "Fraction dropped while training.", min=0.0, max=1.0, max_exclusive=True),),
-    infer=lambda ctx: ctx.in_shapes[0], build=lambda ctx: _torch_nn().Dropout(ctx.params["rate"]),
+    infer=lambda ctx: ctx.in_shapes[0],
+    build=lambda ctx: _torch_nn().Dropout(ctx.params["rate"]),
     count=lambda ctx: 0,
     source=lambda ctx, module: Source(init=f"nn.Dropout({ctx.params['rate']!r})", forward="{m}({inputs[0]})"),
-    summary=lambda p: f"rate {p['rate']:g}", noisy_in_training=True, test_values={"rate": (0.0, 0.2, 0.5)},
+    summary=lambda p: f"rate {p['rate']:g}",
+    noisy_in_training=True,
+    test_values={"rate": (0.0, 0.2, 0.5)},
     passes_mask=lambda p: True,
 )
 
@@ -765,52 +940,75 @@ def _ln_infer(ctx: Ctx) -> Shape:
 
 
 LAYER_NORM = BlockDef(
-    type="LayerNormalization", category="Regularize",
+    type="LayerNormalization",
+    category="Regularize",
     help="Normalize each time step over its features (learned scale and shift).",
     params=(Param("epsilon", "float", 1e-3, "Added to the variance (Keras default 1e-3).", min=1e-12, max=1.0),),
-    infer=_ln_infer, build=lambda ctx: _torch_nn().LayerNorm(ctx.in_shapes[0][-1], eps=ctx.params["epsilon"]),
+    infer=_ln_infer,
+    build=lambda ctx: _torch_nn().LayerNorm(ctx.in_shapes[0][-1], eps=ctx.params["epsilon"]),
     count=lambda ctx: 2 * ctx.in_shapes[0][-1],
-    source=lambda ctx, module: Source(init=f"nn.LayerNorm({ctx.in_shapes[0][-1]}, eps={ctx.params['epsilon']!r})",
-                                      forward="{m}({inputs[0]})", weights=""),
-    summary=lambda p: f"\u03b5 {p['epsilon']:g}", has_weights=True, normalizes=True,
-    test_values={"epsilon": (1e-5, 1e-3, 0.5)}, passes_mask=lambda p: True,
+    source=lambda ctx, module: Source(
+        init=f"nn.LayerNorm({ctx.in_shapes[0][-1]}, eps={ctx.params['epsilon']!r})",
+        forward="{m}({inputs[0]})",
+        weights="",
+    ),
+    summary=lambda p: f"\u03b5 {p['epsilon']:g}",
+    has_weights=True,
+    normalizes=True,
+    test_values={"epsilon": (1e-5, 1e-3, 0.5)},
+    passes_mask=lambda p: True,
 )
 
 
 def _bn_build(ctx: Ctx):
     p = ctx.params
-    return _layers().BatchNorm(ctx.in_shapes[0][-1], momentum=p["momentum"], epsilon=p["epsilon"],
-                               center=p["center"], scale=p["scale"])
+    return _layers().BatchNorm(
+        ctx.in_shapes[0][-1], momentum=p["momentum"], epsilon=p["epsilon"], center=p["center"], scale=p["scale"]
+    )
 
 
 def _bn_source(ctx: Ctx, module) -> Source:
     p = ctx.params
-    kw = {k: p[k] for k, default in (("momentum", 0.99), ("epsilon", 1e-3), ("center", True), ("scale", True))
-          if p[k] != default}
+    kw = {
+        k: p[k]
+        for k, default in (("momentum", 0.99), ("epsilon", 1e-3), ("center", True), ("scale", True))
+        if p[k] != default
+    }
     args = f"{ctx.in_shapes[0][-1]}" + (", " + _kwargs(kw) if kw else "")
     return Source(init=f"BatchNorm({args})", forward="{m}({inputs[0]})", weights="", needs=("BatchNorm",))
 
 
 BATCH_NORM = BlockDef(
-    type="BatchNormalization", category="Regularize",
+    type="BatchNormalization",
+    category="Regularize",
     help="Normalize each feature over the batch (and time) while training, with running statistics in "
-         "evaluation and export (Keras BatchNormalization, axis=-1).",
+    "evaluation and export (Keras BatchNormalization, axis=-1).",
     params=(
-        Param("momentum", "float", 0.99, "Keras convention: running = momentum * running + (1 - momentum) * "
-              "batch (torch's momentum is 1 - this).", min=0.0, max=1.0),
+        Param(
+            "momentum",
+            "float",
+            0.99,
+            "Keras convention: running = momentum * running + (1 - momentum) * batch (torch's momentum is 1 - this).",
+            min=0.0,
+            max=1.0,
+        ),
         Param("epsilon", "float", 1e-3, "Added to the variance (Keras default 1e-3).", min=1e-12, max=1.0),
         Param("center", "bool", True, "Learn a shift (beta)."),
         Param("scale", "bool", True, "Learn a scale (gamma)."),
     ),
-    infer=_ln_infer, build=_bn_build, source=_bn_source,
+    infer=_ln_infer,
+    build=_bn_build,
+    source=_bn_source,
     count=lambda ctx: ctx.in_shapes[0][-1] * (int(ctx.params["center"]) + int(ctx.params["scale"])),
     summary=lambda p: f"momentum {p['momentum']:g} \u00b7 \u03b5 {p['epsilon']:g}",
-    has_weights=True, normalizes=True,
+    has_weights=True,
+    normalizes=True,
     test_values={"momentum": (0.0, 0.9, 0.99), "epsilon": (1e-5, 1e-3, 0.5), "center": (True,), "scale": (True,)},
 )
 
 
 # --------------------------------------------------------------------------- Pooling / attention
+
 
 def _pool_infer(ctx: Ctx) -> Shape:
     shape = ctx.need_sequence(0, "pools over time, so it needs a sequence (batch, time, features)")
@@ -821,9 +1019,13 @@ def _pool(kind: str) -> BlockDef:
     mode = "max" if kind == "Max" else "mean"
     reduce = "amax" if mode == "max" else "mean"
     return BlockDef(
-        type=f"Global{kind}Pooling1D", category="Pooling & attention",
+        type=f"Global{kind}Pooling1D",
+        category="Pooling & attention",
         help=f"{'Maximum' if mode == 'max' else 'Mean'} over time: (B, T, F) -> (B, F).",
-        params=(), infer=_pool_infer, build=lambda ctx: _layers().GlobalPool1D(mode), count=lambda ctx: 0,
+        params=(),
+        infer=_pool_infer,
+        build=lambda ctx: _layers().GlobalPool1D(mode),
+        count=lambda ctx: 0,
         source=lambda ctx, module: Source(forward=f"{{inputs[0]}}.{reduce}(dim=1)"),
         summary=lambda p: f"{mode} over time",
     )
@@ -832,21 +1034,29 @@ def _pool(kind: str) -> BlockDef:
 def _repeat_infer(ctx: Ctx) -> Shape:
     shape = ctx.in_shapes[0]
     if len(shape) != 2:
-        hint = (f"set return_sequences=false on {ctx.src()}" if ctx.source_types and ctx.source_types[0] in RECURRENT
-                else "pool over time first (GlobalAveragePooling1D)")
-        raise ShapeError(f"{ctx.who} repeats a vector (batch, features) but {ctx.src()} gives {fmt_shape(shape)}: "
-                         f"{hint}")
+        hint = (
+            f"set return_sequences=false on {ctx.src()}"
+            if ctx.source_types and ctx.source_types[0] in RECURRENT
+            else "pool over time first (GlobalAveragePooling1D)"
+        )
+        raise ShapeError(
+            f"{ctx.who} repeats a vector (batch, features) but {ctx.src()} gives {fmt_shape(shape)}: {hint}"
+        )
     return (None, ctx.params["n"], shape[1])
 
 
 REPEAT_VECTOR = BlockDef(
-    type="RepeatVector", category="Pooling & attention",
+    type="RepeatVector",
+    category="Pooling & attention",
     help="(B, F) -> (B, n, F): the same vector at each of n steps (Keras RepeatVector; encoder-decoder "
-         "models feed an encoder's last state to a decoder this way).",
+    "models feed an encoder's last state to a decoder this way).",
     params=(Param("n", "int", 1, "Time steps of the output.", min=1, max=100_000),),
-    infer=_repeat_infer, build=lambda ctx: _layers().RepeatVector(ctx.params["n"]), count=lambda ctx: 0,
+    infer=_repeat_infer,
+    build=lambda ctx: _layers().RepeatVector(ctx.params["n"]),
+    count=lambda ctx: 0,
     source=lambda ctx, module: Source(forward=f"{{inputs[0]}}.unsqueeze(1).repeat(1, {ctx.params['n']}, 1)"),
-    summary=lambda p: f"\u00d7 {p['n']} steps", call_text=lambda p: f"RepeatVector({p['n']})",
+    summary=lambda p: f"\u00d7 {p['n']} steps",
+    call_text=lambda p: f"RepeatVector({p['n']})",
     reads_later_steps=lambda p: "every output step gets the same summary of the whole window",
     test_values={"n": (1, 2, 3)},
 )
@@ -867,18 +1077,24 @@ def _window_pool_infer(ctx: Ctx) -> Shape:
     size, stride = p["pool_size"], _pool_stride(p)
     if steps is None:
         if p["padding"] == "same" and stride > 1:
-            raise ShapeError(f"{ctx.who}: padding='same' with strides={stride} pads by an amount that depends on "
-                             f"the length, so it needs a fixed timesteps on the Input: set timesteps, or use "
-                             f"strides=1")
+            raise ShapeError(
+                f"{ctx.who}: padding='same' with strides={stride} pads by an amount that depends on "
+                f"the length, so it needs a fixed timesteps on the Input: set timesteps, or use "
+                f"strides=1"
+            )
         if p["padding"] == "valid" and size > 1:
-            raise ShapeError(f"{ctx.who}: padding='valid' needs at least {size} time steps, so it needs a fixed "
-                             f"timesteps on the Input (a shorter sequence has no output): set timesteps, or use "
-                             f"padding=same with strides=1")
+            raise ShapeError(
+                f"{ctx.who}: padding='valid' needs at least {size} time steps, so it needs a fixed "
+                f"timesteps on the Input (a shorter sequence has no output): set timesteps, or use "
+                f"padding=same with strides=1"
+            )
         return (None, None, width)
     if p["padding"] == "valid":
         if steps < size:
-            raise ShapeError(f"{ctx.who}: pool_size={size} is longer than the {steps} time steps {ctx.src()} "
-                             f"gives: use padding=same, a smaller pool_size, or more timesteps")
+            raise ShapeError(
+                f"{ctx.who}: pool_size={size} is longer than the {steps} time steps {ctx.src()} "
+                f"gives: use padding=same, a smaller pool_size, or more timesteps"
+            )
         return (None, (steps - size) // stride + 1, width)
     return (None, -(-steps // stride), width)
 
@@ -894,8 +1110,11 @@ def _window_pool_build(mode: str) -> Callable[[Ctx], Any]:
 
 def _window_pool_source(ctx: Ctx, module) -> Source:
     pad = f", {module.pad!r}" if module.pad != (0, 0) else ""
-    return Source(init=f"Pool1D({module.mode!r}, {module.pool_size}, {module.strides}{pad})",
-                  forward="{m}({inputs[0]})", needs=("Pool1D",))
+    return Source(
+        init=f"Pool1D({module.mode!r}, {module.pool_size}, {module.strides}{pad})",
+        forward="{m}({inputs[0]})",
+        needs=("Pool1D",),
+    )
 
 
 def _window_pool_reads_later(p: Params) -> str | None:
@@ -923,18 +1142,37 @@ def _window_pool_summary(p: Params) -> str:
 def _window_pool(kind: str) -> BlockDef:
     mode = "max" if kind == "Max" else "average"
     return BlockDef(
-        type=f"{kind}Pooling1D", category="Pooling & attention",
+        type=f"{kind}Pooling1D",
+        category="Pooling & attention",
         help=f"{'Maximum' if mode == 'max' else 'Mean'} over windows of time steps (Keras {kind}Pooling1D): "
-             f"(B, T, F) -> (B, T', F); T' = (T - pool_size) // strides + 1 (valid) or ceil(T / strides) (same).",
+        f"(B, T, F) -> (B, T', F); T' = (T - pool_size) // strides + 1 (valid) or ceil(T / strides) (same).",
         params=(
             Param("pool_size", "int", 2, "Time steps per window.", min=1, max=4096),
-            Param("strides", "int", None, "Step between windows; null = pool_size (Keras' default).", min=1,
-                  max=4096, nullable=True, null_means="pool_size"),
-            Param("padding", "choice", "valid", "valid: windows inside the sequence only; same: output length "
-                  "ceil(T/strides), padding left out of every window.", choices=("valid", "same")),
+            Param(
+                "strides",
+                "int",
+                None,
+                "Step between windows; null = pool_size (Keras' default).",
+                min=1,
+                max=4096,
+                nullable=True,
+                null_means="pool_size",
+            ),
+            Param(
+                "padding",
+                "choice",
+                "valid",
+                "valid: windows inside the sequence only; same: output length "
+                "ceil(T/strides), padding left out of every window.",
+                choices=("valid", "same"),
+            ),
         ),
-        infer=_window_pool_infer, build=_window_pool_build(mode), count=lambda ctx: 0,
-        source=_window_pool_source, summary=_window_pool_summary, call_text=_window_pool_text(kind),
+        infer=_window_pool_infer,
+        build=_window_pool_build(mode),
+        count=lambda ctx: 0,
+        source=_window_pool_source,
+        summary=_window_pool_summary,
+        call_text=_window_pool_text(kind),
         reads_later_steps=_window_pool_reads_later,
         test_values={"pool_size": (1, 2, 3), "strides": (None, 1, 2)},
     )
@@ -947,17 +1185,25 @@ def _flatten_infer(ctx: Ctx) -> Shape:
 
 def _flatten_lints(ctx: Ctx) -> list[str]:
     if ctx.in_shapes[0][1] is None:
-        return [f"{ctx.who} needs a fixed sequence length but the Input has timesteps=null: set timesteps "
-                f"on the Input or pool over time instead (GlobalAveragePooling1D)"]
+        return [
+            f"{ctx.who} needs a fixed sequence length but the Input has timesteps=null: set timesteps "
+            f"on the Input or pool over time instead (GlobalAveragePooling1D)"
+        ]
     return []
 
 
 FLATTEN = BlockDef(
-    type="Flatten", category="Pooling & attention",
+    type="Flatten",
+    category="Pooling & attention",
     help="(B, T, F) -> (B, T*F): feed a whole window to Dense layers. Needs a fixed timesteps.",
-    params=(), infer=_flatten_infer, build=lambda ctx: _layers().Flatten(), count=lambda ctx: 0,
+    params=(),
+    infer=_flatten_infer,
+    build=lambda ctx: _layers().Flatten(),
+    count=lambda ctx: 0,
     source=lambda ctx, module: Source(forward="torch.flatten({inputs[0]}, start_dim=1)"),
-    lints=_flatten_lints, summary=lambda p: "time \u00d7 features", reads_later_steps=lambda p: "Flatten",
+    lints=_flatten_lints,
+    summary=lambda p: "time \u00d7 features",
+    reads_later_steps=lambda p: "Flatten",
 )
 
 
@@ -973,7 +1219,8 @@ def _mha_infer(ctx: Ctx) -> Shape:
     if p["key_dim"] is None and width % p["num_heads"]:
         raise ShapeError(
             f"{ctx.who}: num_heads={p['num_heads']} does not divide the input width {width} from {ctx.src()}: "
-            f"choose num_heads dividing {width} or set key_dim explicitly")
+            f"choose num_heads dividing {width} or set key_dim explicitly"
+        )
     return shape
 
 
@@ -1000,19 +1247,32 @@ def _mha_summary(p: Params) -> str:
 
 
 MHA = BlockDef(
-    type="MultiHeadAttention", category="Pooling & attention",
+    type="MultiHeadAttention",
+    category="Pooling & attention",
     help="Self-attention over time (query = key = value = input); output keeps the input's shape.",
     params=(
         Param("num_heads", "int", 4, "Attention heads.", min=1, max=256),
-        Param("key_dim", "int", None, "Size of each head; null = input width / num_heads.", min=1, max=4096,
-              nullable=True, null_means="width / num_heads"),
+        Param(
+            "key_dim",
+            "int",
+            None,
+            "Size of each head; null = input width / num_heads.",
+            min=1,
+            max=4096,
+            nullable=True,
+            null_means="width / num_heads",
+        ),
         Param("dropout", "float", 0.0, "Dropout on the attention weights.", min=0.0, max=1.0, max_exclusive=True),
         Param("causal", "bool", False, "Each step attends only to itself and the past (forecasting)."),
     ),
-    infer=_mha_infer, count=_mha_count, source=_mha_source,
-    build=lambda ctx: _layers().SelfAttention(ctx.in_shapes[0][-1], ctx.params["num_heads"], _mha_key_dim(ctx),
-                                              ctx.params["dropout"], ctx.params["causal"]),
-    summary=_mha_summary, has_weights=True,
+    infer=_mha_infer,
+    count=_mha_count,
+    source=_mha_source,
+    build=lambda ctx: _layers().SelfAttention(
+        ctx.in_shapes[0][-1], ctx.params["num_heads"], _mha_key_dim(ctx), ctx.params["dropout"], ctx.params["causal"]
+    ),
+    summary=_mha_summary,
+    has_weights=True,
     saved_per_sample=lambda p, length: int(p["num_heads"]) * length * length,  # the attention maps
     reads_later_steps=lambda p: None if p.get("causal") else "non-causal attention",
     min_opset=lambda p: (14, "its causal mask needs the Trilu operator") if p.get("causal") else None,
@@ -1023,14 +1283,28 @@ MHA = BlockDef(
 CATALOG: dict[str, BlockDef] = {
     d.type: d
     for d in (
-        INPUT, EMBEDDING, MASKING,
+        INPUT,
+        EMBEDDING,
+        MASKING,
         _recurrent("GRU", "Gated recurrent unit (PyTorch GRU = Keras reset_after=True)."),
         _recurrent("LSTM", "Long short-term memory."),
         _recurrent("SimpleRNN", "Plain (Elman) recurrent layer."),
-        CONV1D, DENSE, ACTIVATION, CONCATENATE, ADD, DROPOUT, LAYER_NORM, BATCH_NORM,
-        _pool("Average"), _pool("Max"), _window_pool("Max"), _window_pool("Average"), REPEAT_VECTOR, FLATTEN, MHA,
+        CONV1D,
+        DENSE,
+        ACTIVATION,
+        CONCATENATE,
+        ADD,
+        DROPOUT,
+        LAYER_NORM,
+        BATCH_NORM,
+        _pool("Average"),
+        _pool("Max"),
+        _window_pool("Max"),
+        _window_pool("Average"),
+        REPEAT_VECTOR,
+        FLATTEN,
+        MHA,
     )
 }
 
-CATEGORIES = ("Input", "Recurrent", "Convolution", "Dense & activations", "Merge", "Regularize",
-              "Pooling & attention")
+CATEGORIES = ("Input", "Recurrent", "Convolution", "Dense & activations", "Merge", "Regularize", "Pooling & attention")

@@ -15,6 +15,7 @@ A checkpoint carries its format version, the design's fingerprint (`design_finge
 shape of every model tensor; `check_checkpoint` compares them with the design before the weights are
 used and names what differs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,15 +34,22 @@ from .runs import CHECKPOINT_FORMAT, RunError
 CHECKPOINT_VERSION = 2  # 1: RNN Studio 0.1 (numpy RNG state pickled); 2: plain types, fingerprint, shapes
 READABLE_VERSIONS = (1, 2)
 # the only globals a 0.1 checkpoint needs besides PyTorch's safe set: numpy's array reconstruction
-_LEGACY_NUMPY_GLOBALS = {"numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
-                         "numpy.ndarray", "numpy.dtype", "numpy.dtypes.UInt32DType"}
+_LEGACY_NUMPY_GLOBALS = {
+    "numpy.core.multiarray._reconstruct",
+    "numpy._core.multiarray._reconstruct",
+    "numpy.ndarray",
+    "numpy.dtype",
+    "numpy.dtypes.UInt32DType",
+}
 
 
 def design_fingerprint(project: Project) -> str:
     """sha256 (first 16 hex digits) of the design's architecture: block ids, types, parameters with
     defaults filled in, and links. Names, positions and training settings do not count."""
-    arch = {"blocks": [[b.id, b.type, b.resolved()] for b in project.blocks],
-            "links": [list(link) for link in project.links]}
+    arch = {
+        "blocks": [[b.id, b.type, b.resolved()] for b in project.blocks],
+        "links": [list(link) for link in project.links],
+    }
     text = json.dumps(arch, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -61,8 +69,9 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         atomic_write_bytes(path, buf.getvalue())
         _fsync_folder(path.parent)  # the rename itself survives a power loss
     except OSError as e:
-        raise RunError(f"{path}: cannot write checkpoint ({e.strerror or e}): free some space or choose a "
-                       f"writable output folder") from None
+        raise RunError(
+            f"{path}: cannot write checkpoint ({e.strerror or e}): free some space or choose a writable output folder"
+        ) from None
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -89,8 +98,13 @@ def _legacy_numpy_globals(names: set[str]) -> list[Any] | None:
     except ImportError:  # pragma: no cover - numpy 1
         from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]  # same function, old home
     uint32_dtype = type(np.dtype(np.uint32))
-    return [np.ndarray, np.dtype, (_reconstruct, "numpy.core.multiarray._reconstruct"),
-            (_reconstruct, "numpy._core.multiarray._reconstruct"), (uint32_dtype, "numpy.dtypes.UInt32DType")]
+    return [
+        np.ndarray,
+        np.dtype,
+        (_reconstruct, "numpy.core.multiarray._reconstruct"),
+        (_reconstruct, "numpy._core.multiarray._reconstruct"),
+        (uint32_dtype, "numpy.dtypes.UInt32DType"),
+    ]
 
 
 def _unsafe_globals(path: Path) -> set[str]:
@@ -117,20 +131,25 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
         allowed = _legacy_numpy_globals(unsafe)
         if allowed is None:
             names = ", ".join(sorted(unsafe)[:3]) or "objects outside the allowed types"
-            raise RunError(f"{path}: refused: loading it would run code ({names}); RNN Studio checkpoints "
-                           f"hold only tensors and plain values - do not use this file") from None
+            raise RunError(
+                f"{path}: refused: loading it would run code ({names}); RNN Studio checkpoints "
+                f"hold only tensors and plain values - do not use this file"
+            ) from None
         with torch.serialization.safe_globals(allowed):
             ckpt = _load_plain(path, map_location)
         _plain_numpy_rng(ckpt)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
-        raise RunError(f"{path}: cannot read checkpoint ({type(e).__name__}: {_first_line(e)}): the file is "
-                       f"damaged or incomplete") from None
+        raise RunError(
+            f"{path}: cannot read checkpoint ({type(e).__name__}: {_first_line(e)}): the file is damaged or incomplete"
+        ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise RunError(f"{path}: not an RNN Studio checkpoint")
     version = ckpt.get("version")
     if version not in READABLE_VERSIONS:
-        raise RunError(f"{path}: checkpoint format version {version!r} is not one this RNN Studio reads "
-                       f"({', '.join(map(str, READABLE_VERSIONS))}): use the RNN Studio that wrote it or retrain")
+        raise RunError(
+            f"{path}: checkpoint format version {version!r} is not one this RNN Studio reads "
+            f"({', '.join(map(str, READABLE_VERSIONS))}): use the RNN Studio that wrote it or retrain"
+        )
     if not isinstance(ckpt.get("model"), dict):
         raise RunError(f"{path}: the checkpoint has no model weights (key 'model' missing): retrain the run")
     check_meta(ckpt, path)
@@ -163,16 +182,26 @@ def numpy_state_to_plain(state: Any) -> dict[str, Any]:
     import torch
 
     name, keys, pos, has_gauss, gauss = state
-    return {"name": str(name), "keys": torch.as_tensor(keys.astype("int64")), "pos": int(pos),
-            "has_gauss": int(has_gauss), "cached_gaussian": float(gauss)}
+    return {
+        "name": str(name),
+        "keys": torch.as_tensor(keys.astype("int64")),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(gauss),
+    }
 
 
 def numpy_state_from_plain(state: dict[str, Any]) -> tuple:
     import numpy as np
 
     keys = np.asarray(state["keys"].cpu().numpy() if hasattr(state["keys"], "cpu") else state["keys"])
-    return (state["name"], keys.astype(np.uint32), int(state["pos"]), int(state["has_gauss"]),
-            float(state["cached_gaussian"]))
+    return (
+        state["name"],
+        keys.astype(np.uint32),
+        int(state["pos"]),
+        int(state["has_gauss"]),
+        float(state["cached_gaussian"]),
+    )
 
 
 def check_checkpoint(ckpt: dict[str, Any], path: Path, model, project: Project | None = None) -> None:
@@ -180,29 +209,38 @@ def check_checkpoint(ckpt: dict[str, Any], path: Path, model, project: Project |
     (when both are known) or whose model tensors do not match `model`'s names and shapes."""
     want = model.state_dict()
     if project is not None and ckpt.get("fingerprint") not in (None, design_fingerprint(project)):
-        raise RunError(f"{path}: the checkpoint belongs to another design (fingerprint {ckpt['fingerprint']}, "
-                       f"this design's is {design_fingerprint(project)}): use the run's own project.rnn.json")
+        raise RunError(
+            f"{path}: the checkpoint belongs to another design (fingerprint {ckpt['fingerprint']}, "
+            f"this design's is {design_fingerprint(project)}): use the run's own project.rnn.json"
+        )
     got = ckpt["model"]
     missing = [k for k in want if k not in got]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise RunError(f"{path}: the checkpoint has no weights for {missing[0]!r}{more}: it was saved from "
-                       f"another design")
+        raise RunError(
+            f"{path}: the checkpoint has no weights for {missing[0]!r}{more}: it was saved from another design"
+        )
     extra = [k for k in got if k not in want]
     if extra:
-        raise RunError(f"{path}: the checkpoint has weights {extra[0]!r} that this design does not have: it was "
-                       f"saved from another design")
+        raise RunError(
+            f"{path}: the checkpoint has weights {extra[0]!r} that this design does not have: it was "
+            f"saved from another design"
+        )
     for k, v in want.items():
         shape = list(getattr(got[k], "shape", []))
         if not hasattr(got[k], "shape") or shape != list(v.shape):
-            raise RunError(f"{path}: tensor {k!r} has shape {shape} in the checkpoint but {list(v.shape)} in "
-                           f"the design: it was saved from another design")
+            raise RunError(
+                f"{path}: tensor {k!r} has shape {shape} in the checkpoint but {list(v.shape)} in "
+                f"the design: it was saved from another design"
+            )
     recorded = ckpt.get("shapes")
     if isinstance(recorded, dict):
         for k, shape in recorded.items():
             if k in got and list(shape) != list(got[k].shape):
-                raise RunError(f"{path}: tensor {k!r} is {list(got[k].shape)} but the checkpoint records "
-                               f"{list(shape)}: the file is damaged")
+                raise RunError(
+                    f"{path}: tensor {k!r} is {list(got[k].shape)} but the checkpoint records "
+                    f"{list(shape)}: the file is damaged"
+                )
 
 
 def _is_number(v: Any) -> bool:
@@ -248,13 +286,19 @@ def check_resumable(ckpt: dict[str, Any], path: Path) -> None:
     """The parts a resume restores are present and of the right kind (RunError naming the first that is not)."""
     for key in ("optimizer", "rng", "train_state", "config"):
         if not isinstance(ckpt.get(key), dict):
-            raise RunError(f"{path}: the checkpoint has no usable {key!r} (needed to resume): start a new run, "
-                           f"e.g. with --init-from to keep the weights")
+            raise RunError(
+                f"{path}: the checkpoint has no usable {key!r} (needed to resume): start a new run, "
+                f"e.g. with --init-from to keep the weights"
+            )
     import torch
 
     rng = ckpt["rng"]
-    if not (isinstance(rng.get("torch"), torch.Tensor) and isinstance(rng.get("python"), tuple)
-            and isinstance(rng.get("numpy"), dict)):
-        raise RunError(f"{path}: the checkpoint's random-number state is damaged (needed to resume): start a "
-                       f"new run, e.g. with --init-from to keep the weights")
-
+    if not (
+        isinstance(rng.get("torch"), torch.Tensor)
+        and isinstance(rng.get("python"), tuple)
+        and isinstance(rng.get("numpy"), dict)
+    ):
+        raise RunError(
+            f"{path}: the checkpoint's random-number state is damaged (needed to resume): start a "
+            f"new run, e.g. with --init-from to keep the weights"
+        )

@@ -1,5 +1,6 @@
 """Design -> torch.nn.Module using fused nn.GRU / nn.LSTM / nn.RNN (cuDNN on GPU), never a Python
 loop over time steps."""
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,16 @@ class DesignModel(nn.Module):
     block (not per tensor) and exports can name things after the design.
     """
 
-    def __init__(self, modules: dict[str, nn.Module], plan: list[tuple[str, tuple[int, ...]]],
-                 input_id: str, output_id: str, input_shape, output_shape, mask_rules=None):
+    def __init__(
+        self,
+        modules: dict[str, nn.Module],
+        plan: list[tuple[str, tuple[int, ...]]],
+        input_id: str,
+        output_id: str,
+        input_shape,
+        output_shape,
+        mask_rules=None,
+    ):
         super().__init__()
         self.blocks = nn.ModuleDict(modules)
         self.input_id = input_id
@@ -61,8 +70,11 @@ class DesignModel(nn.Module):
             ins = [values[s] for s in srcs]
             mask = next((masks[s] for s in srcs if masks[s] is not None), None)
             values.append(module(*ins, mask=mask) if uses and mask is not None else module(*ins))
-            masks.append(module.mask_of(ins[0]) if makes  # type: ignore[operator]
-                         else (mask if passes else None))
+            masks.append(
+                module.mask_of(ins[0])
+                if makes  # type: ignore[operator]
+                else (mask if passes else None)
+            )
         return values[-1]
 
     def block_parameters(self) -> dict[str, list[nn.Parameter]]:
@@ -104,8 +116,9 @@ def build_model(project: Project, result: CheckResult | None = None) -> DesignMo
         mask_rules.append((False, False, False))
     # the plan must end at the output block (forward returns the last value)
     assert plan[-1][0] == output_id, "output block must come last in topological order"
-    return DesignModel(modules, plan, input_id, output_id, _known(result.input_shape()),
-                       _known(result.output_shape()), mask_rules)
+    return DesignModel(
+        modules, plan, input_id, output_id, _known(result.input_shape()), _known(result.output_shape()), mask_rules
+    )
 
 
 def masked_recurrent_blocks(project: Project, result: CheckResult) -> dict[str, str]:
@@ -136,9 +149,11 @@ def masked_export_problem(project: Project, result: CheckResult, what: str) -> s
         return None
     bid, source = next(iter(masked.items()))
     blocks = {b.id: b for b in project.blocks}
-    return (f"{blocks[bid].type} '{bid}' skips the padded steps that {blocks[source].type} '{source}' masks, and the "
-            f"{what} export cannot carry per-sequence lengths yet (docs/project-format.md, Masking): export a design "
-            f"without the mask, or use the run's checkpoint with RNN Studio")
+    return (
+        f"{blocks[bid].type} '{bid}' skips the padded steps that {blocks[source].type} '{source}' masks, and the "
+        f"{what} export cannot carry per-sequence lengths yet (docs/project-format.md, Masking): export a design "
+        f"without the mask, or use the run's checkpoint with RNN Studio"
+    )
 
 
 def token_vocabulary(project: Project, result: CheckResult) -> int | None:

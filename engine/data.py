@@ -19,6 +19,7 @@ saved in `RunMeta`.
 Every problem with the data raises `DataError` with one line that names the file, the column and the
 row, and says how to fix it.
 """
+
 from __future__ import annotations
 
 import math
@@ -103,10 +104,19 @@ class DataSpec:
         return f"demo:{self.demo}" if self.demo else str(self.path)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "demo": self.demo, "target": self.target, "features": self.features,
-                "lookback": self.lookback, "horizon": self.horizon, "split": list(self.split),
-                "demo_rows": self.demo_rows, "demo_seed": self.demo_seed,
-                "series": self.series, "missing": self.missing}
+        return {
+            "path": self.path,
+            "demo": self.demo,
+            "target": self.target,
+            "features": self.features,
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "split": list(self.split),
+            "demo_rows": self.demo_rows,
+            "demo_seed": self.demo_seed,
+            "series": self.series,
+            "missing": self.missing,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataSpec:
@@ -117,8 +127,16 @@ class DataSpec:
 
 
 # ---------------------------------------------------------------------------- demos
-def mackey_glass(n: int, tau: int = 17, beta: float = 0.2, gamma: float = 0.1, power: int = 10,
-                 sample_every: int = 3, substeps: int = 10, seed: int = 0) -> np.ndarray:
+def mackey_glass(
+    n: int,
+    tau: int = 17,
+    beta: float = 0.2,
+    gamma: float = 0.1,
+    power: int = 10,
+    sample_every: int = 3,
+    substeps: int = 10,
+    seed: int = 0,
+) -> np.ndarray:
     """Mackey-Glass delay differential equation (chaotic for tau = 17), Euler-integrated, sampled every
     `sample_every` time units after a transient."""
     rng = np.random.default_rng(seed)
@@ -127,11 +145,11 @@ def mackey_glass(n: int, tau: int = 17, beta: float = 0.2, gamma: float = 0.1, p
     warm = 500 * substeps
     total = warm + n * sample_every * substeps
     x = np.empty(total + lag)
-    x[:lag + 1] = 1.2 + 0.05 * rng.standard_normal(lag + 1)
+    x[: lag + 1] = 1.2 + 0.05 * rng.standard_normal(lag + 1)
     for i in range(lag, total + lag - 1):
         xd = x[i - lag]
-        x[i + 1] = x[i] + dt * (beta * xd / (1.0 + xd ** power) - gamma * x[i])
-    series = x[lag + warm::sample_every * substeps][:n]
+        x[i + 1] = x[i] + dt * (beta * xd / (1.0 + xd**power) - gamma * x[i])
+    series = x[lag + warm :: sample_every * substeps][:n]
     return series
 
 
@@ -146,8 +164,12 @@ def demo_table(name: str, rows: int = 4000, seed: int = 0) -> Table:
     if name == "sine":
         t = np.arange(rows, dtype=np.float64)
         rng = np.random.default_rng(seed)
-        v = (np.sin(2 * np.pi * t / 40.0) + 0.5 * np.sin(2 * np.pi * t / 13.7 + 1.0)
-             + 0.25 * np.sin(2 * np.pi * t / 5.3 + 2.0) + 0.1 * rng.standard_normal(rows))
+        v = (
+            np.sin(2 * np.pi * t / 40.0)
+            + 0.5 * np.sin(2 * np.pi * t / 13.7 + 1.0)
+            + 0.25 * np.sin(2 * np.pi * t / 5.3 + 2.0)
+            + 0.1 * rng.standard_normal(rows)
+        )
     else:
         v = mackey_glass(rows, seed=seed)
     return demo_columns(f"demo:{name}", v.astype(np.float64))
@@ -255,8 +277,14 @@ class MappedSeries:
 
     RELEASE_EVERY = 32  # batches between hints to the kernel that the pages read may go
 
-    def __init__(self, columns: list[np.ndarray], mean, std, source: np.ndarray | None = None,
-                 column_index: list[int] | None = None):
+    def __init__(
+        self,
+        columns: list[np.ndarray],
+        mean,
+        std,
+        source: np.ndarray | None = None,
+        column_index: list[int] | None = None,
+    ):
         self.columns = columns
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
@@ -323,10 +351,12 @@ def lookahead_warnings(project, dataset: Dataset) -> list[str]:
             peekers.append(f"'{b.id}' ({why})")
     if not peekers:
         return []
-    return [f"look-ahead leak: the output is per time step and the target '{meta.target}' is also an input "
-            f"feature, so {', '.join(peekers)} let{'s' if len(peekers) == 1 else ''} step t read its own answer "
-            f"(row t+{dataset.horizon}) later in the window: validation will look better than deployment can be. "
-            f"Use one-direction layers / causal attention, or leave '{meta.target}' out of the features"]
+    return [
+        f"look-ahead leak: the output is per time step and the target '{meta.target}' is also an input "
+        f"feature, so {', '.join(peekers)} let{'s' if len(peekers) == 1 else ''} step t read its own answer "
+        f"(row t+{dataset.horizon}) later in the window: validation will look better than deployment can be. "
+        f"Use one-direction layers / causal attention, or leave '{meta.target}' out of the features"
+    ]
 
 
 def persistence_verdict(summary: dict[str, Any]) -> dict[str, Any]:
@@ -381,8 +411,9 @@ def _labels(values: Sequence[Any], table: Table, col: str, units: int, classes: 
                 break
             if not math.isfinite(f) or f != int(f):
                 r = vals.index(v)
-                raise DataError(f"{table.where(col, r)}: class label {v!r} is not a whole number: labels must "
-                                f"be integers or words")
+                raise DataError(
+                    f"{table.where(col, r)}: class label {v!r} is not a whole number: labels must be integers or words"
+                )
             as_int.append(int(f))
         if as_int is not None:
             vals = as_int
@@ -392,8 +423,10 @@ def _labels(values: Sequence[Any], table: Table, col: str, units: int, classes: 
             classes = sorted(set(vals))
         if len(classes) != units:
             shown = ", ".join(str(c) for c in classes[:8]) + (", ..." if len(classes) > 8 else "")
-            raise DataError(f"{table.source}: column '{col}' has {len(classes)} classes ({shown}) but the design's "
-                            f"output has {units} unit(s): set the output Dense units to {len(classes)}")
+            raise DataError(
+                f"{table.source}: column '{col}' has {len(classes)} classes ({shown}) but the design's "
+                f"output has {units} unit(s): set the output Dense units to {len(classes)}"
+            )
     else:
         kind = type(classes[0]) if classes else str
         lookup = {c: i for i, c in enumerate(classes)}
@@ -404,14 +437,14 @@ def _labels(values: Sequence[Any], table: Table, col: str, units: int, classes: 
             except (TypeError, ValueError):
                 key = v
             if key not in lookup:
-                raise DataError(f"{table.where(col, r)}: label {v!r} was not among the training classes "
-                                f"({', '.join(map(str, classes))})")
+                raise DataError(
+                    f"{table.where(col, r)}: label {v!r} was not among the training classes "
+                    f"({', '.join(map(str, classes))})"
+                )
             out.append(lookup[key])
         return np.asarray(out, dtype=np.int64), classes
     lookup = {c: i for i, c in enumerate(classes)}
     return np.asarray([lookup[v] for v in vals], dtype=np.int64), classes
-
-
 
 
 def read_source(spec: DataSpec) -> Table:
@@ -423,8 +456,9 @@ def read_source(spec: DataSpec) -> Table:
     return read_table(spec.path)
 
 
-def plan_data(spec: DataSpec, project, *, table: Table | None = None, ui: str = "cli",
-              task: str | None = None) -> DataPlan:
+def plan_data(
+    spec: DataSpec, project, *, table: Table | None = None, ui: str = "cli", task: str | None = None
+) -> DataPlan:
     """The data plan of a spec for a design, errors included (never raises DataError for the data).
     Pass `table` to reuse a table already read (the GUI re-plans on every settings change)."""
     if spec.path is not None and Path(spec.path).suffix.lower() == ".npz":
@@ -454,11 +488,15 @@ def load_dataset(spec: DataSpec, project, *, meta: RunMeta | None = None, split:
 
     tokens = token_vocabulary(project, check(project))
     if tokens is not None and (spec.demo is not None or Path(spec.path or "").suffix.lower() != ".npz"):
-        raise DataError("the design's Input takes integer token ids (dtype=int64): give them as a .npz with X "
-                        "(N, T) of ids padded with 0 and y (demo series and CSV files hold no token ids)")
+        raise DataError(
+            "the design's Input takes integer token ids (dtype=int64): give them as a .npz with X "
+            "(N, T) of ids padded with 0 and y (demo series and CSV files hold no token ids)"
+        )
     if spec.demo is not None and task == "classification":
-        raise DataError(f"demo:{spec.demo} is a regression series but the design trains a classifier: "
-                        f"use --data with a labelled file, or set training.task to regression")
+        raise DataError(
+            f"demo:{spec.demo} is a regression series but the design trains a classifier: "
+            f"use --data with a labelled file, or set training.task to regression"
+        )
     if spec.path is not None and Path(spec.path).suffix.lower() == ".npz":
         return _from_npz(Path(spec.path), spec, in_shape, out_shape, task, meta, split, tokens=tokens)
     table = read_source(spec)
@@ -480,7 +518,7 @@ def _fit_stats(columns: list[np.ndarray], fit_rows, chunk: int = 1 << 17) -> tup
         part = col[fit_rows]
         total, total_sq, n = 0.0, 0.0, 0
         for lo in range(0, len(part), chunk):
-            piece = np.asarray(part[lo:lo + chunk], dtype=np.float64)
+            piece = np.asarray(part[lo : lo + chunk], dtype=np.float64)
             release_pages(col)
             total += float(piece.sum())
             total_sq += float(np.square(piece).sum())
@@ -497,14 +535,14 @@ def _normalized(col: np.ndarray, mean: float, std: float, chunk: int = 1 << 17) 
     """(col - mean) / std as float32, in chunks (no float64 copy of a long column)."""
     out = np.empty(len(col), dtype=np.float32)
     for lo in range(0, len(col), chunk):
-        out[lo:lo + chunk] = (np.asarray(col[lo:lo + chunk], dtype=np.float64) - mean) / std
+        out[lo : lo + chunk] = (np.asarray(col[lo : lo + chunk], dtype=np.float64) - mean) / std
     return out
 
 
 def _float32_copy(col: np.ndarray, chunk: int = 1 << 17) -> np.ndarray:
     out = np.empty(len(col), dtype=np.float32)
     for lo in range(0, len(col), chunk):
-        out[lo:lo + chunk] = col[lo:lo + chunk]
+        out[lo : lo + chunk] = col[lo : lo + chunk]
         release_pages(col)
     return out
 
@@ -521,50 +559,80 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
     if task == "regression" and target_known:
         y_orig = layout.column(table, target)
     elif target_known:
-        y_lab, classes = _labels(layout.column(table, target), table, target, design.units,
-                                 meta.classes if meta is not None else None)
+        y_lab, classes = _labels(
+            layout.column(table, target), table, target, design.units, meta.classes if meta is not None else None
+        )
     if meta is None:
         x_mean, x_std = _fit_stats(cols, layout.fit_rows)
-        meta = RunMeta(project_name=project.name, task=task, features=list(features), target=target,
-                       classes=classes, x_mean=x_mean.tolist(), x_std=x_std.tolist(),
-                       lookback=plan.lookback, horizon=plan.horizon)
+        meta = RunMeta(
+            project_name=project.name,
+            task=task,
+            features=list(features),
+            target=target,
+            classes=classes,
+            x_mean=x_mean.tolist(),
+            x_std=x_std.tolist(),
+            lookback=plan.lookback,
+            horizon=plan.horizon,
+        )
         if task == "regression":
             y_mean, y_std = _fit_stats([y_orig], layout.fit_rows)
             meta.y_mean, meta.y_std = float(y_mean[0]), float(y_std[0])
     if mapped:
-        x = MappedSeries(cols, meta.x_mean, meta.x_std, table.mapped_source,
-                         [table.names.index(f) for f in features])
+        x = MappedSeries(cols, meta.x_mean, meta.x_std, table.mapped_source, [table.names.index(f) for f in features])
     else:
         X = np.stack(cols, axis=1)
         x = torch.from_numpy(((X - np.asarray(meta.x_mean)) / np.asarray(meta.x_std)).astype(np.float32))
     if task == "regression" and y_orig is not None and mapped:  # one float32 copy of the target, read in chunks
         y_orig = _float32_copy(y_orig)
     if task == "regression":
-        y = torch.zeros(n, dtype=torch.float32) if y_orig is None else \
-            torch.from_numpy(_normalized(y_orig, meta.y_mean, meta.y_std))
+        y = (
+            torch.zeros(n, dtype=torch.float32)
+            if y_orig is None
+            else torch.from_numpy(_normalized(y_orig, meta.y_mean, meta.y_std))
+        )
     else:
         y = torch.from_numpy(y_lab) if target_known else torch.zeros(n, dtype=torch.int64)
     series_ids = layout.column(table, plan.series_column) if plan.series_column else None
-    return Dataset(table.source, "series", task, meta, x, y, y_orig,
-                   {k: torch.from_numpy(v) for k, v in layout.index.items()},
-                   plan.lookback, plan.horizon, design.seq_target, design.units, plan.ignored,
-                   has_targets=target_known, plan=plan, series_ids=series_ids, file_rows=layout.order)
+    return Dataset(
+        table.source,
+        "series",
+        task,
+        meta,
+        x,
+        y,
+        y_orig,
+        {k: torch.from_numpy(v) for k, v in layout.index.items()},
+        plan.lookback,
+        plan.horizon,
+        design.seq_target,
+        design.units,
+        plan.ignored,
+        has_targets=target_known,
+        plan=plan,
+        series_ids=series_ids,
+        file_rows=layout.order,
+    )
 
 
 def _token_ids(X: np.ndarray, src: str, vocabulary: int) -> np.ndarray:
     """Integer token ids X (N, T) padded with 0 (or (N, T, 1)) -> (N, T, 1), every id checked below the
     vocabulary of the design's Embedding."""
     if not np.issubdtype(X.dtype, np.integer):
-        raise DataError(f"{src}: X holds {X.dtype} values but the design's Input takes integer token ids "
-                        f"(dtype=int64): save X as an integer array (N, T) padded with 0")
+        raise DataError(
+            f"{src}: X holds {X.dtype} values but the design's Input takes integer token ids "
+            f"(dtype=int64): save X as an integer array (N, T) padded with 0"
+        )
     X = X[..., None] if X.ndim == 2 else X
     if X.ndim != 3 or X.shape[2] != 1:
         raise DataError(f"{src}: X has shape {X.shape}: token ids are saved as (N, T), one id per step")
-    bad = (X < 0) | (X >= vocabulary)
+    bad = (X < 0) | (vocabulary <= X)
     if bad.any():
         i, t, _ = (int(v[0]) for v in np.nonzero(bad))
-        raise DataError(f"{src}: X[{i}, {t}] is token id {int(X[i, t, 0])}, outside the Embedding's vocabulary "
-                        f"0..{vocabulary - 1}: raise the Embedding's input_dim to at least {int(X.max()) + 1}")
+        raise DataError(
+            f"{src}: X[{i}, {t}] is token id {int(X[i, t, 0])}, outside the Embedding's vocabulary "
+            f"0..{vocabulary - 1}: raise the Embedding's input_dim to at least {int(X.max()) + 1}"
+        )
     return X
 
 
@@ -580,11 +648,14 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
     except FileNotFoundError:
         raise DataError(f"{src}: no such file: check the path given to --data") from None
     except Exception as e:
-        raise DataError(f"{src}: not a readable .npz archive ({type(e).__name__}: {e}): save it with "
-                        f"numpy.savez(path, X=X, y=y)") from None
+        raise DataError(
+            f"{src}: not a readable .npz archive ({type(e).__name__}: {e}): save it with numpy.savez(path, X=X, y=y)"
+        ) from None
     if "X" not in arrays:
-        raise DataError(f"{src}: no array 'X' (found: {', '.join(arrays) or 'none'}): save sequences as X with "
-                        f"shape (N, T, F) and targets as y")
+        raise DataError(
+            f"{src}: no array 'X' (found: {', '.join(arrays) or 'none'}): save sequences as X with "
+            f"shape (N, T, F) and targets as y"
+        )
     for name, arr in arrays.items():
         check_array(src, name, arr)
     X = arrays["X"] if tokens is None else _token_ids(arrays["X"], src, tokens)
@@ -595,18 +666,24 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
     N, T, F = X.shape
     if not np.issubdtype(X.dtype, np.number):
         raise DataError(f"{src}: X holds {X.dtype} values, not numbers: save X as a float array")
-    if F != in_shape[2]:
-        raise DataError(f"{src}: X has {F} features per step (shape {X.shape}) but the design's Input takes "
-                        f"{in_shape[2]}: set the Input's features to {F}")
-    if in_shape[1] is not None and T != in_shape[1]:
-        raise DataError(f"{src}: X has {T} timesteps (shape {X.shape}) but the design's Input takes {in_shape[1]}: "
-                        f"set the Input's timesteps to {T} (or null for variable length)")
+    if in_shape[2] != F:
+        raise DataError(
+            f"{src}: X has {F} features per step (shape {X.shape}) but the design's Input takes "
+            f"{in_shape[2]}: set the Input's features to {F}"
+        )
+    if in_shape[1] is not None and in_shape[1] != T:
+        raise DataError(
+            f"{src}: X has {T} timesteps (shape {X.shape}) but the design's Input takes {in_shape[1]}: "
+            f"set the Input's timesteps to {T} (or null for variable length)"
+        )
     X = X.astype(np.float64)
     bad = ~np.isfinite(X)
     if bad.any():
         i, t, f = (int(v[0]) for v in np.nonzero(bad))
-        raise DataError(f"{src}: X[{i}, {t}, {f}] (sample {i}, step {t}, feature {f}) is "
-                        f"{'NaN' if np.isnan(X[i, t, f]) else 'infinite'}: fill in or drop that sample")
+        raise DataError(
+            f"{src}: X[{i}, {t}, {f}] (sample {i}, step {t}, feature {f}) is "
+            f"{'NaN' if np.isnan(X[i, t, f]) else 'infinite'}: fill in or drop that sample"
+        )
     seq_target = len(out_shape) == 3
     units = out_shape[-1]
     y = arrays.get("y")
@@ -621,12 +698,16 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
             if y.shape[-1:] == (units,) and units == 1 and y.ndim == len(want) + 1:
                 y = y[..., 0]
             if y.shape != want:
-                raise DataError(f"{src}: y has shape {y.shape} but the design's output {tuple(out_shape)} needs "
-                                f"{want}{' (+ 1)' if units == 1 else ''}: one value per "
-                                f"{'step' if seq_target else 'sample'}")
+                raise DataError(
+                    f"{src}: y has shape {y.shape} but the design's output {tuple(out_shape)} needs "
+                    f"{want}{' (+ 1)' if units == 1 else ''}: one value per "
+                    f"{'step' if seq_target else 'sample'}"
+                )
             if not np.issubdtype(y.dtype, np.number):
-                raise DataError(f"{src}: y holds {y.dtype} values: regression targets must be numbers "
-                                f"(for labels set training.task to classification)")
+                raise DataError(
+                    f"{src}: y holds {y.dtype} values: regression targets must be numbers "
+                    f"(for labels set training.task to classification)"
+                )
             check_array_range(src, "y", y)
             y_orig = y.astype(np.float64)
             bad = ~np.isfinite(y_orig)
@@ -634,17 +715,20 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
                 i = int(np.nonzero(bad.reshape(N, -1).any(axis=1))[0][0])
                 raise DataError(f"{src}: y[{i}] is NaN or infinite: fill in or drop that sample")
         if units != 1:
-            raise DataError(f"{src}: regression with one target but the design's output has {units} units: "
-                            f"set the output Dense units to 1")
+            raise DataError(
+                f"{src}: regression with one target but the design's output has {units} units: "
+                f"set the output Dense units to 1"
+            )
     elif has_y:
         y = np.asarray(y)
         if y.shape != want:
-            raise DataError(f"{src}: y has shape {y.shape} but classification with this design needs {want}: "
-                            f"one label per {'step' if seq_target else 'sample'}")
+            raise DataError(
+                f"{src}: y has shape {y.shape} but classification with this design needs {want}: "
+                f"one label per {'step' if seq_target else 'sample'}"
+            )
         values = np.asarray(y.reshape(-1).tolist(), dtype=object)
         labels_table = Table(src, ["y"], {"y": values}, {"y": "text"}, fmt="npz")
-        flat, classes = _labels(values, labels_table, "y", units,
-                                meta.classes if meta is not None else None)
+        flat, classes = _labels(values, labels_table, "y", units, meta.classes if meta is not None else None)
         y_lab = flat.reshape(want)
     if split:
         fractions = check_split(spec.split)
@@ -652,16 +736,26 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
         index = {"train": np.arange(0, n_tr), "val": np.arange(n_tr, n_tv), "test": np.arange(n_tv, N)}
         for name in SPLIT_NAMES:
             if index[name].size == 0 and not (name == "test" and fractions[2] == 0):
-                raise DataError(f"{src}: the {_SPLIT_WORDS[name]} split is empty: {N} samples split "
-                                f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g}: add samples or change --split")
+                raise DataError(
+                    f"{src}: the {_SPLIT_WORDS[name]} split is empty: {N} samples split "
+                    f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g}: add samples or change --split"
+                )
         fit = slice(0, n_tr)
     else:
         index = {"all": np.arange(N)}
         fit = slice(0, N)
     if meta is None:
         flat = X[fit].reshape(-1, F)
-        meta = RunMeta(task=task, features=[f"f{i}" for i in range(F)], target=None, classes=classes,
-                       x_mean=flat.mean(axis=0).tolist(), x_std=_std(flat).tolist(), lookback=T, horizon=None)
+        meta = RunMeta(
+            task=task,
+            features=[f"f{i}" for i in range(F)],
+            target=None,
+            classes=classes,
+            x_mean=flat.mean(axis=0).tolist(),
+            x_std=_std(flat).tolist(),
+            lookback=T,
+            horizon=None,
+        )
         if tokens is not None:  # ids are names, not measurements: never normalized
             meta.x_mean, meta.x_std = [0.0] * F, [1.0] * F
         if task == "regression" and y_orig is not None:
@@ -669,13 +763,39 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
             meta.y_std = float(_std(y_orig[fit].reshape(-1)))
     Xn = (X - np.asarray(meta.x_mean)) / np.asarray(meta.x_std)
     if task == "regression":
-        yt = torch.zeros(want, dtype=torch.float32) if y_orig is None else \
-            torch.from_numpy(((y_orig - meta.y_mean) / meta.y_std).astype(np.float32))
+        yt = (
+            torch.zeros(want, dtype=torch.float32)
+            if y_orig is None
+            else torch.from_numpy(((y_orig - meta.y_mean) / meta.y_std).astype(np.float32))
+        )
     else:
         yt = torch.from_numpy(y_lab) if has_y else torch.zeros(want, dtype=torch.int64)
-    plan = DataPlan(src, "npz", N, task=task, target=None, features=list(meta.features), lookback=T, horizon=0,
-                    split=list(spec.split), windows={k: int(v.size) for k, v in index.items()},
-                    split_rows={k: int(v.size) for k, v in index.items()})
-    return Dataset(src, "windows", task, meta, torch.from_numpy(Xn.astype(np.float32)), yt, y_orig,
-                   {k: torch.from_numpy(v.astype(np.int64)) for k, v in index.items()},
-                   T, 0, seq_target, units, has_targets=has_y, plan=plan)
+    plan = DataPlan(
+        src,
+        "npz",
+        N,
+        task=task,
+        target=None,
+        features=list(meta.features),
+        lookback=T,
+        horizon=0,
+        split=list(spec.split),
+        windows={k: int(v.size) for k, v in index.items()},
+        split_rows={k: int(v.size) for k, v in index.items()},
+    )
+    return Dataset(
+        src,
+        "windows",
+        task,
+        meta,
+        torch.from_numpy(Xn.astype(np.float32)),
+        yt,
+        y_orig,
+        {k: torch.from_numpy(v.astype(np.int64)) for k, v in index.items()},
+        T,
+        0,
+        seq_target,
+        units,
+        has_targets=has_y,
+        plan=plan,
+    )

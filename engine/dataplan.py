@@ -17,6 +17,7 @@ panel's controls), never the other's.
 
 No Qt, no torch.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -30,13 +31,28 @@ MISSING_POLICIES = ("error", "interpolate", "ffill", "drop")
 SPLIT_NAMES = ("train", "val", "test")
 SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
 CONTROLS = {
-    "cli": {"features": "--features", "target": "--target", "lookback": "--lookback", "horizon": "--horizon",
-            "split": "--split", "series": "--series", "missing": "--missing", "features_example": "--features A,B",
-            "missing_values": "--missing interpolate|ffill|drop"},
-    "gui": {"features": "the Features ticks", "target": "the Target list", "lookback": "Lookback",
-            "horizon": "Horizon", "split": "the Split fractions", "series": "the Series column list",
-            "missing": "the Missing values list", "features_example": "the Features ticks",
-            "missing_values": "the Missing values list (interpolate, fill forward or drop)"},
+    "cli": {
+        "features": "--features",
+        "target": "--target",
+        "lookback": "--lookback",
+        "horizon": "--horizon",
+        "split": "--split",
+        "series": "--series",
+        "missing": "--missing",
+        "features_example": "--features A,B",
+        "missing_values": "--missing interpolate|ffill|drop",
+    },
+    "gui": {
+        "features": "the Features ticks",
+        "target": "the Target list",
+        "lookback": "Lookback",
+        "horizon": "Horizon",
+        "split": "the Split fractions",
+        "series": "the Series column list",
+        "missing": "the Missing values list",
+        "features_example": "the Features ticks",
+        "missing_values": "the Missing values list (interpolate, fill forward or drop)",
+    },
 }
 
 
@@ -55,8 +71,13 @@ class DesignIO:
         from .data import design_io, infer_task
 
         _, in_shape, out_shape = design_io(project)
-        return cls(int(in_shape[-1]), in_shape[1], len(out_shape) == 3, int(out_shape[-1]),
-                   task or infer_task(project.training))
+        return cls(
+            int(in_shape[-1]),
+            in_shape[1],
+            len(out_shape) == 3,
+            int(out_shape[-1]),
+            task or infer_task(project.training),
+        )
 
 
 @dataclass
@@ -77,8 +98,9 @@ class DataPlan:
     split_ranges: dict[str, list[int]] = field(default_factory=dict)  # one series: [first, last] 1-based rows
     split_times: dict[str, list[str]] = field(default_factory=dict)  # with a time column: [first, last] time
     windows: dict[str, int] = field(default_factory=dict)
-    missing: dict[str, Any] = field(default_factory=lambda: {"policy": "error", "cells": 0, "filled": 0,
-                                                              "rows_dropped": 0})
+    missing: dict[str, Any] = field(
+        default_factory=lambda: {"policy": "error", "cells": 0, "filled": 0, "rows_dropped": 0}
+    )
     ignored: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -93,8 +115,10 @@ class DataPlan:
 
     def describe(self) -> list[str]:
         """Human-readable lines (the CLI's `data` verb and the GUI's plan box)."""
-        out = [f"target: {self.target}" + (f" ({self.task})" if self.task != "regression" else ""),
-               f"features: {', '.join(self.features) if self.features else '-'}"]
+        out = [
+            f"target: {self.target}" + (f" ({self.task})" if self.task != "regression" else ""),
+            f"features: {', '.join(self.features) if self.features else '-'}",
+        ]
         if self.time_column:
             out.append(f"time column: {self.time_column} (orders the rows; not a feature)")
         if self.series_column:
@@ -109,11 +133,15 @@ class DataPlan:
                     where = f", rows {a}-{b}"
                 if s in self.split_times:
                     where += f" ({self.split_times[s][0]} .. {self.split_times[s][1]})"
-                out.append(f"{SPLIT_WORDS[s]}: {self.windows[s]:,} windows from {self.split_rows.get(s, 0):,} rows{where}")
+                out.append(
+                    f"{SPLIT_WORDS[s]}: {self.windows[s]:,} windows from {self.split_rows.get(s, 0):,} rows{where}"
+                )
         m = self.missing
         if m["policy"] != "error" or m["cells"]:
-            out.append(f"missing values: {m['cells']} cell(s), policy {m['policy']}: {m['filled']} filled, "
-                       f"{m['rows_dropped']} row(s) dropped")
+            out.append(
+                f"missing values: {m['cells']} cell(s), policy {m['policy']}: {m['filled']} filled, "
+                f"{m['rows_dropped']} row(s) dropped"
+            )
         if self.ignored:
             out.append(f"not used: {', '.join(self.ignored)}")
         out += [f"warning: {w}" for w in self.warnings]
@@ -140,12 +168,14 @@ class Layout:
         return col if self.order is None else col[self.order]
 
 
-def make_plan(table: Table, spec, design: DesignIO, *, ui: str = "cli", split: bool = True,
-              meta=None) -> tuple[DataPlan, Layout | None]:
+def make_plan(
+    table: Table, spec, design: DesignIO, *, ui: str = "cli", split: bool = True, meta=None
+) -> tuple[DataPlan, Layout | None]:
     """The plan for `table` under `spec` (engine.data.DataSpec) and the design; with `meta` (a saved
     run's) its columns and window are used. Errors are collected in plan.errors (layout None)."""
-    plan = DataPlan(table.source, table.fmt, table.n_rows, task=design.task, split=list(spec.split),
-                    horizon=int(spec.horizon))
+    plan = DataPlan(
+        table.source, table.fmt, table.n_rows, task=design.task, split=list(spec.split), horizon=int(spec.horizon)
+    )
     try:
         layout = _derive(table, spec, design, plan, CONTROLS[ui], split, meta)
     except DataError as e:
@@ -172,8 +202,11 @@ def _derive(table, spec, design, plan, c, split, meta) -> Layout:
         plan.features = _choose_features(table, spec, plan, design, c)
     elif len(plan.features) != design.n_features:
         raise DataError(f"{src}: the run used {len(plan.features)} feature(s) but its design takes {design.n_features}")
-    plan.ignored = [n for n in table.names if n not in plan.features and n not in
-                    (plan.target, plan.time_column, plan.series_column)]
+    plan.ignored = [
+        n
+        for n in table.names
+        if n not in plan.features and n not in (plan.target, plan.time_column, plan.series_column)
+    ]
     _handle_missing(table, plan, layout, spec.missing or "error", c)
     _window(table, spec, plan, layout, design, c, meta)
     if split:
@@ -233,8 +266,10 @@ def _group_rows(table: Table, plan: DataPlan) -> Layout:
     else:
         missing = np.isnan(ids)
     if missing.any():
-        raise DataError(f"{table.where(plan.series_column, int(np.argmax(missing)))}: empty series id: give every "
-                        f"row the id of its series")
+        raise DataError(
+            f"{table.where(plan.series_column, int(np.argmax(missing)))}: empty series id: give every "
+            f"row the id of its series"
+        )
     keys = ids.astype(str) if table.kinds[plan.series_column] == "text" else ids
     uniq, first, codes = np.unique(keys, return_index=True, return_inverse=True)
     rank = np.argsort(np.argsort(first))  # series in order of first appearance
@@ -242,11 +277,12 @@ def _group_rows(table: Table, plan: DataPlan) -> Layout:
     counts = np.bincount(rank[codes], minlength=len(uniq))
     ends = np.cumsum(counts)
     plan.series = len(uniq)
-    return Layout(order, [(int(e - k), int(e)) for e, k in zip(ends, counts)])
+    return Layout(order, [(int(e - k), int(e)) for e, k in zip(ends, counts, strict=True)])
 
 
 def _check_time_order(table: Table, plan: DataPlan, layout: Layout, c) -> None:
     name = plan.time_column
+    assert name is not None  # called only when the plan has a time column
     t = layout.column(table, name)
     rows = layout.order if layout.order is not None else None
     gap = None
@@ -255,24 +291,33 @@ def _check_time_order(table: Table, plan: DataPlan, layout: Layout, c) -> None:
         nan = np.isnan(seg)
         if nan.any():
             r = s + int(np.argmax(nan))
-            raise DataError(f"{table.where(name, int(rows[r]) if rows is not None else r)}: empty time value: fill it "
-                            f"in or delete the row")
+            raise DataError(
+                f"{table.where(name, int(rows[r]) if rows is not None else r)}: empty time value: fill it "
+                f"in or delete the row"
+            )
         d = np.diff(seg)
         if d.size and (d <= 0).any():
             r = s + 1 + int(np.argmax(d <= 0))
             file_row = int(rows[r]) if rows is not None else r
-            many = "" if plan.series_column or not any(table.is_text(n) for n in table.names) else \
-                f" (or, when the file holds many series, choose the series column with {c['series']})"
-            raise DataError(f"{table.where(name, file_row)}: {table.cell_text(name, file_row)} is not after the row "
-                            f"above it: sort the rows by '{name}' (oldest first) and remove duplicates{many}")
+            many = (
+                ""
+                if plan.series_column or not any(table.is_text(n) for n in table.names)
+                else f" (or, when the file holds many series, choose the series column with {c['series']})"
+            )
+            raise DataError(
+                f"{table.where(name, file_row)}: {table.cell_text(name, file_row)} is not after the row "
+                f"above it: sort the rows by '{name}' (oldest first) and remove duplicates{many}"
+            )
         if gap is None and d.size > 1:
             step = np.median(d)
             off = np.abs(d - step) > 1e-9 * max(abs(step), 1.0)
             if off.any() and not _calendar_steps(table, name, step):
                 i = s + int(np.argmax(off))
                 fa, fb = (int(rows[i]), int(rows[i + 1])) if rows is not None else (i, i + 1)
-                gap = (f"'{name}' is not evenly spaced: first gap between row {fa + 1} ({table.cell_text(name, fa)}) "
-                       f"and row {fb + 1} ({table.cell_text(name, fb)}); windows run across gaps")
+                gap = (
+                    f"'{name}' is not evenly spaced: first gap between row {fa + 1} ({table.cell_text(name, fa)}) "
+                    f"and row {fb + 1} ({table.cell_text(name, fb)}); windows run across gaps"
+                )
     if gap:
         plan.warnings.append(gap)
 
@@ -296,9 +341,11 @@ def _choose_features(table: Table, spec, plan: DataPlan, design: DesignIO, c) ->
             raise DataError(f"{src}: {c['features']} lists a column twice: {','.join(spec.features)}")
         if len(spec.features) != n_features:
             plan.input_features_fix = len(spec.features)
-            raise DataError(f"{src}: {len(spec.features)} feature column(s) chosen ({', '.join(spec.features)}) but "
-                            f"the design's Input takes {n_features} feature(s): set the Input's features to "
-                            f"{len(spec.features)} or choose {n_features} column(s) with {c['features']}")
+            raise DataError(
+                f"{src}: {len(spec.features)} feature column(s) chosen ({', '.join(spec.features)}) but "
+                f"the design's Input takes {n_features} feature(s): set the Input's features to "
+                f"{len(spec.features)} or choose {n_features} column(s) with {c['features']}"
+            )
         return list(spec.features)
     numeric = [n for n in table.names if not table.is_text(n) and n not in special and table.kinds[n] != "time"]
     others = [n for n in numeric if n != target]
@@ -311,9 +358,11 @@ def _choose_features(table: Table, spec, plan: DataPlan, design: DesignIO, c) ->
     text = [n for n in table.names if table.is_text(n) and n not in special]
     more = f" (text columns left out: {', '.join(text)})" if text else ""
     plan.input_features_fix = len(others) or 1
-    raise DataError(f"{src}: the design's Input takes {n_features} feature(s) but the file has {len(others)} numeric "
-                    f"column(s) besides the target '{target}'{more}: choose {n_features} with "
-                    f"{c['features_example']} or set the Input's features to {len(others) or 1}")
+    raise DataError(
+        f"{src}: the design's Input takes {n_features} feature(s) but the file has {len(others)} numeric "
+        f"column(s) besides the target '{target}'{more}: choose {n_features} with "
+        f"{c['features_example']} or set the Input's features to {len(others) or 1}"
+    )
 
 
 def _check_target(table: Table, plan: DataPlan, design: DesignIO) -> None:
@@ -323,12 +372,15 @@ def _check_target(table: Table, plan: DataPlan, design: DesignIO) -> None:
     if design.task == "regression":
         if table.is_text(target):
             first = next((v for v in table.columns[target] if v not in (None, "")), "")
-            raise DataError(f"{table.source}: target column '{target}' is not numeric ({first!r} in row 1): for class "
-                            f"labels set training.task to classification")
+            raise DataError(
+                f"{table.source}: target column '{target}' is not numeric ({first!r} in row 1): for class "
+                f"labels set training.task to classification"
+            )
         if design.units != 1:
-            raise DataError(f"{table.source}: one target column '{target}' but the design's output has {design.units} "
-                            f"units per step: set the output Dense units to 1 (or train a classifier with training.task)")
-
+            raise DataError(
+                f"{table.source}: one target column '{target}' but the design's output has {design.units} "
+                f"units per step: set the output Dense units to 1 (or train a classifier with training.task)"
+            )
 
 
 def _used_columns(table: Table, plan: DataPlan) -> list[str]:
@@ -341,7 +393,7 @@ def _used_columns(table: Table, plan: DataPlan) -> list[str]:
 def _nan_count(arr: np.ndarray, chunk: int = 1 << 17) -> int:
     total = 0
     for lo in range(0, len(arr), chunk):
-        total += int(np.count_nonzero(np.isnan(arr[lo:lo + chunk])))
+        total += int(np.count_nonzero(np.isnan(arr[lo : lo + chunk])))
         release_pages(arr)
     return total
 
@@ -364,8 +416,10 @@ def _handle_missing(table: Table, plan: DataPlan, layout: Layout, policy: str, c
     if policy == "error":
         name = next(n for n in used if counts[n])
         row = int(np.argmax(np.isnan(table.columns[name])))
-        raise DataError(f"{table.where(name, row)}: missing value (empty cell or NaN): fill it in, or choose how to "
-                        f"handle gaps with {c['missing_values']}")
+        raise DataError(
+            f"{table.where(name, row)}: missing value (empty cell or NaN): fill it in, or choose how to "
+            f"handle gaps with {c['missing_values']}"
+        )
     if policy == "drop":
         _drop_rows(table, plan, layout, used)
         return
@@ -384,8 +438,9 @@ def _fill_segment(seg: np.ndarray, policy: str, table: Table, name: str) -> None
     if not nan.any():
         return
     if nan.all():
-        raise DataError(f"{table.source}: column '{name}' has no value at all in a series: fill it in or leave "
-                        f"the column out")
+        raise DataError(
+            f"{table.source}: column '{name}' has no value at all in a series: fill it in or leave the column out"
+        )
     pos = np.arange(seg.size)
     if policy == "interpolate":
         seg[nan] = np.interp(pos[nan], pos[~nan], seg[~nan])
@@ -405,13 +460,15 @@ def _drop_rows(table: Table, plan: DataPlan, layout: Layout, used: list[str]) ->
         keep &= ~np.isnan(layout.column(table, name))
     dropped = int(n - keep.sum())
     if dropped == n:
-        raise DataError(f"{table.source}: every row has a missing value in {', '.join(used)}, so dropping them leaves "
-                        f"no data: fill the gaps (interpolate or fill forward) or leave those columns out")
+        raise DataError(
+            f"{table.source}: every row has a missing value in {', '.join(used)}, so dropping them leaves "
+            f"no data: fill the gaps (interpolate or fill forward) or leave those columns out"
+        )
     order = layout.order if layout.order is not None else np.arange(n)
     counts = [int(keep[s:e].sum()) for s, e in layout.segments]
     layout.order = order[keep]
     ends = np.cumsum(counts)
-    layout.segments = [(int(e - k), int(e)) for e, k in zip(ends, counts)]
+    layout.segments = [(int(e - k), int(e)) for e, k in zip(ends, counts, strict=True)]
     plan.missing["rows_dropped"] = dropped
     plan.warnings.append(f"{dropped} row(s) with missing values dropped: windows run across the dropped rows")
 
@@ -427,23 +484,31 @@ def _window(table: Table, spec, plan: DataPlan, layout: Layout, design: DesignIO
     if lookback < 1:
         raise DataError(f"{c['lookback']} must be 1 or more, received {lookback}")
     if design.timesteps is not None and lookback != design.timesteps:
-        raise DataError(f"{c['lookback']} {lookback} does not match the design's Input timesteps {design.timesteps}: "
-                        f"leave {c['lookback']} at its default, or set the Input's timesteps to {lookback} (or to null)")
+        raise DataError(
+            f"{c['lookback']} {lookback} does not match the design's Input timesteps {design.timesteps}: "
+            f"leave {c['lookback']} at its default, or set the Input's timesteps to {lookback} (or to null)"
+        )
     plan.lookback, plan.horizon = lookback, horizon
     need = lookback + horizon
     for i, (s, e) in enumerate(layout.segments):
         if e - s < need:
             if plan.series_column is None:
-                raise DataError(f"{table.source}: {e - s} data row(s) but one window needs lookback {lookback} + horizon "
-                                f"{horizon} = {need} rows: use more data or a smaller {c['lookback']} / {c['horizon']}")
-            first = int(layout.order[s]) if e > s else 0
+                raise DataError(
+                    f"{table.source}: {e - s} data row(s) but one window needs lookback {lookback} + horizon "
+                    f"{horizon} = {need} rows: use more data or a smaller {c['lookback']} / {c['horizon']}"
+                )
+            file_rows = layout.order if layout.order is not None else np.arange(table.n_rows)
+            first = int(file_rows[s]) if e > s else 0
             sid = table.cell_text(plan.series_column, first) if e > s else f"#{i + 1}"
-            raise DataError(f"{table.source}: series '{sid}' ({plan.series_column}) has {e - s} row(s), shorter than one "
-                            f"window (lookback {lookback} + horizon {horizon} = {need} rows): remove that series or "
-                            f"use a smaller {c['lookback']}")
+            raise DataError(
+                f"{table.source}: series '{sid}' ({plan.series_column}) has {e - s} row(s), shorter than one "
+                f"window (lookback {lookback} + horizon {horizon} = {need} rows): remove that series or "
+                f"use a smaller {c['lookback']}"
+            )
 
 
 def _starts(layout: Layout, plan: DataPlan) -> np.ndarray:
+    assert plan.lookback is not None  # the window is chosen first
     parts = [np.arange(s, e - plan.lookback - plan.horizon + 1) for s, e in layout.segments]
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
@@ -452,8 +517,9 @@ def check_split(split, c=CONTROLS["cli"]) -> tuple[float, float, float]:
     try:
         a, b, d = (float(v) for v in split)
     except (TypeError, ValueError):
-        raise DataError(f"{c['split']} must be three fractions train,val,test such as 0.7,0.15,0.15, "
-                        f"received {split!r}") from None
+        raise DataError(
+            f"{c['split']} must be three fractions train,val,test such as 0.7,0.15,0.15, received {split!r}"
+        ) from None
     if not all(np.isfinite((a, b, d))) or min(a, b, d) < 0 or a <= 0 or abs(a + b + d - 1.0) > 1e-6:
         raise DataError(f"{c['split']}: fractions must be >= 0 (train > 0) and add up to 1, received {a},{b},{d}")
     return a, b, d
@@ -469,15 +535,16 @@ def split_bounds(n: int, fractions) -> tuple[int, int]:
 def _split(plan: DataPlan, layout: Layout, c) -> None:
     """Chronological split within each series: a window belongs to the split holding its last target row."""
     fractions = check_split(plan.split, c)
+    assert plan.lookback is not None  # the window is chosen first
     L, h = plan.lookback, plan.horizon
-    index = {s: [] for s in SPLIT_NAMES}
+    index: dict[str, list[np.ndarray]] = {s: [] for s in SPLIT_NAMES}
     rows = dict.fromkeys(SPLIT_NAMES, 0)
     fit = []
     for s, e in layout.segments:
         n = e - s
         n_tr, n_tv = split_bounds(n, fractions)
         n_windows, reach = n - L - h + 1, L - 1 + h  # window i's last target row is i + reach
-        for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, n))):
+        for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, n)), strict=True):
             first, end = max(0, lo - reach), max(0, min(n_windows, hi - reach))
             index[name].append(np.arange(s + first, s + max(first, end), dtype=np.int64))
             rows[name] += hi - lo
@@ -489,10 +556,11 @@ def _split(plan: DataPlan, layout: Layout, c) -> None:
     total = sum(e - s for s, e in layout.segments)
     for name in SPLIT_NAMES:
         if plan.windows[name] == 0 and not (name == "test" and fractions[2] == 0):
-            raise DataError(f"{plan.source}: the {SPLIT_WORDS[name]} split is empty: {total} rows split "
-                            f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g} leave no window (lookback {L} + horizon "
-                            f"{h}) whose target falls in it: use more rows or change {c['split']}")
-
+            raise DataError(
+                f"{plan.source}: the {SPLIT_WORDS[name]} split is empty: {total} rows split "
+                f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g} leave no window (lookback {L} + horizon "
+                f"{h}) whose target falls in it: use more rows or change {c['split']}"
+            )
 
 
 def _split_labels(table: Table, plan: DataPlan, layout: Layout) -> None:
@@ -501,7 +569,7 @@ def _split_labels(table: Table, plan: DataPlan, layout: Layout) -> None:
         return
     s, e = layout.segments[0]
     n_tr, n_tv = split_bounds(e - s, plan.split)
-    for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, e - s))):
+    for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, e - s)), strict=True):
         if hi <= lo:
             continue
         first, last = s + lo, s + hi - 1

@@ -2,6 +2,7 @@
 
 Qt-free so the monitor (which highlights the plot and the block on the canvas) and scripts share it.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,25 +40,40 @@ class GradWatch:
         top = max(finite, default=0.0)
         for block, v in norms.items():
             if v is None or not math.isfinite(v):
-                alerts += self._raise("nonfinite", block, step, float("nan") if v is None else v,
-                                      f"gradient norm of '{block}' is not finite at step {step}")
+                alerts += self._raise(
+                    "nonfinite",
+                    block,
+                    step,
+                    float("nan") if v is None else v,
+                    f"gradient norm of '{block}' is not finite at step {step}",
+                )
                 continue
             h = self.hist.setdefault(block, deque(maxlen=self._history))
             if len(h) >= 3:
                 med = sorted(h)[len(h) // 2]
                 if med > 0 and v > self.jump * med:
-                    alerts += self._raise("exploding", block, step, v,
-                                          f"gradient norm of '{block}' jumped to {v:.3g} at step {step} "
-                                          f"({v / med:.0f}x its recent median {med:.3g}): lower the lr or "
-                                          f"set gradient clipping")
+                    alerts += self._raise(
+                        "exploding",
+                        block,
+                        step,
+                        v,
+                        f"gradient norm of '{block}' jumped to {v:.3g} at step {step} "
+                        f"({v / med:.0f}x its recent median {med:.3g}): lower the lr or "
+                        f"set gradient clipping",
+                    )
             h.append(v)
             if v < self.tiny and top > 1e-3:
                 self.low[block] = self.low.get(block, 0) + 1
                 if self.low[block] >= self.patience:
-                    alerts += self._raise("vanishing", block, step, v,
-                                          f"gradient norm of '{block}' has vanished ({v:.1e}) since step "
-                                          f"{step}: the block no longer learns; try normalization, a "
-                                          f"different initializer or fewer stacked layers")
+                    alerts += self._raise(
+                        "vanishing",
+                        block,
+                        step,
+                        v,
+                        f"gradient norm of '{block}' has vanished ({v:.1e}) since step "
+                        f"{step}: the block no longer learns; try normalization, a "
+                        f"different initializer or fewer stacked layers",
+                    )
             else:
                 self.low[block] = 0
         return alerts

@@ -27,6 +27,7 @@ Backend: nccl on CUDA (device cuda:LOCAL_RANK), gloo on CPU. summary.json gains 
 world size, backend, samples seen per epoch across ranks and whether every window was seen exactly
 once per epoch.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -34,9 +35,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -49,8 +51,11 @@ __all__ = ["world_info", "in_torchrun", "is_rank_zero", "train_distributed"]
 
 def world_info() -> tuple[int, int, int]:
     """(rank, world size, local rank) from the torchrun environment; (0, 1, 0) outside torchrun."""
-    return (int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")),
-            int(os.environ.get("LOCAL_RANK", "0")))
+    return (
+        int(os.environ.get("RANK", "0")),
+        int(os.environ.get("WORLD_SIZE", "1")),
+        int(os.environ.get("LOCAL_RANK", "0")),
+    )
 
 
 def in_torchrun() -> bool:
@@ -82,17 +87,20 @@ class DDPStrategy(TrainingStrategy):
         ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
         # no buffer sync in forward (the catalog's blocks have no running statistics; evaluation runs
         # the same forward on every rank); newer torch spells it forward_sync_buffers
-        sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp_cls.__init__).parameters
-                else {"broadcast_buffers": False})
+        sync = (
+            {"forward_sync_buffers": False}
+            if "forward_sync_buffers" in inspect.signature(ddp_cls.__init__).parameters
+            else {"broadcast_buffers": False}
+        )
         return ddp_cls(model, device_ids=ids, **sync)
 
     def shard_batch(self, idx):
         n = int(idx.shape[0])
         if n >= self.world:
-            idx = idx[self.rank::self.world]
+            idx = idx[self.rank :: self.world]
         else:  # a last global batch smaller than the world: a rank without a sample repeats one
             k = self.rank % n
-            idx = idx[k:k + 1]
+            idx = idx[k : k + 1]
         self._count(idx.detach().cpu().numpy())
         return idx
 
@@ -101,7 +109,7 @@ class DDPStrategy(TrainingStrategy):
             size = max(int(host.max()) + 1, self._max_train_index + 1)
             grown = np.zeros(size, dtype=np.int64)
             if self.counts is not None:
-                grown[:self.counts.shape[0]] = self.counts
+                grown[: self.counts.shape[0]] = self.counts
             self.counts = grown
         np.add.at(self.counts, host, 1)
 
@@ -137,12 +145,21 @@ def _ddp_class():
     return StudioDDP
 
 
-def train_distributed(project: Project | None, data=None, overrides: dict[str, Any] | None = None,
-                      out_dir: str | Path = "runs", *, run_dir: str | Path | None = None,
-                      resume: str | Path | None = None, stop_event=None,
-                      on_metric: Callable[[dict], None] | None = None, install_signal_handlers: bool = True,
-                      backend: str | None = None, timeout_s: float = 600.0,
-                      init_from: str | Path | None = None) -> dict[str, Any]:
+def train_distributed(
+    project: Project | None,
+    data=None,
+    overrides: dict[str, Any] | None = None,
+    out_dir: str | Path = "runs",
+    *,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    stop_event=None,
+    on_metric: Callable[[dict], None] | None = None,
+    install_signal_handlers: bool = True,
+    backend: str | None = None,
+    timeout_s: float = 600.0,
+    init_from: str | Path | None = None,
+) -> dict[str, Any]:
     """engine.train.train in one process of a torchrun job (same arguments, same summary). Rank 0
     writes the run folder and gets `on_metric` records; every rank returns a summary (rank 0's is the
     run's). Initializes the process group from the torchrun environment unless one exists."""
@@ -151,23 +168,35 @@ def train_distributed(project: Project | None, data=None, overrides: dict[str, A
     from .train import ConfigError, TrainConfig, train
 
     if resume is not None:
-        raise ConfigError("resuming is not supported under torchrun yet: resume the run in one process "
-                          "(rnn-studio train --resume RUN)")
+        raise ConfigError(
+            "resuming is not supported under torchrun yet: resume the run in one process "
+            "(rnn-studio train --resume RUN)"
+        )
     overrides = dict(overrides or {})
     cfg = TrainConfig.from_project(project, overrides)
     device = _rank_device(cfg.device)
     overrides["device"] = str(device)
     own_group = not dist.is_initialized()
     if own_group:
-        dist.init_process_group(backend or ("nccl" if device.type == "cuda" else "gloo"),
-                                timeout=timedelta(seconds=timeout_s))
+        dist.init_process_group(
+            backend or ("nccl" if device.type == "cuda" else "gloo"), timeout=timedelta(seconds=timeout_s)
+        )
     rank, world = dist.get_rank(), dist.get_world_size()
     strategy = DDPStrategy(rank, world, device)
     rd, scratch = _rank_run_dir(rank, out_dir, run_dir, project)
     try:
-        summary = train(project, data, overrides, out_dir, run_dir=rd, stop_event=stop_event,
-                        on_metric=on_metric if rank == 0 else None,
-                        install_signal_handlers=install_signal_handlers, init_from=init_from, strategy=strategy)
+        summary = train(
+            project,
+            data,
+            overrides,
+            out_dir,
+            run_dir=rd,
+            stop_event=stop_event,
+            on_metric=on_metric if rank == 0 else None,
+            install_signal_handlers=install_signal_handlers,
+            init_from=init_from,
+            strategy=strategy,
+        )
         summary["distributed"] = _windows_seen(strategy, summary, cfg.batch_size)
         if rank == 0:
             atomic_write_text(Path(rd) / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -229,16 +258,22 @@ def _windows_seen(strategy: DDPStrategy, summary: dict[str, Any], global_batch: 
     dist.all_reduce(n, op=dist.ReduceOp.MAX)
     total = np.zeros(int(n.item()), dtype=np.int64)
     if counts is not None:
-        total[:counts.shape[0]] = counts
+        total[: counts.shape[0]] = counts
     t = torch.from_numpy(total).to(on)
     dist.all_reduce(t)
     total = t.cpu().numpy()
     seen = total[total > 0]
     epochs = summary.get("epochs_completed") or 0
-    return {"world_size": strategy.world, "backend": used_backend, "samples_seen": int(total.sum()),
-            "train_windows": strategy.n_train, "windows_seen": int(seen.shape[0]),
-            "times_seen_min": int(seen.min()) if seen.size else 0,
-            "times_seen_max": int(seen.max()) if seen.size else 0,
-            "each_window_once_per_epoch": bool(seen.size == strategy.n_train and seen.size
-                                               and seen.min() == seen.max() == epochs),
-            "global_batch_size": global_batch}
+    return {
+        "world_size": strategy.world,
+        "backend": used_backend,
+        "samples_seen": int(total.sum()),
+        "train_windows": strategy.n_train,
+        "windows_seen": int(seen.shape[0]),
+        "times_seen_min": int(seen.min()) if seen.size else 0,
+        "times_seen_max": int(seen.max()) if seen.size else 0,
+        "each_window_once_per_epoch": bool(
+            seen.size == strategy.n_train and seen.size and seen.min() == seen.max() == epochs
+        ),
+        "global_batch_size": global_batch,
+    }

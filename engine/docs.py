@@ -1,4 +1,5 @@
 """docs/project-format.md = a hand-written head + the catalog reference generated from engine.blocks."""
+
 from pathlib import Path
 
 from .schema import catalog_markdown

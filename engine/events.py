@@ -2,9 +2,11 @@
 
 The GUI bridges these to Qt signals in one place (gui/bridge.py); the engine never imports Qt.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class Event:

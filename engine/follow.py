@@ -6,6 +6,7 @@ A writer killed mid-line leaves a torn last line; the next writer (a resume) cut
 (engine/runs.py MetricsWriter), and the tail notices the cut and reads on from there.
 `read_records` gives the typed records of engine/records.py.
 """
+
 from __future__ import annotations
 
 import json

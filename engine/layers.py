@@ -4,6 +4,7 @@ This file depends on nothing but torch, on purpose: the PyTorch source export co
 verbatim into the generated model file, so the exported code needs no RNN Studio installed.
 Shape comments: B = batch, T = time, F = features, H = units.
 """
+
 import math
 
 import torch
@@ -35,14 +36,28 @@ class Recurrent(nn.Module):
       return_sequences, the outputs stay in reversed time order (Keras semantics).
     """
 
-    def __init__(self, cell: str, input_size: int, units: int, num_layers: int = 1,
-                 bidirectional: bool = False, merge_mode: str = "concat",
-                 return_sequences: bool = False, go_backwards: bool = False,
-                 dropout: float = 0.0, nonlinearity: str = "tanh"):
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        units: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        merge_mode: str = "concat",
+        return_sequences: bool = False,
+        go_backwards: bool = False,
+        dropout: float = 0.0,
+        nonlinearity: str = "tanh",
+    ):
         super().__init__()
-        kwargs = dict(input_size=input_size, hidden_size=units, num_layers=num_layers,
-                      bidirectional=bidirectional, batch_first=True,
-                      dropout=dropout if num_layers > 1 else 0.0)
+        kwargs = dict(
+            input_size=input_size,
+            hidden_size=units,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
         self.rnn: nn.RNNBase
         if cell == "GRU":
             self.rnn = nn.GRU(**kwargs)
@@ -73,7 +88,6 @@ class Recurrent(nn.Module):
             return merge_pair(h[-2], h[-1], self.merge_mode)  # (B, 2H) or (B, H)
         return h[-1]  # (B, H)
 
-
     def _masked(self, x, mask):
         """Keras masking: masked steps are skipped. The real steps move to the front (in time order) and run
         as a packed batch, so each sequence's last state is its last real step's and the reverse direction
@@ -87,8 +101,9 @@ class Recurrent(nn.Module):
             real = t < lengths.unsqueeze(1)
             order = torch.gather(order, 1, torch.where(real, lengths.unsqueeze(1) - 1 - t, t))
         front = torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, x.shape[2]))
-        packed = nn.utils.rnn.pack_padded_sequence(front, lengths.clamp(min=1).cpu(), batch_first=True,
-                                                   enforce_sorted=False)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            front, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+        )
         out, h = self.rnn(packed)
         if self.is_lstm:
             h = h[0]
@@ -175,12 +190,20 @@ class Conv1D(nn.Module):
     the right (TF); valid = (0, 0).
     """
 
-    def __init__(self, in_features: int, filters: int, kernel_size: int, strides: int = 1,
-                 dilation_rate: int = 1, pad: tuple = (0, 0), activation: str = "linear", use_bias: bool = True):
+    def __init__(
+        self,
+        in_features: int,
+        filters: int,
+        kernel_size: int,
+        strides: int = 1,
+        dilation_rate: int = 1,
+        pad: tuple = (0, 0),
+        activation: str = "linear",
+        use_bias: bool = True,
+    ):
         super().__init__()
         self.pad = tuple(pad)
-        self.conv = nn.Conv1d(in_features, filters, kernel_size, stride=strides, dilation=dilation_rate,
-                              bias=use_bias)
+        self.conv = nn.Conv1d(in_features, filters, kernel_size, stride=strides, dilation=dilation_rate, bias=use_bias)
         self.activation = Activation(activation)
 
     def forward(self, x):  # (B, T, F)
@@ -215,8 +238,9 @@ class Pool1D(nn.Module):
             y = F.avg_pool1d(x, self.pool_size, self.strides)
         else:
             real = F.pad(torch.ones_like(x[:, :1]), self.pad)  # (B, 1, T + pad): 1 where a step is real
-            y = F.avg_pool1d(F.pad(x, self.pad), self.pool_size, self.strides) \
-                / F.avg_pool1d(real, self.pool_size, self.strides)
+            y = F.avg_pool1d(F.pad(x, self.pad), self.pool_size, self.strides) / F.avg_pool1d(
+                real, self.pool_size, self.strides
+            )
         return y.transpose(1, 2)  # (B, T', F)
 
 
@@ -229,8 +253,9 @@ class BatchNorm(nn.Module):
     Eval: uses the running statistics (one ONNX BatchNormalization node).
     """
 
-    def __init__(self, features: int, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
-                 scale: bool = True):
+    def __init__(
+        self, features: int, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True, scale: bool = True
+    ):
         super().__init__()
         self.momentum = momentum
         self.epsilon = epsilon
@@ -242,8 +267,9 @@ class BatchNorm(nn.Module):
     def forward(self, x):  # (B, T, F) or (B, F)
         if not self.training:
             channels_first = x.transpose(1, 2) if x.dim() == 3 else x  # torch normalizes axis 1
-            y = F.batch_norm(channels_first, self.running_mean, self.running_var, self.weight, self.bias,
-                             False, 0.0, self.epsilon)
+            y = F.batch_norm(
+                channels_first, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.epsilon
+            )
             return y.transpose(1, 2) if x.dim() == 3 else y
         axes = tuple(range(x.dim() - 1))
         mean = x.mean(dim=axes)
@@ -305,8 +331,15 @@ class SelfAttention(nn.Module):
     Output has the input's width, so it can sit between recurrent blocks or feed an Add.
     """
 
-    def __init__(self, width: int, num_heads: int, key_dim: int, dropout: float = 0.0,
-                 causal: bool = False, use_bias: bool = True):
+    def __init__(
+        self,
+        width: int,
+        num_heads: int,
+        key_dim: int,
+        dropout: float = 0.0,
+        causal: bool = False,
+        use_bias: bool = True,
+    ):
         super().__init__()
         self.num_heads = num_heads
         self.key_dim = key_dim

@@ -13,6 +13,7 @@ environment variable (docs/limits.md):
     RNN_STUDIO_MEMORY_FRACTION    0.9      share of the machine's memory training/export may plan to use
     RNN_STUDIO_MAX_VERIFY_STEPS   10000    time steps of a fixed-length Input that export verifies
 """
+
 from __future__ import annotations
 
 import os

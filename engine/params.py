@@ -3,6 +3,7 @@
 A `Param` is declared once in a block definition (engine/blocks.py) and drives validation in
 `check`, the widgets of the GUI inspector, the JSON Schema and the documentation.
 """
+
 from __future__ import annotations
 
 import math

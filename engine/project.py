@@ -8,8 +8,10 @@ raises `ProjectFormatError` with one precise line; a structurally fine design wi
 `Project` is also the editable model the GUI works on: its edit methods emit `changed` so views can
 follow; undo commands in the GUI call only these methods.
 """
+
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -53,12 +55,20 @@ class Block:
 
 
 class Project:
-    def __init__(self, name: str = "untitled", blocks: list[Block] | None = None,
-                 links: list[tuple[str, str]] | None = None, layout: dict | None = None,
-                 training: dict | None = None, extra: dict | None = None, path: str | None = None):
+    def __init__(
+        self,
+        name: str = "untitled",
+        blocks: list[Block] | None = None,
+        links: list[tuple[str, str]] | None = None,
+        layout: dict | None = None,
+        training: dict | None = None,
+        extra: dict | None = None,
+        path: str | None = None,
+    ):
         self.name = name
         self.blocks: list[Block] = list(blocks or [])
-        self.links: list[tuple[str, str]] = [tuple(link) for link in (links or [])]
+        # each link is a (source, destination) pair (load_project checks that); tuple() is not typed as a pair
+        self.links: list[tuple[str, str]] = [tuple(link) for link in (links or [])]  # type: ignore[misc]
         self.layout: dict[str, Any] = dict(layout or {})
         self.training: dict[str, Any] = dict(training or {})
         self.extra: dict[str, Any] = dict(extra or {})
@@ -139,7 +149,7 @@ class Project:
     def remove_block(self, block_id: str) -> dict[str, Any]:
         """Remove a block and its links; returns what `restore_block` needs to undo it exactly."""
         index = self.index_of(block_id)
-        removed_links = [(i, l) for i, l in enumerate(self.links) if block_id in l]
+        removed_links = [(i, link) for i, link in enumerate(self.links) if block_id in link]
         for i, _ in reversed(removed_links):
             del self.links[i]
         block = self.blocks.pop(index)
@@ -165,12 +175,15 @@ class Project:
         self.changed.emit("link_removed", {"link": (src, dst)})
         return index
 
+    def _existing_block(self, block_id: str) -> Block:
+        return self.blocks[self.index_of(block_id)]  # KeyError for an unknown id
+
     def set_param(self, block_id: str, name: str, value: Any) -> None:
-        self.block(block_id).params[name] = value
+        self._existing_block(block_id).params[name] = value
         self.changed.emit("param_changed", {"id": block_id, "name": name})
 
     def unset_param(self, block_id: str, name: str) -> None:
-        self.block(block_id).params.pop(name, None)
+        self._existing_block(block_id).params.pop(name, None)
         self.changed.emit("param_changed", {"id": block_id, "name": name})
 
     def set_position(self, block_id: str, x: float, y: float) -> None:
@@ -183,9 +196,13 @@ class Project:
 
     # ------------------------------------------------------------------ serialization
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "name": self.name,
-                               "blocks": [b.to_dict() for b in self.blocks],
-                               "links": [list(link) for link in self.links]}
+        out: dict[str, Any] = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "name": self.name,
+            "blocks": [b.to_dict() for b in self.blocks],
+            "links": [list(link) for link in self.links],
+        }
         if self.layout:
             out["layout"] = copy.deepcopy(self.layout)
         if self.training:
@@ -196,18 +213,21 @@ class Project:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
-    def copy(self) -> "Project":
+    def copy(self) -> Project:
         p = Project.from_dict(self.to_dict())
         p.path = self.path
         return p
 
     def save(self, path: str | os.PathLike | None = None) -> None:
-        target = Path(path or self.path)
+        where = path or self.path
+        if where is None:
+            raise TypeError("save() needs a path: this project has none yet")
+        target = Path(where)
         atomic_write_text(target, self.to_json())
         self.path = str(target)
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "project") -> "Project":
+    def from_dict(cls, data: Any, source: str = "project") -> Project:
         return _parse(data, source)
 
 
@@ -229,10 +249,8 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
@@ -251,8 +269,16 @@ def refuse_non_regular_target(path: Path) -> None:
         raise NotRegularFileError(f"{path}: is {_file_kind(mode)}; only regular files are written: give a file name")
 
 
-def read_user_text(p: Path, error: type[Exception], *, missing_fix: str = "", folder: str,
-                   utf8_fix: str, max_bytes: int | None = None, too_big_fix: str = "") -> str:
+def read_user_text(
+    p: Path,
+    error: type[Exception],
+    *,
+    missing_fix: str = "",
+    folder: str,
+    utf8_fix: str,
+    max_bytes: int | None = None,
+    too_big_fix: str = "",
+) -> str:
     """A user's text file as str (UTF-8, BOM allowed); any failure raises `error` with one line naming
     the file: missing, a folder, not a regular file (a device or FIFO is refused by name before anything
     is read), larger than `max_bytes`, unreadable, not UTF-8. Shared by project files and CSV data."""
@@ -295,8 +321,12 @@ def regular_file_size(p: Path, error: type[Exception], *, missing_fix: str = "",
 def _file_kind(mode: int) -> str:
     import stat
 
-    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "a special file"
@@ -309,8 +339,14 @@ def load_project(path: str | os.PathLike) -> Project:
     digits of a whole number, lone surrogates, number of blocks."""
     p = Path(path)
     max_bytes = int(limits.MAX_PROJECT_MB.value() * 1e6)
-    text = read_user_text(p, ProjectFormatError, folder="not a project file", utf8_fix="; save the file as UTF-8",
-                          max_bytes=max_bytes, too_big_fix=f" for a project file; {limits.MAX_PROJECT_MB.hint()}")
+    text = read_user_text(
+        p,
+        ProjectFormatError,
+        folder="not a project file",
+        utf8_fix="; save the file as UTF-8",
+        max_bytes=max_bytes,
+        too_big_fix=f" for a project file; {limits.MAX_PROJECT_MB.hint()}",
+    )
     data = parse_json_text(text, str(p))
     project = _parse(data, str(p), capped=True)
     project.path = str(p)
@@ -323,8 +359,10 @@ def parse_json_text(text: str, src: str) -> Any:
     max_depth = limits.MAX_DEPTH.int_value()
     depth, line = _json_depth(text, max_depth)
     if depth > max_depth:
-        raise ProjectFormatError(f"{src}: nested more than {max_depth} levels deep (line {line}): a project is a "
-                                 f"few levels deep; {limits.MAX_DEPTH.hint()}")
+        raise ProjectFormatError(
+            f"{src}: nested more than {max_depth} levels deep (line {line}): a project is a "
+            f"few levels deep; {limits.MAX_DEPTH.hint()}"
+        )
     max_digits = limits.MAX_INT_DIGITS.int_value()
 
     def parse_int(literal: str) -> int:
@@ -338,9 +376,11 @@ def parse_json_text(text: str, src: str) -> Any:
         raise ProjectFormatError(f"{src}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     except _TooManyDigits as e:
         at = text.find(e.args[0])
-        raise ProjectFormatError(f"{src}: a whole number of {len(e.args[0]):,} digits at line "
-                                 f"{text.count(chr(10), 0, max(at, 0)) + 1}: numbers in a project have at most "
-                                 f"{max_digits} digits; {limits.MAX_INT_DIGITS.hint()}") from None
+        raise ProjectFormatError(
+            f"{src}: a whole number of {len(e.args[0]):,} digits at line "
+            f"{text.count(chr(10), 0, max(at, 0)) + 1}: numbers in a project have at most "
+            f"{max_digits} digits; {limits.MAX_INT_DIGITS.hint()}"
+        ) from None
     except RecursionError:  # the depth scan above should make this unreachable; belt and braces
         raise ProjectFormatError(f"{src}: nested too deeply for this Python: a project is a few levels deep") from None
     _refuse_lone_surrogates(text, data, src)
@@ -374,13 +414,14 @@ def _json_depth(text: str, cap: int) -> tuple[int, int]:
     import numpy as np
 
     codes = np.frombuffer(brackets, dtype=np.uint8)
-    step = np.where((codes == ord("[")) | (codes == ord("{")), 1,
-                    np.where((codes == ord("]")) | (codes == ord("}")), -1, 0)).astype(np.int64)
-    depth = np.cumsum(step)
-    deepest = int(depth.max())
+    step = np.where(
+        (codes == ord("[")) | (codes == ord("{")), 1, np.where((codes == ord("]")) | (codes == ord("}")), -1, 0)
+    ).astype(np.int64)
+    depth_at = np.cumsum(step)
+    deepest = int(depth_at.max())
     if deepest <= cap:
         return deepest, 1
-    first = int(np.argmax(depth > cap))
+    first = int(np.argmax(depth_at > cap))
     return deepest, int(np.count_nonzero(codes[:first] == ord("\n"))) + 1
 
 
@@ -394,13 +435,22 @@ def _refuse_lone_surrogates(text: str, data: Any, src: str) -> None:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         line = text.count("\n", 0, hit.start()) + 1
-        raise ProjectFormatError(f"{src}: line {line} has {hit.group(0)}, a lone surrogate escape that is not a "
-                                 f"character: remove it or write the character itself") from None
+        raise ProjectFormatError(
+            f"{src}: line {line} has {hit.group(0)}, a lone surrogate escape that is not a "
+            f"character: remove it or write the character itself"
+        ) from None
 
 
 def _type_name(v: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
-            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(v), type(v).__name__)
 
 
 MAX_WORD_CHARS = 256  # block ids, types, param names and link ends: no legitimate one comes near this
@@ -429,8 +479,10 @@ def _parse(data: Any, src: str, capped: bool = False) -> Project:
     if isinstance(version, bool) or not isinstance(version, int):
         fail(f'"version" must be a whole number, found {quote(version)}')
     if version > FORMAT_VERSION:
-        fail(f"written by a newer RNN Studio (format version {version}); this version reads up to "
-             f"{FORMAT_VERSION}: update RNN Studio")
+        fail(
+            f"written by a newer RNN Studio (format version {version}); this version reads up to "
+            f"{FORMAT_VERSION}: update RNN Studio"
+        )
     if version < 1:
         fail(f'"version" {version} is not a known format version (expected {FORMAT_VERSION})')
     name = data.get("name", "untitled")
@@ -438,8 +490,10 @@ def _parse(data: Any, src: str, capped: bool = False) -> Project:
         fail(f'"name" must be a string, found {_type_name(name)}')
     max_name = limits.MAX_NAME_CHARS.int_value()
     if capped and len(name) > max_name:
-        fail(f'"name" has {len(name):,} characters, more than {max_name}: shorten it ({quote(name, 30)}); '
-             f"{limits.MAX_NAME_CHARS.hint()}")
+        fail(
+            f'"name" has {len(name):,} characters, more than {max_name}: shorten it ({quote(name, 30)}); '
+            f"{limits.MAX_NAME_CHARS.hint()}"
+        )
     blocks = _parse_blocks(data.get("blocks"), fail, capped)
     links = _parse_links(data.get("links", []), fail, capped)
     layout = data.get("layout", {})
@@ -462,8 +516,10 @@ def _parse_blocks(blocks_raw: Any, fail, capped: bool) -> list[Block]:
         fail(f'"blocks" must be a list of blocks, found {_type_name(blocks_raw)}')
     max_blocks = limits.MAX_BLOCKS.int_value()
     if capped and len(blocks_raw) > max_blocks:
-        fail(f"the design has {len(blocks_raw):,} blocks, more than the limit of {max_blocks:,}: "
-             f"{limits.MAX_BLOCKS.hint()}")
+        fail(
+            f"the design has {len(blocks_raw):,} blocks, more than the limit of {max_blocks:,}: "
+            f"{limits.MAX_BLOCKS.hint()}"
+        )
     blocks = []
     for i, b in enumerate(blocks_raw):
         where = f"blocks[{i}]"
@@ -493,12 +549,14 @@ def _parse_links(links_raw: Any, fail, capped: bool) -> list[tuple[str, str]]:
         fail(f'"links" must be a list of [from, to] pairs, found {_type_name(links_raw)}')
     max_links = 4 * limits.MAX_BLOCKS.int_value()
     if capped and len(links_raw) > max_links:
-        fail(f"the design has {len(links_raw):,} links, more than the limit of {max_links:,} (4 per block): "
-             f"{limits.MAX_BLOCKS.hint()}")
+        fail(
+            f"the design has {len(links_raw):,} links, more than the limit of {max_links:,} (4 per block): "
+            f"{limits.MAX_BLOCKS.hint()}"
+        )
     links = []
     for i, link in enumerate(links_raw):
         if not (isinstance(link, list) and len(link) == 2 and all(isinstance(x, str) for x in link)):
-            fail(f"links[{i}] must be a pair of block ids like [\"x\", \"g\"], found {quote(link)}")
+            fail(f'links[{i}] must be a pair of block ids like ["x", "g"], found {quote(link)}')
         for end in link:
             _too_long(end, f"links[{i}]: the block id", fail)
         links.append((link[0], link[1]))

@@ -10,9 +10,10 @@ objects: fields are only ever added, never renamed.
 Every value a reader needs is a field: e.g. a divergence's step is `diverged_step` in the end record
 and the summary, not a number to parse out of `stop_reason` ("diverged at step N", kept as it was).
 """
+
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict, Union
+from typing import Any, Literal, TypedDict
 
 KIND_START: Literal["start"] = "start"
 KIND_STEP: Literal["step"] = "step"
@@ -84,6 +85,7 @@ class GradRecord(TypedDict):
 class EpochRecord(TypedDict, total=False):
     """Besides these: the validation metrics, `val_rmse`, `val_mae`, `val_persistence_rmse`, ...
     (regression) or `val_accuracy`, `val_majority_accuracy` (classification)."""
+
     kind: Literal["epoch"]
     epoch: int
     step: int
@@ -100,6 +102,7 @@ class Summary(TypedDict, total=False):
     """summary.json, and the end record (`kind: "end"` added). Besides these: the best epoch's `val_*`
     metrics and the `test_*` metrics; `tune` (engine/tune.py) and `distributed` (engine/distributed.py)
     where they apply."""
+
     name: str
     run: str
     stop_reason: str
@@ -130,12 +133,15 @@ class EndRecord(Summary, total=False):
     kind: Literal["end"]
 
 
-Record = Union[StartRecord, StepRecord, GradRecord, EpochRecord, EndRecord]
+Record = StartRecord | StepRecord | GradRecord | EpochRecord | EndRecord
 
 # the fields a record must have for a reader to use it (others are optional or added later)
 _REQUIRED: dict[str, tuple[str, ...]] = {
-    KIND_START: (), KIND_STEP: ("step", "epoch"), KIND_GRAD: ("step", "blocks"),
-    KIND_EPOCH: ("epoch", "step"), KIND_END: ("stop_reason",),
+    KIND_START: (),
+    KIND_STEP: ("step", "epoch"),
+    KIND_GRAD: ("step", "blocks"),
+    KIND_EPOCH: ("epoch", "step"),
+    KIND_END: ("stop_reason",),
 }
 
 

@@ -17,6 +17,7 @@ The estimate (float32):
 It is an order-of-magnitude figure (framework workspaces, the data set and fragmentation come on top),
 good enough to refuse 10^9 parameters on a 16 GB laptop and to warn before a run dies in the allocator.
 """
+
 from __future__ import annotations
 
 import functools
@@ -61,15 +62,25 @@ class Resources:
 
     def summary_line(self) -> str:
         """`1,234 parameters; training needs ~12 MB (batch 64, 32 steps)`: check, summary, GUI."""
-        return (f"{self.parameters:,} parameters; training needs ~{human_bytes(self.training_bytes)} "
-                f"(batch {self.batch_size:,}, {self.length:,} steps)")
+        return (
+            f"{self.parameters:,} parameters; training needs ~{human_bytes(self.training_bytes)} "
+            f"(batch {self.batch_size:,}, {self.length:,} steps)"
+        )
 
     def to_dict(self) -> dict:
-        return {"parameters": self.parameters, "batch_size": self.batch_size, "length": self.length,
-                "weights_bytes": self.weights_bytes, "gradients_bytes": self.gradients_bytes,
-                "optimizer_bytes": self.optimizer_bytes, "activation_bytes": self.activation_bytes,
-                "training_bytes": self.training_bytes, "inference_bytes": self.inference_bytes,
-                "largest_block": self.largest_block, "largest_parameters": self.largest_parameters}
+        return {
+            "parameters": self.parameters,
+            "batch_size": self.batch_size,
+            "length": self.length,
+            "weights_bytes": self.weights_bytes,
+            "gradients_bytes": self.gradients_bytes,
+            "optimizer_bytes": self.optimizer_bytes,
+            "activation_bytes": self.activation_bytes,
+            "training_bytes": self.training_bytes,
+            "inference_bytes": self.inference_bytes,
+            "largest_block": self.largest_block,
+            "largest_parameters": self.largest_parameters,
+        }
 
 
 def human_bytes(n: float) -> str:
@@ -92,8 +103,11 @@ def estimate(project, result, batch_size: int | None = None, optimizer: str | No
     training = project.training if isinstance(project.training, dict) else {}
     batch = batch_size or _setting_int(training, "batch_size", DEFAULT_BATCH)
     in_shape = result.input_shape()
-    length = in_shape[1] if in_shape is not None and len(in_shape) == 3 and in_shape[1] is not None \
+    length = (
+        in_shape[1]
+        if in_shape is not None and len(in_shape) == 3 and in_shape[1] is not None
         else _setting_int(training, "lookback", DEFAULT_LENGTH)
+    )
     res = Resources(parameters=sum(result.param_counts.values()), batch_size=batch, length=length)
     optimizer = optimizer or training.get("optimizer", "adam")
     res.weights_bytes = res.gradients_bytes = res.parameters * FLOAT_BYTES
@@ -185,12 +199,13 @@ def fit_message(res: Resources, need: int, have: int | None, where: str, purpose
         return "ok", ""
     fraction = limits.MEMORY_FRACTION.value()
     total = f" ({_sci(res.parameters)} in all)" if _sci(res.parameters) != _sci(res.largest_parameters) else ""
-    line = (f"{res.largest_text()}: {_sci(res.largest_parameters)} parameters{total}, "
-            f"needs ~{human_bytes(need)} for {purpose}, {where} {human_bytes(have)}")
+    line = (
+        f"{res.largest_text()}: {_sci(res.largest_parameters)} parameters{total}, "
+        f"needs ~{human_bytes(need)} for {purpose}, {where} {human_bytes(have)}"
+    )
     smaller = "fewer units, layers or features" + (", a smaller batch_size" if purpose == "training" else "")
     if need > have * fraction:
-        return "error", (f"{line}: make the design smaller ({smaller}); "
-                         f"{limits.MEMORY_FRACTION.hint()}")
+        return "error", (f"{line}: make the design smaller ({smaller}); {limits.MEMORY_FRACTION.hint()}")
     if need > have * WARN_FRACTION:
         return "warning", f"{line}: more than half of it; training may be slow or fail"
     return "ok", ""

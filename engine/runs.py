@@ -15,17 +15,20 @@ A checkpoint is a dict saved with torch.save:
      "model": state_dict, "optimizer": ..., "scheduler": ..., "epoch": int, "step": int, "rng": ...,
      "meta": RunMeta as a dict: what a deployment needs to reproduce preprocessing}
 """
+
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import socket
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .project import Project, ProjectFormatError, load_project
 
@@ -55,7 +58,7 @@ class RunMeta:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "RunMeta":
+    def from_dict(cls, d: dict[str, Any] | None) -> RunMeta:
         known = {k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -93,8 +96,10 @@ def load_run(run_dir: str | Path, which: str = "best", map_location: str = "cpu"
         raise RunError(str(e)) from None
     path = checkpoint_path(run_dir, which)
     if not path.is_file():
-        raise RunError(f"{path}: missing checkpoint; the run may have stopped before its first epoch "
-                       f"(try --checkpoint {'last' if which == 'best' else 'best'})")
+        raise RunError(
+            f"{path}: missing checkpoint; the run may have stopped before its first epoch "
+            f"(try --checkpoint {'last' if which == 'best' else 'best'})"
+        )
     ckpt = load_checkpoint(path, map_location)  # never unpickles code (engine/checkpoints.py)
     model = build_model(project)
     check_checkpoint(ckpt, path, model, project)  # format, design fingerprint, tensor names and shapes
@@ -116,7 +121,7 @@ def safe_name(name: str, limit: int = MAX_NAME_CHARS) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.\-]+", "-", str(name)).strip("-.") or "run"
     if len(safe) > limit:
         digest = hashlib.sha1(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:8]
-        safe = f"{safe[:limit - 9].rstrip('-.')}-{digest}"
+        safe = f"{safe[: limit - 9].rstrip('-.')}-{digest}"
     return safe
 
 
@@ -147,8 +152,9 @@ def new_run_dir(out_dir: str | Path, name: str) -> Path:
 def write_error(e: OSError, path: Path, what: str = "cannot write") -> RunError:
     """One line for a failed write: the path, the system's reason and what to do."""
     where = e.filename if getattr(e, "filename", None) else path
-    return RunError(f"{where}: {what} ({e.strerror or type(e).__name__}): free some space or choose a "
-                    f"writable output folder")
+    return RunError(
+        f"{where}: {what} ({e.strerror or type(e).__name__}): free some space or choose a writable output folder"
+    )
 
 
 # ---------------------------------------------------------------------------- the owner of a run folder
@@ -162,7 +168,7 @@ class RunLock:
         self.note: str | None = None
         self.held = False
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": _utc_now()}
         for _ in range(3):
             if self._create(me):
@@ -171,12 +177,12 @@ class RunLock:
             owner = self.check_free()
             if owner is None:
                 continue  # vanished meanwhile: try again
-            self.note = (f"took over the lock of process {owner.get('pid')} on {owner.get('host')}, which is no "
-                         f"longer running (it stopped without cleaning up)")
-            try:
+            self.note = (
+                f"took over the lock of process {owner.get('pid')} on {owner.get('host')}, which is no "
+                f"longer running (it stopped without cleaning up)"
+            )
+            with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-            except FileNotFoundError:
-                pass
         raise RunLockedError(f"{self.path}: cannot take the run folder's lock: another process keeps taking it")
 
     def check_free(self) -> dict[str, Any] | None:
@@ -188,9 +194,11 @@ class RunLock:
         host = socket.gethostname()
         if owner.get("host") != host or _alive(owner.get("pid")):
             this = " (this process)" if owner.get("pid") == os.getpid() and owner.get("host") == host else ""
-            raise RunLockedError(f"{self.path.parent}: the run is being written by process {owner.get('pid')}{this} "
-                                 f"on {owner.get('host')} (since {owner.get('since')}): wait for it to end or stop "
-                                 f"it; if that process is gone, delete {self.path}")
+            raise RunLockedError(
+                f"{self.path.parent}: the run is being written by process {owner.get('pid')}{this} "
+                f"on {owner.get('host')} (since {owner.get('since')}): wait for it to end or stop "
+                f"it; if that process is gone, delete {self.path}"
+            )
         return owner
 
     def _create(self, me: dict[str, Any]) -> bool:
@@ -206,10 +214,8 @@ class RunLock:
         except OSError as e:
             raise write_error(e, self.path) from None
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 tmp.unlink()
-            except OSError:
-                pass
 
     def _owner(self) -> dict[str, Any] | None:
         try:
@@ -223,10 +229,8 @@ class RunLock:
     def release(self) -> None:
         if self.held:
             self.held = False
-            try:
+            with contextlib.suppress(OSError):
                 self.path.unlink()
-            except OSError:
-                pass
 
 
 def _alive(pid: Any) -> bool:
@@ -266,11 +270,12 @@ class MetricsWriter:
         try:
             if append:
                 _drop_partial_line(self.path)
-            self._f = open(self.path, "a" if append else "w", encoding="utf-8", newline="\n")
+            # the writer keeps its file open for its whole life and closes it in close()
+            self._f = open(self.path, "a" if append else "w", encoding="utf-8", newline="\n")  # noqa: SIM115
         except OSError as e:
             raise write_error(e, self.path) from None
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: Mapping[str, Any]) -> None:
         line = json.dumps(record, allow_nan=False, default=_json_default) + "\n"
         try:
             self._f.write(line)
@@ -285,10 +290,8 @@ class MetricsWriter:
                 os.fsync(self._f.fileno())
             except OSError:
                 pass
-            try:
+            with contextlib.suppress(OSError):
                 self._f.close()
-            except OSError:
-                pass
 
 
 def _drop_partial_line(path: Path) -> None:

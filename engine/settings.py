@@ -6,6 +6,7 @@
 CLI maps the error to exit 2. Keys that are not listed here are left alone (the training object may
 hold notes of other tools).
 """
+
 from __future__ import annotations
 
 import math
@@ -93,8 +94,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("epochs", _ranged(1), _whole(1)),
     Setting("loss", " | ".join(_ALL_LOSSES) + " or null", _choice(_ALL_LOSSES), nullable=True),
     Setting("task", " | ".join(LOSSES) + " or null", _choice(tuple(LOSSES)), nullable=True),
-    Setting("schedule", " | ".join(SCHEDULES) + " (or reduce_on_plateau)",
-            _choice(SCHEDULES + ("reduce_on_plateau", "reduce-on-plateau"))),
+    Setting(
+        "schedule",
+        " | ".join(SCHEDULES) + " (or reduce_on_plateau)",
+        _choice(SCHEDULES + ("reduce_on_plateau", "reduce-on-plateau")),
+    ),
     Setting("plateau_patience", _ranged(0), _whole(0)),
     Setting("patience", _ranged(0) + " or null (off)", _whole(0), nullable=True),
     Setting("min_delta", "a number >= 0", _number(0)),
@@ -113,8 +117,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("features", "a list of column names or null", _features_ok, nullable=True),
     Setting("lookback", _ranged(1, MAX_LOOKBACK) + " or null", _whole(1, MAX_LOOKBACK), nullable=True),
     Setting("horizon", _ranged(0, MAX_LOOKBACK), _whole(0, MAX_LOOKBACK)),
-    Setting("split", "three fractions train,val,test >= 0 adding up to 1, train > 0, such as [0.7, 0.15, 0.15]",
-            _split_ok),
+    Setting(
+        "split", "three fractions train,val,test >= 0 adding up to 1, train > 0, such as [0.7, 0.15, 0.15]", _split_ok
+    ),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -135,10 +140,11 @@ def validate_training(values: dict[str, Any], prefix: str = "training.", flags: 
             errors.append(f"{name} must be {setting.allowed}, received {excerpt(value)}")
     early = values.get("early_stopping")
     if early is not None and not isinstance(early, dict):
-        errors.append(f"{prefix}early_stopping must be an object like {{\"patience\": 5}}, received {excerpt(early)}")
+        errors.append(f'{prefix}early_stopping must be an object like {{"patience": 5}}, received {excerpt(early)}')
     elif isinstance(early, dict):
-        errors += validate_training({k: v for k, v in early.items() if k in ("patience", "min_delta")},
-                                    prefix=f"{prefix}early_stopping.")
+        errors += validate_training(
+            {k: v for k, v in early.items() if k in ("patience", "min_delta")}, prefix=f"{prefix}early_stopping."
+        )
     return errors
 
 

@@ -3,12 +3,13 @@
 Runs on every edit in the designer, so it is plain Python with no torch import (target < 5 ms for a
 200-block design; tests/benchmarks/bench_check.py prints the figure).
 """
+
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
 
-from .blocks import CATALOG, INPUT_TYPE, Ctx, Shape, ShapeError, fmt_shape, is_token_input
+from .blocks import CATALOG, INPUT_TYPE, Ctx, Shape, ShapeError, is_token_input
 from .project import ID_RE, Project
 from .resources import Resources, estimate, memory_status
 from .settings import validate_training
@@ -86,19 +87,26 @@ def check(project: Project) -> CheckResult:
             continue
         blocks[b.id] = b
         if not ID_RE.match(b.id):
-            err(b.id, f"block id {b.id!r} is not valid: use letters, digits, _ or - (64 at most), "
-                      f"starting with a letter or _")
+            err(
+                b.id,
+                f"block id {b.id!r} is not valid: use letters, digits, _ or - (64 at most), "
+                f"starting with a letter or _",
+            )
         d = CATALOG.get(b.type)
         if d is None:
-            err(b.id, f"block '{b.id}' has unknown type '{b.type}'{_suggest(b.type, CATALOG)}"
-                      f"{'' if _suggest(b.type, CATALOG) else ' (known: ' + ', '.join(CATALOG) + ')'}")
+            err(
+                b.id,
+                f"block '{b.id}' has unknown type '{b.type}'{_suggest(b.type, CATALOG)}"
+                f"{'' if _suggest(b.type, CATALOG) else ' (known: ' + ', '.join(CATALOG) + ')'}",
+            )
             bad.add(b.id)
             continue
         names = {p.name for p in d.params}
         for name, value in b.params.items():
             if name not in names:
                 hint = _suggest(name, names) or (
-                    f" ({b.type} has {', '.join(sorted(names))})" if names else f" ({b.type} has no params)")
+                    f" ({b.type} has {', '.join(sorted(names))})" if names else f" ({b.type} has no params)"
+                )
                 err(b.id, f"{b.type} '{b.id}': unknown param '{name}'{hint}")
                 bad.add(b.id)
                 continue
@@ -114,9 +122,11 @@ def check(project: Project) -> CheckResult:
         if s not in blocks or t not in blocks:
             unknown = s if s not in blocks else t
             known = t if s not in blocks else s
-            err(known if known in blocks else None,
+            err(
+                known if known in blocks else None,
                 f"link ['{s}', '{t}'] names unknown block '{unknown}'{_suggest(unknown, blocks)}: "
-                f"fix the id or remove the link")
+                f"fix the id or remove the link",
+            )
             continue
         if s == t:
             err(s, f"'{s}' is linked to itself: remove that link")
@@ -147,12 +157,18 @@ def check(project: Project) -> CheckResult:
             if n == 0:
                 err(bid, f"{label} has no input: link a block into it")
             else:
-                err(bid, f"{label} needs at least {d.min_inputs} inputs but has {n} ({_ids(ins[bid])}): "
-                         f"link another block into it")
+                err(
+                    bid,
+                    f"{label} needs at least {d.min_inputs} inputs but has {n} ({_ids(ins[bid])}): "
+                    f"link another block into it",
+                )
             bad.add(bid)
         elif d.max_inputs is not None and n > d.max_inputs:
-            err(bid, f"{label} takes {d.max_inputs} input but has {n} ({_ids(ins[bid])}): remove the extra "
-                     f"links or join them first with a Concatenate or Add block")
+            err(
+                bid,
+                f"{label} takes {d.max_inputs} input but has {n} ({_ids(ins[bid])}): remove the extra "
+                f"links or join them first with a Concatenate or Add block",
+            )
             bad.add(bid)
 
     # ---- Input blocks
@@ -162,25 +178,32 @@ def check(project: Project) -> CheckResult:
     else:
         res.input_id = inputs[0]
         for extra in inputs[1:]:
-            err(extra, f"Input '{extra}': a design has exactly one Input in format v1 but '{inputs[0]}' is one "
-                       f"too: delete one of them")
+            err(
+                extra,
+                f"Input '{extra}': a design has exactly one Input in format v1 but '{inputs[0]}' is one "
+                f"too: delete one of them",
+            )
 
     # ---- cycles (Kahn); blocks left over sit on or after a cycle
     indeg = {i: len(ins[i]) for i in blocks}
     ready = [i for i in blocks if indeg[i] == 0]
     order = []
     while ready:
-        n = ready.pop()
-        order.append(n)
-        for t in outs[n]:
+        node = ready.pop()
+        order.append(node)
+        for t in outs[node]:
             indeg[t] -= 1
             if indeg[t] == 0:
                 ready.append(t)
     cyclic = set(blocks) - set(order)
     if cyclic:
         cycle = _find_cycle(cyclic, outs)
-        err(cycle[0], "cycle: " + " -> ".join(f"'{c}'" for c in cycle + [cycle[0]]) +
-            ": a model must flow one way; remove one of these links")
+        err(
+            cycle[0],
+            "cycle: "
+            + " -> ".join(f"'{c}'" for c in cycle + [cycle[0]])
+            + ": a model must flow one way; remove one of these links",
+        )
         bad |= cyclic
     # stable topological order: follow file order among ready blocks
     position = {b.id: i for i, b in enumerate(project.blocks)}
@@ -194,10 +217,19 @@ def check(project: Project) -> CheckResult:
         if res.input_id is not None:
             reach = _reach(res.input_id, outs)
             for bid in blocks:
-                if bid != res.input_id and bid not in reach and (ins[bid] or outs[bid]) and bid not in cyclic \
-                        and bid not in bad and blocks[bid].type != INPUT_TYPE:
-                    err(bid, f"{blocks[bid].type} '{bid}' is not fed from the Input '{res.input_id}': "
-                             f"link it into the main flow or delete it")
+                if (
+                    bid != res.input_id
+                    and bid not in reach
+                    and (ins[bid] or outs[bid])
+                    and bid not in cyclic
+                    and bid not in bad
+                    and blocks[bid].type != INPUT_TYPE
+                ):
+                    err(
+                        bid,
+                        f"{blocks[bid].type} '{bid}' is not fed from the Input '{res.input_id}': "
+                        f"link it into the main flow or delete it",
+                    )
                     bad.add(bid)
     sinks = [bid for bid in blocks if not outs[bid] and (ins[bid] or len(blocks) == 1)]
     if blocks and not sinks and not cyclic:
@@ -205,8 +237,11 @@ def check(project: Project) -> CheckResult:
     elif len(sinks) > 1:
         for bid in sinks:
             others = [s for s in sinks if s != bid]
-            err(bid, f"{blocks[bid].type} '{bid}' is an output, and so {'is' if len(others) == 1 else 'are'} "
-                     f"{_ids(others)}: a model has exactly one output; join them (Concatenate) or remove extras")
+            err(
+                bid,
+                f"{blocks[bid].type} '{bid}' is an output, and so {'is' if len(others) == 1 else 'are'} "
+                f"{_ids(others)}: a model has exactly one output; join them (Concatenate) or remove extras",
+            )
     elif sinks:
         res.output_id = sinks[0]
 
@@ -219,8 +254,9 @@ def check(project: Project) -> CheckResult:
         if bid in bad:
             continue
         srcs = ins[bid]
-        in_shapes = [shapes.get(s) for s in srcs]
-        if any(s is None for s in in_shapes):
+        src_shapes = [shapes.get(s) for s in srcs]
+        in_shapes = [s for s in src_shapes if s is not None]
+        if len(in_shapes) < len(src_shapes):
             continue  # an upstream problem is already reported
         d = CATALOG[b.type]
         ctx = Ctx(bid, b.type, b.resolved(), in_shapes, srcs, [blocks[s].type for s in srcs])
@@ -260,13 +296,19 @@ def _token_input_problems(blocks, ins, outs, err) -> None:
         if b.type == INPUT_TYPE and is_token_input(b.resolved()):
             for t in outs[bid]:
                 if blocks[t].type in CATALOG and not CATALOG[blocks[t].type].reads_tokens:
-                    err(t, f"{blocks[t].type} '{t}' is fed the token ids of Input '{bid}' (dtype=int64), which only "
-                           f"{readers} reads: put an {readers} between them, or set the Input's dtype to float32")
+                    err(
+                        t,
+                        f"{blocks[t].type} '{t}' is fed the token ids of Input '{bid}' (dtype=int64), which only "
+                        f"{readers} reads: put an {readers} between them, or set the Input's dtype to float32",
+                    )
         elif d.reads_tokens:
             for s in ins[bid]:
                 if not (blocks[s].type == INPUT_TYPE and is_token_input(blocks[s].resolved())):
-                    err(bid, f"{b.type} '{bid}' reads integer token ids, but '{s}' gives float values: feed it "
-                             f"from an Input with dtype=int64 and features=1")
+                    err(
+                        bid,
+                        f"{b.type} '{bid}' reads integer token ids, but '{s}' gives float values: feed it "
+                        f"from an Input with dtype=int64 and features=1",
+                    )
 
 
 def _add_resources(project: Project, res: CheckResult, warn) -> None:
@@ -296,14 +338,15 @@ def _reach(start: str, outs: dict[str, list[str]]) -> set[str]:
 def _find_cycle(nodes: set[str], outs: dict[str, list[str]]) -> list[str]:
     """One concrete cycle among `nodes` (which contain at least one)."""
     for start in sorted(nodes):
-        path, on_path = [], {}
-        node = start
+        path: list[str] = []
+        on_path: dict[str, int] = {}
+        node: str | None = start
         while node is not None and node not in on_path:
             on_path[node] = len(path)
             path.append(node)
             node = next((t for t in outs[node] if t in nodes), None)
         if node is not None:
-            return path[on_path[node]:]
+            return path[on_path[node] :]
     return sorted(nodes)
 
 
@@ -330,15 +373,20 @@ def _stable_topo(order, ins, outs, position):
 def _lint_block(ctx: Ctx, in_shapes, reversed_time, warn, blocks) -> None:
     """Warnings that other tools don't give, per block, as shapes flow (the block's own: BlockDef.lints)."""
     p, bid = ctx.params, ctx.id
-    seq_inputs = [(s, reversed_time.get(s, False)) for s, shp in zip(ctx.sources, in_shapes) if len(shp) == 3]
+    seq_inputs = [
+        (s, reversed_time.get(s, False)) for s, shp in zip(ctx.sources, in_shapes, strict=True) if len(shp) == 3
+    ]
     if len(ctx.sources) > 1:  # a merge: reversed sequences met with forward ones are reported here
         orders = {r for _, r in seq_inputs}
         if len(orders) > 1:
             back = [s for s, r in seq_inputs if r]
             fwd = [s for s, r in seq_inputs if not r]
-            warn(bid, f"{ctx.who} merges {_ids(back)}, whose time steps are in reversed order (go_backwards), "
-                      f"with {_ids(fwd)} in forward order: step t meets step T-1-t. Use one bidirectional "
-                      f"layer instead, or set go_backwards=false")
+            warn(
+                bid,
+                f"{ctx.who} merges {_ids(back)}, whose time steps are in reversed order (go_backwards), "
+                f"with {_ids(fwd)} in forward order: step t meets step T-1-t. Use one bidirectional "
+                f"layer instead, or set go_backwards=false",
+            )
         reversed_time[bid] = bool(orders) and orders == {True}
     else:
         rev_in = seq_inputs[0][1] if seq_inputs else False
@@ -351,12 +399,18 @@ def _lint_design(project, blocks, ins, outs, res: CheckResult, warn) -> None:
     out = res.output_id
     if out is not None and res.shapes.get(out) is not None:
         if CATALOG[blocks[out].type].noisy_in_training:
-            warn(out, f"{blocks[out].type} '{out}' is the output: it randomly zeroes predictions while training; "
-                      f"put it before the last Dense layer")
+            warn(
+                out,
+                f"{blocks[out].type} '{out}' is the output: it randomly zeroes predictions while training; "
+                f"put it before the last Dense layer",
+            )
         for s in ins[out]:
             if CATALOG[blocks[s].type].noisy_in_training:
-                warn(s, f"{blocks[s].type} '{s}' feeds the output '{out}' directly: dropping the last features "
-                        f"adds noise to every prediction; move it before the last hidden layer")
+                warn(
+                    s,
+                    f"{blocks[s].type} '{s}' feeds the output '{out}' directly: dropping the last features "
+                    f"adds noise to every prediction; move it before the last hidden layer",
+                )
     # recurrent stacks deeper than 4 without normalization
     depth: dict[str, int] = {}
     for bid in res.order:
@@ -366,8 +420,11 @@ def _lint_design(project, blocks, ins, outs, res: CheckResult, warn) -> None:
         if layers:
             depth[bid] = prev + layers
             if depth[bid] > 4 and prev <= 4:
-                warn(bid, f"{b.type} '{bid}' makes a recurrent stack {depth[bid]} layers deep with no "
-                          f"normalization: deep stacks train poorly; add a LayerNormalization between layers")
+                warn(
+                    bid,
+                    f"{b.type} '{bid}' makes a recurrent stack {depth[bid]} layers deep with no "
+                    f"normalization: deep stacks train poorly; add a LayerNormalization between layers",
+                )
         elif CATALOG[b.type].normalizes:
             depth[bid] = 0
         else:

@@ -12,8 +12,10 @@ memory-mapped format.
 
 No Qt, no torch.
 """
+
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import gzip
@@ -24,6 +26,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,11 +37,25 @@ class DataError(ValueError):
 
 MAX_IN_MEMORY_BYTES = int(os.environ.get("RNN_STUDIO_MAX_DATA_BYTES", str(4 << 30)))
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet",
-           ".feather": "arrow", ".arrow": "arrow", ".ipc": "arrow", ".npy": "npy", ".npz": "npz"}
+FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".gz": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".feather": "arrow",
+    ".arrow": "arrow",
+    ".ipc": "arrow",
+    ".npy": "npy",
+    ".npz": "npz",
+}
 MAPPED_FORMATS = ("arrow", "npy")
-TIME_NAMES = re.compile(r"^(time|date|datetime|timestamp|year|month|day|week|hour|minute|t|ts|step|"
-                        r"index|period|quarter)$|(^|[_ ])(time|date|timestamp)([_ ]|$)", re.IGNORECASE)
+TIME_NAMES = re.compile(
+    r"^(time|date|datetime|timestamp|year|month|day|week|hour|minute|t|ts|step|"
+    r"index|period|quarter)$|(^|[_ ])(time|date|timestamp)([_ ]|$)",
+    re.IGNORECASE,
+)
 _MAPPED_HINT = "convert it to .npy or Arrow IPC (.arrow / .feather), which are memory-mapped instead of read"
 
 
@@ -62,13 +79,20 @@ def check_source_file(path: str | Path, fmt: str | None = None) -> Path:
     if stat.S_ISDIR(st.st_mode):
         return p
     if not stat.S_ISREG(st.st_mode):
-        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else \
-            "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file"
+        kind = (
+            "a FIFO (named pipe)"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a device"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "not a regular file"
+        )
         raise DataError(f"{p}: is {kind}, not a data file: save the data to a regular file and pass that")
     fmt = fmt or data_format(p)
     if fmt not in MAPPED_FORMATS and st.st_size > MAX_IN_MEMORY_BYTES:
-        raise DataError(f"{p}: {st.st_size / 1e9:.1f} GB is above the {MAX_IN_MEMORY_BYTES / 1e9:.1f} GB limit for "
-                        f"reading into memory: {_MAPPED_HINT} (or raise RNN_STUDIO_MAX_DATA_BYTES)")
+        raise DataError(
+            f"{p}: {st.st_size / 1e9:.1f} GB is above the {MAX_IN_MEMORY_BYTES / 1e9:.1f} GB limit for "
+            f"reading into memory: {_MAPPED_HINT} (or raise RNN_STUDIO_MAX_DATA_BYTES)"
+        )
     return p
 
 
@@ -134,14 +158,17 @@ class Table:
             return ""
         return f"{v:.10g}" if self.kinds[name] != "integer" else str(int(v))
 
-    def numeric(self, name: str, role: str = "feature", fix: str = "leave the column out of the features") -> np.ndarray:
+    def numeric(
+        self, name: str, role: str = "feature", fix: str = "leave the column out of the features"
+    ) -> np.ndarray:
         """The column as float64 (NaN = missing); a non-number cell, an infinite value or one beyond
         float32's range is a DataError at its row."""
         self.col_index(name)
         if name in self.bad:
             row, cell = self.bad[name]
-            raise DataError(f"{self.where(name, row)}: non-numeric value {cell!r} in {role} column: fix the value, "
-                            f"or {fix}")
+            raise DataError(
+                f"{self.where(name, row)}: non-numeric value {cell!r} in {role} column: fix the value, or {fix}"
+            )
         if self.kinds[name] == "text":
             first = next((v for v in self.columns[name] if v not in (None, "")), "")
             raise DataError(f"{self.source}: column '{name}' is not numeric ({first!r}): {fix}")
@@ -156,20 +183,18 @@ def release_pages(arr: np.ndarray) -> None:
     pass over a file larger than memory does not stay resident (no-op for ordinary arrays)."""
     import mmap
 
-    base = arr
+    base: Any = arr  # walks down the .base chain: arrays, then the mmap (or None)
     while base is not None and not isinstance(base, mmap.mmap):
         base = getattr(base, "base", None) if not isinstance(base, np.memmap) else getattr(base, "_mmap", None)
     if base is not None and hasattr(base, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             base.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):
-            pass
 
 
 def check_finite_range(arr: np.ndarray, where, chunk: int = 1 << 17) -> None:
     """Infinite values and values beyond float32 (the training precision) are errors at their row."""
     for lo in range(0, len(arr), chunk):
-        part = np.abs(arr[lo:lo + chunk])
+        part = np.abs(arr[lo : lo + chunk])
         release_pages(arr)
         with np.errstate(invalid="ignore"):
             big = part > FLOAT32_MAX
@@ -246,8 +271,11 @@ def read_csv(path: str | Path) -> Table:
         raise DataError(f"{p}: is a folder: pass a data file, or a folder holding .csv files (one series each)")
     if p.stat().st_size == 0:
         raise DataError(f"{p}: the file is empty: expected a header row, then one row per time step")
-    convert = pacsv.ConvertOptions(null_values=["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"],
-                                   strings_can_be_null=True, quoted_strings_can_be_null=True)
+    convert = pacsv.ConvertOptions(
+        null_values=["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
     try:
         arrow = pacsv.read_csv(p, convert_options=convert)
     except UnicodeDecodeError:
@@ -275,8 +303,10 @@ def _explain_csv(p: Path, error: Exception) -> None:
                     continue
                 n += 1
                 if len(row) != len(header):
-                    raise DataError(f"{p}: row {n} (line {reader.line_num}) has {len(row)} fields but the header has "
-                                    f"{len(header)} columns: fix that row (a missing or extra comma?)")
+                    raise DataError(
+                        f"{p}: row {n} (line {reader.line_num}) has {len(row)} fields but the header has "
+                        f"{len(header)} columns: fix that row (a missing or extra comma?)"
+                    )
     except csv.Error as e:
         raise DataError(f"{p}: malformed CSV ({e}): fix the quoting") from None
     if "UTF-8" in text or "utf8" in text.lower():
@@ -299,12 +329,17 @@ def from_arrow(arrow, source: str, path: Path | None, fmt: str, mapped: bool = F
     names = [str(n).strip() for n in arrow.column_names]
     _check_header(source, names)
     table = Table(source, names, {}, {}, path, fmt, mapped=mapped)
-    for name, col in zip(names, arrow.columns):
+    for name, col in zip(names, arrow.columns, strict=True):
         typ = col.type
         if pa.types.is_null(typ):  # every cell empty
             table.columns[name] = np.full(len(col), np.nan)
             table.kinds[name] = "number"
-        elif pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ) or pa.types.is_decimal(typ):
+        elif (
+            pa.types.is_integer(typ)
+            or pa.types.is_floating(typ)
+            or pa.types.is_boolean(typ)
+            or pa.types.is_decimal(typ)
+        ):
             if not pa.types.is_floating(typ):
                 col = col.cast(pa.float64())
             arr = _to_numpy(col)
@@ -365,8 +400,20 @@ def _set_times(table: Table, name: str, values: np.ndarray) -> None:
     table.kinds[name] = "time"
 
 
-DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
-                "%Y/%m/%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y-%m", "%Y/%m/%d %H:%M", "%d/%m/%Y %H:%M")
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+    "%Y/%m/%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%Y-%m",
+    "%Y/%m/%d %H:%M",
+    "%d/%m/%Y %H:%M",
+)
 
 
 def _text_column(table: Table, name: str, col) -> None:
@@ -388,8 +435,10 @@ def _text_column(table: Table, name: str, col) -> None:
         if bad_row is None:
             _set_times(table, name, stamps)
         elif TIME_NAMES.search(name):
-            raise DataError(f"{table.where(name, bad_row)}: {values[bad_row]!r} is not a date or time like the rows "
-                            f"above it: fix the value (e.g. 2024-01-31 or 2024-01-31 13:00)")
+            raise DataError(
+                f"{table.where(name, bad_row)}: {values[bad_row]!r} is not a date or time like the rows "
+                f"above it: fix the value (e.g. 2024-01-31 or 2024-01-31 13:00)"
+            )
 
 
 def _first_present(values, n: int):
@@ -449,8 +498,10 @@ def read_npy(p: Path) -> Table:
     elif arr.ndim == 2:
         names = [f"c{j}" for j in range(arr.shape[1])]
     else:
-        raise DataError(f"{p}: the array has shape {arr.shape}: a series is (rows,) or (rows, columns); save "
-                        f"pre-windowed sequences as .npz with X (N, T, F) and y")
+        raise DataError(
+            f"{p}: the array has shape {arr.shape}: a series is (rows,) or (rows, columns); save "
+            f"pre-windowed sequences as .npz with X (N, T, F) and y"
+        )
     table = Table(str(p), names, {}, {}, p, "npy", mapped=True, mapped_source=arr)
     for j, name in enumerate(names):
         table.columns[name] = arr[:, j]
@@ -465,8 +516,10 @@ def check_array(src, name: str, arr: np.ndarray) -> None:
     if np.iscomplexobj(arr):
         imag = np.nonzero(np.imag(arr))
         at = tuple(int(i[0]) for i in imag) if imag[0].size else (0,) * arr.ndim
-        raise DataError(f"{src}: array '{name}' holds complex numbers (first at index {list(at)}): save the real "
-                        f"part (numpy.real) or split real and imaginary parts into two features")
+        raise DataError(
+            f"{src}: array '{name}' holds complex numbers (first at index {list(at)}): save the real "
+            f"part (numpy.real) or split real and imaginary parts into two features"
+        )
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise DataError(f"{src}: array '{name}' holds {arr.dtype} values, not numbers: save a float array")
 
@@ -489,14 +542,17 @@ def read_folder(p: Path) -> Table:
     """A folder of CSV files, one series each: one table with a 'series' column (the file name)."""
     files = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith((".csv", ".csv.gz")))
     if not files:
-        raise DataError(f"{p}: is a folder with no .csv files: pass a data file, or a folder of CSV files "
-                        f"(one series each)")
+        raise DataError(
+            f"{p}: is a folder with no .csv files: pass a data file, or a folder of CSV files (one series each)"
+        )
     parts = [read_csv(f) for f in files]
     names = parts[0].names
-    for f, t in zip(files[1:], parts[1:]):
+    for f, t in zip(files[1:], parts[1:], strict=True):
         if t.names != names:
-            raise DataError(f"{f}: columns {', '.join(t.names)} differ from {files[0].name}'s ({', '.join(names)}): "
-                            f"give every file of the folder the same header")
+            raise DataError(
+                f"{f}: columns {', '.join(t.names)} differ from {files[0].name}'s ({', '.join(names)}): "
+                f"give every file of the folder the same header"
+            )
     if "series" in names:
         raise DataError(f"{p}: the files have a column named 'series', which the folder's file names fill: rename it")
     table = Table(str(p), names + ["series"], {}, {}, p, "folder")
@@ -505,17 +561,19 @@ def read_folder(p: Path) -> Table:
         kind = kinds.pop() if len(kinds) == 1 else "text"
         table.kinds[name] = kind
         if kind == "text":
-            table.columns[name] = np.concatenate([np.asarray([t.cell_text(name, r) for r in range(t.n_rows)], object)
-                                                  for t in parts])
+            table.columns[name] = np.concatenate(
+                [np.asarray([t.cell_text(name, r) for r in range(t.n_rows)], object) for t in parts]
+            )
         else:
             table.columns[name] = np.concatenate([t.columns[name] for t in parts])
             if kind == "time":
                 table.times[name] = np.concatenate([t.times[name] for t in parts])
-        for offset, t in zip(np.cumsum([0] + [t.n_rows for t in parts]), parts):
+        for offset, t in zip(np.cumsum([0] + [t.n_rows for t in parts]), parts, strict=False):
             if name in t.bad and name not in table.bad:
                 table.bad[name] = (int(offset) + t.bad[name][0], t.bad[name][1])
-    table.columns["series"] = np.concatenate([np.full(t.n_rows, f.name.split(".")[0], dtype=object)
-                                              for f, t in zip(files, parts)])
+    table.columns["series"] = np.concatenate(
+        [np.full(t.n_rows, f.name.split(".")[0], dtype=object) for f, t in zip(files, parts, strict=True)]
+    )
     table.kinds["series"] = "text"
     return table
 

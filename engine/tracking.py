@@ -19,8 +19,10 @@ Scalar names (one mapping, `scalars_of`, serves both back ends; x axis = optimiz
                                        val_rmse, val_accuracy, lr, samples_per_s, ...), at its step
     final/<key>                        the numeric metrics of the `end` summary (test_rmse, ...)
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -28,9 +30,13 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .project import atomic_write_text
+
+if TYPE_CHECKING:  # optional dependencies, imported lazily at run time
+    from mlflow.tracking import MlflowClient
+    from torch.utils.tensorboard import SummaryWriter
 
 TRACKERS = ("tensorboard", "mlflow")
 INSTALL_HINT = "pip install 'rnn-studio[tracking]'"
@@ -38,9 +44,21 @@ TRACKING_FILE = "tracking.json"  # <run>/tracking.json: where the run was logged
 TENSORBOARD_DIR = "tensorboard"  # <run>/tensorboard/: the event files
 DEFAULT_EXPERIMENT = "rnn-studio"
 _EPOCH_SKIP = {"kind", "epoch", "step", "best", "elapsed_s", "train_time_s"}
-_FINAL_KEYS = ("val_loss", "val_rmse", "val_mae", "val_accuracy", "test_loss", "test_rmse", "test_mae",
-               "test_persistence_rmse", "test_persistence_mae", "test_accuracy", "test_majority_accuracy",
-               "best_epoch", "wall_time_s")
+_FINAL_KEYS = (
+    "val_loss",
+    "val_rmse",
+    "val_mae",
+    "val_accuracy",
+    "test_loss",
+    "test_rmse",
+    "test_mae",
+    "test_persistence_rmse",
+    "test_persistence_mae",
+    "test_accuracy",
+    "test_majority_accuracy",
+    "best_epoch",
+    "wall_time_s",
+)
 
 
 class TrackingUnavailable(ValueError):
@@ -51,8 +69,9 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def scalars_of(rec: dict[str, Any]) -> list[tuple[str, float, int]]:
-    """(tag, value, step) of every scalar in one metrics record; null (non-finite) values are left out."""
+def scalars_of(rec: dict[str, Any]) -> list[tuple[str, float, int | None]]:
+    """(tag, value, step) of every scalar in one metrics record; null (non-finite) values are left out.
+    The step is None only for a record that carries none (both back ends accept that)."""
     kind, step = rec.get("kind"), rec.get("step")
     if kind == "step":
         return [(f"step/{k}", rec[k], step) for k in ("loss", "lr") if _is_number(rec.get(k))]
@@ -78,8 +97,10 @@ def require(kind: str) -> None:
         else:
             import mlflow  # noqa: F401
     except ImportError:
-        raise TrackingUnavailable(f"logging to {'TensorBoard' if kind == 'tensorboard' else 'MLflow'} needs the "
-                                  f"{package} package: {INSTALL_HINT} (or pip install {package})") from None
+        raise TrackingUnavailable(
+            f"logging to {'TensorBoard' if kind == 'tensorboard' else 'MLflow'} needs the "
+            f"{package} package: {INSTALL_HINT} (or pip install {package})"
+        ) from None
 
 
 def read_tracking(run_dir: str | Path) -> dict[str, Any]:
@@ -105,10 +126,8 @@ class _ReplayClock:
 
     def __call__(self, rec: dict[str, Any]) -> float:
         if rec.get("kind") == "start" and rec.get("time") and rec.get("resumed_from_step") is None:
-            try:
+            with contextlib.suppress(ValueError):
                 self.t0 = datetime.fromisoformat(rec["time"]).timestamp()
-            except ValueError:
-                pass
         if _is_number(rec.get("elapsed_s")):
             self.elapsed = float(rec["elapsed_s"])
         elif _is_number(rec.get("wall_time_s")):
@@ -119,13 +138,14 @@ class _ReplayClock:
 class TensorBoardLogger:
     """Writes <run>/tensorboard/ event files from metrics records (torch.utils.tensorboard)."""
 
-    def __init__(self, run_dir: str | Path | None = None, clock: Callable[[dict], float] | None = None,
-                 flush_secs: int = 10):
+    def __init__(
+        self, run_dir: str | Path | None = None, clock: Callable[[dict], float] | None = None, flush_secs: int = 10
+    ):
         require("tensorboard")
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.clock = clock
         self.flush_secs = flush_secs
-        self.writer = None
+        self.writer: SummaryWriter | None = None
 
     @property
     def log_dir(self) -> Path | None:
@@ -141,8 +161,12 @@ class TensorBoardLogger:
         for tag, value, step in scalars_of(rec):
             self.writer.add_scalar(tag, value, step, walltime=walltime)
         if kind == "end":
-            self.writer.add_text("summary", _as_markdown_json({k: v for k, v in rec.items() if k != "kind"}),
-                                 rec.get("steps") or 0, walltime=walltime)
+            self.writer.add_text(
+                "summary",
+                _as_markdown_json({k: v for k, v in rec.items() if k != "kind"}),
+                rec.get("steps") or 0,
+                walltime=walltime,
+            )
             self.close()
 
     def _open(self, rec: dict[str, Any]) -> None:
@@ -153,15 +177,17 @@ class TensorBoardLogger:
         resumed = rec.get("resumed_from_step")
         # records past the resumed checkpoint's step were superseded: TensorBoard drops events at or
         # after purge_step when it reads the files
-        self.writer = SummaryWriter(str(self.log_dir), purge_step=None if resumed is None else resumed + 1,
-                                    flush_secs=self.flush_secs)
+        writer = self.writer = SummaryWriter(
+            str(self.log_dir), purge_step=None if resumed is None else resumed + 1, flush_secs=self.flush_secs
+        )
         if resumed is None:
             walltime = self.clock(rec) if self.clock else None
             design = self.run_dir / "project.rnn.json"
             if design.is_file():
-                self.writer.add_text("design", _as_markdown_json(json.loads(design.read_text(encoding="utf-8"))),
-                                     0, walltime=walltime)
-            self.writer.add_text("settings", _as_markdown_json(rec.get("config") or {}), 0, walltime=walltime)
+                writer.add_text(
+                    "design", _as_markdown_json(json.loads(design.read_text(encoding="utf-8"))), 0, walltime=walltime
+                )
+            writer.add_text("settings", _as_markdown_json(rec.get("config") or {}), 0, walltime=walltime)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -207,18 +233,23 @@ def _params_of(rec: dict[str, Any], run_dir: Path) -> dict[str, str]:
 
 class MlflowLogger:
     """Logs a run to MLflow: params at start, metrics in batches (MlflowClient.log_batch at every epoch
-    end, and every `flush_every_s` / 1000 metrics within long epochs), design / best checkpoint / summary as artifacts at
-    the end. The MLflow run id goes to <run>/tracking.json (export adds the ONNX file to that run; a
+    end, and every `flush_every_s` / 1000 metrics within long epochs), design / best checkpoint / summary as
+    artifacts at the end. The MLflow run id goes to <run>/tracking.json (export adds the ONNX file to that run; a
     resumed run continues the same MLflow run)."""
 
-    def __init__(self, run_dir: str | Path | None = None, clock: Callable[[dict], float] | None = None,
-                 flush_every_s: float = 30.0, experiment: str | None = None):
+    def __init__(
+        self,
+        run_dir: str | Path | None = None,
+        clock: Callable[[dict], float] | None = None,
+        flush_every_s: float = 30.0,
+        experiment: str | None = None,
+    ):
         require("mlflow")
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.clock = clock or (lambda rec: time.time())
         self.flush_every_s = flush_every_s
         self.experiment = experiment
-        self.client = None
+        self.client: MlflowClient | None = None  # while a run is open
         self.run_id: str | None = None
         self.pending: list = []
         self.last_flush = time.monotonic()
@@ -232,9 +263,15 @@ class MlflowLogger:
         from mlflow.entities import Metric
 
         stamp = int(self.clock(rec) * 1000)
-        self.pending += [Metric(tag, float(value), stamp, step) for tag, value, step in scalars_of(rec)]
-        if kind in ("epoch", "end") or len(self.pending) >= 1000 or \
-                time.monotonic() - self.last_flush > self.flush_every_s:
+        # a record without a step (none of the validated kinds) goes to MLflow's own default step, 0
+        self.pending += [
+            Metric(tag, float(value), stamp, 0 if step is None else step) for tag, value, step in scalars_of(rec)
+        ]
+        if (
+            kind in ("epoch", "end")
+            or len(self.pending) >= 1000
+            or time.monotonic() - self.last_flush > self.flush_every_s
+        ):
             self.flush()
         if kind == "end":
             self._finish(rec)
@@ -244,8 +281,11 @@ class MlflowLogger:
         (tests/benchmarks/bench_tracking.py): MLflow's asynchronous writer (synchronous=False) made
         training slower, not faster: its thread holds the GIL in SQLAlchemy (~2 ms of CPU per metric with
         a SQLite store) while the training loop waits for it between torch ops."""
-        for i in range(0, len(self.pending), 1000):  # log_batch takes at most 1000 metrics
-            self.client.log_batch(self.run_id, metrics=self.pending[i:i + 1000])
+        if self.pending:
+            client, run_id = self.client, self.run_id
+            assert client is not None and run_id is not None, "metrics are queued only while an MLflow run is open"
+            for i in range(0, len(self.pending), 1000):  # log_batch takes at most 1000 metrics
+                client.log_batch(run_id, metrics=self.pending[i : i + 1000])
         self.pending = []
         self.last_flush = time.monotonic()
 
@@ -255,45 +295,51 @@ class MlflowLogger:
         from mlflow.entities import Param, RunTag
         from mlflow.tracking import MlflowClient
 
-        self.run_dir = self.run_dir or Path(rec["run"])
-        uri = tracking_uri(self.run_dir.parent)
-        self.client = MlflowClient(tracking_uri=uri)
-        previous = read_tracking(self.run_dir).get("mlflow") or {}
+        run_dir = self.run_dir = self.run_dir or Path(rec["run"])
+        uri = tracking_uri(run_dir.parent)
+        client = self.client = MlflowClient(tracking_uri=uri)
+        previous = read_tracking(run_dir).get("mlflow") or {}
         if rec.get("resumed_from_step") is not None and previous.get("tracking_uri") == uri:
             self.run_id = previous["run_id"]  # a resumed run continues its MLflow run
-            self.client.update_run(self.run_id, status="RUNNING")
+            client.update_run(self.run_id, status="RUNNING")
             return
         name = self.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-        experiment = self.client.get_experiment_by_name(name)
+        experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             experiment_id = experiment.experiment_id
         else:
             local = uri.startswith("sqlite:") and not os.environ.get("MLFLOW_TRACKING_URI")
-            where = (self.run_dir.parent / "mlartifacts").resolve().as_uri() if local else None
-            experiment_id = self.client.create_experiment(name, artifact_location=where)
-        run = self.client.create_run(experiment_id, run_name=self.run_dir.name,
-                                     tags={"rnn_studio.run_folder": str(self.run_dir.resolve()),
-                                           "rnn_studio.design": str(rec.get("name"))})
+            where = (run_dir.parent / "mlartifacts").resolve().as_uri() if local else None
+            experiment_id = client.create_experiment(name, artifact_location=where)
+        run = client.create_run(
+            experiment_id,
+            run_name=run_dir.name,
+            tags={"rnn_studio.run_folder": str(run_dir.resolve()), "rnn_studio.design": str(rec.get("name"))},
+        )
         self.run_id = run.info.run_id
-        _write_tracking(self.run_dir, "mlflow", {"tracking_uri": uri, "experiment_id": experiment_id,
-                                                 "run_id": self.run_id})
-        params = [Param(k, v) for k, v in _params_of(rec, self.run_dir).items()]
+        _write_tracking(run_dir, "mlflow", {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": self.run_id})
+        params = [Param(k, v) for k, v in _params_of(rec, run_dir).items()]
         for i in range(0, len(params), 100):  # log_batch takes at most 100 params
-            self.client.log_batch(self.run_id, params=params[i:i + 100])
-        self.client.log_batch(self.run_id, tags=[RunTag("rnn_studio.device", str(rec.get("device_name")))])
-        design = self.run_dir / "project.rnn.json"
+            client.log_batch(self.run_id, params=params[i : i + 100])
+        client.log_batch(self.run_id, tags=[RunTag("rnn_studio.device", str(rec.get("device_name")))])
+        design = run_dir / "project.rnn.json"
         if design.is_file():
-            self.client.log_artifact(self.run_id, str(design))
+            client.log_artifact(self.run_id, str(design))
 
     def _finish(self, rec: dict[str, Any]) -> None:
+        client, run_dir, run_id = self.client, self.run_dir, self.run_id
+        assert client is not None and run_dir is not None and run_id is not None, "called only while a run is open"
         reason = str(rec.get("stop_reason"))
         for rel, folder in (("checkpoints/best.pt", "checkpoints"), ("summary.json", None)):
-            if (self.run_dir / rel).is_file():
-                self.client.log_artifact(self.run_id, str(self.run_dir / rel), folder)
-        self.client.set_tag(self.run_id, "rnn_studio.stop_reason", reason)
-        status = "FINISHED" if reason == "completed" or reason.startswith("early stopping") or \
-            reason == "max steps reached" else ("KILLED" if reason == "cancelled" else "FAILED")
-        self.client.set_terminated(self.run_id, status)
+            if (run_dir / rel).is_file():
+                client.log_artifact(run_id, str(run_dir / rel), folder)
+        client.set_tag(run_id, "rnn_studio.stop_reason", reason)
+        status = (
+            "FINISHED"
+            if reason == "completed" or reason.startswith("early stopping") or reason == "max steps reached"
+            else ("KILLED" if reason == "cancelled" else "FAILED")
+        )
+        client.set_terminated(run_id, status)
         self.client = None
 
     def close(self) -> None:
@@ -316,9 +362,10 @@ def check_server(uri: str, timeout_s: float = 5.0) -> None:
         return  # it answered
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise TrackingUnavailable(f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer "
-                                  f"({reason}): start it, or unset MLFLOW_TRACKING_URI to log to runs/mlflow.db") \
-            from None
+        raise TrackingUnavailable(
+            f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer "
+            f"({reason}): start it, or unset MLFLOW_TRACKING_URI to log to runs/mlflow.db"
+        ) from None
 
 
 # ============================================================================ live and replay
@@ -339,8 +386,10 @@ class _Guarded:
         except Exception as e:  # noqa: BLE001 - any back-end failure: tell once and carry on training
             self.failed = True
             line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            self.warn(f"warning: logging to {self.kind} stopped ({line}); the run folder is complete: send it "
-                      f"later with `rnn-studio log RUN --to {self.kind}`")
+            self.warn(
+                f"warning: logging to {self.kind} stopped ({line}); the run folder is complete: send it "
+                f"later with `rnn-studio log RUN --to {self.kind}`"
+            )
 
 
 def _stderr(line: str) -> None:
@@ -362,6 +411,7 @@ def open_loggers(kinds: str | Iterable[str] | None, warn: Callable[[str], None] 
     def on_metric(rec: dict[str, Any]) -> None:
         for logger in loggers:
             logger(rec)
+
     return on_metric
 
 
@@ -372,6 +422,7 @@ def chain(*callbacks: Callable[[dict], None] | None) -> Callable[[dict], None]:
     def on_metric(rec: dict[str, Any]) -> None:
         for c in live:
             c(rec)
+
     return on_metric
 
 

@@ -18,8 +18,10 @@ index arithmetic (no per-epoch copy, no host->device copy per step on a GPU); th
 host every `sync_every` steps (1 on CPU where reading is free), gradient norms per design block every
 `grad_every` steps in one batched `torch._foreach_norm`, read to the host once.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -28,33 +30,80 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from .data import (DataError, DataSpec, Dataset, infer_task, load_dataset, lookahead_warnings,
-                   persistence_verdict)
+from .checkpoints import (
+    CHECKPOINT_VERSION,
+    check_checkpoint,
+    check_resumable,
+    design_fingerprint,
+    load_checkpoint,
+    save_checkpoint,
+    tensor_shapes,
+)
+from .data import DataError, Dataset, DataSpec, infer_task, load_dataset, lookahead_warnings, persistence_verdict
 from .project import Project, atomic_write_text
-from .checkpoints import (CHECKPOINT_VERSION, check_checkpoint, check_resumable, design_fingerprint, load_checkpoint,
-                          save_checkpoint, tensor_shapes)
-from .records import (DIVERGED_PREFIX, EARLY_STOP_PREFIX, KIND_END, KIND_EPOCH, KIND_GRAD, KIND_START, KIND_STEP,
-                      STOP_CANCELLED, STOP_COMPLETED, STOP_ERROR, STOP_MAX_STEPS, STOP_OUT_OF_MEMORY, EpochRecord,
-                      GradRecord, Record, StartRecord, StepRecord, Summary)
-from .runs import (CHECKPOINT_FORMAT, STOP_FILE, MetricsWriter, RunError, RunLock, RunLockedError, checkpoint_path,
-                   new_run_dir, request_stop, write_error)
+from .records import (
+    DIVERGED_PREFIX,
+    EARLY_STOP_PREFIX,
+    KIND_END,
+    KIND_EPOCH,
+    KIND_GRAD,
+    KIND_START,
+    KIND_STEP,
+    STOP_CANCELLED,
+    STOP_COMPLETED,
+    STOP_ERROR,
+    STOP_MAX_STEPS,
+    STOP_OUT_OF_MEMORY,
+    EpochRecord,
+    GradRecord,
+    Record,
+    StartRecord,
+    StepRecord,
+    Summary,
+)
+from .runs import (
+    CHECKPOINT_FORMAT,
+    STOP_FILE,
+    MetricsWriter,
+    RunError,
+    RunLock,
+    RunLockedError,
+    checkpoint_path,
+    new_run_dir,
+    request_stop,
+    write_error,
+)
 
-__all__ = ["TrainConfig", "TrainState", "TrainingStrategy", "ConfigError", "TrainError", "train", "evaluate_run",
-           "predict_run", "request_stop", "start_training_process", "resolve_device", "default_threads", "DataSpec",
-           "DataError"]
+__all__ = [
+    "TrainConfig",
+    "TrainState",
+    "TrainingStrategy",
+    "ConfigError",
+    "TrainError",
+    "train",
+    "evaluate_run",
+    "predict_run",
+    "request_stop",
+    "start_training_process",
+    "resolve_device",
+    "default_threads",
+    "DataSpec",
+    "DataError",
+]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
 LOSSES = {"regression": ("mse", "mae", "huber"), "classification": ("cross_entropy",)}
 PRECISIONS = ("fp32", "bf16", "fp16")
-MAX_SEED = 2 ** 63 - 1  # torch.manual_seed's limit
+MAX_SEED = 2**63 - 1  # torch.manual_seed's limit
 
 
 class ConfigError(ValueError):
@@ -105,7 +154,7 @@ class TrainConfig:
     eval_batch_size: int = 1024
 
     @classmethod
-    def from_project(cls, project: Project | dict | None, overrides: dict[str, Any] | None = None) -> "TrainConfig":
+    def from_project(cls, project: Project | dict | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
         training = dict(project.training if isinstance(project, Project) else (project or {}))
         early = training.pop("early_stopping", None)
         if isinstance(early, dict):
@@ -125,6 +174,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         from .settings import check_training  # one line per bad setting: key, allowed values, received
+
         check_training(asdict(self), ConfigError)
 
         def bad(name, expect):
@@ -141,8 +191,11 @@ class TrainConfig:
                 ok = v > lo if lo_open else v >= lo
             if not ok:
                 kind = "a whole number" if integer else "a number"
-                bad(name, f"{kind}{'' if lo is None else (' > ' if lo_open else ' >= ') + str(lo)}"
-                          f"{' or null' if allow_none else ''}")
+                bad(
+                    name,
+                    f"{kind}{'' if lo is None else (' > ' if lo_open else ' >= ') + str(lo)}"
+                    f"{' or null' if allow_none else ''}",
+                )
             if integer:
                 setattr(self, name, int(v))
             else:
@@ -209,7 +262,9 @@ def resolve_device(name: str = "auto"):
     if dev is None or dev.type not in ("cpu", "cuda", "mps"):
         raise TrainError(f"unknown device {str(name)[:40]!r}: use auto, cpu, cuda, cuda:N or mps")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TrainError("device cuda requested but no CUDA GPU is available to this PyTorch build: use --device auto or cpu")
+        raise TrainError(
+            "device cuda requested but no CUDA GPU is available to this PyTorch build: use --device auto or cpu"
+        )
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise TrainError(f"device {name} requested but only {torch.cuda.device_count()} CUDA GPU(s) are visible")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
@@ -231,7 +286,7 @@ def _seed_everything(seed: int, deterministic: bool) -> None:
     import torch
 
     random.seed(seed)
-    np.random.seed(seed % (2 ** 32))
+    np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -245,8 +300,11 @@ def _rng_state() -> dict[str, Any]:
 
     from .checkpoints import numpy_state_to_plain
 
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": numpy_state_to_plain(np.random.get_state())}
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": numpy_state_to_plain(np.random.get_state()),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -268,7 +326,7 @@ def _epoch_permutation(n: int, seed: int, epoch: int, device):
     """The shuffle of one epoch depends only on (seed, epoch): a resumed run reproduces it exactly."""
     import torch
 
-    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2 ** 63))
+    g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
     return torch.randperm(n, generator=g).to(device)
 
 
@@ -316,7 +374,7 @@ class _GradNorms:
         return torch.cat([sq.sum().sqrt().view(1), sq.sqrt()])
 
     def to_record(self, values: list[float]) -> tuple[float, dict[str, float]]:
-        return values[0], dict(zip(self.block_ids, values[1:]))
+        return values[0], dict(zip(self.block_ids, values[1:], strict=True))
 
 
 def _finite(v: float) -> float | None:
@@ -331,8 +389,16 @@ class EvalResult:
     targets: np.ndarray | None = None
 
 
-def evaluate_split(model, data: Dataset, split: str, cfg: TrainConfig, device, autocast=None,
-                   keep_predictions: bool = False, prefix: str = "") -> EvalResult:
+def evaluate_split(
+    model,
+    data: Dataset,
+    split: str,
+    cfg: TrainConfig,
+    device,
+    autocast=None,
+    keep_predictions: bool = False,
+    prefix: str = "",
+) -> EvalResult:
     """Loss (normalized units, as optimized) and metrics in the target's original units: rmse, mae and
     the persistence baseline's rmse / mae for regression; accuracy (and the majority-class baseline)
     for classification."""
@@ -346,7 +412,7 @@ def evaluate_split(model, data: Dataset, split: str, cfg: TrainConfig, device, a
     total, preds = 0.0, []
     with torch.no_grad():
         for start in range(0, n, cfg.eval_batch_size):
-            idx = idx_all[start:start + cfg.eval_batch_size]
+            idx = idx_all[start : start + cfg.eval_batch_size]
             xb, yb = data.batch(idx)
             if xb.device != device:
                 xb, yb = xb.to(device), yb.to(device)
@@ -366,16 +432,18 @@ def evaluate_split(model, data: Dataset, split: str, cfg: TrainConfig, device, a
     metrics: dict[str, float] = {}
     targets = None
     if data.task == "regression":
-        pred = pred * data.meta.y_std + data.meta.y_mean
+        y_std, y_mean = data.meta.y_std, data.meta.y_mean
+        assert y_std is not None and y_mean is not None  # a regression dataset keeps its target's scale
+        pred = pred * y_std + y_mean
         if data.has_targets:
             targets = data.targets_orig(host_idx)
             err = pred - targets
-            metrics[prefix + "rmse"] = float(np.sqrt(np.mean(err ** 2)))
+            metrics[prefix + "rmse"] = float(np.sqrt(np.mean(err**2)))
             metrics[prefix + "mae"] = float(np.mean(np.abs(err)))
             pers = data.persistence_orig(host_idx)
             if pers is not None:
                 perr = pers - targets
-                metrics[prefix + "persistence_rmse"] = float(np.sqrt(np.mean(perr ** 2)))
+                metrics[prefix + "persistence_rmse"] = float(np.sqrt(np.mean(perr**2)))
                 metrics[prefix + "persistence_mae"] = float(np.mean(np.abs(perr)))
     elif data.has_targets:
         ys = data.y[idx_all].reshape(n, -1).cpu().numpy()
@@ -416,10 +484,8 @@ class _StopFlag:
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(ValueError, OSError):
                 self._old[sig] = signal.signal(sig, self._handler)
-            except (ValueError, OSError):
-                pass
 
     def _handler(self, signum, frame):
         if self.shutting_down:
@@ -431,10 +497,8 @@ class _StopFlag:
 
     def restore(self) -> None:
         for sig, old in self._old.items():
-            try:
+            with contextlib.suppress(ValueError, OSError):
                 signal.signal(sig, old)
-            except (ValueError, OSError):
-                pass
         self._old.clear()
 
     def __bool__(self) -> bool:
@@ -478,8 +542,10 @@ def _init_checkpoint(init_from: str | Path) -> tuple[Path, dict[str, Any]]:
     src = Path(init_from)
     path = checkpoint_path(src, "best") if src.is_dir() else src
     if not path.is_file():
-        raise RunError(f"{path}: no checkpoint to start from (init_from): pass a run folder that has "
-                       f"checkpoints/best.pt, or a checkpoint file")
+        raise RunError(
+            f"{path}: no checkpoint to start from (init_from): pass a run folder that has "
+            f"checkpoints/best.pt, or a checkpoint file"
+        )
     return path, load_checkpoint(path)
 
 
@@ -524,7 +590,7 @@ class TrainState:
     data_spec: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "TrainState":
+    def from_dict(cls, d: dict[str, Any] | None) -> TrainState:
         return cls(**{k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__})
 
     def start_epoch_totals(self) -> None:
@@ -558,11 +624,20 @@ class _Setup:
 
 
 # ============================================================================ the loop
-def train(project: Project | None, data: DataSpec | dict | None = None, overrides: dict[str, Any] | None = None,
-          out_dir: str | Path = "runs", *, run_dir: str | Path | None = None, resume: str | Path | None = None,
-          stop_event=None, on_metric: Callable[[dict], None] | None = None,
-          install_signal_handlers: bool = True, init_from: str | Path | None = None,
-          strategy: TrainingStrategy | None = None) -> dict[str, Any]:
+def train(
+    project: Project | None,
+    data: DataSpec | dict | None = None,
+    overrides: dict[str, Any] | None = None,
+    out_dir: str | Path = "runs",
+    *,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    stop_event=None,
+    on_metric: Callable[[dict], None] | None = None,
+    install_signal_handlers: bool = True,
+    init_from: str | Path | None = None,
+    strategy: TrainingStrategy | None = None,
+) -> dict[str, Any]:
     """Train a design; returns the summary dict (also written to <run>/summary.json).
 
     project    the design (engine.Project); its `training` section gives the defaults
@@ -626,8 +701,7 @@ def _resume_setup(run_path: Path, overrides: dict[str, Any] | None) -> _Setup:
     ckpt = _load_checkpoint(checkpoint_path(run_path, "last"))
     check_resumable(ckpt, checkpoint_path(run_path, "last"))
     saved = TrainState.from_dict(ckpt.get("train_state"))
-    cfg = TrainConfig(**{k: v for k, v in (ckpt.get("config") or {}).items()
-                         if k in TrainConfig.__dataclass_fields__})
+    cfg = TrainConfig(**{k: v for k, v in (ckpt.get("config") or {}).items() if k in TrainConfig.__dataclass_fields__})
     cfg.max_steps = None  # a step limit applies to one invocation
     for k in ("device", "threads", "max_steps", "epochs", "sync_every"):  # may change on resume
         if overrides and overrides.get(k) is not None:
@@ -656,8 +730,9 @@ class _Trainer:
         torch.set_num_threads(self.threads)
         cfg = self.cfg
         if cfg.precision != "fp32" and self.device.type != "cuda":
-            raise ConfigError(f"precision {cfg.precision} needs a CUDA GPU (device here: {self.device.type}): "
-                              f"use --precision fp32")
+            raise ConfigError(
+                f"precision {cfg.precision} needs a CUDA GPU (device here: {self.device.type}): use --precision fp32"
+            )
         if cfg.precision == "bf16" and not torch.cuda.is_bf16_supported():
             raise ConfigError("precision bf16 is not supported by this GPU: use --precision fp16 or fp32")
         from .runs import RunMeta
@@ -692,23 +767,26 @@ class _Trainer:
             self.notes.append(self.lock.note)
         if self.setup.resume_dir is None:
             self._write_snapshot()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             (rd / STOP_FILE).unlink()  # a stale request from a previous attempt
-        except FileNotFoundError:
-            pass
 
     def _write_snapshot(self) -> None:
         rd, cfg = self.rd, self.cfg
         snap = self.project.copy()
-        snap.training = {**self.project.training, **{k: v for k, v in cfg.to_dict().items()
-                                                     if k not in ("max_steps", "eval_batch_size") and v is not None}}
+        snap.training = {
+            **self.project.training,
+            **{k: v for k, v in cfg.to_dict().items() if k not in ("max_steps", "eval_batch_size") and v is not None},
+        }
         _write_text(rd / "project.rnn.json", snap.to_json())
-        for stale in (rd / "summary.json", rd / "predictions.json", rd / "metrics.jsonl",
-                      checkpoint_path(rd, "best"), checkpoint_path(rd, "last")):
-            try:
+        for stale in (
+            rd / "summary.json",
+            rd / "predictions.json",
+            rd / "metrics.jsonl",
+            checkpoint_path(rd, "best"),
+            checkpoint_path(rd, "last"),
+        ):
+            with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
-            except FileNotFoundError:
-                pass
 
     # ---------------------------------------------------------------- model, optimizer, schedule
     def build(self) -> None:
@@ -750,20 +828,30 @@ class _Trainer:
             self.state = TrainState.from_dict({**asdict(self.state), **ckpt["train_state"]})
             _set_rng_state(ckpt["rng"])
         except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
-            raise RunError(f"{path}: cannot restore the training state ({type(e).__name__}: "
-                           f"{str(e).splitlines()[0][:160] if str(e) else ''}): start a new run, e.g. with "
-                           f"--init-from to keep the weights") from None
+            raise RunError(
+                f"{path}: cannot restore the training state ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:160] if str(e) else ''}): start a new run, e.g. with "
+                f"--init-from to keep the weights"
+            ) from None
 
     def checkpoint_state(self) -> dict[str, Any]:
         model_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
-        return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-                "fingerprint": design_fingerprint(self.project), "shapes": tensor_shapes(model_state),
-                "model": model_state, "optimizer": self.opt.state_dict(),
-                "scheduler": self.sched.state_dict() if self.sched is not None else None,
-                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-                "epoch": self.state.epoch, "step": self.state.step, "rng": _rng_state(),
-                "meta": _plain(self.dataset.meta.to_dict()), "config": self.cfg.to_dict(),
-                "train_state": _plain(asdict(self.state))}
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "fingerprint": design_fingerprint(self.project),
+            "shapes": tensor_shapes(model_state),
+            "model": model_state,
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict() if self.sched is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "epoch": self.state.epoch,
+            "step": self.state.step,
+            "rng": _rng_state(),
+            "meta": _plain(self.dataset.meta.to_dict()),
+            "config": self.cfg.to_dict(),
+            "train_state": _plain(asdict(self.state)),
+        }
 
     def save(self, which: str) -> None:
         self.strategy.save_checkpoint(checkpoint_path(self.rd, which), self.checkpoint_state())
@@ -771,26 +859,46 @@ class _Trainer:
     # ---------------------------------------------------------------- records
     def emit(self, rec: Record) -> None:
         assert self.metrics is not None
-        self.metrics.write(rec)  # type: ignore[arg-type]
+        self.metrics.write(rec)
         if self.on_metric is not None:
-            self.on_metric(rec)  # type: ignore[arg-type]
+            self.on_metric(rec)
 
     def start_record(self) -> StartRecord:
         cfg, dataset, data, device = self.cfg, self.dataset, self.setup.data, self.device
-        return {"kind": KIND_START, "time": _now(), "run": str(self.rd), "name": self.project.name,
-                "device": str(device), "device_name": device_name(device), "precision": cfg.precision,
-                "threads": self.threads if device.type == "cpu" else None, "task": str(cfg.task),
-                "loss": str(cfg.loss), "epochs": cfg.epochs, "steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps,
-                "batch_size": cfg.batch_size, "grad_every": cfg.grad_every, "blocks": self.norms.block_ids,
-                "samples": {s: dataset.size(s) for s in dataset.index}, "data": data.label,
-                "data_spec": data.to_dict(), "features": dataset.meta.features, "target": dataset.meta.target,
-                "lookback": dataset.lookback, "horizon": dataset.horizon, "ignored_columns": dataset.ignored_columns,
-                "warnings": (dataset.plan.warnings if dataset.plan else []) + lookahead_warnings(self.project, dataset),
-                "plan": dataset.plan.to_dict() if dataset.plan else None, "notes": list(self.notes),
-                "parameters": sum(p.numel() for p in self.params),
-                "resumed_from_step": self.state.step if self.setup.resume_ckpt is not None else None,
-                "init_from": str(self.setup.init_path) if self.setup.init_path is not None else None,
-                "fingerprint": design_fingerprint(self.project), "config": cfg.to_dict()}
+        return {
+            "kind": KIND_START,
+            "time": _now(),
+            "run": str(self.rd),
+            "name": self.project.name,
+            "device": str(device),
+            "device_name": device_name(device),
+            "precision": cfg.precision,
+            "threads": self.threads if device.type == "cpu" else None,
+            "task": str(cfg.task),
+            "loss": str(cfg.loss),
+            "epochs": cfg.epochs,
+            "steps_per_epoch": self.steps_per_epoch,
+            "total_steps": self.total_steps,
+            "batch_size": cfg.batch_size,
+            "grad_every": cfg.grad_every,
+            "blocks": self.norms.block_ids,
+            "samples": {s: dataset.size(s) for s in dataset.index},
+            "data": data.label,
+            "data_spec": data.to_dict(),
+            "features": dataset.meta.features,
+            "target": dataset.meta.target,
+            "lookback": dataset.lookback,
+            "horizon": dataset.horizon,
+            "ignored_columns": dataset.ignored_columns,
+            "warnings": (dataset.plan.warnings if dataset.plan else []) + lookahead_warnings(self.project, dataset),
+            "plan": dataset.plan.to_dict() if dataset.plan else None,
+            "notes": list(self.notes),
+            "parameters": sum(p.numel() for p in self.params),
+            "resumed_from_step": self.state.step if self.setup.resume_ckpt is not None else None,
+            "init_from": str(self.setup.init_path) if self.setup.init_path is not None else None,
+            "fingerprint": design_fingerprint(self.project),
+            "config": cfg.to_dict(),
+        }
 
     # ---------------------------------------------------------------- the run
     def run(self, install_signal_handlers: bool) -> dict[str, Any]:
@@ -808,8 +916,11 @@ class _Trainer:
             self._run_epochs()
         except KeyboardInterrupt:  # a second Ctrl-C mid-step: stop now, keep the last complete checkpoint
             self.pending.clear()
-            self.ending = _Ending(STOP_CANCELLED, "stopped at once by a second Ctrl-C: last.pt is the last "
-                                  "complete checkpoint", save_last=False)
+            self.ending = _Ending(
+                STOP_CANCELLED,
+                "stopped at once by a second Ctrl-C: last.pt is the last complete checkpoint",
+                save_last=False,
+            )
         except Exception as e:
             if not _is_oom(e):
                 raise
@@ -833,7 +944,7 @@ class _Trainer:
             if self._stop_requested():
                 break
             b = state.batch
-            if not self._train_step(train_idx[b * self.cfg.batch_size:(b + 1) * self.cfg.batch_size], epoch):
+            if not self._train_step(train_idx[b * self.cfg.batch_size : (b + 1) * self.cfg.batch_size], epoch):
                 break
         state.epoch_time += time.perf_counter() - t_epoch
         if self.ending.reason is None:
@@ -859,9 +970,12 @@ class _Trainer:
             out = self.model(xb)
         loss = self.loss_fn(out.float(), yb)
         if self.sync_every == 1 and not math.isfinite(loss.item()):
-            self.ending.diverged(step, f"the loss became {loss.item()} at step {step} (epoch {epoch}): lower the "
-                                       f"learning rate (now {opt.param_groups[0]['lr']:g}) or set gradient clipping "
-                                       f"(clip_norm)")
+            self.ending.diverged(
+                step,
+                f"the loss became {loss.item()} at step {step} (epoch {epoch}): lower the "
+                f"learning rate (now {opt.param_groups[0]['lr']:g}) or set gradient clipping "
+                f"(clip_norm)",
+            )
             return False
         opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -876,13 +990,23 @@ class _Trainer:
         if len(self.pending) >= self.sync_every or state.batch == self.steps_per_epoch:
             bad = self.flush_losses()
             if bad is not None:
-                self.ending.diverged(bad, f"the loss became non-finite at step {bad} (epoch {epoch}): lower the "
-                                          f"learning rate or set gradient clipping (clip_norm)")
+                self.ending.diverged(
+                    bad,
+                    f"the loss became non-finite at step {bad} (epoch {epoch}): lower the "
+                    f"learning rate or set gradient clipping (clip_norm)",
+                )
                 return False
         if grad_vals is not None:
             total, per_block = self.norms.to_record(grad_vals.tolist())
-            self.emit(GradRecord(kind=KIND_GRAD, step=step, epoch=epoch, total=_finite(total),
-                                 blocks={k: _finite(v) for k, v in per_block.items()}))
+            self.emit(
+                GradRecord(
+                    kind=KIND_GRAD,
+                    step=step,
+                    epoch=epoch,
+                    total=_finite(total),
+                    blocks={k: _finite(v) for k, v in per_block.items()},
+                )
+            )
         return True
 
     def _clip_and_measure(self, step: int):
@@ -911,7 +1035,7 @@ class _Trainer:
             return None
         values = torch.stack([p[2] for p in self.pending]).float().tolist()
         bad = None
-        for (step, epoch, _, lr, bs), v in zip(self.pending, values):
+        for (step, epoch, _, lr, bs), v in zip(self.pending, values, strict=True):
             if not math.isfinite(v):
                 bad = step
                 break
@@ -924,23 +1048,32 @@ class _Trainer:
         """Validate, write best.pt / last.pt and the epoch record, decide on early stopping."""
         cfg, state = self.cfg, self.state
         state.elapsed = time.perf_counter() - self.t_start
-        val = evaluate_split(self.model, self.dataset, "val", cfg, self.device, self.autocast, keep_predictions=True,
-                             prefix="val_")
+        val = evaluate_split(
+            self.model, self.dataset, "val", cfg, self.device, self.autocast, keep_predictions=True, prefix="val_"
+        )
         improved = state.best_val_loss is None or val.loss < state.best_val_loss - cfg.min_delta
         rec: EpochRecord = {
-            "kind": KIND_EPOCH, "epoch": epoch, "step": state.step,
-            "train_loss": state.epoch_loss_sum / max(state.epoch_samples, 1), "val_loss": _finite(val.loss),
+            "kind": KIND_EPOCH,
+            "epoch": epoch,
+            "step": state.step,
+            "train_loss": state.epoch_loss_sum / max(state.epoch_samples, 1),
+            "val_loss": _finite(val.loss),
             **{k: _finite(v) for k, v in val.metrics.items()},  # type: ignore[typeddict-item]
-            "lr": self.opt.param_groups[0]["lr"], "samples_per_s": state.epoch_samples / max(state.epoch_time, 1e-9),
-            "train_time_s": state.epoch_time, "elapsed_s": state.elapsed, "best": bool(improved)}
+            "lr": self.opt.param_groups[0]["lr"],
+            "samples_per_s": state.epoch_samples / max(state.epoch_time, 1e-9),
+            "train_time_s": state.epoch_time,
+            "elapsed_s": state.elapsed,
+            "best": bool(improved),
+        }
         if self.sched is not None and cfg.schedule == "plateau":
             self.sched.step(val.loss)
         state.epoch = epoch
         state.start_epoch_totals()
         state.last_val = {"val_loss": val.loss, **val.metrics}
         if not math.isfinite(val.loss):
-            self.ending.diverged(state.step, f"the validation loss became {val.loss} after epoch {epoch}: lower the "
-                                             f"learning rate")
+            self.ending.diverged(
+                state.step, f"the validation loss became {val.loss} after epoch {epoch}: lower the learning rate"
+            )
             self.emit(rec)
             return
         if improved:
@@ -960,9 +1093,11 @@ class _Trainer:
 
         cfg, device = self.cfg, self.device
         self.ending.reason = STOP_OUT_OF_MEMORY
-        self.ending.message = (f"{device.type.upper()} ran out of memory with batch size {cfg.batch_size} "
-                               f"({device_name(device)}): try --batch-size {max(1, cfg.batch_size // 2)}, a shorter "
-                               f"lookback or fewer units")
+        self.ending.message = (
+            f"{device.type.upper()} ran out of memory with batch size {cfg.batch_size} "
+            f"({device_name(device)}): try --batch-size {max(1, cfg.batch_size // 2)}, a shorter "
+            f"lookback or fewer units"
+        )
         self.pending.clear()
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -980,38 +1115,59 @@ class _Trainer:
         test_metrics = self._test_metrics()
         best = state.best or {}
         summary: Summary = {
-            "name": self.project.name, "run": str(rd), "stop_reason": ending.reason or STOP_COMPLETED,
-            "message": ending.message, "diverged_step": ending.diverged_step,
-            "epochs_completed": state.epoch, "steps": state.step,
-            "wall_time_s": time.perf_counter() - self.t_start, "device": str(self.device),
-            "device_name": device_name(self.device), "precision": self.cfg.precision,
-            "threads": self.threads if self.device.type == "cpu" else None, "task": self.cfg.task,
-            "loss": self.cfg.loss, "best_epoch": best.get("epoch"), "best_step": best.get("step"),
-            **{k: _finite(v) if isinstance(v, float) else v  # type: ignore[typeddict-item]
-               for k, v in best.items() if k not in ("epoch", "step")},
+            "name": self.project.name,
+            "run": str(rd),
+            "stop_reason": ending.reason or STOP_COMPLETED,
+            "message": ending.message,
+            "diverged_step": ending.diverged_step,
+            "epochs_completed": state.epoch,
+            "steps": state.step,
+            "wall_time_s": time.perf_counter() - self.t_start,
+            "device": str(self.device),
+            "device_name": device_name(self.device),
+            "precision": self.cfg.precision,
+            "threads": self.threads if self.device.type == "cpu" else None,
+            "task": self.cfg.task,
+            "loss": self.cfg.loss,
+            "best_epoch": best.get("epoch"),
+            "best_step": best.get("step"),
+            **{
+                k: _finite(v) if isinstance(v, float) else v  # type: ignore[typeddict-item]
+                for k, v in best.items()
+                if k not in ("epoch", "step")
+            },
             **test_metrics,
             # the persistence baseline on the test split, next to test_rmse (the headline comparison)
-            **({"persistence_rmse": test_metrics["test_persistence_rmse"]} if "test_persistence_rmse" in test_metrics
-               else {}),
-            "checkpoints": {"best": checkpoint_path(rd, "best").is_file(),
-                            "last": checkpoint_path(rd, "last").is_file()},
+            **(
+                {"persistence_rmse": test_metrics["test_persistence_rmse"]}
+                if "test_persistence_rmse" in test_metrics
+                else {}
+            ),
+            "checkpoints": {
+                "best": checkpoint_path(rd, "best").is_file(),
+                "last": checkpoint_path(rd, "last").is_file(),
+            },
             "finished": _now(),
         }
-        summary.update(persistence_verdict(summary))  # type: ignore[typeddict-item]  # same-split baselines
+        # same-split baselines; a TypedDict is no dict[str, Any], which persistence_verdict (engine/data.py) takes
+        summary.update(persistence_verdict(summary))  # type: ignore[arg-type,typeddict-item]
         _write_text(rd / "summary.json", json.dumps(summary, indent=2) + "\n")
-        try:
+        with contextlib.suppress(FileNotFoundError):
             (rd / STOP_FILE).unlink()  # the request has been served
-        except FileNotFoundError:
-            pass
-        self.emit({"kind": KIND_END, **summary})  # type: ignore[typeddict-item]
+        self.emit({"kind": KIND_END, **summary})
         return dict(summary)
 
     def _test_metrics(self) -> dict[str, Any]:
         """Test-split metrics of best.pt (skipped after an out-of-memory stop or a hurried shutdown)."""
         best_path = checkpoint_path(self.rd, "best")
         dataset = self.dataset
-        if ("test" not in dataset.index or dataset.size("test") == 0 or not best_path.is_file()
-                or self.ending.reason == STOP_OUT_OF_MEMORY or (self.stop is not None and self.stop.hurry)):
+        if (
+            "test" not in dataset.index
+            or dataset.size("test") == 0
+            or not best_path.is_file()
+            or self.ending.reason == STOP_OUT_OF_MEMORY
+            or (self.stop is not None and self.stop.hurry)
+        ):
             return {}
         ckpt = load_checkpoint(best_path)
         self.model.load_state_dict(ckpt["model"])
@@ -1096,7 +1252,7 @@ def _fits_on_device(dataset: Dataset, device) -> bool:
     if device.type == "cpu":
         return True
     nbytes = dataset.x.element_size() * dataset.x.nelement() + dataset.y.element_size() * dataset.y.nelement()
-    return nbytes < 2 * 1024 ** 3
+    return nbytes < 2 * 1024**3
 
 
 # ============================================================================ evaluate / predict a run
@@ -1118,8 +1274,14 @@ def evaluate_run(run_dir: str | Path, spec: DataSpec, which: str = "best", devic
     if not data.has_targets:
         raise DataError(f"{data.source}: no target column '{data.meta.target}' to evaluate against")
     res = evaluate_split(model, data, "all", cfg, dev)
-    return {"run": str(run_dir), "checkpoint": which, "data": spec.label, "samples": data.size("all"),
-            "loss": res.loss, **res.metrics}
+    return {
+        "run": str(run_dir),
+        "checkpoint": which,
+        "data": spec.label,
+        "samples": data.size("all"),
+        "loss": res.loss,
+        **res.metrics,
+    }
 
 
 def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device: str = "cpu"):
@@ -1142,24 +1304,25 @@ def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device
     cols = ["row", "prediction"] if data.kind == "series" else ["sample", "prediction"]
     classes = data.meta.classes
     if data.task == "classification" and classes:
-        pred = [classes[int(p)] for p in pred]
+        shown = [classes[int(p)] for p in pred]
     else:
-        pred = list(pred)
-    out = [[int(r), p] for r, p in zip(rows, pred)]
+        shown = list(pred)
+    out = [[int(r), p] for r, p in zip(rows, shown, strict=True)]
     if data.has_targets and res.targets is not None:
         cols.append("target")
         tg = res.targets[:, -1]
-        for row, t in zip(out, tg):
+        for row, t in zip(out, tg, strict=True):
             row.append(classes[int(t)] if data.task == "classification" and classes else float(t))
     if data.series_ids is not None:  # many series: each prediction names its series (docs/data.md)
         cols.insert(0, "series")
-        out = [[str(data.series_ids[i])] + row for i, row in zip(idx, out)]
+        out = [[str(data.series_ids[i])] + row for i, row in zip(idx, out, strict=True)]
     return cols, out
 
 
 # ============================================================================ a training process (GUI)
-def _process_main(project_json: str, data_spec: dict | None, overrides: dict | None, run_dir: str,
-                  resume: bool, stop_event) -> None:
+def _process_main(
+    project_json: str, data_spec: dict | None, overrides: dict | None, run_dir: str, resume: bool, stop_event
+) -> None:
     """Entry point of a spawned training process; errors before training are written as an "end"
     record with stop_reason "error" so the watching GUI can show them."""
     rd = Path(run_dir)
@@ -1169,8 +1332,15 @@ def _process_main(project_json: str, data_spec: dict | None, overrides: dict | N
         from .tracking import open_loggers
 
         project = Project.from_dict(json.loads(project_json))
-        train(project, data_spec, overrides, run_dir=None if resume else rd, resume=rd if resume else None,
-              stop_event=stop_event, on_metric=open_loggers(log))
+        train(
+            project,
+            data_spec,
+            overrides,
+            run_dir=None if resume else rd,
+            resume=rd if resume else None,
+            stop_event=stop_event,
+            on_metric=open_loggers(log),
+        )
     except RunLockedError as e:  # another process owns the folder: leave its metrics.jsonl alone
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -1185,9 +1355,15 @@ def _process_main(project_json: str, data_spec: dict | None, overrides: dict | N
         raise SystemExit(2) from None
 
 
-def start_training_process(project: Project, data: DataSpec | dict | None, overrides: dict | None = None,
-                           out_dir: str | Path = "runs", *, run_dir: str | Path | None = None,
-                           resume: str | Path | None = None):
+def start_training_process(
+    project: Project,
+    data: DataSpec | dict | None,
+    overrides: dict | None = None,
+    out_dir: str | Path = "runs",
+    *,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+):
     """Start training in a new *spawned* process (never forked: CUDA may be in use). Returns
     (process, run_dir): watch <run_dir>/metrics.jsonl; stop with `request_stop(run_dir)` (or
     process.terminate(), which sends SIGTERM: also a clean stop on POSIX)."""
@@ -1201,7 +1377,8 @@ def start_training_process(project: Project, data: DataSpec | dict | None, overr
         rd.mkdir(parents=True, exist_ok=True)
     spec = data.to_dict() if isinstance(data, DataSpec) else data
     ctx = mp.get_context("spawn")
-    proc = ctx.Process(target=_process_main, args=(project.to_json(), spec, overrides, str(rd), resume is not None,
-                                                   None), daemon=False)
+    proc = ctx.Process(
+        target=_process_main, args=(project.to_json(), spec, overrides, str(rd), resume is not None, None), daemon=False
+    )
     proc.start()
     return proc, rd

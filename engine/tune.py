@@ -26,22 +26,36 @@ storage with a 60 s lock timeout; several worker processes on one machine share 
 URL (`postgresql://user@host/db` to share a study across machines), or `journal:PATH` (Optuna's
 file journal). Optuna is imported on first use.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .blocks import CATALOG
 from .project import Project, atomic_write_text
 from .records import KIND_EPOCH, STOP_CANCELLED, STOP_OUT_OF_MEMORY, is_diverged, parse_record
 
-__all__ = ["SearchSpaceError", "SearchParam", "parse_search", "apply_params", "suggest_params", "tune",
-           "TuneResult", "default_storage", "open_storage", "best_design", "trial_rows", "PRUNERS"]
+__all__ = [
+    "SearchSpaceError",
+    "SearchParam",
+    "parse_search",
+    "apply_params",
+    "suggest_params",
+    "tune",
+    "TuneResult",
+    "default_storage",
+    "open_storage",
+    "best_design",
+    "trial_rows",
+    "PRUNERS",
+]
 
 PRUNERS = ("median", "asha", "none")
 _RANGE_KEYS = {"low", "high", "log", "step"}
@@ -70,6 +84,7 @@ class SearchParam:
 
     def describe(self) -> str:
         if self.kind == "categorical":
+            assert self.choices is not None  # a categorical param has its choices
             return "{" + ", ".join(json.dumps(c) for c in self.choices) + "}"
         text = f"{self.kind} [{self.low:g}, {self.high:g}]"
         if self.log:
@@ -102,17 +117,22 @@ def parse_search(project: Project, search: dict[str, Any] | None = None) -> list
         if search is None:
             raise SearchSpaceError(
                 f"design '{project.name}' has no training.search section: add one, e.g. "
-                '"search": {"g.units": [32, 64, 128], "lr": {"low": 1e-4, "high": 1e-2, "log": true}}')
+                '"search": {"g.units": [32, 64, 128], "lr": {"low": 1e-4, "high": 1e-2, "log": true}}'
+            )
     if not isinstance(search, dict):
         raise SearchSpaceError(f"training.search must be an object of key: choices, received {type(search).__name__}")
     if not search:
-        raise SearchSpaceError("training.search is empty: add at least one key, e.g. \"lr\": {\"low\": 1e-4, \"high\": 1e-2, \"log\": true}")
+        raise SearchSpaceError(
+            'training.search is empty: add at least one key, e.g. "lr": {"low": 1e-4, "high": 1e-2, "log": true}'
+        )
     kinds = None
     space = []
     for key, spec in search.items():
         where = f"training.search '{key}'"
         if not isinstance(key, str) or not key:
-            raise SearchSpaceError(f"training.search keys must be 'blockid.param' or a training setting, received {key!r}")
+            raise SearchSpaceError(
+                f"training.search keys must be 'blockid.param' or a training setting, received {key!r}"
+            )
         if "." in key:
             bid, name = key.split(".", 1)
             block = project.block(bid)
@@ -132,21 +152,26 @@ def parse_search(project: Project, search: dict[str, Any] | None = None) -> list
                 reason = _p.validate(v)
                 if reason is not None:
                     raise SearchSpaceError(f"{_w}: {what} {json.dumps(v)} is not a valid {_t} {_p.name}: {reason}")
+
             sp_block, sp_name = bid, name
         else:
             kinds = kinds or _train_kinds()
             if key not in kinds:
-                raise SearchSpaceError(f"{where}: not a block param (write 'blockid.param') nor a training setting "
-                                       f"(settings: {', '.join(sorted(kinds))})")
+                raise SearchSpaceError(
+                    f"{where}: not a block param (write 'blockid.param') nor a training setting "
+                    f"(settings: {', '.join(sorted(kinds))})"
+                )
             num_kind = kinds[key]
 
-            def check_value(v, what, _k=key, _w=where):
+            # the other branch's check binds other loop values: mypy wants identical variants
+            def check_value(v, what, _k=key, _w=where):  # type: ignore[misc]
                 from .train import ConfigError, TrainConfig
 
                 try:
                     TrainConfig.from_project(project, {_k: v})
                 except ConfigError as e:
                     raise SearchSpaceError(f"{_w}: {what} {json.dumps(v)} is not usable: {e}") from None
+
             sp_block, sp_name = None, key
 
         if isinstance(spec, list):
@@ -154,7 +179,9 @@ def parse_search(project: Project, search: dict[str, Any] | None = None) -> list
                 raise SearchSpaceError(f"{where}: the list of choices is empty: give at least one value")
             for v in spec:
                 if not (v is None or isinstance(v, (bool, int, float, str))):
-                    raise SearchSpaceError(f"{where}: choice {json.dumps(v)} must be a number, string, true/false or null")
+                    raise SearchSpaceError(
+                        f"{where}: choice {json.dumps(v)} must be a number, string, true/false or null"
+                    )
                 check_value(v, "choice")
             if len({json.dumps(v) for v in spec}) != len(spec):
                 raise SearchSpaceError(f"{where}: the list of choices repeats a value: list each value once")
@@ -162,19 +189,24 @@ def parse_search(project: Project, search: dict[str, Any] | None = None) -> list
         elif isinstance(spec, dict):
             extra = set(spec) - _RANGE_KEYS
             if extra:
-                raise SearchSpaceError(f"{where}: unknown range key(s) {', '.join(sorted(map(str, extra)))}: a range "
-                                       f"has low, high and optionally log (true/false) and step")
+                raise SearchSpaceError(
+                    f"{where}: unknown range key(s) {', '.join(sorted(map(str, extra)))}: a range "
+                    f"has low, high and optionally log (true/false) and step"
+                )
             if "low" not in spec or "high" not in spec:
-                raise SearchSpaceError(f"{where}: a range needs both low and high, e.g. {{\"low\": 1, \"high\": 3}}")
+                raise SearchSpaceError(f'{where}: a range needs both low and high, e.g. {{"low": 1, "high": 3}}')
             if num_kind == "other":
-                raise SearchSpaceError(f"{where}: this setting is not a number: give a list of choices instead of a range")
+                raise SearchSpaceError(
+                    f"{where}: this setting is not a number: give a list of choices instead of a range"
+                )
             low, high, log, step = spec["low"], spec["high"], spec.get("log", False), spec.get("step")
             for what, v in (("low", low), ("high", high)):
                 if not _is_num(v):
                     raise SearchSpaceError(f"{where}: {what} must be a number, received {json.dumps(v)}")
                 if num_kind == "int" and float(v) != int(v):
-                    raise SearchSpaceError(f"{where}: {what} must be a whole number for this integer param, "
-                                           f"received {json.dumps(v)}")
+                    raise SearchSpaceError(
+                        f"{where}: {what} must be a whole number for this integer param, received {json.dumps(v)}"
+                    )
             if low > high:
                 raise SearchSpaceError(f"{where}: low {low} is greater than high {high}: swap them")
             if not isinstance(log, bool):
@@ -185,8 +217,9 @@ def parse_search(project: Project, search: dict[str, Any] | None = None) -> list
                 if not _is_num(step) or step <= 0:
                     raise SearchSpaceError(f"{where}: step must be a number > 0, received {json.dumps(step)}")
                 if num_kind == "int" and float(step) != int(step):
-                    raise SearchSpaceError(f"{where}: step must be a whole number for this integer param, "
-                                           f"received {json.dumps(step)}")
+                    raise SearchSpaceError(
+                        f"{where}: step must be a whole number for this integer param, received {json.dumps(step)}"
+                    )
                 if log and not (num_kind == "int" and step == 1):
                     raise SearchSpaceError(f"{where}: a range cannot have both log and step: drop one of them")
             if num_kind == "int":
@@ -197,11 +230,22 @@ def parse_search(project: Project, search: dict[str, Any] | None = None) -> list
                 step = float(step) if step is not None else None
             check_value(low, "low")
             check_value(high, "high")
-            space.append(SearchParam(key, sp_block, sp_name, num_kind, low=low, high=high, log=log,
-                                     step=None if (num_kind == "int" and step == 1) else step))
+            space.append(
+                SearchParam(
+                    key,
+                    sp_block,
+                    sp_name,
+                    num_kind,
+                    low=low,
+                    high=high,
+                    log=log,
+                    step=None if (num_kind == "int" and step == 1) else step,
+                )
+            )
         else:
-            raise SearchSpaceError(f"{where}: must be a list of choices or a range {{\"low\": .., \"high\": ..}}, "
-                                   f"received {json.dumps(spec)}")
+            raise SearchSpaceError(
+                f'{where}: must be a list of choices or a range {{"low": .., "high": ..}}, received {json.dumps(spec)}'
+            )
     return space
 
 
@@ -286,13 +330,19 @@ def open_storage(url: str, retries: int = 5):
             last = e  # or the second alembic_version insert); a server still starting
             time.sleep(0.5 * (attempt + 1))
         except ImportError:  # Optuna wraps the missing driver's ModuleNotFoundError
-            hint = (": pip install 'psycopg[binary]' (the driver SQLAlchemy 2.1 uses for postgresql://; "
-                    "with psycopg2-binary write postgresql+psycopg2://)" if url.startswith("postgres") else
-                    ": pip install pymysql and use mysql+pymysql://" if url.startswith("mysql") else "")
+            hint = (
+                ": pip install 'psycopg[binary]' (the driver SQLAlchemy 2.1 uses for postgresql://; "
+                "with psycopg2-binary write postgresql+psycopg2://)"
+                if url.startswith("postgres")
+                else ": pip install pymysql and use mysql+pymysql://"
+                if url.startswith("mysql")
+                else ""
+            )
             raise StorageError(f"storage {_safe_url(url)}: the database driver is not installed{hint}") from None
         except Exception as e:  # noqa: BLE001 - bad URL, refused connection, wrong password
-            raise StorageError(f"storage {_safe_url(url)}: cannot open ({type(e).__name__}: "
-                               f"{_first_line(scrub_secrets(str(e), url))})") from None
+            raise StorageError(
+                f"storage {_safe_url(url)}: cannot open ({type(e).__name__}: {_first_line(scrub_secrets(str(e), url))})"
+            ) from None
     raise StorageError(f"storage {_safe_url(url)}: cannot open ({_first_line(scrub_secrets(str(last), url))})")
 
 
@@ -305,8 +355,22 @@ class StorageError(ValueError):
     """An Optuna storage URL that cannot be opened: one line (the password is never printed)."""
 
 
-SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "pass", "secret", "token", "api_key", "apikey", "key",
-                     "sslpassword", "auth", "access_token", "user", "username")
+SECRET_QUERY_KEYS = (
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "key",
+    "sslpassword",
+    "auth",
+    "access_token",
+    "user",
+    "username",
+)
 
 
 def _safe_url(url: str) -> str:
@@ -327,8 +391,9 @@ def _safe_url(url: str) -> str:
     authority_path, _, query = url.split("://", 1)[1].partition("?")
     if not scheme.startswith("sqlite"):  # sqlite URLs hold a file path and no credentials
         authority_path = authority_path.rpartition("@")[2]
-    query = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
-                       if k.lower() not in SECRET_QUERY_KEYS])
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() not in SECRET_QUERY_KEYS]
+    )
     return f"{scheme}://{authority_path}" + (f"?{query}" if query else "")
 
 
@@ -338,7 +403,7 @@ def _url_secrets(url: str) -> list[str]:
     import re
     from urllib.parse import parse_qsl, unquote
 
-    secrets: list[str] = []
+    secrets: list[str | None] = []  # None: a part the URL lacks, dropped below
     if "://" in url and not url.startswith(("sqlite", "journal:")):
         authority = url.split("://", 1)[1].partition("?")[0]
         creds = authority.rpartition("@")[0]
@@ -412,24 +477,44 @@ def trial_rows(study) -> list[dict[str, Any]]:
     rows = []
     for t in study.get_trials(deepcopy=False):
         ua = t.user_attrs
-        rows.append({
-            "number": t.number, "state": t.state.name, "value": t.value,
-            "params": dict(t.params), "run": ua.get("run"),
-            "error": ua.get("error") or t.system_attrs.get("fail_reason"),
-            "epochs": ua.get("epochs"), "val_rmse": ua.get("val_rmse"),
-            "val_persistence_rmse": ua.get("val_persistence_rmse"),
-            "pruned_at": ua.get("pruned_at"), "worker": ua.get("worker"),
-            "duration_s": (t.datetime_complete - t.datetime_start).total_seconds()
-            if t.datetime_complete and t.datetime_start else None,
-        })
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "params": dict(t.params),
+                "run": ua.get("run"),
+                "error": ua.get("error") or t.system_attrs.get("fail_reason"),
+                "epochs": ua.get("epochs"),
+                "val_rmse": ua.get("val_rmse"),
+                "val_persistence_rmse": ua.get("val_persistence_rmse"),
+                "pruned_at": ua.get("pruned_at"),
+                "worker": ua.get("worker"),
+                "duration_s": (t.datetime_complete - t.datetime_start).total_seconds()
+                if t.datetime_complete and t.datetime_start
+                else None,
+            }
+        )
     return rows
 
 
-def tune(project: Project, data, n_trials: int, *, storage: str | None = None, study_name: str | None = None,
-         out_dir: str | Path = "runs", pruner="median", overrides: dict[str, Any] | None = None,
-         seed: int | None = None, timeout: float | None = None, best_path: str | Path | None = None,
-         on_metric: Callable[[int, dict], None] | None = None,
-         on_trial: Callable[[dict], None] | None = None, stop_event=None) -> TuneResult:
+def tune(
+    project: Project,
+    data,
+    n_trials: int,
+    *,
+    storage: str | None = None,
+    study_name: str | None = None,
+    out_dir: str | Path = "runs",
+    pruner="median",
+    overrides: dict[str, Any] | None = None,
+    seed: int | None = None,
+    timeout: float | None = None,
+    best_path: str | Path | None = None,
+    on_metric: Callable[[int, dict], None] | None = None,
+    on_trial: Callable[[dict], None] | None = None,
+    stop_event=None,
+) -> TuneResult:
     """Run `n_trials` trials of this worker on a (possibly shared) study; returns the TuneResult with
     every trial of the study and writes the best design to `best_path` (default
     `<out>/<study>-best.rnn.json`).
@@ -448,7 +533,7 @@ def tune(project: Project, data, n_trials: int, *, storage: str | None = None, s
     from .data import DataError, DataSpec
     from .runs import RunError, new_run_dir
     from .shapes import check
-    from .train import ConfigError, TrainError, TrainConfig, train
+    from .train import TrainConfig, TrainError, train
 
     space = parse_search(project)
     TrainConfig.from_project(project, overrides)  # a bad override is an error before any trial
@@ -467,8 +552,14 @@ def tune(project: Project, data, n_trials: int, *, storage: str | None = None, s
     study = None
     for attempt in range(5):  # two workers creating the same study at once: one wins, the other loads
         try:
-            study = optuna.create_study(study_name=study_name, storage=store, direction="minimize",
-                                        sampler=sampler, pruner=pruner_obj, load_if_exists=True)
+            study = optuna.create_study(
+                study_name=study_name,
+                storage=store,
+                direction="minimize",
+                sampler=sampler,
+                pruner=pruner_obj,
+                load_if_exists=True,
+            )
             break
         except optuna.exceptions.DuplicatedStudyError:
             time.sleep(0.2 * (attempt + 1))
@@ -517,8 +608,9 @@ def tune(project: Project, data, n_trials: int, *, storage: str | None = None, s
                 on_metric(trial.number, raw)
 
         try:
-            summary = train(design, spec, {**base_overrides, **searched}, run_dir=rd, stop_event=_Stop(),
-                            on_metric=metric)
+            summary = train(
+                design, spec, {**base_overrides, **searched}, run_dir=rd, stop_event=_Stop(), on_metric=metric
+            )
         except (ValueError, RunError, TrainError) as e:  # DataError, ConfigError, DesignError
             msg = str(e)
             trial.set_user_attr("error", msg)
@@ -534,8 +626,13 @@ def tune(project: Project, data, n_trials: int, *, storage: str | None = None, s
             trial.set_user_attr("pruned_at", pruned["epoch"])
         elif reason == STOP_CANCELLED:
             state = "cancelled"
-        summary["tune"] = {"study": study_name, "storage": _safe_url(storage_url), "trial": trial.number,
-                           "state": state, "params": params}
+        summary["tune"] = {
+            "study": study_name,
+            "storage": _safe_url(storage_url),
+            "trial": trial.number,
+            "state": state,
+            "params": params,
+        }
         atomic_write_text(Path(rd) / "summary.json", json.dumps(summary, indent=2) + "\n")
         if state == "pruned":
             raise optuna.TrialPruned(f"pruned at epoch {pruned['epoch']}")
@@ -549,8 +646,9 @@ def tune(project: Project, data, n_trials: int, *, storage: str | None = None, s
             trial.set_user_attr("error", msg)
             raise TrialError(msg)
         if value is None or not math.isfinite(value):
-            msg = (f"no validation loss: the trial ended ({reason}) before its first epoch finished"
-                   + (": raise max_steps to at least one epoch" if reason == "max steps reached" else ""))
+            msg = f"no validation loss: the trial ended ({reason}) before its first epoch finished" + (
+                ": raise max_steps to at least one epoch" if reason == "max steps reached" else ""
+            )
             trial.set_user_attr("error", msg)
             raise TrialError(msg)
         return float(value)
@@ -565,21 +663,37 @@ def tune(project: Project, data, n_trials: int, *, storage: str | None = None, s
 
     t0 = time.perf_counter()
     try:
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(TrialError,), callbacks=[callback],
-                       gc_after_trial=False)
+        study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            catch=(TrialError,),
+            callbacks=[callback],
+            gc_after_trial=False,
+        )
     except _Cancelled:
         interrupted["flag"] = True
     except KeyboardInterrupt:
         interrupted["flag"] = True
-    result = TuneResult(study_name, _safe_url(storage_url), trial_rows(study), interrupted=interrupted["flag"],
-                        wall_time_s=time.perf_counter() - t0)
+    result = TuneResult(
+        study_name,
+        _safe_url(storage_url),
+        trial_rows(study),
+        interrupted=interrupted["flag"],
+        wall_time_s=time.perf_counter() - t0,
+    )
     complete = [r for r in result.trials if r["state"] == "COMPLETE" and r["value"] is not None]
     if complete:
         best = min(complete, key=lambda r: r["value"])
         result.best = best
         path = Path(best_path) if best_path else out / f"{_safe_name(study_name)}-best.rnn.json"
-        info = {"study": study_name, "trial": best["number"], "value": best["value"], "run": best["run"],
-                "params": best["params"]}
+        info = {
+            "study": study_name,
+            "trial": best["number"],
+            "value": best["value"],
+            "run": best["run"],
+            "params": best["params"],
+        }
         design = best_design(project, best["params"], info)
         design.name = f"{project.name}-best"
         atomic_write_text(path, design.to_json())

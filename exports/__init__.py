@@ -8,6 +8,7 @@
 
 See docs/export.md.
 """
+
 from .errors import ExportError, VerificationError
 from .onnx_export import (
     DEFAULT_OPSET,
@@ -26,6 +27,24 @@ from .pytorch_source import export_pytorch, generate_source
 from .result import ExportResult
 from .verify import DEFAULT_ATOL, Verification, verify_onnx
 
-__all__ = ["ExportError", "VerificationError", "ExportResult", "ExportReport", "export_onnx", "export_pytorch",
-           "generate_source", "verify_onnx", "Verification", "read_metadata", "report_path_for", "opset_problems",
-           "DEFAULT_OPSET", "MIN_OPSET", "MAX_OPSET", "INPUT_NAME", "OUTPUT_NAME", "EXPORTER", "DEFAULT_ATOL"]
+__all__ = [
+    "ExportError",
+    "VerificationError",
+    "ExportResult",
+    "ExportReport",
+    "export_onnx",
+    "export_pytorch",
+    "generate_source",
+    "verify_onnx",
+    "Verification",
+    "read_metadata",
+    "report_path_for",
+    "opset_problems",
+    "DEFAULT_OPSET",
+    "MIN_OPSET",
+    "MAX_OPSET",
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "EXPORTER",
+    "DEFAULT_ATOL",
+]

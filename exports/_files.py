@@ -3,6 +3,7 @@
 A failed export (unwritable folder, exporter error, failed verification) never leaves a partial or
 misleading file at the requested path.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,10 +42,18 @@ def refuse_special(path: Path) -> None:
     except OSError as e:
         raise ExportError(f"{path}: cannot write ({e.strerror or e})") from None
     if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
-                stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-        raise ExportError(f"{path}: is {kind}; exports are written to regular files only: give a file name "
-                          f"such as model.onnx")
+        kind = (
+            "a FIFO (named pipe)"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )
+        raise ExportError(
+            f"{path}: is {kind}; exports are written to regular files only: give a file name such as model.onnx"
+        )
 
 
 def temp_path(path: Path) -> Path:

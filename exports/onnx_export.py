@@ -6,6 +6,7 @@ and it has shipped GRU exports with the wrong linear_before_reset flag. The Torc
 native GRU/LSTM/RNN operators that match PyTorch to ~1e-8. Verification (exports/verify.py) checks
 this on every export anyway: structure, onnxruntime vs eager at several batch sizes and lengths.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,10 @@ def opset_problems(project, opset: int) -> list[str]:
     if isinstance(opset, bool) or not isinstance(opset, int):
         return [f"opset must be a whole number, received {opset!r}"]
     if not MIN_OPSET <= opset <= MAX_OPSET:
-        return [f"opset {opset} is not supported: choose {MIN_OPSET}..{MAX_OPSET} (the TorchScript exporter "
-                f"tops out at {MAX_OPSET}; below {MIN_OPSET} GRU/LSTM exports cannot run in onnxruntime)"]
+        return [
+            f"opset {opset} is not supported: choose {MIN_OPSET}..{MAX_OPSET} (the TorchScript exporter "
+            f"tops out at {MAX_OPSET}; below {MIN_OPSET} GRU/LSTM exports cannot run in onnxruntime)"
+        ]
     out = []
     res = check(project)
     blocks = {b.id: b for b in project.blocks}
@@ -47,8 +50,10 @@ def opset_problems(project, opset: int) -> list[str]:
         b = blocks[bid]
         need, why = CATALOG[b.type].min_opset(b.resolved()) or (0, "")
         if opset < need:
-            out.append(f"{b.type} '{bid}' needs opset {need} or later ({why}); received --opset {opset}: "
-                       f"use --opset {max(need, DEFAULT_OPSET)}")
+            out.append(
+                f"{b.type} '{bid}' needs opset {need} or later ({why}); received --opset {opset}: "
+                f"use --opset {max(need, DEFAULT_OPSET)}"
+            )
     return out
 
 
@@ -96,8 +101,9 @@ def _shape_names(shape, dynamic_time: bool) -> list:
     return out
 
 
-def build_metadata(project, meta, *, include_normalization: bool, input_shape, output_shape,
-                   opset: int) -> dict[str, str]:
+def build_metadata(
+    project, meta, *, include_normalization: bool, input_shape, output_shape, opset: int
+) -> dict[str, str]:
     """metadata_props: plain strings for names, JSON for numbers and lists; unknown keys left out."""
     from rnn_studio.engine import __version__
 
@@ -147,8 +153,11 @@ def _check_inputs(project, opset: int, path: Path, meta, include_normalization: 
 
     res = check(project)
     if not res.ok:
-        raise ExportError("invalid design: " + res.errors[0].message +
-                          (f" (and {len(res.errors) - 1} more error(s))" if len(res.errors) > 1 else ""))
+        raise ExportError(
+            "invalid design: "
+            + res.errors[0].message
+            + (f" (and {len(res.errors) - 1} more error(s))" if len(res.errors) > 1 else "")
+        )
     problems = opset_problems(project, opset)
     if problems:
         raise ExportError(problems[0])
@@ -163,12 +172,16 @@ def _check_inputs(project, opset: int, path: Path, meta, include_normalization: 
     features = shape[2]
     if include_normalization:
         if meta.x_mean is None or meta.x_std is None:
-            raise ExportError("--include-normalization needs the normalization statistics of a trained run, "
-                              "and this export has none (a bare design, or a run trained without "
-                              "normalization): export a run folder, or leave the option out")
+            raise ExportError(
+                "--include-normalization needs the normalization statistics of a trained run, "
+                "and this export has none (a bare design, or a run trained without "
+                "normalization): export a run folder, or leave the option out"
+            )
         if len(meta.x_mean) != features or len(meta.x_std) != features:
-            raise ExportError(f"the run's normalization has {len(meta.x_mean)} feature means but the design "
-                              f"takes {features} features: the run and its design do not match")
+            raise ExportError(
+                f"the run's normalization has {len(meta.x_mean)} feature means but the design "
+                f"takes {features} features: the run and its design do not match"
+            )
     return res
 
 
@@ -194,13 +207,23 @@ def _trace(module, input_shape, output_shape, opset: int, seed: int, tokens: int
         with warnings.catch_warnings(), quiet_stdout():
             warnings.simplefilter("ignore")
             # a file-like target is documented by torch; its type stub lists paths only
-            torch.onnx.export(module, (example,), buf, input_names=[INPUT_NAME],  # type: ignore[arg-type]
-                              output_names=[OUTPUT_NAME],
-                              dynamic_axes=dyn, opset_version=opset, dynamo=False, do_constant_folding=True)
+            torch.onnx.export(
+                module,
+                (example,),
+                buf,
+                input_names=[INPUT_NAME],  # type: ignore[arg-type]
+                output_names=[OUTPUT_NAME],
+                dynamic_axes=dyn,
+                opset_version=opset,
+                dynamo=False,
+                do_constant_folding=True,
+            )
     except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ExportError(f"the ONNX exporter cannot express this design at opset {opset}: {first} "
-                          f"(try a later --opset, up to {MAX_OPSET})") from None
+        raise ExportError(
+            f"the ONNX exporter cannot express this design at opset {opset}: {first} "
+            f"(try a later --opset, up to {MAX_OPSET})"
+        ) from None
     return buf.getvalue()
 
 
@@ -213,8 +236,9 @@ def _finish_proto(raw: bytes, project, md: dict[str, str], input_names: list, ou
     proto = onnx.load_from_string(raw)
     proto.producer_name = "rnn-studio"
     proto.producer_version = __version__
-    proto.doc_string = (f"RNN Studio design '{project.name}': input '{INPUT_NAME}' {input_names}, "
-                        f"output '{OUTPUT_NAME}' {output_names}")
+    proto.doc_string = (
+        f"RNN Studio design '{project.name}': input '{INPUT_NAME}' {input_names}, output '{OUTPUT_NAME}' {output_names}"
+    )
     del proto.metadata_props[:]
     for k, v in md.items():
         entry = proto.metadata_props.add()
@@ -222,17 +246,37 @@ def _finish_proto(raw: bytes, project, md: dict[str, str], input_names: list, ou
     return proto.SerializeToString()
 
 
-def _verify_into(result: ExportResult, tmp: Path, module, project, input_shape, meta, *, atol: float,
-                 seed: int, include_normalization: bool, regression: bool, say) -> None:
+def _verify_into(
+    result: ExportResult,
+    tmp: Path,
+    module,
+    project,
+    input_shape,
+    meta,
+    *,
+    atol: float,
+    seed: int,
+    include_normalization: bool,
+    regression: bool,
+    say,
+) -> None:
     """Run exports.verify on the written file and copy its findings into `result`."""
     scale = 1.0
     if include_normalization and regression and meta.y_std is not None:
         scale = max(1.0, abs(float(meta.y_std)))
-    v = verify_onnx(tmp, module, input_shape, project=project, atol=atol,
-                    trace_length=TRACE_LENGTH if input_shape[1] is None else input_shape[1], seed=seed + 1,
-                    input_mean=meta.x_mean if include_normalization else None,
-                    input_std=meta.x_std if include_normalization else None, scale=scale,
-                    tokens=_tokens(project))
+    v = verify_onnx(
+        tmp,
+        module,
+        input_shape,
+        project=project,
+        atol=atol,
+        trace_length=TRACE_LENGTH if input_shape[1] is None else input_shape[1],
+        seed=seed + 1,
+        input_mean=meta.x_mean if include_normalization else None,
+        input_std=meta.x_std if include_normalization else None,
+        scale=scale,
+        tokens=_tokens(project),
+    )
     result.verified = True
     result.passed = v.passed
     result.checker = v.checker
@@ -242,13 +286,26 @@ def _verify_into(result: ExportResult, tmp: Path, module, project, input_shape, 
     result.tolerance = atol * scale
     result.message = v.message
     for c in v.cases:
-        say(f"  onnxruntime vs PyTorch  batch {c.batch:>2}  length {c.time:>3}  "
-            f"max |diff| {c.max_abs_diff:.2e}  {'ok' if c.passed else 'FAIL'}")
+        say(
+            f"  onnxruntime vs PyTorch  batch {c.batch:>2}  length {c.time:>3}  "
+            f"max |diff| {c.max_abs_diff:.2e}  {'ok' if c.passed else 'FAIL'}"
+        )
 
 
-def export_onnx(model, project, path, *, opset: int = DEFAULT_OPSET, verify: bool = True, meta=None,
-                include_normalization: bool = False, atol: float = DEFAULT_ATOL, seed: int = 0,
-                save_report: bool = True, log=None) -> ExportResult:
+def export_onnx(
+    model,
+    project,
+    path,
+    *,
+    opset: int = DEFAULT_OPSET,
+    verify: bool = True,
+    meta=None,
+    include_normalization: bool = False,
+    atol: float = DEFAULT_ATOL,
+    seed: int = 0,
+    save_report: bool = True,
+    log=None,
+) -> ExportResult:
     """Export `model`'s current weights (a module from engine.build_model(project) or engine.runs.load_run)
     to ONNX at `path`, verify it, and return the ExportResult (also saved to `<path>.verify.json`).
 
@@ -283,20 +340,53 @@ def export_onnx(model, project, path, *, opset: int = DEFAULT_OPSET, verify: boo
         prm.requires_grad_(False)
     module = _normalized_model(core, meta, regression).eval() if include_normalization else core
     in_names, out_names = _shape_names(input_shape, dynamic_time), _shape_names(output_shape, dynamic_time)
-    md = build_metadata(project, meta, include_normalization=include_normalization, input_shape=in_names,
-                        output_shape=out_names, opset=opset)
-    data = _finish_proto(_trace(module, input_shape, output_shape, opset, seed, _tokens(project, res)), project, md,
-                         in_names, out_names)
+    md = build_metadata(
+        project,
+        meta,
+        include_normalization=include_normalization,
+        input_shape=in_names,
+        output_shape=out_names,
+        opset=opset,
+    )
+    data = _finish_proto(
+        _trace(module, input_shape, output_shape, opset, seed, _tokens(project, res)), project, md, in_names, out_names
+    )
     ops = op_counts(_load_proto(data))
     result = ExportResult(
-        path=str(path), report_path=str(rpath) if rpath else None, project_name=project.name, opset=opset,
-        input_shape=in_names, output_shape=out_names, dynamic_time=dynamic_time,
-        include_normalization=include_normalization, ops=ops,
-        recurrent_nodes={k: v for k, v in ops.items() if k in RECURRENT_OPS}, metadata=md,
-        file_bytes=len(data), tolerance=atol, versions=_versions())
-    _write_verified(result, data, path, rpath, say, t0, verify=verify, verify_args=dict(
-        module=module, project=project, input_shape=input_shape, meta=meta, atol=atol, seed=seed,
-        include_normalization=include_normalization, regression=regression))
+        path=str(path),
+        report_path=str(rpath) if rpath else None,
+        project_name=project.name,
+        opset=opset,
+        input_shape=in_names,
+        output_shape=out_names,
+        dynamic_time=dynamic_time,
+        include_normalization=include_normalization,
+        ops=ops,
+        recurrent_nodes={k: v for k, v in ops.items() if k in RECURRENT_OPS},
+        metadata=md,
+        file_bytes=len(data),
+        tolerance=atol,
+        versions=_versions(),
+    )
+    _write_verified(
+        result,
+        data,
+        path,
+        rpath,
+        say,
+        t0,
+        verify=verify,
+        verify_args=dict(
+            module=module,
+            project=project,
+            input_shape=input_shape,
+            meta=meta,
+            atol=atol,
+            seed=seed,
+            include_normalization=include_normalization,
+            regression=regression,
+        ),
+    )
     return result
 
 
@@ -314,8 +404,17 @@ def _load_proto(data: bytes):
     return onnx.load_from_string(data)
 
 
-def _write_verified(result: ExportResult, data: bytes, path: Path, rpath: Path | None, say, t0: float, *,
-                    verify: bool, verify_args: dict) -> None:
+def _write_verified(
+    result: ExportResult,
+    data: bytes,
+    path: Path,
+    rpath: Path | None,
+    say,
+    t0: float,
+    *,
+    verify: bool,
+    verify_args: dict,
+) -> None:
     """Write to a temporary file, verify it there, and publish it (with the report) only when it passes."""
     size = f"{len(data) / 1024:.0f} KiB"
     nodes = ", ".join(f"{k} x{v}" for k, v in result.recurrent_nodes.items())
@@ -326,8 +425,9 @@ def _write_verified(result: ExportResult, data: bytes, path: Path, rpath: Path |
             write_bytes(written, data)
         except OSError as e:
             raise ExportError(f"{path}: cannot write ({e.strerror or e})") from None
-        say(f"exported {result.project_name!r} to ONNX opset {result.opset} ({size}"
-            + (f"; {nodes})" if nodes else ")"))
+        say(
+            f"exported {result.project_name!r} to ONNX opset {result.opset} ({size}" + (f"; {nodes})" if nodes else ")")
+        )
         if verify:
             _verify_into(result, written, say=say, **verify_args)
         else:
@@ -339,7 +439,9 @@ def _write_verified(result: ExportResult, data: bytes, path: Path, rpath: Path |
             _save_report(result, rpath)
             raise VerificationError(
                 f"verification failed: {result.message}; {path} was not written"
-                + (f" (report: {rpath})" if rpath else ""), result)
+                + (f" (report: {rpath})" if rpath else ""),
+                result,
+            )
         publish(written, path)
         tmp = None
         _save_report(result, rpath)

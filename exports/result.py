@@ -4,6 +4,7 @@ The CLI prints its fields, the GUI's export dialog shows them, and the ONNX expo
 `<model>.onnx.verify.json` (`to_json`). Read it by attribute (`result.tolerance`); there is no dict-style
 access, so a misspelled field fails loudly instead of falling back to a default.
 """
+
 from __future__ import annotations
 
 import json

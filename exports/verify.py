@@ -10,6 +10,7 @@
    batch (7), and, where time is dynamic, several lengths (1, 3, the trace length, 37). The max
    absolute difference per case is recorded; a case fails above `atol` (1e-4 for fp32).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -78,8 +79,10 @@ def structure_problems(model_proto, project) -> list[str]:
     ops = Counter(n.op_type for n in nodes)
     for op in LOOP_OPS:
         if ops.get(op):
-            problems.append(f"the graph holds {ops[op]} {op} node(s): a recurrence was exported as a loop, "
-                            f"not as a native GRU/LSTM/RNN operator")
+            problems.append(
+                f"the graph holds {ops[op]} {op} node(s): a recurrence was exported as a loop, "
+                f"not as a native GRU/LSTM/RNN operator"
+            )
     if project is None:
         return problems
     want = expected_recurrent_nodes(project)
@@ -95,15 +98,16 @@ def structure_problems(model_proto, project) -> list[str]:
         for name, value in required[n.op_type]:
             found = attrs[name].i if name in attrs else 0
             if found != value:
-                problems.append(f"{n.op_type} node '{n.name}' has {name}={found}; PyTorch's {n.op_type} "
-                                f"needs {value}")
+                problems.append(f"{n.op_type} node '{n.name}' has {name}={found}; PyTorch's {n.op_type} needs {value}")
     for op in RECURRENT_OPS:
         if ops.get(op, 0) != want["all"].get(op, 0):
-            problems.append(f"expected {want['all'].get(op, 0)} native {op} node(s) (one per stacked layer), "
-                            f"found {ops.get(op, 0)}")
+            problems.append(
+                f"expected {want['all'].get(op, 0)} native {op} node(s) (one per stacked layer), found {ops.get(op, 0)}"
+            )
         if got_bidir.get(op, 0) != want["bidirectional"].get(op, 0):
-            problems.append(f"expected {want['bidirectional'].get(op, 0)} bidirectional {op} node(s), "
-                            f"found {got_bidir.get(op, 0)}")
+            problems.append(
+                f"expected {want['bidirectional'].get(op, 0)} bidirectional {op} node(s), found {got_bidir.get(op, 0)}"
+            )
     return problems
 
 
@@ -115,8 +119,11 @@ def make_session(path_or_bytes, threads: int | None = None):
     if threads:
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path_or_bytes) if not isinstance(path_or_bytes, bytes) else path_or_bytes,
-                                sess_options=so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        str(path_or_bytes) if not isinstance(path_or_bytes, bytes) else path_or_bytes,
+        sess_options=so,
+        providers=["CPUExecutionProvider"],
+    )
 
 
 def sample_input(batch: int, time: int, features: int, seed: int, mean=None, std=None, tokens: int | None = None):
@@ -139,9 +146,21 @@ def cases_for(input_shape, trace_length: int) -> list[tuple[int, int]]:
     return [(b, n) for b in BATCH_SIZES for n in lengths]
 
 
-def verify_onnx(onnx_path, module, input_shape, *, project=None, atol: float = DEFAULT_ATOL,
-                input_name: str = "sequence", trace_length: int = 8, seed: int = 0,
-                input_mean=None, input_std=None, scale: float = 1.0, tokens: int | None = None) -> Verification:
+def verify_onnx(
+    onnx_path,
+    module,
+    input_shape,
+    *,
+    project=None,
+    atol: float = DEFAULT_ATOL,
+    input_name: str = "sequence",
+    trace_length: int = 8,
+    seed: int = 0,
+    input_mean=None,
+    input_std=None,
+    scale: float = 1.0,
+    tokens: int | None = None,
+) -> Verification:
     """Check the file at `onnx_path` and compare onnxruntime with `module` (eval mode) on several inputs.
 
     `scale` widens the tolerance for outputs in large raw units (target de-scaling folded in).
@@ -184,8 +203,10 @@ def verify_onnx(onnx_path, module, input_shape, *, project=None, atol: float = D
                 continue
             if out.shape != ref.shape:
                 v.cases.append(Case(batch, time, float("inf"), False))
-                v.message = (f"output shape differs on batch {batch}, length {time}: onnxruntime "
-                             f"{tuple(out.shape)} vs PyTorch {tuple(ref.shape)}")
+                v.message = (
+                    f"output shape differs on batch {batch}, length {time}: onnxruntime "
+                    f"{tuple(out.shape)} vs PyTorch {tuple(ref.shape)}"
+                )
                 continue
             diff = float(np.max(np.abs(out.astype(np.float64) - ref.astype(np.float64)))) if out.size else 0.0
             if not np.isfinite(diff):
@@ -208,8 +229,10 @@ def _conclude(v: Verification, tolerance: float) -> None:
             v.message = v.structure_problems[0]
         elif not numbers_ok:
             worst = max(v.cases, key=lambda c: c.max_abs_diff)
-            v.message = (f"onnxruntime differs from PyTorch by {worst.max_abs_diff:.3g} (batch {worst.batch}, "
-                         f"length {worst.time}, outputs up to {worst.max_abs_output:.3g}), above the tolerance "
-                         f"{tolerance:.0e} x max(1, |output|)")
+            v.message = (
+                f"onnxruntime differs from PyTorch by {worst.max_abs_diff:.3g} (batch {worst.batch}, "
+                f"length {worst.time}, outputs up to {worst.max_abs_output:.3g}), above the tolerance "
+                f"{tolerance:.0e} x max(1, |output|)"
+            )
         else:
             v.message = f"max abs diff {v.max_abs_diff:.2e} <= {tolerance:.0e} over {len(v.cases)} cases"

@@ -1,6 +1,8 @@
 """Application setup and the `rnn-studio gui` entry point (open a window, or render a screenshot)."""
+
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -11,7 +13,6 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from . import theme as themes
 from .icons import app_icon
-
 
 _previous_handler = None
 
@@ -80,8 +81,9 @@ def offer_recovery(parent=None) -> list:
     orphans = find_orphans()
     if not orphans or prompt_disabled():
         return []
-    text = "RNN Studio did not close cleanly. Restore the unsaved work it autosaved?\n\n" + \
-        "\n".join("\u2022 " + r.describe() for r in orphans)
+    text = "RNN Studio did not close cleanly. Restore the unsaved work it autosaved?\n\n" + "\n".join(
+        "\u2022 " + r.describe() for r in orphans
+    )
     box = QMessageBox(QMessageBox.Icon.Question, "Restore unsaved work", text, parent=parent)
     restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
     box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
@@ -95,10 +97,8 @@ def offer_recovery(parent=None) -> list:
             opened.append(w)
     else:
         for rec in orphans:
-            try:
+            with contextlib.suppress(OSError):
                 rec.file.unlink()
-            except OSError:
-                pass
     return opened
 
 
@@ -116,10 +116,9 @@ def shutdown_qt() -> None:
     if app is None:
         return
     for w in QApplication.topLevelWidgets():
-        try:
+        # e.g. a pyqtgraph widget already closed (its plotItem is None)
+        with contextlib.suppress(AttributeError, RuntimeError):
             w.close()
-        except (AttributeError, RuntimeError):  # e.g. a pyqtgraph widget already closed (its plotItem is None)
-            pass
     clipboard = QApplication.clipboard()
     # the offscreen platform keeps the data in-process but does not report owning it
     if clipboard is not None and (clipboard.ownsClipboard() or app.platformName() in ("offscreen", "minimal")):
@@ -129,17 +128,21 @@ def shutdown_qt() -> None:
     app.shutdown()
 
 
-def main(design: str | None = None, shot: str | None = None, theme: str | None = None,
-         size=(1440, 900), select: str | None = None) -> int:
+def main(
+    design: str | None = None,
+    shot: str | None = None,
+    theme: str | None = None,
+    size=(1440, 900),
+    select: str | None = None,
+) -> int:
     from .main_window import MainWindow
 
     app = create_app(theme=theme)
     window = MainWindow(autosave=shot is None, restore_state=shot is None)
-    if design:
-        if not window.open_path(design):
-            print(f"error: {window.statusBar().currentMessage()}", file=sys.stderr)
-            if shot:
-                return 2
+    if design and not window.open_path(design):
+        print(f"error: {window.statusBar().currentMessage()}", file=sys.stderr)
+        if shot:
+            return 2
     if shot:
         if select and select not in window.scene.blocks:
             print(f"error: no block '{select}' in the design", file=sys.stderr)

@@ -4,6 +4,7 @@
 `engine.check` and emits `checked(CheckResult)`. Checks are synchronous (engine target < 5 ms), so what
 the user sees is never behind the model; `batch()` defers the check to the end of a multi-edit command.
 """
+
 from __future__ import annotations
 
 import time

@@ -7,15 +7,34 @@ those reports into undo commands. Nothing here decides whether a design is valid
 
 Flow is top to bottom: a block's input port is on its top edge, its output port on the bottom edge.
 """
+
 from __future__ import annotations
 
 import math
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import (QBrush, QColor, QCursor, QFontMetricsF, QKeyEvent, QPainter, QPainterPath,
-                           QPainterPathStroker, QPen, QPolygonF, QTransform)
-from PySide6.QtWidgets import (QGraphicsItem, QGraphicsObject, QGraphicsPathItem, QGraphicsScene,
-                               QGraphicsView, QStyle, QStyleOptionGraphicsItem)
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QCursor,
+    QFontMetricsF,
+    QKeyEvent,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+    QPolygonF,
+    QTransform,
+)
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsObject,
+    QGraphicsPathItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QStyle,
+    QStyleOptionGraphicsItem,
+)
 
 from rnn_studio.engine import CATALOG, Project, fmt_shape
 from rnn_studio.engine.blocks import RECURRENT
@@ -53,7 +72,7 @@ def _fmt_count(n: int) -> str:
 class PortItem(QGraphicsItem):
     """An input (top) or output (bottom) port. Dragging from it draws a wire (see DesignScene)."""
 
-    def __init__(self, block: "BlockItem", kind: str):
+    def __init__(self, block: BlockItem, kind: str):
         super().__init__(block)
         self.block, self.kind = block, kind
         self.hovered = False
@@ -123,9 +142,12 @@ class BlockItem(QGraphicsObject):
         self.train_alert: str | None = None  # "exploding" | "vanishing" | "nonfinite" from training
         self.hovered = False
         self._syncing = False
-        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-                      | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
-                      | QGraphicsItem.GraphicsItemFlag.ItemIsFocusable)
+        self.setFlags(
+            QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+            | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+            | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
+            | QGraphicsItem.GraphicsItemFlag.ItemIsFocusable
+        )
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
         self.in_port = PortItem(self, "in") if (d is None or d.max_inputs != 0) else None
@@ -172,8 +194,10 @@ class BlockItem(QGraphicsObject):
         t = themes.current()
         lines = [f"<b>{self.type_name}</b> &nbsp;<code>{self.block_id}</code>", f"<span>{self.help}</span>"]
         if self.out_shape is not None:
-            lines.append(f"Output: <code>{fmt_shape(self.out_shape)}</code>"
-                         + (f" &middot; {self.param_count:,} parameters" if self.param_count else ""))
+            lines.append(
+                f"Output: <code>{fmt_shape(self.out_shape)}</code>"
+                + (f" &middot; {self.param_count:,} parameters" if self.param_count else "")
+            )
         for level, msg in self.messages:
             color = t.error if level == "error" else t.warning
             lines.append(f"<span style='color:{color}'><b>{level.capitalize()}:</b> {_html(msg)}</span>")
@@ -268,8 +292,11 @@ class BlockItem(QGraphicsObject):
         badge_w = self._paint_badges(painter, t) if self.type_name in RECURRENT else 0
         fm = QFontMetricsF(font)
         title = fm.elidedText(self.type_name, Qt.TextElideMode.ElideRight, BLOCK_W - 36 - badge_w)
-        painter.drawText(QRectF(28, 0, BLOCK_W - 34 - badge_w, HEADER_H),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+        painter.drawText(
+            QRectF(28, 0, BLOCK_W - 34 - badge_w, HEADER_H),
+            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+            title,
+        )
 
         # body: id (bold) and summary; param count on the right
         font = themes.ui_font(10)
@@ -280,16 +307,25 @@ class BlockItem(QGraphicsObject):
         count = _fmt_count(self.param_count) if self.param_count else ""
         small = themes.ui_font(8.5)
         fms = QFontMetricsF(small)
-        painter.drawText(QRectF(10, HEADER_H + 5, BLOCK_W - 20, 20), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         fm.elidedText(self.block_id, Qt.TextElideMode.ElideRight, BLOCK_W - 24 - fms.horizontalAdvance(count)))
+        painter.drawText(
+            QRectF(10, HEADER_H + 5, BLOCK_W - 20, 20),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            fm.elidedText(self.block_id, Qt.TextElideMode.ElideRight, BLOCK_W - 24 - fms.horizontalAdvance(count)),
+        )
         painter.setFont(small)
         painter.setPen(t.color("muted"))
         if count:
-            painter.drawText(QRectF(10, HEADER_H + 5, BLOCK_W - 20, 20),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, count)
+            painter.drawText(
+                QRectF(10, HEADER_H + 5, BLOCK_W - 20, 20),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                count,
+            )
         summary = block_summary(self.type_name, self.params)
-        painter.drawText(QRectF(10, HEADER_H + 25, BLOCK_W - 20, 18), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         fms.elidedText(summary, Qt.TextElideMode.ElideRight, BLOCK_W - 20))
+        painter.drawText(
+            QRectF(10, HEADER_H + 25, BLOCK_W - 20, 18),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            fms.elidedText(summary, Qt.TextElideMode.ElideRight, BLOCK_W - 20),
+        )
 
         # outline: problem state, link-target feedback, selection, hover
         painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -333,14 +369,18 @@ class BlockItem(QGraphicsObject):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.setPen(QPen(alert_color, 2.2, Qt.PenStyle.DashLine))
             painter.drawRoundedRect(rect.adjusted(-3.5, -3.5, 3.5, 3.5), RADIUS + 2, RADIUS + 2)
-            label = {"exploding": "exploding gradient", "vanishing": "vanishing gradient",
-                     "nonfinite": "non-finite gradient"}.get(self.train_alert, self.train_alert)
+            label = {
+                "exploding": "exploding gradient",
+                "vanishing": "vanishing gradient",
+                "nonfinite": "non-finite gradient",
+            }.get(self.train_alert, self.train_alert)
             _paint_pill(painter, t, QPointF(BLOCK_W / 2, -17), "⚠ " + label, color=alert_color)
 
         # the design's output: its shape under the output port
         if self.is_output and self.out_shape is not None:
-            _paint_pill(painter, t, QPointF(BLOCK_W / 2, BLOCK_H + 26), "output " + fmt_shape(self.out_shape),
-                        accent=True)
+            _paint_pill(
+                painter, t, QPointF(BLOCK_W / 2, BLOCK_H + 26), "output " + fmt_shape(self.out_shape), accent=True
+            )
 
     def _paint_badges(self, painter: QPainter, t) -> float:
         """Right side of a recurrent block's header: direction arrows and the merge mode."""
@@ -371,8 +411,11 @@ class BlockItem(QGraphicsObject):
             _arrow(painter, QPointF(ax, cy), QPointF(ax + 14, cy))
         if text:
             painter.setPen(QColor("#ffffff"))
-            painter.drawText(QRectF(x0 + arrows_w + 2, 0, w - arrows_w, HEADER_H),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+            painter.drawText(
+                QRectF(x0 + arrows_w + 2, 0, w - arrows_w, HEADER_H),
+                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                text,
+            )
         return w + 4
 
 
@@ -443,9 +486,13 @@ class LinkItem(QGraphicsPathItem):
         path = _wire_path(a, b)
         scene = self.scene()
         if scene is not None:
-            obstacles = [it.sceneBoundingRect() for it in scene.block_items()
-                         if it is not self.src and it is not self.dst
-                         and path.intersects(it.mapRectToScene(it.rect()).adjusted(-4, -4, 4, 4))]
+            obstacles = [
+                it.sceneBoundingRect()
+                for it in scene.block_items()
+                if it is not self.src
+                and it is not self.dst
+                and path.intersects(it.mapRectToScene(it.rect()).adjusted(-4, -4, 4, 4))
+            ]
             if obstacles:
                 half = _pill_rect(QPointF(), self.label).width() / 2 if self.label else 0.0
                 path, mid = _detour_path(a, b, obstacles, margin=max(28.0, half + 14))
@@ -621,8 +668,14 @@ class DesignScene(QGraphicsScene):
 
     def _connections(self):
         b = self.bridge
-        return [(b.blockAdded, self._add_item), (b.blockRemoved, self._remove_item), (b.linksChanged, self._sync_links),
-                (b.paramChanged, self._param_changed), (b.moved, self._moved), (b.checked, self.apply_check)]
+        return [
+            (b.blockAdded, self._add_item),
+            (b.blockRemoved, self._remove_item),
+            (b.linksChanged, self._sync_links),
+            (b.paramChanged, self._param_changed),
+            (b.moved, self._moved),
+            (b.checked, self.apply_check),
+        ]
 
     def clear_items(self) -> None:
         self.cancel_wire()
@@ -687,8 +740,7 @@ class DesignScene(QGraphicsScene):
         for bid, item in self.blocks.items():
             msgs = per_block.get(bid, [])
             level = "error" if any(lv == "error" for lv, _ in msgs) else ("warning" if msgs else None)
-            item.set_check(level, msgs, result.shapes.get(bid), result.param_counts.get(bid),
-                           bid == result.output_id)
+            item.set_check(level, msgs, result.shapes.get(bid), result.param_counts.get(bid), bid == result.output_id)
         for (src, dst), link in self.links.items():
             shape = result.shapes.get(src)
             ins = self.project.inputs_of(dst)
@@ -846,8 +898,11 @@ class DesignView(QGraphicsView):
     def __init__(self, scene: DesignScene, parent=None):
         super().__init__(scene, parent)
         self._scene = scene  # a view does not own its scene: keep a reference
-        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing
-                            | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setRenderHints(
+            QPainter.RenderHint.Antialiasing
+            | QPainter.RenderHint.TextAntialiasing
+            | QPainter.RenderHint.SmoothPixmapTransform
+        )
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.BoundingRectViewportUpdate)
         self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
         self.setRubberBandSelectionMode(Qt.ItemSelectionMode.IntersectsItemShape)
@@ -1013,8 +1068,9 @@ class DesignView(QGraphicsView):
             painter.setBrush(t.color("base"))
             painter.drawRoundedRect(r, 6, 6)
             painter.setPen(t.color("text"))
-            painter.drawText(r.adjusted(16, 8, -16, -8), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                             self.toast_text)
+            painter.drawText(
+                r.adjusted(16, 8, -16, -8), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.toast_text
+            )
             painter.restore()
 
     # ------------------------------------------------------------------ zoom and pan
@@ -1022,7 +1078,7 @@ class DesignView(QGraphicsView):
         delta = event.angleDelta().y() or event.angleDelta().x()
         if not delta:
             return
-        factor = 1.0015 ** delta
+        factor = 1.0015**delta
         z = max(self.MIN_ZOOM, min(self.MAX_ZOOM, self.zoom() * factor))
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.scale(z / self.zoom(), z / self.zoom())

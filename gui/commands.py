@@ -5,6 +5,7 @@ Removing blocks is a macro that first removes the selected links, then the block
 takes the block's links); undo replays the memos in reverse so blocks, links and their list positions
 (= input order of Concatenate/Add) come back exactly.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,6 +15,7 @@ from typing import Any
 from PySide6.QtGui import QUndoCommand
 
 from rnn_studio.engine import Block, Project
+
 
 class _Unset:
     """A param absent from the block (it takes its default). A singleton that survives deepcopy."""
@@ -46,8 +48,14 @@ class _Command(QUndoCommand):
 class AddBlocks(_Command):
     """Add blocks (with positions) and links among/into them: add, duplicate, paste."""
 
-    def __init__(self, project: Project, blocks: list[tuple[Block, tuple[float, float] | None]],
-                 links: list[tuple[str, str]] = (), text: str | None = None, bridge=None):
+    def __init__(
+        self,
+        project: Project,
+        blocks: list[tuple[Block, tuple[float, float] | None]],
+        links: list[tuple[str, str]] = (),
+        text: str | None = None,
+        bridge=None,
+    ):
         if text is None:
             text = f"Add {blocks[0][0].type}" if len(blocks) == 1 else f"Add {len(blocks)} blocks"
         super().__init__(project, text, bridge)
@@ -76,8 +84,14 @@ class AddBlocks(_Command):
 class RemoveItems(_Command):
     """Delete blocks (with their links) and selected links; undo restores everything in place."""
 
-    def __init__(self, project: Project, block_ids: list[str], links: list[tuple[str, str]] = (),
-                 text: str | None = None, bridge=None):
+    def __init__(
+        self,
+        project: Project,
+        block_ids: list[str],
+        links: list[tuple[str, str]] = (),
+        text: str | None = None,
+        bridge=None,
+    ):
         ids = [b.id for b in project.blocks if b.id in set(block_ids)]  # file order
         links = [tuple(link) for link in links if link[0] not in ids and link[1] not in ids]
         if text is None:
@@ -121,8 +135,14 @@ class AddLink(_Command):
 class MoveBlocks(_Command):
     """Move blocks to new positions. Consecutive nudges (arrow keys) of the same blocks merge."""
 
-    def __init__(self, project: Project, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]],
-                 text: str | None = None, mergeable: bool = False, bridge=None):
+    def __init__(
+        self,
+        project: Project,
+        moves: dict[str, tuple[tuple[float, float], tuple[float, float]]],
+        text: str | None = None,
+        mergeable: bool = False,
+        bridge=None,
+    ):
         if text is None:
             text = f"Move '{next(iter(moves))}'" if len(moves) == 1 else f"Move {len(moves)} blocks"
         super().__init__(project, text, bridge)
@@ -133,8 +153,9 @@ class MoveBlocks(_Command):
         return ID_MOVE
 
     def mergeWith(self, other: QUndoCommand) -> bool:
-        if not (isinstance(other, MoveBlocks) and self.mergeable and other.mergeable
-                and set(other.moves) == set(self.moves)):
+        if not (
+            isinstance(other, MoveBlocks) and self.mergeable and other.mergeable and set(other.moves) == set(self.moves)
+        ):
             return False
         for bid, (_, new) in other.moves.items():
             self.moves[bid] = (self.moves[bid][0], new)

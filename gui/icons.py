@@ -1,8 +1,8 @@
 """SVG icons from assets/icons (crisp at any device pixel ratio)."""
+
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
+from functools import cache
 
 from PySide6.QtGui import QIcon
 
@@ -23,7 +23,7 @@ CATEGORY_ICON = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def icon(name: str) -> QIcon:
     path = ICONS / f"{name}.svg"
     return QIcon(str(path)) if path.exists() else QIcon()

@@ -2,16 +2,30 @@
 (ranges, choices, nullable values, help text). It validates with Param.validate and reports edits as
 `paramEdited(block_id, name, value)`; the main window turns them into undo commands.
 """
+
 from __future__ import annotations
 
 import math
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel,
-                               QLineEdit, QScrollArea, QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from rnn_studio.engine import CATALOG, Param, fmt_shape
-from rnn_studio.engine import limits
+from rnn_studio.engine import CATALOG, Param, fmt_shape, limits
 from rnn_studio.engine.resources import human_bytes, memory_status
 
 from . import theme as themes
@@ -145,9 +159,12 @@ class Inspector(QWidget):
         self.design_info.setTextFormat(Qt.TextFormat.RichText)
         self.design_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.lay.addWidget(self.design_info)
-        self.lay.addWidget(self._muted(
-            "Select a block to edit its parameters.\n\nDrag blocks from the palette; drag from a block's bottom "
-            "port to another block to link them. Shapes appear on every link as you build."))
+        self.lay.addWidget(
+            self._muted(
+                "Select a block to edit its parameters.\n\nDrag blocks from the palette; drag from a block's bottom "
+                "port to another block to link them. Shapes appear on every link as you build."
+            )
+        )
         self.lay.addStretch(1)
         self._refresh_design()
 
@@ -158,21 +175,30 @@ class Inspector(QWidget):
             self.name_edit.setText(self.project.name)
         r, t = self.result, themes.current()
         n_err, n_warn = len(r.errors), len(r.warnings)
-        status = (f"<span style='color:{t.ok}'>\u2714 valid</span>" if r.ok
-                  else f"<span style='color:{t.error}'>\u2716 {n_err} error{'s' if n_err != 1 else ''}</span>")
+        status = (
+            f"<span style='color:{t.ok}'>\u2714 valid</span>"
+            if r.ok
+            else f"<span style='color:{t.error}'>\u2716 {n_err} error{'s' if n_err != 1 else ''}</span>"
+        )
         if n_warn:
             status += f", <span style='color:{t.warning}'>{n_warn} warning{'s' if n_warn != 1 else ''}</span>"
-        rows = [("Status", status), ("Blocks", str(len(self.project.blocks))), ("Links", str(len(self.project.links))),
-                ("Parameters", f"{r.total_params:,}")]
+        rows = [
+            ("Status", status),
+            ("Blocks", str(len(self.project.blocks))),
+            ("Links", str(len(self.project.links))),
+            ("Parameters", f"{r.total_params:,}"),
+        ]
         if r.resources is not None:
             rows.append(("Training memory", _memory_cell(r.resources)))
         if r.input_shape() is not None:
             rows.append(("Input", f"<code>{fmt_shape(r.input_shape())}</code>"))
         if r.output_shape() is not None:
             rows.append(("Output", f"<code>{fmt_shape(r.output_shape())}</code>"))
-        self.design_info.setText("<table cellspacing='0' cellpadding='3'>" + "".join(
-            f"<tr><td style='color:{t.muted}; padding-right:14px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
-            + "</table>")
+        self.design_info.setText(
+            "<table cellspacing='0' cellpadding='3'>"
+            + "".join(f"<tr><td style='color:{t.muted}; padding-right:14px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
 
     def _rename(self) -> None:
         name = self.name_edit.text().strip()
@@ -185,8 +211,12 @@ class Inspector(QWidget):
         self.lay.addWidget(self._title(f"{len(ids)} blocks selected"))
         total = sum(self.result.param_counts.get(i, 0) for i in ids) if self.result else 0
         self.lay.addWidget(self._muted(", ".join(ids)))
-        self.lay.addWidget(self._muted(f"{total:,} parameters in the selection.\n\nCtrl+D duplicates them with "
-                                       f"their links, Delete removes them, Ctrl+C copies them as JSON."))
+        self.lay.addWidget(
+            self._muted(
+                f"{total:,} parameters in the selection.\n\nCtrl+D duplicates them with "
+                f"their links, Delete removes them, Ctrl+C copies them as JSON."
+            )
+        )
         self.lay.addStretch(1)
 
     def _build_block(self, block_id: str) -> None:
@@ -212,8 +242,9 @@ class Inspector(QWidget):
         self.problems_box.setMargin(8)
         self.lay.addWidget(self.problems_box)
         if d is None:
-            self.lay.addWidget(self._muted(f"Unknown block type '{block.type}': no parameters to edit. "
-                                           f"Replace it with a known block."))
+            self.lay.addWidget(
+                self._muted(f"Unknown block type '{block.type}': no parameters to edit. Replace it with a known block.")
+            )
         elif d.params:
             sep = QFrame(objectName="Separator")
             sep.setFixedHeight(1)
@@ -250,7 +281,6 @@ class Inspector(QWidget):
         self._refresh_block()
 
     def _make_field(self, p: Param) -> _Field:
-        bid = self.block_id
         error = QLabel(objectName="ParamError")
         error.setWordWrap(True)
         error.hide()
@@ -273,6 +303,7 @@ class Inspector(QWidget):
                 if isinstance(v, str) and w.findText(v) < 0:
                     w.addItem(v)  # show an invalid value as it is; the error line says why
                 w.setCurrentText(str(v))
+
             get = w.currentText
         elif p.kind == "int":
             w = QSpinBox()
@@ -289,7 +320,14 @@ class Inspector(QWidget):
                 return None if (null_value is not None and w.value() == null_value) else w.value()
 
             def set_(v, w=w, null_value=null_value):
-                w.setValue(null_value if v is None and null_value is not None else int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else w.value())
+                w.setValue(
+                    null_value
+                    if v is None and null_value is not None
+                    else int(v)
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                    else w.value()
+                )
+
             w.valueChanged.connect(lambda _v, get=get: self._emit(p.name, get()))
         elif p.kind == "float" and (p.min is None or p.min == 0 or p.min >= 1e-3):
             w = QDoubleSpinBox()
@@ -305,6 +343,7 @@ class Inspector(QWidget):
             def set_(v, w=w):
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     w.setValue(float(v))
+
             w.valueChanged.connect(lambda v: self._emit(p.name, round(float(v), 6)))
         else:  # floats spanning decades (epsilon): a text field validated by the Param
             w = QLineEdit()
@@ -330,6 +369,7 @@ class Inspector(QWidget):
                     self._show_error(p.name, reason)
                 else:
                     self._emit(p.name, value)
+
             w.textEdited.connect(edited)
         w.setToolTip(tip)
         w.setObjectName(f"param_{p.name}")
@@ -346,8 +386,12 @@ class Inspector(QWidget):
             return
         if value is not UNSET and name in block.params and _same(block.params[name], value):
             return
-        if value is not UNSET and name not in block.params and _same(block.resolved().get(name), value) \
-                and isinstance(self.fields[name].widget, (QComboBox, QCheckBox)):
+        if (
+            value is not UNSET
+            and name not in block.params
+            and _same(block.resolved().get(name), value)
+            and isinstance(self.fields[name].widget, (QComboBox, QCheckBox))
+        ):
             return
         self.paramEdited.emit(self.block_id, name, value)
 
@@ -389,28 +433,39 @@ class Inspector(QWidget):
         if block is None:
             return
         t = themes.current()
-        self.id_label.setText(f"<b>{_html(block.id)}</b>"
-                              f" &nbsp;<span style='color:{t.muted}'>{block_summary(block.type, block.resolved())}</span>")
+        self.id_label.setText(
+            f"<b>{_html(block.id)}</b>"
+            f" &nbsp;<span style='color:{t.muted}'>{block_summary(block.type, block.resolved())}</span>"
+        )
         r = self.result
         shape = r.shapes.get(block.id) if r else None
         ins = [r.shapes.get(s) for s in self.project.inputs_of(block.id)] if r else []
         rows = []
         if ins:
             rows.append(("In", ", ".join(f"<code>{fmt_shape(s)}</code>" for s in ins)))
-        rows.append(("Out", f"<code>{fmt_shape(shape)}</code>" if shape is not None else
-                     f"<span style='color:{t.muted}'>unknown</span>"))
+        rows.append(
+            (
+                "Out",
+                f"<code>{fmt_shape(shape)}</code>"
+                if shape is not None
+                else f"<span style='color:{t.muted}'>unknown</span>",
+            )
+        )
         if r and block.id in r.param_counts:
             rows.append(("Params", f"{r.param_counts[block.id]:,}"))
-        self.info.setText("<table cellspacing='0' cellpadding='2'>" + "".join(
-            f"<tr><td style='color:{t.muted}; padding-right:12px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
-            + "</table>")
+        self.info.setText(
+            "<table cellspacing='0' cellpadding='2'>"
+            + "".join(f"<tr><td style='color:{t.muted}; padding-right:12px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
         probs = r.for_block(block.id) if r else []
         if probs:
             heads = {"error": "\u2716 Error", "warning": "\u26a0 Warning"}
             html = "<br><br>".join(
                 f"<span style='color:{t.error if p.level == 'error' else t.warning}'><b>"
                 f"{heads.get(p.level, p.level)}</b></span> {_html(p.message)}"
-                for p in probs)
+                for p in probs
+            )
             self.problems_box.setText(html)
             self.problems_box.show()
         else:

@@ -2,6 +2,7 @@
 links: layers by longest path, dummy nodes for links that skip layers (so they get a lane of their
 own), barycentre ordering sweeps, then x positions pulled towards the parents without overlaps.
 """
+
 from __future__ import annotations
 
 BLOCK_W, BLOCK_H = 208.0, 76.0
@@ -81,7 +82,7 @@ def layered_layout(ids: list[str], links: list[tuple[str, str]], origin=(0.0, 0.
         for li in rng:
             nbrs = preds if sweep % 2 == 0 else succs
 
-            def bary(n):
+            def bary(n, nbrs=nbrs):
                 ns = nbrs[n]
                 return sum(pos_index[m] for m in ns) / len(ns) if ns else pos_index[n]
 

@@ -8,16 +8,29 @@ Hooks for other panels (a Train dock, an Export action):
     window.add_panel(widget, title, area)    a dock with a View-menu toggle
     window.menus["File"|"Edit"|"View"|"Design"|"Help"], window.toolbar, window.actions[name]
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QIODevice, QMimeData, QPointF, QSaveFile, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QUndoStack
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox,
-                               QTabBar, QToolBar, QToolTip, QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QTabBar,
+    QToolBar,
+    QToolTip,
+    QWidget,
+)
 
 from rnn_studio.engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, ProjectFormatError, load_project
 from rnn_studio.engine.resources import memory_status
@@ -52,10 +65,15 @@ class MainWindow(QMainWindow):
     designChanged = Signal(object)  # CheckResult
     projectReplaced = Signal(object)  # Project (new / open / restore)
 
-    windows: list["MainWindow"] = []  # open windows (keeps Python references alive)
+    windows: list[MainWindow] = []  # open windows (keeps Python references alive)
 
-    def __init__(self, project: Project | None = None, path: str | None = None, autosave: bool = True,
-                 restore_state: bool = False):
+    def __init__(
+        self,
+        project: Project | None = None,
+        path: str | None = None,
+        autosave: bool = True,
+        restore_state: bool = False,
+    ):
         super().__init__()
         MainWindow.windows.append(self)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -76,10 +94,12 @@ class MainWindow(QMainWindow):
         self.inspector = Inspector()
         self.problems = ProblemsPanel()
         self.palette_dock = self._dock(self.palette, "Blocks", Qt.DockWidgetArea.LeftDockWidgetArea, "PaletteDock")
-        self.inspector_dock = self._dock(self.inspector, "Inspector", Qt.DockWidgetArea.RightDockWidgetArea,
-                                         "InspectorDock")
-        self.problems_dock = self._dock(self.problems, "Problems", Qt.DockWidgetArea.BottomDockWidgetArea,
-                                        "ProblemsDock")
+        self.inspector_dock = self._dock(
+            self.inspector, "Inspector", Qt.DockWidgetArea.RightDockWidgetArea, "InspectorDock"
+        )
+        self.problems_dock = self._dock(
+            self.problems, "Problems", Qt.DockWidgetArea.BottomDockWidgetArea, "ProblemsDock"
+        )
         self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 330], Qt.Orientation.Horizontal)
         self._bottom_ready = False  # the bottom area opens on demand only once the window is shown
         self._error_count = 0
@@ -115,16 +135,21 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         self.addDockWidget(area, dock)
         return dock
 
     # ------------------------------------------------------------------ the bottom area (Problems, Train, Tune)
     def bottom_docks(self) -> list[QDockWidget]:
-        return [d for d in self.findChildren(QDockWidget)
-                if self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea and not d.isFloating()]
+        return [
+            d
+            for d in self.findChildren(QDockWidget)
+            if self.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea and not d.isFloating()
+        ]
 
     def collapsed_bottom_height(self) -> int:
         """The tab bar's worth plus one line of the problems list: the design keeps the room."""
@@ -169,8 +194,13 @@ class MainWindow(QMainWindow):
                 self.collapse_bottom()
             QTimer.singleShot(0, self._watch_bottom_tabs)
 
-    def add_panel(self, widget: QWidget, title: str, area=Qt.DockWidgetArea.BottomDockWidgetArea,
-                  tabify_with: QDockWidget | None = None) -> QDockWidget:
+    def add_panel(
+        self,
+        widget: QWidget,
+        title: str,
+        area=Qt.DockWidgetArea.BottomDockWidgetArea,
+        tabify_with: QDockWidget | None = None,
+    ) -> QDockWidget:
         """Add a dock (e.g. Train) with a toggle in the View menu; tabbed with the problems panel by default."""
         dock = self._dock(widget, title, area, title.replace(" ", "") + "Dock")
         if tabify_with is None and area == Qt.DockWidgetArea.BottomDockWidgetArea:
@@ -180,8 +210,16 @@ class MainWindow(QMainWindow):
         self.menus["Panels"].addAction(dock.toggleViewAction())
         return dock
 
-    def _action(self, key: str, text: str, slot=None, shortcut=None, tip: str | None = None, checkable=False,
-                context=Qt.ShortcutContext.WindowShortcut) -> QAction:
+    def _action(
+        self,
+        key: str,
+        text: str,
+        slot=None,
+        shortcut=None,
+        tip: str | None = None,
+        checkable=False,
+        context=Qt.ShortcutContext.WindowShortcut,
+    ) -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
             seqs = shortcut if isinstance(shortcut, list) else [shortcut]
@@ -207,8 +245,13 @@ class MainWindow(QMainWindow):
         A("new", "&New", self.file_new, K.New, "Start an empty design")
         A("new_window", "New &Window", self.new_window, "Ctrl+Shift+N", "Open another designer window")
         A("open", "&Open\u2026", self.file_open, K.Open, "Open a design file")
-        A("import", "&Import Model\u2026", self.file_import, "Ctrl+Shift+I",
-          "Import a Keras 3 .keras or an ONNX model as a design, with its weights in a run folder")
+        A(
+            "import",
+            "&Import Model\u2026",
+            self.file_import,
+            "Ctrl+Shift+I",
+            "Import a Keras 3 .keras or an ONNX model as a design, with its weights in a run folder",
+        )
         A("save", "&Save", self.file_save, K.Save, "Save the design")
         A("save_as", "Save &As\u2026", self.file_save_as, "Ctrl+Shift+S", "Save the design under a new name")
         A("close", "&Close Window", self.close, "Ctrl+W")  # explicit: some platform themes map no key to Close/Quit
@@ -225,8 +268,14 @@ class MainWindow(QMainWindow):
         A("copy", "&Copy", self.copy, K.Copy, "Copy the selected blocks (as JSON)", context=canvas)
         A("paste", "&Paste", self.paste, K.Paste, "Paste blocks", context=canvas)
         A("duplicate", "D&uplicate", self.duplicate, "Ctrl+D", "Duplicate the selected blocks with their links")
-        A("delete", "&Delete", self.delete_selection, [QKeySequence(K.Delete), QKeySequence("Backspace")],
-          "Delete the selected blocks and links", context=canvas)
+        A(
+            "delete",
+            "&Delete",
+            self.delete_selection,
+            [QKeySequence(K.Delete), QKeySequence("Backspace")],
+            "Delete the selected blocks and links",
+            context=canvas,
+        )
         A("select_all", "Select &All", self.select_all, K.SelectAll, context=canvas)
         A("zoom_in", "Zoom &In", lambda: self.view.zoom_by(1.25), [QKeySequence(K.ZoomIn), QKeySequence("Ctrl+=")])
         A("zoom_out", "Zoom &Out", lambda: self.view.zoom_by(0.8), K.ZoomOut)
@@ -418,12 +467,14 @@ class MainWindow(QMainWindow):
             if result.warnings:
                 text += f" \u00b7 <span style='color:{t.warning}'>{_plural(len(result.warnings), 'warning')}</span>"
         else:
-            text = (f"<span style='color:{t.error}'>\u25cf</span> {_plural(len(result.errors), 'error')}"
-                    + (f", {_plural(len(result.warnings), 'warning')}" if result.warnings else ""))
+            text = f"<span style='color:{t.error}'>\u25cf</span> {_plural(len(result.errors), 'error')}" + (
+                f", {_plural(len(result.warnings), 'warning')}" if result.warnings else ""
+            )
         self.status_valid.setText(text)
         self.status_valid.setToolTip(f"Checked in {self.bridge.last_check_ms:.2f} ms" if self.bridge else "")
-        self.status_params.setText(f"{result.total_params:,} parameters{memory_text(result)} \u00b7 "
-                                   f"{len(self.project.blocks)} blocks")
+        self.status_params.setText(
+            f"{result.total_params:,} parameters{memory_text(result)} \u00b7 {len(self.project.blocks)} blocks"
+        )
         self.status_params.setToolTip(memory_status(result.resources)[1] if result.resources else "")
         counts = [_plural(len(result.errors), "error")] if result.errors else []
         counts += [_plural(len(result.warnings), "warning")] if result.warnings else []
@@ -495,8 +546,9 @@ class MainWindow(QMainWindow):
         for bid in ids:
             p = self.scene.blocks[bid].pos()
             moves[bid] = ((p.x(), p.y()), (p.x() + dx, p.y() + dy))
-        self.push(MoveBlocks(self.project, moves, text=f"Nudge {len(ids)} block(s)", mergeable=True,
-                             bridge=self.bridge))
+        self.push(
+            MoveBlocks(self.project, moves, text=f"Nudge {len(ids)} block(s)", mergeable=True, bridge=self.bridge)
+        )
 
     def set_param(self, block_id: str, name: str, value) -> bool:
         """One undo step, unless `value` is what the block already has (retyping a value changes nothing)."""
@@ -544,10 +596,13 @@ class MainWindow(QMainWindow):
     def clip_payload(self, ids: list[str]) -> dict:
         ids = [b.id for b in self.project.blocks if b.id in set(ids)]
         idset = set(ids)
-        return {"format": CLIP_FORMAT, "version": 1,
-                "blocks": [self.project.block(i).to_dict() for i in ids],
-                "links": [list(link) for link in self.project.links if link[0] in idset and link[1] in idset],
-                "layout": {i: list(self.project.position(i) or (0.0, 0.0)) for i in ids}}
+        return {
+            "format": CLIP_FORMAT,
+            "version": 1,
+            "blocks": [self.project.block(i).to_dict() for i in ids],
+            "links": [list(link) for link in self.project.links if link[0] in idset and link[1] in idset],
+            "layout": {i: list(self.project.position(i) or (0.0, 0.0)) for i in ids},
+        }
 
     def copy(self) -> bool:
         ids = self.scene.selected_block_ids()
@@ -583,8 +638,11 @@ class MainWindow(QMainWindow):
             except ProjectFormatError as e:
                 self.statusBar().showMessage(f"Cannot paste: {e}", 8000)
                 return []
-            payload = {"blocks": [b.to_dict() for b in p.blocks], "links": [list(x) for x in p.links],
-                       "layout": p.layout.get("blocks", {})}
+            payload = {
+                "blocks": [b.to_dict() for b in p.blocks],
+                "links": [list(x) for x in p.links],
+                "layout": p.layout.get("blocks", {}),
+            }
         if not isinstance(payload, dict) or not isinstance(payload.get("blocks"), list):
             self.statusBar().showMessage("Nothing to paste: the clipboard holds no RNN Studio blocks", 5000)
             return []
@@ -601,8 +659,9 @@ class MainWindow(QMainWindow):
     def insert_payload(self, payload: dict, offset: float = 0.0, text: str = "Paste") -> list[str]:
         """Add copied blocks with fresh ids (links among them kept), shifted by `offset`, and select them."""
         try:
-            proj = Project.from_dict({"format": "rnn-studio", "version": 1, "blocks": payload["blocks"],
-                                      "links": payload.get("links", [])})
+            proj = Project.from_dict(
+                {"format": "rnn-studio", "version": 1, "blocks": payload["blocks"], "links": payload.get("links", [])}
+            )
         except (ProjectFormatError, KeyError, TypeError) as e:
             self.statusBar().showMessage(f"Cannot paste: {e}", 8000)
             return []
@@ -703,9 +762,13 @@ class MainWindow(QMainWindow):
     def ask_save_changes(self) -> QMessageBox.StandardButton:
         """Save / Discard / Cancel; tests monkeypatch this instead of clicking a modal box."""
         name = Path(self.path).name if self.path else self.project.name
-        return QMessageBox.question(self, "Unsaved changes", f"Save changes to '{name}' before closing it?",
-                                    QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                                    | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        return QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"Save changes to '{name}' before closing it?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
 
     def confirm_discard(self) -> bool:
         if not self.is_modified():
@@ -720,7 +783,7 @@ class MainWindow(QMainWindow):
             self._forget_recovery()
             self.set_project(Project("untitled"))
 
-    def new_window(self) -> "MainWindow":
+    def new_window(self) -> MainWindow:
         w = MainWindow()
         w.show()
         return w
@@ -881,10 +944,8 @@ class MainWindow(QMainWindow):
     def restore_from(self, rec) -> None:
         """Load a RecoveryFile into this window, marked unsaved; its file is removed once loaded."""
         self.set_project(rec.project, rec.original_path, modified=True)
-        try:
+        with contextlib.suppress(OSError):
             rec.file.unlink()
-        except OSError:
-            pass
         if self.autosaver is not None:
             self.autosaver.mark_dirty()
 
@@ -926,10 +987,14 @@ class MainWindow(QMainWindow):
             self._checked(self.bridge.result)
         self.inspector.show_selection(self.scene.selected_block_ids())
 
-    GESTURES = [("Zoom", "Mouse wheel"), ("Pan", "Middle drag, or Space + drag"),
-                ("Select several", "Drag a box on empty canvas, or Ctrl+click"),
-                ("Link", "Drag from a block's bottom port onto another block"),
-                ("Move selection", "Arrow keys (Shift: 4 grid steps)"), ("Cancel a link drag", "Esc")]
+    GESTURES = [
+        ("Zoom", "Mouse wheel"),
+        ("Pan", "Middle drag, or Space + drag"),
+        ("Select several", "Drag a box on empty canvas, or Ctrl+click"),
+        ("Link", "Drag from a block's bottom port onto another block"),
+        ("Move selection", "Arrow keys (Shift: 4 grid steps)"),
+        ("Cancel a link drag", "Esc"),
+    ]
 
     def shortcut_rows(self) -> list[tuple[str, str, str]]:
         """(menu, command, keys) of every menu action that has a shortcut, in menu order, then the mouse gestures:
@@ -944,8 +1009,13 @@ class MainWindow(QMainWindow):
                 keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts())
                 if keys and id(a) not in seen:
                     seen.add(id(a))
-                    rows.append((menu_name, a.text().replace("&&", "\0").replace("&", "").replace("\0", "&")
-                                 .replace("\u2026", ""), keys))
+                    rows.append(
+                        (
+                            menu_name,
+                            a.text().replace("&&", "\0").replace("&", "").replace("\0", "&").replace("\u2026", ""),
+                            keys,
+                        )
+                    )
 
         for name, menu in self.menus.items():
             if name != "Panels":
@@ -954,7 +1024,14 @@ class MainWindow(QMainWindow):
 
     def show_shortcuts(self) -> QWidget:
         """A non-modal table of the shortcuts (F1)."""
-        from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout
+        from PySide6.QtWidgets import (
+            QDialog,
+            QDialogButtonBox,
+            QHeaderView,
+            QTableWidget,
+            QTableWidgetItem,
+            QVBoxLayout,
+        )
 
         rows = self.shortcut_rows()
         dlg = QDialog(self)
@@ -983,5 +1060,9 @@ class MainWindow(QMainWindow):
     def show_about(self) -> None:
         from rnn_studio.engine import __version__
 
-        QMessageBox.about(self, "About RNN Studio", f"<b>RNN Studio {__version__}</b><br>Design recurrent neural "
-                          f"networks by drag and drop, with live shape checking.")
+        QMessageBox.about(
+            self,
+            "About RNN Studio",
+            f"<b>RNN Studio {__version__}</b><br>Design recurrent neural "
+            f"networks by drag and drop, with live shape checking.",
+        )

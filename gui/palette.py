@@ -3,11 +3,11 @@
 Drag a block onto the canvas (mime type canvas.MIME_BLOCK carrying the type name), or double-click /
 press Enter to add it at the centre of the view.
 """
+
 from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from rnn_studio.engine import CATALOG, CATEGORIES
 
@@ -78,10 +78,16 @@ class Palette(QWidget):
                 item = QTreeWidgetItem([d.type])
                 item.setData(0, TYPE_ROLE, d.type)
                 item.setIcon(0, category_icon(cat))
-                n_in = "no input" if d.max_inputs == 0 else (
-                    f"{d.min_inputs}+ inputs" if d.max_inputs is None else "1 input")
-                item.setToolTip(0, f"<b>{d.type}</b> <i>({cat}, {n_in})</i><br>{d.help}<br>"
-                                   f"<span style='color:gray'>Drag onto the canvas, or double-click to add.</span>")
+                n_in = (
+                    "no input"
+                    if d.max_inputs == 0
+                    else (f"{d.min_inputs}+ inputs" if d.max_inputs is None else "1 input")
+                )
+                item.setToolTip(
+                    0,
+                    f"<b>{d.type}</b> <i>({cat}, {n_in})</i><br>{d.help}<br>"
+                    f"<span style='color:gray'>Drag onto the canvas, or double-click to add.</span>",
+                )
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
                 group.addChild(item)
                 self.items[d.type] = item

@@ -1,4 +1,5 @@
 """The problems panel: the engine's errors and warnings, one row each; clicking a row selects the block."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal

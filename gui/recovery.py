@@ -5,6 +5,7 @@ Recovery files live in $RNN_STUDIO_RECOVERY_DIR or <app data>/recovery, one per 
 recovery-<pid>-<n>.json = {"format": "rnn-studio-recovery", "pid", "saved_at", "path", "project"}.
 A file whose pid is no longer running is an orphan: that window died with unsaved changes.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -28,8 +29,9 @@ def recovery_dir() -> Path:
     if env:
         d = Path(env)
     else:
-        base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or \
-            str(Path.home() / ".rnn-studio")
+        base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or str(
+            Path.home() / ".rnn-studio"
+        )
         d = Path(base) / "recovery"
     d.mkdir(parents=True, exist_ok=True)
     return d
@@ -108,8 +110,14 @@ class Autosaver(QObject):
     def write_now(self) -> Path:
         self.timer.stop()
         project, path = self.snapshot()
-        data = {"format": FORMAT, "version": 1, "pid": os.getpid(), "saved_at": time.time(), "path": path,
-                "project": project.to_dict()}
+        data = {
+            "format": FORMAT,
+            "version": 1,
+            "pid": os.getpid(),
+            "saved_at": time.time(),
+            "path": path,
+            "project": project.to_dict(),
+        }
         atomic_write_text(self.file, json.dumps(data, indent=1, ensure_ascii=False))
         self.writes += 1
         return self.file

@@ -2,6 +2,7 @@
 for the canvas painting. The system colour scheme decides unless the user (View > Theme) or
 RNN_STUDIO_THEME=light|dark says otherwise.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,16 +60,45 @@ class Theme:
 
 
 LIGHT = Theme(
-    name="light", window="#f3f4f6", base="#ffffff", alt_base="#f9fafb", text="#1f2937", muted="#5b6270",
-    border="#d1d5db", accent="#2563eb", accent_text="#ffffff", canvas="#f7f8fa", grid="#eceff3",
-    grid_major="#dfe3e9", block="#ffffff", block_border="#cbd5e1", wire="#64748b", label_bg="#ffffff",
+    name="light",
+    window="#f3f4f6",
+    base="#ffffff",
+    alt_base="#f9fafb",
+    text="#1f2937",
+    muted="#5b6270",
+    border="#d1d5db",
+    accent="#2563eb",
+    accent_text="#ffffff",
+    canvas="#f7f8fa",
+    grid="#eceff3",
+    grid_major="#dfe3e9",
+    block="#ffffff",
+    block_border="#cbd5e1",
+    wire="#64748b",
+    label_bg="#ffffff",
     label_text="#334155",
 )
 DARK = Theme(
-    name="dark", window="#1e1f22", base="#26282c", alt_base="#2b2d31", text="#e5e7eb", muted="#9ca3af",
-    border="#3a3d43", accent="#4c8dff", accent_text="#0b1220", canvas="#18191c", grid="#1f2024",
-    grid_major="#27292e", block="#2b2d31", block_border="#43464d", wire="#8b95a5", label_bg="#24262a",
-    label_text="#d1d5db", error="#f87171", warning="#fbbf24", ok="#4ade80",
+    name="dark",
+    window="#1e1f22",
+    base="#26282c",
+    alt_base="#2b2d31",
+    text="#e5e7eb",
+    muted="#9ca3af",
+    border="#3a3d43",
+    accent="#4c8dff",
+    accent_text="#0b1220",
+    canvas="#18191c",
+    grid="#1f2024",
+    grid_major="#27292e",
+    block="#2b2d31",
+    block_border="#43464d",
+    wire="#8b95a5",
+    label_bg="#24262a",
+    label_text="#d1d5db",
+    error="#f87171",
+    warning="#fbbf24",
+    ok="#4ade80",
 )
 
 UI_FONTS = ("Inter", "Segoe UI", "SF Pro Text", "Cantarell", "Noto Sans", "Ubuntu", "DejaVu Sans")
@@ -144,7 +174,8 @@ def stylesheet(t: Theme) -> str:
 QMainWindow::separator {{ background: {t.border}; width: 1px; height: 1px; }}
 QDockWidget {{ titlebar-close-icon: none; font-weight: 600; }}
 QDockWidget::title {{ padding: 6px 10px; background: {t.window}; border-bottom: 1px solid {t.border}; }}
-QToolBar {{ background: {t.window}; border: none; border-bottom: 1px solid {t.border}; padding: 3px 6px; spacing: 2px; }}
+QToolBar {{ background: {t.window}; border: none; border-bottom: 1px solid {t.border};
+    padding: 3px 6px; spacing: 2px; }}
 QToolButton {{ border: 1px solid transparent; border-radius: 5px; padding: 3px 6px; }}
 QToolButton:hover {{ background: {t.alt_base}; border-color: {t.border}; }}
 QToolButton:checked {{ background: {t.alt_base}; border-color: {t.accent}; }}
@@ -165,9 +196,10 @@ QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ image: url({down}); width: 1
 QComboBox {{ padding-right: 22px; }}
 QComboBox::drop-down {{ subcontrol-origin: padding; subcontrol-position: top right; width: 22px; border: none; }}
 QComboBox::down-arrow {{ image: url({down}); width: 14px; height: 14px; }}
-QComboBox QAbstractItemView {{ border: 1px solid {t.border}; background: {t.base}; selection-background-color: {t.accent};
-    selection-color: {t.accent_text}; outline: 0; }}
-QCheckBox::indicator {{ width: 16px; height: 16px; border: 1px solid {t.muted}; border-radius: 4px; background: {t.base}; }}
+QComboBox QAbstractItemView {{ border: 1px solid {t.border}; background: {t.base};
+    selection-background-color: {t.accent}; selection-color: {t.accent_text}; outline: 0; }}
+QCheckBox::indicator {{ width: 16px; height: 16px; border: 1px solid {t.muted}; border-radius: 4px;
+    background: {t.base}; }}
 QCheckBox::indicator:hover {{ border-color: {t.accent}; }}
 QCheckBox::indicator:checked {{ background: {t.accent}; border-color: {t.accent}; image: url({check}); }}
 QLineEdit[invalid="true"] {{ border-color: {t.error}; }}

@@ -8,6 +8,7 @@ In the source repository those subpackages are the top-level folders `engine/`, 
 and `assets/` (pyproject.toml maps them with `package-dir`); when this package is imported from a
 checkout, its search path is extended to the checkout's root so the same names resolve there.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +18,7 @@ __version__ = "0.2.0"
 _HERE = Path(__file__).resolve().parent
 if not (_HERE / "engine").is_dir() and (_HERE.parent / "engine" / "__init__.py").is_file():
     # Running from a source checkout (or an editable install of one): rnn_studio.engine -> <root>/engine.
-    __path__.append(str(_HERE.parent))  # type: ignore[name-defined]  # noqa: F821
+    __path__.append(str(_HERE.parent))  # noqa: F821
 
 
 def asset_path(*parts: str) -> Path:

@@ -11,9 +11,11 @@ Each group of verbs lives in its own module under rnn_studio/commands/ and expos
 `register(subparsers)`; each verb sets `func(args) -> int` as its parser default. Modules are listed
 in COMMAND_MODULES; a module that is not there yet is skipped.
 """
+
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import sys
@@ -62,10 +64,9 @@ def excerpt_line(message: str, chars: int = 300) -> str:
 def safe_streams() -> None:
     """Printing never raises: characters the terminal's encoding lacks are written as escapes."""
     for stream in (sys.stdout, sys.stderr):
-        try:
+        # replaced streams (tests, GUI) keep their own rules
+        with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")
-        except (AttributeError, ValueError):  # replaced streams (tests, GUI) keep their own rules
-            pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,9 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     if "gui" in known:
         flags = [a for a in argv if a.startswith("-")]
         positional = [a for a in argv if not a.startswith("-")]
-        if not positional and not set(flags) & {"-h", "--help", "--version"}:
-            argv = ["gui"] + argv
-        elif positional and positional[0] not in known and positional[0].endswith(".json"):
+        if (
+            not positional
+            and not set(flags) & {"-h", "--help", "--version"}
+            or positional
+            and positional[0] not in known
+            and positional[0].endswith(".json")
+        ):
             argv = ["gui"] + argv
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -111,8 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: never a bare traceback for the user
         if args.debug:
             raise
-        print(f"internal error: {type(e).__name__}: {printable(excerpt_line(str(e)))} (run with --debug for the "
-              f"traceback, and please report it)", file=sys.stderr)
+        print(
+            f"internal error: {type(e).__name__}: {printable(excerpt_line(str(e)))} (run with --debug for the "
+            f"traceback, and please report it)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

@@ -8,6 +8,7 @@
 then refreshes the caches with update-mime-database / update-desktop-database when they exist.
 No Qt here: `rnn-studio desktop-entry` works without a display.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,9 +46,11 @@ def data_home() -> Path:
 
 
 def installed_paths(home: Path) -> dict[str, Path]:
-    return {"desktop": home / "applications" / f"{APP_ID}.desktop",
-            "icon": home / "icons" / "hicolor" / "scalable" / "apps" / f"{APP_ID}.svg",
-            "mime": home / "mime" / "packages" / f"{APP_ID}.xml"}
+    return {
+        "desktop": home / "applications" / f"{APP_ID}.desktop",
+        "icon": home / "icons" / "hicolor" / "scalable" / "apps" / f"{APP_ID}.svg",
+        "mime": home / "mime" / "packages" / f"{APP_ID}.xml",
+    }
 
 
 def launcher_command() -> list[str]:
@@ -64,7 +67,7 @@ def launcher_command() -> list[str]:
 
 def _exec_arg(arg: str) -> str:
     """Quote one Exec argument per the Desktop Entry spec (then escape backslashes for the string type)."""
-    if not any(c in arg for c in ' \t\n"\'\\><~|&;$*?#()`'):
+    if not any(c in arg for c in " \t\n\"'\\><~|&;$*?#()`"):
         return arg
     quoted = '"' + "".join("\\" + c if c in '"`$\\' else c for c in arg) + '"'
     return quoted.replace("\\", "\\\\")
@@ -72,28 +75,32 @@ def _exec_arg(arg: str) -> str:
 
 def desktop_entry_text(command: list[str]) -> str:
     exec_line = " ".join(_exec_arg(a) for a in command) + " %f"
-    return "\n".join([
-        "[Desktop Entry]",
-        "Type=Application",
-        "Name=RNN Studio",
-        "GenericName=Neural Network Designer",
-        "Comment=Design recurrent neural networks, check shapes, train with live plots, export verified ONNX",
-        f"Exec={exec_line}",
-        f"TryExec={command[0]}",
-        f"Icon={APP_ID}",
-        "Terminal=false",
-        "Categories=Science;ArtificialIntelligence;",
-        f"MimeType={MIME_TYPE};",
-        "Keywords=RNN;LSTM;GRU;neural network;ONNX;PyTorch;",
-        "StartupNotify=true",
-        "",
-    ])
+    return "\n".join(
+        [
+            "[Desktop Entry]",
+            "Type=Application",
+            "Name=RNN Studio",
+            "GenericName=Neural Network Designer",
+            "Comment=Design recurrent neural networks, check shapes, train with live plots, export verified ONNX",
+            f"Exec={exec_line}",
+            f"TryExec={command[0]}",
+            f"Icon={APP_ID}",
+            "Terminal=false",
+            "Categories=Science;ArtificialIntelligence;",
+            f"MimeType={MIME_TYPE};",
+            "Keywords=RNN;LSTM;GRU;neural network;ONNX;PyTorch;",
+            "StartupNotify=true",
+            "",
+        ]
+    )
 
 
 def _check_platform() -> None:
     if sys.platform in ("win32", "darwin"):
-        raise DesktopError("desktop-entry installs a freedesktop.org launcher for Linux desktops; on "
-                           f"{'Windows' if sys.platform == 'win32' else 'macOS'} start RNN Studio with `rnn-studio`")
+        raise DesktopError(
+            "desktop-entry installs a freedesktop.org launcher for Linux desktops; on "
+            f"{'Windows' if sys.platform == 'win32' else 'macOS'} start RNN Studio with `rnn-studio`"
+        )
 
 
 def _refresh_caches(home: Path) -> list[str]:
@@ -102,8 +109,9 @@ def _refresh_caches(home: Path) -> list[str]:
     for tool, folder in (("update-mime-database", home / "mime"), ("update-desktop-database", home / "applications")):
         exe = shutil.which(tool)
         if exe and folder.is_dir():
-            subprocess.run([exe, str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
-                           check=False)
+            subprocess.run(
+                [exe, str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False
+            )
             ran.append(tool)
     return ran
 

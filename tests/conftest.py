@@ -1,4 +1,5 @@
 """Shared test setup. Qt must be headless before any Qt module loads."""
+
 import os
 import sys
 from pathlib import Path

@@ -4,6 +4,7 @@ Generic over the catalog: every block type takes part, with params drawn from it
 `test_values` (choices and bools from all their values). A block is kept only where `check` accepts it,
 so designs are valid without this file knowing any type's shape rule.
 """
+
 from __future__ import annotations
 
 from hypothesis import strategies as st
@@ -88,13 +89,36 @@ def garbage_designs(draw):
     """Arbitrary, mostly broken designs: unknown types, wrong param types, random links."""
     types = list(CATALOG) + ["GRUU", "", "Conv2D"]
     ids = draw(st.lists(st.sampled_from(["x", "a", "b", "c", "d", "e", "a.b", "1x"]), min_size=0, max_size=7))
-    values = st.one_of(st.none(), st.booleans(), st.integers(-3, 200), st.floats(allow_nan=True),
-                       st.text(max_size=5), st.lists(st.integers(), max_size=2))
-    names = st.sampled_from(["units", "timesteps", "features", "rate", "bidirectional", "merge_mode",
-                             "num_heads", "key_dim", "return_sequences", "num_layers", "activation", "zzz",
-                             "filters", "kernel_size", "padding", "strides", "dilation_rate"])
-    blocks = [Block(i, draw(st.sampled_from(types)), draw(st.dictionaries(names, values, max_size=3)))
-              for i in ids]
+    values = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-3, 200),
+        st.floats(allow_nan=True),
+        st.text(max_size=5),
+        st.lists(st.integers(), max_size=2),
+    )
+    names = st.sampled_from(
+        [
+            "units",
+            "timesteps",
+            "features",
+            "rate",
+            "bidirectional",
+            "merge_mode",
+            "num_heads",
+            "key_dim",
+            "return_sequences",
+            "num_layers",
+            "activation",
+            "zzz",
+            "filters",
+            "kernel_size",
+            "padding",
+            "strides",
+            "dilation_rate",
+        ]
+    )
+    blocks = [Block(i, draw(st.sampled_from(types)), draw(st.dictionaries(names, values, max_size=3))) for i in ids]
     pool = ids + ["ghost"]
     links = draw(st.lists(st.tuples(st.sampled_from(pool), st.sampled_from(pool)), max_size=8)) if ids else []
     return Project("garbage", blocks, links)

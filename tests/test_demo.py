@@ -1,5 +1,4 @@
 """`rnn-studio demo` (what `make run` does without a display): check, train, export, all for real."""
-from pathlib import Path
 
 from rnn_studio.cli import main
 

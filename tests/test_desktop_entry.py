@@ -1,5 +1,6 @@
 """`rnn-studio desktop-entry`: launcher, icon and *.rnn.json MIME type installed under $XDG_DATA_HOME,
 valid per desktop-file-validate, removed by --uninstall; the launcher's command opens a design."""
+
 import configparser
 import os
 import shutil
@@ -56,8 +57,13 @@ def test_desktop_file_validates(data_home):
     if validate is None:
         pytest.skip("desktop-file-validate not installed (apt-get install desktop-file-utils)")
     assert main(["desktop-entry"]) == 0
-    res = subprocess.run([validate, str(data_home / "applications" / "rnn-studio.desktop")],
-                         check=False, capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [validate, str(data_home / "applications" / "rnn-studio.desktop")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0 and not res.stdout.strip(), res.stdout + res.stderr
 
 
@@ -92,8 +98,15 @@ def test_launcher_command_opens_a_design(tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
     # the installed script may run another checkout's code: run this one's entry point the same way
     # --select fails (exit 2) unless the design's block 'l' was loaded into the window
-    res = subprocess.run([sys.executable, "-m", "rnn_studio", str(design), "--screenshot", str(shot), "--select", "l"],
-                         cwd=tmp_path, env=env, check=False, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "rnn_studio", str(design), "--screenshot", str(shot), "--select", "l"],
+        cwd=tmp_path,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert shot.is_file() and shot.stat().st_size > 10_000
 

@@ -1,13 +1,19 @@
 """The installed layout: one `rnn_studio` namespace mapped from the repository's top-level folders."""
+
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-FOLDERS = {"rnn_studio": "rnn_studio", "engine": "rnn_studio.engine", "exports": "rnn_studio.exports",
-           "gui": "rnn_studio.gui"}
+FOLDERS = {
+    "rnn_studio": "rnn_studio",
+    "engine": "rnn_studio.engine",
+    "exports": "rnn_studio.exports",
+    "gui": "rnn_studio.gui",
+}
 
 
 def test_every_package_folder_is_in_the_wheel():
@@ -26,8 +32,9 @@ def test_version_is_one_fact():
     from rnn_studio.engine import __version__ as engine_version
 
     assert engine_version == __version__
-    r = subprocess.run([sys.executable, "-m", "rnn_studio", "--version"], capture_output=True, text=True,
-                       cwd=ROOT, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "rnn_studio", "--version"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert r.returncode == 0 and r.stdout.strip() == f"rnn-studio {__version__}"
 
 

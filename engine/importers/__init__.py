@@ -4,6 +4,7 @@ checkpoint holds the imported weights (docs/import.md). No Qt, no TensorFlow, ke
     import_model(path) -> ImportedModel          raises ImportRefused (one line) for what cannot map
     write_import(imported, design_path, runs_dir="runs") -> run folder Path
 """
+
 from .common import (
     ImportedModel,
     ImportRefused,

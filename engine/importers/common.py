@@ -2,6 +2,7 @@
 their weights (in PyTorch layout), gate reordering, and writing the design + a run folder whose
 checkpoint holds the imported weights. No Qt, no TensorFlow, no keras.
 """
+
 from __future__ import annotations
 
 import json
@@ -107,12 +108,16 @@ def build_checked(imported: ImportedModel):
     missing = sorted(set(state) - set(imported.weights))
     extra = sorted(set(imported.weights) - set(state))
     if missing or extra:
-        raise ImportRefused(f"{imported.source}: imported weights do not fit the design (missing {missing[:3]}, "
-                            f"unexpected {extra[:3]}); please report this file")
+        raise ImportRefused(
+            f"{imported.source}: imported weights do not fit the design (missing {missing[:3]}, "
+            f"unexpected {extra[:3]}); please report this file"
+        )
     for key, value in imported.weights.items():
         if tuple(state[key].shape) != value.shape:
-            raise ImportRefused(f"{imported.source}: weight {key} has shape {value.shape}, the design needs "
-                                f"{tuple(state[key].shape)}; please report this file")
+            raise ImportRefused(
+                f"{imported.source}: weight {key} has shape {value.shape}, the design needs "
+                f"{tuple(state[key].shape)}; please report this file"
+            )
         state[key] = torch.from_numpy(value.copy())
     model.load_state_dict(state)
     return res, model.eval()
@@ -125,13 +130,23 @@ def imported_checkpoint(model, imported: ImportedModel) -> dict[str, Any]:
     from ..runs import CHECKPOINT_FORMAT
 
     weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-            "fingerprint": design_fingerprint(imported.project), "shapes": tensor_shapes(weights),
-            "model": weights,
-            "optimizer": None, "scheduler": None, "scaler": None, "epoch": 0, "step": 0, "rng": None,
-            "meta": run_meta(imported, model).to_dict(),
-            "config": {}, "train_state": {"epoch": 0, "step": 0},
-            "imported_from": {"path": imported.source, "format": imported.source_format}}
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "fingerprint": design_fingerprint(imported.project),
+        "shapes": tensor_shapes(weights),
+        "model": weights,
+        "optimizer": None,
+        "scheduler": None,
+        "scaler": None,
+        "epoch": 0,
+        "step": 0,
+        "rng": None,
+        "meta": run_meta(imported, model).to_dict(),
+        "config": {},
+        "train_state": {"epoch": 0, "step": 0},
+        "imported_from": {"path": imported.source, "format": imported.source_format},
+    }
 
 
 def run_meta(imported: ImportedModel, model):
@@ -142,9 +157,13 @@ def run_meta(imported: ImportedModel, model):
     from ..runs import RunMeta
 
     width, steps = model.input_shape[-1], model.input_shape[1]
-    meta = {"project_name": imported.project.name,
-            "task": str(imported.project.training.get("task", "regression")),
-            "features": [f"f{i}" for i in range(width)], "lookback": steps, **imported.meta}
+    meta = {
+        "project_name": imported.project.name,
+        "task": str(imported.project.training.get("task", "regression")),
+        "features": [f"f{i}" for i in range(width)],
+        "lookback": steps,
+        **imported.meta,
+    }
     if meta.get("x_mean") is None or meta.get("x_std") is None:
         meta.update(x_mean=[0.0] * width, x_std=[1.0] * width)
     if meta["task"] == "regression" and (meta.get("y_mean") is None or meta.get("y_std") is None):
@@ -174,11 +193,19 @@ def write_import(imported: ImportedModel, design_path: str | Path, runs_dir: str
     ckpt = imported_checkpoint(model, imported)
     write_checkpoint(checkpoint_path(run_dir, "best"), ckpt)
     write_checkpoint(checkpoint_path(run_dir, "last"), ckpt)
-    summary = {"run": str(run_dir), "name": imported.project.name, "stop_reason": "imported",
-               "imported_from": imported.source, "format": imported.source_format, "epochs_completed": 0,
-               "steps": 0, "parameters": int(sum(p.numel() for p in model.parameters())),
-               "notes": imported.notes, "checkpoints": {"best": True, "last": True},
-               "finished": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())}
+    summary = {
+        "run": str(run_dir),
+        "name": imported.project.name,
+        "stop_reason": "imported",
+        "imported_from": imported.source,
+        "format": imported.source_format,
+        "epochs_completed": 0,
+        "steps": 0,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "notes": imported.notes,
+        "checkpoints": {"best": True, "last": True},
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+    }
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     return run_dir
 
@@ -198,7 +225,9 @@ def import_model(path: str | Path) -> ImportedModel:
 
         return import_onnx(p)
     if suffix in (".h5", ".hdf5"):
-        raise ImportRefused(f"{p}: legacy Keras 2 HDF5 models are not supported: re-save it with Keras 3 as "
-                            f"model.save('model.keras')")
-    raise ImportRefused(f"{p}: unknown model file type {suffix or '(none)'!r}: import reads .keras (Keras 3) "
-                        f"and .onnx files")
+        raise ImportRefused(
+            f"{p}: legacy Keras 2 HDF5 models are not supported: re-save it with Keras 3 as model.save('model.keras')"
+        )
+    raise ImportRefused(
+        f"{p}: unknown model file type {suffix or '(none)'!r}: import reads .keras (Keras 3) and .onnx files"
+    )

@@ -8,6 +8,7 @@ Weight conversions (Keras kernel (in, G*H) -> torch weight (G*H, in), so every k
     Dense                   kernel (in, units) -> weight (units, in)
     MultiHeadAttention      query/key/value kernel (F, heads, k) -> (heads*k, F); output (heads, k, F) -> (F, heads*k)
 """
+
 from __future__ import annotations
 
 import io
@@ -27,11 +28,33 @@ from .common import (
     reorder_gates,
 )
 
-SUPPORTED = ("InputLayer", "GRU", "LSTM", "SimpleRNN", "Bidirectional", "Dense", "Activation", "Dropout",
-             "Concatenate", "Add", "Multiply", "Average", "LayerNormalization", "GlobalAveragePooling1D",
-             "GlobalMaxPooling1D", "Flatten", "MultiHeadAttention", "TimeDistributed(Dense|Dropout|Activation)",
-             "Conv1D", "MaxPooling1D", "AveragePooling1D", "BatchNormalization", "RepeatVector", "Embedding",
-             "Masking")
+SUPPORTED = (
+    "InputLayer",
+    "GRU",
+    "LSTM",
+    "SimpleRNN",
+    "Bidirectional",
+    "Dense",
+    "Activation",
+    "Dropout",
+    "Concatenate",
+    "Add",
+    "Multiply",
+    "Average",
+    "LayerNormalization",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "Flatten",
+    "MultiHeadAttention",
+    "TimeDistributed(Dense|Dropout|Activation)",
+    "Conv1D",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "BatchNormalization",
+    "RepeatVector",
+    "Embedding",
+    "Masking",
+)
 AWAITING_BLOCKS: tuple[str, ...] = ()  # layers a coming block will cover (refused by name until then)
 _ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "gelu", "softmax")
 _RECURRENT = ("GRU", "LSTM", "SimpleRNN")
@@ -53,8 +76,10 @@ class _Archive:
                 self.config = json.loads(z.read("config.json"))
                 weights = z.read("model.weights.h5")
         except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as e:
-            raise ImportRefused(f"{path}: not a Keras 3 .keras archive ({type(e).__name__}: {e}): save the model "
-                                f"with Keras 3 as model.save('model.keras')") from None
+            raise ImportRefused(
+                f"{path}: not a Keras 3 .keras archive ({type(e).__name__}: {e}): save the model "
+                f"with Keras 3 as model.save('model.keras')"
+            ) from None
         self.h5 = h5py.File(io.BytesIO(weights), "r")
 
     def name_stored_layers(self, layers: list[dict]) -> None:
@@ -76,8 +101,10 @@ class _Archive:
             stored = parts[0]
         for part in (stored,) + parts[1:]:
             if part not in group:
-                raise ImportRefused(f"{self.path}: no weights stored for layer '{'/'.join(parts)}' "
-                                    f"(the model was saved before it was built: call it once, then save)")
+                raise ImportRefused(
+                    f"{self.path}: no weights stored for layer '{'/'.join(parts)}' "
+                    f"(the model was saved before it was built: call it once, then save)"
+                )
             group = group[part]
         stored = group.get("vars", {})
         return [np.asarray(stored[k]) for k in sorted(stored, key=int)]
@@ -96,8 +123,10 @@ def _layer_list(config: dict, path: Path) -> tuple[list[dict], str]:
     kind = config.get("class_name")
     cfg = config.get("config", {})
     if kind not in ("Functional", "Sequential", "Model"):
-        raise ImportRefused(f"{path}: a {kind} model is not supported: import reads Functional and Sequential "
-                            f"models (subclassed models have no config to read)")
+        raise ImportRefused(
+            f"{path}: a {kind} model is not supported: import reads Functional and Sequential "
+            f"models (subclassed models have no config to read)"
+        )
     return cfg.get("layers", []), kind
 
 
@@ -105,8 +134,10 @@ def _inbound(layer: dict) -> list[str]:
     """Names of the layers feeding `layer` (Functional config), in argument order."""
     nodes = layer.get("inbound_nodes", [])
     if len(nodes) > 1:
-        raise ImportRefused(f"layer '{layer['name']}' ({layer['class_name']}) is called {len(nodes)} times (shared "
-                            f"weights): RNN Studio designs have one block per call; unshare the layer")
+        raise ImportRefused(
+            f"layer '{layer['name']}' ({layer['class_name']}) is called {len(nodes)} times (shared "
+            f"weights): RNN Studio designs have one block per call; unshare the layer"
+        )
     if not nodes:
         return []
     out: list[str] = []
@@ -132,11 +163,15 @@ def _input_params(layer: dict, where: str) -> dict[str, Any]:
     if dtype in ("int32", "int64", "uint8", "int16", "uint16", "uint32") and shape and len(shape) == 2:
         return {"timesteps": shape[1], "features": 1, "dtype": "int64"}  # token ids: one per step
     if not shape or len(shape) != 3:
-        raise ImportRefused(f"{where}: the model input has shape {shape}: RNN Studio designs take sequences "
-                            f"(batch, time, features), or integer token ids (batch, time)")
+        raise ImportRefused(
+            f"{where}: the model input has shape {shape}: RNN Studio designs take sequences "
+            f"(batch, time, features), or integer token ids (batch, time)"
+        )
     if dtype not in (None, "float32", "float16", "float64"):
-        raise ImportRefused(f"{where}: input dtype {dtype} is not supported: inputs are float sequences "
-                            f"(batch, time, features) or integer token ids (batch, time)")
+        raise ImportRefused(
+            f"{where}: input dtype {dtype} is not supported: inputs are float sequences "
+            f"(batch, time, features) or integer token ids (batch, time)"
+        )
     if shape[2] is None:
         raise ImportRefused(f"{where}: the input's feature size is unknown: give Input a fixed last dimension")
     return {"timesteps": shape[1], "features": shape[2]}
@@ -162,13 +197,20 @@ def import_keras(path: str | Path) -> ImportedModel:
         if kind == "Sequential":
             if cls == "InputLayer" or (prev is None and layer.get("build_config")):
                 if prev is None:
-                    prev = ids["__input__"] = builder.add("input", "Input", _input_params(
-                        layer if cls == "InputLayer" else {"build_config": layer["build_config"]}, str(path)))
+                    prev = ids["__input__"] = builder.add(
+                        "input",
+                        "Input",
+                        _input_params(
+                            layer if cls == "InputLayer" else {"build_config": layer["build_config"]}, str(path)
+                        ),
+                    )
                 if cls == "InputLayer":
                     continue
             if prev is None:
-                raise ImportRefused(f"{path}: the Sequential model has no input shape: build it with "
-                                    f"keras.Input((timesteps, features)) first")
+                raise ImportRefused(
+                    f"{path}: the Sequential model has no input shape: build it with "
+                    f"keras.Input((timesteps, features)) first"
+                )
             sources = [prev]
         else:
             sources = [ids[s] if s in ids else _unknown_source(s, lname) for s in _inbound(layer)]
@@ -230,14 +272,18 @@ def _check_masks(layers: list[dict], ids: dict[str, str], builder: DesignBuilder
             continue
         keras_masked = bool(_tensor_names((layer.get("inbound_nodes") or [{}])[0].get("kwargs", {}).get("mask")))
         if kind != "Sequential" and keras_masked != (bid in masked):
-            raise ImportRefused(f"layer '{name}' ({layer.get('class_name')}) is called "
-                                f"{'with' if keras_masked else 'without'} a padding mask, which the design cannot "
-                                f"reproduce from its Embedding(mask_zero) / Masking blocks: please report this file")
+            raise ImportRefused(
+                f"layer '{name}' ({layer.get('class_name')}) is called "
+                f"{'with' if keras_masked else 'without'} a padding mask, which the design cannot "
+                f"reproduce from its Embedding(mask_zero) / Masking blocks: please report this file"
+            )
 
 
 def _unknown_source(src: str, lname: str):
-    raise ImportRefused(f"layer '{lname}' is fed by '{src}', which comes later in the file: the model graph is "
-                        f"not in flow order; please report this file")
+    raise ImportRefused(
+        f"layer '{lname}' is fed by '{src}', which comes later in the file: the model graph is "
+        f"not in flow order; please report this file"
+    )
 
 
 def _check_single_io(config: dict, kind: str, path: Path) -> None:
@@ -247,8 +293,9 @@ def _check_single_io(config: dict, kind: str, path: Path) -> None:
     for key, what in (("input_layers", "inputs"), ("output_layers", "outputs")):
         items = cfg.get(key) or []
         if items and isinstance(items[0], list) and len(items) > 1:
-            raise ImportRefused(f"{path}: the model has {len(items)} {what}: RNN Studio designs have exactly one "
-                                f"input and one output")
+            raise ImportRefused(
+                f"{path}: the model has {len(items)} {what}: RNN Studio designs have exactly one input and one output"
+            )
 
 
 # ----------------------------------------------------------------------------- layers
@@ -271,8 +318,10 @@ def _map_layer(arc, builder, imported, layer, lname, cls, sources) -> str:
         return builder.add(lname, "Dropout", {"rate": float(cfg.get("rate", 0.0))}, sources)
     if cls in ("Concatenate", "Add"):
         if cls == "Concatenate" and cfg.get("axis", -1) not in (-1, 2 if _is_seq(builder, sources) else 1):
-            raise ImportRefused(f"{where} joins on axis {cfg.get('axis')}: RNN Studio's Concatenate joins on the "
-                                f"last (feature) axis only")
+            raise ImportRefused(
+                f"{where} joins on axis {cfg.get('axis')}: RNN Studio's Concatenate joins on the "
+                f"last (feature) axis only"
+            )
         return builder.add(lname, cls, {}, sources)
     if cls in ("Multiply", "Average"):
         return _map_pair_merge(builder, lname, cls, sources)
@@ -289,10 +338,15 @@ def _map_layer(arc, builder, imported, layer, lname, cls, sources) -> str:
     if cls in _WINDOW_MAPPERS:
         return _WINDOW_MAPPERS[cls](arc, builder, cfg, lname, cls, sources)
     if cls in ("Functional", "Sequential", "Model"):
-        raise ImportRefused(f"cannot import {where}: a model nested inside the model is not supported: build it "
-                            f"as one flat model (call the inner model's layers directly); {_supported_line()}")
-    why = (" (a block for it is coming with issue #13's new blocks)" if cls in AWAITING_BLOCKS
-           else " (RNN Studio has no block for it)")
+        raise ImportRefused(
+            f"cannot import {where}: a model nested inside the model is not supported: build it "
+            f"as one flat model (call the inner model's layers directly); {_supported_line()}"
+        )
+    why = (
+        " (a block for it is coming with issue #13's new blocks)"
+        if cls in AWAITING_BLOCKS
+        else " (RNN Studio has no block for it)"
+    )
     raise ImportRefused(f"cannot import {where}{why}; {_supported_line()}")
 
 
@@ -313,22 +367,30 @@ def _activation(value, where: str) -> str:
 
 def _check_cell(cfg: dict, cls: str, where: str) -> None:
     if cfg.get("stateful"):
-        raise ImportRefused(f"{where}: stateful=True is not supported: RNN Studio blocks start each sequence "
-                            f"from a zero state; re-save with stateful=False")
+        raise ImportRefused(
+            f"{where}: stateful=True is not supported: RNN Studio blocks start each sequence "
+            f"from a zero state; re-save with stateful=False"
+        )
     if cfg.get("return_state"):
-        raise ImportRefused(f"{where}: return_state=True gives several outputs: RNN Studio blocks return the "
-                            f"sequence or the final state; set return_state=False")
+        raise ImportRefused(
+            f"{where}: return_state=True gives several outputs: RNN Studio blocks return the "
+            f"sequence or the final state; set return_state=False"
+        )
     if cls == "GRU" and not cfg.get("reset_after", True):
-        raise ImportRefused(f"{where}: reset_after=False is not supported (PyTorch's GRU is Keras' "
-                            f"reset_after=True): retrain the model with reset_after=True")
+        raise ImportRefused(
+            f"{where}: reset_after=False is not supported (PyTorch's GRU is Keras' "
+            f"reset_after=True): retrain the model with reset_after=True"
+        )
     act = cfg.get("activation", "tanh")
     if cls == "SimpleRNN":
         if act not in ("tanh", "relu"):
             raise ImportRefused(f"{where}: activation {act!r} is not supported: SimpleRNN takes tanh or relu")
     elif act != "tanh" or cfg.get("recurrent_activation", "sigmoid") != "sigmoid":
-        raise ImportRefused(f"{where}: activation {act!r} / recurrent_activation "
-                            f"{cfg.get('recurrent_activation')!r} are not supported: PyTorch's fused {cls} uses "
-                            f"tanh and sigmoid")
+        raise ImportRefused(
+            f"{where}: activation {act!r} / recurrent_activation "
+            f"{cfg.get('recurrent_activation')!r} are not supported: PyTorch's fused {cls} uses "
+            f"tanh and sigmoid"
+        )
 
 
 def _recurrent_params(cfg: dict, cls: str) -> dict[str, Any]:
@@ -352,17 +414,23 @@ def _torch_weights(arc, cls: str, cfg: dict, parts: tuple[str, ...], units: int)
     if cls == "GRU":
         b = np.asarray(bias).reshape(2, 3 * units)
         order = KERAS_GRU_TO_TORCH
-        return (reorder_gates(kernel.T, order), reorder_gates(recurrent.T, order),
-                reorder_gates(b[0], order), reorder_gates(b[1], order))
+        return (
+            reorder_gates(kernel.T, order),
+            reorder_gates(recurrent.T, order),
+            reorder_gates(b[0], order),
+            reorder_gates(b[1], order),
+        )
     zero = np.zeros(gates * units, np.float32)
     return kernel.T, recurrent.T, bias, zero
 
 
 def _note_dropout(imported: ImportedModel, cfg: dict, where: str) -> None:
     if cfg.get("dropout") or cfg.get("recurrent_dropout"):
-        imported.notes.append(f"{where}: dropout={cfg.get('dropout')} / recurrent_dropout="
-                              f"{cfg.get('recurrent_dropout')} act only while training in Keras; RNN Studio has no "
-                              f"equivalent on a single layer, so fine-tuning runs without them (outputs are equal)")
+        imported.notes.append(
+            f"{where}: dropout={cfg.get('dropout')} / recurrent_dropout="
+            f"{cfg.get('recurrent_dropout')} act only while training in Keras; RNN Studio has no "
+            f"equivalent on a single layer, so fine-tuning runs without them (outputs are equal)"
+        )
 
 
 def _map_recurrent(arc, builder, imported, cfg, lname, cls, sources, parts) -> str:
@@ -382,8 +450,10 @@ def _map_bidirectional(arc, builder, imported, cfg, lname, sources) -> str:
     cls = fwd.get("class_name")
     where = f"layer '{lname}' (Bidirectional({cls}))"
     if cls not in _RECURRENT or bwd.get("class_name") != cls:
-        raise ImportRefused(f"cannot import {where}: Bidirectional wraps GRU, LSTM or SimpleRNN (the same type "
-                            f"both ways); {_supported_line()}")
+        raise ImportRefused(
+            f"cannot import {where}: Bidirectional wraps GRU, LSTM or SimpleRNN (the same type "
+            f"both ways); {_supported_line()}"
+        )
     fcfg, bcfg = fwd["config"], bwd["config"]
     for c in (fcfg, bcfg):
         _check_cell(c, cls, where)
@@ -392,8 +462,10 @@ def _map_bidirectional(arc, builder, imported, cfg, lname, sources) -> str:
     if mode not in ("concat", "sum", "mul", "ave"):
         raise ImportRefused(f"{where}: merge_mode {mode!r} is not supported: use concat, sum, mul or ave")
     if (_recurrent_params(fcfg, cls) != _recurrent_params(bcfg, cls)) or fcfg.get("go_backwards"):
-        raise ImportRefused(f"{where}: its forward and backward layers differ (units, return_sequences or "
-                            f"activation): RNN Studio's bidirectional block uses one setting for both")
+        raise ImportRefused(
+            f"{where}: its forward and backward layers differ (units, return_sequences or "
+            f"activation): RNN Studio's bidirectional block uses one setting for both"
+        )
     params = {**_recurrent_params(fcfg, cls), "bidirectional": True}
     if mode != "concat":
         params["merge_mode"] = mode
@@ -434,10 +506,13 @@ def _map_time_distributed(arc, builder, cfg, lname, sources) -> str:
         if kind == "Dropout":
             return builder.add(lname, "Dropout", {"rate": float(inner_cfg.get("rate", 0.0))}, sources)
         where = f"layer '{lname}' (TimeDistributed(Activation))"
-        return builder.add(lname, "Activation", {"activation": _activation(inner_cfg.get("activation"), where)},
-                           sources)
-    raise ImportRefused(f"cannot import layer '{lname}' (TimeDistributed({kind})): only Dense, Dropout and "
-                        f"Activation can be wrapped (they act per time step already); {_supported_line()}")
+        return builder.add(
+            lname, "Activation", {"activation": _activation(inner_cfg.get("activation"), where)}, sources
+        )
+    raise ImportRefused(
+        f"cannot import layer '{lname}' (TimeDistributed({kind})): only Dense, Dropout and "
+        f"Activation can be wrapped (they act per time step already); {_supported_line()}"
+    )
 
 
 def _map_layer_norm(arc, builder, cfg, lname, sources) -> str:
@@ -466,22 +541,29 @@ def _map_pair_merge(builder: DesignBuilder, lname: str, cls: str, sources: list[
     where = f"layer '{lname}' ({cls})"
     blocks = [builder.block(s) for s in sources]
     mode = "mul" if cls == "Multiply" else "ave"
-    fusable = (len(blocks) == 2 and all(b.type in _RECURRENT for b in blocks) and blocks[0].type == blocks[1].type
-               and not any(b.params.get("return_sequences") or b.params.get("bidirectional") for b in blocks)
-               and [bool(b.params.get("go_backwards")) for b in blocks] == [False, True]
-               and {k: v for k, v in blocks[0].params.items() if k != "go_backwards"}
-               == {k: v for k, v in blocks[1].params.items() if k != "go_backwards"}
-               and builder.project.inputs_of(blocks[0].id) == builder.project.inputs_of(blocks[1].id)
-               and not builder.project.outputs_of(blocks[0].id) and not builder.project.outputs_of(blocks[1].id))
+    fusable = (
+        len(blocks) == 2
+        and all(b.type in _RECURRENT for b in blocks)
+        and blocks[0].type == blocks[1].type
+        and not any(b.params.get("return_sequences") or b.params.get("bidirectional") for b in blocks)
+        and [bool(b.params.get("go_backwards")) for b in blocks] == [False, True]
+        and {k: v for k, v in blocks[0].params.items() if k != "go_backwards"}
+        == {k: v for k, v in blocks[1].params.items() if k != "go_backwards"}
+        and builder.project.inputs_of(blocks[0].id) == builder.project.inputs_of(blocks[1].id)
+        and not builder.project.outputs_of(blocks[0].id)
+        and not builder.project.outputs_of(blocks[1].id)
+    )
     if not fusable:
-        raise ImportRefused(f"cannot import {where}: RNN Studio has no {cls} block; it imports only as the merge "
-                            f"of a forward and a go_backwards recurrent layer (last states, same input); "
-                            f"{_supported_line()}")
+        raise ImportRefused(
+            f"cannot import {where}: RNN Studio has no {cls} block; it imports only as the merge "
+            f"of a forward and a go_backwards recurrent layer (last states, same input); "
+            f"{_supported_line()}"
+        )
     fwd, bwd = blocks
     fwd.params.update({"bidirectional": True, "merge_mode": mode})
     prefix_f, prefix_b = f"blocks.{fwd.id}.rnn.", f"blocks.{bwd.id}.rnn."
     for key in [k for k in builder.weights if k.startswith(prefix_b)]:
-        builder.weights[prefix_f + key[len(prefix_b):] + "_reverse"] = builder.weights.pop(key)
+        builder.weights[prefix_f + key[len(prefix_b) :] + "_reverse"] = builder.weights.pop(key)
     builder.project.links = [link for link in builder.project.links if bwd.id not in link]
     builder.project.blocks.remove(bwd)
     return fwd.id
@@ -494,10 +576,17 @@ def _map_attention(arc, builder, layer, lname, sources) -> str:
     kwargs = (layer.get("inbound_nodes") or [{}])[0].get("kwargs", {})
     if len(set(sources)) != 1 or kwargs.get("key") is not None:
         raise ImportRefused(f"{where}: only self-attention (query = value = key, one input tensor) is supported")
-    if cfg.get("value_dim") not in (None, key_dim) or cfg.get("output_shape") or cfg.get("use_gate") \
-            or cfg.get("attention_axes") not in (None, [1], (1,)) or cfg.get("sliding_window"):
-        raise ImportRefused(f"{where}: value_dim, output_shape, use_gate, sliding_window and attention_axes must "
-                            f"keep their defaults (value_dim = key_dim)")
+    if (
+        cfg.get("value_dim") not in (None, key_dim)
+        or cfg.get("output_shape")
+        or cfg.get("use_gate")
+        or cfg.get("attention_axes") not in (None, [1], (1,))
+        or cfg.get("sliding_window")
+    ):
+        raise ImportRefused(
+            f"{where}: value_dim, output_shape, use_gate, sliding_window and attention_axes must "
+            f"keep their defaults (value_dim = key_dim)"
+        )
     if kwargs.get("attention_mask") is not None or kwargs.get("return_attention_scores"):
         raise ImportRefused(f"{where}: attention_mask / return_attention_scores are not supported")
     params = {"num_heads": heads, "key_dim": key_dim}
@@ -533,8 +622,10 @@ def _one(value, name: str, where: str) -> int | None:
 
 def _channels_last(cfg: dict, where: str) -> None:
     if cfg.get("data_format", "channels_last") != "channels_last":
-        raise ImportRefused(f"{where}: data_format={cfg.get('data_format')!r} is not supported: RNN Studio "
-                            f"sequences are (batch, time, features), Keras' channels_last")
+        raise ImportRefused(
+            f"{where}: data_format={cfg.get('data_format')!r} is not supported: RNN Studio "
+            f"sequences are (batch, time, features), Keras' channels_last"
+        )
 
 
 def _map_conv1d(arc, builder, cfg, lname, cls, sources) -> str:
@@ -542,11 +633,15 @@ def _map_conv1d(arc, builder, cfg, lname, cls, sources) -> str:
     _channels_last(cfg, where)
     if int(cfg.get("groups", 1)) != 1:
         raise ImportRefused(f"{where}: groups={cfg.get('groups')} is not supported (grouped convolution)")
-    params = {"filters": int(cfg["filters"]), "kernel_size": _one(cfg["kernel_size"], "kernel_size", where),
-              "strides": _one(cfg.get("strides", 1), "strides", where), "padding": cfg.get("padding", "valid"),
-              "dilation_rate": _one(cfg.get("dilation_rate", 1), "dilation_rate", where),
-              "activation": _activation(cfg.get("activation", "linear"), where),
-              "use_bias": bool(cfg.get("use_bias", True))}
+    params = {
+        "filters": int(cfg["filters"]),
+        "kernel_size": _one(cfg["kernel_size"], "kernel_size", where),
+        "strides": _one(cfg.get("strides", 1), "strides", where),
+        "padding": cfg.get("padding", "valid"),
+        "dilation_rate": _one(cfg.get("dilation_rate", 1), "dilation_rate", where),
+        "activation": _activation(cfg.get("activation", "linear"), where),
+        "use_bias": bool(cfg.get("use_bias", True)),
+    }
     bid = builder.add(lname, "Conv1D", params, sources)
     values = arc.vars(lname)
     builder.set_weight(bid, "conv.weight", np.transpose(values[0], (2, 1, 0)))  # (k, in, out) -> (out, in, k)
@@ -560,22 +655,32 @@ def _map_window_pool(arc, builder, cfg, lname, cls, sources) -> str:
     _channels_last(cfg, where)
     size = _one(cfg.get("pool_size", 2), "pool_size", where)
     strides = _one(cfg.get("strides"), "strides", where)
-    params = {"pool_size": size, "strides": None if strides == size else strides,
-              "padding": cfg.get("padding", "valid")}
+    params = {
+        "pool_size": size,
+        "strides": None if strides == size else strides,
+        "padding": cfg.get("padding", "valid"),
+    }
     return builder.add(lname, cls, params, sources)
 
 
 def _map_batch_norm(arc, builder, cfg, lname, cls, sources) -> str:
     where = f"layer '{lname}' (BatchNormalization)"
     axis = cfg.get("axis", -1)
-    if axis not in (-1, [-1]) and not (_is_seq(builder, sources) and axis in (2, [2])) \
-            and not (not _is_seq(builder, sources) and axis in (1, [1])):
+    if (
+        axis not in (-1, [-1])
+        and not (_is_seq(builder, sources) and axis in (2, [2]))
+        and not (not _is_seq(builder, sources) and axis in (1, [1]))
+    ):
         raise ImportRefused(f"{where}: axis={axis} is not supported: RNN Studio normalizes the last (feature) axis")
     if cfg.get("renorm"):
         raise ImportRefused(f"{where}: renorm=True is not supported")
     center, scale = bool(cfg.get("center", True)), bool(cfg.get("scale", True))
-    params = {"momentum": float(cfg.get("momentum", 0.99)), "epsilon": float(cfg.get("epsilon", 1e-3)),
-              "center": center, "scale": scale}
+    params = {
+        "momentum": float(cfg.get("momentum", 0.99)),
+        "epsilon": float(cfg.get("epsilon", 1e-3)),
+        "center": center,
+        "scale": scale,
+    }
     bid = builder.add(lname, "BatchNormalization", params, sources)
     values = arc.vars(lname)
     for key, present in (("weight", scale), ("bias", center), ("running_mean", True), ("running_var", True)):
@@ -592,8 +697,11 @@ def _map_embedding(arc, builder, cfg, lname, cls, sources) -> str:
     where = f"layer '{lname}' (Embedding)"
     if cfg.get("embeddings_constraint") or cfg.get("lora_rank") or cfg.get("sparse"):
         raise ImportRefused(f"{where}: lora_rank / sparse embeddings are not supported")
-    params = {"input_dim": int(cfg["input_dim"]), "output_dim": int(cfg["output_dim"]),
-              "mask_zero": bool(cfg.get("mask_zero", False))}
+    params = {
+        "input_dim": int(cfg["input_dim"]),
+        "output_dim": int(cfg["output_dim"]),
+        "mask_zero": bool(cfg.get("mask_zero", False)),
+    }
     bid = builder.add(lname, "Embedding", params, sources)
     builder.set_weight(bid, "embedding.weight", arc.vars(lname)[0])
     return bid
@@ -603,6 +711,12 @@ def _map_masking(arc, builder, cfg, lname, cls, sources) -> str:
     return builder.add(lname, "Masking", {"mask_value": float(cfg.get("mask_value", 0.0))}, sources)
 
 
-_WINDOW_MAPPERS = {"Embedding": _map_embedding, "Masking": _map_masking,
-                   "Conv1D": _map_conv1d, "MaxPooling1D": _map_window_pool, "AveragePooling1D": _map_window_pool,
-                   "BatchNormalization": _map_batch_norm, "RepeatVector": _map_repeat}
+_WINDOW_MAPPERS = {
+    "Embedding": _map_embedding,
+    "Masking": _map_masking,
+    "Conv1D": _map_conv1d,
+    "MaxPooling1D": _map_window_pool,
+    "AveragePooling1D": _map_window_pool,
+    "BatchNormalization": _map_batch_norm,
+    "RepeatVector": _map_repeat,
+}

@@ -16,6 +16,7 @@ difference beyond tolerance refuses the import (never a silent wrong model).
 Weight layouts: ONNX W (D, G*H, in), R (D, G*H, H), B (D, 2*G*H) = [Wb, Rb]; gate orders ONNX LSTM
 i,o,f,c -> torch i,f,g,o; ONNX GRU z,r,h -> torch r,z,n, with linear_before_reset=1 only.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,10 +39,37 @@ from .common import (
 
 VERIFY_ATOL = 1e-4
 RECURRENT_OPS = {"GRU": "GRU", "LSTM": "LSTM", "RNN": "SimpleRNN"}
-SUPPORTED_OPS = ("GRU", "LSTM", "RNN", "Gemm", "MatMul", "Add", "Mul", "Concat", "Transpose", "Reshape", "Squeeze",
-                 "Gather", "Slice", "Relu", "Tanh", "Sigmoid", "Softmax", "Gelu", "ReduceMean", "ReduceMax",
-                 "Flatten", "Identity", "Dropout", "LayerNormalization", "Conv", "Pad", "MaxPool", "AveragePool",
-                 "BatchNormalization")
+SUPPORTED_OPS = (
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Mul",
+    "Concat",
+    "Transpose",
+    "Reshape",
+    "Squeeze",
+    "Gather",
+    "Slice",
+    "Relu",
+    "Tanh",
+    "Sigmoid",
+    "Softmax",
+    "Gelu",
+    "ReduceMean",
+    "ReduceMax",
+    "Flatten",
+    "Identity",
+    "Dropout",
+    "LayerNormalization",
+    "Conv",
+    "Pad",
+    "MaxPool",
+    "AveragePool",
+    "BatchNormalization",
+)
 
 
 def _supported_line() -> str:
@@ -75,12 +103,16 @@ def _load(path: Path):
                     consts[n.output[0]] = numpy_helper.to_array(a.t)
     inputs = [i for i in g.input if i.name not in consts]
     if len(inputs) != 1 or len(g.output) != 1:
-        raise ImportRefused(f"{path}: the graph has {len(inputs)} inputs and {len(g.output)} outputs: RNN Studio "
-                            f"designs have exactly one input (batch, time, features) and one output")
+        raise ImportRefused(
+            f"{path}: the graph has {len(inputs)} inputs and {len(g.output)} outputs: RNN Studio "
+            f"designs have exactly one input (batch, time, features) and one output"
+        )
     dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
     if len(dims) != 3 or dims[2] is None:
-        raise ImportRefused(f"{path}: input '{inputs[0].name}' has shape {dims}: RNN Studio designs take "
-                            f"(batch, time, features) with a fixed feature size")
+        raise ImportRefused(
+            f"{path}: input '{inputs[0].name}' has shape {dims}: RNN Studio designs take "
+            f"(batch, time, features) with a fixed feature size"
+        )
     consumers: dict[str, list] = {}
     for n in g.node:
         for name in n.input:
@@ -95,8 +127,11 @@ def _attrs(node) -> dict[str, Any]:
     out = {}
     for a in node.attribute:
         v = helper.get_attribute_value(a)
-        out[a.name] = v.decode() if isinstance(v, bytes) else ([x.decode() if isinstance(x, bytes) else x for x in v]
-                                                              if isinstance(v, list) else v)
+        out[a.name] = (
+            v.decode()
+            if isinstance(v, bytes)
+            else ([x.decode() if isinstance(x, bytes) else x for x in v] if isinstance(v, list) else v)
+        )
     return out
 
 
@@ -121,30 +156,41 @@ def _rnn_spec(node, consts, where: str) -> _RnnSpec:
     if direction == "reverse":
         raise ImportRefused(f"{where}: direction=reverse is not supported (use forward or bidirectional)")
     if op == "GRU" and a.get("linear_before_reset", 0) != 1:
-        raise ImportRefused(f"{where}: linear_before_reset=0 is not supported: PyTorch's GRU (= Keras "
-                            f"reset_after=True) is ONNX linear_before_reset=1")
+        raise ImportRefused(
+            f"{where}: linear_before_reset=0 is not supported: PyTorch's GRU (= Keras "
+            f"reset_after=True) is ONNX linear_before_reset=1"
+        )
     if a.get("clip") is not None or a.get("input_forget") or a.get("layout"):
         raise ImportRefused(f"{where}: clip / input_forget / layout=1 are not supported")
     acts = a.get("activations")
     activation = "tanh"
     if op == "RNN" and acts and set(acts) == {"Relu"}:
         activation = "relu"
-    elif acts and [x for x in acts] not in (["Sigmoid", "Tanh"] * 2, ["Sigmoid", "Tanh", "Tanh"] * 2,
-                                             ["Sigmoid", "Tanh"], ["Sigmoid", "Tanh", "Tanh"], ["Tanh"], ["Tanh"] * 2):
+    elif acts and [x for x in acts] not in (
+        ["Sigmoid", "Tanh"] * 2,
+        ["Sigmoid", "Tanh", "Tanh"] * 2,
+        ["Sigmoid", "Tanh"],
+        ["Sigmoid", "Tanh", "Tanh"],
+        ["Tanh"],
+        ["Tanh"] * 2,
+    ):
         raise ImportRefused(f"{where}: activations {acts} are not supported (PyTorch's fused cells)")
     ins = list(node.input) + [""] * 8
     if ins[4] or (op == "LSTM" and ins[7]):
         raise ImportRefused(f"{where}: sequence_lens / peepholes are not supported")
     for i in (1, 2) + ((3,) if ins[3] else ()):
         if ins[i] not in consts:
-            raise ImportRefused(f"{where}: its weights are computed in the graph, not stored: re-export with "
-                                f"do_constant_folding=True")
+            raise ImportRefused(
+                f"{where}: its weights are computed in the graph, not stored: re-export with do_constant_folding=True"
+            )
     w, r = consts[ins[1]], consts[ins[2]]
     units, gates = int(a["hidden_size"]), GATES[cell]
     b = consts[ins[3]] if ins[3] else np.zeros((w.shape[0], 2 * gates * units), np.float32)
     order = {"GRU": ONNX_GRU_TO_TORCH, "LSTM": ONNX_LSTM_TO_TORCH, "SimpleRNN": (0,)}[cell]
-    dirs = [tuple(reorder_gates(m, order) for m in (w[d], r[d], b[d][:gates * units], b[d][gates * units:]))
-            for d in range(w.shape[0])]
+    dirs = [
+        tuple(reorder_gates(m, order) for m in (w[d], r[d], b[d][: gates * units], b[d][gates * units :]))
+        for d in range(w.shape[0])
+    ]
     return _RnnSpec(cell, units, direction == "bidirectional", activation, [dirs])
 
 
@@ -207,8 +253,10 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
     recurrent = [n for n in graph.nodes if n.op_type in RECURRENT_OPS]
     linear = _linear_ops(graph)
     norms = [n for n in graph.nodes if n.op_type == "LayerNormalization"]
-    by_op = {op: [n for n in graph.nodes if n.op_type == op and (op != "Gather" or _is_table_lookup(n, graph))]
-             for op in _OWN_WEIGHT_NODES.values()}
+    by_op = {
+        op: [n for n in graph.nodes if n.op_type == op and (op != "Gather" or _is_table_lookup(n, graph))]
+        for op in _OWN_WEIGHT_NODES.values()
+    }
     for bid in res.order:
         block = project.block(bid)
         assert block is not None  # res.order holds the design's own ids
@@ -237,8 +285,10 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
             _own_node_weights(builder, bid, block.type, p, by_op[_OWN_WEIGHT_NODES[block.type]], graph, path)
         elif block.type == "LayerNormalization":
             if not norms:
-                raise ImportRefused(f"{path}: LayerNormalization '{bid}' was exported below opset 17 (decomposed): "
-                                    f"re-export with --opset 17 or later")
+                raise ImportRefused(
+                    f"{path}: LayerNormalization '{bid}' was exported below opset 17 (decomposed): "
+                    f"re-export with --opset 17 or later"
+                )
             node = norms.pop(0)
             builder.set_weight(bid, "weight", graph.consts[node.input[1]])
             builder.set_weight(bid, "bias", graph.consts[node.input[2]])
@@ -257,8 +307,9 @@ def _is_table_lookup(node, graph: _Graph) -> bool:
     return table is not None and table.ndim == 2 and table.dtype.kind == "f"
 
 
-def _own_node_weights(builder: DesignBuilder, bid: str, type_: str, p: dict, nodes: list, graph: _Graph,
-                      path: Path) -> None:
+def _own_node_weights(
+    builder: DesignBuilder, bid: str, type_: str, p: dict, nodes: list, graph: _Graph, path: Path
+) -> None:
     """Weights of a block that exports to one weight-carrying node (Conv; BatchNormalization in eval)."""
     if not nodes:
         raise ImportRefused(f"{path}: fewer {_OWN_WEIGHT_NODES[type_]} nodes than the embedded design needs")
@@ -272,7 +323,7 @@ def _own_node_weights(builder: DesignBuilder, bid: str, type_: str, p: dict, nod
         keys = ["conv.weight", "conv.bias"] if p["use_bias"] else ["conv.weight"]
     else:  # scale, B, mean, var; a design without scale / center exported ones / zeros in their place
         keys = ["weight" if p["scale"] else None, "bias" if p["center"] else None, "running_mean", "running_var"]
-    for key, value in zip(keys, stored[:len(keys)], strict=True):
+    for key, value in zip(keys, stored[: len(keys)], strict=True):
         if key is None:
             continue
         if value is None:
@@ -304,8 +355,9 @@ def verify_against_onnx(imported: ImportedModel, path: Path, graph: _Graph, meta
     try:
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own error types for files it cannot run
-        raise ImportRefused(f"{path}: onnxruntime cannot load it ({type(e).__name__}: {str(e).splitlines()[0]})") \
-            from None
+        raise ImportRefused(
+            f"{path}: onnxruntime cannot load it ({type(e).__name__}: {str(e).splitlines()[0]})"
+        ) from None
     from ..compile import token_vocabulary
     from ..shapes import check
 
@@ -320,12 +372,16 @@ def verify_against_onnx(imported: ImportedModel, path: Path, graph: _Graph, meta
         with torch.no_grad():
             got = _run_ours(model, imported, x)
         if got.shape != want.shape:
-            raise ImportRefused(f"{path}: the imported design gives shape {got.shape} where the file gives "
-                                f"{want.shape}; please report this file")
+            raise ImportRefused(
+                f"{path}: the imported design gives shape {got.shape} where the file gives "
+                f"{want.shape}; please report this file"
+            )
         worst = max(worst, float(np.max(np.abs(got - want))) if want.size else 0.0)
     if not worst <= VERIFY_ATOL:
-        raise ImportRefused(f"{path}: the imported design differs from the file by {worst:.2e} (> {VERIFY_ATOL:.0e}) "
-                            f"on random inputs: this graph is not one import recognises; please report it")
+        raise ImportRefused(
+            f"{path}: the imported design differs from the file by {worst:.2e} (> {VERIFY_ATOL:.0e}) "
+            f"on random inputs: this graph is not one import recognises; please report it"
+        )
     imported.notes.append(f"verified against onnxruntime: max abs diff {worst:.1e}")
     return worst
 
@@ -337,7 +393,6 @@ def _run_ours(model, imported: ImportedModel, x: np.ndarray) -> np.ndarray:
     if imported.in_graph_normalization and meta.get("x_mean") is not None:
         x = (x - np.asarray(meta["x_mean"], np.float32)) / np.asarray(meta["x_std"], np.float32)
     y = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
-    if imported.in_graph_normalization and meta.get("task") == "regression" \
-            and meta.get("y_mean") is not None:
+    if imported.in_graph_normalization and meta.get("task") == "regression" and meta.get("y_mean") is not None:
         y = y * np.float32(meta["y_std"]) + np.float32(meta["y_mean"])
     return y

@@ -6,6 +6,7 @@ block; Conv / MaxPool / AveragePool / BatchNormalization / Pad / Relu / Tanh / S
 blocks (Conv1D, MaxPooling1D / AveragePooling1D, BatchNormalization), and the transpose back gives the
 block's sequence again. Padding must be one of Keras' (valid, causal, same): anything else is refused.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -56,7 +57,8 @@ class ChannelsFirstPatterns:
         if causal_ok and pad == (span - 1, 0):
             return "causal"
         if (stride == 1 or steps is not None) and pad == conv1d_padding(
-                {"kernel_size": span, "dilation_rate": 1, "strides": stride, "padding": "same"}, steps):
+            {"kernel_size": span, "dilation_rate": 1, "strides": stride, "padding": "same"}, steps
+        ):
             return "same"
         return None
 
@@ -74,8 +76,13 @@ class ChannelsFirstPatterns:
         v, a = ins[0], _attrs(node)
         pads = self._folded_const(node.input[1]) if len(node.input) > 1 and node.input[1] else a.get("pads")
         value = self._const(node.input[2]) if len(node.input) > 2 and node.input[2] else a.get("value", 0.0)
-        if not isinstance(v, _ChannelsFirst) or v.pad != (0, 0) or pads is None or a.get("mode", "constant") \
-                != "constant" or (value is not None and float(np.asarray(value).reshape(-1)[0]) != 0.0):
+        if (
+            not isinstance(v, _ChannelsFirst)
+            or v.pad != (0, 0)
+            or pads is None
+            or a.get("mode", "constant") != "constant"
+            or (value is not None and float(np.asarray(value).reshape(-1)[0]) != 0.0)
+        ):
             return None
         pads = [int(p) for p in np.asarray(pads).reshape(-1)]
         if len(pads) != 6 or any(pads[i] for i in (0, 1, 3, 4)):
@@ -86,8 +93,14 @@ class ChannelsFirstPatterns:
         v, a = ins[0], _attrs(node)
         weight = self._const(node.input[1])
         bias = self._const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-        if not isinstance(v, _ChannelsFirst) or weight is None or weight.ndim != 3 or a.get("group", 1) != 1 \
-                or (len(node.input) > 2 and node.input[2] and bias is None) or a.get("auto_pad", "NOTSET") != "NOTSET":
+        if (
+            not isinstance(v, _ChannelsFirst)
+            or weight is None
+            or weight.ndim != 3
+            or a.get("group", 1) != 1
+            or (len(node.input) > 2 and node.input[2] and bias is None)
+            or a.get("auto_pad", "NOTSET") != "NOTSET"
+        ):
             return None
         kernel, stride = int(weight.shape[2]), int(a.get("strides", [1])[0])
         dilation = int(a.get("dilations", [1])[0])
@@ -96,8 +109,14 @@ class ChannelsFirstPatterns:
         padding = self._keras_padding(pad, (kernel - 1) * dilation + 1, stride, self._steps_of(v.block), True)
         if padding is None or (stride > 1 and dilation > 1):
             return None
-        params = {"filters": int(weight.shape[0]), "kernel_size": kernel, "strides": stride, "padding": padding,
-                  "dilation_rate": dilation, "use_bias": bias is not None}
+        params = {
+            "filters": int(weight.shape[0]),
+            "kernel_size": kernel,
+            "strides": stride,
+            "padding": padding,
+            "dilation_rate": dilation,
+            "use_bias": bias is not None,
+        }
         bid = self.b.add("conv", "Conv1D", params, [v.block])
         self.b.set_weight(bid, "conv.weight", weight)
         if bias is not None:
@@ -106,14 +125,23 @@ class ChannelsFirstPatterns:
 
     def _channels_pool(self, node, ins, type_: str):
         v, a = ins[0], _attrs(node)
-        if not isinstance(v, _ChannelsFirst) or a.get("ceil_mode", 0) or a.get("auto_pad", "NOTSET") != "NOTSET" \
-                or a.get("dilations", [1]) != [1] or len(node.output) > 1 and node.output[1]:
+        if (
+            not isinstance(v, _ChannelsFirst)
+            or a.get("ceil_mode", 0)
+            or a.get("auto_pad", "NOTSET") != "NOTSET"
+            or a.get("dilations", [1]) != [1]
+            or len(node.output) > 1
+            and node.output[1]
+        ):
             return None
         size, stride = int(a["kernel_shape"][0]), int(a.get("strides", [1])[0])
         pads = a.get("pads", [0, 0])
         pad = (v.pad[0] + int(pads[0]), v.pad[1] + int(pads[1]))
-        if type_ == "AveragePooling1D" and pad != (0, 0) and (v.pad != (0, 0) or not a.get("count_include_pad", 0)
-                                                                 == 0):
+        if (
+            type_ == "AveragePooling1D"
+            and pad != (0, 0)
+            and (v.pad != (0, 0) or not a.get("count_include_pad", 0) == 0)
+        ):
             return None  # a padded average counts its padding: not Keras' 'same'
         padding = self._keras_padding(pad, size, stride, self._steps_of(v.block), False)
         if padding is None:
@@ -134,8 +162,12 @@ class ChannelsFirstPatterns:
         if isinstance(v, _HState):  # a recurrent layer's last state
             v = _Vec(self._state_vec([v], "concat", node))
         stats = [self._const(name) for name in node.input[1:5]]
-        if not isinstance(v, (_ChannelsFirst, _Vec)) or any(s is None for s in stats) or len(node.output) > 1 \
-                or (isinstance(v, _ChannelsFirst) and v.pad != (0, 0)):
+        if (
+            not isinstance(v, (_ChannelsFirst, _Vec))
+            or any(s is None for s in stats)
+            or len(node.output) > 1
+            or (isinstance(v, _ChannelsFirst) and v.pad != (0, 0))
+        ):
             return None
         params = {"momentum": float(f"{a.get('momentum', 0.9):.7g}"), "epsilon": float(f"{a.get('epsilon', 1e-5):.7g}")}
         bid = self.b.add("batchnorm", "BatchNormalization", params, [v.block])

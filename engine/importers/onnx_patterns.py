@@ -10,6 +10,7 @@ recognised is refused by name and type.
     _RnnH         stacked final states (L*D, B, H): entries (group, layer, direction)
     _HState       one final state (B, H)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -109,8 +110,10 @@ class PatternReader(ChannelsFirstPatterns):
         if isinstance(out, _HState):
             out = self._state_vec([out], "concat")
         if not isinstance(out, (_Seq, _Vec)):
-            raise ImportRefused(f"{self.path}: the graph output '{self.g.output_name}' is not recognised as a "
-                                f"block output; {_supported_line()}")
+            raise ImportRefused(
+                f"{self.path}: the graph output '{self.g.output_name}' is not recognised as a "
+                f"block output; {_supported_line()}"
+            )
 
     def _feeds_only_shapes(self, node) -> bool:
         """A tensor computed only to read its size (initial states sized from the batch) carries no data."""
@@ -183,8 +186,13 @@ class PatternReader(ChannelsFirstPatterns):
         spec = _rnn_spec(node, self.g.consts, _where(node))
         if isinstance(v, _TimeMajor):
             group, layer = _Group(spec, v.block, node.name or node.op_type), 0
-        elif isinstance(v, _RnnY) and v.stage == 2 and v.group.block is None \
-                and v.layer == len(v.group.spec.layers) - 1 and self._stackable(v.group.spec, spec):
+        elif (
+            isinstance(v, _RnnY)
+            and v.stage == 2
+            and v.group.block is None
+            and v.layer == len(v.group.spec.layers) - 1
+            and self._stackable(v.group.spec, spec)
+        ):
             group, layer = v.group, len(v.group.spec.layers)  # one more layer of a stack (num_layers)
             group.spec.layers += spec.layers
         elif isinstance(v, _RnnY) and v.stage == 2 and v.layer == len(v.group.spec.layers) - 1:
@@ -192,9 +200,12 @@ class PatternReader(ChannelsFirstPatterns):
             source = self._materialize(v.group, sequences=True, node=node)
             group, layer = _Group(spec, source, node.name or node.op_type), 0
         elif isinstance(v, _Seq):
-            self._refuse(node, "it reads a (batch, time, features) tensor as time-major: the module was built with "
-                               "batch_first=False; RNN Studio designs take (batch, time, features): re-export with "
-                               "batch_first=True")
+            self._refuse(
+                node,
+                "it reads a (batch, time, features) tensor as time-major: the module was built with "
+                "batch_first=False; RNN Studio designs take (batch, time, features): re-export with "
+                "batch_first=True",
+            )
         else:
             return None
         outs = [_RnnY(group, layer, 0), _RnnH([(group, layer, d) for d in range(2 if spec.bidirectional else 1)])]
@@ -248,9 +259,12 @@ class PatternReader(ChannelsFirstPatterns):
         if group is None:
             return None
         if group.spec.bidirectional:
-            self._refuse(node, "out[:, -1] of a bidirectional layer joins the backward pass's state after ONE step "
-                               "(the seed article's mistake); RNN Studio's blocks give h_n (forward at T-1, backward "
-                               "at 0): re-export with torch.cat([h_n[-2], h_n[-1]], -1)")
+            self._refuse(
+                node,
+                "out[:, -1] of a bidirectional layer joins the backward pass's state after ONE step "
+                "(the seed article's mistake); RNN Studio's blocks give h_n (forward at T-1, backward "
+                "at 0): re-export with torch.cat([h_n[-2], h_n[-1]], -1)",
+            )
         block = self.b.block(v.block)
         if self.b.project.outputs_of(v.block):
             return None
@@ -270,15 +284,19 @@ class PatternReader(ChannelsFirstPatterns):
             return self._materialize(group, sequences=False, node=node)
         if group.spec.bidirectional and got == want:
             return self._materialize(group, sequences=False, node=node, merge_mode=mode)
-        raise ImportRefused(f"cannot import {_where(node) if node is not None else 'the output'}: it uses final states "
-                            f"other than the last layer's h_n (forward, then backward); {_supported_line()}")
+        raise ImportRefused(
+            f"cannot import {_where(node) if node is not None else 'the output'}: it uses final states "
+            f"other than the last layer's h_n (forward, then backward); {_supported_line()}"
+        )
 
     def _materialize(self, group: _Group, sequences: bool, node, merge_mode: str = "concat") -> str:
         if group.block is not None and sequences and group.sequences:
             return group.block  # the same sequence read twice (e.g. once only for its shape)
         if group.block is not None:
-            raise ImportRefused(f"cannot import {_where(node)}: the recurrent node '{group.node_name}' has both its "
-                                f"sequence and its states used: an RNN Studio block gives one of them")
+            raise ImportRefused(
+                f"cannot import {_where(node)}: the recurrent node '{group.node_name}' has both its "
+                f"sequence and its states used: an RNN Studio block gives one of them"
+            )
         spec = group.spec
         params = {"units": spec.units}
         if spec.bidirectional:
@@ -305,8 +323,14 @@ class PatternReader(ChannelsFirstPatterns):
         v = ins[0]
         if isinstance(v, _HState):
             v = _Vec(self._state_vec([v], "concat", node))
-        if not isinstance(v, _Vec) or w is None or a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 \
-                or a.get("beta", 1.0) != 1.0 or (len(node.input) > 2 and node.input[2] and bias is None):
+        if (
+            not isinstance(v, _Vec)
+            or w is None
+            or a.get("transA", 0)
+            or a.get("alpha", 1.0) != 1.0
+            or a.get("beta", 1.0) != 1.0
+            or (len(node.input) > 2 and node.input[2] and bias is None)
+        ):
             return None
         weight = w if a.get("transB", 0) else w.T
         return self._dense(v, node, weight, bias)
@@ -342,8 +366,14 @@ class PatternReader(ChannelsFirstPatterns):
             bias = self._const(node.input[1 - ins.index(v)])
             block = self.b.block(v.block) if isinstance(v, (_Seq, _Vec)) else None
             src = next(i for i in node.input if self.values.get(i) is v)
-            if block is None or block.type != "Dense" or block.params.get("use_bias", True) \
-                    or bias is None or bias.size != block.params["units"] or not self._only_consumer(src, node):
+            if (
+                block is None
+                or block.type != "Dense"
+                or block.params.get("use_bias", True)
+                or bias is None
+                or bias.size != block.params["units"]
+                or not self._only_consumer(src, node)
+            ):
                 return None
             block.params.pop("use_bias")
             self.b.set_weight(block.id, "linear.bias", bias.reshape(-1))
@@ -374,8 +404,11 @@ class PatternReader(ChannelsFirstPatterns):
             return None
         block = self.b.block(v.block)
         src = next(i for i in node.input if self.values.get(i) is v or self.values.get(i) == v)
-        if block.type == "Dense" and block.params.get("activation", "linear") == "linear" \
-                and self._only_consumer(src, node):
+        if (
+            block.type == "Dense"
+            and block.params.get("activation", "linear") == "linear"
+            and self._only_consumer(src, node)
+        ):
             block.params["activation"] = name
             return v
         return self._block_like(v, node, "Activation", {"activation": name}, [v.block])
@@ -416,11 +449,15 @@ class PatternReader(ChannelsFirstPatterns):
     def _op_LayerNormalization(self, node, ins):
         v, a = ins[0], _attrs(node)
         scale, bias = self._const(node.input[1]), self._const(node.input[2]) if len(node.input) > 2 else None
-        if not isinstance(v, (_Seq, _Vec)) or a.get("axis", -1) not in (-1, 2 if isinstance(v, _Seq) else 1) \
-                or scale is None:
+        if (
+            not isinstance(v, (_Seq, _Vec))
+            or a.get("axis", -1) not in (-1, 2 if isinstance(v, _Seq) else 1)
+            or scale is None
+        ):
             return None
-        out = self._block_like(v, node, "LayerNormalization", {"epsilon": float(f"{a.get('epsilon', 1e-5):.7g}")}, [v.block])
+        out = self._block_like(
+            v, node, "LayerNormalization", {"epsilon": float(f"{a.get('epsilon', 1e-5):.7g}")}, [v.block]
+        )
         self.b.set_weight(out.block, "weight", scale)
         self.b.set_weight(out.block, "bias", bias if bias is not None else np.zeros_like(scale))
         return out
-

@@ -6,6 +6,7 @@
   a divergence is reported in the status bar and on the loss chart.
 - Design > Train (F5), Stop (Shift+F5) and Export (Ctrl+E) drive the panel from the menu and toolbar.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,9 +40,12 @@ def _scrolling(panel):
 class TrainingIntegration:
     def __init__(self, window):
         self.window = window
-        self.panel = TrainPanel(lambda: window.project, parent=window,
-                                colors_getter=lambda: training_colors(window.project),
-                                set_input_features=lambda block_id, n: window.set_param(block_id, "features", n))
+        self.panel = TrainPanel(
+            lambda: window.project,
+            parent=window,
+            colors_getter=lambda: training_colors(window.project),
+            set_input_features=lambda block_id, n: window.set_param(block_id, "features", n),
+        )
         holder = self.holder = _scrolling(self.panel)
         self.dock = window.add_panel(holder, "Train")
         window.problems_dock.raise_()
@@ -167,9 +171,11 @@ class TrainingIntegration:
 
     def _actions(self) -> None:
         w = self.window
-        specs = [("train", "&Train", self.start, "F5", "Train the design (opens the Train panel)"),
-                 ("stop_training", "St&op Training", self.panel.stop, "Shift+F5", "Stop the running training"),
-                 ("export", "&Export…", self.export, "Ctrl+E", "Export to verified ONNX or PyTorch source")]
+        specs = [
+            ("train", "&Train", self.start, "F5", "Train the design (opens the Train panel)"),
+            ("stop_training", "St&op Training", self.panel.stop, "Shift+F5", "Stop the running training"),
+            ("export", "&Export…", self.export, "Ctrl+E", "Export to verified ONNX or PyTorch source"),
+        ]
         menu = w.menus["Design"]
         menu.addSeparator()
         for key, text, slot, shortcut, tip in specs:

@@ -6,14 +6,17 @@ panel follows the run folder's metrics.jsonl (engine.follow.MetricsTail) from a 
 coalesced into the charts' buffers and the charts redraw at a bounded rate (15 Hz) however fast
 metrics arrive. Any run folder can be followed the same way, including one started from the CLI.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -27,8 +30,12 @@ from .plots import GradChart, LossChart, LrChart, PredictionChart
 
 REDRAW_HZ = 15
 DEMOS = [("Demo: chaotic series (Mackey-Glass)", "chaos"), ("Demo: noisy multi-frequency sine", "sine")]
-MISSING_CHOICES = [("Stop with an error", "error"), ("Interpolate", "interpolate"), ("Fill forward", "ffill"),
-                   ("Drop those rows", "drop")]
+MISSING_CHOICES = [
+    ("Stop with an error", "error"),
+    ("Interpolate", "interpolate"),
+    ("Fill forward", "ffill"),
+    ("Drop those rows", "drop"),
+]
 PREVIEW_ROWS = 10  # rows visible without scrolling
 PREVIEW_MAX_ROWS = 200  # rows loaded into the preview
 
@@ -52,8 +59,11 @@ class _WheelToPage(QtCore.QObject):
     def eventFilter(self, obj, event) -> bool:
         if event.type() != QtCore.QEvent.Wheel:
             return False
-        widget = obj.parentWidget() if isinstance(obj, QtWidgets.QWidget) and obj.objectName() == "qt_scrollarea_viewport" \
+        widget = (
+            obj.parentWidget()
+            if isinstance(obj, QtWidgets.QWidget) and obj.objectName() == "qt_scrollarea_viewport"
             else obj
+        )
         if isinstance(widget, QtWidgets.QWidget) and widget.hasFocus():
             return False
         page = self.panel.tabs.currentWidget() if hasattr(self.panel, "tabs") else None
@@ -90,7 +100,7 @@ def read_summary(run: Path) -> dict[str, Any]:
 class RunFollower(QtCore.QObject):
     """Reads a run's metrics.jsonl and dispatches records to the charts; remembers the whole stream."""
 
-    def __init__(self, panel: "TrainPanel", run_dir: Path):
+    def __init__(self, panel: TrainPanel, run_dir: Path):
         super().__init__(panel)
         self.panel = panel
         self.run_dir = Path(run_dir)
@@ -130,8 +140,8 @@ class ExportDialog(QtWidgets.QDialog):
         self.normalize = QtWidgets.QCheckBox("Fold input/target normalization into the graph")
         form.addRow("", self.normalize)
         row = QtWidgets.QHBoxLayout()
-        base = (default_dir or Path.cwd())
-        name = (run_dir.name if run_dir else "model")
+        base = default_dir or Path.cwd()
+        name = run_dir.name if run_dir else "model"
         self.path = QtWidgets.QLineEdit(str(base / f"{name}.onnx"))
         browse = QtWidgets.QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -153,8 +163,9 @@ class ExportDialog(QtWidgets.QDialog):
         self.details_button = QtWidgets.QPushButton("Show details")
         self.details_button.setCheckable(True)
         self.details_button.toggled.connect(self.report.setVisible)
-        self.details_button.toggled.connect(lambda on: self.details_button.setText("Hide details" if on
-                                                                                   else "Show details"))
+        self.details_button.toggled.connect(
+            lambda on: self.details_button.setText("Hide details" if on else "Show details")
+        )
         self.verdict = QtWidgets.QLabel("")
         self.verdict.setObjectName("verdict")
         buttons = QtWidgets.QDialogButtonBox()
@@ -193,10 +204,14 @@ class ExportDialog(QtWidgets.QDialog):
         self.repaint()  # show the busy state before the export blocks the event loop
         QtWidgets.QApplication.processEvents(QtCore.QEventLoop.ExcludeUserInputEvents)
         try:
-            self.result = export_model(self.run_dir, self.project_getter, Path(self.path.text()),
-                                       fmt="pytorch" if self.format.currentIndex() == 1 else "onnx",
-                                       checkpoint=self.checkpoint.currentText(),
-                                       include_normalization=self.normalize.isChecked())
+            self.result = export_model(
+                self.run_dir,
+                self.project_getter,
+                Path(self.path.text()),
+                fmt="pytorch" if self.format.currentIndex() == 1 else "onnx",
+                checkpoint=self.checkpoint.currentText(),
+                include_normalization=self.normalize.isChecked(),
+            )
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
             self.export_button.setEnabled(True)
@@ -237,13 +252,17 @@ def verification_rows(rep, path: Path) -> list[tuple[str, str]]:
     if rep.verified:
         rows.append(("Largest difference vs PyTorch", f"{_fmt_diff(rep.max_abs_diff)}  (tolerance {rep.tolerance:g})"))
     for case in rep.cases:
-        rows.append((f"  batch {case.batch}, time {case.time}", f"{'✔' if case.passed else '✘'} "
-                     f"{_fmt_diff(case.max_abs_diff)}"))
+        rows.append(
+            (f"  batch {case.batch}, time {case.time}", f"{'✔' if case.passed else '✘'} {_fmt_diff(case.max_abs_diff)}")
+        )
     if rep.format == "onnx":
-        rows += [("ONNX checker", rep.checker), ("Opset", str(rep.opset)),
-                 ("Input shape", " × ".join(map(str, rep.input_shape))),
-                 ("Output shape", " × ".join(map(str, rep.output_shape))),
-                 ("Normalization in graph", "yes" if rep.include_normalization else "no")]
+        rows += [
+            ("ONNX checker", rep.checker),
+            ("Opset", str(rep.opset)),
+            ("Input shape", " × ".join(map(str, rep.input_shape))),
+            ("Output shape", " × ".join(map(str, rep.output_shape))),
+            ("Normalization in graph", "yes" if rep.include_normalization else "no"),
+        ]
     if rep.recurrent_nodes:
         rows.append(("Recurrent nodes", ", ".join(f"{k} ×{v}" for k, v in rep.recurrent_nodes.items())))
     rows += [("Problem", str(problem)) for problem in rep.structure_problems]
@@ -254,12 +273,18 @@ def verification_rows(rep, path: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def export_model(run_dir: Path | None, project_getter: Callable, path: Path, *, fmt: str = "onnx",
-                 checkpoint: str = "best", include_normalization: bool = False) -> dict[str, Any]:
+def export_model(
+    run_dir: Path | None,
+    project_getter: Callable,
+    path: Path,
+    *,
+    fmt: str = "onnx",
+    checkpoint: str = "best",
+    include_normalization: bool = False,
+) -> dict[str, Any]:
     """Export a run's checkpoint (or the current design) and return what the dialog shows:
     {ok, headline, rows, details, max_abs_diff, result (the exporter's ExportResult, None on error)}."""
-    from rnn_studio import engine
-    from rnn_studio import exports
+    from rnn_studio import engine, exports
     from rnn_studio.engine.runs import RunError, load_run
 
     try:
@@ -269,8 +294,13 @@ def export_model(run_dir: Path | None, project_getter: Callable, path: Path, *, 
             project = project_getter()
             res = engine.check(project)
             if not res.ok:
-                return {"ok": False, "headline": "the design has errors", "max_abs_diff": None, "result": None,
-                        "details": "\n".join(p.message for p in res.errors)}
+                return {
+                    "ok": False,
+                    "headline": "the design has errors",
+                    "max_abs_diff": None,
+                    "result": None,
+                    "details": "\n".join(p.message for p in res.errors),
+                }
             import torch
 
             torch.manual_seed(0)
@@ -280,15 +310,26 @@ def export_model(run_dir: Path | None, project_getter: Callable, path: Path, *, 
         else:
             rep = exports.export_onnx(model, project, path, meta=meta, include_normalization=include_normalization)
     except (exports.ExportError, RunError, ValueError, OSError) as e:
-        return {"ok": False, "headline": str(e).splitlines()[0] if str(e) else type(e).__name__,
-                "details": str(e), "max_abs_diff": None, "result": getattr(e, "report", None)}
+        return {
+            "ok": False,
+            "headline": str(e).splitlines()[0] if str(e) else type(e).__name__,
+            "details": str(e),
+            "max_abs_diff": None,
+            "result": getattr(e, "report", None),
+        }
     diff = rep.max_abs_diff
-    headline = (f"max abs diff {diff:.2e} (tolerance {rep.tolerance:g})" if diff is not None else "exported")
+    headline = f"max abs diff {diff:.2e} (tolerance {rep.tolerance:g})" if diff is not None else "exported"
     if rep.format == "pytorch":
         headline = f"{path.name} reproduces the model ({headline})"
     rows = verification_rows(rep, path)
-    return {"ok": bool(rep.passed) if rep.verified else True, "headline": headline, "rows": rows,
-            "details": "\n".join(f"{k}: {v}" for k, v in rows), "max_abs_diff": diff, "result": rep}
+    return {
+        "ok": bool(rep.passed) if rep.verified else True,
+        "headline": headline,
+        "rows": rows,
+        "details": "\n".join(f"{k}: {v}" for k, v in rows),
+        "max_abs_diff": diff,
+        "result": rep,
+    }
 
 
 class TrainPanel(QtWidgets.QWidget):
@@ -302,9 +343,14 @@ class TrainPanel(QtWidgets.QWidget):
     alert = QtCore.Signal(str, str, str)  # block id ('' for none), kind, message
     alerts_cleared = QtCore.Signal()
 
-    def __init__(self, project_getter: Callable, parent=None, runs_root: Path | None = None,
-                 colors_getter: Callable[[], dict] | None = None,
-                 set_input_features: Callable[[str, int], None] | None = None):
+    def __init__(
+        self,
+        project_getter: Callable,
+        parent=None,
+        runs_root: Path | None = None,
+        colors_getter: Callable[[], dict] | None = None,
+        set_input_features: Callable[[str, int], None] | None = None,
+    ):
         super().__init__(parent)
         self.project_getter = project_getter
         self.set_input_features = set_input_features  # (input block id, n): the plan's one-click fix
@@ -333,12 +379,14 @@ class TrainPanel(QtWidgets.QWidget):
         super().showEvent(event)
         QtCore.QTimer.singleShot(0, self._redraw)  # what arrived while the tab was hidden
 
-    PROBE = ("import json, torch\n"
-             "found = [(f'cuda:{i} \u2014 {torch.cuda.get_device_name(i)}', f'cuda:{i}')"
-             " for i in range(torch.cuda.device_count())]\n"
-             "mps = getattr(torch.backends, 'mps', None)\n"
-             "if mps is not None and mps.is_available(): found.append(('mps \u2014 Apple GPU', 'mps'))\n"
-             "print(json.dumps(found))\n")
+    PROBE = (
+        "import json, torch\n"
+        "found = [(f'cuda:{i} \u2014 {torch.cuda.get_device_name(i)}', f'cuda:{i}')"
+        " for i in range(torch.cuda.device_count())]\n"
+        "mps = getattr(torch.backends, 'mps', None)\n"
+        "if mps is not None and mps.is_available(): found.append(('mps \u2014 Apple GPU', 'mps'))\n"
+        "print(json.dumps(found))\n"
+    )
 
     def _probe_devices(self) -> None:
         """List CUDA / MPS devices by name without blocking the editor: a short child process imports
@@ -538,8 +586,16 @@ class TrainPanel(QtWidgets.QWidget):
         self.preview_error.setStyleSheet(f"color: {theme_color('error')};")
         form.addRow(self.preview_error)
         self._wheel_guard = _WheelToPage(self)
-        for w in (self.source, self.target, self.series, self.missing, self.lookback, self.horizon, self.features,
-                  self.preview):
+        for w in (
+            self.source,
+            self.target,
+            self.series,
+            self.missing,
+            self.lookback,
+            self.horizon,
+            self.features,
+            self.preview,
+        ):
             w.installEventFilter(self._wheel_guard)
             if w is not self.preview and w is not self.features:
                 w.setFocusPolicy(QtCore.Qt.StrongFocus)
@@ -594,13 +650,24 @@ class TrainPanel(QtWidgets.QWidget):
         self.log_to = QtWidgets.QComboBox()  # engine/tracking.py; docs/tracking.md
         for text, value in (("none", None), ("TensorBoard", "tensorboard"), ("MLflow", "mlflow")):
             self.log_to.addItem(text, value)
-        self.log_to.setToolTip("Also write TensorBoard event files into the run folder, or log the run to MLflow "
-                               "(MLFLOW_TRACKING_URI, default runs/mlflow.db). Needs: pip install 'rnn-studio[tracking]'")
-        for label, w in (("Epochs:", self.epochs), ("Batch size:", self.batch), ("Learning rate:", self.lr),
-                         ("Optimizer:", self.optimizer), ("Weight decay:", self.weight_decay),
-                         ("LR schedule:", self.schedule), ("Early stop patience:", self.patience),
-                         ("Clip grad norm:", self.clip), ("Device:", self.device), ("Precision:", self.precision),
-                         ("Seed:", self.seed), ("Log to:", self.log_to)):
+        self.log_to.setToolTip(
+            "Also write TensorBoard event files into the run folder, or log the run to MLflow "
+            "(MLFLOW_TRACKING_URI, default runs/mlflow.db). Needs: pip install 'rnn-studio[tracking]'"
+        )
+        for label, w in (
+            ("Epochs:", self.epochs),
+            ("Batch size:", self.batch),
+            ("Learning rate:", self.lr),
+            ("Optimizer:", self.optimizer),
+            ("Weight decay:", self.weight_decay),
+            ("LR schedule:", self.schedule),
+            ("Early stop patience:", self.patience),
+            ("Clip grad norm:", self.clip),
+            ("Device:", self.device),
+            ("Precision:", self.precision),
+            ("Seed:", self.seed),
+            ("Log to:", self.log_to),
+        ):
             form.addRow(label, w)
             w.installEventFilter(self._wheel_guard)
             w.setFocusPolicy(QtCore.Qt.StrongFocus)
@@ -670,8 +737,11 @@ class TrainPanel(QtWidgets.QWidget):
 
     def _browse(self) -> None:
         kind, _ = self.source.currentData()
-        filt = {"csv": "CSV files (*.csv *.csv.gz *.tsv *.txt)", "npz": "NumPy archives (*.npz)",
-                "table": "Tables (*.parquet *.pq *.feather *.arrow *.ipc *.npy)"}.get(kind, "")
+        filt = {
+            "csv": "CSV files (*.csv *.csv.gz *.tsv *.txt)",
+            "npz": "NumPy archives (*.npz)",
+            "table": "Tables (*.parquet *.pq *.feather *.arrow *.ipc *.npy)",
+        }.get(kind, "")
         dialog = QtWidgets.QFileDialog(self, "Choose data", self._start_folder(), filt + ";;All files (*)")
         dialog.setFileMode(QtWidgets.QFileDialog.ExistingFile)
         dialog.fileSelected.connect(self.set_data_file)
@@ -761,8 +831,11 @@ class TrainPanel(QtWidgets.QWidget):
                 self.preview.setItem(r, c, QtWidgets.QTableWidgetItem(table.cell_text(name, r)))
 
     def ticked_features(self) -> list[str]:
-        return [self.features.item(i).text() for i in range(self.features.count())
-                if self.features.item(i).checkState() == QtCore.Qt.Checked]
+        return [
+            self.features.item(i).text()
+            for i in range(self.features.count())
+            if self.features.item(i).checkState() == QtCore.Qt.Checked
+        ]
 
     def _set_ticks(self, names: list[str]) -> None:
         self.features.blockSignals(True)
@@ -782,8 +855,7 @@ class TrainPanel(QtWidgets.QWidget):
         """The data settings as engine.data.DataSpec fields. For a table the ticked columns are passed
         as they are: what is ticked is exactly what trains."""
         kind, demo = self.source.currentData()
-        spec: dict[str, Any] = {"horizon": self.horizon.value(),
-                                "lookback": self.lookback.value() or None}
+        spec: dict[str, Any] = {"horizon": self.horizon.value(), "lookback": self.lookback.value() or None}
         if kind == "demo":
             spec["demo"] = demo
         else:
@@ -840,7 +912,9 @@ class TrainPanel(QtWidgets.QWidget):
         self._show_plan(plan, None)
 
     def _show_plan(self, plan, error: str | None) -> None:
-        lines = [] if plan is None else [line for line in plan.describe() if not line.startswith(("warning:", "error:"))]
+        lines = (
+            [] if plan is None else [line for line in plan.describe() if not line.startswith(("warning:", "error:"))]
+        )
         self.plan_text.setText("\n".join(lines))
         warnings = [] if plan is None else plan.warnings
         self.plan_warning.setText("\n".join(f"Warning: {w}" for w in warnings))
@@ -867,10 +941,17 @@ class TrainPanel(QtWidgets.QWidget):
         self.refresh_plan()
 
     def overrides(self) -> dict[str, Any]:
-        o = {"epochs": self.epochs.value(), "batch_size": self.batch.value(), "lr": self.lr.value(),
-             "optimizer": self.optimizer.currentText(), "weight_decay": self.weight_decay.value(),
-             "schedule": self.schedule.currentText(), "device": self.device.currentData(),
-             "precision": self.precision.currentText(), "seed": self.seed.value()}
+        o = {
+            "epochs": self.epochs.value(),
+            "batch_size": self.batch.value(),
+            "lr": self.lr.value(),
+            "optimizer": self.optimizer.currentText(),
+            "weight_decay": self.weight_decay.value(),
+            "schedule": self.schedule.currentText(),
+            "device": self.device.currentData(),
+            "precision": self.precision.currentText(),
+            "seed": self.seed.value(),
+        }
         if self.patience.value():
             o["patience"] = self.patience.value()
         if self.clip.value():
@@ -881,12 +962,12 @@ class TrainPanel(QtWidgets.QWidget):
 
     def load_settings(self, training: dict[str, Any]) -> None:
         """Fill the form from a project's `training` section."""
+
         def setv(w, key, cast=float):
             if key in training and training[key] is not None:
-                try:
+                with contextlib.suppress(TypeError, ValueError):
                     w.setValue(cast(training[key]))
-                except (TypeError, ValueError):
-                    pass
+
         setv(self.epochs, "epochs", int)
         setv(self.batch, "batch_size", int)
         setv(self.lr, "lr")
@@ -894,8 +975,7 @@ class TrainPanel(QtWidgets.QWidget):
         setv(self.patience, "patience", int)
         setv(self.clip, "clip_norm")
         setv(self.seed, "seed", int)
-        for combo, key in ((self.optimizer, "optimizer"), (self.schedule, "schedule"),
-                           (self.precision, "precision")):
+        for combo, key in ((self.optimizer, "optimizer"), (self.schedule, "schedule"), (self.precision, "precision")):
             if isinstance(training.get(key), str) and combo.findText(training[key]) >= 0:
                 combo.setCurrentText(training[key])
 
@@ -921,8 +1001,14 @@ class TrainPanel(QtWidgets.QWidget):
             s = read_summary(run)
             bits = [run.name]
             if s:
-                metric = next((f"{k}={s[k]:.4g}" for k in ("val_rmse", "val_accuracy", "val_loss")
-                               if isinstance(s.get(k), (int, float))), "")
+                metric = next(
+                    (
+                        f"{k}={s[k]:.4g}"
+                        for k in ("val_rmse", "val_accuracy", "val_loss")
+                        if isinstance(s.get(k), (int, float))
+                    ),
+                    "",
+                )
                 bits.append(f"{s.get('stop_reason', '')} {metric}".strip())
             elif self.follower and self.follower.run_dir == run:
                 bits.append("running…")
@@ -983,6 +1069,7 @@ class TrainPanel(QtWidgets.QWidget):
         if self.is_running():
             return None
         from rnn_studio import engine
+
         project = self.project_getter()
         res = engine.check(project)
         if not res.ok:
@@ -1060,8 +1147,13 @@ class TrainPanel(QtWidgets.QWidget):
                     self._handle(rec)
                 if f.end is None:
                     code = self.proc.exitcode
-                    self._finish({"stop_reason": "crashed", "message": f"the training process exited with code "
-                                  f"{code} without a summary; see {f.run_dir}"})
+                    self._finish(
+                        {
+                            "stop_reason": "crashed",
+                            "message": f"the training process exited with code "
+                            f"{code} without a summary; see {f.run_dir}",
+                        }
+                    )
                     return
             if f.end is not None and (self.proc is None or proc_done):
                 self._finish(f.end)
@@ -1078,8 +1170,10 @@ class TrainPanel(QtWidgets.QWidget):
             self.progress.setRange(0, max(total, 1))
             self.progress.setValue(int(rec.get("resumed_from_step") or 0))
             dev = rec.get("device_name") or rec.get("device")
-            self._say(f"Training '{rec.get('name')}' on {dev} · {rec.get('parameters', 0):,} parameters · "
-                      f"data {rec.get('data')}")
+            self._say(
+                f"Training '{rec.get('name')}' on {dev} · {rec.get('parameters', 0):,} parameters · "
+                f"data {rec.get('data')}"
+            )
             for w in rec.get("warnings") or []:
                 self._say(f"Warning: {w}", error=True)
         elif kind == "step":
@@ -1090,7 +1184,9 @@ class TrainPanel(QtWidgets.QWidget):
                 self.lr_chart.add(step, rec["lr"])
             self._progress(rec)
         elif kind == "grad":
-            blocks = {k: (v if isinstance(v, (int, float)) else float("nan")) for k, v in (rec.get("blocks") or {}).items()}
+            blocks = {
+                k: (v if isinstance(v, (int, float)) else float("nan")) for k, v in (rec.get("blocks") or {}).items()
+            }
             self.grad_chart.add(rec.get("step", 0), blocks, rec.get("total"))
             for a in self.watch.feed(rec.get("step", 0), blocks):
                 self._alert(a.block, a.kind, a.message, a.step)
@@ -1167,8 +1263,14 @@ class TrainPanel(QtWidgets.QWidget):
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self.refresh_plan()
-        metric = next((f"{k} {end[k]:.4g}" for k in ("val_rmse", "val_accuracy", "val_loss")
-                       if isinstance(end.get(k), (int, float))), "")
+        metric = next(
+            (
+                f"{k} {end[k]:.4g}"
+                for k in ("val_rmse", "val_accuracy", "val_loss")
+                if isinstance(end.get(k), (int, float))
+            ),
+            "",
+        )
         base = end.get("val_persistence_rmse")  # the same split as the metric beside it
         extra = f" (persistence {base:.4g})" if isinstance(base, (int, float)) and metric.startswith("val_rmse") else ""
         text = f"Run ended: {reason}" + (f" · best {metric}{extra}" if metric else "")
@@ -1178,9 +1280,11 @@ class TrainPanel(QtWidgets.QWidget):
         failed = reason in ("error", "crashed", "out of memory") or is_diverged(reason)
         if end.get("beats_persistence") is False and not failed:
             split = "validation" if end.get("persistence_split") == "val" else "test"
-            text += (f" — Warning: the model does not beat persistence on the {split} split "
-                     f"({end.get(end.get('persistence_split', 'test') + '_rmse', float('nan')):.4g} vs "
-                     f"{end.get(end.get('persistence_split', 'test') + '_persistence_rmse', float('nan')):.4g})")
+            text += (
+                f" — Warning: the model does not beat persistence on the {split} split "
+                f"({end.get(end.get('persistence_split', 'test') + '_rmse', float('nan')):.4g} vs "
+                f"{end.get(end.get('persistence_split', 'test') + '_persistence_rmse', float('nan')):.4g})"
+            )
             self._say(text, warning=True)
         else:
             self._say(text, error=failed)

@@ -2,8 +2,10 @@
 and redraws only from `refresh()`, which the panel calls from a QTimer at a bounded rate (15 Hz), so
 plotting cost never depends on how fast metrics arrive. Curves use peak downsampling and clip to view
 (smooth with 100k+ points); non-finite values are filtered before plotting and marked instead."""
+
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 
@@ -16,8 +18,7 @@ from .series import Series
 
 pg.setConfigOptions(antialias=False, foreground="#444", background=None)  # antialiased streaming curves cost paint time
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#bcbd22", "#7f7f7f"]
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 
 
 class LogAxis(pg.AxisItem):
@@ -52,7 +53,7 @@ class LogAxis(pg.AxisItem):
             return super().tickStrings(values, scale, spacing)
         out = []
         for v in values:
-            x = 10 ** v
+            x = 10**v
             out.append(f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e") if (x < 1e-3 or x >= 1e4) else f"{x:g}")
         return out
 
@@ -77,15 +78,14 @@ def apply_plot_theme(widget: pg.PlotWidget, title: str | None = None, legend=Non
 
 def follow_theme(widget: pg.PlotWidget, title: str | None = None, legend_getter=lambda: None) -> None:
     """Theme the chart now and on every theme switch (Train and Tune charts alike)."""
+
     def apply(_theme=None) -> None:
         try:
             apply_plot_theme(widget, title, legend_getter())
             widget.update()
         except (RuntimeError, AttributeError):  # the chart was closed or destroyed: stop following
-            try:
+            with contextlib.suppress(RuntimeError, TypeError):
                 themes.manager().changed.disconnect(apply)
-            except (RuntimeError, TypeError):
-                pass
 
     apply()
     themes.manager().changed.connect(apply)
@@ -93,20 +93,38 @@ def follow_theme(widget: pg.PlotWidget, title: str | None = None, legend_getter=
 
 def side_legend(plot: pg.PlotItem) -> pg.LegendItem:
     """A legend in the plot's layout to the right of the curves (never over them); named curves join it."""
-    legend = pg.LegendItem(verSpacing=-6, labelTextSize="8pt", labelTextColor=themes.current().text,
-                           brush=pg.mkBrush(themes.current().base))
+    legend = pg.LegendItem(
+        verSpacing=-6,
+        labelTextSize="8pt",
+        labelTextColor=themes.current().text,
+        brush=pg.mkBrush(themes.current().base),
+    )
     plot.layout.addItem(legend, 2, 3)
     plot.layout.setColumnStretchFactor(3, 0)
     plot.legend = legend  # PlotItem.plot(name=...) adds to plot.legend
     return legend
 
 
-def _curve(plot: pg.PlotItem, color: str, width: float = 1.5, name: str | None = None, alpha: int = 255,
-           symbol: str | None = None) -> pg.PlotDataItem:
+def _curve(
+    plot: pg.PlotItem,
+    color: str,
+    width: float = 1.5,
+    name: str | None = None,
+    alpha: int = 255,
+    symbol: str | None = None,
+) -> pg.PlotDataItem:
     c = QtGui.QColor(color)
     c.setAlpha(alpha)
-    item = plot.plot([], [], pen=pg.mkPen(c, width=width), name=name, symbol=symbol,
-                     symbolBrush=c if symbol else None, symbolPen=None if symbol else None, symbolSize=6)
+    item = plot.plot(
+        [],
+        [],
+        pen=pg.mkPen(c, width=width),
+        name=name,
+        symbol=symbol,
+        symbolBrush=c if symbol else None,
+        symbolPen=None if symbol else None,
+        symbolSize=6,
+    )
     item.setDownsampling(auto=True, method="peak")
     item.setClipToView(True)
     return item
@@ -187,8 +205,13 @@ class _Chart(pg.PlotWidget):
 
     def mark(self, step: float, text: str, color: str = "#d62728") -> None:
         """A labelled vertical line: a divergence stop, an exploding gradient."""
-        line = pg.InfiniteLine(pos=step, angle=90, pen=pg.mkPen(color, width=1.5, style=QtCore.Qt.DashLine),
-                               label=text, labelOpts={"position": 0.9, "color": color, "fill": (255, 255, 255, 200)})
+        line = pg.InfiniteLine(
+            pos=step,
+            angle=90,
+            pen=pg.mkPen(color, width=1.5, style=QtCore.Qt.DashLine),
+            label=text,
+            labelOpts={"position": 0.9, "color": color, "fill": (255, 255, 255, 200)},
+        )
         self.plotItem.addItem(line)
         self._markers.append(line)
 
@@ -221,7 +244,7 @@ class LossChart(_Chart):
         self.overlays: list[pg.PlotDataItem] = []
 
     def add_steps(self, steps, losses) -> None:
-        for s, v in zip(steps, losses):
+        for s, v in zip(steps, losses, strict=True):
             self.train.append(s, v)
             if math.isfinite(v):
                 # debiased EMA (as TensorBoard): no lag towards 0 at the start of a run
@@ -245,8 +268,15 @@ class LossChart(_Chart):
         """Another run's curves, dashed, for comparison."""
         pen = pg.mkPen("#7f7f7f", width=1.5, style=QtCore.Qt.DashLine)
         a = self.plotItem.plot(steps, losses, pen=pen, name=f"{name} (train)")
-        b = self.plotItem.plot(val_steps, val_losses, pen=pg.mkPen("#555", width=1.5, style=QtCore.Qt.DotLine),
-                               symbol="t", symbolSize=6, symbolBrush="#555", name=f"{name} (val)")
+        b = self.plotItem.plot(
+            val_steps,
+            val_losses,
+            pen=pg.mkPen("#555", width=1.5, style=QtCore.Qt.DotLine),
+            symbol="t",
+            symbolSize=6,
+            symbolBrush="#555",
+            name=f"{name} (val)",
+        )
         for item in (a, b):
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
@@ -352,7 +382,7 @@ class GradChart(_Chart):
         for bid, s in self.series.items():
             if not s.n:
                 continue
-            i = int(np.clip(np.searchsorted(s.x[:s.n], step), 0, s.n - 1))
+            i = int(np.clip(np.searchsorted(s.x[: s.n], step), 0, s.n - 1))
             if i > 0 and abs(s.x[i - 1] - step) < abs(s.x[i] - step):
                 i -= 1
             at = int(s.x[i])
@@ -371,7 +401,7 @@ class GradChart(_Chart):
         self._hover.show()
 
     def reset(self) -> None:
-        for bid, curve in self.curves.items():
+        for curve in self.curves.values():
             self.plotItem.removeItem(curve)
             self.legend.removeItem(curve)
         if self.c_total is not None:
@@ -406,8 +436,9 @@ class LrChart(_Chart):
             self.say_empty("" if len(x) else self.EMPTY)
             if len(y):  # a constant lr would otherwise get a meaningless +-400 axis
                 lo, hi = float(y.min()), float(y.max())
-                self.plotItem.setYRange(0, hi * 1.15 if hi > 0 else 1, padding=0) if hi - lo < 1e-12 * max(hi, 1) \
-                    else self.plotItem.enableAutoRange(axis="y")
+                self.plotItem.setYRange(0, hi * 1.15 if hi > 0 else 1, padding=0) if hi - lo < 1e-12 * max(
+                    hi, 1
+                ) else self.plotItem.enableAutoRange(axis="y")
 
     def reset(self) -> None:
         self.lr.clear()
@@ -450,7 +481,7 @@ class PredictionChart(QtWidgets.QStackedWidget):
         predicted = np.asarray(predicted, dtype=float).reshape(-1)
         x = np.arange(len(actual)) if x is None else np.asarray(x, dtype=float)
         self.c_true.setData(x, actual)
-        self.c_pred.setData(x[:len(predicted)], predicted)
+        self.c_pred.setData(x[: len(predicted)], predicted)
         self.setCurrentWidget(self.series_plot)
 
     def show_confusion(self, matrix, labels) -> None:

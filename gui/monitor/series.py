@@ -1,4 +1,5 @@
 """Growable numpy buffers for streaming plots (pyqtgraph's pattern: preallocate, double, slice)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,8 @@ class Series:
         m = len(xs)
         if self.n + m > len(self.x):
             self._grow(self.n + m)
-        self.x[self.n:self.n + m] = xs
-        self.y[self.n:self.n + m] = ys
+        self.x[self.n : self.n + m] = xs
+        self.y[self.n : self.n + m] = ys
         self.n += m
 
     def _grow(self, need: int) -> None:
@@ -35,11 +36,11 @@ class Series:
         for name in ("x", "y"):
             old = getattr(self, name)
             new = np.empty(cap)
-            new[:self.n] = old[:self.n]
+            new[: self.n] = old[: self.n]
             setattr(self, name, new)
 
     def view(self, finite_only: bool = True):
-        x, y = self.x[:self.n], self.y[:self.n]
+        x, y = self.x[: self.n], self.y[: self.n]
         if finite_only and self.n:
             ok = np.isfinite(y)
             if not ok.all():
@@ -51,4 +52,3 @@ class Series:
 
     def __len__(self) -> int:
         return self.n
-

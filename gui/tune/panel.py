@@ -11,6 +11,7 @@ rebuilt only when the trials changed. Nothing here writes to the study. The pane
     panel.openBestDesign.connect(main_window.open_design)   # str: path of <study>-best.rnn.json
     panel.runActivated.connect(train_panel.follow_run)       # str: a trial's run folder
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,13 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..monitor.plots import follow_theme
 
-STATE_COLORS = {"COMPLETE": (52, 120, 246), "PRUNED": (160, 160, 160), "FAIL": (220, 60, 60),
-                "RUNNING": (40, 170, 90), "WAITING": (200, 160, 40)}
+STATE_COLORS = {
+    "COMPLETE": (52, 120, 246),
+    "PRUNED": (160, 160, 160),
+    "FAIL": (220, 60, 60),
+    "RUNNING": (40, 170, 90),
+    "WAITING": (200, 160, 40),
+}
 
 
 def _fmt(v: Any) -> str:
@@ -44,8 +50,8 @@ def fetch_study(storage: str, study: str | None) -> dict[str, Any]:
     from rnn_studio.engine.tune import open_storage, trial_rows
 
     out: dict[str, Any] = {"studies": [], "study": study, "rows": [], "space": {}, "design": None, "error": None}
-    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).is_file():
-        out["error"] = f"no {storage[len('sqlite:///'):]} yet: start a study with rnn-studio tune"
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).is_file():
+        out["error"] = f"no {storage[len('sqlite:///') :]} yet: start a study with rnn-studio tune"
         return out  # a viewer never creates a database
     try:
         store = open_storage(storage)
@@ -85,8 +91,15 @@ class TunePanel(QtWidgets.QWidget):
     runActivated = QtCore.Signal(str)  # a trial's run folder (double-click on its row)
     _fetched = QtCore.Signal(object)
 
-    def __init__(self, storage: str | None = None, study: str | None = None, parent: QtWidgets.QWidget | None = None,
-                 *, best_dir: str | Path | None = None, poll_ms: int = 1000):
+    def __init__(
+        self,
+        storage: str | None = None,
+        study: str | None = None,
+        parent: QtWidgets.QWidget | None = None,
+        *,
+        best_dir: str | Path | None = None,
+        poll_ms: int = 1000,
+    ):
         super().__init__(parent)
         self._storage = storage
         self._study = study
@@ -161,11 +174,13 @@ class TunePanel(QtWidgets.QWidget):
         lay.addWidget(self.pages, 1)
         self._set_best_reason("no study yet: tune the design first")
 
-    EMPTY_TEXT = ("<b>No study yet.</b> A study trains many variations of this design — the values listed in "
-                  "its search space (<i>training › search</i> in the design file, e.g. GRU units or the "
-                  "learning rate) — and keeps the best. Each trial is a short training run on the data chosen "
-                  "in the Train tab; trials appear here as they finish, and <b>Open best design</b> opens the "
-                  "winner as a new design.")
+    EMPTY_TEXT = (
+        "<b>No study yet.</b> A study trains many variations of this design — the values listed in "
+        "its search space (<i>training › search</i> in the design file, e.g. GRU units or the "
+        "learning rate) — and keeps the best. Each trial is a short training run on the data chosen "
+        "in the Train tab; trials appear here as they finish, and <b>Open best design</b> opens the "
+        "winner as a new design."
+    )
 
     def _empty_page(self) -> QtWidgets.QWidget:
         page = QtWidgets.QWidget()
@@ -206,8 +221,11 @@ class TunePanel(QtWidgets.QWidget):
 
     def _set_best_reason(self, reason: str) -> None:
         self.best_button.setEnabled(not reason)
-        self.best_button.setToolTip("Write the best trial's design as <study>-best.rnn.json and open it"
-                                    if not reason else f"Open best design: {reason}")
+        self.best_button.setToolTip(
+            "Write the best trial's design as <study>-best.rnn.json and open it"
+            if not reason
+            else f"Open best design: {reason}"
+        )
 
     # ------------------------------------------------------------------ API
     def set_study(self, storage: str | None, study: str | None = None) -> None:
@@ -249,8 +267,13 @@ class TunePanel(QtWidgets.QWidget):
         if best is None or not design:
             return None
         project = Project.from_dict(design)
-        info = {"study": self._data.get("study"), "trial": best["number"], "value": best["value"],
-                "run": best["run"], "params": best["params"]}
+        info = {
+            "study": self._data.get("study"),
+            "trial": best["number"],
+            "value": best["value"],
+            "run": best["run"],
+            "params": best["params"],
+        }
         out = best_design(project, best["params"], info)
         out.name = f"{project.name}-best"
         path = self._default_best_dir() / f"{_safe_name(self._data.get('study') or 'study')}-best.rnn.json"
@@ -262,7 +285,7 @@ class TunePanel(QtWidgets.QWidget):
             return self._best_dir
         url = self._storage or ""
         if url.startswith("sqlite:///"):
-            return Path(url[len("sqlite:///"):]).parent
+            return Path(url[len("sqlite:///") :]).parent
         if url.startswith("journal:"):
             p = url.split(":", 1)[1]
             return Path(p[2:] if p.startswith("//") else p).parent
@@ -324,7 +347,11 @@ class TunePanel(QtWidgets.QWidget):
             note = r.get("error") if r["state"] == "FAIL" else (r.get("run") or "")
             if r["state"] == "PRUNED" and r.get("pruned_at"):
                 note = f"pruned at epoch {r['pruned_at']}: {note}"
-            cells = [str(r["number"]), r["state"].lower(), _fmt(r["value"])] + [_fmt(r["params"].get(k)) for k in keys] + [note or ""]
+            cells = (
+                [str(r["number"]), r["state"].lower(), _fmt(r["value"])]
+                + [_fmt(r["params"].get(k)) for k in keys]
+                + [note or ""]
+            )
             for j, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
                 if j == 1:
@@ -338,12 +365,19 @@ class TunePanel(QtWidgets.QWidget):
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["state"].lower()] = counts.get(r["state"].lower(), 0) + 1
-        text = f"{len(rows)} trial(s)" + (": " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if rows else "")
+        text = f"{len(rows)} trial(s)" + (
+            ": " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if rows else ""
+        )
         if best is not None:
             text += f"  ·  best #{best['number']}: {_fmt(best['value'])}"
         self.status.setText(text)
-        self._set_best_reason("" if best is not None and self._data.get("design") else
-                              "no trial has completed yet" if best is None else "the study recorded no design")
+        self._set_best_reason(
+            ""
+            if best is not None and self._data.get("design")
+            else "no trial has completed yet"
+            if best is None
+            else "the study recorded no design"
+        )
         self.pages.setCurrentIndex(1 if rows else 0)
         current = self.param_combo.currentText()
         if [self.param_combo.itemText(i) for i in range(self.param_combo.count())] != keys:
@@ -359,8 +393,11 @@ class TunePanel(QtWidgets.QWidget):
         """(x, y, category labels or None) plotted for a param: finished trials with a finite value;
         categorical / text params are placed at 0, 1, 2... in the order of their choices."""
         key = key or self.param_combo.currentText()
-        rows = [r for r in self._data.get("rows", []) if r["value"] is not None and math.isfinite(r["value"])
-                and key in r["params"]]
+        rows = [
+            r
+            for r in self._data.get("rows", [])
+            if r["value"] is not None and math.isfinite(r["value"]) and key in r["params"]
+        ]
         vals = [r["params"][key] for r in rows]
         labels = None
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)

@@ -1,4 +1,5 @@
 """data: what is in a data file, and (with a design) the plan a run would train on (engine.dataplan)."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,13 @@ from ..cli import UserError, load_design
 
 
 def register(sub) -> None:
-    p = sub.add_parser("data", help="column summary of a data file; with --design, the data plan a run would use",
-                       description="Summarise a data file (name, type, rows, missing, min/max, monotonic) and, "
-                                   "with --design, show the plan: target, features, time and series columns, "
-                                   "window, split boundaries and window counts. Exit 2 when the plan is impossible.")
+    p = sub.add_parser(
+        "data",
+        help="column summary of a data file; with --design, the data plan a run would use",
+        description="Summarise a data file (name, type, rows, missing, min/max, monotonic) and, "
+        "with --design, show the plan: target, features, time and series columns, "
+        "window, split boundaries and window counts. Exit 2 when the plan is impossible.",
+    )
     p.add_argument("file", help="CSV / .csv.gz / Parquet / Feather / .npy file, or a folder of CSVs")
     p.add_argument("--design", metavar="D", help="project file (.rnn.json): also show the data plan")
     p.add_argument("--target", metavar="COL", help="target column (default: the last column)")
@@ -31,8 +35,15 @@ def column_summary(table) -> list[dict]:
     out = []
     for name in table.names:
         kind, col = table.kinds[name], table.columns[name]
-        entry = {"name": name, "type": kind, "rows": table.n_rows, "missing": 0, "min": None, "max": None,
-                 "monotonic": None}
+        entry = {
+            "name": name,
+            "type": kind,
+            "rows": table.n_rows,
+            "missing": 0,
+            "min": None,
+            "max": None,
+            "monotonic": None,
+        }
         if kind == "text":
             entry["missing"] = int(sum(v is None or str(v).strip() == "" for v in col))
             if name in table.bad:
@@ -54,19 +65,27 @@ def _numeric_summary(table, name: str, col: np.ndarray) -> dict:
         rows = np.flatnonzero(~nan)
         lo, hi = int(rows[lo]), int(rows[hi])
     increasing = bool(values.size > 1 and np.all(values[1:] > values[:-1]))
-    return {"missing": missing, "min": table.cell_text(name, lo), "max": table.cell_text(name, hi),
-            "monotonic": increasing}
+    return {
+        "missing": missing,
+        "min": table.cell_text(name, lo),
+        "max": table.cell_text(name, hi),
+        "monotonic": increasing,
+    }
 
 
 def _print_summary(table, summary: list[dict]) -> None:
-    print(f"{table.source}: {table.n_rows:,} rows x {len(table.names)} columns ({table.fmt}"
-          f"{', memory-mapped' if table.mapped else ''})")
+    print(
+        f"{table.source}: {table.n_rows:,} rows x {len(table.names)} columns ({table.fmt}"
+        f"{', memory-mapped' if table.mapped else ''})"
+    )
     width = max(len(e["name"]) for e in summary)
     print(f"  {'column':<{width}}  {'type':<7}  {'missing':>7}  {'min':>19}  {'max':>19}  monotonic")
     for e in summary:
         mono = "-" if e["monotonic"] is None else "yes" if e["monotonic"] else "no"
-        print(f"  {e['name']:<{width}}  {e['type']:<7}  {e['missing']:>7,}  {e['min'] or '-'!s:>19}  "
-              f"{e['max'] or '-'!s:>19}  {mono}" + (f"  ({e['note']})" if e.get("note") else ""))
+        print(
+            f"  {e['name']:<{width}}  {e['type']:<7}  {e['missing']:>7,}  {e['min'] or '-'!s:>19}  "
+            f"{e['max'] or '-'!s:>19}  {mono}" + (f"  ({e['note']})" if e.get("note") else "")
+        )
 
 
 def _spec(args):

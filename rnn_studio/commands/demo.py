@@ -3,6 +3,7 @@
 Checks the seed design, trains it briefly on the built-in chaotic series, exports a verified ONNX
 model, and prints where everything is -- the same functions the designer calls.
 """
+
 from __future__ import annotations
 
 import sys
@@ -25,6 +26,7 @@ def register(sub) -> None:
 
 def cmd_demo(args) -> int:
     from rnn_studio import engine
+
     project = load_design(args.design)
     result = engine.check(project)
     print(f"1/3  check {args.design}")
@@ -45,8 +47,11 @@ def cmd_demo(args) -> int:
             print(f"       device {rec.get('device_name') or rec.get('device')}, {rec.get('total_steps')} steps")
         elif rec.get("kind") == "epoch":
             metric = next((f"{k} {rec[k]:.4f}" for k in ("val_rmse", "val_accuracy") if k in rec), "")
-            print(f"       epoch {rec['epoch']}: train loss {rec['train_loss']:.4f}, val loss "
-                  f"{rec['val_loss']:.4f}, {metric}, {rec['samples_per_s']:.0f} samples/s", flush=True)
+            print(
+                f"       epoch {rec['epoch']}: train loss {rec['train_loss']:.4f}, val loss "
+                f"{rec['val_loss']:.4f}, {metric}, {rec['samples_per_s']:.0f} samples/s",
+                flush=True,
+            )
 
     try:
         summary = train(project, {"demo": args.demo}, {"epochs": args.epochs}, out_dir=args.out, on_metric=show)
@@ -55,8 +60,10 @@ def cmd_demo(args) -> int:
     run = Path(summary["run"])
     if "val_rmse" in summary and "persistence_rmse" in summary:
         verdict = "beats" if summary["val_rmse"] < summary["persistence_rmse"] else "does NOT beat yet"
-        print(f"       best val RMSE {summary['val_rmse']:.4f} {verdict} the persistence baseline "
-              f"(predict the last value) {summary['persistence_rmse']:.4f}")
+        print(
+            f"       best val RMSE {summary['val_rmse']:.4f} {verdict} the persistence baseline "
+            f"(predict the last value) {summary['persistence_rmse']:.4f}"
+        )
 
     from rnn_studio import exports
     from rnn_studio.engine.runs import load_run
@@ -71,8 +78,10 @@ def cmd_demo(args) -> int:
         return EXIT_VERIFY
     except exports.ExportError as e:
         raise UserError(str(e)) from None
-    print(f"       max abs difference onnxruntime vs PyTorch: {report.max_abs_diff:.2e} "
-          f"({len(report.cases)} cases) -> {'PASS' if report.passed else 'FAIL'}")
+    print(
+        f"       max abs difference onnxruntime vs PyTorch: {report.max_abs_diff:.2e} "
+        f"({len(report.cases)} cases) -> {'PASS' if report.passed else 'FAIL'}"
+    )
     print(f"\nResults in {run}/")
     print("  metrics.jsonl, summary.json, checkpoints/best.pt, model.onnx (+ model.onnx.verify.json)")
     print("Next: `rnn-studio` opens the designer where a display is available; see README.md.")

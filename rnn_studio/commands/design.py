@@ -1,4 +1,5 @@
 """check, summary, schema, blocks: design verbs that need no torch."""
+
 from __future__ import annotations
 
 import json
@@ -34,12 +35,19 @@ def cmd_check(args) -> int:
     project = load_design(args.design)
     res = check(project)
     if args.json:
-        print(json.dumps({
-            "valid": res.ok, "name": project.name, "parameters": res.total_params,
-            "shapes": {k: (list(v) if v is not None else None) for k, v in res.shapes.items()},
-            "problems": [{"level": p.level, "block": p.block, "message": p.message} for p in res.problems],
-            "resources": res.resources.to_dict() if res.resources is not None else None,
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "valid": res.ok,
+                    "name": project.name,
+                    "parameters": res.total_params,
+                    "shapes": {k: (list(v) if v is not None else None) for k, v in res.shapes.items()},
+                    "problems": [{"level": p.level, "block": p.block, "message": p.message} for p in res.problems],
+                    "resources": res.resources.to_dict() if res.resources is not None else None,
+                },
+                indent=2,
+            )
+        )
         return 0 if res.ok else EXIT_BAD_INPUT
     types = {b.id: b.type for b in project.blocks}
     if res.ok:
@@ -69,8 +77,15 @@ def cmd_summary(args) -> int:
             print(f"error: {prob.message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     blocks = {b.id: b for b in project.blocks}
-    rows = [(f"{bid} ({_describe(blocks[bid])})", fmt_shape(res.shapes[bid]), f"{res.param_counts[bid]:,}",
-             ", ".join(project.inputs_of(bid))) for bid in res.order]
+    rows = [
+        (
+            f"{bid} ({_describe(blocks[bid])})",
+            fmt_shape(res.shapes[bid]),
+            f"{res.param_counts[bid]:,}",
+            ", ".join(project.inputs_of(bid)),
+        )
+        for bid in res.order
+    ]
     head = ("Block (type)", "Output shape", "Param #", "Connected to")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
     line = "-" * (sum(widths) + 6)
@@ -90,9 +105,11 @@ def cmd_summary(args) -> int:
     print(f"Input: {fmt_shape(res.input_shape())}  ->  Output: {fmt_shape(res.output_shape())}")
     if res.resources is not None:
         r = res.resources
-        print(f"Training memory: ~{human_bytes(r.training_bytes)} (weights {human_bytes(r.weights_bytes)}, gradients "
-              f"{human_bytes(r.gradients_bytes)}, optimizer {human_bytes(r.optimizer_bytes)}, activations "
-              f"{human_bytes(r.activation_bytes)} for batch {r.batch_size:,} x {r.length:,} steps)")
+        print(
+            f"Training memory: ~{human_bytes(r.training_bytes)} (weights {human_bytes(r.weights_bytes)}, gradients "
+            f"{human_bytes(r.gradients_bytes)}, optimizer {human_bytes(r.optimizer_bytes)}, activations "
+            f"{human_bytes(r.activation_bytes)} for batch {r.batch_size:,} x {r.length:,} steps)"
+        )
     for prob in res.warnings:
         print(f"warning: {prob.message}")
     return 0

@@ -1,5 +1,6 @@
 """export: a run folder (trained weights) or a design file (fresh, seeded weights) -> verified ONNX, or
 standalone PyTorch source + weights."""
+
 from __future__ import annotations
 
 import sys
@@ -12,22 +13,33 @@ from ..cli import EXIT_VERIFY, UserError, load_design
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "export", help="export a trained run or a design to verified ONNX (or PyTorch source)",
+        "export",
+        help="export a trained run or a design to verified ONNX (or PyTorch source)",
         description="Export a run folder's trained weights, or a design file with fresh seeded weights, to ONNX "
-                    "(verified against PyTorch with onnxruntime; report saved as OUTPUT.verify.json) or to a "
-                    "standalone PyTorch module (--format pytorch -o model.py, weights in model.pt). "
-                    "Exit 2: the export cannot be made; exit 3: verification failed. No partial file is left.")
+        "(verified against PyTorch with onnxruntime; report saved as OUTPUT.verify.json) or to a "
+        "standalone PyTorch module (--format pytorch -o model.py, weights in model.pt). "
+        "Exit 2: the export cannot be made; exit 3: verification failed. No partial file is left.",
+    )
     p.add_argument("source", metavar="RUN_OR_DESIGN", help="a run folder (runs/...) or a design file (.rnn.json)")
     p.add_argument("-o", "--output", required=True, help="output file: model.onnx, or model.py with --format pytorch")
-    p.add_argument("--format", choices=("onnx", "pytorch"), default=None,
-                   help="onnx (default) or pytorch; a .py output implies pytorch")
+    p.add_argument(
+        "--format",
+        choices=("onnx", "pytorch"),
+        default=None,
+        help="onnx (default) or pytorch; a .py output implies pytorch",
+    )
     p.add_argument("--opset", type=int, default=None, help="ONNX opset, 9..20 (default 17)")
-    p.add_argument("--checkpoint", choices=("best", "last"), default=None,
-                   help="which checkpoint of a run folder (default best)")
-    p.add_argument("--no-verify", dest="verify", action="store_false",
-                   help="skip the numerical verification (not recommended)")
-    p.add_argument("--include-normalization", action="store_true",
-                   help="fold the run's input scaling (and target de-scaling for regression) into the ONNX graph")
+    p.add_argument(
+        "--checkpoint", choices=("best", "last"), default=None, help="which checkpoint of a run folder (default best)"
+    )
+    p.add_argument(
+        "--no-verify", dest="verify", action="store_false", help="skip the numerical verification (not recommended)"
+    )
+    p.add_argument(
+        "--include-normalization",
+        action="store_true",
+        help="fold the run's input scaling (and target de-scaling for regression) into the ONNX graph",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for fresh weights of a bare design (default 0)")
     p.set_defaults(func=cmd_export)
 
@@ -39,8 +51,10 @@ def _load(args):
     src = Path(args.source)
     if src.is_dir():
         if not runs.is_run_dir(src):
-            raise UserError(f"{src}: not a run folder (no project.rnn.json) and not a design file: pass a folder "
-                            f"under runs/ or a .rnn.json design")
+            raise UserError(
+                f"{src}: not a run folder (no project.rnn.json) and not a design file: pass a folder "
+                f"under runs/ or a .rnn.json design"
+            )
         refuse_unexportable(load_design(str(src / "project.rnn.json")), args.verify)  # before loading weights
         which = args.checkpoint or "best"
         try:
@@ -53,8 +67,11 @@ def _load(args):
     if not src.exists():
         raise UserError(f"{src}: no such run folder or design file")
     if args.checkpoint:
-        print(f"note: --checkpoint applies to run folders; {src} is a design file, exporting fresh weights "
-              f"(seed {args.seed})", file=sys.stderr)
+        print(
+            f"note: --checkpoint applies to run folders; {src} is a design file, exporting fresh weights "
+            f"(seed {args.seed})",
+            file=sys.stderr,
+        )
     project = load_design(str(src))
     res = check(project)
     if not res.ok:
@@ -84,9 +101,11 @@ def refuse_unexportable(project, verify: bool, res=None) -> None:
         raise UserError(line)
     shape, cap = res.input_shape(), limits.MAX_VERIFY_STEPS.int_value()
     if verify and shape is not None and len(shape) == 3 and shape[1] is not None and shape[1] > cap:
-        raise UserError(f"Input '{res.input_id}': timesteps {shape[1]:,} is more than the {cap:,} steps export "
-                        f"verifies: set timesteps=null (verified at several lengths), export with --no-verify, or "
-                        f"{limits.MAX_VERIFY_STEPS.hint()}")
+        raise UserError(
+            f"Input '{res.input_id}': timesteps {shape[1]:,} is more than the {cap:,} steps export "
+            f"verifies: set timesteps=null (verified at several lengths), export with --no-verify, or "
+            f"{limits.MAX_VERIFY_STEPS.hint()}"
+        )
 
 
 def cmd_export(args) -> int:
@@ -107,8 +126,10 @@ def cmd_export(args) -> int:
     fmt = args.format or ("pytorch" if out.suffix == ".py" else "onnx")
     if fmt == "pytorch":
         if args.include_normalization:
-            raise UserError("--include-normalization applies to --format onnx; the PyTorch export records the "
-                            "normalization statistics as constants in the generated file")
+            raise UserError(
+                "--include-normalization applies to --format onnx; the PyTorch export records the "
+                "normalization statistics as constants in the generated file"
+            )
         if args.opset is not None:
             raise UserError("--opset applies to --format onnx")
         if out.suffix != ".py":
@@ -119,19 +140,32 @@ def cmd_export(args) -> int:
         if fmt == "pytorch":
             rep = export_pytorch(model, project, out, meta=meta, verify=args.verify, log=print)
             return 0
-        rep = export_onnx(model, project, out, opset=args.opset or DEFAULT_OPSET, verify=args.verify, meta=meta,
-                          include_normalization=args.include_normalization, seed=args.seed, log=print)
+        rep = export_onnx(
+            model,
+            project,
+            out,
+            opset=args.opset or DEFAULT_OPSET,
+            verify=args.verify,
+            meta=meta,
+            include_normalization=args.include_normalization,
+            seed=args.seed,
+            log=print,
+        )
     except VerificationError as e:
         raise UserError(str(e), code=EXIT_VERIFY) from None
     except ExportError as e:
         raise UserError(str(e)) from None
     if rep.verified:
-        print(f"verified: max abs diff {rep.max_abs_diff:.2e} <= {rep.tolerance:.0e} "
-              f"({len(rep.cases)} cases; ONNX checker {rep.checker})")
+        print(
+            f"verified: max abs diff {rep.max_abs_diff:.2e} <= {rep.tolerance:.0e} "
+            f"({len(rep.cases)} cases; ONNX checker {rep.checker})"
+        )
     else:
         print("warning: not verified (--no-verify); the model may differ from PyTorch", file=sys.stderr)
-    print(f"wrote {out}  (input '{rep.input_name}' {rep.input_shape} -> output '{rep.output_name}' "
-          f"{rep.output_shape}); report {rep.report_path}")
+    print(
+        f"wrote {out}  (input '{rep.input_name}' {rep.input_shape} -> output '{rep.output_name}' "
+        f"{rep.output_shape}); report {rep.report_path}"
+    )
     if Path(args.source).is_dir():
         _add_to_mlflow_run(Path(args.source), [out, rep.report_path])
     return 0

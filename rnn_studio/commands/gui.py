@@ -1,4 +1,5 @@
 """gui and run-or-demo: the designer window, its offscreen screenshot, and `make run`'s entry point."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -8,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .. import asset_path
-from ..cli import EXIT_BAD_INPUT, UserError
+from ..cli import UserError
 
 SEED = asset_path("examples", "seed-keras.rnn.json")
 
@@ -16,8 +17,11 @@ SEED = asset_path("examples", "seed-keras.rnn.json")
 def register(sub) -> None:
     p = sub.add_parser("gui", help="open the designer (optionally on a design); --screenshot renders it and exits")
     p.add_argument("design", nargs="?", help="project file (.rnn.json) to open")
-    p.add_argument("--screenshot", metavar="OUT.png", help="render the window with the design to a PNG and exit "
-                   "(works with QT_QPA_PLATFORM=offscreen)")
+    p.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="render the window with the design to a PNG and exit (works with QT_QPA_PLATFORM=offscreen)",
+    )
     p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme (default: follow the system)")
     p.add_argument("--size", default="1440x900", help="window size for --screenshot, WIDTHxHEIGHT (default 1440x900)")
     p.add_argument("--select", metavar="BLOCK", help="select this block (the inspector shows it) for --screenshot")
@@ -44,8 +48,10 @@ def cmd_gui(args) -> int:
     if args.screenshot and not has_display():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     elif not has_display():
-        raise UserError("no display to open the designer on (DISPLAY/WAYLAND_DISPLAY unset); use --screenshot "
-                        "with QT_QPA_PLATFORM=offscreen, or the command-line verbs (check, summary)")
+        raise UserError(
+            "no display to open the designer on (DISPLAY/WAYLAND_DISPLAY unset); use --screenshot "
+            "with QT_QPA_PLATFORM=offscreen, or the command-line verbs (check, summary)"
+        )
     from rnn_studio.gui.app import main
 
     return main(args.design, args.screenshot, args.theme, size, args.select)

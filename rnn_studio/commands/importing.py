@@ -1,5 +1,6 @@
 """import: a Keras 3 .keras file or an ONNX file -> a design file + a run folder holding the imported
 weights, so export / evaluate / predict / train --init-from work on it unchanged."""
+
 from __future__ import annotations
 
 import sys
@@ -10,17 +11,23 @@ from ..cli import UserError
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "import", help="import a Keras 3 .keras or an ONNX model: writes a design and a run folder with its weights",
+        "import",
+        help="import a Keras 3 .keras or an ONNX model: writes a design and a run folder with its weights",
         description="Read a Keras 3 .keras file (config + weights, no TensorFlow needed) or an ONNX file (RNN "
-                    "Studio exports, torch.onnx.export of nn.GRU/LSTM/RNN stacks with nn.Linear heads), write the "
-                    "design (-o) and a run folder under --out whose checkpoint holds the imported weights, and "
-                    "print the run folder. Exit 2 names any layer or node that cannot be imported (nothing is "
-                    "written then). See docs/import.md.")
+        "Studio exports, torch.onnx.export of nn.GRU/LSTM/RNN stacks with nn.Linear heads), write the "
+        "design (-o) and a run folder under --out whose checkpoint holds the imported weights, and "
+        "print the run folder. Exit 2 names any layer or node that cannot be imported (nothing is "
+        "written then). See docs/import.md.",
+    )
     p.add_argument("model", metavar="MODEL", help="a .keras or .onnx file")
     p.add_argument("-o", "--output", required=True, metavar="DESIGN.rnn.json", help="the design file to write")
     p.add_argument("--out", default="runs", metavar="RUNS", help="parent folder of the run folder (default runs/)")
-    p.add_argument("--features", metavar="A,B", help="the CSV feature columns the model reads, in input order "
-                                                     "(default f0, f1, ...), so evaluate / predict find them")
+    p.add_argument(
+        "--features",
+        metavar="A,B",
+        help="the CSV feature columns the model reads, in input order "
+        "(default f0, f1, ...), so evaluate / predict find them",
+    )
     p.add_argument("--target", metavar="COL", help="the CSV target column evaluate compares against")
     p.set_defaults(func=cmd_import)
 
@@ -45,8 +52,11 @@ def cmd_import(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     for w in res.warnings:
         print(f"warning: {w.message}", file=sys.stderr)
-    print(f"imported {args.model}: {len(imported.project.blocks)} blocks, "
-          f"{sum(res.param_counts.values()):,} parameters; design {out}", file=sys.stderr)
+    print(
+        f"imported {args.model}: {len(imported.project.blocks)} blocks, "
+        f"{sum(res.param_counts.values()):,} parameters; design {out}",
+        file=sys.stderr,
+    )
     print(run_dir)
     return 0
 
@@ -58,8 +68,10 @@ def _name_columns(imported, args) -> None:
         names = [f.strip() for f in args.features.split(",") if f.strip()]
         width = check(imported.project).input_shape()[-1]
         if len(names) != width:
-            raise UserError(f"--features names {len(names)} column(s) but the model reads {width} feature(s) per "
-                            f"time step: name {width}")
+            raise UserError(
+                f"--features names {len(names)} column(s) but the model reads {width} feature(s) per "
+                f"time step: name {width}"
+            )
         imported.meta["features"] = names
     if args.target:
         imported.meta["target"] = args.target

@@ -1,20 +1,26 @@
 """log, desktop-entry: send a run folder to TensorBoard / MLflow; install the Linux desktop launcher."""
+
 from __future__ import annotations
 
 from ..cli import UserError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("log", help="send an existing run folder to TensorBoard or MLflow (docs/tracking.md)",
-                       description="Replay a run folder's metrics.jsonl into TensorBoard event files "
-                                   "(<run>/tensorboard/, rewritten) or a new MLflow run (MLFLOW_TRACKING_URI, "
-                                   "default runs/mlflow.db) with the same loggers as `train --log`.")
+    p = sub.add_parser(
+        "log",
+        help="send an existing run folder to TensorBoard or MLflow (docs/tracking.md)",
+        description="Replay a run folder's metrics.jsonl into TensorBoard event files "
+        "(<run>/tensorboard/, rewritten) or a new MLflow run (MLFLOW_TRACKING_URI, "
+        "default runs/mlflow.db) with the same loggers as `train --log`.",
+    )
     p.add_argument("run", help="run folder (runs/<time>-<name>)")
     p.add_argument("--to", required=True, choices=("tensorboard", "mlflow"), help="where to send it")
     p.set_defaults(func=cmd_log)
 
-    p = sub.add_parser("desktop-entry", help="install (or --uninstall) the Linux desktop launcher, icon and "
-                                             "*.rnn.json file type for the current user")
+    p = sub.add_parser(
+        "desktop-entry",
+        help="install (or --uninstall) the Linux desktop launcher, icon and *.rnn.json file type for the current user",
+    )
     p.add_argument("--uninstall", action="store_true", help="remove what desktop-entry installed")
     p.set_defaults(func=cmd_desktop_entry)
 

@@ -1,4 +1,5 @@
 """train, evaluate, predict: thin layers over engine.train (the same functions the GUI calls)."""
+
 from __future__ import annotations
 
 import csv
@@ -6,12 +7,18 @@ import json
 import os
 import sys
 from pathlib import Path
-
 from typing import Any
 
 from rnn_studio.engine.limits import excerpt
-from rnn_studio.engine.records import (KIND_EPOCH, KIND_START, KIND_STEP, STOP_CANCELLED, STOP_OUT_OF_MEMORY, is_diverged,
-                            parse_record)
+from rnn_studio.engine.records import (
+    KIND_EPOCH,
+    KIND_START,
+    KIND_STEP,
+    STOP_CANCELLED,
+    STOP_OUT_OF_MEMORY,
+    is_diverged,
+    parse_record,
+)
 
 from ..cli import EXIT_BAD_INPUT, UserError, load_design
 
@@ -20,8 +27,12 @@ EXIT_CANCELLED = 130
 
 def _add_data_args(p, with_window: bool = True) -> None:
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--data", metavar="FILE", help="CSV / .csv.gz / Parquet / Feather / .npy table (one row per "
-                     "time step), a folder of CSVs (one series each), or .npz (X, y); see docs/data.md")
+    src.add_argument(
+        "--data",
+        metavar="FILE",
+        help="CSV / .csv.gz / Parquet / Feather / .npy table (one row per "
+        "time step), a folder of CSVs (one series each), or .npz (X, y); see docs/data.md",
+    )
     src.add_argument("--demo", choices=("sine", "chaos"), help="built-in demo series instead of --data")
     if with_window:
         p.add_argument("--target", metavar="COL", help="target column (default: the last column)")
@@ -30,14 +41,20 @@ def _add_data_args(p, with_window: bool = True) -> None:
         p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
         p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
     p.add_argument("--series", metavar="COL", help="column holding the series id: many series in one file")
-    p.add_argument("--missing", choices=("error", "interpolate", "ffill", "drop"),
-                   help="missing values in used columns: error (default), interpolate, ffill or drop the rows")
+    p.add_argument(
+        "--missing",
+        choices=("error", "interpolate", "ffill", "drop"),
+        help="missing values in used columns: error (default), interpolate, ffill or drop the rows",
+    )
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a design on a CSV / .npz file or a demo series; writes a run folder",
-                       description="Train a design. Writes runs/<time>-<name>/ with metrics.jsonl, checkpoints "
-                                   "and summary.json (docs/run-folder.md). Ctrl-C stops cleanly.")
+    p = sub.add_parser(
+        "train",
+        help="train a design on a CSV / .npz file or a demo series; writes a run folder",
+        description="Train a design. Writes runs/<time>-<name>/ with metrics.jsonl, checkpoints "
+        "and summary.json (docs/run-folder.md). Ctrl-C stops cleanly.",
+    )
     p.add_argument("design", nargs="?", help="project file (.rnn.json); not needed with --resume")
     _add_data_args(p)
     p.add_argument("--epochs", type=int, metavar="N")
@@ -58,13 +75,22 @@ def register(sub) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
     p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run folders (default runs/)")
     p.add_argument("--resume", metavar="RUN", help="continue a run folder from its checkpoints/last.pt")
-    p.add_argument("--init-from", metavar="RUN", dest="init_from",
-                   help="start from a run folder's best.pt weights (an imported model, or an earlier run) in a new "
-                        "run; the design defaults to that run's design")
+    p.add_argument(
+        "--init-from",
+        metavar="RUN",
+        dest="init_from",
+        help="start from a run folder's best.pt weights (an imported model, or an earlier run) in a new "
+        "run; the design defaults to that run's design",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
-    p.add_argument("--log", action="append", choices=("tensorboard", "mlflow"), metavar="TRACKER",
-                   help="also log to tensorboard (<run>/tensorboard/) or mlflow (MLFLOW_TRACKING_URI, default "
-                        "runs/mlflow.db); repeat for both; needs pip install 'rnn-studio[tracking]' (docs/tracking.md)")
+    p.add_argument(
+        "--log",
+        action="append",
+        choices=("tensorboard", "mlflow"),
+        metavar="TRACKER",
+        help="also log to tensorboard (<run>/tensorboard/) or mlflow (MLFLOW_TRACKING_URI, default "
+        "runs/mlflow.db); repeat for both; needs pip install 'rnn-studio[tracking]' (docs/tracking.md)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics of a run's best.pt on a data file")
@@ -104,9 +130,17 @@ def _spec(args):
         try:
             spec.split = tuple(float(v) for v in args.split.split(","))
         except ValueError:
-            raise UserError(f"--split must be three fractions like 0.7,0.15,0.15, received {excerpt(args.split)}") from None
-    refuse_bad_settings({"lookback": spec.lookback, "horizon": spec.horizon,
-                         "split": list(spec.split) if getattr(args, "split", None) else None}, flags=True)
+            raise UserError(
+                f"--split must be three fractions like 0.7,0.15,0.15, received {excerpt(args.split)}"
+            ) from None
+    refuse_bad_settings(
+        {
+            "lookback": spec.lookback,
+            "horizon": spec.horizon,
+            "split": list(spec.split) if getattr(args, "split", None) else None,
+        },
+        flags=True,
+    )
     return spec
 
 
@@ -172,23 +206,39 @@ class Progress:
         elif kind == KIND_EPOCH and not self.quiet:
             self._close_bar()
             metric = _metric_text(rec, "val_")
-            print(f"epoch {rec['epoch']}/{self.epochs}  train_loss {rec['train_loss']:.5g}  val_loss "
-                  f"{_g(rec['val_loss'])}  {metric}  lr {rec['lr']:.3g}  {rec['samples_per_s']:,.0f} samples/s  "
-                  f"{_clock(rec['elapsed_s'])}{'  *' if rec.get('best') else ''}", file=self.out)
+            print(
+                f"epoch {rec['epoch']}/{self.epochs}  train_loss {rec['train_loss']:.5g}  val_loss "
+                f"{_g(rec['val_loss'])}  {metric}  lr {rec['lr']:.3g}  {rec['samples_per_s']:,.0f} samples/s  "
+                f"{_clock(rec['elapsed_s'])}{'  *' if rec.get('best') else ''}",
+                file=self.out,
+            )
             self.out.flush()
 
     def _start(self, rec: dict) -> None:
         threads = f", {rec['threads']} thread(s)" if rec.get("threads") else ""
         print(f"device: {rec['device']} ({rec['device_name']}{threads}), precision {rec['precision']}", file=self.out)
         s = rec["samples"]
-        cols = f"features {','.join(map(str, rec['features']))} -> target {rec['target']}" if rec.get("target") \
+        cols = (
+            f"features {','.join(map(str, rec['features']))} -> target {rec['target']}"
+            if rec.get("target")
             else f"{len(rec['features'])} feature(s)"
-        print(f"data: {rec['data']}: {cols}, lookback {rec['lookback']}, horizon {rec['horizon']}; windows "
-              f"train {s.get('train', 0)} / val {s.get('val', 0)} / test {s.get('test', 0)}", file=self.out)
+        )
+        print(
+            f"data: {rec['data']}: {cols}, lookback {rec['lookback']}, horizon {rec['horizon']}; windows "
+            f"train {s.get('train', 0)} / val {s.get('val', 0)} / test {s.get('test', 0)}",
+            file=self.out,
+        )
         plan = rec.get("plan") or {}
         if plan.get("time_column"):
-            print(f"time column: {plan['time_column']}" + (f"; series column: {plan['series_column']} "
-                  f"({plan['series']} series)" if plan.get("series_column") else ""), file=self.out)
+            print(
+                f"time column: {plan['time_column']}"
+                + (
+                    f"; series column: {plan['series_column']} ({plan['series']} series)"
+                    if plan.get("series_column")
+                    else ""
+                ),
+                file=self.out,
+            )
         if rec.get("ignored_columns"):
             print(f"note: columns not used: {', '.join(rec['ignored_columns'])}", file=self.out)
         for w in rec.get("warnings") or []:
@@ -196,8 +246,11 @@ class Progress:
         for note in rec.get("notes") or []:
             print(f"note: {note}", file=self.out)
         what = f"resuming at step {self.first_step}" if rec.get("resumed_from_step") is not None else "training"
-        print(f"{what}: {rec['name']}, {rec['parameters']:,} parameters, {rec['epochs']} epoch(s) x "
-              f"{rec['steps_per_epoch']} steps, batch {rec['batch_size']}, loss {rec['loss']}", file=self.out)
+        print(
+            f"{what}: {rec['name']}, {rec['parameters']:,} parameters, {rec['epochs']} epoch(s) x "
+            f"{rec['steps_per_epoch']} steps, batch {rec['batch_size']}, loss {rec['loss']}",
+            file=self.out,
+        )
         print(f"run folder: {rec['run']}", file=self.out)
         self.out.flush()
 
@@ -209,8 +262,16 @@ class Progress:
         tqdm.monitor_interval = 0
         in_epoch = rec["step"] - (rec["epoch"] - 1) * self.per_epoch
         if self.bar is None:
-            self.bar = tqdm(total=self.per_epoch, initial=in_epoch - 1, desc=f"epoch {rec['epoch']}/{self.epochs}",
-                            unit="step", file=self.bar_stream, leave=False, dynamic_ncols=True, mininterval=0.1)
+            self.bar = tqdm(
+                total=self.per_epoch,
+                initial=in_epoch - 1,
+                desc=f"epoch {rec['epoch']}/{self.epochs}",
+                unit="step",
+                file=self.bar_stream,
+                leave=False,
+                dynamic_ncols=True,
+                mininterval=0.1,
+            )
         self.bar.update(in_epoch - self.bar.n)
         self.bar.set_postfix_str(f"loss {rec['loss']:.4g}", refresh=False)
 
@@ -256,12 +317,32 @@ def cmd_train(args) -> int:
 
     if in_torchrun():  # under torchrun: DistributedDataParallel, rank 0 writes the run (engine/distributed.py)
         from rnn_studio.engine.distributed import train_distributed as train
-        if not is_rank_zero():
-            args.quiet, sys.stdout = True, open(os.devnull, "w")  # one report, from rank 0
 
-    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "weight_decay", "loss",
-                                                "schedule", "patience", "clip_norm", "device", "precision", "seed",
-                                                "deterministic", "threads", "grad_every", "max_steps")}
+        if not is_rank_zero():
+            # one report, from rank 0; the null stream stays open for the rest of the process
+            args.quiet, sys.stdout = True, open(os.devnull, "w")  # noqa: SIM115
+
+    overrides = {
+        k: getattr(args, k)
+        for k in (
+            "epochs",
+            "batch_size",
+            "lr",
+            "optimizer",
+            "weight_decay",
+            "loss",
+            "schedule",
+            "patience",
+            "clip_norm",
+            "device",
+            "precision",
+            "seed",
+            "deterministic",
+            "threads",
+            "grad_every",
+            "max_steps",
+        )
+    }
     extra = _init_from_kwargs(args)
     if args.resume:
         if args.design or args.data or args.demo:
@@ -286,8 +367,9 @@ def cmd_train(args) -> int:
     if spec is not None and spec.path and not args.quiet and _large(spec.path):
         print(f"reading {spec.path}…", file=sys.stderr, flush=True)
     try:
-        summary = train(project, spec, overrides, out_dir=args.out, resume=args.resume,
-                        on_metric=chain(progress, loggers), **extra)
+        summary = train(
+            project, spec, overrides, out_dir=args.out, resume=args.resume, on_metric=chain(progress, loggers), **extra
+        )
     except _engine_errors() as e:
         raise UserError(str(e)) from None
     finally:
@@ -296,15 +378,21 @@ def cmd_train(args) -> int:
     print(f"stopped: {reason}" if reason != "completed" else "done", end="")
     print(f" after {summary['epochs_completed']} epoch(s), {summary['steps']} steps, {_clock(summary['wall_time_s'])}")
     if summary.get("best_epoch") is not None:
-        print(f"best epoch {summary['best_epoch']}: val_loss {_g(summary.get('val_loss'))}  {_metric_text(summary, 'val_')}")
+        print(
+            f"best epoch {summary['best_epoch']}: val_loss {_g(summary.get('val_loss'))}"
+            f"  {_metric_text(summary, 'val_')}"
+        )
     if _metric_text(summary, "test_"):
         print(f"test (best.pt): {_metric_text(summary, 'test_')}")
     print(f"run folder: {summary['run']}")
     if summary.get("beats_persistence") is False:
         split = summary.get("persistence_split", "test")
-        print(f"warning: the model does not beat persistence on the {'validation' if split == 'val' else split} split "
-              f"(rmse {_g(summary.get(split + '_rmse'))} vs persistence {_g(summary.get(split + '_persistence_rmse'))}): "
-              f"it has not learned more than 'tomorrow = today'", file=sys.stderr)
+        print(
+            f"warning: the model does not beat persistence on the {'validation' if split == 'val' else split} split "
+            f"(rmse {_g(summary.get(split + '_rmse'))} vs persistence {_g(summary.get(split + '_persistence_rmse'))}): "
+            f"it has not learned more than 'tomorrow = today'",
+            file=sys.stderr,
+        )
     if summary.get("message"):
         print(f"error: {summary['message']}", file=sys.stderr)
     if reason == STOP_CANCELLED:
@@ -324,8 +412,10 @@ def _init_from_kwargs(args) -> dict:
     if args.resume:
         raise UserError("--init-from starts a new run from a run's weights; --resume continues a run: use one")
     if not runs.is_run_dir(args.init_from):
-        raise UserError(f"{args.init_from}: not a run folder (no project.rnn.json): pass a folder under runs/, e.g. "
-                        f"the one `rnn-studio import` printed")
+        raise UserError(
+            f"{args.init_from}: not a run folder (no project.rnn.json): pass a folder under runs/, e.g. "
+            f"the one `rnn-studio import` printed"
+        )
     return {"init_from": args.init_from}
 
 
@@ -372,7 +462,8 @@ def cmd_predict(args) -> int:
     try:
         atomic_write_text(out, buf.getvalue())
     except OSError as e:
-        raise UserError(f"{out}: cannot write the predictions ({e.strerror or type(e).__name__}): choose a "
-                        f"writable folder for -o") from None
+        raise UserError(
+            f"{out}: cannot write the predictions ({e.strerror or type(e).__name__}): choose a writable folder for -o"
+        ) from None
     print(f"wrote {len(rows)} prediction(s) to {out}")
     return 0

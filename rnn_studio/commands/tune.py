@@ -1,4 +1,5 @@
 """tune: hyperparameter search over a design's training.search section (a thin layer over engine.tune)."""
+
 from __future__ import annotations
 
 import sys
@@ -12,22 +13,36 @@ from .training import _add_data_args, _clock, _engine_errors, _g, _spec, refuse_
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "tune", help="hyperparameter search (Optuna) over the design's training.search section",
+        "tune",
+        help="hyperparameter search (Optuna) over the design's training.search section",
         description="Search the design's training.search space with Optuna. Every trial is a normal run folder "
-                    "under --out; bad trials are pruned from their per-epoch validation loss; the best design is "
-                    "written as <out>/<study>-best.rnn.json. Run the same command in several processes or machines "
-                    "with the same --study and --storage to share one study (docs/tuning.md).")
+        "under --out; bad trials are pruned from their per-epoch validation loss; the best design is "
+        "written as <out>/<study>-best.rnn.json. Run the same command in several processes or machines "
+        "with the same --study and --storage to share one study (docs/tuning.md).",
+    )
     p.add_argument("design", help="project file (.rnn.json) with a training.search section")
     _add_data_args(p)
     p.add_argument("--trials", type=int, default=10, metavar="N", help="trials run by this worker (default 10)")
-    p.add_argument("--storage", metavar="URL",
-                   help="Optuna storage: sqlite:///FILE (default <out>/tune.db), postgresql://user:pw@host/db to "
-                        "share a study across machines, or journal:FILE")
-    p.add_argument("--study", metavar="NAME", help="study name (default: the design's name); workers with the same "
-                                                    "name and storage share the study")
-    p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of the trials' run folders (default runs/)")
-    p.add_argument("--pruner", choices=("median", "asha", "none"), default="median",
-                   help="prune trials from per-epoch validation loss (default median)")
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage: sqlite:///FILE (default <out>/tune.db), postgresql://user:pw@host/db to "
+        "share a study across machines, or journal:FILE",
+    )
+    p.add_argument(
+        "--study",
+        metavar="NAME",
+        help="study name (default: the design's name); workers with the same name and storage share the study",
+    )
+    p.add_argument(
+        "--out", default="runs", metavar="DIR", help="parent folder of the trials' run folders (default runs/)"
+    )
+    p.add_argument(
+        "--pruner",
+        choices=("median", "asha", "none"),
+        default="median",
+        help="prune trials from per-epoch validation loss (default median)",
+    )
     p.add_argument("--epochs", type=int, metavar="N", help="epochs per trial (default: the design's)")
     p.add_argument("--max-steps", type=int, metavar="N", help="stop each trial after N optimizer steps")
     p.add_argument("--batch-size", type=int, metavar="N")
@@ -35,7 +50,9 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads per trial")
     p.add_argument("--seed", type=int, metavar="N", help="sampler seed (default: random)")
     p.add_argument("--timeout", type=float, metavar="S", help="stop starting new trials after S seconds")
-    p.add_argument("--best", metavar="FILE", help="where to write the best design (default <out>/<study>-best.rnn.json)")
+    p.add_argument(
+        "--best", metavar="FILE", help="where to write the best design (default <out>/<study>-best.rnn.json)"
+    )
     p.add_argument("--quiet", action="store_true", help="print only the final table")
     p.set_defaults(func=cmd_tune)
 
@@ -76,8 +93,13 @@ def cmd_tune(args) -> int:
     project = load_design(args.design)
     spec = _spec(args)
     _check_tune_flags(args)
-    overrides = {"epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size,
-                 "device": args.device, "threads": args.threads}
+    overrides = {
+        "epochs": args.epochs,
+        "max_steps": args.max_steps,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "threads": args.threads,
+    }
     refuse_bad_settings(overrides, flags=True)
     refuse_bad_settings(project.training)
     quiet = args.quiet
@@ -93,20 +115,35 @@ def cmd_tune(args) -> int:
         elif row["state"] == "PRUNED":
             extra = f"  at epoch {row.get('pruned_at')}"
         with lock:
-            print(f"trial {row['number']}: {row['state'].lower()}  value {value}  {_fmt_params(row['params'])}{extra}",
-                  flush=True)
+            print(
+                f"trial {row['number']}: {row['state'].lower()}  value {value}  {_fmt_params(row['params'])}{extra}",
+                flush=True,
+            )
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        result = tune(project, spec, args.trials, storage=args.storage, study_name=args.study, out_dir=args.out,
-                      pruner=args.pruner, overrides=overrides, seed=args.seed, timeout=args.timeout,
-                      best_path=args.best, on_trial=on_trial)
+        result = tune(
+            project,
+            spec,
+            args.trials,
+            storage=args.storage,
+            study_name=args.study,
+            out_dir=args.out,
+            pruner=args.pruner,
+            overrides=overrides,
+            seed=args.seed,
+            timeout=args.timeout,
+            best_path=args.best,
+            on_trial=on_trial,
+        )
     except (SearchSpaceError, StorageError) + _engine_errors() as e:
         raise UserError(str(e)) from None
-    print(f"study {result.study_name} ({result.storage}): {len(result.trials)} trial(s): "
-          + ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.counts().items())))
+    print(
+        f"study {result.study_name} ({result.storage}): {len(result.trials)} trial(s): "
+        + ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.counts().items()))
+    )
     print_table(result.trials)
     print(f"this worker: {_clock(result.wall_time_s)}")
     if result.best is not None:

@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python tests/benchmarks/bench_check.py   (or `make bench`)
 """
+
 import statistics
 import sys
 import time
@@ -20,9 +21,12 @@ def big_design(n_blocks: int = 200) -> Project:
     while len(blocks) + 4 <= n_blocks - 1:
         i += 1
         r, n, d, a = f"r{i}", f"n{i}", f"d{i}", f"a{i}"
-        blocks += [Block(r, "GRU" if i % 2 else "LSTM", {"units": 32, "bidirectional": True, "return_sequences": True}),
-                   Block(n, "LayerNormalization"), Block(d, "Dense", {"units": 64, "activation": "gelu"}),
-                   Block(a, "Add")]
+        blocks += [
+            Block(r, "GRU" if i % 2 else "LSTM", {"units": 32, "bidirectional": True, "return_sequences": True}),
+            Block(n, "LayerNormalization"),
+            Block(d, "Dense", {"units": 64, "activation": "gelu"}),
+            Block(a, "Add"),
+        ]
         links += [(cur, r), (r, n), (n, d), (n, a), (d, a)]
         cur = a
     while len(blocks) < n_blocks - 1:
@@ -44,8 +48,10 @@ def main() -> None:
             t0 = time.perf_counter()
             check(p)
             times.append((time.perf_counter() - t0) * 1000)
-        print(f"check() on {len(p.blocks):5d} blocks: median {statistics.median(times):6.2f} ms, "
-              f"min {min(times):6.2f} ms, max {max(times):6.2f} ms")
+        print(
+            f"check() on {len(p.blocks):5d} blocks: median {statistics.median(times):6.2f} ms, "
+            f"min {min(times):6.2f} ms, max {max(times):6.2f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ and 4x for 20,000 and 40,000 blocks (quadratic: 4x and 16x).
 
 Run: .venv/bin/python tests/benchmarks/bench_check_scaling.py
 """
+
 import statistics
 import sys
 import time
@@ -38,7 +39,10 @@ def main() -> None:
         for n in (10_000, 20_000, 40_000):
             t = median_seconds(design(n, linked))
             base = base or t
-            print(f"{'chain   ' if linked else 'unlinked'} {n:>6} blocks: {t * 1000:8.0f} ms  ({t / base:.1f}x the 10k time)")
+            print(
+                f"{'chain   ' if linked else 'unlinked'} {n:>6} blocks: {t * 1000:8.0f} ms"
+                f"  ({t / base:.1f}x the 10k time)"
+            )
 
 
 if __name__ == "__main__":

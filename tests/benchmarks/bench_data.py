@@ -11,6 +11,7 @@ The files are generated at run time in a temporary folder.
 
 Run: .venv/bin/python tests/benchmarks/bench_data.py [--repeats 5] [--rows 1000000] [--mapped-rows 10000000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,15 +71,32 @@ def bench_mapped(folder: Path, rows: int, steps: int) -> dict:
     rng = np.random.default_rng(0)
     for lo in range(0, rows, 1_000_000):
         n = min(1_000_000, rows - lo)
-        mm[lo:lo + n] = np.cumsum(rng.normal(size=(n, 9)), axis=0)
+        mm[lo : lo + n] = np.cumsum(rng.normal(size=(n, 9)), axis=0)
     mm.flush()
     del mm
     design = ROOT / "assets" / "examples" / "seed-keras.rnn.json"
-    argv = [sys.executable, "-m", "rnn_studio", "train", str(design), "--data", str(path), "--target", "c8",
-            "--features", "c8", "--max-steps", str(steps), "--threads", "1", "--out", str(folder / "runs"), "--quiet"]
+    argv = [
+        sys.executable,
+        "-m",
+        "rnn_studio",
+        "train",
+        str(design),
+        "--data",
+        str(path),
+        "--target",
+        "c8",
+        "--features",
+        "c8",
+        "--max-steps",
+        str(steps),
+        "--threads",
+        "1",
+        "--out",
+        str(folder / "runs"),
+        "--quiet",
+    ]
     wall, rss = run_measured(argv)
-    return {"rows": rows, "file_mib": path.stat().st_size / 2**20, "train_rss_mib": rss, "wall_s": wall,
-            "steps": steps}
+    return {"rows": rows, "file_mib": path.stat().st_size / 2**20, "train_rss_mib": rss, "wall_s": wall, "steps": steps}
 
 
 def _report_read(csv_path: Path, args) -> dict:
@@ -109,8 +127,10 @@ def main() -> None:
         small = bench_mapped(folder, 100_000, args.steps)
         mapped = bench_mapped(folder, args.mapped_rows, args.steps)
         for m in (small, mapped):
-            print(f"memory-mapped .npy {m['rows']:,} rows x 9 float64 ({m['file_mib']:.0f} MiB): training "
-                  f"{m['steps']} steps peaks at {m['train_rss_mib']:.0f} MiB RSS ({m['wall_s']:.1f} s)")
+            print(
+                f"memory-mapped .npy {m['rows']:,} rows x 9 float64 ({m['file_mib']:.0f} MiB): training "
+                f"{m['steps']} steps peaks at {m['train_rss_mib']:.0f} MiB RSS ({m['wall_s']:.1f} s)"
+            )
         print(json.dumps({"read": read, "mapped": mapped, "mapped_small": small}))
 
 

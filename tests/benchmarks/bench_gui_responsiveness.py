@@ -8,6 +8,7 @@ Run: QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/bench_gui_respo
 With BENCH_PROFILE=1 the measured phase runs under cProfile and the GUI-thread functions that took the most
 time (timer handlers, pyqtgraph paint) are printed: profile the paint path before guessing.
 """
+
 import os
 import statistics
 import sys
@@ -24,9 +25,10 @@ def main() -> None:
     duration = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
     from PySide6 import QtCore
 
+    from rnn_studio import engine
     from rnn_studio.gui.app import create_app, shutdown_qt
     from rnn_studio.gui.main_window import MainWindow
-    from rnn_studio import engine
+
     app = create_app([], theme="light")
     project = engine.load_project(ROOT / "assets" / "examples" / "seed-keras.rnn.json")
     window = MainWindow(project, autosave=False)
@@ -80,9 +82,11 @@ def main() -> None:
         time.sleep(0.01)
     gaps = gaps[1:]
     q = statistics.quantiles(gaps, n=100)
-    print(f"{duration:.0f} s of training ({steps} steps plotted, {steps / duration:.1f} steps/s) with the GUI "
-          f"following at 15 Hz; 60 Hz timer: {len(gaps)} ticks, median gap {statistics.median(gaps):.1f} ms, "
-          f"p99 {q[98]:.1f} ms, max {max(gaps):.1f} ms (target < 50 ms); GUI process CPU {cpu / duration * 100:.0f} %")
+    print(
+        f"{duration:.0f} s of training ({steps} steps plotted, {steps / duration:.1f} steps/s) with the GUI "
+        f"following at 15 Hz; 60 Hz timer: {len(gaps)} ticks, median gap {statistics.median(gaps):.1f} ms, "
+        f"p99 {q[98]:.1f} ms, max {max(gaps):.1f} ms (target < 50 ms); GUI process CPU {cpu / duration * 100:.0f} %"
+    )
     shutdown_qt()
 
 

@@ -10,6 +10,7 @@ Threads: both runtimes get the same thread count for a like-for-like figure: tor
 and onnxruntime intra_op_num_threads=n (inter_op 1, sequential execution). The table is printed for
 1 thread (what a server running one model per core sees) and for all cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,11 +59,11 @@ def bench(threads: int, reps: int, rounds: int) -> list[tuple]:
                 x = torch.randn(batch, t, f)
                 xn = x.numpy()
 
-                def eager():
+                def eager(model=model, x=x):
                     with torch.no_grad():
                         model(x)
 
-                def ort():
+                def ort(sess=sess, xn=xn):
                     sess.run(None, {"sequence": xn})
 
                 for _ in range(10):  # warm up both
@@ -89,9 +90,13 @@ def main() -> int:
     threads = args.threads or sorted({1, cores})
     import onnxruntime
 
-    print(f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {cores} CPU cores; "
-          f"median of {args.rounds} x {args.reps} calls")
-    head = f"{'design':<14}{'threads':>8}{'batch':>6}{'eager ms':>11}{'onnxrt ms':>11}{'eager/ort':>11}{'max|diff|':>11}"
+    print(
+        f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {cores} CPU cores; "
+        f"median of {args.rounds} x {args.reps} calls"
+    )
+    head = (
+        f"{'design':<14}{'threads':>8}{'batch':>6}{'eager ms':>11}{'onnxrt ms':>11}{'eager/ort':>11}{'max|diff|':>11}"
+    )
     print(head)
     print("-" * len(head))
     for th in threads:

@@ -9,6 +9,7 @@ record: the end-of-run artifact upload is excluded), its overhead relative to no
 spent inside the logger's calls per step (robust to a busy machine, where loop times are noisy).
 The order of the modes rotates between repeats. Target: < 3 % per logger.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,12 +21,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run as a script: this checkout's code, not an installed copy
 
-from rnn_studio.engine import load_project
-from rnn_studio.engine.data import DataSpec
-from rnn_studio.engine.tracking import MlflowLogger, TensorBoardLogger
-from rnn_studio.engine.train import train
+# after the sys.path line above, so that this checkout's package is the one imported
+from rnn_studio.engine import load_project  # noqa: E402
+from rnn_studio.engine.data import DataSpec  # noqa: E402
+from rnn_studio.engine.tracking import MlflowLogger, TensorBoardLogger  # noqa: E402
+from rnn_studio.engine.train import train  # noqa: E402
 
 SEED = ROOT / "assets" / "examples" / "seed-keras.rnn.json"
 
@@ -49,8 +51,14 @@ def loop_seconds(mode: str, steps: int, folder: Path) -> tuple[float, float]:
             marks["last"] = now
 
     overrides = {"epochs": 1000, "max_steps": steps, "threads": 1, "grad_every": 5, "batch_size": 64}
-    train(load_project(SEED), DataSpec(demo="sine"), overrides, out_dir=folder, on_metric=on_metric,
-          install_signal_handlers=False)
+    train(
+        load_project(SEED),
+        DataSpec(demo="sine"),
+        overrides,
+        out_dir=folder,
+        on_metric=on_metric,
+        install_signal_handlers=False,
+    )
     return marks["last"] - marks["start"], marks["in_logger"]
 
 
@@ -65,16 +73,22 @@ def main() -> None:
         times: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
         loop_seconds("mlflow", 20, Path(tmp))  # warm-up: imports, database tables
         for i in range(args.repeats):
-            for mode in modes[i % 3:] + modes[:i % 3]:
+            for mode in modes[i % 3 :] + modes[: i % 3]:
                 times[mode].append(loop_seconds(mode, args.steps, Path(tmp)))
     base = statistics.median(t for t, _ in times["none"])
-    print(f"training loop, seed-keras, sine demo, batch 64, {args.steps} steps, grad norms every 5, 1 thread, "
-          f"median of {args.repeats}:")
+    print(
+        f"training loop, seed-keras, sine demo, batch 64, {args.steps} steps, grad norms every 5, 1 thread, "
+        f"median of {args.repeats}:"
+    )
     for mode in modes:
         loop = statistics.median(t for t, _ in times[mode])
         inside = statistics.median(c / t for t, c in times[mode])
-        print(f"  {mode:12s} {loop:7.2f} s  {args.steps / loop:6.1f} steps/s  loop overhead {100 * (loop / base - 1):+5.1f} %"
-              f"  inside the logger {1e3 * loop * inside / args.steps:5.2f} ms/step = {100 * inside:4.1f} % of the loop")
+        print(
+            f"  {mode:12s} {loop:7.2f} s  {args.steps / loop:6.1f} steps/s"
+            f"  loop overhead {100 * (loop / base - 1):+5.1f} %"
+            f"  inside the logger {1e3 * loop * inside / args.steps:5.2f} ms/step = {100 * inside:4.1f} % of the loop"
+        )
+
 
 if __name__ == "__main__":
     main()

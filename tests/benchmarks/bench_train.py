@@ -12,6 +12,7 @@ Prints, measured side by side in one process run, medians of repeated interleave
 
 Options: --repeats N (default 7), --threads N (default: engine.train.default_threads()).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,7 @@ def steps_per_s(model, batches, device) -> float:
 
 def throughput(device, repeats: int) -> tuple[float, float]:
     torch.manual_seed(0)
-    batches = [(torch.randn(BATCH, T, F, device=device), torch.randn(BATCH, 1, device=device))
-               for _ in range(STEPS)]
+    batches = [(torch.randn(BATCH, T, F, device=device), torch.randn(BATCH, 1, device=device)) for _ in range(STEPS)]
     project = load_project(SEED)
     ours, hand = [], []
     for r in range(repeats):  # interleaved, alternating order, fresh models each time
@@ -87,7 +87,7 @@ def throughput(device, repeats: int) -> tuple[float, float]:
         m_ours = build_model(project).to(device)
         m_hand = HandWritten().to(device)
         pair = [(m_ours, ours), (m_hand, hand)]
-        for model, out in (pair if r % 2 == 0 else pair[::-1]):
+        for model, out in pair if r % 2 == 0 else pair[::-1]:
             out.append(steps_per_s(model, batches, device))
     return statistics.median(ours), statistics.median(hand)
 
@@ -103,10 +103,15 @@ def metric_overhead(repeats: int, device: str) -> tuple[float, float, float, int
         train(project, spec, {"epochs": 1, "grad_every": interval, "device": device}, out_dir=tmp)  # warm-up
         for r in range(repeats):
             order = [(interval, with_n), (0, without)]
-            for every, out in (order if r % 2 == 0 else order[::-1]):
+            for every, out in order if r % 2 == 0 else order[::-1]:
                 recs = []
-                train(project, spec, {"epochs": 2, "grad_every": every, "device": device}, out_dir=tmp,
-                      on_metric=recs.append)
+                train(
+                    project,
+                    spec,
+                    {"epochs": 2, "grad_every": every, "device": device},
+                    out_dir=tmp,
+                    on_metric=recs.append,
+                )
                 ep = [x for x in recs if x["kind"] == "epoch"]
                 steps = sum(1 for x in recs if x["kind"] == "step")
                 out.append(sum(x["train_time_s"] for x in ep) / steps)
@@ -136,8 +141,12 @@ def memory() -> dict[str, float]:
     held = ds.x.element_size() * ds.x.nelement() + ds.y.element_size() * ds.y.nelement()
     n_windows = sum(ds.size(s) for s in ds.index)
     materialized = n_windows * ds.lookback * ds.x.shape[1] * 4
-    return {"prep_peak_mb": peak / 2 ** 20, "held_mb": held / 2 ** 20, "materialized_mb": materialized / 2 ** 20,
-            "rows": ds.x.shape[0]}
+    return {
+        "prep_peak_mb": peak / 2**20,
+        "held_mb": held / 2**20,
+        "materialized_mb": materialized / 2**20,
+        "rows": ds.x.shape[0],
+    }
 
 
 def main() -> None:
@@ -146,8 +155,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=default_threads())
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, CPU threads {args.threads}, seed design {SEED.name}, batch {BATCH}, "
-          f"{STEPS} steps, median of {args.repeats}")
+    print(
+        f"torch {torch.__version__}, CPU threads {args.threads}, seed design {SEED.name}, batch {BATCH}, "
+        f"{STEPS} steps, median of {args.repeats}"
+    )
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(f"{'device':<8} {'compiled steps/s':>17} {'hand-written':>13} {'ratio':>7}  (target >= 0.97)")
     for dev in devices:
@@ -156,15 +167,19 @@ def main() -> None:
     for dev in devices:
         with_n, without, direct, interval = metric_overhead(max(3, args.repeats // 2), dev.type)
         torch.set_num_threads(args.threads)  # train() sets its own thread count; restore ours
-        print(f"metric overhead on {dev.type}: training loop {with_n * 1e3:.2f} ms/step with grad norms every "
-              f"{interval} steps vs {without * 1e3:.2f} ms/step without: {100 * (with_n / without - 1):+.2f}% "
-              f"(noise included); direct cost of the per-block norm read: {100 * direct:.3f}% of step time "
-              f"(target < 3%)")
+        print(
+            f"metric overhead on {dev.type}: training loop {with_n * 1e3:.2f} ms/step with grad norms every "
+            f"{interval} steps vs {without * 1e3:.2f} ms/step without: {100 * (with_n / without - 1):+.2f}% "
+            f"(noise included); direct cost of the per-block norm read: {100 * direct:.3f}% of step time "
+            f"(target < 3%)"
+        )
     m = memory()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(f"memory: peak RSS {rss:.0f} MiB (whole benchmark process); data prep peak (tracemalloc) "
-          f"{m['prep_peak_mb']:.1f} MiB for {m['rows']:,} rows; trainer holds {m['held_mb']:.2f} MiB of data vs "
-          f"{m['materialized_mb']:.1f} MiB if the windows were materialized")
+    print(
+        f"memory: peak RSS {rss:.0f} MiB (whole benchmark process); data prep peak (tracemalloc) "
+        f"{m['prep_peak_mb']:.1f} MiB for {m['rows']:,} rows; trainer holds {m['held_mb']:.2f} MiB of data vs "
+        f"{m['materialized_mb']:.1f} MiB if the windows were materialized"
+    )
 
 
 if __name__ == "__main__":

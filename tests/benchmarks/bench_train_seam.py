@@ -7,6 +7,7 @@ training-step throughput (samples/s from the epoch records: time inside training
 and their ratio. Small models make the loop's own bookkeeping (records, checkpoints' host work, stop
 checks) as visible as it can be.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,9 @@ print(json.dumps(rates))
 
 def one(checkout: Path) -> float:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(checkout)}
-    r = subprocess.run([sys.executable, "-c", CHILD], cwd=tempfile.gettempdir(), env=env, capture_output=True,
-                       text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, "-c", CHILD], cwd=tempfile.gettempdir(), env=env, capture_output=True, text=True, check=True
+    )
     return statistics.median(json.loads(r.stdout.strip().splitlines()[-1]))
 
 

@@ -4,6 +4,7 @@ Every case asserts what a user would see: exit code 2, exactly one line on stder
 seconds, under a memory cap (RLIMIT_AS on the child: a reader that slurps /dev/zero fails fast instead
 of taking the machine down, and the failure shows as a wrong exit code).
 """
+
 from __future__ import annotations
 
 import json
@@ -48,9 +49,15 @@ def run_cli(*argv: str, env: dict | None = None, timeout: float = WALL_SECONDS) 
     full_env = {**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "rnn_studio", *argv], cwd=ROOT, env=full_env,
-                                stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                preexec_fn=_limit_memory)  # noqa: PLW1509 - only setrlimit, no locks
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rnn_studio", *argv],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_limit_memory,
+        )  # noqa: PLW1509 - only setrlimit, no locks
         watchdog = threading.Timer(timeout, proc.kill)
         watchdog.start()
         try:
@@ -62,8 +69,14 @@ def run_cli(*argv: str, env: dict | None = None, timeout: float = WALL_SECONDS) 
         out.seek(0)
         err.seek(0)
         assert seconds < timeout, f"killed after {timeout} s: {' '.join(argv)[:200]}"
-        return Outcome(proc.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
-                       seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+        return Outcome(
+            proc.returncode,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+            seconds,
+            usage.ru_utime + usage.ru_stime,
+            usage.ru_maxrss * 1024,
+        )
 
 
 def assert_refused(outcome: Outcome, *needles: str, max_chars: int = 600) -> str:
@@ -84,11 +97,17 @@ def assert_refused(outcome: Outcome, *needles: str, max_chars: int = 600) -> str
 
 def design(**changes) -> dict:
     """A small valid design (Input -> GRU -> Dense), with top-level keys replaced."""
-    data = {"format": "rnn-studio", "version": 1, "name": "tiny",
-            "blocks": [{"id": "x", "type": "Input", "params": {"timesteps": 8, "features": 2}},
-                       {"id": "g", "type": "GRU", "params": {"units": 8}},
-                       {"id": "fc", "type": "Dense", "params": {"units": 1}}],
-            "links": [["x", "g"], ["g", "fc"]]}
+    data = {
+        "format": "rnn-studio",
+        "version": 1,
+        "name": "tiny",
+        "blocks": [
+            {"id": "x", "type": "Input", "params": {"timesteps": 8, "features": 2}},
+            {"id": "g", "type": "GRU", "params": {"units": 8}},
+            {"id": "fc", "type": "Dense", "params": {"units": 1}},
+        ],
+        "links": [["x", "g"], ["g", "fc"]],
+    }
     data.update(changes)
     return data
 

@@ -1,5 +1,6 @@
 """BatchNormalization and RepeatVector, added the one-place way: Keras semantics (numbers against Keras 3 on
 the torch backend, in a subprocess), train/eval behaviour, verified ONNX, PyTorch source."""
+
 from __future__ import annotations
 
 import json
@@ -100,8 +101,14 @@ print(json.dumps(out))
 
 def test_numbers_and_running_stats_equal_keras_batchnormalization(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="torch")
-    r = subprocess.run([sys.executable, "-c", KERAS_SCRIPT, str(ROOT)], capture_output=True, text=True,
-                       timeout=600, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-c", KERAS_SCRIPT, str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     results = json.loads(r.stdout.strip().splitlines()[-1])
     assert len(results) == 2
@@ -131,11 +138,17 @@ def test_batchnorm_exports_in_eval_mode_and_source_round_trips(timesteps, tmp_pa
 
 
 def _repeat_design(timesteps=5) -> Project:
-    return Project("ed", [Block("x", "Input", {"timesteps": timesteps, "features": 2}),
-                          Block("enc", "LSTM", {"units": 4}), Block("r", "RepeatVector", {"n": 3}),
-                          Block("dec", "GRU", {"units": 4, "return_sequences": True}),
-                          Block("out", "Dense", {"units": 1})],
-                   [("x", "enc"), ("enc", "r"), ("r", "dec"), ("dec", "out")])
+    return Project(
+        "ed",
+        [
+            Block("x", "Input", {"timesteps": timesteps, "features": 2}),
+            Block("enc", "LSTM", {"units": 4}),
+            Block("r", "RepeatVector", {"n": 3}),
+            Block("dec", "GRU", {"units": 4, "return_sequences": True}),
+            Block("out", "Dense", {"units": 1}),
+        ],
+        [("x", "enc"), ("enc", "r"), ("r", "dec"), ("dec", "out")],
+    )
 
 
 def test_repeat_vector_repeats_the_vector_at_every_step(tmp_path):
@@ -146,11 +159,19 @@ def test_repeat_vector_repeats_the_vector_at_every_step(tmp_path):
     enc = torch.randn(2, 4)
     rep = model.blocks["r"](enc)
     assert rep.shape == (2, 3, 4) and all(torch.equal(rep[:, t], enc) for t in range(3))
-    bad = Project("b", [Block("x", "Input", {"timesteps": 5, "features": 2}),
-                        Block("enc", "LSTM", {"units": 4, "return_sequences": True}),
-                        Block("r", "RepeatVector", {"n": 3})], [("x", "enc"), ("enc", "r")])
-    assert check(bad).errors[0].message == ("RepeatVector 'r' repeats a vector (batch, features) but 'enc' gives "
-                                            "(None, 5, 4): set return_sequences=false on 'enc'")
+    bad = Project(
+        "b",
+        [
+            Block("x", "Input", {"timesteps": 5, "features": 2}),
+            Block("enc", "LSTM", {"units": 4, "return_sequences": True}),
+            Block("r", "RepeatVector", {"n": 3}),
+        ],
+        [("x", "enc"), ("enc", "r")],
+    )
+    assert check(bad).errors[0].message == (
+        "RepeatVector 'r' repeats a vector (batch, features) but 'enc' gives "
+        "(None, 5, 4): set return_sequences=false on 'enc'"
+    )
     for timesteps in (None, 5):
         project = _repeat_design(timesteps)
         model = engine.build_model(project).eval()

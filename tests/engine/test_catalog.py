@@ -5,6 +5,7 @@
 2. No type's name shows up in code elsewhere in engine/, exports/, gui/, rnn_studio/, so adding a type
    stays "add one BlockDef" (the count is over code: identifiers and whole string literals, not prose).
 """
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,11 @@ HOME = {"engine/blocks.py", "engine/layers.py"}
 MAPPING = "engine/importers/"
 # a type name that is also something else, where that other thing is meant
 OTHER_MEANINGS = {
-    INPUT_TYPE: {"gui/icons.py": "the 'Input' category's icon", "gui/theme.py": "the 'Input' category's colour",
-                 "gui/inspector.py": "the label of the design's input shape row"},
+    INPUT_TYPE: {
+        "gui/icons.py": "the 'Input' category's icon",
+        "gui/theme.py": "the 'Input' category's colour",
+        "gui/inspector.py": "the label of the design's input shape row",
+    },
 }
 
 
@@ -102,7 +106,7 @@ def _code_names(path: Path) -> set[str]:
         elif tok.type == tokenize.STRING:
             body = tok.string.lstrip("rbuRBU")
             quote = body[:3] if body[:3] in ('"""', "'''") else body[:1]
-            names.add(body[len(quote):-len(quote)])
+            names.add(body[len(quote) : -len(quote)])
     return names
 
 
@@ -115,8 +119,10 @@ def test_a_type_name_lives_in_blocks_and_layers_only():
     for btype in CATALOG:
         found = {f for f, names in files.items() if btype in names} - HOME - {MAPPING}
         found -= set(OTHER_MEANINGS.get(btype, ()))
-        assert not found, (f"block type {btype!r} is named in code in {sorted(found)}: put what that code needs "
-                           f"in the type's BlockDef (engine/blocks.py) and read it from there")
+        assert not found, (
+            f"block type {btype!r} is named in code in {sorted(found)}: put what that code needs "
+            f"in the type's BlockDef (engine/blocks.py) and read it from there"
+        )
         named = {f for f, names in files.items() if btype in names} - set(OTHER_MEANINGS.get(btype, ()))
         assert len(named) <= 3, sorted(named)
 

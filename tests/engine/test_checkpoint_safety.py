@@ -1,6 +1,7 @@
 """Checkpoints are untrusted input: they load with weights_only=True, a crafted one never runs its code
 (on evaluate, predict, export, --resume and the GUI's load_run), and a checkpoint of another format
 version, another design, a wrong tensor shape or no model weights is refused naming what differs."""
+
 from __future__ import annotations
 
 import shutil
@@ -13,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+from rnn_studio.cli import main
 from rnn_studio.engine.checkpoints import CHECKPOINT_VERSION, design_fingerprint
 from rnn_studio.engine.records import parse_record
 from rnn_studio.engine.runs import CHECKPOINT_FORMAT, RunError, checkpoint_path, load_run, read_metrics
 from rnn_studio.engine.train import train
-from rnn_studio.cli import main
 
 from .test_train import SINE, tiny
 
@@ -71,21 +72,26 @@ def test_own_checkpoints_load_with_weights_only(trained):
 
 def _cli(*args: str, timeout: float = 60):
     t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "rnn_studio", *args], cwd=ROOT, capture_output=True, text=True,
-                       timeout=timeout)
+    r = subprocess.run(
+        [sys.executable, "-m", "rnn_studio", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
     return r, time.monotonic() - t0
 
 
-@pytest.mark.parametrize("verb,which", [("evaluate", "best"), ("predict", "best"), ("export", "best"),
-                                        ("export", "last"), ("resume", "last")])
+@pytest.mark.parametrize(
+    "verb,which",
+    [("evaluate", "best"), ("predict", "best"), ("export", "best"), ("export", "last"), ("resume", "last")],
+)
 def test_crafted_checkpoint_is_refused_and_never_runs(trained, tmp_path, verb, which):
     run = _copy(trained, tmp_path)
     marker = tmp_path / "code-ran"
     _plant(checkpoint_path(run, which), marker)
-    args = {"evaluate": ["evaluate", str(run), "--demo", "sine"],
-            "predict": ["predict", str(run), "--demo", "sine", "-o", str(tmp_path / "p.csv")],
-            "export": ["export", str(run), "-o", str(tmp_path / "m.onnx"), "--checkpoint", which],
-            "resume": ["train", "--resume", str(run)]}[verb]
+    args = {
+        "evaluate": ["evaluate", str(run), "--demo", "sine"],
+        "predict": ["predict", str(run), "--demo", "sine", "-o", str(tmp_path / "p.csv")],
+        "export": ["export", str(run), "-o", str(tmp_path / "m.onnx"), "--checkpoint", which],
+        "resume": ["train", "--resume", str(run)],
+    }[verb]
     r, took = _cli(*args)
     assert not marker.exists()
     assert r.returncode == 2, r.stderr
@@ -133,13 +139,16 @@ def _wrong_shape(ckpt):
     ckpt["model"][key] = torch.zeros(3, 3)
 
 
-@pytest.mark.parametrize("change,expected", [
-    (lambda c: c.update(version=99), "format version 99"),
-    (lambda c: c.update(fingerprint="0123456789abcdef"), "another design"),
-    (_wrong_shape, "has shape [3, 3] in the checkpoint"),
-    (lambda c: c.pop("model"), "key 'model' missing"),
-    (lambda c: c["model"].pop(next(iter(c["model"]))), "has no weights for"),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (lambda c: c.update(version=99), "format version 99"),
+        (lambda c: c.update(fingerprint="0123456789abcdef"), "another design"),
+        (_wrong_shape, "has shape [3, 3] in the checkpoint"),
+        (lambda c: c.pop("model"), "key 'model' missing"),
+        (lambda c: c["model"].pop(next(iter(c["model"]))), "has no weights for"),
+    ],
+)
 def test_checkpoint_mismatch_is_refused_naming_the_difference(trained, tmp_path, capsys, change, expected):
     run = _copy(trained, tmp_path)
     _edit_best(run, change)
@@ -160,8 +169,13 @@ def test_truncated_checkpoint_is_a_one_line_error(trained, tmp_path, capsys):
 # ------------------------------------------------------------------ init_from (the import feature's seam)
 def test_init_from_starts_a_new_run_from_another_runs_weights(trained, tmp_path):
     src = torch.load(checkpoint_path(trained, "best"), weights_only=True)["model"]
-    s = train(tiny(), SINE, {"epochs": 1, "threads": 1, "optimizer": "sgd", "lr": 1e-30, "momentum": 0},
-              out_dir=tmp_path, init_from=trained)
+    s = train(
+        tiny(),
+        SINE,
+        {"epochs": 1, "threads": 1, "optimizer": "sgd", "lr": 1e-30, "momentum": 0},
+        out_dir=tmp_path,
+        init_from=trained,
+    )
     rd = Path(s["run"])
     assert rd != trained and rd.parent == tmp_path
     start = read_metrics(rd)[0][0]
@@ -195,11 +209,14 @@ def test_parse_record_drops_malformed_lines():
     assert parse_record(["kind"]) is None and parse_record({"kind": "other"}) is None
 
 
-@pytest.mark.parametrize("change,expected", [
-    (lambda c: c.update(meta="x"), "'meta' is a str"),
-    (lambda c: c["meta"].update(x_mean=[1.0, 2.0, 3.0]), "meta.x_mean is not a list of 1 finite numbers"),
-    (lambda c: c["meta"].update(lookback=-4), "meta.lookback is -4"),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (lambda c: c.update(meta="x"), "'meta' is a str"),
+        (lambda c: c["meta"].update(x_mean=[1.0, 2.0, 3.0]), "meta.x_mean is not a list of 1 finite numbers"),
+        (lambda c: c["meta"].update(lookback=-4), "meta.lookback is -4"),
+    ],
+)
 def test_damaged_metadata_is_refused(trained, tmp_path, capsys, change, expected):
     run = _copy(trained, tmp_path)
     _edit_best(run, change)
@@ -208,11 +225,14 @@ def test_damaged_metadata_is_refused(trained, tmp_path, capsys, change, expected
     assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
 
 
-@pytest.mark.parametrize("change,expected", [
-    (lambda c: c.pop("optimizer"), "no usable 'optimizer'"),
-    (lambda c: c.update(rng={"torch": 1, "python": (), "numpy": {}}), "random-number state is damaged"),
-    (lambda c: c["optimizer"].update(param_groups=[]), "cannot restore the training state"),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (lambda c: c.pop("optimizer"), "no usable 'optimizer'"),
+        (lambda c: c.update(rng={"torch": 1, "python": (), "numpy": {}}), "random-number state is damaged"),
+        (lambda c: c["optimizer"].update(param_groups=[]), "cannot restore the training state"),
+    ],
+)
 def test_resume_from_a_damaged_last_checkpoint_is_refused(trained, tmp_path, capsys, change, expected):
     run = _copy(trained, tmp_path)
     path = checkpoint_path(run, "last")

@@ -1,4 +1,5 @@
 """`rnn-studio check` and `summary`: what a user sees, exit codes, never a traceback."""
+
 import json
 import subprocess
 import sys
@@ -38,8 +39,10 @@ def test_check_invalid_one_line_per_problem(capsys, tmp_path):
     code, out, err = run(capsys, "check", str(path))
     assert code == 2
     lines = err.strip().splitlines()
-    assert lines[0] == ("error: LSTM 'l' needs a sequence (batch, time, features) but 'g' gives (None, 128): "
-                        "set return_sequences=true on 'g'")
+    assert lines[0] == (
+        "error: LSTM 'l' needs a sequence (batch, time, features) but 'g' gives (None, 128): "
+        "set return_sequences=true on 'g'"
+    )
     assert lines[1] == "error: Dense 'y': units must be >= 1, received 0"
     assert lines[-1] == "seed-keras: 2 error(s)"
 
@@ -50,8 +53,14 @@ def test_check_json(capsys, seed_keras_path):
     assert code == 0 and data["valid"] and data["shapes"]["l"] == [None, 128] and data["parameters"] == 125185
 
 
-@pytest.mark.parametrize("content", ["{oops", '{"format": "rnn-studio", "version": 9, "blocks": []}',
-                                     '{"format": "rnn-studio", "version": 1, "blocks": "GRU"}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{oops",
+        '{"format": "rnn-studio", "version": 9, "blocks": []}',
+        '{"format": "rnn-studio", "version": 1, "blocks": "GRU"}',
+    ],
+)
 def test_malformed_files_exit_2_without_traceback(capsys, tmp_path, content):
     path = tmp_path / "m.rnn.json"
     path.write_text(content)
@@ -78,15 +87,27 @@ def test_installed_console_script_and_no_qt_in_core(tmp_path):
     """The real entry point, in a fresh process; engine + compile load no Qt at all."""
     exe = Path(sys.executable).with_name("rnn-studio")
     if exe.exists():
-        r = subprocess.run([str(exe), "check", str(ROOT / "assets/examples/seed-keras.rnn.json")],
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [str(exe), "check", str(ROOT / "assets/examples/seed-keras.rnn.json")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 0 and "valid" in r.stdout
-    code = ("import sys, torch; from rnn_studio import engine; p = engine.load_project(sys.argv[1]); engine.build_model(p)\n"
-            "import importlib.util\n"
-            "from rnn_studio import exports\n"
-            "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'shiboken'))]\n"
-            "print('QT:', bad)")
-    r = subprocess.run([sys.executable, "-c", code, str(ROOT / "assets/examples/seed-keras.rnn.json")],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    code = (
+        "import sys, torch; from rnn_studio import engine\n"
+        "p = engine.load_project(sys.argv[1]); engine.build_model(p)\n"
+        "import importlib.util\n"
+        "from rnn_studio import exports\n"
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'shiboken'))]\n"
+        "print('QT:', bad)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "assets/examples/seed-keras.rnn.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr
     assert "QT: []" in r.stdout

@@ -1,6 +1,7 @@
 """Conv1D, added by touching only engine/blocks.py and engine/layers.py: Keras names, Keras output
 shapes and Keras numbers, verified ONNX, PyTorch source, and the look-ahead warning for padding that
 reads later steps."""
+
 from __future__ import annotations
 
 import json
@@ -25,12 +26,28 @@ GEOMETRIES = [(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (3, 2, 1), (4, 3, 1), 
 PADDINGS = ("valid", "same", "causal")
 
 
-def _design(padding, kernel_size=3, strides=1, dilation_rate=1, timesteps=8, features=3, filters=5,
-            activation="tanh", then=None) -> Project:
-    p = Project("conv", [Block("x", "Input", {"timesteps": timesteps, "features": features}),
-                         Block("c", "Conv1D", {"filters": filters, "kernel_size": kernel_size, "strides": strides,
-                                               "dilation_rate": dilation_rate, "padding": padding,
-                                               "activation": activation})], [("x", "c")])
+def _design(
+    padding, kernel_size=3, strides=1, dilation_rate=1, timesteps=8, features=3, filters=5, activation="tanh", then=None
+) -> Project:
+    p = Project(
+        "conv",
+        [
+            Block("x", "Input", {"timesteps": timesteps, "features": features}),
+            Block(
+                "c",
+                "Conv1D",
+                {
+                    "filters": filters,
+                    "kernel_size": kernel_size,
+                    "strides": strides,
+                    "dilation_rate": dilation_rate,
+                    "padding": padding,
+                    "activation": activation,
+                },
+            ),
+        ],
+        [("x", "c")],
+    )
     if then:
         p.add_block(Block("out", *then))
         p.add_link("c", "out")
@@ -63,7 +80,8 @@ def test_keras_checks_are_one_line_and_name_the_fix():
     res = check(_design("valid", kernel_size=5, dilation_rate=2, timesteps=8))
     assert not res.ok and res.errors[0].message == (
         "Conv1D 'c': the kernel spans 9 time steps (kernel_size=5, dilation_rate=2) but 'x' gives only 8: "
-        "use padding=causal or same, a smaller kernel_size, or more timesteps")
+        "use padding=causal or same, a smaller kernel_size, or more timesteps"
+    )
     res = check(_design("same", strides=2, dilation_rate=2))
     assert res.errors[0].message.startswith("Conv1D 'c': strides=2 together with dilation_rate=2 is not supported")
     res = check(_design("same", strides=2, timesteps=None))
@@ -106,8 +124,14 @@ print(json.dumps(out))
 def test_numbers_equal_keras_conv1d_on_the_torch_backend(tmp_path):
     cases = [[pad, k, s, d, steps] for pad in PADDINGS for (k, s, d) in GEOMETRIES for steps in (7, 8)]
     env = dict(os.environ, KERAS_BACKEND="torch")
-    r = subprocess.run([sys.executable, "-c", KERAS_SCRIPT, str(ROOT), json.dumps(cases)], capture_output=True,
-                       text=True, timeout=600, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-c", KERAS_SCRIPT, str(ROOT), json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     results = json.loads(r.stdout.strip().splitlines()[-1])
     assert len(results) == len(cases)
@@ -115,11 +139,14 @@ def test_numbers_equal_keras_conv1d_on_the_torch_backend(tmp_path):
         assert our_shape == keras_shape and diff is not None and diff < 1e-5, (padding, k, s, d, steps, diff)
 
 
-@pytest.mark.parametrize("padding,strides,timesteps", [("causal", 1, None), ("same", 1, None), ("valid", 2, 9),
-                                                       ("same", 2, 9), ("causal", 2, 12)])
+@pytest.mark.parametrize(
+    "padding,strides,timesteps",
+    [("causal", 1, None), ("same", 1, None), ("valid", 2, 9), ("same", 2, 9), ("causal", 2, 12)],
+)
 def test_onnx_export_verifies_and_source_round_trips(padding, strides, timesteps, tmp_path):
-    project = _design(padding, kernel_size=3, strides=strides, timesteps=timesteps, activation="relu",
-                      then=("LSTM", {"units": 4}))
+    project = _design(
+        padding, kernel_size=3, strides=strides, timesteps=timesteps, activation="relu", then=("LSTM", {"units": 4})
+    )
     torch.manual_seed(0)
     model = engine.build_model(project).eval()
     rep = export_onnx(model, project, tmp_path / "cnn.onnx")  # onnxruntime vs torch, batches 1 and 7
@@ -154,8 +181,12 @@ def test_reads_later_steps_by_padding():
     conv = engine.CATALOG["Conv1D"]
     base = {"kernel_size": 3, "strides": 1, "dilation_rate": 1}
     assert conv.reads_later_steps({**base, "padding": "causal"}) is None
-    assert conv.reads_later_steps({**base, "padding": "same", "dilation_rate": 2}) == \
-        "padding='same' reads 2 later step(s)"
+    assert (
+        conv.reads_later_steps({**base, "padding": "same", "dilation_rate": 2})
+        == "padding='same' reads 2 later step(s)"
+    )
     assert conv.reads_later_steps({**base, "padding": "valid"}) == "padding='valid' gives step t the input steps t..t+2"
-    assert conv.reads_later_steps({**base, "padding": "causal", "strides": 2}) == \
-        "strides=2 gives step t the input step 2t"
+    assert (
+        conv.reads_later_steps({**base, "padding": "causal", "strides": 2})
+        == "strides=2 gives step t the input step 2t"
+    )

@@ -1,26 +1,35 @@
 """The data plan: what you see is what trains. Time columns, autoregressive defaults, honest baselines,
 formats, many series, missing values, and bad input on every new path (exit 2, one line)."""
+
 import json
 import os
 
 import numpy as np
 import pytest
 
+from rnn_studio.cli import main
 from rnn_studio.engine import Project, load_project
 from rnn_studio.engine.data import DataError, DataSpec, load_dataset, plan_data, read_table
 from rnn_studio.engine.train import train
-from rnn_studio.cli import main
 
 SEED = "assets/examples/seed-keras.rnn.json"  # Input: 10 steps, 1 feature
 
 
 def design(timesteps=8, features=1):
-    return Project.from_dict({
-        "format": "rnn-studio", "version": 1, "name": "tiny",
-        "blocks": [{"id": "x", "type": "Input", "params": {"timesteps": timesteps, "features": features}},
-                   {"id": "g", "type": "GRU", "params": {"units": 4}},
-                   {"id": "y", "type": "Dense", "params": {"units": 1}}],
-        "links": [["x", "g"], ["g", "y"]], "training": {"epochs": 1, "batch_size": 16, "lr": 0.01}})
+    return Project.from_dict(
+        {
+            "format": "rnn-studio",
+            "version": 1,
+            "name": "tiny",
+            "blocks": [
+                {"id": "x", "type": "Input", "params": {"timesteps": timesteps, "features": features}},
+                {"id": "g", "type": "GRU", "params": {"units": 4}},
+                {"id": "y", "type": "Dense", "params": {"units": 1}},
+            ],
+            "links": [["x", "g"], ["g", "y"]],
+            "training": {"epochs": 1, "batch_size": 16, "lr": 0.01},
+        }
+    )
 
 
 def year_csv(path, n=120, start=1900):
@@ -124,7 +133,7 @@ def test_formats_read_the_same_table(tmp_path):
     import gzip
 
     with gzip.open(tmp_path / "t.csv.gz", "wt") as fh:
-        fh.write("a,b\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(a, b)))
+        fh.write("a,b\n" + "".join(f"{float(x)!r},{float(y)!r}\n" for x, y in zip(a, b, strict=True)))
     np.save(tmp_path / "t.npy", np.stack([a, b], axis=1))
     for name in ("t.parquet", "t.feather", "t.csv.gz"):
         t = read_table(tmp_path / name)
@@ -197,11 +206,17 @@ def test_predict_rows_carry_the_series_id(tmp_path):
     assert cols[0] == "series" and {r[0] for r in rows} == {"a", "b"} and len(rows) == 2 * (30 - 9 + 1)
 
 
-@pytest.mark.parametrize("text,args,fragment", [
-    ("shop,v\n" + "".join(f"a,{i}\n" for i in range(30)) + "b,1\nb,2\n", ["--series", "shop"],
-     "series 'b' (shop) has 2 row(s), shorter than one window"),
-    ("a,v\n1,2\n", ["--series", "nope"], "no series column 'nope'"),
-])
+@pytest.mark.parametrize(
+    "text,args,fragment",
+    [
+        (
+            "shop,v\n" + "".join(f"a,{i}\n" for i in range(30)) + "b,1\nb,2\n",
+            ["--series", "shop"],
+            "series 'b' (shop) has 2 row(s), shorter than one window",
+        ),
+        ("a,v\n1,2\n", ["--series", "nope"], "no series column 'nope'"),
+    ],
+)
 def test_bad_series_input(tmp_path, capsys, text, args, fragment):
     f = tmp_path / "s.csv"
     f.write_text(text)
@@ -263,12 +278,18 @@ def test_size_cap_hint(tmp_path, monkeypatch):
         read_table(f)
 
 
-@pytest.mark.parametrize("arrays,fragment", [
-    ({"X": np.zeros((0, 8, 1)), "y": np.zeros(0)}, "array 'X' is empty"),
-    ({"X": np.ones((20, 8, 1)) * (1 + 2j), "y": np.zeros(20)}, "array 'X' holds complex numbers (first at index [0, 0, 0])"),
-    ({"X": np.full((20, 8, 1), 1e300), "y": np.zeros(20)}, "X[0, 0, 0] is 1e+300, beyond float32"),
-    ({"X": np.ones((20, 8, 1)), "y": np.array(["a"] * 20)}, "array 'y' holds <U1 values, not numbers"),
-])
+@pytest.mark.parametrize(
+    "arrays,fragment",
+    [
+        ({"X": np.zeros((0, 8, 1)), "y": np.zeros(0)}, "array 'X' is empty"),
+        (
+            {"X": np.ones((20, 8, 1)) * (1 + 2j), "y": np.zeros(20)},
+            "array 'X' holds complex numbers (first at index [0, 0, 0])",
+        ),
+        ({"X": np.full((20, 8, 1), 1e300), "y": np.zeros(20)}, "X[0, 0, 0] is 1e+300, beyond float32"),
+        ({"X": np.ones((20, 8, 1)), "y": np.array(["a"] * 20)}, "array 'y' holds <U1 values, not numbers"),
+    ],
+)
 def test_hostile_npz(tmp_path, capsys, arrays, fragment):
     f = tmp_path / "h.npz"
     np.savez(f, **arrays)
@@ -309,23 +330,52 @@ def test_progress_bar_on_a_terminal_shows_rate_and_eta_inside_the_epoch():
 
     term, out = _Terminal(), io.StringIO()
     progress = Progress(stream=out, bar_stream=term)
-    progress({"kind": "start", "total_steps": 20, "epochs": 2, "steps_per_epoch": 10, "device": "cpu",
-              "device_name": "CPU", "precision": "fp32", "samples": {"train": 1}, "data": "d.csv", "features": ["v"],
-              "target": "v", "lookback": 4, "horizon": 1, "name": "n", "parameters": 10, "batch_size": 2,
-              "loss": "mse", "run": "r"})
+    progress(
+        {
+            "kind": "start",
+            "total_steps": 20,
+            "epochs": 2,
+            "steps_per_epoch": 10,
+            "device": "cpu",
+            "device_name": "CPU",
+            "precision": "fp32",
+            "samples": {"train": 1},
+            "data": "d.csv",
+            "features": ["v"],
+            "target": "v",
+            "lookback": 4,
+            "horizon": 1,
+            "name": "n",
+            "parameters": 10,
+            "batch_size": 2,
+            "loss": "mse",
+            "run": "r",
+        }
+    )
     for step in range(1, 6):
         progress({"kind": "step", "step": step, "epoch": 1, "loss": 0.5})
     progress.bar.refresh()
     text = term.buf.getvalue()
     assert "epoch 1/2" in text and "5/10" in text and "step/s" in text and "<" in text  # rate and ETA
-    progress({"kind": "epoch", "epoch": 1, "step": 10, "train_loss": 0.5, "val_loss": 0.4, "lr": 1e-3, "samples_per_s": 10.0,
-              "elapsed_s": 1.0})
+    progress(
+        {
+            "kind": "epoch",
+            "epoch": 1,
+            "step": 10,
+            "train_loss": 0.5,
+            "val_loss": 0.4,
+            "lr": 1e-3,
+            "samples_per_s": 10.0,
+            "elapsed_s": 1.0,
+        }
+    )
     assert progress.bar is None and "epoch 1/2  train_loss 0.5" in out.getvalue()
 
 
 def test_progress_without_a_terminal_prints_plain_lines(tmp_path, capsys):
-    rc, out, err = cli(capsys, "train", SEED, "--data", year_csv(tmp_path / "y.csv"), "--out", tmp_path / "runs",
-                       "--epochs", "1")
+    rc, out, err = cli(
+        capsys, "train", SEED, "--data", year_csv(tmp_path / "y.csv"), "--out", tmp_path / "runs", "--epochs", "1"
+    )
     assert rc == 0 and "epoch 1/1  train_loss" in out and "\r" not in out + err
 
 

@@ -1,6 +1,7 @@
 """Data-parallel training under torchrun: two CPU processes with gloo. One run folder written by rank 0,
 every training window seen once per epoch across the ranks, the same steps and (with an evenly
 divisible batch) the same result as one process, and a STOP file stops both ranks at the same step."""
+
 from __future__ import annotations
 
 import json
@@ -20,16 +21,38 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny() -> Project:
-    blocks = [Block("x", "Input", {"timesteps": 12, "features": 1}), Block("g", "GRU", {"units": 4}),
-              Block("y", "Dense", {"units": 1})]
-    return Project("tiny", blocks, [("x", "g"), ("g", "y")],
-                   training={"epochs": 2, "batch_size": 64, "lr": 0.01, "loss": "mse"})
+    blocks = [
+        Block("x", "Input", {"timesteps": 12, "features": 1}),
+        Block("g", "GRU", {"units": 4}),
+        Block("y", "Dense", {"units": 1}),
+    ]
+    return Project(
+        "tiny", blocks, [("x", "g"), ("g", "y")], training={"epochs": 2, "batch_size": 64, "lr": 0.01, "loss": "mse"}
+    )
 
 
 def _torchrun(design: Path, out: Path, *extra: str, wait: bool = True):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "rnn_studio", "train", str(design), "--demo", "sine", "--threads", "1", "--grad-every", "0",
-           "--out", str(out), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "rnn_studio",
+        "train",
+        str(design),
+        "--demo",
+        "sine",
+        "--threads",
+        "1",
+        "--grad-every",
+        "0",
+        "--out",
+        str(out),
+        *extra,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if not wait:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -59,8 +82,9 @@ def test_torchrun_two_cpu_processes(tmp_path):
 
     # one process, same settings: same steps, same result (2788 windows: every global batch splits evenly)
     assert n % 64 % 2 == 0
-    single = train(tiny(), DataSpec(demo="sine"), {"epochs": 2, "threads": 1, "grad_every": 0},
-                   out_dir=tmp_path / "single")
+    single = train(
+        tiny(), DataSpec(demo="sine"), {"epochs": 2, "threads": 1, "grad_every": 0}, out_dir=tmp_path / "single"
+    )
     assert summary["steps"] == single["steps"] == 2 * -(-n // 64)
     assert summary["val_loss"] == pytest.approx(single["val_loss"], rel=1e-4)
 
@@ -81,7 +105,11 @@ def test_stop_file_stops_both_ranks(tmp_path):
         rd = None
         while time.monotonic() < deadline:
             runs = list(out.iterdir()) if out.exists() else []
-            if runs and (runs[0] / "metrics.jsonl").exists() and '"kind": "epoch"' in (runs[0] / "metrics.jsonl").read_text():
+            if (
+                runs
+                and (runs[0] / "metrics.jsonl").exists()
+                and '"kind": "epoch"' in (runs[0] / "metrics.jsonl").read_text()
+            ):
                 rd = runs[0]
                 break
             time.sleep(0.2)
@@ -104,6 +132,9 @@ def test_no_qt_and_world_info(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     assert d.in_torchrun() and not d.is_rank_zero()
-    code = "import rnn_studio.engine.distributed, rnn_studio.engine.tune, sys; print(any(m.startswith('PySide6') for m in sys.modules))"
+    code = (
+        "import rnn_studio.engine.distributed, rnn_studio.engine.tune, sys\n"
+        "print(any(m.startswith('PySide6') for m in sys.modules))"
+    )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.stdout.strip() == "False"

@@ -1,6 +1,7 @@
 """Fault injection for training and run folders, through the real CLI (`python -m rnn_studio`): kills,
 Ctrl-C (once and twice), a second writer, full / read-only / non-folder outputs, runs started in the same
 second, huge names. Each asserts the exit code, one error line, no traceback and a bounded time."""
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,18 @@ def _all_lines_parse(run: Path) -> list[dict]:
 
 # ------------------------------------------------------------------ kills and Ctrl-C
 def test_sigkill_then_resume(tmp_path):
-    proc = _start("train", str(_design(tmp_path)), "--demo", "sine", "--epochs", "1000", "--threads", "1",
-                  "--out", str(tmp_path / "runs"))
+    proc = _start(
+        "train",
+        str(_design(tmp_path)),
+        "--demo",
+        "sine",
+        "--epochs",
+        "1000",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path / "runs"),
+    )
     try:
         run = _wait_for(tmp_path / "runs", "epoch")
     finally:
@@ -83,8 +94,18 @@ def test_sigkill_then_resume(tmp_path):
 
 
 def test_sigint_cancels_cleanly(tmp_path):
-    proc = _start("train", str(_design(tmp_path)), "--demo", "sine", "--epochs", "1000", "--threads", "1",
-                  "--out", str(tmp_path / "runs"))
+    proc = _start(
+        "train",
+        str(_design(tmp_path)),
+        "--demo",
+        "sine",
+        "--epochs",
+        "1000",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path / "runs"),
+    )
     run = _wait_for(tmp_path / "runs", "step")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=LIMIT_S)
@@ -94,8 +115,18 @@ def test_sigint_cancels_cleanly(tmp_path):
 
 
 def test_second_sigint_during_shutdown_still_writes_summary(tmp_path):
-    proc = _start("train", str(_design(tmp_path)), "--demo", "sine", "--epochs", "1000", "--threads", "1",
-                  "--out", str(tmp_path / "runs"))
+    proc = _start(
+        "train",
+        str(_design(tmp_path)),
+        "--demo",
+        "sine",
+        "--epochs",
+        "1000",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path / "runs"),
+    )
     run = _wait_for(tmp_path / "runs", "step")
     proc.send_signal(signal.SIGINT)
     time.sleep(0.02)
@@ -108,8 +139,18 @@ def test_second_sigint_during_shutdown_still_writes_summary(tmp_path):
 
 
 def test_second_writer_is_refused_naming_the_owner(tmp_path):
-    proc = _start("train", str(_design(tmp_path)), "--demo", "sine", "--epochs", "1000", "--threads", "1",
-                  "--out", str(tmp_path / "runs"))
+    proc = _start(
+        "train",
+        str(_design(tmp_path)),
+        "--demo",
+        "sine",
+        "--epochs",
+        "1000",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path / "runs"),
+    )
     try:
         run = _wait_for(tmp_path / "runs", "epoch")
         before = (run / "metrics.jsonl").read_text().count('"kind": "start"')
@@ -174,8 +215,18 @@ def test_output_that_is_a_file(tmp_path):
 
 
 def test_predict_into_read_only_folder(tmp_path, mount_point):
-    r = _run("train", str(_design(tmp_path)), "--demo", "sine", "--epochs", "1", "--threads", "1",
-             "--out", str(tmp_path / "runs"))
+    r = _run(
+        "train",
+        str(_design(tmp_path)),
+        "--demo",
+        "sine",
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        str(tmp_path / "runs"),
+    )
     assert r.returncode == 0, r.stderr
     run = next((tmp_path / "runs").iterdir())
     ro = mount_point("ro,size=1m")
@@ -190,8 +241,19 @@ def test_predict_into_read_only_folder(tmp_path, mount_point):
 # ------------------------------------------------------------------ names
 def test_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
     design = _design(tmp_path)
-    args = ("train", str(design), "--demo", "sine", "--max-steps", "2", "--threads", "1", "--quiet",
-            "--out", str(tmp_path / "runs"))
+    args = (
+        "train",
+        str(design),
+        "--demo",
+        "sine",
+        "--max-steps",
+        "2",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        str(tmp_path / "runs"),
+    )
     procs = [_start(*args) for _ in range(2)]
     for p in procs:
         p.communicate(timeout=LIMIT_S)
@@ -203,8 +265,19 @@ def test_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
 def test_long_design_name_makes_a_short_safe_folder(tmp_path):
     name = "é/x" * 66  # 198 characters with slashes: within the 200-character name limit (docs/limits.md)
     design = _design(tmp_path, name=name)
-    r = _run("train", str(design), "--demo", "sine", "--max-steps", "2", "--threads", "1", "--quiet",
-             "--out", str(tmp_path / "runs"))
+    r = _run(
+        "train",
+        str(design),
+        "--demo",
+        "sine",
+        "--max-steps",
+        "2",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        str(tmp_path / "runs"),
+    )
     assert r.returncode == 0, r.stderr
     (run,) = (tmp_path / "runs").iterdir()
     assert len(run.name) <= 80 and "/" not in run.name
@@ -218,16 +291,31 @@ def test_huge_design_name_is_refused_in_one_line(tmp_path):
     assert len(_one_error_line(r)) < 400 and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("flag,value,expected", [
-    ("--seed", str(2 ** 64), "--seed must be a whole number from 0 to"),
-    ("--device", "meta", "--device must be auto | cpu | cuda | cuda:N | mps, received 'meta'"),
-    ("--split", "nan,nan,nan", "--split must be three fractions"),
-])
+@pytest.mark.parametrize(
+    "flag,value,expected",
+    [
+        ("--seed", str(2**64), "--seed must be a whole number from 0 to"),
+        ("--device", "meta", "--device must be auto | cpu | cuda | cuda:N | mps, received 'meta'"),
+        ("--split", "nan,nan,nan", "--split must be three fractions"),
+    ],
+)
 def test_bad_training_settings_are_one_line(tmp_path, capsys, flag, value, expected):
     from rnn_studio.cli import main
 
-    rc = main(["train", str(_design(tmp_path)), "--demo", "sine", "--max-steps", "1", "--out", str(tmp_path / "r"),
-               flag, value])
+    rc = main(
+        [
+            "train",
+            str(_design(tmp_path)),
+            "--demo",
+            "sine",
+            "--max-steps",
+            "1",
+            "--out",
+            str(tmp_path / "r"),
+            flag,
+            value,
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
 
@@ -237,8 +325,21 @@ def test_init_from_on_the_cli(tmp_path):
     r = _run("train", str(design), "--demo", "sine", "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "a"))
     assert r.returncode == 0, r.stderr
     src = next((tmp_path / "a").iterdir())
-    r = _run("train", str(design), "--demo", "sine", "--max-steps", "2", "--threads", "1", "--quiet",
-             "--init-from", str(src), "--out", str(tmp_path / "b"))
+    r = _run(
+        "train",
+        str(design),
+        "--demo",
+        "sine",
+        "--max-steps",
+        "2",
+        "--threads",
+        "1",
+        "--quiet",
+        "--init-from",
+        str(src),
+        "--out",
+        str(tmp_path / "b"),
+    )
     assert r.returncode == 0, r.stderr
     start = read_metrics(next((tmp_path / "b").iterdir()))[0][0]
     assert start["init_from"] == str(checkpoint_path(src, "best"))

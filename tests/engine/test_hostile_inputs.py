@@ -1,6 +1,7 @@
 """Hostile and huge inputs to the real CLI: refused with exit 2 and one short line, never a traceback, a
 hang or gigabytes of memory (issue #15). Each case is a child process (tests/engine/hostile.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ def test_nesting_1000_levels_deep_is_refused(tmp_path):
 
 
 def test_nesting_inside_training_is_refused_before_train(tmp_path):
-    text = json.dumps(design())[:-1] + ', "training": {"notes": ' + "{\"a\": " * 900 + "1" + "}" * 900 + "}}"
+    text = json.dumps(design())[:-1] + ', "training": {"notes": ' + '{"a": ' * 900 + "1" + "}" * 900 + "}}"
     path = write(tmp_path / "deep.rnn.json", text)
     assert_refused(run_cli("train", str(path), "--demo", "sine", "--out", str(tmp_path)), "nested more than")
 
@@ -50,7 +51,7 @@ def test_lone_surrogate_in_name_is_refused(tmp_path):
 
 
 def test_paired_surrogates_are_a_character(tmp_path):
-    path = write(tmp_path / "emoji.rnn.json", json.dumps(design(name="wave \U0001F30A")))
+    path = write(tmp_path / "emoji.rnn.json", json.dumps(design(name="wave \U0001f30a")))
     outcome = run_cli("check", str(path), env={"PYTHONIOENCODING": "ascii"})
     assert outcome.code == 0 and "Traceback" not in outcome.err
     assert "wave \\U0001f30a: valid" in outcome.out  # an ASCII terminal gets an escape, not a crash
@@ -89,7 +90,9 @@ def test_40000_unlinked_blocks_check_in_seconds_with_the_limit_raised(tmp_path):
     outcome = run_cli("check", str(path), env={"RNN_STUDIO_MAX_BLOCKS": "50000"})
     assert outcome.code == 2 and "Traceback" not in outcome.err
     lines = outcome.err_lines
-    assert len(lines) == 40_001 and lines[0] == "error: Dense 'd0' is not connected: link it into the design or delete it"
+    assert (
+        len(lines) == 40_001 and lines[0] == "error: Dense 'd0' is not connected: link it into the design or delete it"
+    )
     assert outcome.cpu_seconds < 20  # quadratic before: 40k blocks took 13.8 s in check alone
 
 
@@ -135,16 +138,23 @@ def test_id_with_a_final_newline_is_refused(tmp_path):
 
 def _enormous() -> dict:
     """6.5e14 parameters: a Dense of 65,536 units after a 100,000 x 100,000 Flatten; no machine holds it."""
-    return design(blocks=[{"id": "x", "type": "Input", "params": {"timesteps": 100_000, "features": 100_000}},
-                          {"id": "flat", "type": "Flatten"},
-                          {"id": "big", "type": "Dense", "params": {"units": 65_536}}],
-                  links=[["x", "flat"], ["flat", "big"]])
+    return design(
+        blocks=[
+            {"id": "x", "type": "Input", "params": {"timesteps": 100_000, "features": 100_000}},
+            {"id": "flat", "type": "Flatten"},
+            {"id": "big", "type": "Dense", "params": {"units": 65_536}},
+        ],
+        links=[["x", "flat"], ["flat", "big"]],
+    )
 
 
 def test_train_refuses_a_design_the_machine_cannot_hold(tmp_path):
     path = write(tmp_path / "huge.rnn.json", _enormous())
-    line = assert_refused(run_cli("train", str(path), "--demo", "sine", "--out", str(tmp_path / "runs")),
-                          "Dense 'big': 6.6e14 parameters", "for training, this machine has")
+    line = assert_refused(
+        run_cli("train", str(path), "--demo", "sine", "--out", str(tmp_path / "runs")),
+        "Dense 'big': 6.6e14 parameters",
+        "for training, this machine has",
+    )
     assert not (tmp_path / "runs").exists()
     assert "TB" in line
 
@@ -168,42 +178,51 @@ def test_export_of_100000_timesteps_is_refused_not_hung(tmp_path):
     data = design()
     data["blocks"][0]["params"]["timesteps"] = 100_000
     path = write(tmp_path / "long.rnn.json", data)
-    assert_refused(run_cli("export", str(path), "-o", str(tmp_path / "m.onnx")),
-                   "timesteps 100,000 is more than the 10,000 steps export verifies", "--no-verify")
+    assert_refused(
+        run_cli("export", str(path), "-o", str(tmp_path / "m.onnx")),
+        "timesteps 100,000 is more than the 10,000 steps export verifies",
+        "--no-verify",
+    )
 
 
 # ---------------------------------------------------------------------------- training settings
 
 
-@pytest.mark.parametrize("flags, needle", [
-    (["--device", "meta"], "--device must be auto | cpu | cuda | cuda:N | mps, received 'meta'"),
-    (["--split", "nan,nan,nan"], "--split must be three fractions"),
-    (["--split", "a,b"], "--split must be three fractions"),
-    (["--seed", str(2**64)], "--seed must be a whole number from 0 to"),
-    (["--lr", "nan"], "--lr must be a number > 0, received nan"),
-    (["--lr", "-1"], "--lr must be a number > 0"),
-    (["--epochs", "0"], "--epochs must be a whole number from 1"),
-    (["--batch-size", str(2**40)], "--batch-size must be a whole number from 1 to 2,147,483,647"),
-    (["--lookback", "x"], "argument --lookback: invalid int value: 'x'"),
-    (["--lookback", "0"], "--lookback must be a whole number from 1"),
-    (["--threads", "100000"], "--threads must be a whole number from 1 to 1,024"),
-    (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop'"),
-])
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--device", "meta"], "--device must be auto | cpu | cuda | cuda:N | mps, received 'meta'"),
+        (["--split", "nan,nan,nan"], "--split must be three fractions"),
+        (["--split", "a,b"], "--split must be three fractions"),
+        (["--seed", str(2**64)], "--seed must be a whole number from 0 to"),
+        (["--lr", "nan"], "--lr must be a number > 0, received nan"),
+        (["--lr", "-1"], "--lr must be a number > 0"),
+        (["--epochs", "0"], "--epochs must be a whole number from 1"),
+        (["--batch-size", str(2**40)], "--batch-size must be a whole number from 1 to 2,147,483,647"),
+        (["--lookback", "x"], "argument --lookback: invalid int value: 'x'"),
+        (["--lookback", "0"], "--lookback must be a whole number from 1"),
+        (["--threads", "100000"], "--threads must be a whole number from 1 to 1,024"),
+        (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop'"),
+    ],
+)
 def test_bad_training_flags(tmp_path, flags, needle):
     path = write(tmp_path / "tiny.rnn.json", design())
     assert_refused(run_cli("train", str(path), "--demo", "sine", "--out", str(tmp_path / "runs"), *flags), needle)
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("training, needle", [
-    ({"device": "meta"}, "training.device must be auto | cpu | cuda | cuda:N | mps, received 'meta'"),
-    ({"lookback": "x"}, "training.lookback must be a whole number from 1 to 1,000,000 or null, received 'x'"),
-    ({"seed": 2**64}, "training.seed must be a whole number from 0 to 9,223,372,036,854,775,807"),
-    ({"split": [0.5, 0.5, 0.5]}, "training.split must be three fractions"),
-    ({"epochs": "many"}, "training.epochs must be a whole number"),
-    ({"early_stopping": {"patience": -3}}, "training.early_stopping.patience must be"),
-    ({"features": list(range(100))}, "training.features must be a list of column names"),
-])
+@pytest.mark.parametrize(
+    "training, needle",
+    [
+        ({"device": "meta"}, "training.device must be auto | cpu | cuda | cuda:N | mps, received 'meta'"),
+        ({"lookback": "x"}, "training.lookback must be a whole number from 1 to 1,000,000 or null, received 'x'"),
+        ({"seed": 2**64}, "training.seed must be a whole number from 0 to 9,223,372,036,854,775,807"),
+        ({"split": [0.5, 0.5, 0.5]}, "training.split must be three fractions"),
+        ({"epochs": "many"}, "training.epochs must be a whole number"),
+        ({"early_stopping": {"patience": -3}}, "training.early_stopping.patience must be"),
+        ({"features": list(range(100))}, "training.features must be a list of column names"),
+    ],
+)
 def test_bad_training_settings_in_the_file(tmp_path, training, needle):
     path = write(tmp_path / "tiny.rnn.json", design(training=training))
     line = assert_refused(run_cli("train", str(path), "--demo", "sine", "--out", str(tmp_path / "runs")), needle)
@@ -242,16 +261,22 @@ def test_export_to_a_fifo_is_refused(tmp_path):
 # Storages that fail at once (driver missing, unknown dialect): the CLI path end to end. A refused
 # postgres connection is retried for seconds by open_storage, so that driver's message is tested in
 # tests/engine/test_limits.py in-process with one attempt.
-@pytest.mark.parametrize("url", [
-    "mysql://alice:PASSWORD@127.0.0.1:1/db",
-    "mysql://127.0.0.1:1/db?user=alice&password=PASSWORD",
-    "nosuchdb://alice:PASS@WORD@127.0.0.1:1/db",
-    "nosuchdb://alice:PASS%40WORD@127.0.0.1:1/db",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://alice:PASSWORD@127.0.0.1:1/db",
+        "mysql://127.0.0.1:1/db?user=alice&password=PASSWORD",
+        "nosuchdb://alice:PASS@WORD@127.0.0.1:1/db",
+        "nosuchdb://alice:PASS%40WORD@127.0.0.1:1/db",
+    ],
+)
 def test_storage_password_never_printed(tmp_path, url):
-    path = write(tmp_path / "tiny.rnn.json", design(training={"search": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}}))
-    outcome = run_cli("tune", str(path), "--demo", "sine", "--trials", "1", "--out", str(tmp_path / "t"),
-                      "--storage", url)
+    path = write(
+        tmp_path / "tiny.rnn.json", design(training={"search": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}})
+    )
+    outcome = run_cli(
+        "tune", str(path), "--demo", "sine", "--trials", "1", "--out", str(tmp_path / "t"), "--storage", url
+    )
     line = assert_refused(outcome, "storage ")
     assert "PASS" not in line and "WORD" not in line and "alice" not in line, line
     assert "127.0.0.1:1/db" in line
@@ -261,8 +286,10 @@ def test_storage_password_never_printed(tmp_path, url):
 
 
 def test_predict_to_dev_full_is_refused_before_any_work(tmp_path):
-    assert_refused(run_cli("predict", str(tmp_path / "no-such-run"), "--demo", "sine", "-o", "/dev/full"),
-                   "/dev/full: is a character device; only regular files are written")
+    assert_refused(
+        run_cli("predict", str(tmp_path / "no-such-run"), "--demo", "sine", "-o", "/dev/full"),
+        "/dev/full: is a character device; only regular files are written",
+    )
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
 
 
@@ -277,19 +304,24 @@ def test_training_data_from_a_device_or_fifo_is_refused(tmp_path, source):
         os.mkfifo(source)
     # the data reader's wording (engine/tables.py): "...: is a device, not a data file: save the data to a
     # regular file and pass that"
-    assert_refused(run_cli("train", str(path), "--data", source, "--out", str(tmp_path / "runs")),
-                   "save the data to a regular file")
+    assert_refused(
+        run_cli("train", str(path), "--data", source, "--out", str(tmp_path / "runs")),
+        "save the data to a regular file",
+    )
 
 
 # ---------------------------------------------------------------------------- tune flags
 
 
-@pytest.mark.parametrize("flags, needle", [
-    (["--seed", str(2**64)], "--seed must be a whole number from 0 to 4,294,967,295"),
-    (["--timeout", "nan"], "--timeout must be a number of seconds > 0"),
-    (["--trials", "0"], "--trials must be a whole number from 1"),
-    (["--device", "meta"], "--device must be auto | cpu"),
-])
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--seed", str(2**64)], "--seed must be a whole number from 0 to 4,294,967,295"),
+        (["--timeout", "nan"], "--timeout must be a number of seconds > 0"),
+        (["--trials", "0"], "--trials must be a whole number from 1"),
+        (["--device", "meta"], "--device must be auto | cpu"),
+    ],
+)
 def test_bad_tune_flags(tmp_path, flags, needle):
     path = write(tmp_path / "tiny.rnn.json", design(training={"search": {"lr": {"low": 1e-4, "high": 1e-2}}}))
     assert_refused(run_cli("tune", str(path), "--demo", "sine", "--out", str(tmp_path / "t"), *flags), needle)

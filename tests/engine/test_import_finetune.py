@@ -1,13 +1,14 @@
 """Run verbs on an imported model: evaluate and predict read its run folder unchanged, and
 `train --init-from RUN` starts a new run from the imported weights."""
+
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from rnn_studio.engine.runs import load_run
 from rnn_studio.cli import main
+from rnn_studio.engine.runs import load_run
 
 
 class OneFeatureGRU(nn.Module):
@@ -22,19 +23,60 @@ class OneFeatureGRU(nn.Module):
 
 def _imported_run(tmp_path, capsys) -> Path:
     torch.manual_seed(0)
-    torch.onnx.export(OneFeatureGRU().eval(), torch.randn(2, 10, 1), str(tmp_path / "m.onnx"), dynamo=False,
-                      input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch", 1: "time"}})
-    assert main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.rnn.json"),
-                 "--out", str(tmp_path / "imported")]) == 0
+    torch.onnx.export(
+        OneFeatureGRU().eval(),
+        torch.randn(2, 10, 1),
+        str(tmp_path / "m.onnx"),
+        dynamo=False,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "batch", 1: "time"}},
+    )
+    assert (
+        main(
+            [
+                "import",
+                str(tmp_path / "m.onnx"),
+                "-o",
+                str(tmp_path / "m.rnn.json"),
+                "--out",
+                str(tmp_path / "imported"),
+            ]
+        )
+        == 0
+    )
     return Path(capsys.readouterr().out.strip().splitlines()[-1])
 
 
 @pytest.mark.filterwarnings("ignore")
 def test_train_init_from_imported_run_starts_from_its_weights(tmp_path, capsys):
     run = _imported_run(tmp_path, capsys)
-    code = main(["train", "--init-from", str(run), "--demo", "sine", "--lookback", "10", "--epochs", "1",
-                 "--max-steps", "2", "--optimizer", "sgd", "--lr", "1e-12", "--device", "cpu", "--threads", "1",
-                 "--out", str(tmp_path / "tuned"), "--quiet"])
+    code = main(
+        [
+            "train",
+            "--init-from",
+            str(run),
+            "--demo",
+            "sine",
+            "--lookback",
+            "10",
+            "--epochs",
+            "1",
+            "--max-steps",
+            "2",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e-12",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path / "tuned"),
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     new_run = Path(next(line for line in out.out.splitlines() if line.startswith("run folder:")).split(": ", 1)[1])
@@ -64,13 +106,35 @@ def test_evaluate_and_predict_work_on_an_imported_run(tmp_path, capsys):
 
     torch.manual_seed(0)
     module = OneFeatureGRU().eval()
-    torch.onnx.export(module, torch.randn(2, 10, 1), str(tmp_path / "m.onnx"), dynamo=False, input_names=["x"],
-                      output_names=["y"], dynamic_axes={"x": {0: "batch", 1: "time"}})
+    torch.onnx.export(
+        module,
+        torch.randn(2, 10, 1),
+        str(tmp_path / "m.onnx"),
+        dynamo=False,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "batch", 1: "time"}},
+    )
     series = np.sin(np.arange(60) / 4.0)
     with open(tmp_path / "data.csv", "w", newline="") as f:
         csv.writer(f).writerows([["level", "next"]] + [list(pair) for pair in itertools.pairwise(series)])
-    assert main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.rnn.json"), "--out",
-                 str(tmp_path / "runs"), "--features", "level", "--target", "next"]) == 0
+    assert (
+        main(
+            [
+                "import",
+                str(tmp_path / "m.onnx"),
+                "-o",
+                str(tmp_path / "m.rnn.json"),
+                "--out",
+                str(tmp_path / "runs"),
+                "--features",
+                "level",
+                "--target",
+                "next",
+            ]
+        )
+        == 0
+    )
     run = capsys.readouterr().out.strip().splitlines()[-1]
     assert main(["predict", run, "--data", str(tmp_path / "data.csv"), "-o", str(tmp_path / "pred.csv")]) == 0
     with open(tmp_path / "pred.csv", newline="") as f:

@@ -1,5 +1,6 @@
 """Keras 3 import: models built here with Keras on the torch backend, saved as .keras, imported (without
 keras), and compared with Keras' own outputs within 1e-5, directly and through `export RUN` to ONNX."""
+
 import os
 import subprocess
 import sys
@@ -7,18 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+from rnn_studio.cli import main
+from rnn_studio.engine import check
+from rnn_studio.engine.importers import ImportRefused, import_model, write_import
+from rnn_studio.engine.runs import load_run
 
 os.environ["KERAS_BACKEND"] = "torch"  # Keras 3 on PyTorch: no TensorFlow needed
 keras = pytest.importorskip("keras")
 if keras.backend.backend() != "torch":  # pragma: no cover
     pytest.skip("these tests build Keras models on the torch backend", allow_module_level=True)
-import torch
-from keras import layers
-
-from rnn_studio.engine import check
-from rnn_studio.engine.importers import ImportRefused, import_model, write_import
-from rnn_studio.engine.runs import load_run
-from rnn_studio.cli import main
+# only once KERAS_BACKEND is set and keras is known to be installed
+from keras import layers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ATOL = 1e-5
@@ -110,6 +112,7 @@ def test_seed_article_model_imports_as_the_seed_keras_example(tmp_path):
     """At the article's size (64 units) the Bidirectional construction is exactly the seed-keras example:
     same blocks and params, 125,185 parameters."""
     from rnn_studio import engine
+
     _, project = import_and_compare(seed_bidirectional(units=64), tmp_path, shapes=((2, 10),), name="seed64")
     example = engine.load_project(ROOT / "assets" / "examples" / "seed-keras.rnn.json")
     assert [(b.type, b.resolved()) for b in project.blocks] == [(b.type, b.resolved()) for b in example.blocks]
@@ -123,8 +126,7 @@ def test_bidirectional_merge_modes(tmp_path, cell, merge_mode, return_sequences)
     inputs = keras.Input((None, 3))
     rnn = getattr(layers, cell)(5, return_sequences=return_sequences)
     x = layers.Bidirectional(rnn, merge_mode=merge_mode)(inputs)
-    import_and_compare(keras.Model(inputs, x), tmp_path, shapes=((2, 7), (1, 3), (4, 12)),
-                       via_onnx=merge_mode == "ave")
+    import_and_compare(keras.Model(inputs, x), tmp_path, shapes=((2, 7), (1, 3), (4, 12)), via_onnx=merge_mode == "ave")
 
 
 @pytest.mark.parametrize("cell", ["GRU", "LSTM", "SimpleRNN"])
@@ -161,8 +163,17 @@ def test_dense_activations_dropout_norm_pooling_merges(tmp_path):
     x = layers.Dense(3, activation="softmax")(x)
     _, project = import_and_compare(keras.Model(inputs, x), tmp_path, shapes=((4, 8),), via_onnx=True)
     types = {b.type for b in project.blocks}
-    assert {"LayerNormalization", "Add", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Flatten",
-            "Concatenate", "Dropout", "Activation", "Dense"} <= types
+    assert {
+        "LayerNormalization",
+        "Add",
+        "GlobalAveragePooling1D",
+        "GlobalMaxPooling1D",
+        "Flatten",
+        "Concatenate",
+        "Dropout",
+        "Activation",
+        "Dense",
+    } <= types
 
 
 def test_time_distributed_dense_is_dense(tmp_path):
@@ -202,8 +213,14 @@ def test_forward_plus_go_backwards_last_states(tmp_path, merge):
 
 
 def test_sequential_model(tmp_path):
-    model = keras.Sequential([keras.Input((None, 3)), layers.Bidirectional(layers.LSTM(4, return_sequences=True)),
-                              layers.GRU(5, go_backwards=True), layers.Dense(2, activation="relu")])
+    model = keras.Sequential(
+        [
+            keras.Input((None, 3)),
+            layers.Bidirectional(layers.LSTM(4, return_sequences=True)),
+            layers.GRU(5, go_backwards=True),
+            layers.Dense(2, activation="relu"),
+        ]
+    )
     _, project = import_and_compare(model, tmp_path, shapes=((2, 6), (1, 13)), via_onnx=True)
     assert project.blocks[0].params == {"timesteps": None, "features": 3}
     assert project.name == "m"  # Keras' automatic model name gives way to the file name
@@ -223,8 +240,19 @@ def test_import_cli_then_export_run_to_onnx(tmp_path, capsys):
 
     model = seed_bidirectional(units=6)
     model.save(tmp_path / "seed.keras")
-    assert main(["import", str(tmp_path / "seed.keras"), "-o", str(tmp_path / "seed.rnn.json"),
-                 "--out", str(tmp_path / "runs")]) == 0
+    assert (
+        main(
+            [
+                "import",
+                str(tmp_path / "seed.keras"),
+                "-o",
+                str(tmp_path / "seed.rnn.json"),
+                "--out",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
     run = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert run.parent == tmp_path / "runs" and (run / "checkpoints" / "best.pt").is_file()
     assert (tmp_path / "seed.rnn.json").is_file()
@@ -237,8 +265,9 @@ def test_import_cli_then_export_run_to_onnx(tmp_path, capsys):
 
 def _refusal(tmp_path, model, capsys):
     model.save(tmp_path / "bad.keras")
-    code = main(["import", str(tmp_path / "bad.keras"), "-o", str(tmp_path / "bad.rnn.json"),
-                 "--out", str(tmp_path / "runs")])
+    code = main(
+        ["import", str(tmp_path / "bad.keras"), "-o", str(tmp_path / "bad.rnn.json"), "--out", str(tmp_path / "runs")]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and "Traceback" not in err
@@ -269,16 +298,25 @@ def test_token_models_import_with_an_int_input_and_embedding(tmp_path):
     project = import_model(tmp_path / "tokens.keras").project
     assert [(b.type, b.params) for b in project.blocks[:2]] == [
         ("Input", {"timesteps": 12, "features": 1, "dtype": "int64"}),
-        ("Embedding", {"input_dim": 50, "output_dim": 4, "mask_zero": False})]
+        ("Embedding", {"input_dim": 50, "output_dim": 4, "mask_zero": False}),
+    ]
 
 
 def test_importer_needs_neither_keras_nor_tensorflow(tmp_path):
     seed_literal(units=3).save(tmp_path / "s.keras")
-    code = ("import sys; from engine.importers import import_model; import_model(sys.argv[1]); "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'PySide6', 'shiboken6')]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.keras")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+    code = (
+        "import sys; from engine.importers import import_model; import_model(sys.argv[1]); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'PySide6', 'shiboken6')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "s.keras")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 

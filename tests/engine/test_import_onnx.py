@@ -1,6 +1,7 @@
 """ONNX import: RNN Studio's own exports round-trip to an equivalent design, and torch.onnx.export
 files of nn.GRU / nn.LSTM / nn.RNN stacks with nn.Linear heads are recognised by their patterns; the
 imported run gives the file's outputs within 1e-5 (onnxruntime), also after `export RUN` again."""
+
 import json
 from pathlib import Path
 
@@ -12,30 +13,51 @@ import torch
 from torch import nn
 
 from rnn_studio import engine
+from rnn_studio.cli import main
 from rnn_studio.engine.importers import ImportRefused, import_model, write_import
 from rnn_studio.engine.runs import load_run
 from rnn_studio.exports import export_onnx
-from rnn_studio.cli import main
 from tests.exports.conftest import exportable
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = [p for p in sorted((ROOT / "assets" / "examples").glob("*.rnn.json")) if exportable(p)]
 ATOL = 1e-5
 
-RICH_DESIGN = {"format": "rnn-studio", "version": 1, "name": "rich", "blocks": [
-    {"id": "x", "type": "Input", "params": {"timesteps": None, "features": 3}},
-    {"id": "g", "type": "GRU", "params": {"units": 4, "bidirectional": True, "merge_mode": "sum",
-                                          "return_sequences": True}},
-    {"id": "l", "type": "LSTM", "params": {"units": 4, "go_backwards": True, "return_sequences": True}},
-    {"id": "n", "type": "LayerNormalization", "params": {}},
-    {"id": "a", "type": "MultiHeadAttention", "params": {"num_heads": 2, "causal": True}},
-    {"id": "s", "type": "Add", "params": {}},
-    {"id": "r", "type": "SimpleRNN", "params": {"units": 3, "num_layers": 2, "bidirectional": True,
-                                                "activation": "relu"}},
-    {"id": "d", "type": "Dense", "params": {"units": 2, "activation": "tanh", "use_bias": False}},
-    {"id": "o", "type": "Dense", "params": {"units": 1}}],
-    "links": [["x", "g"], ["g", "l"], ["l", "n"], ["n", "a"], ["n", "s"], ["a", "s"], ["s", "r"], ["r", "d"],
-              ["d", "o"]]}
+RICH_DESIGN = {
+    "format": "rnn-studio",
+    "version": 1,
+    "name": "rich",
+    "blocks": [
+        {"id": "x", "type": "Input", "params": {"timesteps": None, "features": 3}},
+        {
+            "id": "g",
+            "type": "GRU",
+            "params": {"units": 4, "bidirectional": True, "merge_mode": "sum", "return_sequences": True},
+        },
+        {"id": "l", "type": "LSTM", "params": {"units": 4, "go_backwards": True, "return_sequences": True}},
+        {"id": "n", "type": "LayerNormalization", "params": {}},
+        {"id": "a", "type": "MultiHeadAttention", "params": {"num_heads": 2, "causal": True}},
+        {"id": "s", "type": "Add", "params": {}},
+        {
+            "id": "r",
+            "type": "SimpleRNN",
+            "params": {"units": 3, "num_layers": 2, "bidirectional": True, "activation": "relu"},
+        },
+        {"id": "d", "type": "Dense", "params": {"units": 2, "activation": "tanh", "use_bias": False}},
+        {"id": "o", "type": "Dense", "params": {"units": 1}},
+    ],
+    "links": [
+        ["x", "g"],
+        ["g", "l"],
+        ["l", "n"],
+        ["n", "a"],
+        ["n", "s"],
+        ["a", "s"],
+        ["s", "r"],
+        ["r", "d"],
+        ["d", "o"],
+    ],
+}
 
 
 def _ort(path):
@@ -59,8 +81,9 @@ def _design(project):
 
 
 # ----------------------------------------------------------------------------- our own exports
-@pytest.mark.parametrize("design", [pytest.param(RICH_DESIGN, id="rich")] +
-                         [pytest.param(p, id=p.stem) for p in EXAMPLES])
+@pytest.mark.parametrize(
+    "design", [pytest.param(RICH_DESIGN, id="rich")] + [pytest.param(p, id=p.stem) for p in EXAMPLES]
+)
 def test_own_export_round_trips(tmp_path, design):
     project = engine.Project.from_dict(design) if isinstance(design, dict) else engine.load_project(design)
     torch.manual_seed(5)
@@ -82,8 +105,16 @@ def test_own_export_with_normalization_keeps_meta(tmp_path):
 
     project = engine.Project.from_dict(RICH_DESIGN)
     model = engine.build_model(project).eval()
-    meta = RunMeta(project_name="rich", task="regression", features=["a", "b", "c"], target="a",
-                   x_mean=[1.0, 2.0, 3.0], x_std=[2.0, 0.5, 1.5], y_mean=10.0, y_std=3.0)
+    meta = RunMeta(
+        project_name="rich",
+        task="regression",
+        features=["a", "b", "c"],
+        target="a",
+        x_mean=[1.0, 2.0, 3.0],
+        x_std=[2.0, 0.5, 1.5],
+        y_mean=10.0,
+        y_std=3.0,
+    )
     export_onnx(model, project, tmp_path / "n.onnx", meta=meta, include_normalization=True)
     imported = import_model(tmp_path / "n.onnx")
     run = write_import(imported, tmp_path / "n.rnn.json", tmp_path / "runs")
@@ -128,8 +159,15 @@ class Mixed(nn.Module):
 def torch_export(module, path, steps=6):
     torch.manual_seed(0)
     module.eval()
-    torch.onnx.export(module, torch.randn(2, steps, 3), str(path), dynamo=False, input_names=["x"],
-                      output_names=["y"], dynamic_axes={"x": {0: "batch", 1: "time"}})
+    torch.onnx.export(
+        module,
+        torch.randn(2, steps, 3),
+        str(path),
+        dynamo=False,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "batch", 1: "time"}},
+    )
     return path
 
 

@@ -1,5 +1,6 @@
 """ONNX import of RNN Studio's own exports holding the blocks issue #13 part 6 added (Conv1D, pooling,
 BatchNormalization with moved running statistics, RepeatVector): same design, the very same weights."""
+
 import pytest
 import torch
 
@@ -12,16 +13,18 @@ from tests.engine.test_import_onnx import _design, compare_run_with_file
 
 
 def _cnn_design(timesteps):
-    blocks = [Block("x", "Input", {"timesteps": timesteps, "features": 3}),
-              Block("c", "Conv1D", {"filters": 5, "kernel_size": 3, "padding": "causal", "activation": "relu"}),
-              Block("bn", "BatchNormalization", {"momentum": 0.5}),
-              Block("p", "MaxPooling1D", {"pool_size": 3, "strides": 1, "padding": "same"}),
-              Block("a", "AveragePooling1D", {"pool_size": 1}),
-              Block("g", "GRU", {"units": 4}),
-              Block("bn2", "BatchNormalization", {"center": False}),
-              Block("r", "RepeatVector", {"n": 2}),
-              Block("l", "LSTM", {"units": 3, "return_sequences": True}),
-              Block("out", "Dense", {"units": 2})]
+    blocks = [
+        Block("x", "Input", {"timesteps": timesteps, "features": 3}),
+        Block("c", "Conv1D", {"filters": 5, "kernel_size": 3, "padding": "causal", "activation": "relu"}),
+        Block("bn", "BatchNormalization", {"momentum": 0.5}),
+        Block("p", "MaxPooling1D", {"pool_size": 3, "strides": 1, "padding": "same"}),
+        Block("a", "AveragePooling1D", {"pool_size": 1}),
+        Block("g", "GRU", {"units": 4}),
+        Block("bn2", "BatchNormalization", {"center": False}),
+        Block("r", "RepeatVector", {"n": 2}),
+        Block("l", "LSTM", {"units": 3, "return_sequences": True}),
+        Block("out", "Dense", {"units": 2}),
+    ]
     return Project("cnn", blocks, [(a.id, b.id) for a, b in zip(blocks, blocks[1:])])
 
 
@@ -87,8 +90,15 @@ def _foreign(module, path, steps, dynamic_time):
             m.running_var.uniform_(0.5, 2)
     module.eval()
     axes = {"x": {0: "batch", 1: "time"}} if dynamic_time else {"x": {0: "batch"}}
-    torch.onnx.export(module, torch.randn(2, steps, 3), str(path), dynamo=False, input_names=["x"],
-                      output_names=["y"], dynamic_axes=axes)
+    torch.onnx.export(
+        module,
+        torch.randn(2, steps, 3),
+        str(path),
+        dynamo=False,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes=axes,
+    )
     return path
 
 
@@ -113,11 +123,16 @@ def test_foreign_conv_pool_batchnorm_import_at_1e_5(tmp_path, module, steps, dyn
 
 
 def test_own_export_of_a_token_design_round_trips_with_int64_ids(tmp_path):
-    project = Project("tok", [Block("x", "Input", {"timesteps": None, "features": 1, "dtype": "int64"}),
-                              Block("e", "Embedding", {"input_dim": 11, "output_dim": 4}),
-                              Block("g", "GRU", {"units": 3, "bidirectional": True}),
-                              Block("out", "Dense", {"units": 2})],
-                      [("x", "e"), ("e", "g"), ("g", "out")])
+    project = Project(
+        "tok",
+        [
+            Block("x", "Input", {"timesteps": None, "features": 1, "dtype": "int64"}),
+            Block("e", "Embedding", {"input_dim": 11, "output_dim": 4}),
+            Block("g", "GRU", {"units": 3, "bidirectional": True}),
+            Block("out", "Dense", {"units": 2}),
+        ],
+        [("x", "e"), ("e", "g"), ("g", "out")],
+    )
     torch.manual_seed(1)
     model = engine.build_model(project).eval()
     assert export_onnx(model, project, tmp_path / "t.onnx").passed

@@ -3,6 +3,7 @@
 The end-to-end cases (real CLI processes) are in test_hostile_inputs.py; here the pieces and a broad
 sweep of mutated designs through `rnn_studio.cli.main`, which is fast enough for hundreds of cases.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rnn_studio.cli import main
 from rnn_studio.engine import CATALOG, check, load_project
 from rnn_studio.engine.limits import excerpt, quote
 from rnn_studio.engine.project import ProjectFormatError
 from rnn_studio.engine.resources import estimate, human_bytes
 from rnn_studio.engine.settings import validate_training
-from rnn_studio.cli import main
 
 from .hostile import design, write
 
@@ -57,15 +58,25 @@ def test_default_training_config_is_valid():
     assert validate_training(TrainConfig().to_dict()) == []
 
 
-@pytest.mark.parametrize("values, line", [
-    ({"device": "meta"}, "training.device must be auto | cpu | cuda | cuda:N | mps, received 'meta'"),
-    ({"seed": 2**64}, ("training.seed must be a whole number from 0 to 9,223,372,036,854,775,807, received "
-                       "18446744073709551616")),
-    ({"lr": math.nan}, "training.lr must be a number > 0, received nan"),
-    ({"split": [math.nan] * 3}, ("training.split must be three fractions train,val,test >= 0 adding up to 1, "
-                                 "train > 0, such as [0.7, 0.15, 0.15], received [nan, nan, nan]")),
-    ({"batch_size": True}, "training.batch_size must be a whole number from 1 to 2,147,483,647, received true"),
-])
+@pytest.mark.parametrize(
+    "values, line",
+    [
+        ({"device": "meta"}, "training.device must be auto | cpu | cuda | cuda:N | mps, received 'meta'"),
+        (
+            {"seed": 2**64},
+            ("training.seed must be a whole number from 0 to 9,223,372,036,854,775,807, received 18446744073709551616"),
+        ),
+        ({"lr": math.nan}, "training.lr must be a number > 0, received nan"),
+        (
+            {"split": [math.nan] * 3},
+            (
+                "training.split must be three fractions train,val,test >= 0 adding up to 1, "
+                "train > 0, such as [0.7, 0.15, 0.15], received [nan, nan, nan]"
+            ),
+        ),
+        ({"batch_size": True}, "training.batch_size must be a whole number from 1 to 2,147,483,647, received true"),
+    ],
+)
 def test_one_line_per_bad_setting(values, line):
     assert validate_training(values) == [line]
 
@@ -101,15 +112,21 @@ def test_check_json_reports_the_figures(capsys):
 
 
 # ---------------------------------------------------------------------------- URL masking
-@pytest.mark.parametrize("url, shown", [
-    ("postgresql://user:PASSWORD@host/db", "postgresql://host/db"),
-    ("postgresql://user:p@ss@w0rd@host:5432/db", "postgresql://host:5432/db"),
-    ("postgresql://host/db?user=bob&password=PASSWORD&application_name=x", "postgresql://host/db?application_name=x"),
-    ("mysql+pymysql://u:P%40SS@h/db", "mysql+pymysql://h/db"),
-    ("sqlite:////tmp/a@b.db", "sqlite:////tmp/a@b.db"),
-    ("journal:/tmp/j.log", "journal:/tmp/j.log"),
-    ("no url at all PASSWORD", "<storage URL hidden: it could not be parsed>"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql://user:PASSWORD@host/db", "postgresql://host/db"),
+        ("postgresql://user:p@ss@w0rd@host:5432/db", "postgresql://host:5432/db"),
+        (
+            "postgresql://host/db?user=bob&password=PASSWORD&application_name=x",
+            "postgresql://host/db?application_name=x",
+        ),
+        ("mysql+pymysql://u:P%40SS@h/db", "mysql+pymysql://h/db"),
+        ("sqlite:////tmp/a@b.db", "sqlite:////tmp/a@b.db"),
+        ("journal:/tmp/j.log", "journal:/tmp/j.log"),
+        ("no url at all PASSWORD", "<storage URL hidden: it could not be parsed>"),
+    ],
+)
 def test_safe_url(url, shown):
     from rnn_studio.engine.tune import _safe_url
 
@@ -139,12 +156,36 @@ def test_refused_postgres_connection_hides_the_password():
 
 # ---------------------------------------------------------------------------- mutated designs, in-process
 HOSTILE = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True),
-    st.text(max_size=30), st.just("x" * 5000), st.just(10**60), st.just([1] * 1000), st.just({"a": {"b": [1]}}),
-    st.sampled_from([0, -1, 1, 2**31, 2**63, 1e308, -1e-308, "GRU", "concat", "nan"]))
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.just("x" * 5000),
+    st.just(10**60),
+    st.just([1] * 1000),
+    st.just({"a": {"b": [1]}}),
+    st.sampled_from([0, -1, 1, 2**31, 2**63, 1e308, -1e-308, "GRU", "concat", "nan"]),
+)
 PARAM_SLOTS = [(t, p.name) for t, d in CATALOG.items() for p in d.params]
-TRAINING_KEYS = ["lr", "epochs", "batch_size", "seed", "device", "lookback", "horizon", "split", "optimizer",
-                 "loss", "patience", "clip_norm", "features", "early_stopping", "threads", "precision"]
+TRAINING_KEYS = [
+    "lr",
+    "epochs",
+    "batch_size",
+    "seed",
+    "device",
+    "lookback",
+    "horizon",
+    "split",
+    "optimizer",
+    "loss",
+    "patience",
+    "clip_norm",
+    "features",
+    "early_stopping",
+    "threads",
+    "precision",
+]
 
 
 def _assert_clean(capsys, argv) -> None:
@@ -172,7 +213,7 @@ def test_mutated_designs_never_crash_check(tmp_path, capsys, slot, value, key, s
 def test_damaged_files_give_one_format_error(tmp_path, cut, junk):
     text = json.dumps(design(training={"lr": 0.01}))
     path = tmp_path / "d.rnn.json"
-    path.write_text(text[:cut] + junk + text[cut + len(junk):], encoding="utf-8", errors="surrogatepass")
+    path.write_text(text[:cut] + junk + text[cut + len(junk) :], encoding="utf-8", errors="surrogatepass")
     try:
         load_project(path)
     except ProjectFormatError as e:

@@ -2,17 +2,17 @@
 does (the reverse direction of a bidirectional layer starts at each sequence's last real step; the last
 state is the state at that step). Keras 3 models on the torch backend, imported, compared at 1e-5 on padded
 batches of different lengths; masked designs refuse the exports by name (an honest limit)."""
+
 import numpy as np
 import pytest
 import torch
-
-from tests.engine.test_import_keras import keras  # sets KERAS_BACKEND=torch
 
 from rnn_studio import engine
 from rnn_studio.engine import Block, Project, check
 from rnn_studio.engine.importers import import_model, write_import
 from rnn_studio.engine.runs import load_run
 from rnn_studio.exports import ExportError, export_onnx, generate_source
+from tests.engine.test_import_keras import keras  # sets KERAS_BACKEND=torch
 
 layers = keras.layers
 ATOL = 1e-5
@@ -23,7 +23,7 @@ def _padded_ids(rng, batch, steps, vocab, lengths, left=False):
     for i, n in enumerate(lengths):
         real = rng.integers(1, vocab, n)
         if left:
-            ids[i, steps - n:] = real
+            ids[i, steps - n :] = real
         else:
             ids[i, :n] = real
     return ids
@@ -51,8 +51,9 @@ def test_embedding_mask_zero_bidirectional_lstm_equals_keras(tmp_path, return_se
         with torch.no_grad():
             got = ours(torch.from_numpy(ids.astype(np.int64))[..., None]).numpy()
         if return_sequences:  # Keras' Bidirectional gives zeros at masked steps, as we do
-            assert np.abs(got[ids == 0]).max() == pytest.approx(float(np.abs(
-                keras.ops.convert_to_numpy(model.layers[-1].bias)).max()), abs=1e-6)  # Dense(0) = its bias
+            assert np.abs(got[ids == 0]).max() == pytest.approx(
+                float(np.abs(keras.ops.convert_to_numpy(model.layers[-1].bias)).max()), abs=1e-6
+            )  # Dense(0) = its bias
         np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
 
 
@@ -80,8 +81,15 @@ def test_masking_bidirectional_gru_last_state_equals_keras(tmp_path):
 
 def test_the_reverse_direction_starts_at_the_last_real_step():
     torch.manual_seed(0)
-    design = Project("m", [Block("x", "Input", {"timesteps": None, "features": 2}), Block("m", "Masking", {}),
-                           Block("g", "GRU", {"units": 3, "bidirectional": True})], [("x", "m"), ("m", "g")])
+    design = Project(
+        "m",
+        [
+            Block("x", "Input", {"timesteps": None, "features": 2}),
+            Block("m", "Masking", {}),
+            Block("g", "GRU", {"units": 3, "bidirectional": True}),
+        ],
+        [("x", "m"), ("m", "g")],
+    )
     model = engine.build_model(design).eval()
     real = torch.randn(1, 4, 2)
     padded = torch.cat([real, torch.zeros(1, 3, 2)], dim=1)
@@ -93,11 +101,16 @@ def test_the_reverse_direction_starts_at_the_last_real_step():
 
 
 def _token_design(mask_zero=True):
-    return Project("tok", [Block("x", "Input", {"timesteps": None, "features": 1, "dtype": "int64"}),
-                           Block("e", "Embedding", {"input_dim": 10, "output_dim": 4, "mask_zero": mask_zero}),
-                           Block("l", "LSTM", {"units": 3, "bidirectional": True}),
-                           Block("out", "Dense", {"units": 2, "activation": "softmax"})],
-                   [("x", "e"), ("e", "l"), ("l", "out")])
+    return Project(
+        "tok",
+        [
+            Block("x", "Input", {"timesteps": None, "features": 1, "dtype": "int64"}),
+            Block("e", "Embedding", {"input_dim": 10, "output_dim": 4, "mask_zero": mask_zero}),
+            Block("l", "LSTM", {"units": 3, "bidirectional": True}),
+            Block("out", "Dense", {"units": 2, "activation": "softmax"}),
+        ],
+        [("x", "e"), ("e", "l"), ("l", "out")],
+    )
 
 
 def test_token_input_rules_are_checked_by_name():
@@ -105,22 +118,34 @@ def test_token_input_rules_are_checked_by_name():
     assert ok.ok and ok.shapes["e"] == (None, None, 4) and ok.param_counts["e"] == 40
     bad = _token_design()
     bad.block("x").params["features"] = 3
-    assert check(bad).errors[0].message == ("Input 'x': dtype=int64 carries one token id per step, but features=3: "
-                                            "set features=1 (an Embedding turns each id into a vector)")
-    direct = Project("d", [Block("x", "Input", {"timesteps": 5, "features": 1, "dtype": "int64"}),
-                           Block("g", "GRU", {"units": 2})], [("x", "g")])
-    assert check(direct).errors[0].message.startswith(
-        "GRU 'g' is fed the token ids of Input 'x' (dtype=int64), which only Embedding reads")
+    assert check(bad).errors[0].message == (
+        "Input 'x': dtype=int64 carries one token id per step, but features=3: "
+        "set features=1 (an Embedding turns each id into a vector)"
+    )
+    direct = Project(
+        "d",
+        [Block("x", "Input", {"timesteps": 5, "features": 1, "dtype": "int64"}), Block("g", "GRU", {"units": 2})],
+        [("x", "g")],
+    )
+    assert (
+        check(direct)
+        .errors[0]
+        .message.startswith("GRU 'g' is fed the token ids of Input 'x' (dtype=int64), which only Embedding reads")
+    )
     floats = _token_design()
     floats.block("x").params["dtype"] = "float32"
-    assert check(floats).errors[0].message == ("Embedding 'e' reads integer token ids, but 'x' gives float values: "
-                                               "feed it from an Input with dtype=int64 and features=1")
+    assert check(floats).errors[0].message == (
+        "Embedding 'e' reads integer token ids, but 'x' gives float values: "
+        "feed it from an Input with dtype=int64 and features=1"
+    )
 
 
 def test_masked_designs_refuse_exports_by_name_and_unmasked_token_designs_export(tmp_path):
     model = engine.build_model(_token_design()).eval()
-    for export in (lambda: export_onnx(model, _token_design(), tmp_path / "m.onnx"),
-                   lambda: generate_source(model, _token_design())):
+    for export in (
+        lambda: export_onnx(model, _token_design(), tmp_path / "m.onnx"),
+        lambda: generate_source(model, _token_design()),
+    ):
         with pytest.raises(ExportError) as e:
             export()
         assert str(e.value).startswith("LSTM 'l' skips the padded steps that Embedding 'e' masks, and the ")

@@ -1,5 +1,6 @@
 """MaxPooling1D / AveragePooling1D, added the one-place way: Keras names, Keras output shapes and Keras
 numbers (Keras 3 on the torch backend, in a subprocess), verified ONNX, PyTorch source, look-ahead."""
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,14 @@ GEOMETRIES = [(1, None), (2, None), (3, None), (2, 1), (3, 1), (4, 1), (3, 2), (
 
 
 def _design(kind, pool_size=2, strides=None, padding="valid", timesteps=8, features=3, then=None) -> Project:
-    p = Project("pool", [Block("x", "Input", {"timesteps": timesteps, "features": features}),
-                         Block("p", kind, {"pool_size": pool_size, "strides": strides, "padding": padding})],
-                [("x", "p")])
+    p = Project(
+        "pool",
+        [
+            Block("x", "Input", {"timesteps": timesteps, "features": features}),
+            Block("p", kind, {"pool_size": pool_size, "strides": strides, "padding": padding}),
+        ],
+        [("x", "p")],
+    )
     if then:
         p.add_block(Block("out", *then))
         p.add_link("p", "out")
@@ -51,17 +57,31 @@ def test_shapes_follow_keras_formula(kind, padding):
 
 def test_checks_are_one_line_and_name_the_fix():
     res = check(_design("MaxPooling1D", pool_size=9, timesteps=8))
-    assert res.errors[0].message == ("MaxPooling1D 'p': pool_size=9 is longer than the 8 time steps 'x' gives: "
-                                     "use padding=same, a smaller pool_size, or more timesteps")
+    assert res.errors[0].message == (
+        "MaxPooling1D 'p': pool_size=9 is longer than the 8 time steps 'x' gives: "
+        "use padding=same, a smaller pool_size, or more timesteps"
+    )
     res = check(_design("AveragePooling1D", pool_size=2, padding="same", timesteps=None))
     assert "strides=2 pads by an amount that depends on the length" in res.errors[0].message
     res = check(_design("AveragePooling1D", pool_size=2, timesteps=None))
     assert "padding='valid' needs at least 2 time steps, so it needs a fixed timesteps" in res.errors[0].message
     assert check(_design("MaxPooling1D", 3, 1, "same", timesteps=None)).shapes["p"] == (None, None, 3)
-    flat = Project("v", [Block("x", "Input", {"timesteps": 8, "features": 3}), Block("g", "GRU", {"units": 4}),
-                         Block("p", "MaxPooling1D", {})], [("x", "g"), ("g", "p")])
-    assert check(flat).errors[0].message.startswith(
-        "MaxPooling1D 'p' pools over time, so it needs a sequence (batch, time, features) but 'g' gives (None, 4)")
+    flat = Project(
+        "v",
+        [
+            Block("x", "Input", {"timesteps": 8, "features": 3}),
+            Block("g", "GRU", {"units": 4}),
+            Block("p", "MaxPooling1D", {}),
+        ],
+        [("x", "g"), ("g", "p")],
+    )
+    assert (
+        check(flat)
+        .errors[0]
+        .message.startswith(
+            "MaxPooling1D 'p' pools over time, so it needs a sequence (batch, time, features) but 'g' gives (None, 4)"
+        )
+    )
 
 
 KERAS_SCRIPT = r"""
@@ -95,14 +115,25 @@ def _same_is_symmetric(k, s, steps):
 
 
 def test_numbers_equal_keras_pooling_on_the_torch_backend(tmp_path):
-    cases = [[kind, pad, k, s, steps] for kind in KINDS for pad in ("valid", "same") for (k, s) in GEOMETRIES
-             for steps in (7, 8)
-             # Keras' torch backend pads an uneven 'same' average with copies of the edge step (its own
-             # quirk; TF and JAX leave padding out, as we do): those cases are checked below instead
-             if not (kind == "AveragePooling1D" and pad == "same" and not _same_is_symmetric(k, s, steps))]
+    cases = [
+        [kind, pad, k, s, steps]
+        for kind in KINDS
+        for pad in ("valid", "same")
+        for (k, s) in GEOMETRIES
+        for steps in (7, 8)
+        # Keras' torch backend pads an uneven 'same' average with copies of the edge step (its own
+        # quirk; TF and JAX leave padding out, as we do): those cases are checked below instead
+        if not (kind == "AveragePooling1D" and pad == "same" and not _same_is_symmetric(k, s, steps))
+    ]
     env = dict(os.environ, KERAS_BACKEND="torch")
-    r = subprocess.run([sys.executable, "-c", KERAS_SCRIPT, str(ROOT), json.dumps(cases)], capture_output=True,
-                       text=True, timeout=600, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-c", KERAS_SCRIPT, str(ROOT), json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     results = json.loads(r.stdout.strip().splitlines()[-1])
     assert len(results) == len(cases) > 60
@@ -120,8 +151,10 @@ def test_same_average_leaves_padding_out_of_every_window():
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("pool_size,strides,padding,timesteps", [(3, 1, "same", None), (2, None, "valid", 9),
-                                                                 (3, 2, "same", 9), (2, 1, "same", None)])
+@pytest.mark.parametrize(
+    "pool_size,strides,padding,timesteps",
+    [(3, 1, "same", None), (2, None, "valid", 9), (3, 2, "same", 9), (2, 1, "same", None)],
+)
 def test_onnx_export_verifies_and_source_round_trips(kind, pool_size, strides, padding, timesteps, tmp_path):
     project = _design(kind, pool_size, strides, padding, timesteps=timesteps, then=("GRU", {"units": 4}))
     torch.manual_seed(0)
@@ -143,9 +176,12 @@ def test_onnx_export_verifies_and_source_round_trips(kind, pool_size, strides, p
 def test_reads_later_steps_names_the_window():
     maxpool = engine.CATALOG["MaxPooling1D"]
     assert maxpool.reads_later_steps({"pool_size": 1, "strides": None, "padding": "valid"}) is None
-    assert maxpool.reads_later_steps({"pool_size": 3, "strides": 2, "padding": "valid"}) == \
-        "pool_size=3 gives step t the input steps up to 2t+2"
-    assert maxpool.reads_later_steps({"pool_size": 1, "strides": 2, "padding": "valid"}) == \
-        "strides=2 gives step t the input step 2t"
-    assert maxpool.describe({"pool_size": 3, "strides": 2, "padding": "same"}) == \
-        "MaxPooling1D(3, strides=2, same)"
+    assert (
+        maxpool.reads_later_steps({"pool_size": 3, "strides": 2, "padding": "valid"})
+        == "pool_size=3 gives step t the input steps up to 2t+2"
+    )
+    assert (
+        maxpool.reads_later_steps({"pool_size": 1, "strides": 2, "padding": "valid"})
+        == "strides=2 gives step t the input step 2t"
+    )
+    assert maxpool.describe({"pool_size": 3, "strides": 2, "padding": "same"}) == "MaxPooling1D(3, strides=2, same)"

@@ -1,14 +1,18 @@
 """Project format v1: round trip, defaults, tolerance for unknown keys, one-line errors for bad files."""
+
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnn_studio.engine import Block, Project, ProjectFormatError, check, load_project
 from rnn_studio.engine.schema import project_schema
 
 ROOT_EXAMPLE = {
-    "format": "rnn-studio", "version": 1, "name": "seed-keras",
+    "format": "rnn-studio",
+    "version": 1,
+    "name": "seed-keras",
     "blocks": [
         {"id": "x", "type": "Input", "params": {"timesteps": 10, "features": 1}},
         {"id": "g", "type": "GRU", "params": {"units": 64, "bidirectional": True, "return_sequences": True}},
@@ -51,21 +55,29 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path):
     assert sorted(f.name for f in tmp_path.iterdir()) == ["d.rnn.json"]
 
 
-@pytest.mark.parametrize("content,fragment", [
-    ("{not json", "invalid JSON at line 1, column 2"),
-    ("[]", "must hold a JSON object, found a list"),
-    ({"format": "keras", "version": 1, "blocks": []}, '"format" must be "rnn-studio", found "keras"'),
-    ({"format": "rnn-studio", "version": 2, "blocks": []}, "newer RNN Studio (format version 2)"),
-    ({"format": "rnn-studio", "version": "1", "blocks": []}, '"version" must be a whole number, found "1"'),
-    ({"format": "rnn-studio", "version": 1, "blocks": {}}, '"blocks" must be a list of blocks, found an object'),
-    ({"format": "rnn-studio", "version": 1, "blocks": [3]}, "blocks[0] must be an object"),
-    ({"format": "rnn-studio", "version": 1, "blocks": [{"type": "GRU"}]}, 'blocks[0]: "id" must be a non-empty string'),
-    ({"format": "rnn-studio", "version": 1, "blocks": [{"id": "g", "type": 5}]}, "block 'g': \"type\" must be"),
-    ({"format": "rnn-studio", "version": 1, "blocks": [{"id": "g", "type": "GRU", "params": []}]},
-     "block 'g': \"params\" must be an object, found a list"),
-    ({"format": "rnn-studio", "version": 1, "blocks": [], "links": [["a"]]}, "links[0] must be a pair"),
-    ({"format": "rnn-studio", "version": 1, "blocks": [], "training": 3}, '"training" must be an object'),
-])
+@pytest.mark.parametrize(
+    "content,fragment",
+    [
+        ("{not json", "invalid JSON at line 1, column 2"),
+        ("[]", "must hold a JSON object, found a list"),
+        ({"format": "keras", "version": 1, "blocks": []}, '"format" must be "rnn-studio", found "keras"'),
+        ({"format": "rnn-studio", "version": 2, "blocks": []}, "newer RNN Studio (format version 2)"),
+        ({"format": "rnn-studio", "version": "1", "blocks": []}, '"version" must be a whole number, found "1"'),
+        ({"format": "rnn-studio", "version": 1, "blocks": {}}, '"blocks" must be a list of blocks, found an object'),
+        ({"format": "rnn-studio", "version": 1, "blocks": [3]}, "blocks[0] must be an object"),
+        (
+            {"format": "rnn-studio", "version": 1, "blocks": [{"type": "GRU"}]},
+            'blocks[0]: "id" must be a non-empty string',
+        ),
+        ({"format": "rnn-studio", "version": 1, "blocks": [{"id": "g", "type": 5}]}, "block 'g': \"type\" must be"),
+        (
+            {"format": "rnn-studio", "version": 1, "blocks": [{"id": "g", "type": "GRU", "params": []}]},
+            "block 'g': \"params\" must be an object, found a list",
+        ),
+        ({"format": "rnn-studio", "version": 1, "blocks": [], "links": [["a"]]}, "links[0] must be a pair"),
+        ({"format": "rnn-studio", "version": 1, "blocks": [], "training": 3}, '"training" must be an object'),
+    ],
+)
 def test_bad_files_give_one_line(tmp_path, content, fragment):
     path = write(tmp_path, content)
     with pytest.raises(ProjectFormatError) as e:
@@ -85,10 +97,18 @@ def test_missing_and_binary_files(tmp_path):
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=4),
-                    lambda c: st.lists(c, max_size=3) | st.dictionaries(
-                        st.sampled_from(["format", "version", "blocks", "links", "id", "type", "params"]), c,
-                        max_size=4), max_leaves=12))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=4),
+        lambda c: (
+            st.lists(c, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(["format", "version", "blocks", "links", "id", "type", "params"]), c, max_size=4
+            )
+        ),
+        max_leaves=12,
+    )
+)
 def test_any_json_loads_or_fails_cleanly(data):
     try:
         p = Project.from_dict(data)
@@ -140,5 +160,6 @@ def test_format_doc_lists_the_whole_catalog():
     from rnn_studio.engine.docs import project_format_markdown
 
     docs = Path(__file__).parents[2] / "docs"
-    assert (docs / "project-format.md").read_text(encoding="utf-8") == project_format_markdown(docs), \
+    assert (docs / "project-format.md").read_text(encoding="utf-8") == project_format_markdown(docs), (
         "docs/project-format.md is stale: regenerate it (see engine/docs.py)"
+    )

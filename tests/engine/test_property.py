@@ -1,5 +1,6 @@
 """Property tests: for every valid design, the compiled module's real output shape and parameter count
 equal what `check` predicted; for any design at all, `check` answers without raising."""
+
 import torch
 from hypothesis import HealthCheck, given, settings
 
@@ -7,8 +8,12 @@ from rnn_studio.engine import build_model, check
 from tests.designs import garbage_designs, valid_designs
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(valid_designs())
 def test_real_shapes_and_param_counts_match_check(project):
     res = check(project)
@@ -21,7 +26,7 @@ def test_real_shapes_and_param_counts_match_check(project):
         y = model(torch.randn(batch, steps, f))
         predicted = res.output_shape()
         assert y.dim() == len(predicted)
-        for real, want in zip(y.shape[1:], predicted[1:]):
+        for real, want in zip(y.shape[1:], predicted[1:], strict=True):
             assert want is None or real == want, (tuple(y.shape), predicted)
         if predicted[1:] and len(predicted) == 3 and predicted[1] is None:
             assert y.shape[1] == steps  # variable length flows through

@@ -1,5 +1,6 @@
 """Run folders are owned (LOCK) and every ending writes a summary: a second Ctrl-C mid-step or during the
 shutdown, in-process; names made safe; the seam's TrainState round-trips through a checkpoint."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnn_studio.engine.runs import LOCK_FILE, RunLock, RunLockedError, checkpoint_path, new_run_dir, read_metrics, safe_name
+from rnn_studio.engine.runs import (
+    LOCK_FILE,
+    RunLock,
+    RunLockedError,
+    checkpoint_path,
+    new_run_dir,
+    read_metrics,
+    safe_name,
+)
 from rnn_studio.engine.train import TrainState, _StopFlag, train
 
 from .test_train import SINE, tiny

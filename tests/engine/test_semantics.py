@@ -1,4 +1,5 @@
 """The semantics users get wrong by hand (see shared/seed): pinned against independent references."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -64,8 +65,9 @@ def test_go_backwards_returns_outputs_in_reversed_order():
     torch.testing.assert_close(last(x), ref[:, -1])  # final state has seen x[:, 0] last
 
 
-@pytest.mark.parametrize("mode,fn", [("sum", lambda f, b: f + b), ("mul", lambda f, b: f * b),
-                                     ("ave", lambda f, b: (f + b) / 2)])
+@pytest.mark.parametrize(
+    "mode,fn", [("sum", lambda f, b: f + b), ("mul", lambda f, b: f * b), ("ave", lambda f, b: (f + b) / 2)]
+)
 def test_merge_modes(mode, fn):
     concat = Recurrent("LSTM", 3, 4, bidirectional=True, return_sequences=True)
     merged = Recurrent("LSTM", 3, 4, bidirectional=True, return_sequences=True, merge_mode=mode)
@@ -95,9 +97,14 @@ def _design(blocks, links):
 
 
 def test_compiler_uses_fused_torch_rnns_not_python_loops():
-    p = _design([("x", "Input", {"timesteps": 8, "features": 2}),
-                 ("g", "GRU", {"units": 4, "bidirectional": True, "num_layers": 2}),
-                 ("y", "Dense", {"units": 1})], [("x", "g"), ("g", "y")])
+    p = _design(
+        [
+            ("x", "Input", {"timesteps": 8, "features": 2}),
+            ("g", "GRU", {"units": 4, "bidirectional": True, "num_layers": 2}),
+            ("y", "Dense", {"units": 1}),
+        ],
+        [("x", "g"), ("g", "y")],
+    )
     m = build_model(p)
     rnns = [mod for mod in m.modules() if isinstance(mod, nn.GRU)]
     assert len(rnns) == 1 and rnns[0].bidirectional and rnns[0].num_layers == 2
@@ -114,9 +121,13 @@ def test_dense_on_a_sequence_acts_per_time_step():
 
 
 def test_initializers_are_applied():
-    p = _design([("x", "Input", {"timesteps": 4, "features": 3}),
-                 ("l", "LSTM", {"units": 8, "recurrent_initializer": "orthogonal",
-                                "kernel_initializer": "glorot_uniform"})], [("x", "l")])
+    p = _design(
+        [
+            ("x", "Input", {"timesteps": 4, "features": 3}),
+            ("l", "LSTM", {"units": 8, "recurrent_initializer": "orthogonal", "kernel_initializer": "glorot_uniform"}),
+        ],
+        [("x", "l")],
+    )
     m = build_model(p)
     w_hh = m.blocks["l"].rnn.weight_hh_l0.detach()
     for gate in w_hh.chunk(4, 0):  # each gate's recurrent kernel is orthogonal, as in Keras

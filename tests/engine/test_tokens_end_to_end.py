@@ -1,6 +1,7 @@
 """Token sequences end to end: integer ids from .npz (N, T) padded with 0 -> the text-classify example
 (int64 Input -> Embedding mask_zero -> bidirectional LSTM -> Dense) trained on a generated task whose class
 is whether token 7 appears: clearly better than chance within seconds. Bad token data is refused by name."""
+
 import time
 
 import numpy as np
@@ -42,8 +43,13 @@ def test_text_classify_learns_token_7_within_seconds(tmp_path):
     torch.set_num_threads(1)
     _token_npz(tmp_path / "tokens.npz")
     t0 = time.perf_counter()
-    summary = train(load_project(EXAMPLE), DataSpec(path=str(tmp_path / "tokens.npz")), {"epochs": 8, "seed": 0},
-                    out_dir=tmp_path / "runs", install_signal_handlers=False)
+    summary = train(
+        load_project(EXAMPLE),
+        DataSpec(path=str(tmp_path / "tokens.npz")),
+        {"epochs": 8, "seed": 0},
+        out_dir=tmp_path / "runs",
+        install_signal_handlers=False,
+    )
     seconds = time.perf_counter() - t0
     assert summary["stop_reason"] == "completed", summary["message"]
     # chance (the majority class) is about 0.5; a bag-of-tokens question is easy once masking works
@@ -61,8 +67,10 @@ def test_token_data_is_never_normalized_and_bad_ids_are_refused_by_name(tmp_path
     np.savez(tmp_path / "bad.npz", X=X, y=np.zeros(60, np.int64))
     with pytest.raises(DataError) as e:
         load_dataset(DataSpec(path=str(tmp_path / "bad.npz")), project)
-    assert str(e.value).endswith("X[3, 4] is token id 25, outside the Embedding's vocabulary 0..19: raise the "
-                                 "Embedding's input_dim to at least 26")
+    assert str(e.value).endswith(
+        "X[3, 4] is token id 25, outside the Embedding's vocabulary 0..19: raise the "
+        "Embedding's input_dim to at least 26"
+    )
     np.savez(tmp_path / "floats.npz", X=X.astype(np.float32), y=np.zeros(60, np.int64))
     with pytest.raises(DataError, match=r"X holds float32 values but the design's Input takes integer token ids"):
         load_dataset(DataSpec(path=str(tmp_path / "floats.npz")), project)

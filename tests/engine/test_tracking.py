@@ -1,5 +1,6 @@
 """TensorBoard logging (`train --log tensorboard`, `log RUN --to tensorboard`) read back with
 TensorBoard's own EventAccumulator, and the message when the tracking packages are missing."""
+
 import json
 import math
 import shutil
@@ -9,20 +10,26 @@ from pathlib import Path
 
 import pytest
 
-from rnn_studio.engine.runs import iter_metrics
 from rnn_studio.cli import main
+from rnn_studio.engine.runs import iter_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_tiny_design(folder: Path) -> Path:
-    design = {"format": "rnn-studio", "version": 1, "name": "tiny",
-              "blocks": [{"id": "x", "type": "Input", "params": {"timesteps": 8, "features": 1}},
-                         {"id": "g", "type": "GRU", "params": {"units": 6, "return_sequences": True}},
-                         {"id": "l", "type": "LSTM", "params": {"units": 4}},
-                         {"id": "y", "type": "Dense", "params": {"units": 1}}],
-              "links": [["x", "g"], ["g", "l"], ["l", "y"]],
-              "training": {"epochs": 2, "batch_size": 32, "lr": 0.01}}
+    design = {
+        "format": "rnn-studio",
+        "version": 1,
+        "name": "tiny",
+        "blocks": [
+            {"id": "x", "type": "Input", "params": {"timesteps": 8, "features": 1}},
+            {"id": "g", "type": "GRU", "params": {"units": 6, "return_sequences": True}},
+            {"id": "l", "type": "LSTM", "params": {"units": 4}},
+            {"id": "y", "type": "Dense", "params": {"units": 1}},
+        ],
+        "links": [["x", "g"], ["g", "l"], ["l", "y"]],
+        "training": {"epochs": 2, "batch_size": 32, "lr": 0.01},
+    }
     path = folder / "tiny.rnn.json"
     path.write_text(json.dumps(design))
     return path
@@ -36,9 +43,24 @@ def write_series_csv(folder: Path, rows: int = 200) -> Path:
 
 def train_tiny(tmp_path: Path, *extra: str) -> Path:
     """A 2-epoch run of a tiny design through the CLI; returns the run folder."""
-    args = ["train", str(write_tiny_design(tmp_path)), "--data", str(write_series_csv(tmp_path)), "--target",
-            "value", "--features", "value", "--threads", "1", "--grad-every", "2", "--out", str(tmp_path / "runs"),
-            "--quiet", *extra]
+    args = [
+        "train",
+        str(write_tiny_design(tmp_path)),
+        "--data",
+        str(write_series_csv(tmp_path)),
+        "--target",
+        "value",
+        "--features",
+        "value",
+        "--threads",
+        "1",
+        "--grad-every",
+        "2",
+        "--out",
+        str(tmp_path / "runs"),
+        "--quiet",
+        *extra,
+    ]
     assert main(args) == 0
     (run,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir() and (p / "metrics.jsonl").exists()]
     return run
@@ -61,8 +83,16 @@ def expected_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
             for block, norm in rec["blocks"].items():
                 add(f"grad_norm/{block}", rec["step"], norm)
         elif rec["kind"] == "epoch":
-            for key in ("train_loss", "val_loss", "val_rmse", "val_mae", "val_persistence_rmse",
-                        "val_persistence_mae", "lr", "samples_per_s"):
+            for key in (
+                "train_loss",
+                "val_loss",
+                "val_rmse",
+                "val_mae",
+                "val_persistence_rmse",
+                "val_persistence_mae",
+                "lr",
+                "samples_per_s",
+            ):
                 add(f"epoch/{key}", rec["step"], rec[key])
         elif rec["kind"] == "end":
             for key in ("test_rmse", "test_mae", "test_loss", "val_loss", "best_epoch"):
@@ -146,9 +176,26 @@ sys.exit(main(sys.argv[1:]))
 @pytest.mark.parametrize("tracker,package", [("tensorboard", "tensorboard"), ("mlflow", "mlflow")])
 def test_missing_package_says_what_to_install(tmp_path, tracker, package):
     design, data = write_tiny_design(tmp_path), write_series_csv(tmp_path)
-    proc = subprocess.run([sys.executable, "-c", BLOCK_IMPORT.format(blocked=package), "train", str(design),
-                           "--data", str(data), "--log", tracker, "--out", str(tmp_path / "runs")],
-                          cwd=ROOT, check=False, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BLOCK_IMPORT.format(blocked=package),
+            "train",
+            str(design),
+            "--data",
+            str(data),
+            "--log",
+            tracker,
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -159,12 +206,21 @@ def test_missing_package_says_what_to_install(tmp_path, tracker, package):
 def test_log_command_without_package_exit_2(tmp_path):
     run = tmp_path / "run"
     shutil.copytree(ROOT / "assets" / "examples", run)  # any folder: the package check comes first
-    proc = subprocess.run([sys.executable, "-c", BLOCK_IMPORT.format(blocked="tensorboard"), "log", str(run),
-                           "--to", "tensorboard"], cwd=ROOT, check=False, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCK_IMPORT.format(blocked="tensorboard"), "log", str(run), "--to", "tensorboard"],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        ("error: logging to TensorBoard needs the tensorboard package: pip install 'rnn-studio[tracking]' "
-         "(or pip install tensorboard)")]
+        (
+            "error: logging to TensorBoard needs the tensorboard package: pip install 'rnn-studio[tracking]' "
+            "(or pip install tensorboard)"
+        )
+    ]
 
 
 def test_training_process_reports_a_missing_package_as_end_record(tmp_path, monkeypatch):
@@ -176,16 +232,19 @@ def test_training_process_reports_a_missing_package_as_end_record(tmp_path, monk
     monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` raises ImportError, as when absent
     project = load_project(write_tiny_design(tmp_path))
     with pytest.raises(SystemExit) as ended:
-        _process_main(project.to_json(), {"demo": "sine"}, {"epochs": 1, "log": "mlflow"}, str(tmp_path / "run"),
-                      False, None)
+        _process_main(
+            project.to_json(), {"demo": "sine"}, {"epochs": 1, "log": "mlflow"}, str(tmp_path / "run"), False, None
+        )
     assert ended.value.code == 2
     (end,) = list(iter_metrics(tmp_path / "run"))
     assert end["stop_reason"] == "error"
-    assert end["message"] == ("logging to MLflow needs the mlflow package: pip install 'rnn-studio[tracking]' "
-                              "(or pip install mlflow)")
+    assert end["message"] == (
+        "logging to MLflow needs the mlflow package: pip install 'rnn-studio[tracking]' (or pip install mlflow)"
+    )
 
 
 def test_log_command_on_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["log", str(tmp_path), "--to", "tensorboard"]) == 2
-    assert capsys.readouterr().err.strip() == (f"error: {tmp_path}: not a run folder (no project.rnn.json): pass a "
-                                               f"folder under runs/")
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path}: not a run folder (no project.rnn.json): pass a folder under runs/"
+    )

@@ -1,5 +1,6 @@
 """MLflow logging (`train --log mlflow`, `log RUN --to mlflow`, export adds the ONNX file) against a
 local store and a real `mlflow server` on localhost, read back with MLflow's client."""
+
 import json
 import os
 import signal
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rnn_studio.engine.runs import iter_metrics
 from rnn_studio.cli import main
+from rnn_studio.engine.runs import iter_metrics
 from tests.engine.test_tracking import train_tiny
 
 pytestmark = pytest.mark.slow  # an MLflow import, a database, a server start: tens of seconds
@@ -104,10 +105,28 @@ def mlflow_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow-server")
     port = _free_port()
     with open(root / "server.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
-                                 str(port), "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-                                 "--artifacts-destination", str(root / "artifacts")],
-                                cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                f"sqlite:///{root / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(root / "artifacts"),
+            ],
+            cwd=root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc, root / "server.log")
@@ -141,8 +160,16 @@ def test_unreachable_server_is_a_one_line_error_before_training(tmp_path, monkey
 
     url = f"http://127.0.0.1:{_free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
-    args = ["train", str(write_tiny_design(tmp_path)), "--data", str(write_series_csv(tmp_path)), "--log", "mlflow",
-            "--out", str(tmp_path / "runs")]
+    args = [
+        "train",
+        str(write_tiny_design(tmp_path)),
+        "--data",
+        str(write_series_csv(tmp_path)),
+        "--log",
+        "mlflow",
+        "--out",
+        str(tmp_path / "runs"),
+    ]
     assert main(args) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: the MLflow tracking server {url} (MLFLOW_TRACKING_URI) does not answer")
@@ -159,6 +186,7 @@ def test_a_failing_tracking_back_end_never_stops_training(tmp_path, monkeypatch,
     class Unavailable(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             self.send_error(503)
+
         do_POST = do_GET
 
         def log_message(self, *args):

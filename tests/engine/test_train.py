@@ -1,5 +1,6 @@
 """Training: run folder, metrics stream, resume == uninterrupted, cancel, divergence, the chaos demo beats
 persistence, CLI verbs. Tiny designs and short runs: the file runs in a few seconds on 2 CPU cores."""
+
 import json
 import os
 import signal
@@ -13,20 +14,22 @@ import numpy as np
 import pytest
 import torch
 
+from rnn_studio.cli import main
 from rnn_studio.engine import Project, load_project
 from rnn_studio.engine.data import DataSpec
 from rnn_studio.engine.runs import checkpoint_path, is_run_dir, load_run, read_metrics, request_stop
 from rnn_studio.engine.train import ConfigError, TrainConfig, default_threads, train
-from rnn_studio.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny(seq=False, units=1, task=None, features=1, timesteps=8, dropout=False) -> Project:
-    blocks = [{"id": "x", "type": "Input", "params": {"timesteps": timesteps, "features": features}},
-              {"id": "g", "type": "GRU", "params": {"units": 8, "return_sequences": True}},
-              {"id": "l", "type": "LSTM", "params": {"units": 6, "return_sequences": seq}},
-              {"id": "y", "type": "Dense", "params": {"units": units}}]
+    blocks = [
+        {"id": "x", "type": "Input", "params": {"timesteps": timesteps, "features": features}},
+        {"id": "g", "type": "GRU", "params": {"units": 8, "return_sequences": True}},
+        {"id": "l", "type": "LSTM", "params": {"units": 6, "return_sequences": seq}},
+        {"id": "y", "type": "Dense", "params": {"units": units}},
+    ]
     links = [["x", "g"], ["g", "l"], ["l", "y"]]
     if dropout:
         blocks.insert(2, {"id": "d", "type": "Dropout", "params": {"rate": 0.3}})
@@ -34,8 +37,9 @@ def tiny(seq=False, units=1, task=None, features=1, timesteps=8, dropout=False) 
     training = {"epochs": 2, "batch_size": 32, "lr": 0.01}
     if task:
         training["task"] = task
-    return Project.from_dict({"format": "rnn-studio", "version": 1, "name": "tiny", "blocks": blocks,
-                              "links": links, "training": training})
+    return Project.from_dict(
+        {"format": "rnn-studio", "version": 1, "name": "tiny", "blocks": blocks, "links": links, "training": training}
+    )
 
 
 SINE = DataSpec(demo="sine", demo_rows=500)
@@ -74,8 +78,17 @@ def test_run_folder_layout_and_metrics(tmp_path):
     assert set(g["blocks"]) == {"g", "l", "y"}  # per design block, not per tensor
     assert g["total"] == pytest.approx(np.sqrt(sum(v * v for v in g["blocks"].values())), rel=1e-5)
     ep = [r for r in recs if r["kind"] == "epoch"]
-    for key in ("train_loss", "val_loss", "val_rmse", "val_mae", "val_persistence_rmse", "lr", "samples_per_s",
-                "elapsed_s", "best"):
+    for key in (
+        "train_loss",
+        "val_loss",
+        "val_rmse",
+        "val_mae",
+        "val_persistence_rmse",
+        "lr",
+        "samples_per_s",
+        "elapsed_s",
+        "best",
+    ):
         assert key in ep[0], key
     # the checkpoint is loadable by the export side of the contract
     project, model, meta = load_run(rd)
@@ -95,8 +108,9 @@ def test_grad_norms_match_per_block_norms():
     model = build_model(tiny())
     model(torch.randn(4, 8, 1)).pow(2).sum().backward()
     vals = _GradNorms(model).compute().tolist()
-    expected = {bid: torch.sqrt(sum(p.grad.pow(2).sum() for p in ps)).item()
-                for bid, ps in model.block_parameters().items()}
+    expected = {
+        bid: torch.sqrt(sum(p.grad.pow(2).sum() for p in ps)).item() for bid, ps in model.block_parameters().items()
+    }
     assert vals[1:] == pytest.approx(list(expected.values()), rel=1e-5)
 
 
@@ -124,8 +138,11 @@ def test_resume_equals_uninterrupted(tmp_path):
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     drop = ("elapsed_s", "samples_per_s", "train_time_s")
-    epochs = lambda rd: [{k: v for k, v in r.items() if k not in drop}  # noqa: E731
-                         for r in records(rd) if r["kind"] == "epoch"]
+    epochs = lambda rd: [
+        {k: v for k, v in r.items() if k not in drop}  # noqa: E731
+        for r in records(rd)
+        if r["kind"] == "epoch"
+    ]
     assert epochs(tmp_path / "full") == epochs(tmp_path / "part")
     steps = lambda rd: [(r["step"], r["loss"]) for r in records(rd) if r["kind"] == "step"]  # noqa: E731
     assert steps(tmp_path / "full") == steps(tmp_path / "part")
@@ -155,9 +172,26 @@ def test_sigterm_on_cli_subprocess_cancels_cleanly(tmp_path):
     design = tmp_path / "d.rnn.json"
     design.write_text(tiny().to_json())
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "rnn_studio", "train", str(design), "--demo", "sine",
-                             "--epochs", "1000", "--out", str(tmp_path / "runs")], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rnn_studio",
+            "train",
+            str(design),
+            "--demo",
+            "sine",
+            "--epochs",
+            "1000",
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     rd = None
     while time.time() < deadline:
@@ -199,8 +233,12 @@ def test_divergence_cli_exit_code(tmp_path, capsys):
 
 # ------------------------------------------------------------------ the acceptance check, quick
 def test_chaos_demo_seed_design_beats_persistence(tmp_path):
-    s = train(load_project(ROOT / "assets/examples/seed-keras.rnn.json"), DataSpec(demo="chaos"), {"epochs": 3},
-              out_dir=tmp_path)
+    s = train(
+        load_project(ROOT / "assets/examples/seed-keras.rnn.json"),
+        DataSpec(demo="chaos"),
+        {"epochs": 3},
+        out_dir=tmp_path,
+    )
     assert s["val_rmse"] < 0.7 * s["val_persistence_rmse"]
     assert s["test_rmse"] < 0.7 * s["persistence_rmse"]
 
@@ -234,8 +272,12 @@ def test_cpu_only_precision_is_a_clear_error(tmp_path, capsys):
 
 
 def test_schedules_early_stopping_and_clipping(tmp_path):
-    s = train(tiny(), SINE, {"epochs": 30, "lr": 1e-9, "patience": 2, "schedule": "plateau", "clip_norm": 0.5,
-                             "optimizer": "adamw"}, out_dir=tmp_path)
+    s = train(
+        tiny(),
+        SINE,
+        {"epochs": 30, "lr": 1e-9, "patience": 2, "schedule": "plateau", "clip_norm": 0.5, "optimizer": "adamw"},
+        out_dir=tmp_path,
+    )
     assert s["stop_reason"].startswith("early stopping") and s["epochs_completed"] < 30
 
 
@@ -305,7 +347,9 @@ def test_read_metrics_ignores_partial_line(tmp_path):
 
 
 def test_engine_training_imports_no_qt():
-    code = "import sys, engine.train, engine.data; sys.exit(any(m.startswith(('PySide6', 'PyQt')) for m in sys.modules))"
+    code = (
+        "import sys, engine.train, engine.data; sys.exit(any(m.startswith(('PySide6', 'PyQt')) for m in sys.modules))"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
@@ -363,12 +407,40 @@ def test_lookahead_leak_is_warned_for_bidirectional_per_step_forecasts(tmp_path,
     csv = tmp_path / "demand.csv"
     csv.write_text("a,b,c,demand\n" + "".join(f"{i % 5},{i % 3},{i % 4},{(i * 7) % 11}\n" for i in range(300)))
     design = Path(__file__).parents[2] / "assets" / "examples" / "seq2seq-demand.rnn.json"
-    code = main(["train", str(design), "--data", str(csv), "--features", "a,b,demand", "--epochs", "1",
-                 "--lookback", "8", "--out", str(tmp_path / "runs")])
+    code = main(
+        [
+            "train",
+            str(design),
+            "--data",
+            str(csv),
+            "--features",
+            "a,b,demand",
+            "--epochs",
+            "1",
+            "--lookback",
+            "8",
+            "--out",
+            str(tmp_path / "runs"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "warning: look-ahead leak" in out and "'enc' (bidirectional)" in out and "'demand'" in out
     # leaving the target out of the features removes the warning
-    main(["train", str(design), "--data", str(csv), "--features", "a,b,c", "--epochs", "1", "--lookback", "8",
-          "--out", str(tmp_path / "runs")])
+    main(
+        [
+            "train",
+            str(design),
+            "--data",
+            str(csv),
+            "--features",
+            "a,b,c",
+            "--epochs",
+            "1",
+            "--lookback",
+            "8",
+            "--out",
+            str(tmp_path / "runs"),
+        ]
+    )
     assert "look-ahead" not in capsys.readouterr().out

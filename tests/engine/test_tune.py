@@ -1,7 +1,9 @@
 """engine.tune: search-space parsing and errors, trial application, the Optuna study (pruning, failed
 trials, run folders, best design), two workers sharing one SQLite study, and optionally PostgreSQL."""
+
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -20,11 +22,13 @@ FAST = {"epochs": 2, "threads": 1, "grad_every": 0}
 
 def tiny(search: dict | None = None, name: str = "tiny") -> Project:
     """Input(12, 1) -> GRU 4 -> Dense 1, and a side Dense d merged with Add (its units must stay 4)."""
-    blocks = [Block("x", "Input", {"timesteps": 12, "features": 1}),
-              Block("g", "GRU", {"units": 4}),
-              Block("d", "Dense", {"units": 4}),
-              Block("a", "Add", {}),
-              Block("y", "Dense", {"units": 1})]
+    blocks = [
+        Block("x", "Input", {"timesteps": 12, "features": 1}),
+        Block("g", "GRU", {"units": 4}),
+        Block("d", "Dense", {"units": 4}),
+        Block("a", "Add", {}),
+        Block("y", "Dense", {"units": 1}),
+    ]
     links = [("x", "g"), ("g", "d"), ("g", "a"), ("d", "a"), ("a", "y")]
     training = {"epochs": 2, "batch_size": 64, "lr": 0.01, "loss": "mse"}
     if search is not None:
@@ -40,10 +44,19 @@ def data() -> DataSpec:
 
 # ============================================================================ search space
 def test_parse_valid_space():
-    space = parse_search(tiny({"g.units": [4, 8], "g.num_layers": {"low": 1, "high": 3},
-                               "g.dropout": {"low": 0.0, "high": 0.5, "step": 0.1},
-                               "lr": {"low": 1e-4, "high": 1e-2, "log": True}, "batch_size": [32, 64],
-                               "optimizer": ["adam", "sgd"], "weight_decay": {"low": 0, "high": 0.01}}))
+    space = parse_search(
+        tiny(
+            {
+                "g.units": [4, 8],
+                "g.num_layers": {"low": 1, "high": 3},
+                "g.dropout": {"low": 0.0, "high": 0.5, "step": 0.1},
+                "lr": {"low": 1e-4, "high": 1e-2, "log": True},
+                "batch_size": [32, 64],
+                "optimizer": ["adam", "sgd"],
+                "weight_decay": {"low": 0, "high": 0.01},
+            }
+        )
+    )
     by = {p.key: p for p in space}
     assert by["g.units"].kind == "categorical" and by["g.units"].choices == [4, 8] and by["g.units"].block == "g"
     assert by["g.num_layers"].kind == "int" and (by["g.num_layers"].low, by["g.num_layers"].high) == (1, 3)
@@ -53,27 +66,30 @@ def test_parse_valid_space():
     assert by["optimizer"].choices == ["adam", "sgd"]
 
 
-@pytest.mark.parametrize("search, key, words", [
-    ({"q.units": [4]}, "q.units", "no block 'q'"),
-    ({"g.unitz": [4]}, "g.unitz", "has no param 'unitz'"),
-    ({"learning_rate": [0.1]}, "learning_rate", "training setting"),
-    ({"g.units": []}, "g.units", "empty"),
-    ({"g.units": [4, 4]}, "g.units", "repeats"),
-    ({"g.units": [0, 4]}, "g.units", "must be >= 1"),
-    ({"g.units": [[4]]}, "g.units", "must be a number"),
-    ({"g.units": {"low": 8, "high": 4}}, "g.units", "greater than high"),
-    ({"g.units": {"low": 4.5, "high": 8}}, "g.units", "whole number"),
-    ({"g.units": {"low": 4}}, "g.units", "needs both low and high"),
-    ({"g.units": {"low": 4, "high": 8, "lg": True}}, "g.units", "unknown range key"),
-    ({"g.bidirectional": {"low": 0, "high": 1}}, "g.bidirectional", "list of choices"),
-    ({"lr": {"low": 0, "high": 0.1, "log": True}}, "lr", "low > 0"),
-    ({"lr": {"low": 1e-4, "high": 0.1, "log": True, "step": 0.01}}, "lr", "both log and step"),
-    ({"lr": [-1.0]}, "lr", "training.lr"),
-    ({"optimizer": ["adam", "rmsprop"]}, "optimizer", "rmsprop"),
-    ({"optimizer": {"low": 1, "high": 2}}, "optimizer", "list of choices"),
-    ({"g.dropout": {"low": 0.0, "high": 1.0}}, "g.dropout", "must be < 1"),
-    ({"batch_size": "64"}, "batch_size", "list of choices or a range"),
-])
+@pytest.mark.parametrize(
+    "search, key, words",
+    [
+        ({"q.units": [4]}, "q.units", "no block 'q'"),
+        ({"g.unitz": [4]}, "g.unitz", "has no param 'unitz'"),
+        ({"learning_rate": [0.1]}, "learning_rate", "training setting"),
+        ({"g.units": []}, "g.units", "empty"),
+        ({"g.units": [4, 4]}, "g.units", "repeats"),
+        ({"g.units": [0, 4]}, "g.units", "must be >= 1"),
+        ({"g.units": [[4]]}, "g.units", "must be a number"),
+        ({"g.units": {"low": 8, "high": 4}}, "g.units", "greater than high"),
+        ({"g.units": {"low": 4.5, "high": 8}}, "g.units", "whole number"),
+        ({"g.units": {"low": 4}}, "g.units", "needs both low and high"),
+        ({"g.units": {"low": 4, "high": 8, "lg": True}}, "g.units", "unknown range key"),
+        ({"g.bidirectional": {"low": 0, "high": 1}}, "g.bidirectional", "list of choices"),
+        ({"lr": {"low": 0, "high": 0.1, "log": True}}, "lr", "low > 0"),
+        ({"lr": {"low": 1e-4, "high": 0.1, "log": True, "step": 0.01}}, "lr", "both log and step"),
+        ({"lr": [-1.0]}, "lr", "training.lr"),
+        ({"optimizer": ["adam", "rmsprop"]}, "optimizer", "rmsprop"),
+        ({"optimizer": {"low": 1, "high": 2}}, "optimizer", "list of choices"),
+        ({"g.dropout": {"low": 0.0, "high": 1.0}}, "g.dropout", "must be < 1"),
+        ({"batch_size": "64"}, "batch_size", "list of choices or a range"),
+    ],
+)
 def test_bad_search_space_names_the_key(search, key, words):
     with pytest.raises(SearchSpaceError) as e:
         parse_search(tiny(search))
@@ -173,8 +189,14 @@ def test_asha_pruner_runs(tmp_path):
 # ============================================================================ CLI, shared studies
 def _cli(*args, cwd=None, env=None, timeout=120):
     e = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "rnn_studio", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=e, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_studio", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=e,
+        timeout=timeout,
+    )
 
 
 def test_cli_bad_search_space_exit_2(tmp_path):
@@ -185,15 +207,40 @@ def test_cli_bad_search_space_exit_2(tmp_path):
 
 
 def _workers(design: Path, out: Path, storage: str | None, trials: int = 2):
-    args = ["tune", str(design), "--demo", "sine", "--trials", str(trials), "--study", "shared", "--out", str(out),
-            "--epochs", "1", "--threads", "1", "--pruner", "none"]
+    args = [
+        "tune",
+        str(design),
+        "--demo",
+        "sine",
+        "--trials",
+        str(trials),
+        "--study",
+        "shared",
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--threads",
+        "1",
+        "--pruner",
+        "none",
+    ]
     if storage:
         args += ["--storage", storage]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-m", "rnn_studio", *args], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rnn_studio", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=240) for p in procs]
-    for p, (o, e) in zip(procs, outs):
+    for p, (o, e) in zip(procs, outs, strict=True):
         assert p.returncode == 0, (o, e)
     return outs
 
@@ -220,19 +267,19 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     assert "best design:" in outs[0][0]
 
 
-@pytest.mark.skipif(not os.environ.get("RNN_STUDIO_TEST_PG_URL"),
-                    reason="no PostgreSQL server: set RNN_STUDIO_TEST_PG_URL=postgresql://user@host/db to run "
-                           "the two-worker PostgreSQL study (needs the psycopg driver: pip install 'psycopg[binary]')")
+@pytest.mark.skipif(
+    not os.environ.get("RNN_STUDIO_TEST_PG_URL"),
+    reason="no PostgreSQL server: set RNN_STUDIO_TEST_PG_URL=postgresql://user@host/db to run "
+    "the two-worker PostgreSQL study (needs the psycopg driver: pip install 'psycopg[binary]')",
+)
 def test_two_workers_share_one_postgresql_study(tmp_path):
     import optuna
 
     url = os.environ["RNN_STUDIO_TEST_PG_URL"]
     from rnn_studio.engine.tune import open_storage
 
-    try:
+    with contextlib.suppress(KeyError):
         optuna.delete_study(study_name="shared", storage=open_storage(url))
-    except KeyError:
-        pass
     design = tmp_path / "tiny.rnn.json"
     design.write_text(tiny({"g.num_layers": [1, 2], "lr": {"low": 3e-3, "high": 3e-2, "log": True}}).to_json())
     _workers(design, tmp_path / "runs", url)

@@ -1,4 +1,5 @@
 """`rnn-studio export`: run folders and design files, exit codes, and no partial file on failure."""
+
 import json
 import os
 
@@ -6,13 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from rnn_studio import engine
-from rnn_studio import exports
+from rnn_studio import engine, exports
+from rnn_studio.cli import main
 from rnn_studio.exports import read_metadata, report_path_for
 from rnn_studio.exports.verify import make_session
-from rnn_studio.cli import main
 
-from .conftest import EXAMPLES, SEEDS, files_in
+from .conftest import SEEDS, files_in
 
 
 def run_cli(*args):
@@ -98,8 +98,13 @@ def test_invalid_design(tmp_path, capsys):
 def test_malformed_file_and_missing_source(tmp_path, capsys):
     (tmp_path / "x.rnn.json").write_text("{nope")
     _assert_error(capsys, 2, "invalid JSON", [tmp_path / "x.rnn.json", "-o", tmp_path / "m.onnx"], tmp_path)
-    _assert_error(capsys, 2, "no such run folder or design file", [tmp_path / "gone.rnn.json", "-o",
-                                                                    tmp_path / "m.onnx"], tmp_path)
+    _assert_error(
+        capsys,
+        2,
+        "no such run folder or design file",
+        [tmp_path / "gone.rnn.json", "-o", tmp_path / "m.onnx"],
+        tmp_path,
+    )
     (tmp_path / "notarun").mkdir()
     _assert_error(capsys, 2, "not a run folder", [tmp_path / "notarun", "-o", tmp_path / "m.onnx"], tmp_path)
 
@@ -119,29 +124,42 @@ def test_unwritable_paths(tmp_path, capsys):
 
 
 def _design_with(tmp_path, block):
-    p = engine.Project("t", [engine.Block("x", "Input", {"timesteps": None, "features": 2}), block],
-                       [("x", block.id)])
+    p = engine.Project("t", [engine.Block("x", "Input", {"timesteps": None, "features": 2}), block], [("x", block.id)])
     path = tmp_path / "t.rnn.json"
     p.save(path)
     return path
 
 
-@pytest.mark.parametrize("block, opset, fragment", [
-    (engine.Block("a", "GRU", {"units": 3, "go_backwards": True, "return_sequences": True}), 9,
-     "GRU 'a' needs opset 10 or later"),
-    (engine.Block("a", "MultiHeadAttention", {"num_heads": 1, "causal": True}), 13,
-     "MultiHeadAttention 'a' needs opset 14 or later"),
-    (engine.Block("a", "GRU", {"units": 3}), 21, "opset 21 is not supported"),
-    (engine.Block("a", "GRU", {"units": 3}), 7, "opset 7 is not supported"),
-])
+@pytest.mark.parametrize(
+    "block, opset, fragment",
+    [
+        (
+            engine.Block("a", "GRU", {"units": 3, "go_backwards": True, "return_sequences": True}),
+            9,
+            "GRU 'a' needs opset 10 or later",
+        ),
+        (
+            engine.Block("a", "MultiHeadAttention", {"num_heads": 1, "causal": True}),
+            13,
+            "MultiHeadAttention 'a' needs opset 14 or later",
+        ),
+        (engine.Block("a", "GRU", {"units": 3}), 21, "opset 21 is not supported"),
+        (engine.Block("a", "GRU", {"units": 3}), 7, "opset 7 is not supported"),
+    ],
+)
 def test_unsupported_block_for_opset(block, opset, fragment, tmp_path, capsys):
     design = _design_with(tmp_path, block)
     _assert_error(capsys, 2, fragment, [design, "-o", tmp_path / "m.onnx", "--opset", opset], tmp_path)
 
 
 def test_include_normalization_without_stats(tmp_path, capsys):
-    _assert_error(capsys, 2, "--include-normalization needs the normalization statistics",
-                  [SEEDS[0], "-o", tmp_path / "m.onnx", "--include-normalization"], tmp_path)
+    _assert_error(
+        capsys,
+        2,
+        "--include-normalization needs the normalization statistics",
+        [SEEDS[0], "-o", tmp_path / "m.onnx", "--include-normalization"],
+        tmp_path,
+    )
 
 
 # ---------------------------------------------------------------- verification failure: exit 3
@@ -191,8 +209,10 @@ def test_existing_file_survives_failed_export(tmp_path, capsys):
 def test_export_a_run_the_trainer_wrote(tmp_path):
     """End to end with the real trainer (skipped where the training verbs are not installed)."""
     pytest.importorskip("rnn_studio.commands.training")
-    assert main(["train", str(SEEDS[0]), "--demo", "sine", "--epochs", "1", "--out", str(tmp_path / "runs"),
-                 "--quiet"]) == 0
+    assert (
+        main(["train", str(SEEDS[0]), "--demo", "sine", "--epochs", "1", "--out", str(tmp_path / "runs"), "--quiet"])
+        == 0
+    )
     run = next((tmp_path / "runs").iterdir())
     out = tmp_path / "trained.onnx"
     assert run_cli(run, "-o", out, "--include-normalization") == 0

@@ -1,4 +1,5 @@
 """exports never imports Qt (checked in a fresh interpreter: other tests may have loaded Qt)."""
+
 import subprocess
 import sys
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Every example (both seed designs included) exports, verifies at 1e-5 and runs in onnxruntime with
 dynamic batch (and length where dynamic); the graph holds native recurrent operators."""
+
 import json
 
 import numpy as np

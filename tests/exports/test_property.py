@@ -1,5 +1,6 @@
 """Property: every valid random design exports to ONNX that verifies at 1e-5 (dynamic batch, and
 dynamic length where the Input says so), and round-trips through the PyTorch source export."""
+
 import math
 
 import torch
@@ -43,8 +44,12 @@ def designs(draw):
     return p
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(project=designs(), seed=st.integers(0, 2**16))
 def test_random_designs_export_and_verify(project, seed, tmp_path_factory):
     torch.manual_seed(seed)

@@ -1,4 +1,5 @@
 """--format pytorch: a standalone, readable module + weights that reproduce the design exactly."""
+
 import ast
 import importlib.util
 import subprocess

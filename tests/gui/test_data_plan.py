@@ -1,6 +1,7 @@
 """The Train panel's data plan, driven through real widgets: what is ticked is what trains.
 
 A real training process is spawned for the end-to-end check (ticked == plan == the run's features)."""
+
 import json
 from pathlib import Path
 
@@ -13,9 +14,15 @@ from rnn_studio.gui.monitor.panel import TrainPanel
 
 
 def seed_like(features: int = 1) -> Project:
-    return Project("seed", [Block("x", "Input", {"timesteps": 10, "features": features}),
-                            Block("g", "GRU", {"units": 8}), Block("y", "Dense", {"units": 1})],
-                   [("x", "g"), ("g", "y")])
+    return Project(
+        "seed",
+        [
+            Block("x", "Input", {"timesteps": 10, "features": features}),
+            Block("g", "GRU", {"units": 8}),
+            Block("y", "Dense", {"units": 1}),
+        ],
+        [("x", "g"), ("g", "y")],
+    )
 
 
 def year_csv(path: Path, n: int = 120) -> Path:
@@ -145,8 +152,9 @@ def test_form_never_clips_a_widget_at_1024_px(qtbot, made):
         panel.tabs.setCurrentWidget(page)
         qtbot.wait(20)
         for w in page.widget().findChildren(QtWidgets.QWidget):
-            if not w.isVisible() or not isinstance(w, (QtWidgets.QComboBox, QtWidgets.QPushButton,
-                                                       QtWidgets.QAbstractSpinBox, QtWidgets.QLineEdit)):
+            if not w.isVisible() or not isinstance(
+                w, (QtWidgets.QComboBox, QtWidgets.QPushButton, QtWidgets.QAbstractSpinBox, QtWidgets.QLineEdit)
+            ):
                 continue
             assert w.width() >= w.minimumSizeHint().width(), (type(w).__name__, w.width(), w.minimumSizeHint())
             right = w.mapTo(page.widget(), QtCore.QPoint(w.width(), 0)).x()
@@ -155,8 +163,16 @@ def test_form_never_clips_a_widget_at_1024_px(qtbot, made):
 
 def _wheel(widget, steps: int = -3) -> None:
     pos = QtCore.QPointF(widget.width() / 2, widget.height() / 2)
-    event = QtGui.QWheelEvent(pos, widget.mapToGlobal(pos), QtCore.QPoint(), QtCore.QPoint(0, 120 * steps),
-                              QtCore.Qt.NoButton, QtCore.Qt.NoModifier, QtCore.Qt.NoScrollPhase, False)
+    event = QtGui.QWheelEvent(
+        pos,
+        widget.mapToGlobal(pos),
+        QtCore.QPoint(),
+        QtCore.QPoint(0, 120 * steps),
+        QtCore.Qt.NoButton,
+        QtCore.Qt.NoModifier,
+        QtCore.Qt.NoScrollPhase,
+        False,
+    )
     QtWidgets.QApplication.sendEvent(widget, event)
 
 

@@ -1,5 +1,6 @@
 """The designer, driven through its real widgets offscreen (pytest-qt). Asserts what the user would see:
 items on the canvas, labels on links, outlines, problem rows, the inspector's widgets, the title."""
+
 from __future__ import annotations
 
 import json
@@ -9,15 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QRectF, QSettings, Qt
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QSpinBox, QTableWidget
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, QSettings, Qt
+from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QSpinBox, QTableWidget
 
 from rnn_studio.engine import Block, Project, check, load_project
 from rnn_studio.gui.app import create_app
-from rnn_studio.gui.canvas import MIME_BLOCK, BlockItem
+from rnn_studio.gui.canvas import MIME_BLOCK
 from rnn_studio.gui.commands import RemoveItems
 from rnn_studio.gui.main_window import MainWindow
 
@@ -55,7 +55,7 @@ def chain(*specs, links=None) -> Project:
     """chain(("x", "Input", {...}), ("g", "GRU", {...}), ...) linked in order unless links are given."""
     blocks = [Block(i, t, dict(p)) for i, t, p in specs]
     if links is None:
-        links = [(a.id, b.id) for a, b in zip(blocks, blocks[1:])]
+        links = [(a.id, b.id) for a, b in zip(blocks, blocks[1:], strict=False)]
     return Project("t", blocks, links)
 
 
@@ -87,8 +87,10 @@ def test_drop_from_palette_creates_block_at_drop_point(window):
     vp = w.view.viewport()
     drop_at = QPointF(vp.width() * 0.3, vp.height() * 0.4)
     actions = Qt.DropAction.CopyAction
-    for ev in (QDragEnterEvent(drop_at.toPoint(), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier),
-               QDragMoveEvent(drop_at.toPoint(), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)):
+    for ev in (
+        QDragEnterEvent(drop_at.toPoint(), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier),
+        QDragMoveEvent(drop_at.toPoint(), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier),
+    ):
         QApplication.sendEvent(vp, ev)
         assert ev.isAccepted()
     drop = QDropEvent(drop_at, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
@@ -121,8 +123,14 @@ def test_palette_double_click_adds_below_selection_and_links(window):
 
 # ---------------------------------------------------------------------------------------- linking
 def test_link_by_mouse_creates_link_and_shapes_appear(qtbot):
-    w = make_window(qtbot, chain(("x", "Input", {"timesteps": 10, "features": 3}), ("g", "GRU", {"units": 128,
-                                 "return_sequences": True}), links=[]))
+    w = make_window(
+        qtbot,
+        chain(
+            ("x", "Input", {"timesteps": 10, "features": 3}),
+            ("g", "GRU", {"units": 128, "return_sequences": True}),
+            links=[],
+        ),
+    )
     w.view.fit()
     assert w.scene.links == {}
     drag_wire(qtbot, w, "x", "g")
@@ -145,8 +153,16 @@ def test_shape_labels_on_every_link_of_seed(qtbot):
 
 
 def test_invalid_link_shows_error_on_right_block_then_fix_in_inspector(qtbot):
-    w = make_window(qtbot, chain(("x", "Input", {"timesteps": 10, "features": 1}), ("g", "GRU", {"units": 16}),
-                                 ("l", "LSTM", {"units": 8}), ("y", "Dense", {}), links=[("x", "g"), ("l", "y")]))
+    w = make_window(
+        qtbot,
+        chain(
+            ("x", "Input", {"timesteps": 10, "features": 1}),
+            ("g", "GRU", {"units": 16}),
+            ("l", "LSTM", {"units": 8}),
+            ("y", "Dense", {}),
+            links=[("x", "g"), ("l", "y")],
+        ),
+    )
     w.view.fit()
     assert w.scene.blocks["l"].level == "error"  # no input yet
     drag_wire(qtbot, w, "g", "l")  # GRU gives (None, 16): 2-D into an LSTM
@@ -356,8 +372,9 @@ def test_save_reopen_identical_and_check_unchanged(qtbot, tmp_path):
     assert saved.to_dict() == w.project.to_dict()
     assert saved.layout["blocks"]["y"] == list(w.project.position("y"))
     # `rnn-studio check` says exactly what it says about the example
-    run = lambda p: subprocess.run([sys.executable, "-m", "rnn_studio", "check", str(p)], capture_output=True,
-                                   text=True, cwd=ROOT)
+    run = lambda p: subprocess.run(
+        [sys.executable, "-m", "rnn_studio", "check", str(p)], capture_output=True, text=True, cwd=ROOT
+    )
     r1, r2 = run(SEED), run(out)
     assert r1.returncode == r2.returncode == 0
     assert r1.stdout == r2.stdout and r1.stderr == r2.stderr
@@ -447,7 +464,9 @@ def test_select_all_delete_and_rubber_band(window):
     QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(3, 3))
     QTest.mouseMove(vp, QPoint(vp.width() // 2, vp.height() // 2))
     QTest.mouseMove(vp, QPoint(vp.width() - 3, vp.height() - 3))
-    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(vp.width() - 3, vp.height() - 3))
+    QTest.mouseRelease(
+        vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(vp.width() - 3, vp.height() - 3)
+    )
     assert sorted(w.scene.selected_block_ids()) == ["g", "l", "x", "y"]
     w.view.setFocus()
     QTest.keyClick(vp, Qt.Key.Key_Delete)
@@ -471,9 +490,26 @@ def test_theme_switch_repaints(window):
 def test_screenshot_command_writes_png(tmp_path):
     out = tmp_path / "shot.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", RNN_STUDIO_RECOVERY_DIR=str(tmp_path / "rec"))
-    r = subprocess.run([sys.executable, "-m", "rnn_studio", "gui", str(SEED), "--screenshot", str(out),
-                        "--size", "900x600", "--select", "g"], capture_output=True, text=True, cwd=ROOT, env=env,
-                       timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rnn_studio",
+            "gui",
+            str(SEED),
+            "--screenshot",
+            str(out),
+            "--size",
+            "900x600",
+            "--select",
+            "g",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -484,8 +520,14 @@ def test_screenshot_command_writes_png(tmp_path):
     # a bad file: exit 2, one line
     bad = tmp_path / "bad.rnn.json"
     bad.write_text("[]")
-    r = subprocess.run([sys.executable, "-m", "rnn_studio", "gui", str(bad), "--screenshot", str(tmp_path / "b.png")],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "rnn_studio", "gui", str(bad), "--screenshot", str(tmp_path / "b.png")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2 and "must hold a JSON object" in r.stderr
 
 
@@ -510,9 +552,15 @@ def test_run_or_demo_without_display(monkeypatch, capsys):
 # ---------------------------------------------------------------------------------------- more detail
 def test_delete_restores_link_order_of_merge_inputs_exactly(qtbot):
     """Removing a block is a macro: undo brings back its links at their list positions (= input order)."""
-    p = chain(("x", "Input", {"timesteps": 5, "features": 2}), ("a", "Dense", {"units": 3}), ("b", "Dense", {"units": 4}),
-              ("c", "Dense", {"units": 5}), ("cat", "Concatenate", {}), ("y", "Dense", {}),
-              links=[("x", "a"), ("x", "b"), ("x", "c"), ("a", "cat"), ("b", "cat"), ("c", "cat"), ("cat", "y")])
+    p = chain(
+        ("x", "Input", {"timesteps": 5, "features": 2}),
+        ("a", "Dense", {"units": 3}),
+        ("b", "Dense", {"units": 4}),
+        ("c", "Dense", {"units": 5}),
+        ("cat", "Concatenate", {}),
+        ("y", "Dense", {}),
+        links=[("x", "a"), ("x", "b"), ("x", "c"), ("a", "cat"), ("b", "cat"), ("c", "cat"), ("cat", "y")],
+    )
     w = make_window(qtbot, p)
     original = w.project.to_dict()
     assert link_labels(w)[("b", "cat")] == "#2  (None, 5, 4)"
@@ -542,8 +590,16 @@ def test_pan_and_wheel_zoom(window):
     assert after.x() == pytest.approx(before.x() - 80, abs=2) and after.y() == pytest.approx(before.y() - 40, abs=2)
     from PySide6.QtGui import QWheelEvent
 
-    ev = QWheelEvent(QPointF(c), QPointF(vp.mapToGlobal(c)), QPoint(0, 0), QPoint(0, 240), Qt.MouseButton.NoButton,
-                     Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    ev = QWheelEvent(
+        QPointF(c),
+        QPointF(vp.mapToGlobal(c)),
+        QPoint(0, 0),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(vp, ev)
     assert w.view.zoom() > 1.2 and w.status_zoom.text() == f"{w.view.zoom() * 100:.0f}%"
     w.actions["zoom_reset"].trigger()
@@ -604,11 +660,16 @@ def test_double_click_block_focuses_inspector(window):
     w.open_example(str(SEED))
     w.view.fit()
     item = w.scene.blocks["g"]
-    QTest.mouseDClick(w.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                      viewport_point(w, item.mapToScene(QPointF(40, 50))))
+    QTest.mouseDClick(
+        w.view.viewport(),
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+        viewport_point(w, item.mapToScene(QPointF(40, 50))),
+    )
     assert w.inspector.block_id == "g"
-    assert QApplication.focusWidget() is w.inspector.fields["units"].widget or \
-        w.inspector.fields["units"].widget.isAncestorOf(QApplication.focusWidget())
+    assert QApplication.focusWidget() is w.inspector.fields["units"].widget or w.inspector.fields[
+        "units"
+    ].widget.isAncestorOf(QApplication.focusWidget())
 
 
 def test_wire_hint_is_shown_in_the_view_while_dragging(qtbot):
@@ -680,8 +741,14 @@ def test_status_bar_and_inspector_show_training_memory(qtbot):
 
 
 def test_a_design_too_big_for_the_machine_is_flagged_in_the_status_bar(qtbot):
-    w = make_window(qtbot, chain(("x", "Input", {"timesteps": 100_000, "features": 100_000}), ("f", "Flatten", {}),
-                                 ("big", "Dense", {"units": 65_536})))
+    w = make_window(
+        qtbot,
+        chain(
+            ("x", "Input", {"timesteps": 100_000, "features": 100_000}),
+            ("f", "Flatten", {}),
+            ("big", "Dense", {"units": 65_536}),
+        ),
+    )
     assert "(too much for this machine)" in w.status_params.text()
     assert "Dense 'big'" in w.status_params.toolTip() and "this machine has" in w.status_params.toolTip()
     w.scene.clearSelection()
@@ -693,6 +760,8 @@ def test_design_name_field_stops_at_the_name_limit(window):
 
     window.scene.clearSelection()
     assert window.inspector.name_edit.maxLength() == MAX_NAME_CHARS.int_value() == 200
+
+
 # ---------------------------------------------------------------------------------------- room for the design
 def test_small_screen_shows_the_whole_seed_design_with_the_bottom_area_collapsed(qtbot):
     create_app()

@@ -1,5 +1,6 @@
 """The export dialog shows what the exporter's ExportResult says (the tolerance used to be read from a
 key the report never had, so the dialog always showed 1e-4)."""
+
 from __future__ import annotations
 
 from PySide6 import QtCore
@@ -18,8 +19,7 @@ def _export(qtbot, dlg, path) -> None:
 def test_dialog_shows_the_tolerance_the_export_used(qtbot, tmp_path):
     """Normalization folded into a regression graph: outputs are in raw units (y_std = 20), so the
     verification tolerance is 1e-4 x 20 = 0.002, and the dialog says so."""
-    run = make_run(tmp_path / "runs" / "20260101-120000-demand", EXAMPLES / "seq2seq-demand.rnn.json",
-                   REGRESSION_META)
+    run = make_run(tmp_path / "runs" / "20260101-120000-demand", EXAMPLES / "seq2seq-demand.rnn.json", REGRESSION_META)
     dlg = ExportDialog(run, lambda: None)
     dlg.normalize.setChecked(True)
     _export(qtbot, dlg, tmp_path / "demand.onnx")
@@ -30,8 +30,7 @@ def test_dialog_shows_the_tolerance_the_export_used(qtbot, tmp_path):
 
 
 def test_dialog_shows_the_pytorch_source_tolerance(qtbot, tmp_path):
-    run = make_run(tmp_path / "runs" / "20260101-120000-demand", EXAMPLES / "seq2seq-demand.rnn.json",
-                   REGRESSION_META)
+    run = make_run(tmp_path / "runs" / "20260101-120000-demand", EXAMPLES / "seq2seq-demand.rnn.json", REGRESSION_META)
     dlg = ExportDialog(run, lambda: None)
     dlg.format.setCurrentIndex(1)  # PyTorch source
     _export(qtbot, dlg, tmp_path / "demand.py")

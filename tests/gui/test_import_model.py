@@ -1,4 +1,5 @@
 """File > Import Model…: the designer opens an imported model with the same lints and shapes as any design."""
+
 from pathlib import Path
 
 import pytest
@@ -10,15 +11,27 @@ from rnn_studio.exports import export_onnx
 from rnn_studio.gui.app import create_app
 from rnn_studio.gui.main_window import MainWindow
 
-LITERAL_SEED = {"format": "rnn-studio", "version": 1, "name": "literal-seed", "blocks": [
-    {"id": "inputs", "type": "Input", "params": {"timesteps": 10, "features": 1}},
-    {"id": "gru_forward", "type": "GRU", "params": {"units": 4, "return_sequences": True}},
-    {"id": "gru_backward", "type": "GRU", "params": {"units": 4, "return_sequences": True, "go_backwards": True}},
-    {"id": "gru_bi", "type": "Concatenate", "params": {}},
-    {"id": "lstm", "type": "LSTM", "params": {"units": 4, "bidirectional": True}},
-    {"id": "outputs", "type": "Dense", "params": {"units": 1}}],
-    "links": [["inputs", "gru_forward"], ["inputs", "gru_backward"], ["gru_forward", "gru_bi"],
-              ["gru_backward", "gru_bi"], ["gru_bi", "lstm"], ["lstm", "outputs"]]}
+LITERAL_SEED = {
+    "format": "rnn-studio",
+    "version": 1,
+    "name": "literal-seed",
+    "blocks": [
+        {"id": "inputs", "type": "Input", "params": {"timesteps": 10, "features": 1}},
+        {"id": "gru_forward", "type": "GRU", "params": {"units": 4, "return_sequences": True}},
+        {"id": "gru_backward", "type": "GRU", "params": {"units": 4, "return_sequences": True, "go_backwards": True}},
+        {"id": "gru_bi", "type": "Concatenate", "params": {}},
+        {"id": "lstm", "type": "LSTM", "params": {"units": 4, "bidirectional": True}},
+        {"id": "outputs", "type": "Dense", "params": {"units": 1}},
+    ],
+    "links": [
+        ["inputs", "gru_forward"],
+        ["inputs", "gru_backward"],
+        ["gru_forward", "gru_bi"],
+        ["gru_backward", "gru_bi"],
+        ["gru_bi", "lstm"],
+        ["lstm", "outputs"],
+    ],
+}
 
 
 @pytest.fixture(autouse=True)

@@ -1,19 +1,26 @@
 """The Train panel, driven through its real widgets: a real training process is spawned each time."""
+
 import json
 import time
 from pathlib import Path
 
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore
 
 from rnn_studio.engine import Block, Project
 from rnn_studio.gui.monitor.panel import TrainPanel
 
 
 def tiny_project(units: int = 8) -> Project:
-    return Project("tiny", [Block("x", "Input", {"timesteps": 12, "features": 1}),
-                            Block("g", "GRU", {"units": units}), Block("y", "Dense", {"units": 1})],
-                   [("x", "g"), ("g", "y")])
+    return Project(
+        "tiny",
+        [
+            Block("x", "Input", {"timesteps": 12, "features": 1}),
+            Block("g", "GRU", {"units": units}),
+            Block("y", "Dense", {"units": 1}),
+        ],
+        [("x", "g"), ("g", "y")],
+    )
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The Train panel reads typed records: the divergence marker sits at the end record's `diverged_step`
 field, not at a number parsed out of the stop_reason text."""
+
 import json
 
 from rnn_studio.gui.monitor.panel import TrainPanel
@@ -10,11 +11,21 @@ from .test_monitor import tiny_project
 def _write_run(run, end):
     run.mkdir(parents=True)
     (run / "project.rnn.json").write_text(tiny_project().to_json())
-    recs = [{"kind": "start", "name": "tiny", "total_steps": 20, "steps_per_epoch": 10, "epochs": 2,
-             "device": "cpu", "parameters": 10, "data": "demo:sine"},
-            *({"kind": "step", "step": s, "epoch": 1, "loss": 0.5, "lr": 0.1} for s in range(1, 7)),
-            {"kind": "step", "step": "junk"},  # not a well-formed record: skipped, no crash
-            {"kind": "end", **end}]
+    recs = [
+        {
+            "kind": "start",
+            "name": "tiny",
+            "total_steps": 20,
+            "steps_per_epoch": 10,
+            "epochs": 2,
+            "device": "cpu",
+            "parameters": 10,
+            "data": "demo:sine",
+        },
+        *({"kind": "step", "step": s, "epoch": 1, "loss": 0.5, "lr": 0.1} for s in range(1, 7)),
+        {"kind": "step", "step": "junk"},  # not a well-formed record: skipped, no crash
+        {"kind": "end", **end},
+    ]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
 
 

@@ -1,5 +1,6 @@
 """The Train and Tune charts: readable log axes, legends beside the curves, empty charts that say why,
 theme colours that repaint on a switch and meet WCAG AA contrast."""
+
 from __future__ import annotations
 
 import itertools

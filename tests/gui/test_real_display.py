@@ -1,6 +1,7 @@
 """The designer on a real X display (Xvfb + the xcb platform), driven by the X server's own mouse (xdotool):
 a palette block dragged onto the canvas goes through Qt's real QDrag, a port dragged onto a block links it.
 Offscreen there is no window system to drag with, so these tests skip there (CI runs them under Xvfb)."""
+
 from __future__ import annotations
 
 import shutil
@@ -20,8 +21,10 @@ from rnn_studio.gui.main_window import MainWindow
 def real_display(tmp_path, monkeypatch):
     create_app()
     if QGuiApplication.platformName() != "xcb":
-        pytest.skip(f"needs a real X display (platform is {QGuiApplication.platformName()!r}, offscreen has no "
-                    "window system to drag with); CI runs this under Xvfb with QT_QPA_PLATFORM=xcb")
+        pytest.skip(
+            f"needs a real X display (platform is {QGuiApplication.platformName()!r}, offscreen has no "
+            "window system to drag with); CI runs this under Xvfb with QT_QPA_PLATFORM=xcb"
+        )
     if shutil.which("xdotool") is None:
         pytest.skip("xdotool is not installed (apt-get install xdotool)")
     monkeypatch.setenv("RNN_STUDIO_RECOVERY_DIR", str(tmp_path / "recovery"))
@@ -54,8 +57,23 @@ def x_mouse_drag(qtbot, start: QPoint, end: QPoint, done) -> None:
         x = start.x() + (end.x() - start.x()) * i // 8
         y = start.y() + (end.y() - start.y()) * i // 8
         steps += ["mousemove", str(x), str(y), "sleep", "0.05"]
-    cmd = ["xdotool", "mousemove", str(start.x()), str(start.y()), "sleep", "0.2", "mousedown", "1", "sleep", "0.2",
-           *steps, "sleep", "0.3", "mouseup", "1"]
+    cmd = [
+        "xdotool",
+        "mousemove",
+        str(start.x()),
+        str(start.y()),
+        "sleep",
+        "0.2",
+        "mousedown",
+        "1",
+        "sleep",
+        "0.2",
+        *steps,
+        "sleep",
+        "0.3",
+        "mouseup",
+        "1",
+    ]
     proc = subprocess.Popen(cmd)
     deadline = time.monotonic() + 15
     while proc.poll() is None and time.monotonic() < deadline:

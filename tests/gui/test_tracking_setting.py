@@ -1,5 +1,6 @@
 """The Train panel's "Log to" setting reaches the spawned training process: choosing TensorBoard there
 gives a run folder with event files holding every step's loss."""
+
 from pathlib import Path
 
 import pytest

@@ -1,4 +1,5 @@
 """The Train dock inside the designer window: from the GUI alone, train, watch, export."""
+
 from pathlib import Path
 
 import pytest
@@ -110,8 +111,15 @@ def test_tune_tab_lists_the_study_beside_the_runs(qtbot, window, tmp_path):
             b.params["units"] = 4
     project.training["search"] = {"lr": {"low": 1e-3, "high": 1e-2, "log": True}}
     runs = tmp_path / "runs"
-    tune(project, {"demo": "sine", "demo_rows": 400}, 2, storage=f"sqlite:///{runs / 'tune.db'}",
-         study_name="s", out_dir=runs, overrides={"epochs": 1, "batch_size": 64})
+    tune(
+        project,
+        {"demo": "sine", "demo_rows": 400},
+        2,
+        storage=f"sqlite:///{runs / 'tune.db'}",
+        study_name="s",
+        out_dir=runs,
+        overrides={"epochs": 1, "batch_size": 64},
+    )
     integ = window.training
     integ.tune_dock.show()
     integ.tune_dock.raise_()

@@ -1,4 +1,5 @@
 """TunePanel: trials read live from an Optuna storage, the scatter, and "Open best design"."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,16 @@ from rnn_studio.gui.tune import TunePanel  # noqa: E402
 
 
 def design() -> Project:
-    return Project("tiny", [Block("x", "Input", {"timesteps": 12, "features": 1}), Block("g", "GRU", {"units": 4}),
-                            Block("y", "Dense", {"units": 1})], [("x", "g"), ("g", "y")],
-                   training={"lr": 0.01, "search": {"g.units": [4, 8], "lr": {"low": 1e-4, "high": 1e-2, "log": True}}})
+    return Project(
+        "tiny",
+        [
+            Block("x", "Input", {"timesteps": 12, "features": 1}),
+            Block("g", "GRU", {"units": 4}),
+            Block("y", "Dense", {"units": 1}),
+        ],
+        [("x", "g"), ("g", "y")],
+        training={"lr": 0.01, "search": {"g.units": [4, 8], "lr": {"low": 1e-4, "high": 1e-2, "log": True}}},
+    )
 
 
 def make_study(tmp_path, name="s"):
@@ -23,16 +31,26 @@ def make_study(tmp_path, name="s"):
     study = optuna.create_study(study_name=name, storage=url, direction="minimize")
     study.set_user_attr("space", {"g.units": "{4, 8}", "lr": "float [0.0001, 0.01] log"})
     study.set_user_attr("design", design().to_dict())
-    dist = {"g.units": optuna.distributions.CategoricalDistribution([4, 8]),
-            "lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)}
-    for units, lr, value, state in [(4, 1e-3, 0.5, "COMPLETE"), (8, 3e-3, 0.2, "COMPLETE"),
-                                    (4, 1e-4, 0.9, "PRUNED"), (8, 5e-3, None, "FAIL")]:
-        t = optuna.trial.create_trial(params={"g.units": units, "lr": lr}, distributions=dist,
-                                      value=value if state in ("COMPLETE", "PRUNED") else None,
-                                      intermediate_values={1: value} if value is not None else {},
-                                      state=getattr(optuna.trial.TrialState, state),
-                                      user_attrs={"run": str(tmp_path / f"run{units}-{lr}")} if state != "FAIL"
-                                      else {"error": "invalid design: boom"})
+    dist = {
+        "g.units": optuna.distributions.CategoricalDistribution([4, 8]),
+        "lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True),
+    }
+    for units, lr, value, state in [
+        (4, 1e-3, 0.5, "COMPLETE"),
+        (8, 3e-3, 0.2, "COMPLETE"),
+        (4, 1e-4, 0.9, "PRUNED"),
+        (8, 5e-3, None, "FAIL"),
+    ]:
+        t = optuna.trial.create_trial(
+            params={"g.units": units, "lr": lr},
+            distributions=dist,
+            value=value if state in ("COMPLETE", "PRUNED") else None,
+            intermediate_values={1: value} if value is not None else {},
+            state=getattr(optuna.trial.TrialState, state),
+            user_attrs={"run": str(tmp_path / f"run{units}-{lr}")}
+            if state != "FAIL"
+            else {"error": "invalid design: boom"},
+        )
         study.add_trial(t)
     return url, study
 
@@ -58,7 +76,7 @@ def test_lists_trials_and_scatters(panel, qtbot):
     assert [w.study_combo.itemText(i) for i in range(w.study_combo.count())] == ["s"]
     # value vs a categorical param: choices at 0, 1 with labels; the failed trial has no value
     x, y, labels = w.scatter_data("g.units")
-    assert labels == ["4", "8"] and sorted(zip(x.tolist(), y.tolist())) == [(0, 0.5), (0, 0.9), (1, 0.2)]
+    assert labels == ["4", "8"] and sorted(zip(x.tolist(), y.tolist(), strict=True)) == [(0, 0.5), (0, 0.9), (1, 0.2)]
     w.param_combo.setCurrentText("lr")
     x, y, labels = w.scatter_data()
     assert labels is None and len(x) == 3 and w.plot.getPlotItem().ctrl.logXCheck.isChecked()
@@ -67,8 +85,12 @@ def test_lists_trials_and_scatters(panel, qtbot):
 def test_new_trials_appear_live(panel, qtbot):
     w, study, _ = panel
     qtbot.waitUntil(lambda: w.table.rowCount() == 4, timeout=5000)
-    t = study.ask({"g.units": optuna.distributions.CategoricalDistribution([4, 8]),
-                   "lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)})
+    t = study.ask(
+        {
+            "g.units": optuna.distributions.CategoricalDistribution([4, 8]),
+            "lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True),
+        }
+    )
     qtbot.waitUntil(lambda: w.table.rowCount() == 5, timeout=5000)  # a running trial shows up
     assert w.table.item(4, 1).text() == "running"
     study.tell(t, 0.05)
@@ -109,8 +131,15 @@ def test_follows_a_real_tune(qtbot, tmp_path):
 
     p = design()
     p.training["search"] = {"lr": [0.01, 0.02]}
-    res = tune(p, DataSpec(demo="sine", demo_rows=500), 2, out_dir=tmp_path, pruner="none",
-               overrides={"epochs": 1, "threads": 1, "grad_every": 0}, seed=0)
+    res = tune(
+        p,
+        DataSpec(demo="sine", demo_rows=500),
+        2,
+        out_dir=tmp_path,
+        pruner="none",
+        overrides={"epochs": 1, "threads": 1, "grad_every": 0},
+        seed=0,
+    )
     w = TunePanel(default_storage(tmp_path), None, poll_ms=0)
     qtbot.addWidget(w)
     w.refresh()
