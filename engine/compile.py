@@ -71,8 +71,8 @@ class DesignModel(nn.Module):
             mask = next((masks[s] for s in srcs if masks[s] is not None), None)
             values.append(module(*ins, mask=mask) if uses and mask is not None else module(*ins))
             masks.append(
-                module.mask_of(ins[0])
-                if makes  # type: ignore[operator]
+                module.mask_of(ins[0])  # type: ignore[operator]  # nn.Module.__getattr__ is typed Tensor | Module
+                if makes
                 else (mask if passes else None)
             )
         return values[-1]

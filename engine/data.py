@@ -248,6 +248,7 @@ class Dataset:
     def targets_orig(self, idx) -> np.ndarray:
         """Regression targets of positions idx (host int array) in original units, output layout."""
         idx = np.asarray(idx)
+        assert self.y_orig is not None  # regression data with its target column keeps y_orig
         if self.kind == "windows":
             out = self.y_orig[idx]
         elif self.seq_target:
@@ -261,6 +262,7 @@ class Dataset:
         the last observed value) for positions idx, in original units; None for .npz data."""
         if self.kind == "windows" or self.task != "regression":
             return None
+        assert self.y_orig is not None  # regression series data keeps its targets in y_orig
         idx = np.asarray(idx)
         if self.seq_target:
             out = self.y_orig[idx[:, None] + np.arange(self.lookback)]
@@ -288,12 +290,12 @@ class MappedSeries:
         self.columns = columns
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
-        self.file = None
+        self.file: str | None = None
         if isinstance(source, np.memmap) and source.ndim == 2 and source.flags.c_contiguous and column_index:
             self.file, self.offset = source.filename, int(source.offset)
             self.row_bytes, self.dtype = source.shape[1] * source.dtype.itemsize, source.dtype
             self.width, self.column_index = source.shape[1], column_index
-        self._fd = None
+        self._fd: int | None = None
         self._taken = 0
 
     def windows(self, starts: np.ndarray, length: int) -> np.ndarray:
@@ -311,6 +313,7 @@ class MappedSeries:
         return out
 
     def _pread(self, starts: np.ndarray, length: int) -> np.ndarray:
+        assert self.file is not None  # windows() reads with pread only when __init__ found a .npy file
         if self._fd is None:
             self._fd = os.open(self.file, os.O_RDONLY)
         size = length * self.row_bytes
@@ -384,7 +387,10 @@ def design_io(project) -> tuple[str, tuple, tuple]:
     res = check(project)
     if not res.ok:
         raise DesignError(res.errors)
-    return res.input_id, tuple(res.input_shape()), tuple(res.output_shape())
+    in_shape, out_shape = res.input_shape(), res.output_shape()
+    # a design that checks ok has its one Input and the shapes of its input and output
+    assert res.input_id is not None and in_shape is not None and out_shape is not None
+    return res.input_id, tuple(in_shape), tuple(out_shape)
 
 
 def infer_task(training: dict[str, Any]) -> str:
@@ -394,20 +400,21 @@ def infer_task(training: dict[str, Any]) -> str:
     return "classification" if training.get("loss") == "cross_entropy" else "regression"
 
 
-def _labels(values: Sequence[Any], table: Table, col: str, units: int, classes: list | None):
+def _labels(values: Sequence[Any] | np.ndarray, table: Table, col: str, units: int, classes: list | None):
     """Class labels -> (int64 indices, class list). Labels are integers or strings; the class count must
     equal the output units."""
-    vals = [v.strip() if isinstance(v, str) else v for v in values]
+    vals: list[Any] = [v.strip() if isinstance(v, str) else v for v in values]
     for r, v in enumerate(vals):
         if v == "" or (isinstance(v, float) and not math.isfinite(v)):
             raise DataError(f"{table.where(col, r)}: empty or missing label: give every row a class label")
     if classes is None:
-        as_int = []
+        as_int: list[int] = []
+        all_numbers = True
         for v in vals:
             try:
                 f = float(v)
             except (TypeError, ValueError):
-                as_int = None
+                all_numbers = False
                 break
             if not math.isfinite(f) or f != int(f):
                 r = vals.index(v)
@@ -415,7 +422,7 @@ def _labels(values: Sequence[Any], table: Table, col: str, units: int, classes: 
                     f"{table.where(col, r)}: class label {v!r} is not a whole number: labels must be integers or words"
                 )
             as_int.append(int(f))
-        if as_int is not None:
+        if all_numbers:
             vals = as_int
             classes = sorted(set(as_int))
         else:
@@ -453,6 +460,7 @@ def read_source(spec: DataSpec) -> Table:
         raise DataError("give exactly one data source: --data FILE or --demo sine|chaos")
     if spec.demo is not None:
         return demo_table(spec.demo, spec.demo_rows, spec.demo_seed)
+    assert spec.path is not None  # exactly one of path and demo is given (checked above)
     return read_table(spec.path)
 
 
@@ -464,6 +472,7 @@ def plan_data(
     if spec.path is not None and Path(spec.path).suffix.lower() == ".npz":
         try:
             ds = load_dataset(spec, project)
+            assert ds.plan is not None  # load_dataset records the plan of what it loaded
             return ds.plan
         except DataError as e:
             return DataPlan(str(spec.path), "npz", 0, errors=[str(e)])
@@ -503,6 +512,7 @@ def load_dataset(spec: DataSpec, project, *, meta: RunMeta | None = None, split:
     design = DesignIO(int(in_shape[-1]), in_shape[1], len(out_shape) == 3, int(out_shape[-1]), task)
     plan, layout = make_plan(table, spec, design, split=split, meta=meta)
     raise_for_errors(plan)
+    assert layout is not None  # make_plan leaves the layout None only with errors, raised just above
     return _from_table(table, plan, layout, project, design, meta)
 
 
@@ -556,9 +566,9 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
     mapped = table.mapped and layout.order is None and not layout.values
     cols = [layout.column(table, f) for f in features]
     y_orig, classes, y_lab = None, None, None
-    if task == "regression" and target_known:
+    if task == "regression" and target is not None and target_known:
         y_orig = layout.column(table, target)
-    elif target_known:
+    elif target is not None and target_known:
         y_lab, classes = _labels(
             layout.column(table, target), table, target, design.units, meta.classes if meta is not None else None
         )
@@ -576,8 +586,11 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
             horizon=plan.horizon,
         )
         if task == "regression":
+            # training (no saved run meta) has its target column: only predict reads a file without it
+            assert y_orig is not None
             y_mean, y_std = _fit_stats([y_orig], layout.fit_rows)
             meta.y_mean, meta.y_std = float(y_mean[0]), float(y_std[0])
+    x: MappedSeries | torch.Tensor
     if mapped:
         x = MappedSeries(cols, meta.x_mean, meta.x_std, table.mapped_source, [table.names.index(f) for f in features])
     else:
@@ -594,6 +607,7 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
     else:
         y = torch.from_numpy(y_lab) if target_known else torch.zeros(n, dtype=torch.int64)
     series_ids = layout.column(table, plan.series_column) if plan.series_column else None
+    assert plan.lookback is not None  # a plan with a layout has its window (dataplan sets it)
     return Dataset(
         table.source,
         "series",
@@ -688,7 +702,7 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
     units = out_shape[-1]
     y = arrays.get("y")
     has_y = y is not None
-    if has_y and len(y) != N:
+    if y is not None and len(y) != N:
         raise DataError(f"{src}: y has {len(y)} entries but X has {N} samples: one target per sample")
     want = (N, T) if seq_target else (N,)
     y_orig, classes = None, None

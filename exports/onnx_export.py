@@ -210,8 +210,8 @@ def _trace(module, input_shape, output_shape, opset: int, seed: int, tokens: int
             torch.onnx.export(
                 module,
                 (example,),
-                buf,
-                input_names=[INPUT_NAME],  # type: ignore[arg-type]
+                buf,  # type: ignore[arg-type]
+                input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
                 dynamic_axes=dyn,
                 opset_version=opset,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ class DesignBuilder:
         self.weights: dict[str, np.ndarray] = {}
         self._taken: set[str] = set()
 
-    def add(self, name: str, type_: str, params: dict[str, Any], inputs: list[str] = ()) -> str:
+    def add(self, name: str, type_: str, params: dict[str, Any], inputs: Sequence[str] = ()) -> str:
         bid = safe_id(name, self._taken)
         self.project.blocks.append(Block(bid, type_, dict(params)))
         for src in inputs:
@@ -88,7 +89,9 @@ class DesignBuilder:
             self.set_weight(block_id, f"rnn.{key}_{suffix}", value)
 
     def block(self, block_id: str) -> Block:
-        return self.project.block(block_id)
+        block = self.project.block(block_id)
+        assert block is not None, block_id  # importers pass only ids that add() handed out
+        return block
 
 
 # ----------------------------------------------------------------------------- checks and writing

@@ -91,7 +91,8 @@ class _Archive:
             stem = _snake_case(layer.get("class_name", ""))
             used[stem] = used.get(stem, -1) + 1
             name = layer.get("config", {}).get("name") or layer.get("name")
-            self.stored[name] = stem if used[stem] == 0 else f"{stem}_{used[stem]}"
+            if name is not None:  # a nameless layer is never looked up by name; it still counts above
+                self.stored[name] = stem if used[stem] == 0 else f"{stem}_{used[stem]}"
 
     def vars(self, *parts: str) -> list[np.ndarray]:
         """The variables stored under layers/<parts...>/vars, in index order (parts[0]: the layer name)."""
@@ -589,7 +590,7 @@ def _map_attention(arc, builder, layer, lname, sources) -> str:
         )
     if kwargs.get("attention_mask") is not None or kwargs.get("return_attention_scores"):
         raise ImportRefused(f"{where}: attention_mask / return_attention_scores are not supported")
-    params = {"num_heads": heads, "key_dim": key_dim}
+    params: dict[str, Any] = {"num_heads": heads, "key_dim": key_dim}
     if cfg.get("dropout"):
         params["dropout"] = float(cfg["dropout"])
     if kwargs.get("use_causal_mask"):

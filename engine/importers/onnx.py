@@ -271,6 +271,7 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
                 spec = one if spec is None else spec
                 if spec is not one:
                     spec.layers += one.layers
+            assert spec is not None  # num_layers >= 1 (a resolved block's parameter): the loop ran
             _set_rnn_weights(builder, bid, spec)
         elif block.type in ("Dense", "MultiHeadAttention"):
             keys = ["linear"] if block.type == "Dense" else ["query", "key", "value", "output"]

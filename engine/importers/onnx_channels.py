@@ -137,11 +137,7 @@ class ChannelsFirstPatterns:
         size, stride = int(a["kernel_shape"][0]), int(a.get("strides", [1])[0])
         pads = a.get("pads", [0, 0])
         pad = (v.pad[0] + int(pads[0]), v.pad[1] + int(pads[1]))
-        if (
-            type_ == "AveragePooling1D"
-            and pad != (0, 0)
-            and (v.pad != (0, 0) or not a.get("count_include_pad", 0) == 0)
-        ):
+        if type_ == "AveragePooling1D" and pad != (0, 0) and (v.pad != (0, 0) or a.get("count_include_pad", 0) != 0):
             return None  # a padded average counts its padding: not Keras' 'same'
         padding = self._keras_padding(pad, size, stride, self._steps_of(v.block), False)
         if padding is None:

@@ -14,6 +14,7 @@ recognised is refused by name and type.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,10 @@ class PatternReader(ChannelsFirstPatterns):
             result = handler(node, ins) if handler else None
             if result is None:
                 self._refuse(node)
-            for out, value in zip(node.output, result if isinstance(result, list) else [result]):
+            # lengths may differ: a node may omit trailing optional outputs its handler gives values for
+            # (Dropout's mask, an RNN's Y_h / Y_c), and a handler gives one value for a node whose other
+            # outputs go unused (MaxPool's Indices)
+            for out, value in zip(node.output, result if isinstance(result, list) else [result], strict=False):
                 self.values[out] = value
         out = self.values.get(self.g.output_name)
         if isinstance(out, _HState):
@@ -298,7 +302,7 @@ class PatternReader(ChannelsFirstPatterns):
                 f"sequence and its states used: an RNN Studio block gives one of them"
             )
         spec = group.spec
-        params = {"units": spec.units}
+        params: dict[str, Any] = {"units": spec.units}
         if spec.bidirectional:
             params["bidirectional"] = True
             if merge_mode != "concat":

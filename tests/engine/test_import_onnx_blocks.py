@@ -25,7 +25,7 @@ def _cnn_design(timesteps):
         Block("l", "LSTM", {"units": 3, "return_sequences": True}),
         Block("out", "Dense", {"units": 2}),
     ]
-    return Project("cnn", blocks, [(a.id, b.id) for a, b in zip(blocks, blocks[1:])])
+    return Project("cnn", blocks, [(a.id, b.id) for a, b in zip(blocks, blocks[1:], strict=False)])
 
 
 @pytest.mark.parametrize("timesteps", [None, 9])
