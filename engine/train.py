@@ -735,6 +735,7 @@ class _Trainer:
             )
         if cfg.precision == "bf16" and not torch.cuda.is_bf16_supported():
             raise ConfigError("precision bf16 is not supported by this GPU: use --precision fp16 or fp32")
+        _refuse_too_big(self.project, cfg, self.device)  # before the data and the model are allocated
         from .runs import RunMeta
 
         ckpt = setup.resume_ckpt
@@ -1245,6 +1246,21 @@ def _is_oom(e: BaseException) -> bool:
     if oom is not None and isinstance(e, oom):
         return True
     return isinstance(e, RuntimeError) and "out of memory" in str(e).lower()
+
+
+def _refuse_too_big(project: Project, cfg: TrainConfig, device) -> None:
+    """Refuse (ConfigError naming the largest block and the figures) a design whose training needs more
+    memory than the training device has: the same check for every caller (CLI, designer, tune, API)."""
+    from .resources import estimate, training_fit
+    from .shapes import check
+
+    result = check(project)
+    if result.resources is None:
+        return  # an invalid design: building the model reports it
+    res = estimate(project, result, batch_size=cfg.batch_size, optimizer=cfg.optimizer)
+    level, line = training_fit(res, str(device))
+    if level == "error":
+        raise ConfigError(line)
 
 
 def _fits_on_device(dataset: Dataset, device) -> bool:

@@ -153,19 +153,6 @@ def refuse_bad_settings(values: dict, flags: bool = False) -> None:
         raise UserError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
 
 
-def refuse_too_big(project, device, batch_size=None) -> None:
-    """Exit 2 before any allocation when training the design needs more memory than the device has."""
-    from rnn_studio.engine import check
-    from rnn_studio.engine.resources import estimate, training_fit
-
-    res = check(project)
-    if res.resources is None:
-        return  # an invalid design: train reports its errors
-    level, line = training_fit(estimate(project, res, batch_size=batch_size), device)
-    if level == "error":
-        raise UserError(line)
-
-
 def _engine_errors():
     from rnn_studio.engine.compile import DesignError
     from rnn_studio.engine.data import DataError
@@ -355,8 +342,6 @@ def cmd_train(args) -> int:
         spec = _spec(args)
         refuse_bad_settings(project.training)
     refuse_bad_settings(overrides, flags=True)
-    if project is not None:
-        refuse_too_big(project, overrides.get("device") or project.training.get("device"), overrides.get("batch_size"))
     from rnn_studio.engine.tracking import TrackingUnavailable, chain, open_loggers
 
     try:

@@ -218,3 +218,23 @@ def test_damaged_files_give_one_format_error(tmp_path, cut, junk):
         load_project(path)
     except ProjectFormatError as e:
         assert "\n" not in str(e) and len(str(e)) < 400
+
+
+def test_engine_train_refuses_a_design_too_big_for_the_machine(tmp_path):
+    """The designer and the API train through engine.train, not the CLI: the memory refusal lives there."""
+    from rnn_studio.engine.project import Project
+    from rnn_studio.engine.train import ConfigError, train
+
+    huge = Project.from_dict(
+        design(
+            blocks=[
+                {"id": "x", "type": "Input", "params": {"timesteps": 100_000, "features": 100_000}},
+                {"id": "flat", "type": "Flatten"},
+                {"id": "big", "type": "Dense", "params": {"units": 65_536}},
+            ],
+            links=[["x", "flat"], ["flat", "big"]],
+        )
+    )
+    with pytest.raises(ConfigError, match=r"Dense 'big': 6\.6e14 parameters, needs ~.* for training"):
+        train(huge, {"demo": "sine"}, out_dir=tmp_path / "runs", install_signal_handlers=False)
+    assert not (tmp_path / "runs").exists()
