@@ -261,6 +261,9 @@ def _read_ipc(p: Path):
         return pa.ipc.open_stream(source).read_all()
 
 
+CSV_BLOCK_BYTES = 8 << 20  # pyarrow CSV block size (measured: tests/benchmarks/bench_data.py)
+
+
 def read_csv(path: str | Path) -> Table:
     """A CSV (header row, one row per time step; .csv.gz too) through pyarrow's CSV reader."""
     import pyarrow as pa
@@ -276,8 +279,11 @@ def read_csv(path: str | Path) -> Table:
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
+    # 8 MiB blocks instead of pyarrow's 1 MiB: a 92 MiB CSV parses in ~0.5 s instead of ~1.4 s here, and
+    # 23 chunks per column instead of 169 make joining them into one array ~8x cheaper
+    read = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
     try:
-        arrow = pacsv.read_csv(p, convert_options=convert)
+        arrow = pacsv.read_csv(p, read_options=read, convert_options=convert)
     except UnicodeDecodeError:
         raise DataError(f"{p}: not UTF-8 text: save the file as UTF-8 CSV") from None
     except (pa.ArrowException, OSError) as e:
