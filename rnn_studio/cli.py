@@ -132,3 +132,16 @@ def load_design(path: str):
         return load_project(path)
     except ProjectFormatError as e:
         raise UserError(str(e)) from None
+
+
+def console_main() -> int:
+    """The `rnn-studio` command (and `python -m rnn_studio`): main() in a process of its own. After an
+    interrupted command (exit 130) a further Ctrl-C while the interpreter shuts down is ignored: Python
+    puts SIGINT back to the system default at exit, which would kill the process instead of exiting 130
+    after the run folder was already saved."""
+    code = main()
+    if code == 130:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
