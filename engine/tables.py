@@ -24,6 +24,7 @@ import math
 import os
 import re
 import stat
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,64 @@ def check_source_file(path: str | Path, fmt: str | None = None) -> Path:
 
 
 # ============================================================================ the table
+class Columns(MutableMapping):
+    """name -> float64 / object numpy array, where a column read in chunks (pyarrow's CSV blocks) is
+    joined into one array only when something asks for it: `rnn-studio data` summarises every column
+    chunk by chunk and never joins them, and training joins only the columns the plan uses."""
+
+    def __init__(self, arrays: dict[str, np.ndarray] | None = None):
+        self._arrays: dict[str, np.ndarray] = dict(arrays or {})
+        self._chunks: dict[str, list[np.ndarray]] = {}
+        self._order: list[str] = list(self._arrays)
+
+    def set_chunks(self, name: str, chunks: list[np.ndarray]) -> None:
+        """A column as its chunks (zero-copy views of the Arrow buffers); joined on first access."""
+        if len(chunks) == 1:
+            self[name] = chunks[0]
+            return
+        if name not in self._arrays and name not in self._chunks:
+            self._order.append(name)
+        self._arrays.pop(name, None)
+        self._chunks[name] = chunks
+
+    def chunks(self, name: str) -> list[np.ndarray]:
+        """The column's pieces in row order, without joining them."""
+        if name in self._chunks:
+            return self._chunks[name]
+        return [self._arrays[name]]
+
+    def length(self, name: str) -> int:
+        return sum(len(c) for c in self._chunks[name]) if name in self._chunks else len(self._arrays[name])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._arrays and name in self._chunks:
+            chunks = self._chunks.pop(name)
+            self._arrays[name] = np.concatenate(chunks) if chunks else np.zeros(0)
+        return self._arrays[name]
+
+    def __setitem__(self, name: str, value: np.ndarray) -> None:
+        if name not in self._arrays and name not in self._chunks:
+            self._order.append(name)
+        self._chunks.pop(name, None)
+        self._arrays[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._arrays and name not in self._chunks:
+            raise KeyError(name)
+        self._arrays.pop(name, None)
+        self._chunks.pop(name, None)
+        self._order.remove(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._order))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._arrays or name in self._chunks
+
+
 @dataclass
 class Table:
     """Columns of a data file as numpy arrays.
@@ -109,7 +168,7 @@ class Table:
 
     source: str
     names: list[str]
-    columns: dict[str, np.ndarray]
+    columns: MutableMapping[str, np.ndarray]  # a Columns (plain dicts are wrapped)
     kinds: dict[str, str]
     path: Path | None = None
     fmt: str = "csv"
@@ -119,9 +178,18 @@ class Table:
     line_numbers: list[int] | None = None  # file line of each data row; None: computed when needed
     mapped_source: np.ndarray | None = None  # .npy: the (rows, columns) memmap the columns are views of
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.columns, Columns):
+            self.columns = Columns(dict(self.columns))
+
+    @property
+    def cols(self) -> Columns:
+        assert isinstance(self.columns, Columns)  # __post_init__ wraps whatever was given
+        return self.columns
+
     @property
     def n_rows(self) -> int:
-        return len(self.columns[self.names[0]]) if self.names else 0
+        return self.cols.length(self.names[0]) if self.names else 0
 
     @property
     def lines(self) -> list[int] | None:
@@ -151,10 +219,26 @@ class Table:
             v = self.times[name][row]
             text = "" if np.isnat(v) else str(v).replace("T", " ")
             return text.removesuffix(" 00:00:00")
-        v = self.columns[name][row]
         if self.kinds[name] == "text":
+            v = self.columns[name][row]
             return "" if v is None else str(v)
-        if isinstance(v, float) and math.isnan(v):
+        return self.value_text(name, self.cell(name, row))
+
+    def cell(self, name: str, row: int):
+        """One cell, read from its chunk (the column is not joined)."""
+        for chunk in self.cols.chunks(name):
+            if row < len(chunk):
+                return chunk[row]
+            row -= len(chunk)
+        raise IndexError(row)
+
+    def value_text(self, name: str, v) -> str:
+        """A numeric cell's value as the file would show it ('' for missing)."""
+        if name in self.times:
+            t = np.datetime64(int(v), "s") if not (isinstance(v, float) and math.isnan(v)) else None
+            return "" if t is None else str(t).replace("T", " ").removesuffix(" 00:00:00")
+        v = float(v)
+        if math.isnan(v):
             return ""
         return f"{v:.10g}" if self.kinds[name] != "integer" else str(int(v))
 
@@ -346,10 +430,9 @@ def from_arrow(arrow, source: str, path: Path | None, fmt: str, mapped: bool = F
             or pa.types.is_boolean(typ)
             or pa.types.is_decimal(typ)
         ):
-            if not pa.types.is_floating(typ):
+            if not pa.types.is_float64(typ):
                 col = col.cast(pa.float64())
-            arr = _to_numpy(col)
-            table.columns[name] = arr if arr.dtype == np.float64 else arr.astype(np.float64)
+            table.cols.set_chunks(name, _numpy_chunks(col))
             table.kinds[name] = "integer" if pa.types.is_integer(typ) else "number"
         elif pa.types.is_timestamp(typ) or pa.types.is_date(typ):
             _set_times(table, name, _to_numpy(col.cast(pa.timestamp("s"))))
@@ -358,10 +441,15 @@ def from_arrow(arrow, source: str, path: Path | None, fmt: str, mapped: bool = F
     return table
 
 
-def _to_numpy(col) -> np.ndarray:
+def _numpy_chunks(col) -> list[np.ndarray]:
     """Chunk by chunk, never through pyarrow's pandas path (`to_numpy(zero_copy_only=False)` imports
     pandas: seconds); a float or timestamp chunk without nulls is no copy."""
-    chunks = [_chunk_numpy(c) for c in getattr(col, "chunks", [col])]
+    return [_chunk_numpy(c) for c in getattr(col, "chunks", [col]) if len(c)] or [np.zeros(0)]
+
+
+def _to_numpy(col) -> np.ndarray:
+    """The chunks joined into one array."""
+    chunks = _numpy_chunks(col)
     if len(chunks) == 1:
         return chunks[0]
     if not chunks:

@@ -9,7 +9,9 @@ Exit codes (a contract, documented in README):
 
 Each group of verbs lives in its own module under rnn_studio/commands/ and exposes
 `register(subparsers)`; each verb sets `func(args) -> int` as its parser default. Modules are listed
-in COMMAND_MODULES; a module that is not there yet is skipped.
+in COMMAND_MODULES with the verbs each registers; a module that is not there yet is skipped. A
+command line naming a verb imports only that verb's module (`rnn-studio data FILE` never imports the
+training, export or GUI code); `--help` and the rest build the full parser.
 """
 
 from __future__ import annotations
@@ -23,17 +25,18 @@ import sys
 from rnn_studio import __version__
 from rnn_studio.engine.limits import printable
 
-COMMAND_MODULES = [
-    "rnn_studio.commands.design",  # check, summary, schema, blocks
-    "rnn_studio.commands.training",  # train, evaluate, predict, demo
-    "rnn_studio.commands.data",  # data (column summary and data plan)
-    "rnn_studio.commands.export",  # export
-    "rnn_studio.commands.importing",  # import (Keras .keras, ONNX)
-    "rnn_studio.commands.tune",  # tune
-    "rnn_studio.commands.demo",  # demo (the headless tour of `make run`)
-    "rnn_studio.commands.gui",  # gui (and no verb / a bare design path)
-    "rnn_studio.commands.tracking",  # log (TensorBoard / MLflow), desktop-entry
-]
+COMMAND_MODULES = {
+    "rnn_studio.commands.design": ("check", "summary", "schema", "blocks"),
+    "rnn_studio.commands.training": ("train", "evaluate", "predict"),
+    "rnn_studio.commands.data": ("data",),  # column summary and data plan
+    "rnn_studio.commands.export": ("export",),
+    "rnn_studio.commands.importing": ("import",),  # Keras .keras, ONNX
+    "rnn_studio.commands.tune": ("tune",),
+    "rnn_studio.commands.demo": ("demo",),  # the headless tour of `make run`
+    "rnn_studio.commands.gui": ("gui", "run-or-demo"),  # also no verb / a bare design path
+    "rnn_studio.commands.tracking": ("log", "desktop-entry"),  # TensorBoard / MLflow
+}
+VERB_MODULE = {verb: module for module, verbs in COMMAND_MODULES.items() for verb in verbs}
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_VERIFY = 0, 1, 2, 3
 
@@ -69,7 +72,8 @@ def safe_streams() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules=None) -> argparse.ArgumentParser:
+    """The parser with the verbs of `modules` (default: every module in COMMAND_MODULES)."""
     parser = OneLineParser(
         prog="rnn-studio",
         description="Design recurrent neural networks, check shapes, train, export verified ONNX.",
@@ -78,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rnn-studio {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if modules is None else modules:
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name).register(sub)
     return parser
@@ -87,8 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     safe_streams()
-    parser = build_parser()
-    known = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
+    positional = [a for a in argv if not a.startswith("-")]
+    module = VERB_MODULE.get(positional[0]) if positional else None
+    if module is not None and importlib.util.find_spec(module) is not None:
+        parser = build_parser([module])  # one verb: only its module is imported
+        known = set(VERB_MODULE)
+    else:
+        parser = build_parser()
+        known = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
     # `rnn-studio` alone opens the GUI; `rnn-studio DESIGN` opens it on a file.
     if "gui" in known:
         flags = [a for a in argv if a.startswith("-")]

@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 
+from rnn_studio.engine.tables import release_pages
+
 from ..cli import UserError, load_design
 
 
@@ -34,7 +36,7 @@ def column_summary(table) -> list[dict]:
     """One entry per column: name, type, rows, missing, min, max, monotonic (increasing)."""
     out = []
     for name in table.names:
-        kind, col = table.kinds[name], table.columns[name]
+        kind = table.kinds[name]
         entry = {
             "name": name,
             "type": kind,
@@ -45,31 +47,46 @@ def column_summary(table) -> list[dict]:
             "monotonic": None,
         }
         if kind == "text":
+            col = table.columns[name]
             entry["missing"] = int(sum(v is None or str(v).strip() == "" for v in col))
             if name in table.bad:
                 entry["note"] = f"non-number {table.bad[name][1]!r} at row {table.bad[name][0] + 1}"
         else:
-            entry.update(_numeric_summary(table, name, col))
+            entry.update(_numeric_summary(table, name))
         out.append(entry)
     return out
 
 
-def _numeric_summary(table, name: str, col: np.ndarray) -> dict:
-    nan = np.isnan(col)
-    missing = int(np.count_nonzero(nan))
-    if missing == len(col):
+def _numeric_summary(table, name: str, chunk_rows: int = 1 << 20) -> dict:
+    """Missing count, min, max and strict increase of a numeric column, one chunk at a time: the chunks
+    are views of the file's buffers (CSV blocks, or pieces of a memory-mapped file), never joined."""
+    missing, lo, hi, increasing, last = 0, np.inf, -np.inf, True, None
+    for chunk in table.cols.chunks(name):
+        for start in range(0, len(chunk), chunk_rows):
+            piece = chunk[start : start + chunk_rows]
+            if not piece.size:
+                continue
+            nan = np.isnan(piece)
+            n_nan = int(np.count_nonzero(nan))
+            if n_nan == piece.size:
+                missing += n_nan
+                continue
+            if n_nan:
+                missing += n_nan
+                piece = piece[~nan]
+            lo, hi = min(lo, float(piece.min())), max(hi, float(piece.max()))
+            if increasing:
+                increasing = (last is None or piece[0] > last) and bool(np.all(piece[1:] > piece[:-1]))
+            last = piece[-1]
+        if table.mapped:
+            release_pages(chunk)
+    if last is None:
         return {"missing": missing}
-    values = col[~nan] if missing else col  # no copy when nothing is missing
-    lo, hi = int(np.argmin(values)), int(np.argmax(values))
-    if missing:
-        rows = np.flatnonzero(~nan)
-        lo, hi = int(rows[lo]), int(rows[hi])
-    increasing = bool(values.size > 1 and np.all(values[1:] > values[:-1]))
     return {
         "missing": missing,
-        "min": table.cell_text(name, lo),
-        "max": table.cell_text(name, hi),
-        "monotonic": increasing,
+        "min": table.value_text(name, lo),
+        "max": table.value_text(name, hi),
+        "monotonic": bool(increasing and table.n_rows - missing > 1),
     }
 
 

@@ -41,6 +41,9 @@ def write_csv(path: Path, rows: int, cols: int = 9) -> None:
 def run_measured(argv: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of one child process."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    # both sides run from compiled bytecode, as an installed package does (pip compiles it); with
+    # PYTHONDONTWRITEBYTECODE set, every run of ours would compile its modules from source again
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -54,6 +57,8 @@ def bench_read(csv_path: Path, repeats: int) -> dict:
     ours = [sys.executable, "-m", "rnn_studio", "data", str(csv_path)]
     pandas = [sys.executable, "-c", f"import pandas; pandas.read_csv({str(csv_path)!r})"]
     results: dict[str, list] = {"ours": [], "pandas": []}
+    run_measured(ours)  # warm-up, not counted: bytecode written, the file in the page cache
+    run_measured(pandas)
     for _ in range(repeats):  # alternate so both see the same machine state
         results["ours"].append(run_measured(ours))
         results["pandas"].append(run_measured(pandas))
