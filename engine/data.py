@@ -33,6 +33,7 @@ import numpy as np
 
 from .dataplan import (
     CONTROLS,
+    NO_TIME,
     SPLIT_WORDS,
     DataPlan,
     DesignIO,
@@ -98,6 +99,7 @@ class DataSpec:
     demo_seed: int = 0
     series: str | None = None  # column holding the series id (many series in one file)
     missing: str = "error"  # error | interpolate | ffill | drop
+    time: str | None = None  # time column: None detects it, "none" means there is none, or a column name
 
     @property
     def label(self) -> str:
@@ -116,6 +118,7 @@ class DataSpec:
             "demo_seed": self.demo_seed,
             "series": self.series,
             "missing": self.missing,
+            "time": self.time,
         }
 
     @classmethod
@@ -584,6 +587,8 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
             x_std=x_std.tolist(),
             lookback=plan.lookback,
             horizon=plan.horizon,
+            series=plan.series_column if table.fmt != "folder" else None,
+            time=plan.time_column or NO_TIME,
         )
         if task == "regression":
             # training (no saved run meta) has its target column: only predict reads a file without it

@@ -38,6 +38,7 @@ CONTROLS = {
         "horizon": "--horizon",
         "split": "--split",
         "series": "--series",
+        "time": "--time COL (or --no-time)",
         "missing": "--missing",
         "features_example": "--features A,B",
         "missing_values": "--missing interpolate|ffill|drop",
@@ -49,6 +50,7 @@ CONTROLS = {
         "horizon": "Horizon",
         "split": "the Split fractions",
         "series": "the Series column list",
+        "time": "the Time column list",
         "missing": "the Missing values list",
         "features_example": "the Features ticks",
         "missing_values": "the Missing values list (interpolate, fill forward or drop)",
@@ -186,14 +188,14 @@ def make_plan(
 
 def _derive(table, spec, design, plan, c, split, meta) -> Layout:
     src = table.source
-    plan.series_column = _series_column(table, spec, c)
+    plan.series_column = _series_column(table, spec, meta)
     if meta is not None:
         plan.target, plan.features = meta.target, list(meta.features)
         for f in plan.features:
             table.col_index(f, "feature column")
     else:
         plan.target = _choose_target(table, spec, plan.series_column)
-    plan.time_column = _time_column(table, {plan.target, plan.series_column})
+    plan.time_column = _choose_time(table, spec, plan, c, meta)
     layout = _group_rows(table, plan)
     if plan.time_column:
         _check_time_order(table, plan, layout, c)
@@ -219,12 +221,52 @@ def _derive(table, spec, design, plan, c, split, meta) -> Layout:
     return layout
 
 
-def _series_column(table: Table, spec, c) -> str | None:
+def _series_column(table: Table, spec, meta=None) -> str | None:
+    """The spec's series column; else, for a saved run (evaluate / predict), the run's when the file has
+    that column; else a folder's file-name column."""
     name = getattr(spec, "series", None)
     if name:
         table.col_index(name, "series column")
         return name
+    saved = getattr(meta, "series", None)
+    if saved and saved in table.names:
+        return saved
     return "series" if table.fmt == "folder" else None
+
+
+NO_TIME = "none"  # DataSpec.time: no time column (None: detect one)
+
+
+def _choose_time(table: Table, spec, plan: DataPlan, c, meta=None) -> str | None:
+    """DataSpec.time: None detects the time column, "none" means there is none, a name chooses it. A
+    saved run (evaluate / predict) defaults to the run's choice when the file has that column."""
+    choice = getattr(spec, "time", None)
+    if choice is None and meta is not None and getattr(meta, "time", None):
+        choice = meta.time if meta.time == NO_TIME or meta.time in table.names else None
+    if choice is None:
+        return _time_column(table, {plan.target, plan.series_column})
+    if choice == NO_TIME:
+        return None
+    table.col_index(choice, "time column")
+    for role, other in (("target", plan.target), ("series column", plan.series_column)):
+        if choice == other:
+            raise DataError(
+                f"{table.source}: column '{choice}' is the {role}, so it cannot also be the time column: "
+                f"choose another time column with {c['time']}"
+            )
+    if table.kinds[choice] == "text":
+        if choice in table.bad:
+            row, cell = table.bad[choice]
+            raise DataError(
+                f"{table.where(choice, row)}: {cell!r} is not a number or a time in the time column: fix the "
+                f"value, or choose another time column with {c['time']}"
+            )
+        first = next((v for v in table.columns[choice] if v not in (None, "")), "")
+        raise DataError(
+            f"{table.source}: column '{choice}' holds text ({first!r}), not dates, times or numbers: choose "
+            f"another time column with {c['time']}"
+        )
+    return choice
 
 
 def _choose_target(table: Table, spec, series: str | None) -> str:

@@ -53,6 +53,11 @@ class RunMeta:
     y_std: float | None = None
     lookback: int | None = None
     horizon: int | None = None
+    # The columns the run's data plan used, so evaluate / predict need not be told again: `series` the
+    # series column (None: one series, or a folder's file names), `time` the time column or "none"
+    # (None: a run saved before these fields, whose time column is detected again).
+    series: str | None = None
+    time: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,6 +11,28 @@ from rnn_studio.engine.tables import release_pages
 from ..cli import UserError, load_design
 
 
+def add_time_args(p) -> None:
+    """--time COL / --no-time: DataSpec.time (engine/dataplan.py)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--time",
+        metavar="COL",
+        help="the time column (orders the rows, not a default feature); default: detected (docs/data.md); "
+        "--time none = no time column",
+    )
+    g.add_argument("--no-time", action="store_true", help="no time column: do not detect one")
+
+
+def time_choice(args) -> str | None:
+    """DataSpec.time from --time / --no-time: None (detect), "none" or a column name."""
+    if getattr(args, "no_time", False):
+        return "none"
+    value = getattr(args, "time", None)
+    if value is not None and not value.strip():
+        raise UserError("--time needs a column name (or none, or use --no-time)")
+    return value.strip() if value is not None else None
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "data",
@@ -24,6 +46,7 @@ def register(sub) -> None:
     p.add_argument("--target", metavar="COL", help="target column (default: the last column)")
     p.add_argument("--features", metavar="A,B", help="feature columns (default: see docs/data.md)")
     p.add_argument("--series", metavar="COL", help="column holding the series id")
+    add_time_args(p)
     p.add_argument("--missing", choices=("error", "interpolate", "ffill", "drop"), help="missing-value policy")
     p.add_argument("--lookback", type=int, metavar="N", help="window length (default: the Input's timesteps)")
     p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
@@ -108,7 +131,13 @@ def _print_summary(table, summary: list[dict]) -> None:
 def _spec(args):
     from rnn_studio.engine.data import DataSpec
 
-    spec = DataSpec(path=args.file, target=args.target, series=args.series, missing=args.missing or "error")
+    spec = DataSpec(
+        path=args.file,
+        target=args.target,
+        series=args.series,
+        missing=args.missing or "error",
+        time=time_choice(args),
+    )
     if args.features:
         spec.features = [f.strip() for f in args.features.split(",") if f.strip()]
     if args.lookback is not None:
@@ -131,6 +160,11 @@ def cmd_data(args) -> int:
         table = None if args.file.lower().endswith(".npz") else read_table(args.file)
     except DataError as e:
         raise UserError(str(e)) from None
+    if table is not None and spec.time not in (None, "none"):
+        try:
+            table.col_index(spec.time, "time column")  # checked without a design too
+        except DataError as e:
+            raise UserError(str(e)) from None
     summary = column_summary(table) if table is not None else []
     plan = None
     if args.design:

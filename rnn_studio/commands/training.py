@@ -21,6 +21,7 @@ from rnn_studio.engine.records import (
 )
 
 from ..cli import EXIT_BAD_INPUT, UserError, load_design
+from .data import add_time_args, time_choice
 
 EXIT_CANCELLED = 130
 
@@ -41,6 +42,7 @@ def _add_data_args(p, with_window: bool = True) -> None:
         p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
         p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
     p.add_argument("--series", metavar="COL", help="column holding the series id: many series in one file")
+    add_time_args(p)
     p.add_argument(
         "--missing",
         choices=("error", "interpolate", "ffill", "drop"),
@@ -126,6 +128,7 @@ def _spec(args):
         spec.series = args.series
     if getattr(args, "missing", None):
         spec.missing = args.missing
+    spec.time = time_choice(args)
     if getattr(args, "split", None):
         try:
             spec.split = tuple(float(v) for v in args.split.split(","))
