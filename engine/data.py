@@ -38,6 +38,7 @@ from .dataplan import (
     DataPlan,
     DesignIO,
     Layout,
+    WindowStarts,
     check_split,
     make_plan,
     raise_for_errors,
@@ -188,10 +189,10 @@ class Dataset:
     kind: str  # "series" | "windows"
     task: str  # "regression" | "classification"
     meta: RunMeta
-    x: Any  # torch: series (rows, F) float32, or windows (N, T, F)
-    y: Any  # series: (rows,) float32 normalized / int64 labels; windows: (N, ...) likewise
-    y_orig: np.ndarray | None  # regression targets in original units (same layout as y)
-    index: dict[str, Any]  # split -> int64 tensor of window starts (series) or sample indices
+    x: Any  # torch: series (rows, F) float32, or windows (N, T, F); MappedSeries for a mapped file
+    y: Any  # series: (rows,) float32 normalized / int64 labels; windows: (N, ...) likewise; MappedTarget
+    y_orig: np.ndarray | None  # regression targets in original units (same layout as y; a mapped column)
+    index: dict[str, WindowIndex]  # split -> window starts (series) or sample indices, computed per batch
     lookback: int
     horizon: int
     seq_target: bool  # the design's output keeps the time axis
@@ -213,40 +214,54 @@ class Dataset:
         return target + 1
 
     def size(self, split: str) -> int:
-        return int(self.index[split].shape[0])
+        return len(self.index[split])
 
     def to(self, device) -> Dataset:
         """Move the (small) tensors to a device once; batches are then gathered on the device."""
         if not isinstance(self.x, MappedSeries):
             self.x = self.x.to(device)
-        self.y = self.y.to(device)
+        if not isinstance(self.y, MappedTarget):
+            self.y = self.y.to(device)
         self.index = {k: v.to(device) for k, v in self.index.items()}
         self._ar = None
         return self
 
     def batch(self, idx):
-        """idx: int64 tensor of positions (window starts / sample indices) on the data's device.
-        Returns x (B, T, F) and y shaped like the design's output ((B, 1), (B, T, 1), (B,) labels ...)."""
+        """idx: int64 tensor of window starts / sample indices (from `index[split][positions]`) on the
+        data's device. Returns x (B, T, F) and y shaped like the design's output ((B, 1), (B, T, 1),
+        (B,) labels ...)."""
         import torch
 
         if self.kind == "windows":
-            xb, yb = self.x[idx], self.y[idx]
+            xb = self.x[idx]
+        elif isinstance(self.x, MappedSeries):  # rows read from the file, this batch only
+            xb = torch.from_numpy(self.x.windows(idx.cpu().numpy(), self.lookback)).to(idx.device)
         else:
-            ar = getattr(self, "_ar", None)
-            if ar is None or ar.device != idx.device:
-                ar = self._ar = torch.arange(self.lookback, device=idx.device)
-            rows = idx[:, None] + ar  # (B, L)
-            if isinstance(self.x, MappedSeries):  # rows read from the file, this batch only
-                xb = torch.from_numpy(self.x.windows(idx.cpu().numpy(), self.lookback)).to(idx.device)
-            else:
-                xb = self.x[rows]  # (B, L, F): a gather, only this batch is materialized
-            if self.seq_target:
-                yb = self.y[rows + self.horizon]  # (B, L)
-            else:
-                yb = self.y[idx + (self.lookback - 1 + self.horizon)]  # (B,)
+            xb = self.x[idx[:, None] + self._arange(idx.device)]  # (B, L, F): only this batch is materialized
+        return xb, self.targets(idx)
+
+    def _arange(self, device):
+        import torch
+
+        ar = getattr(self, "_ar", None)
+        if ar is None or ar.device != device:
+            ar = self._ar = torch.arange(self.lookback, device=device)
+        return ar
+
+    def targets(self, idx):
+        """The targets of window starts / sample indices idx (tensor), shaped like the design's output:
+        what `batch` returns as y, without reading the inputs."""
+        if self.kind == "windows":
+            yb = self.y[idx]
+        elif isinstance(self.y, MappedTarget):  # read from the file, this batch only
+            yb = self.y.gather(idx, self.lookback, self.horizon, self.seq_target)
+        elif self.seq_target:
+            yb = self.y[idx[:, None] + self._arange(idx.device) + self.horizon]  # (B, L)
+        else:
+            yb = self.y[idx + (self.lookback - 1 + self.horizon)]  # (B,)
         if self.task == "regression" and yb.dim() < (3 if self.seq_target else 2):
             yb = yb.unsqueeze(-1)  # (B, 1) or (B, T, 1)
-        return xb, yb
+        return yb
 
     def targets_orig(self, idx) -> np.ndarray:
         """Regression targets of positions idx (host int array) in original units, output layout."""
@@ -255,10 +270,21 @@ class Dataset:
         if self.kind == "windows":
             out = self.y_orig[idx]
         elif self.seq_target:
-            out = self.y_orig[idx[:, None] + np.arange(self.lookback) + self.horizon]
+            out = self._gather(idx[:, None] + np.arange(self.lookback) + self.horizon)
         else:
-            out = self.y_orig[idx + self.lookback - 1 + self.horizon]
+            out = self._gather(idx + self.lookback - 1 + self.horizon)
         return out.reshape(len(idx), -1)
+
+    def _gather(self, rows: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+        """y_orig[rows] as float64; from a memory-mapped file in chunks whose pages are handed back."""
+        assert self.y_orig is not None
+        if not isinstance(self.y, MappedTarget):
+            return self.y_orig[rows]
+        out = np.empty(rows.shape, dtype=np.float64)
+        for lo in range(0, len(rows), chunk):
+            out[lo : lo + chunk] = self.y_orig[rows[lo : lo + chunk]]
+            release_pages(self.y_orig)
+        return out
 
     def persistence_orig(self, idx) -> np.ndarray | None:
         """The persistence forecast (the target's value `horizon` rows before each target row, i.e.
@@ -268,9 +294,9 @@ class Dataset:
         assert self.y_orig is not None  # regression series data keeps its targets in y_orig
         idx = np.asarray(idx)
         if self.seq_target:
-            out = self.y_orig[idx[:, None] + np.arange(self.lookback)]
+            out = self._gather(idx[:, None] + np.arange(self.lookback))
         else:
-            out = self.y_orig[idx + self.lookback - 1]
+            out = self._gather(idx + self.lookback - 1)
         return out.reshape(len(idx), -1)
 
 
@@ -338,6 +364,77 @@ class MappedSeries:
 
     def nelement(self) -> int:
         return 0  # stays on the host: nothing to move to a device
+
+
+class WindowIndex:
+    """The window starts (or sample indices) of one split, for training: `index[positions]` and
+    `index[a:b]` give the int64 starts of those positions as a tensor on the index's device, computed
+    from per-series runs (dataplan.WindowStarts), never stored one per window. `len(index)` is the
+    split's window count; `numpy()` materializes every start (predictions, tests)."""
+
+    def __init__(self, starts: WindowStarts, device=None):
+        import torch
+
+        self.starts = starts
+        self.device = torch.device("cpu") if device is None else torch.device(device)
+        self._firsts = torch.from_numpy(starts.firsts).to(self.device)
+        self._offsets = torch.from_numpy(starts.offsets).to(self.device)
+        self.shape = (starts.size,)
+
+    def __len__(self) -> int:
+        return self.starts.size
+
+    def __getitem__(self, key):
+        import torch
+
+        if isinstance(key, slice):
+            lo, hi, step = key.indices(self.starts.size)
+            positions = torch.arange(lo, hi, step, dtype=torch.int64, device=self.device)
+        else:
+            positions = torch.as_tensor(key, device=self.device).to(torch.int64)
+        if len(self._firsts) == 1:
+            return positions + self._firsts[0]
+        if len(self._firsts) == 0:
+            return positions
+        run = torch.searchsorted(self._offsets, positions, right=True) - 1
+        return self._firsts[run] + positions - self._offsets[run]
+
+    def numpy(self) -> np.ndarray:
+        return self.starts.numpy()
+
+    def cpu(self) -> WindowIndex:
+        return self if self.device.type == "cpu" else WindowIndex(self.starts)
+
+    def to(self, device) -> WindowIndex:
+        return WindowIndex(self.starts, device)
+
+    def max(self) -> int:
+        return self.starts.max()
+
+
+class MappedTarget:
+    """The regression target of a memory-mapped file, read (and normalized) per batch: no copy of the
+    column is held. Reads go through a one-column MappedSeries (pread for a C-ordered .npy)."""
+
+    def __init__(self, reader: MappedSeries):
+        self.reader = reader
+
+    def gather(self, idx, lookback: int, horizon: int, seq_target: bool):
+        """Normalized float32 targets of window starts idx: (B,) or, per step, (B, lookback)."""
+        import torch
+
+        starts = idx.cpu().numpy()
+        if seq_target:
+            out = self.reader.windows(starts + horizon, lookback)[..., 0]
+        else:
+            out = self.reader.windows(starts + (lookback - 1 + horizon), 1)[:, 0, 0]
+        return torch.from_numpy(np.ascontiguousarray(out)).to(idx.device)
+
+    def element_size(self) -> int:
+        return 4
+
+    def nelement(self) -> int:
+        return 0  # stays in the file
 
 
 def lookahead_warnings(project, dataset: Dataset) -> list[str]:
@@ -524,18 +621,21 @@ def _std(a: np.ndarray, axis=0) -> np.ndarray:
     return np.where(s < 1e-12, 1.0, s)
 
 
-def _fit_stats(columns: list[np.ndarray], fit_rows, chunk: int = 1 << 17) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of each column over the training rows, read in chunks (memory-mapped files)."""
+def _fit_stats(
+    columns: list[np.ndarray], fit_rows: list[tuple[int, int]], chunk: int = 1 << 17
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of each column over the training rows ([start, end) ranges, one per series), read
+    in chunks (memory-mapped files are never read whole)."""
     means, stds = [], []
     for col in columns:
-        part = col[fit_rows]
         total, total_sq, n = 0.0, 0.0, 0
-        for lo in range(0, len(part), chunk):
-            piece = np.asarray(part[lo : lo + chunk], dtype=np.float64)
-            release_pages(col)
-            total += float(piece.sum())
-            total_sq += float(np.square(piece).sum())
-            n += piece.size
+        for a, b in fit_rows:
+            for lo in range(a, b, chunk):
+                piece = np.asarray(col[lo : min(b, lo + chunk)], dtype=np.float64)
+                release_pages(col)
+                total += float(piece.sum())
+                total_sq += float(np.square(piece).sum())
+                n += piece.size
         mean = total / max(n, 1)
         var = max(total_sq / max(n, 1) - mean * mean, 0.0)
         means.append(mean)
@@ -549,14 +649,6 @@ def _normalized(col: np.ndarray, mean: float, std: float, chunk: int = 1 << 17) 
     out = np.empty(len(col), dtype=np.float32)
     for lo in range(0, len(col), chunk):
         out[lo : lo + chunk] = (np.asarray(col[lo : lo + chunk], dtype=np.float64) - mean) / std
-    return out
-
-
-def _float32_copy(col: np.ndarray, chunk: int = 1 << 17) -> np.ndarray:
-    out = np.empty(len(col), dtype=np.float32)
-    for lo in range(0, len(col), chunk):
-        out[lo : lo + chunk] = col[lo : lo + chunk]
-        release_pages(col)
     return out
 
 
@@ -601,9 +693,12 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
     else:
         X = np.stack(cols, axis=1)
         x = torch.from_numpy(((X - np.asarray(meta.x_mean)) / np.asarray(meta.x_std)).astype(np.float32))
-    if task == "regression" and y_orig is not None and mapped:  # one float32 copy of the target, read in chunks
-        y_orig = _float32_copy(y_orig)
-    if task == "regression":
+    y: MappedTarget | torch.Tensor
+    if task == "regression" and y_orig is not None and mapped:  # read from the file per batch: no copy
+        assert target is not None and meta.y_mean is not None and meta.y_std is not None
+        reader = MappedSeries([y_orig], [meta.y_mean], [meta.y_std], table.mapped_source, [table.names.index(target)])
+        y = MappedTarget(reader)
+    elif task == "regression":
         y = (
             torch.zeros(n, dtype=torch.float32)
             if y_orig is None
@@ -621,7 +716,7 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
         x,
         y,
         y_orig,
-        {k: torch.from_numpy(v) for k, v in layout.index.items()},
+        {k: WindowIndex(v) for k, v in layout.index.items()},
         plan.lookback,
         plan.horizon,
         design.seq_target,
@@ -810,7 +905,7 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
         torch.from_numpy(Xn.astype(np.float32)),
         yt,
         y_orig,
-        {k: torch.from_numpy(v.astype(np.int64)) for k, v in index.items()},
+        {k: WindowIndex(WindowStarts([v[0] if v.size else 0], [v.size])) for k, v in index.items()},
         T,
         0,
         seq_target,

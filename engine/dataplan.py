@@ -151,6 +151,36 @@ class DataPlan:
         return out
 
 
+class WindowStarts:
+    """The window starts of one split, held as runs of consecutive training rows: run k holds the starts
+    firsts[k], firsts[k] + 1, ..., firsts[k] + counts[k] - 1 (one run per series), so a split of ten
+    million windows costs a few bytes, not one int64 per window. Position p (0-based within the split)
+    is the start `firsts[k] + p - offsets[k]` of the run k holding it."""
+
+    def __init__(self, firsts, counts):
+        self.firsts = np.asarray(firsts, dtype=np.int64).reshape(-1)
+        self.counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+        keep = self.counts > 0
+        self.firsts, self.counts = self.firsts[keep], self.counts[keep]
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+        self.size = int(self.counts.sum())
+
+    def take(self, positions) -> np.ndarray:
+        """Window starts (int64) of positions within the split."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if len(self.counts) == 1:
+            return positions + self.firsts[0]
+        run = np.searchsorted(self.offsets, positions, side="right") - 1
+        return self.firsts[run] + positions - self.offsets[run]
+
+    def numpy(self) -> np.ndarray:
+        """Every start (materialized: for small splits and tests)."""
+        return self.take(np.arange(self.size))
+
+    def max(self) -> int:
+        return int((self.firsts + self.counts - 1).max()) if self.size else 0
+
+
 @dataclass
 class Layout:
     """How the plan maps file rows to training rows: `order` (file row of each training row; None = all
@@ -160,8 +190,8 @@ class Layout:
     order: np.ndarray | None
     segments: list[tuple[int, int]]
     values: dict[str, np.ndarray] = field(default_factory=dict)
-    index: dict[str, np.ndarray] = field(default_factory=dict)  # split -> window starts (training rows)
-    fit_rows: np.ndarray | slice | None = None  # training rows the normalization is fitted on
+    index: dict[str, WindowStarts] = field(default_factory=dict)  # split -> window starts (training rows)
+    fit_rows: list[tuple[int, int]] = field(default_factory=list)  # [start, end) training rows of the fit
 
     def column(self, table: Table, name: str) -> np.ndarray:
         if name in self.values:
@@ -216,8 +246,8 @@ def _derive(table, spec, design, plan, c, split, meta) -> Layout:
         _split_labels(table, plan, layout)
     else:
         layout.index = {"all": _starts(layout, plan)}
-        layout.fit_rows = slice(0, sum(e - s for s, e in layout.segments))
-        plan.windows = {"all": int(layout.index["all"].size)}
+        layout.fit_rows = [(0, sum(e - s for s, e in layout.segments))]
+        plan.windows = {"all": layout.index["all"].size}
     return layout
 
 
@@ -549,10 +579,10 @@ def _window(table: Table, spec, plan: DataPlan, layout: Layout, design: DesignIO
             )
 
 
-def _starts(layout: Layout, plan: DataPlan) -> np.ndarray:
+def _starts(layout: Layout, plan: DataPlan) -> WindowStarts:
     assert plan.lookback is not None  # the window is chosen first
-    parts = [np.arange(s, e - plan.lookback - plan.horizon + 1) for s, e in layout.segments]
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+    need = plan.lookback + plan.horizon
+    return WindowStarts([s for s, _ in layout.segments], [max(0, e - s - need + 1) for s, e in layout.segments])
 
 
 def check_split(split, c=CONTROLS["cli"]) -> tuple[float, float, float]:
@@ -579,7 +609,7 @@ def _split(plan: DataPlan, layout: Layout, c) -> None:
     fractions = check_split(plan.split, c)
     assert plan.lookback is not None  # the window is chosen first
     L, h = plan.lookback, plan.horizon
-    index: dict[str, list[np.ndarray]] = {s: [] for s in SPLIT_NAMES}
+    index: dict[str, list[tuple[int, int]]] = {s: [] for s in SPLIT_NAMES}
     rows = dict.fromkeys(SPLIT_NAMES, 0)
     fit = []
     for s, e in layout.segments:
@@ -588,12 +618,12 @@ def _split(plan: DataPlan, layout: Layout, c) -> None:
         n_windows, reach = n - L - h + 1, L - 1 + h  # window i's last target row is i + reach
         for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, n)), strict=True):
             first, end = max(0, lo - reach), max(0, min(n_windows, hi - reach))
-            index[name].append(np.arange(s + first, s + max(first, end), dtype=np.int64))
+            index[name].append((s + first, max(first, end) - first))
             rows[name] += hi - lo
         fit.append((s, s + max(n_tr, 1)))
-    layout.index = {k: np.concatenate(v).astype(np.int64) for k, v in index.items()}
-    layout.fit_rows = slice(*fit[0]) if len(fit) == 1 else np.concatenate([np.arange(a, b) for a, b in fit])
-    plan.windows = {k: int(v.size) for k, v in layout.index.items()}
+    layout.index = {k: WindowStarts([a for a, _ in v], [n for _, n in v]) for k, v in index.items()}
+    layout.fit_rows = fit
+    plan.windows = {k: v.size for k, v in layout.index.items()}
     plan.split_rows = rows
     total = sum(e - s for s, e in layout.segments)
     for name in SPLIT_NAMES:

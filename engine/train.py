@@ -327,7 +327,9 @@ def _epoch_permutation(n: int, seed: int, epoch: int, device):
     import torch
 
     g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
-    return torch.randperm(n, generator=g).to(device)
+    # int32 positions (the same order as int64's, half the memory): window starts are computed per batch
+    dtype = torch.int32 if n < 2**31 else torch.int64
+    return torch.randperm(n, generator=g, dtype=dtype).to(device)
 
 
 # ============================================================================ losses, metrics
@@ -409,11 +411,13 @@ def evaluate_split(
     n = int(idx_all.shape[0])
     was_training = model.training
     model.eval()
-    total, preds = 0.0, []
+    total, preds, labels = 0.0, [], []
     with torch.no_grad():
         for start in range(0, n, cfg.eval_batch_size):
             idx = idx_all[start : start + cfg.eval_batch_size]
             xb, yb = data.batch(idx)
+            if data.task != "regression" and data.has_targets:
+                labels.append(yb.reshape(yb.shape[0], -1).cpu().numpy())
             if xb.device != device:
                 xb, yb = xb.to(device), yb.to(device)
             with autocast() if autocast else _null():
@@ -428,7 +432,6 @@ def evaluate_split(
     if was_training:
         model.train()
     pred = np.concatenate(preds) if preds else np.zeros((0, 1))
-    host_idx = idx_all.cpu().numpy()
     metrics: dict[str, float] = {}
     targets = None
     if data.task == "regression":
@@ -436,6 +439,7 @@ def evaluate_split(
         assert y_std is not None and y_mean is not None  # a regression dataset keeps its target's scale
         pred = pred * y_std + y_mean
         if data.has_targets:
+            host_idx = idx_all.numpy()
             targets = data.targets_orig(host_idx)
             err = pred - targets
             metrics[prefix + "rmse"] = float(np.sqrt(np.mean(err**2)))
@@ -446,10 +450,13 @@ def evaluate_split(
                 metrics[prefix + "persistence_rmse"] = float(np.sqrt(np.mean(perr**2)))
                 metrics[prefix + "persistence_mae"] = float(np.mean(np.abs(perr)))
     elif data.has_targets:
-        ys = data.y[idx_all].reshape(n, -1).cpu().numpy()
+        # each window's labels as trained on (its target row; per step for a per-step output)
+        ys = np.concatenate(labels) if labels else np.zeros((0, 1), dtype=np.int64)
         targets = ys
         metrics[prefix + "accuracy"] = float(np.mean(pred == ys)) if n else 0.0
-        train_y = data.y[data.index["train"]].reshape(-1).cpu().numpy() if "train" in data.index else ys.reshape(-1)
+        train_y = (
+            data.targets(data.index["train"][:]).reshape(-1).cpu().numpy() if "train" in data.index else ys.reshape(-1)
+        )
         majority = np.bincount(train_y, minlength=data.out_units).argmax()
         metrics[prefix + "majority_accuracy"] = float(np.mean(ys == majority)) if n else 0.0
     loss = total / max(n, 1) if data.has_targets else float("nan")
@@ -938,14 +945,15 @@ class _Trainer:
 
     def _run_epoch(self, epoch: int) -> None:
         dataset, state = self.dataset, self.state
-        perm = _epoch_permutation(self.n_train, self.cfg.seed, epoch, dataset.index["train"].device)
-        train_idx = dataset.index["train"][perm]
+        train_index = dataset.index["train"]
+        perm = _epoch_permutation(self.n_train, self.cfg.seed, epoch, train_index.device)
         t_epoch = time.perf_counter()
         while state.batch < self.steps_per_epoch:
             if self._stop_requested():
                 break
             b = state.batch
-            if not self._train_step(train_idx[b * self.cfg.batch_size : (b + 1) * self.cfg.batch_size], epoch):
+            # the window starts of this batch's positions (engine/data.py WindowIndex), not of the epoch's
+            if not self._train_step(train_index[perm[b * self.cfg.batch_size : (b + 1) * self.cfg.batch_size]], epoch):
                 break
         state.epoch_time += time.perf_counter() - t_epoch
         if self.ending.reason is None:
@@ -1315,7 +1323,7 @@ def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device
     res = evaluate_split(model, data, "all", cfg, dev, keep_predictions=True)
     assert res.predictions is not None  # keep_predictions=True
     pred = res.predictions[:, -1]
-    idx = data.index["all"].cpu().numpy()
+    idx = data.index["all"].numpy()
     rows = data.predicted_rows(idx)  # file rows, also for many series (engine/data.py)
     cols = ["row", "prediction"] if data.kind == "series" else ["sample", "prediction"]
     classes = data.meta.classes
