@@ -101,8 +101,8 @@ def _numeric_summary(table, name: str, chunk_rows: int = 1 << 20) -> dict:
             if increasing:
                 increasing = (last is None or piece[0] > last) and bool(np.all(piece[1:] > piece[:-1]))
             last = piece[-1]
-        if table.mapped:
-            release_pages(chunk)
+            if table.mapped:  # a file larger than memory: hand the pages read back
+                release_pages(chunk)
     if last is None:
         return {"missing": missing}
     return {
