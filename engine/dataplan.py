@@ -162,7 +162,7 @@ class WindowStarts:
         self.counts = np.asarray(counts, dtype=np.int64).reshape(-1)
         keep = self.counts > 0
         self.firsts, self.counts = self.firsts[keep], self.counts[keep]
-        self.offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+        self.offsets = np.cumsum(self.counts) - self.counts  # position of each run's first window
         self.size = int(self.counts.sum())
 
     def take(self, positions) -> np.ndarray:
