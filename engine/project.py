@@ -95,9 +95,10 @@ class Project:
     def outputs_of(self, block_id: str) -> list[str]:
         return [d for s, d in self.links if s == block_id]
 
-    def new_id(self, type_name: str) -> str:
+    def new_id(self, type_name: str, taken: set[str] | None = None) -> str:
+        """`lstm1`, `lstm2`, ...: the first free id for a type (free of `taken` too, when given)."""
         stem = re.sub(r"[^a-z0-9_]", "", type_name.lower()) or "block"
-        taken = {b.id for b in self.blocks}
+        taken = {b.id for b in self.blocks} | (taken or set())
         n = 1
         while f"{stem}{n}" in taken:
             n += 1
@@ -193,6 +194,39 @@ class Project:
     def set_name(self, name: str) -> None:
         self.name = name
         self.changed.emit("renamed", {"name": name})
+
+    def paste_ids(self, fragment: Project) -> dict[str, str]:
+        """{fragment id: id in this design}: a block keeps its id while it is free, else gets the next free one."""
+        taken = {b.id for b in self.blocks}
+        mapping: dict[str, str] = {}
+        for b in fragment.blocks:
+            new = b.id if b.id not in taken else self.new_id(b.type, taken)
+            taken.add(new)
+            mapping[b.id] = new
+        return mapping
+
+    def paste(
+        self,
+        fragment: Project,
+        offset: tuple[float, float] = (0.0, 0.0),
+        at: tuple[float, float] | None = None,
+    ) -> dict[str, str]:
+        """Add a copy of `fragment`'s blocks (copy, duplicate, paste) and return {fragment id: new id}.
+
+        Ids that are taken here are renamed (`paste_ids`) and the fragment's links follow them; a link to
+        a block outside the fragment is dropped. Each block lands at its fragment position, or at `at`
+        when it has none, shifted by `offset`. The blocks and links are appended in fragment order, so
+        removing the new blocks (last first) undoes a paste exactly."""
+        mapping = self.paste_ids(fragment)
+        dx, dy = offset
+        for b in fragment.blocks:
+            pos = fragment.position(b.id) or at
+            block = Block(mapping[b.id], b.type, copy.deepcopy(b.params), copy.deepcopy(b.extra))
+            self.add_block(block, pos=None if pos is None else (pos[0] + dx, pos[1] + dy))
+        for src, dst in fragment.links:
+            if src in mapping and dst in mapping:
+                self.add_link(mapping[src], mapping[dst])
+        return mapping
 
     # ------------------------------------------------------------------ serialization
     def to_dict(self) -> dict[str, Any]:
