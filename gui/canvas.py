@@ -40,6 +40,7 @@ from rnn_studio.engine import CATALOG, Project, fmt_shape
 from rnn_studio.engine.blocks import RECURRENT
 
 from . import theme as themes
+from .bridge import BlockAdded, BlockMoved, BlockRemoved, LinkAdded, LinkRemoved, ParamChanged, ProjectEvent
 from .icons import category_icon
 from .layout import BLOCK_H, BLOCK_W
 
@@ -655,27 +656,32 @@ class DesignScene(QGraphicsScene):
     # ------------------------------------------------------------------ model binding
     def set_bridge(self, bridge) -> None:
         if self.bridge is not None:
-            for sig, slot in self._connections():
-                sig.disconnect(slot)
+            self.bridge.edited.disconnect(self._edited)
+            self.bridge.checked.disconnect(self.apply_check)
         self.clear_items()
         self.bridge, self.project = bridge, bridge.project
-        for sig, slot in self._connections():
-            sig.connect(slot)
+        bridge.edited.connect(self._edited)
+        bridge.checked.connect(self.apply_check)
         for b in self.project.blocks:
             self._add_item(b.id)
         self._sync_links()
         self.apply_check(bridge.result)
 
-    def _connections(self):
-        b = self.bridge
-        return [
-            (b.blockAdded, self._add_item),
-            (b.blockRemoved, self._remove_item),
-            (b.linksChanged, self._sync_links),
-            (b.paramChanged, self._param_changed),
-            (b.moved, self._moved),
-            (b.checked, self.apply_check),
-        ]
+    def _edited(self, event: ProjectEvent) -> None:
+        """Follow the model: one typed event per edit (gui/bridge.py)."""
+        match event:
+            case BlockAdded(block_id=block_id):
+                self._add_item(block_id)
+                self._sync_links()  # restore_block brings its links back too
+            case BlockRemoved(block_id=block_id):
+                self._remove_item(block_id)
+                self._sync_links()
+            case LinkAdded() | LinkRemoved():
+                self._sync_links()
+            case ParamChanged(block_id=block_id, name=name):
+                self._param_changed(block_id, name)
+            case BlockMoved(block_id=block_id):
+                self._moved(block_id)
 
     def clear_items(self) -> None:
         self.cancel_wire()

@@ -36,7 +36,7 @@ from rnn_studio.engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, Pr
 from rnn_studio.engine.resources import memory_status
 
 from . import theme as themes
-from .bridge import ProjectBridge
+from .bridge import ParamChanged, ProjectBridge, ProjectEvent, ProjectRenamed
 from .canvas import BLOCK_H, BLOCK_W, GRID, BlockItem, DesignScene, DesignView, LinkItem, _snap
 from .commands import UNSET, AddBlocks, AddLink, MoveBlocks, PasteBlocks, RemoveItems, RenameProject, SetParam
 from .icons import EXAMPLES, app_icon, category_icon
@@ -403,8 +403,7 @@ class MainWindow(QMainWindow):
         self.bridge.run_check()
         self.scene.set_bridge(self.bridge)
         self.bridge.checked.connect(self._checked)
-        self.bridge.paramChanged.connect(self.inspector.on_param_changed)
-        self.bridge.renamed.connect(self._clean_changed)
+        self.bridge.edited.connect(self._edited)
         self.inspector.set_project(project, self.bridge.result)
         self._checked(self.bridge.result)
         self.undo.setClean()
@@ -435,6 +434,12 @@ class MainWindow(QMainWindow):
         self.inspector.on_check(result)
         self._update_status(result)
         self.designChanged.emit(result)
+
+    def _edited(self, event: ProjectEvent) -> None:
+        if isinstance(event, ParamChanged):
+            self.inspector.on_param_changed(event.block_id, event.name)
+        elif isinstance(event, ProjectRenamed):
+            self._update_title()
 
     def _clean_changed(self, *_args) -> None:
         self._update_title()

@@ -72,6 +72,6 @@ def test_paste_twice_gives_two_copies_and_removal_undoes_it_exactly():
 def test_paste_announces_each_block_and_link():
     p = design()
     seen = []
-    p.changed.connect(lambda kind, detail: seen.append(kind))
+    p.changed.connect(lambda event: seen.append(type(event).__name__))
     p.paste(fragment_of(p, ["lstm1", "lstm2"]))
-    assert seen == ["block_added", "block_added", "link_added"]
+    assert seen == ["BlockAdded", "BlockAdded", "LinkAdded"]
