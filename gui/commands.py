@@ -46,7 +46,7 @@ class _Command(QUndoCommand):
 
 
 class AddBlocks(_Command):
-    """Add blocks (with positions) and links among/into them: add, duplicate, paste."""
+    """Add blocks (with positions) and links among/into them (the palette; paste and duplicate use PasteBlocks)."""
 
     def __init__(
         self,

@@ -3,7 +3,8 @@ status bar, menus and shortcuts. It owns the Project, its ProjectBridge and the 
 what the user did (scene / inspector / palette signals) into undo commands.
 
 Hooks for other panels (a Train dock, an Export action):
-    window.project / window.bridge           the model, and its Qt signals (bridge.checked(CheckResult))
+    window.project / window.bridge           the model, and its Qt signals: bridge.edited(event), one typed
+                                             event per edit (gui/bridge.py), and bridge.checked(CheckResult)
     window.designChanged(CheckResult)        after every edit and check (also on open / new)
     window.add_panel(widget, title, area)    a dock with a View-menu toggle
     window.menus["File"|"Edit"|"View"|"Design"|"Help"], window.toolbar, window.actions[name]

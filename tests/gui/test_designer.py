@@ -209,7 +209,8 @@ def test_port_drag_hint_says_why_while_hovering(qtbot):
     port = w.scene.blocks["a"].out_port
     w.scene.begin_wire(port, port.scenePos())
     w.scene.update_wire(w.scene.blocks["x"].sceneBoundingRect().center())
-    assert w.scene._wire.ok is False and "takes no input" in w.scene._wire.hint
+    draft = w.scene.interaction.draft  # the NewLinkInteraction's wire
+    assert draft.ok is False and "takes no input" in draft.hint
     assert w.scene.blocks["x"].link_target == "bad"
     w.scene.end_wire(QPointF(5000, 5000))  # released on empty canvas: nothing happens
     assert w.scene.blocks["x"].link_target is None and not w.scene.wiring
