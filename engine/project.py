@@ -5,8 +5,9 @@ raises `ProjectFormatError` with one precise line; a structurally fine design wi
 (unknown type, bad param, cycle, ...) loads, so the designer can open it and show what to fix, and
 `engine.check` reports those mistakes.
 
-`Project` is also the editable model the GUI works on: its edit methods emit `changed` so views can
-follow; undo commands in the GUI call only these methods.
+`Project` is also the editable model the GUI works on: each edit method emits `changed` with one typed
+event (`BlockAdded`, `BlockRemoved`, `LinkAdded`, `LinkRemoved`, `ParamChanged`, `BlockMoved`,
+`ProjectRenamed`) so views can follow; undo commands in the GUI call only these methods.
 """
 
 from __future__ import annotations
@@ -54,6 +55,54 @@ class Block:
         return {"id": self.id, "type": self.type, "params": dict(self.params), **self.extra}
 
 
+# ---------------------------------------------------------------------------- change events
+@dataclass(frozen=True)
+class BlockAdded:
+    """A block was added, or restored by undo (with the links it had)."""
+
+    block_id: str
+
+
+@dataclass(frozen=True)
+class BlockRemoved:
+    """A block was removed, and its links with it."""
+
+    block_id: str
+
+
+@dataclass(frozen=True)
+class LinkAdded:
+    src: str
+    dst: str
+
+
+@dataclass(frozen=True)
+class LinkRemoved:
+    src: str
+    dst: str
+
+
+@dataclass(frozen=True)
+class ParamChanged:
+    """A param was set, or unset (it takes its default again)."""
+
+    block_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class BlockMoved:
+    block_id: str
+
+
+@dataclass(frozen=True)
+class ProjectRenamed:
+    name: str
+
+
+ProjectEvent = BlockAdded | BlockRemoved | LinkAdded | LinkRemoved | ParamChanged | BlockMoved | ProjectRenamed
+
+
 class Project:
     def __init__(
         self,
@@ -73,7 +122,7 @@ class Project:
         self.training: dict[str, Any] = dict(training or {})
         self.extra: dict[str, Any] = dict(extra or {})
         self.path = path
-        self.changed = Event()  # emit(kind: str, detail: dict)
+        self.changed = Event()  # emit(event: ProjectEvent), one typed event per edit
 
     # ------------------------------------------------------------------ queries
     def block(self, block_id: str) -> Block | None:
@@ -95,9 +144,10 @@ class Project:
     def outputs_of(self, block_id: str) -> list[str]:
         return [d for s, d in self.links if s == block_id]
 
-    def new_id(self, type_name: str) -> str:
+    def new_id(self, type_name: str, taken: set[str] | None = None) -> str:
+        """`lstm1`, `lstm2`, ...: the first free id for a type (free of `taken` too, when given)."""
         stem = re.sub(r"[^a-z0-9_]", "", type_name.lower()) or "block"
-        taken = {b.id for b in self.blocks}
+        taken = {b.id for b in self.blocks} | (taken or set())
         n = 1
         while f"{stem}{n}" in taken:
             n += 1
@@ -144,7 +194,7 @@ class Project:
         self.blocks.insert(len(self.blocks) if index is None else index, block)
         if pos is not None:
             self.layout.setdefault("blocks", {})[block.id] = [float(pos[0]), float(pos[1])]
-        self.changed.emit("block_added", {"id": block.id})
+        self.changed.emit(BlockAdded(block.id))
 
     def remove_block(self, block_id: str) -> dict[str, Any]:
         """Remove a block and its links; returns what `restore_block` needs to undo it exactly."""
@@ -154,7 +204,7 @@ class Project:
             del self.links[i]
         block = self.blocks.pop(index)
         pos = self.layout.get("blocks", {}).pop(block_id, None)
-        self.changed.emit("block_removed", {"id": block_id})
+        self.changed.emit(BlockRemoved(block_id))
         return {"block": block, "index": index, "links": removed_links, "pos": pos}
 
     def restore_block(self, memo: dict[str, Any]) -> None:
@@ -163,16 +213,16 @@ class Project:
             self.layout.setdefault("blocks", {})[memo["block"].id] = memo["pos"]
         for i, link in memo["links"]:
             self.links.insert(i, link)
-        self.changed.emit("block_added", {"id": memo["block"].id})
+        self.changed.emit(BlockAdded(memo["block"].id))
 
     def add_link(self, src: str, dst: str, index: int | None = None) -> None:
         self.links.insert(len(self.links) if index is None else index, (src, dst))
-        self.changed.emit("link_added", {"link": (src, dst)})
+        self.changed.emit(LinkAdded(src, dst))
 
     def remove_link(self, src: str, dst: str) -> int:
         index = self.links.index((src, dst))
         del self.links[index]
-        self.changed.emit("link_removed", {"link": (src, dst)})
+        self.changed.emit(LinkRemoved(src, dst))
         return index
 
     def _existing_block(self, block_id: str) -> Block:
@@ -180,19 +230,52 @@ class Project:
 
     def set_param(self, block_id: str, name: str, value: Any) -> None:
         self._existing_block(block_id).params[name] = value
-        self.changed.emit("param_changed", {"id": block_id, "name": name})
+        self.changed.emit(ParamChanged(block_id, name))
 
     def unset_param(self, block_id: str, name: str) -> None:
         self._existing_block(block_id).params.pop(name, None)
-        self.changed.emit("param_changed", {"id": block_id, "name": name})
+        self.changed.emit(ParamChanged(block_id, name))
 
     def set_position(self, block_id: str, x: float, y: float) -> None:
         self.layout.setdefault("blocks", {})[block_id] = [float(x), float(y)]
-        self.changed.emit("moved", {"id": block_id})
+        self.changed.emit(BlockMoved(block_id))
 
     def set_name(self, name: str) -> None:
         self.name = name
-        self.changed.emit("renamed", {"name": name})
+        self.changed.emit(ProjectRenamed(name))
+
+    def paste_ids(self, fragment: Project) -> dict[str, str]:
+        """{fragment id: id in this design}: a block keeps its id while it is free, else gets the next free one."""
+        taken = {b.id for b in self.blocks}
+        mapping: dict[str, str] = {}
+        for b in fragment.blocks:
+            new = b.id if b.id not in taken else self.new_id(b.type, taken)
+            taken.add(new)
+            mapping[b.id] = new
+        return mapping
+
+    def paste(
+        self,
+        fragment: Project,
+        offset: tuple[float, float] = (0.0, 0.0),
+        at: tuple[float, float] | None = None,
+    ) -> dict[str, str]:
+        """Add a copy of `fragment`'s blocks (copy, duplicate, paste) and return {fragment id: new id}.
+
+        Ids that are taken here are renamed (`paste_ids`) and the fragment's links follow them; a link to
+        a block outside the fragment is dropped. Each block lands at its fragment position, or at `at`
+        when it has none, shifted by `offset`. The blocks and links are appended in fragment order, so
+        removing the new blocks (last first) undoes a paste exactly."""
+        mapping = self.paste_ids(fragment)
+        dx, dy = offset
+        for b in fragment.blocks:
+            pos = fragment.position(b.id) or at
+            block = Block(mapping[b.id], b.type, copy.deepcopy(b.params), copy.deepcopy(b.extra))
+            self.add_block(block, pos=None if pos is None else (pos[0] + dx, pos[1] + dy))
+        for src, dst in fragment.links:
+            if src in mapping and dst in mapping:
+                self.add_link(mapping[src], mapping[dst])
+        return mapping
 
     # ------------------------------------------------------------------ serialization
     def to_dict(self) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """Every training setting, validated where it enters (the project's "training" object, CLI flags, GUI).
 
 `validate_training(values)` returns one line per bad setting, naming the key, the allowed values and
-(a short excerpt of) what was received; nothing is coerced here. `TrainConfig.validate` calls
-`check_training` first, so `train`, `tune` and the GUI refuse a bad setting before any work, and the
-CLI maps the error to exit 2. Keys that are not listed here are left alone (the training object may
-hold notes of other tools).
+(a short excerpt of) what was received; nothing is coerced there. `resolve_training` checks the same way
+and then gives the values training uses (int/float, the loss for the task); `TrainConfig.validate` is only
+that call, so `train`, `tune` and the GUI refuse a bad setting before any work, with one rule and one
+message per setting, and the CLI maps the error to exit 2. Keys that are not listed here are left alone
+(the training object may hold notes of other tools).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Setting:
     allowed: str  # for the message: "a whole number >= 1", "adam | adamw | sgd"
     ok: Callable[[Any], bool]
     nullable: bool = False
+    cast: Callable[[Any], Any] | None = None  # int / float: the type TrainConfig holds once `ok` passed
 
 
 def _whole(lo: int, hi: int = MAX_WHOLE) -> Callable[[Any], bool]:
@@ -87,11 +89,11 @@ def _ranged(lo: int, hi: int = MAX_WHOLE) -> str:
 _ALL_LOSSES = tuple(dict.fromkeys(loss for group in LOSSES.values() for loss in group))
 SETTINGS: tuple[Setting, ...] = (
     Setting("optimizer", " | ".join(OPTIMIZERS), _choice(OPTIMIZERS)),
-    Setting("lr", "a number > 0", _number(0, lo_open=True)),
-    Setting("weight_decay", "a number >= 0", _number(0)),
-    Setting("momentum", "a number >= 0", _number(0)),
-    Setting("batch_size", _ranged(1), _whole(1)),
-    Setting("epochs", _ranged(1), _whole(1)),
+    Setting("lr", "a number > 0", _number(0, lo_open=True), cast=float),
+    Setting("weight_decay", "a number >= 0", _number(0), cast=float),
+    Setting("momentum", "a number >= 0", _number(0), cast=float),
+    Setting("batch_size", _ranged(1), _whole(1), cast=int),
+    Setting("epochs", _ranged(1), _whole(1), cast=int),
     Setting("loss", " | ".join(_ALL_LOSSES) + " or null", _choice(_ALL_LOSSES), nullable=True),
     Setting("task", " | ".join(LOSSES) + " or null", _choice(tuple(LOSSES)), nullable=True),
     Setting(
@@ -99,24 +101,24 @@ SETTINGS: tuple[Setting, ...] = (
         " | ".join(SCHEDULES) + " (or reduce_on_plateau)",
         _choice(SCHEDULES + ("reduce_on_plateau", "reduce-on-plateau")),
     ),
-    Setting("plateau_patience", _ranged(0), _whole(0)),
-    Setting("patience", _ranged(0) + " or null (off)", _whole(0), nullable=True),
-    Setting("min_delta", "a number >= 0", _number(0)),
-    Setting("clip_norm", "a number > 0 or null (no clipping)", _number(0, lo_open=True), nullable=True),
-    Setting("seed", _ranged(0, MAX_SEED), _whole(0, MAX_SEED)),
+    Setting("plateau_patience", _ranged(0), _whole(0), cast=int),
+    Setting("patience", _ranged(0) + " or null (off)", _whole(0), nullable=True, cast=int),
+    Setting("min_delta", "a number >= 0", _number(0), cast=float),
+    Setting("clip_norm", "a number > 0 or null (no clipping)", _number(0, lo_open=True), nullable=True, cast=float),
+    Setting("seed", _ranged(0, MAX_SEED), _whole(0, MAX_SEED), cast=int),
     Setting("deterministic", "true | false", lambda v: isinstance(v, bool)),
     Setting("device", "auto | cpu | cuda | cuda:N | mps", lambda v: isinstance(v, str) and bool(DEVICE_RE.match(v))),
     Setting("precision", " | ".join(PRECISIONS), _choice(PRECISIONS)),
-    Setting("grad_every", _ranged(0), _whole(0)),
-    Setting("sync_every", _ranged(1) + " or null", _whole(1), nullable=True),
-    Setting("threads", _ranged(1, 1024) + " or null", _whole(1, 1024), nullable=True),
-    Setting("max_steps", _ranged(1) + " or null", _whole(1), nullable=True),
-    Setting("eval_batch_size", _ranged(1), _whole(1)),
+    Setting("grad_every", _ranged(0), _whole(0), cast=int),
+    Setting("sync_every", _ranged(1) + " or null", _whole(1), nullable=True, cast=int),
+    Setting("threads", _ranged(1, 1024) + " or null", _whole(1, 1024), nullable=True, cast=int),
+    Setting("max_steps", _ranged(1) + " or null", _whole(1), nullable=True, cast=int),
+    Setting("eval_batch_size", _ranged(1), _whole(1), cast=int),
     # data keys a project's training object may hold (CLI flags override them)
     Setting("target", "a column name (text) or null", lambda v: isinstance(v, str) and bool(v), nullable=True),
     Setting("features", "a list of column names or null", _features_ok, nullable=True),
-    Setting("lookback", _ranged(1, MAX_LOOKBACK) + " or null", _whole(1, MAX_LOOKBACK), nullable=True),
-    Setting("horizon", _ranged(0, MAX_LOOKBACK), _whole(0, MAX_LOOKBACK)),
+    Setting("lookback", _ranged(1, MAX_LOOKBACK) + " or null", _whole(1, MAX_LOOKBACK), nullable=True, cast=int),
+    Setting("horizon", _ranged(0, MAX_LOOKBACK), _whole(0, MAX_LOOKBACK), cast=int),
     Setting(
         "split", "three fractions train,val,test >= 0 adding up to 1, train > 0, such as [0.7, 0.15, 0.15]", _split_ok
     ),
@@ -154,3 +156,27 @@ def check_training(values: dict[str, Any], error: type[Exception]) -> None:
     if errors:
         more = f" (and {len(errors) - 1} more bad setting(s))" if len(errors) > 1 else ""
         raise error(errors[0] + more)
+
+
+def resolve_training(values: dict[str, Any], error: type[Exception]) -> dict[str, Any]:
+    """The settings as training uses them, or `error` with one line (`check_training` first).
+
+    Whole numbers become int and numbers float (a project may hold 64.0), the plateau alias becomes
+    "plateau", the task is inferred (cross_entropy means classification) and the loss defaults to the
+    task's first; a loss that does not fit the task is refused here, as only both together can tell."""
+    check_training(values, error)
+    out = dict(values)
+    for key, value in values.items():
+        setting = BY_KEY.get(key)
+        if setting is not None and setting.cast is not None and value is not None:
+            out[key] = setting.cast(value)
+    if out.get("schedule") in ("reduce_on_plateau", "reduce-on-plateau"):
+        out["schedule"] = "plateau"
+    loss = out.get("loss")
+    task = out.get("task") or ("classification" if loss == "cross_entropy" else "regression")
+    out["task"] = task
+    if loss is None:
+        out["loss"] = loss = LOSSES[task][0]
+    if loss not in LOSSES[task]:
+        raise error(f"training.loss must be one of {', '.join(LOSSES[task])} for {task}, received {loss!r}")
+    return out

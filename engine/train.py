@@ -47,7 +47,7 @@ from .checkpoints import (
     save_checkpoint,
     tensor_shapes,
 )
-from .data import DataError, Dataset, DataSpec, infer_task, load_dataset, lookahead_warnings, persistence_verdict
+from .data import DataError, Dataset, DataSpec, load_dataset, lookahead_warnings, persistence_verdict
 from .project import Project, atomic_write_text
 from .records import (
     DIVERGED_PREFIX,
@@ -173,71 +173,11 @@ class TrainConfig:
         return cfg
 
     def validate(self) -> None:
-        from .settings import check_training  # one line per bad setting: key, allowed values, received
+        """Check and normalize in place; engine/settings.py holds every rule and message (one line each)."""
+        from .settings import resolve_training
 
-        check_training(asdict(self), ConfigError)
-
-        def bad(name, expect):
-            raise ConfigError(f"training.{name} must be {expect}, received {getattr(self, name)!r}")
-
-        def num(name, lo=None, lo_open=False, allow_none=False, integer=False):
-            v = getattr(self, name)
-            if v is None and allow_none:
-                return
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            if integer:
-                ok = ok and float(v) == int(v)
-            if ok and lo is not None:
-                ok = v > lo if lo_open else v >= lo
-            if not ok:
-                kind = "a whole number" if integer else "a number"
-                bad(
-                    name,
-                    f"{kind}{'' if lo is None else (' > ' if lo_open else ' >= ') + str(lo)}"
-                    f"{' or null' if allow_none else ''}",
-                )
-            if integer:
-                setattr(self, name, int(v))
-            else:
-                setattr(self, name, float(v))
-
-        if self.optimizer not in OPTIMIZERS:
-            bad("optimizer", " | ".join(OPTIMIZERS))
-        if self.schedule in ("reduce_on_plateau", "reduce-on-plateau"):
-            self.schedule = "plateau"
-        if self.schedule not in SCHEDULES:
-            bad("schedule", " | ".join(SCHEDULES) + " (plateau = reduce-on-plateau)")
-        if self.precision not in PRECISIONS:
-            bad("precision", " | ".join(PRECISIONS))
-        num("lr", 0, lo_open=True)
-        num("weight_decay", 0)
-        num("momentum", 0)
-        num("batch_size", 1, integer=True)
-        num("epochs", 1, integer=True)
-        num("plateau_patience", 0, integer=True)
-        num("patience", 0, allow_none=True, integer=True)  # 0 or null: off
-        num("min_delta", 0)
-        num("clip_norm", 0, lo_open=True, allow_none=True)
-        num("seed", 0, integer=True)
-        if self.seed > MAX_SEED:
-            bad("seed", f"a whole number from 0 to {MAX_SEED} (2**63 - 1)")
-        num("grad_every", 0, integer=True)
-        num("sync_every", 1, allow_none=True, integer=True)
-        num("threads", 1, allow_none=True, integer=True)
-        num("max_steps", 1, allow_none=True, integer=True)
-        num("eval_batch_size", 1, integer=True)
-        if not isinstance(self.deterministic, bool):
-            bad("deterministic", "true or false")
-        if not isinstance(self.device, str) or not self.device:
-            bad("device", "auto | cpu | cuda | cuda:N | mps")
-        task = self.task or infer_task({"loss": self.loss})
-        if task not in LOSSES:
-            bad("task", "regression | classification")
-        self.task = task
-        if self.loss is None:
-            self.loss = LOSSES[task][0]
-        if self.loss not in LOSSES[task]:
-            bad("loss", f"one of {', '.join(LOSSES[task])} for {task}")
+        for key, value in resolve_training(asdict(self), ConfigError).items():
+            setattr(self, key, value)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

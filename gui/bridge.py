@@ -1,8 +1,11 @@
 """The one place where engine events become Qt signals (ryvencore's lesson), plus the live check.
 
-`ProjectBridge` listens to `Project.changed` and re-emits each edit as a Qt signal, then runs
-`engine.check` and emits `checked(CheckResult)`. Checks are synchronous (engine target < 5 ms), so what
-the user sees is never behind the model; `batch()` defers the check to the end of a multi-edit command.
+`Project.changed` announces each edit with one typed event (engine/project.py: `BlockAdded`,
+`BlockRemoved`, `LinkAdded`, `LinkRemoved`, `ParamChanged`, `BlockMoved`, `ProjectRenamed`).
+`ProjectBridge` re-emits that object as `edited(event)`, so listeners match on the event's type and read
+its fields, then runs `engine.check` and emits `checked(CheckResult)`. Checks are synchronous (engine
+target < 5 ms), so what the user sees is never behind the model; `batch()` defers the check to the end
+of a multi-edit command.
 """
 
 from __future__ import annotations
@@ -13,16 +16,32 @@ from contextlib import contextmanager
 from PySide6.QtCore import QObject, Signal
 
 from rnn_studio.engine import CheckResult, Project, check
+from rnn_studio.engine.project import (
+    BlockAdded,
+    BlockMoved,
+    BlockRemoved,
+    LinkAdded,
+    LinkRemoved,
+    ParamChanged,
+    ProjectEvent,
+    ProjectRenamed,
+)
+
+__all__ = [
+    "BlockAdded",
+    "BlockMoved",
+    "BlockRemoved",
+    "LinkAdded",
+    "LinkRemoved",
+    "ParamChanged",
+    "ProjectBridge",
+    "ProjectEvent",
+    "ProjectRenamed",
+]
 
 
 class ProjectBridge(QObject):
-    changed = Signal(str, dict)  # (kind, detail) exactly as the engine emitted it
-    blockAdded = Signal(str)
-    blockRemoved = Signal(str)
-    linksChanged = Signal()
-    paramChanged = Signal(str, str)
-    moved = Signal(str)
-    renamed = Signal(str)
+    edited = Signal(object)  # one ProjectEvent per edit, exactly as the engine emitted it
     checked = Signal(object)  # CheckResult
 
     def __init__(self, project: Project, parent: QObject | None = None):
@@ -37,25 +56,10 @@ class ProjectBridge(QObject):
     def detach(self) -> None:
         self.project.changed.disconnect(self._on_changed)
 
-    def _on_changed(self, kind: str, detail: dict) -> None:
-        self.changed.emit(kind, detail)
-        if kind == "block_added":
-            self.blockAdded.emit(detail["id"])
-            self.linksChanged.emit()  # restore_block brings its links back too
-        elif kind == "block_removed":
-            self.blockRemoved.emit(detail["id"])
-            self.linksChanged.emit()
-        elif kind in ("link_added", "link_removed"):
-            self.linksChanged.emit()
-        elif kind == "param_changed":
-            self.paramChanged.emit(detail["id"], detail["name"])
-        elif kind == "moved":
-            self.moved.emit(detail["id"])
-            return  # positions do not change shapes
-        elif kind == "renamed":
-            self.renamed.emit(detail["name"])
-            return
-        self.request_check()
+    def _on_changed(self, event: ProjectEvent) -> None:
+        self.edited.emit(event)
+        if not isinstance(event, (BlockMoved, ProjectRenamed)):  # positions and the name change no shape
+            self.request_check()
 
     def request_check(self) -> None:
         if self._depth:

@@ -46,7 +46,7 @@ class _Command(QUndoCommand):
 
 
 class AddBlocks(_Command):
-    """Add blocks (with positions) and links among/into them: add, duplicate, paste."""
+    """Add blocks (with positions) and links among/into them (the palette; paste and duplicate use PasteBlocks)."""
 
     def __init__(
         self,
@@ -79,6 +79,35 @@ class AddBlocks(_Command):
                 self.project.remove_link(src, dst)
             for block, _ in reversed(self.blocks):
                 self.project.remove_block(block.id)
+
+
+class PasteBlocks(_Command):
+    """Paste or duplicate a fragment through `Project.paste` (fresh ids, links inside the fragment only).
+
+    Redo after undo meets the same design again, so it gives the same ids; undo removes the new blocks
+    last first, which takes their links too and leaves the design exactly as before."""
+
+    def __init__(
+        self,
+        project: Project,
+        fragment: Project,
+        offset: tuple[float, float] = (0.0, 0.0),
+        at: tuple[float, float] | None = None,
+        text: str = "Paste",
+        bridge=None,
+    ):
+        super().__init__(project, f"{text} {len(fragment.blocks)} block(s)", bridge)
+        self.fragment, self.offset, self.at = fragment, offset, at
+        self.ids: list[str] = []
+
+    def redo(self) -> None:
+        with self._batch():
+            self.ids = list(self.project.paste(self.fragment, self.offset, self.at).values())
+
+    def undo(self) -> None:
+        with self._batch():
+            for block_id in reversed(self.ids):
+                self.project.remove_block(block_id)
 
 
 class RemoveItems(_Command):

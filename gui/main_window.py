@@ -3,7 +3,8 @@ status bar, menus and shortcuts. It owns the Project, its ProjectBridge and the 
 what the user did (scene / inspector / palette signals) into undo commands.
 
 Hooks for other panels (a Train dock, an Export action):
-    window.project / window.bridge           the model, and its Qt signals (bridge.checked(CheckResult))
+    window.project / window.bridge           the model, and its Qt signals: bridge.edited(event), one typed
+                                             event per edit (gui/bridge.py), and bridge.checked(CheckResult)
     window.designChanged(CheckResult)        after every edit and check (also on open / new)
     window.add_panel(widget, title, area)    a dock with a View-menu toggle
     window.menus["File"|"Edit"|"View"|"Design"|"Help"], window.toolbar, window.actions[name]
@@ -36,9 +37,9 @@ from rnn_studio.engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, Pr
 from rnn_studio.engine.resources import memory_status
 
 from . import theme as themes
-from .bridge import ProjectBridge
+from .bridge import ParamChanged, ProjectBridge, ProjectEvent, ProjectRenamed
 from .canvas import BLOCK_H, BLOCK_W, GRID, BlockItem, DesignScene, DesignView, LinkItem, _snap
-from .commands import UNSET, AddBlocks, AddLink, MoveBlocks, RemoveItems, RenameProject, SetParam
+from .commands import UNSET, AddBlocks, AddLink, MoveBlocks, PasteBlocks, RemoveItems, RenameProject, SetParam
 from .icons import EXAMPLES, app_icon, category_icon
 from .inspector import Inspector, memory_text
 from .layout import LAYER_GAP, layered_layout
@@ -403,8 +404,7 @@ class MainWindow(QMainWindow):
         self.bridge.run_check()
         self.scene.set_bridge(self.bridge)
         self.bridge.checked.connect(self._checked)
-        self.bridge.paramChanged.connect(self.inspector.on_param_changed)
-        self.bridge.renamed.connect(self._clean_changed)
+        self.bridge.edited.connect(self._edited)
         self.inspector.set_project(project, self.bridge.result)
         self._checked(self.bridge.result)
         self.undo.setClean()
@@ -435,6 +435,12 @@ class MainWindow(QMainWindow):
         self.inspector.on_check(result)
         self._update_status(result)
         self.designChanged.emit(result)
+
+    def _edited(self, event: ProjectEvent) -> None:
+        if isinstance(event, ParamChanged):
+            self.inspector.on_param_changed(event.block_id, event.name)
+        elif isinstance(event, ProjectRenamed):
+            self._update_title()
 
     def _clean_changed(self, *_args) -> None:
         self._update_title()
@@ -659,38 +665,24 @@ class MainWindow(QMainWindow):
     def insert_payload(self, payload: dict, offset: float = 0.0, text: str = "Paste") -> list[str]:
         """Add copied blocks with fresh ids (links among them kept), shifted by `offset`, and select them."""
         try:
-            proj = Project.from_dict(
+            fragment = Project.from_dict(
                 {"format": "rnn-studio", "version": 1, "blocks": payload["blocks"], "links": payload.get("links", [])}
             )
         except (ProjectFormatError, KeyError, TypeError) as e:
             self.statusBar().showMessage(f"Cannot paste: {e}", 8000)
             return []
-        layout = payload.get("layout") or {}
-        taken = {b.id for b in self.project.blocks}
-        mapping = {}
-        for b in proj.blocks:
-            new = b.id
-            if new in taken:
-                stem = Project(blocks=[Block(t, "x") for t in taken]).new_id(b.type)
-                new = stem
-            taken.add(new)
-            mapping[b.id] = new
-        blocks = []
-        for b in proj.blocks:
-            pos = layout.get(b.id)
-            if isinstance(pos, (list, tuple)) and len(pos) == 2:
-                pos = (float(pos[0]) + offset, float(pos[1]) + offset)
-            else:
-                c = self.view.mapToScene(self.view.viewport().rect().center())
-                pos = (c.x() + offset, c.y() + offset)
-            blocks.append((Block(mapping[b.id], b.type, dict(b.params), dict(b.extra)), pos))
-        links = [(mapping[s], mapping[d]) for s, d in proj.links if s in mapping and d in mapping]
-        if not blocks:
+        if not fragment.blocks:
             return []
-        self.push(AddBlocks(self.project, blocks, links, text=f"{text} {len(blocks)} block(s)", bridge=self.bridge))
-        ids = [b.id for b, _ in blocks]
-        self.scene.select_blocks(ids)
-        return ids
+        layout = payload.get("layout") or {}
+        if isinstance(layout, dict):
+            fragment.layout["blocks"] = {b.id: layout[b.id] for b in fragment.blocks if b.id in layout}
+        center = self.view.mapToScene(self.view.viewport().rect().center())
+        command = PasteBlocks(
+            self.project, fragment, (offset, offset), (center.x(), center.y()), text=text, bridge=self.bridge
+        )
+        self.push(command)
+        self.scene.select_blocks(command.ids)
+        return list(command.ids)
 
     # ------------------------------------------------------------------ selection and navigation
     def _selection_changed(self) -> None:

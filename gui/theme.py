@@ -46,6 +46,9 @@ class Theme:
     error: str = "#dc2626"
     warning: str = "#d97706"
     ok: str = "#16a34a"
+    header_text: str = "#ffffff"  # type name and arrows on a block's category-coloured header
+    badge_text: str = "#ffffff"  # the "!" on a block's error/warning disc
+    shadow: str = "#1c000000"  # under a block: #AARRGGBB, black at 11 %
     categories: dict = field(default_factory=lambda: dict(CATEGORY_COLORS))
 
     @property
@@ -99,6 +102,7 @@ DARK = Theme(
     error="#f87171",
     warning="#fbbf24",
     ok="#4ade80",
+    shadow="#46000000",  # black at 27 %: a dark canvas needs a deeper shadow to show one
 )
 
 UI_FONTS = ("Inter", "Segoe UI", "SF Pro Text", "Cantarell", "Noto Sans", "Ubuntu", "DejaVu Sans")

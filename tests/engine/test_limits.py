@@ -89,6 +89,22 @@ def test_train_config_refuses_through_settings():
     assert TrainConfig.from_project({"epochs": 3.0, "schedule": "reduce_on_plateau"}).epochs == 3  # still coerced
 
 
+def test_train_config_takes_its_values_from_settings():
+    """One validator: TrainConfig holds what engine/settings resolves (types, alias, loss for the task)."""
+    from rnn_studio.engine.train import ConfigError, TrainConfig
+
+    cfg = TrainConfig.from_project({"epochs": 3.0, "lr": 1, "schedule": "reduce-on-plateau", "loss": "cross_entropy"})
+    assert (type(cfg.epochs), type(cfg.lr), cfg.schedule) == (int, float, "plateau")
+    assert (cfg.task, cfg.loss) == ("classification", "cross_entropy")
+    assert (TrainConfig.from_project({}).task, TrainConfig.from_project({}).loss) == ("regression", "mse")
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_project({"task": "regression", "loss": "cross_entropy"})
+    assert str(info.value) == "training.loss must be one of mse, mae, huber for regression, received 'cross_entropy'"
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_project({}, {"batch_size": 0})
+    assert str(info.value) == "training.batch_size must be a whole number from 1 to 2,147,483,647, received 0"
+
+
 # ---------------------------------------------------------------------------- resources
 def test_estimate_counts_the_model_parameters_and_bytes():
     from rnn_studio.engine import build_model

@@ -135,13 +135,13 @@ def test_examples_validate_against_the_shipped_schema(examples_dir):
 def test_edit_methods_emit_and_undo_exactly():
     p = Project.from_dict(ROOT_EXAMPLE)
     seen = []
-    p.changed.connect(lambda kind, detail: seen.append(kind))
+    p.changed.connect(lambda event: seen.append(type(event).__name__))
     before = p.to_dict()
     memo = p.remove_block("g")
     assert p.block("g") is None and ("x", "g") not in p.links and ("g", "l") not in p.links
     p.restore_block(memo)
     assert p.to_dict() == before
-    assert seen == ["block_removed", "block_added"]
+    assert seen == ["BlockRemoved", "BlockAdded"]
     ok, why = p.can_link("y", "x")
     assert not ok and "takes no input" in why
     ok, why = p.can_link("y", "g")

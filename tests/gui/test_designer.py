@@ -209,7 +209,8 @@ def test_port_drag_hint_says_why_while_hovering(qtbot):
     port = w.scene.blocks["a"].out_port
     w.scene.begin_wire(port, port.scenePos())
     w.scene.update_wire(w.scene.blocks["x"].sceneBoundingRect().center())
-    assert w.scene._wire.ok is False and "takes no input" in w.scene._wire.hint
+    draft = w.scene.interaction.draft  # the NewLinkInteraction's wire
+    assert draft.ok is False and "takes no input" in draft.hint
     assert w.scene.blocks["x"].link_target == "bad"
     w.scene.end_wire(QPointF(5000, 5000))  # released on empty canvas: nothing happens
     assert w.scene.blocks["x"].link_target is None and not w.scene.wiring
@@ -346,8 +347,13 @@ def test_copy_paste_between_two_windows(qtbot):
     ids2 = a.paste()
     assert ids2 == ["gru1", "lstm1"] and ("gru1", "lstm1") in a.project.links
     assert a.project.position("gru1") != a.project.position("g")
+    assert a.undo.undoText() == "Paste 2 block(s)" and sorted(a.scene.selected_block_ids()) == ["gru1", "lstm1"]
     a.undo.undo()
-    assert a.project.block("gru1") is None
+    assert a.project.block("gru1") is None and "gru1" not in a.scene.blocks
+    a.undo.redo()  # the same ids again, links and items with them
+    assert ("gru1", "lstm1") in a.project.links and ("gru1", "lstm1") in a.scene.links
+    a.undo.undo()
+    assert a.project.links == load_project(SEED).links
     # duplicate keeps links among the copies
     b.scene.select_blocks(["g", "l"])
     dup = b.duplicate()

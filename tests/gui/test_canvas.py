@@ -1,0 +1,105 @@
+"""The canvas package (gui/canvas/): the wire drag as an interaction object, typed model events reaching
+the scene, and colours taken from the theme. Real mouse and key events on the view, offscreen."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from rnn_studio.gui import theme as themes
+from rnn_studio.gui.bridge import BlockAdded, BlockMoved, LinkAdded, ParamChanged, ProjectRenamed
+from rnn_studio.gui.canvas import NewLinkInteraction, WireDraft
+from rnn_studio.gui.commands import AddLink, MoveBlocks, RenameProject, SetParam
+
+from .test_designer import chain, isolated, make_window, viewport_point  # noqa: F401 (isolated: autouse fixture)
+
+CANVAS = Path(__file__).resolve().parents[2] / "gui" / "canvas"
+
+
+def two_blocks(qtbot):
+    return make_window(qtbot, chain(("x", "Input", {"timesteps": 5, "features": 2}), ("g", "GRU", {}), links=[]))
+
+
+def drafts(w) -> list[WireDraft]:
+    return [i for i in w.scene.items() if isinstance(i, WireDraft)]
+
+
+def test_a_port_drag_is_a_new_link_interaction_from_press_to_release(qtbot):
+    w = two_blocks(qtbot)
+    vp = w.view.viewport()
+    a = viewport_point(w, w.scene.blocks["x"].out_point())
+    b = viewport_point(w, w.scene.blocks["g"].sceneBoundingRect().center())
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    assert isinstance(w.scene.interaction, NewLinkInteraction) and len(drafts(w)) == 1
+    QTest.mouseMove(vp, a + QPoint(0, 8))
+    QTest.mouseMove(vp, b)
+    assert w.scene.blocks["g"].link_target == "ok" and w.view.wire_hint[0] == "Link 'x' \u2192 'g'"
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+    assert w.project.links == [("x", "g")] and ("x", "g") in w.scene.links
+    assert w.scene.interaction is None and drafts(w) == [] and w.scene.blocks["g"].link_target is None
+    assert w.undo.undoText() == "Link 'x' \u2192 'g'" and w.view.wire_hint[0] == ""
+
+
+def test_escape_cancels_the_wire_and_the_block_does_not_move(qtbot):
+    w = two_blocks(qtbot)
+    vp = w.view.viewport()
+    before = w.project.position("x")
+    a = viewport_point(w, w.scene.blocks["x"].out_point())
+    b = viewport_point(w, w.scene.blocks["g"].sceneBoundingRect().center())
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    QTest.mouseMove(vp, b)
+    w.view.setFocus()
+    QTest.keyClick(w.view, Qt.Key.Key_Escape)
+    assert w.scene.interaction is None and drafts(w) == [] and w.scene.blocks["g"].link_target is None
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+    assert w.project.links == [] and w.project.position("x") == before and not w.undo.canUndo()
+
+
+def test_removing_the_wire_s_block_ends_the_drag(qtbot):
+    w = two_blocks(qtbot)
+    port = w.scene.blocks["x"].out_port
+    w.scene.begin_wire(port, port.scenePos())
+    assert w.scene.wiring
+    w.project.remove_block("x")
+    assert not w.scene.wiring and drafts(w) == []
+
+
+def test_the_scene_follows_typed_events(qtbot):
+    w = two_blocks(qtbot)
+    seen = []
+    w.bridge.edited.connect(seen.append)
+    w.push(AddLink(w.project, "x", "g", bridge=w.bridge))
+    w.push(SetParam(w.project, "g", "units", 7, bridge=w.bridge))
+    w.push(MoveBlocks(w.project, {"g": (w.project.position("g"), (320.0, 400.0))}, bridge=w.bridge))
+    w.push(RenameProject(w.project, "renamed", bridge=w.bridge))
+    assert seen == [LinkAdded("x", "g"), ParamChanged("g", "units"), BlockMoved("g"), ProjectRenamed("renamed")]
+    assert ("x", "g") in w.scene.links and w.scene.blocks["g"].params["units"] == 7
+    assert (w.scene.blocks["g"].pos().x(), w.scene.blocks["g"].pos().y()) == (320.0, 400.0)
+    assert w.windowTitle().startswith("renamed")
+    w.scene.select_blocks(["g"])
+    assert w.inspector.fields["units"].widget.value() == 7
+    w.undo.undo()  # rename
+    w.undo.undo()  # move
+    w.undo.undo()  # param: the inspector follows the event too
+    assert w.inspector.fields["units"].widget.value() == w.project.block("g").resolved()["units"]
+    w.undo.undo()
+    w.undo.redo()
+    assert isinstance(seen[-1], LinkAdded) and BlockAdded not in map(type, seen)
+
+
+def test_canvas_colours_come_from_the_theme():
+    literal = re.compile(r"[\"']#[0-9a-fA-F]{3,8}[\"']|QColor\(\s*\d")  # "#ffffff", QColor(0, 0, 0, 28)
+    offenders = [
+        f"{path.name}:{n}: {line.strip()}"
+        for path in sorted(CANVAS.glob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if literal.search(line)
+    ]
+    assert offenders == []
+    for t in (themes.LIGHT, themes.DARK):  # the roles the canvas paints with exist in both themes
+        for role in ("header_text", "badge_text", "shadow", "block", "wire", "error", "ok", "accent"):
+            assert t.color(role).isValid(), (t.name, role)
+    assert themes.DARK.color("shadow").alpha() > themes.LIGHT.color("shadow").alpha() > 0
