@@ -161,11 +161,6 @@ def _check_inputs(project, opset: int, path: Path, meta, include_normalization: 
     problems = opset_problems(project, opset)
     if problems:
         raise ExportError(problems[0])
-    from rnn_studio.engine.compile import masked_export_problem
-
-    masked = masked_export_problem(project, res, "ONNX")
-    if masked:
-        raise ExportError(masked)
     check_writable(path)
     shape = res.input_shape()
     assert shape is not None  # a valid design has an Input
