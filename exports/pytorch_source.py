@@ -225,7 +225,9 @@ def _class_lines(project, res, cls: str, x_name: str, result: str, body: _Body) 
     return lines
 
 
-def _footer(cls: str, weights_name: str, res) -> list[str]:
+def _footer(cls: str, weights_name: str, res, tokens: int | None = None) -> list[str]:
+    shape = f"2, {res.input_shape()[1] or 16}, {res.input_shape()[2]}"
+    example = f"torch.randint(0, {tokens}, ({shape}))  # token ids" if tokens else f"torch.randn({shape})"
     return [
         "",
         'def load(weights=None, map_location="cpu"):',
@@ -238,7 +240,7 @@ def _footer(cls: str, weights_name: str, res) -> list[str]:
         "",
         'if __name__ == "__main__":',
         "    model = load()",
-        f"    x = torch.randn(2, {res.input_shape()[1] or 16}, {res.input_shape()[2]})",
+        f"    x = {example}",
         "    with torch.no_grad():",
         '        print("input", tuple(x.shape), "-> output", tuple(model(x).shape))',
     ]
@@ -272,7 +274,9 @@ def generate_source(
             "",
         ]
     lines += _class_lines(project, res, cls, x_name, result, body)
-    lines += _footer(cls, weights_name, res)
+    from rnn_studio.engine.compile import token_vocabulary
+
+    lines += _footer(cls, weights_name, res, token_vocabulary(project, res))
     return "\n".join(lines) + "\n", state
 
 
