@@ -85,8 +85,8 @@ def test_the_masked_example_exports_to_onnx_verified_on_padded_batches(tmp_path,
     assert "FAIL" not in out and "onnxruntime vs PyTorch" in out
 
 
-def test_token_designs_refuse_csv_and_demo_data_by_name(tmp_path):
-    (tmp_path / "ids.csv").write_text("a,y\n1,0\n2,1\n")
-    for spec in (DataSpec(path=str(tmp_path / "ids.csv")), DataSpec(demo="sine")):
+def test_token_designs_refuse_demo_and_other_data_by_name(tmp_path):
+    (tmp_path / "ids.tsv").write_text("a\ty\n1\t0\n2\t1\n")  # CSV of ids: tests/engine/test_token_csv.py
+    for spec in (DataSpec(path=str(tmp_path / "ids.tsv")), DataSpec(demo="sine")):
         with pytest.raises(DataError, match=r"^the design's Input takes integer token ids \(dtype=int64\): give "):
             load_dataset(spec, load_project(EXAMPLE))
