@@ -308,3 +308,13 @@ def test_an_all_padding_sequence_keeps_the_zero_state_as_in_keras():
     with torch.no_grad():
         state = model.blocks["l"](model.blocks["e"](ids), mask=ids[..., 0] != 0)
     assert torch.equal(state[0], torch.zeros(6)) and state[1].abs().sum() > 0
+
+
+def test_a_one_way_layer_with_zero_output_for_mask_is_refused_by_name(tmp_path):
+    inputs = keras.Input((7, 2))
+    x = layers.GRU(3, return_sequences=True, zero_output_for_mask=True, name="g")(layers.Masking()(inputs))
+    keras.Model(inputs, x).save(tmp_path / "zeros.keras")
+    from rnn_studio.engine.importers import ImportRefused
+
+    with pytest.raises(ImportRefused, match=r"^layer 'g' \(GRU\): zero_output_for_mask=True is not supported: "):
+        import_model(tmp_path / "zeros.keras")
