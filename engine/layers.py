@@ -115,11 +115,11 @@ class Recurrent(nn.Module):
             seq = out
         if not self.return_sequences:
             kept = (lengths > 0).to(seq.dtype)  # an all-padding sequence keeps the zero state
-            forward = self._steps(seq[..., :units], (lengths - 1).clamp(min=0))[:, 0] * kept  # (B, H): step length-1
+            forward = self._steps(seq[..., :units], self._at_least_0(lengths - 1))[:, 0] * kept  # (B, H): step length-1
             if self.bidirectional:  # the backward state after the first real step: position 0
                 return merge_pair(forward, seq[:, 0, units:] * kept, self.merge_mode)  # (B, 2H) or (B, H)
             return forward  # (B, H)
-        out = self._steps(seq, (seen - 1).clamp(min=0))  # each real step's output back at its place (B, T, D*H)
+        out = self._steps(seq, self._at_least_0(seen - 1))  # each real step's output back at its place (B, T, D*H)
         if self.bidirectional:  # Keras' Bidirectional: zeros at masked steps
             out = out * mask.unsqueeze(-1).to(out.dtype)
             if self.merge_mode != "concat":
@@ -127,6 +127,10 @@ class Recurrent(nn.Module):
                 return merge_pair(f, b, self.merge_mode)
             return out
         return out * (seen > 0).unsqueeze(-1).to(out.dtype)  # one way: a masked step repeats the last output
+
+    @staticmethod
+    def _at_least_0(idx):  # max(idx, 0) as a Where: ONNX Clip takes integers only from opset 12
+        return torch.where(idx > 0, idx, torch.zeros_like(idx))
 
     @staticmethod
     def _steps(x, idx):  # x (B, T, F) at steps idx (B, T') per sample: (B, T', F)

@@ -318,3 +318,14 @@ def test_a_one_way_layer_with_zero_output_for_mask_is_refused_by_name(tmp_path):
 
     with pytest.raises(ImportRefused, match=r"^layer 'g' \(GRU\): zero_output_for_mask=True is not supported: "):
         import_model(tmp_path / "zeros.keras")
+
+
+def test_a_masked_design_below_opset_11_is_refused_by_name(tmp_path):
+    from rnn_studio.exports import ExportError
+
+    model = engine.build_model(_token_design()).eval()
+    with pytest.raises(ExportError, match=r"^LSTM 'l' needs opset 11 or later \(skipping padded steps uses CumSum"):
+        export_onnx(model, _token_design(), tmp_path / "m.onnx", opset=10)
+    assert not (tmp_path / "m.onnx").exists()
+    rep = export_onnx(model, _token_design(), tmp_path / "m.onnx", opset=11)
+    assert rep.passed, rep.message
