@@ -168,8 +168,8 @@ def sample_input(
 
 
 def padding_value(project) -> float | None:
-    """The value a masked design's padded steps hold (0 for token ids; the Masking block's mask_value when it
-    reads the Input), or None when no recurrent block honours a padding mask."""
+    """The value a masked design's padded steps hold (0 for token ids; the mask-making block's mask_value when
+    it reads the Input), or None when no recurrent block honours a padding mask."""
     from rnn_studio.engine import check
     from rnn_studio.engine.compile import masked_recurrent_blocks
 
@@ -178,9 +178,10 @@ def padding_value(project) -> float | None:
     if not masked:
         return None
     source = {b.id: b for b in project.blocks}[next(iter(masked.values()))]
-    if source.type == "Masking" and project.inputs_of(source.id) == [res.input_id]:
-        return float(source.resolved()["mask_value"])
-    return 0.0
+    params = source.resolved()
+    if "mask_value" in params and project.inputs_of(source.id) == [res.input_id]:  # marks steps equal to it
+        return float(params["mask_value"])
+    return 0.0  # token id 0 (Embedding mask_zero)
 
 
 def cases_for(input_shape, trace_length: int) -> list[tuple[int, int]]:

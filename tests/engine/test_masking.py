@@ -329,3 +329,18 @@ def test_a_masked_design_below_opset_11_is_refused_by_name(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
     rep = export_onnx(model, _token_design(), tmp_path / "m.onnx", opset=11)
     assert rep.passed, rep.message
+
+
+def test_export_verification_pads_with_the_masking_value(tmp_path):
+    from rnn_studio.exports.verify import padding_value, sample_input
+
+    design = _masked_design("GRU", False)
+    design.block("m").params["mask_value"] = -1.0
+    assert padding_value(design) == -1.0 and padding_value(_token_design()) == 0.0
+    assert padding_value(_token_design(mask_zero=False)) is None  # nothing masked: plain random samples
+    x = sample_input(7, 9, 3, 0, padding=-1.0)
+    padded = (x == -1.0).all(dim=-1)
+    assert padded.any() and not padded.all() and (x[0, 6:] == -1.0).all()  # trailing padding in sample 0
+    torch.manual_seed(0)
+    rep = export_onnx(engine.build_model(design).eval(), design, tmp_path / "m.onnx")
+    assert rep.passed and rep.max_abs_diff < ATOL, rep.message
