@@ -4,7 +4,8 @@
 
 1. `onnx.checker.check_model(full_check=True)` (types and shapes inferred through the whole graph).
 2. Structure: every recurrent block became native ONNX GRU/LSTM/RNN nodes (one per stacked layer,
-   bidirectional where the block is), GRU nodes carry linear_before_reset=1 (PyTorch's GRU), and the
+   bidirectional where the block is; one forward node per direction where the block honours a mask),
+   GRU nodes carry linear_before_reset=1 (PyTorch's GRU), and the
    graph holds no Loop/Scan (an unrolled or looped recurrence).
 3. onnxruntime (CPU) against the module in eval mode on the same random inputs: batch 1 and an odd
    batch (7), and, where time is dynamic, several lengths (1, 3, the trace length, 37). A design whose
@@ -108,7 +109,8 @@ def structure_problems(model_proto, project) -> list[str]:
     for op in RECURRENT_OPS:
         if ops.get(op, 0) != want["all"].get(op, 0):
             problems.append(
-                f"expected {want['all'].get(op, 0)} native {op} node(s) (one per stacked layer), found {ops.get(op, 0)}"
+                f"expected {want['all'].get(op, 0)} native {op} node(s) (one per stacked layer; per direction where "
+                f"a mask is honoured), found {ops.get(op, 0)}"
             )
         if got_bidir.get(op, 0) != want["bidirectional"].get(op, 0):
             problems.append(
