@@ -141,21 +141,6 @@ def _known(shape: Shape | None) -> Shape:
     return shape
 
 
-def masked_export_problem(project: Project, result: CheckResult, what: str) -> str | None:
-    """One line refusing an export (`what`: "ONNX", "PyTorch source") of a design whose recurrent blocks honour a
-    padding mask: the exporters cannot carry per-sample lengths, and an export that ignored them would differ."""
-    masked = masked_recurrent_blocks(project, result)
-    if not masked:
-        return None
-    bid, source = next(iter(masked.items()))
-    blocks = {b.id: b for b in project.blocks}
-    return (
-        f"{blocks[bid].type} '{bid}' skips the padded steps that {blocks[source].type} '{source}' masks, and the "
-        f"{what} export cannot carry per-sequence lengths yet (docs/project-format.md, Masking): export a design "
-        f"without the mask, or use the run's checkpoint with RNN Studio"
-    )
-
-
 def token_vocabulary(project: Project, result: CheckResult) -> int | None:
     """For a design whose Input takes integer token ids: the ids every token reader accepts ([0, this));
     None for float input. Exports draw their sample inputs from it."""

@@ -596,10 +596,15 @@ def load_dataset(spec: DataSpec, project, *, meta: RunMeta | None = None, split:
     from .shapes import check
 
     tokens = token_vocabulary(project, check(project))
+    if tokens is not None and spec.path is not None and Path(spec.path).suffix.lower() == ".csv":
+        from .tokens import token_csv_dataset  # one row of token ids per sequence (engine/tokens.py)
+
+        return token_csv_dataset(Path(spec.path), spec, in_shape, out_shape, task, meta, split, tokens)
     if tokens is not None and (spec.demo is not None or Path(spec.path or "").suffix.lower() != ".npz"):
         raise DataError(
             "the design's Input takes integer token ids (dtype=int64): give them as a .npz with X "
-            "(N, T) of ids padded with 0 and y (demo series and CSV files hold no token ids)"
+            "(N, T) of ids padded with 0 and y, or a .csv with one row of ids per sequence and a label "
+            "column (demo series hold no token ids)"
         )
     if spec.demo is not None and task == "classification":
         raise DataError(

@@ -89,36 +89,67 @@ class Recurrent(nn.Module):
         return h[-1]  # (B, H)
 
     def _masked(self, x, mask):
-        """Keras masking: masked steps are skipped. The real steps move to the front (in time order) and run
-        as a packed batch, so each sequence's last state is its last real step's and the reverse direction
-        starts there, not at the padding; sequence outputs go back to their steps, zeros at masked ones."""
-        steps = x.shape[1]
-        lengths = mask.sum(dim=1)  # (B,)
-        t = torch.arange(steps, device=x.device).unsqueeze(0)
-        key = (~mask).to(torch.int64) * steps + t  # real steps first, each group in time order
-        order = torch.topk(key, steps, dim=1, largest=False, sorted=True).indices  # (B, T)
-        if self.go_backwards:  # the real steps in reverse, still in front
-            real = t < lengths.unsqueeze(1)
-            order = torch.gather(order, 1, torch.where(real, lengths.unsqueeze(1) - 1 - t, t))
-        front = torch.gather(x, 1, order.unsqueeze(-1).expand(-1, -1, x.shape[2]))
-        packed = nn.utils.rnn.pack_padded_sequence(
-            front, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-        )
-        out, h = self.rnn(packed)
-        if self.is_lstm:
-            h = h[0]
-        if not self.return_sequences:
-            h = h * (lengths > 0).to(h.dtype).unsqueeze(-1)  # an all-padding sequence keeps the zero state
+        """Keras masking, without packed sequences (so the ONNX export carries it): masked steps are skipped.
+        The real steps move to the front in time order (a scatter: trailing, leading and inner padding alike),
+        and each direction runs over the padded batch from the zero state: the forward one's last state is
+        its output at step length-1; the backward one reads each sequence reversed within its own length
+        (idx[t] = length-1-t for t < length, else t), so it starts at the last real step, and is reversed back.
+        Padding sits after every sequence's real steps and never reaches the states that are read."""
+        if self.go_backwards:  # Keras reverses the steps and the mask, then skips the masked ones
+            x, mask = torch.flip(x, dims=[1]), torch.flip(mask, dims=[1])
+        real = mask.to(torch.int64)  # (B, T)
+        seen = torch.cumsum(real, dim=1)  # real steps up to and including t
+        lengths = seen[:, -1:]  # (B, 1)
+        front = torch.where(mask, seen - 1, lengths + torch.cumsum(1 - real, dim=1) - 1)  # where step t goes
+        seq = torch.zeros_like(x).scatter(1, front.unsqueeze(-1).expand_as(x), x)  # real steps first
+        t = torch.arange(x.shape[1], device=x.device).unsqueeze(0)  # (1, T)
+        within = torch.where(t < lengths, lengths - 1 - t, t)  # reverses each sequence within its length
+        units = self.rnn.hidden_size
+        for layer in range(self.rnn.num_layers):
+            out = self._direction(seq, layer, "")  # (B, T, H)
             if self.bidirectional:
-                return merge_pair(h[-2], h[-1], self.merge_mode)  # (B, 2H) or (B, H)
-            return h[-1]  # (B, H)
-        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=steps)  # (B, T, D*H)
-        out = out * (t < lengths.unsqueeze(1)).unsqueeze(-1)
-        placed = torch.zeros_like(out).scatter(1, order.unsqueeze(-1).expand(-1, -1, out.shape[2]), out)
-        if self.bidirectional and self.merge_mode != "concat":
-            f, b = placed.chunk(2, dim=-1)
-            return merge_pair(f, b, self.merge_mode)
-        return placed
+                back = self._direction(self._steps(seq, within), layer, "_reverse")
+                out = torch.cat([out, self._steps(back, within)], dim=-1)  # (B, T, 2H), aligned in time
+            if layer + 1 < self.rnn.num_layers and self.rnn.dropout > 0:
+                out = F.dropout(out, self.rnn.dropout, self.training)
+            seq = out
+        if not self.return_sequences:
+            kept = (lengths > 0).to(seq.dtype)  # an all-padding sequence keeps the zero state
+            forward = self._steps(seq[..., :units], self._at_least_0(lengths - 1))[:, 0] * kept  # (B, H): step length-1
+            if self.bidirectional:  # the backward state after the first real step: position 0
+                return merge_pair(forward, seq[:, 0, units:] * kept, self.merge_mode)  # (B, 2H) or (B, H)
+            return forward  # (B, H)
+        out = self._steps(seq, self._at_least_0(seen - 1))  # each real step's output back at its place (B, T, D*H)
+        if self.bidirectional:  # Keras' Bidirectional: zeros at masked steps
+            out = out * mask.unsqueeze(-1).to(out.dtype)
+            if self.merge_mode != "concat":
+                f, b = out.chunk(2, dim=-1)
+                return merge_pair(f, b, self.merge_mode)
+            return out
+        return out * (seen > 0).unsqueeze(-1).to(out.dtype)  # one way: a masked step repeats the last output
+
+    @staticmethod
+    def _at_least_0(idx):  # max(idx, 0) as a Where: ONNX Clip takes integers only from opset 12
+        return torch.where(idx > 0, idx, torch.zeros_like(idx))
+
+    @staticmethod
+    def _steps(x, idx):  # x (B, T, F) at steps idx (B, T') per sample: (B, T', F)
+        return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+    def _direction(self, x, layer: int, suffix: str):  # (B, T, F) -> (B, T, H): one direction of one layer
+        rnn = self.rnn
+        names = [f"weight_ih_l{layer}{suffix}", f"weight_hh_l{layer}{suffix}"]
+        if rnn.bias:
+            names += [f"bias_ih_l{layer}{suffix}", f"bias_hh_l{layer}{suffix}"]
+        weights = [getattr(rnn, name) for name in names]
+        h0 = x.new_zeros(1, x.shape[0], rnn.hidden_size)
+        args = (weights, rnn.bias, 1, 0.0, self.training, False, True)  # one layer, one direction, batch first
+        if self.is_lstm:
+            return torch._VF.lstm(x, (h0, h0), *args)[0]
+        if isinstance(rnn, nn.GRU):
+            return torch._VF.gru(x, h0, *args)[0]
+        run = torch._VF.rnn_relu if rnn.nonlinearity == "relu" else torch._VF.rnn_tanh
+        return run(x, h0, *args)[0]
 
 
 class Embedding(nn.Module):

@@ -21,6 +21,7 @@ from .verify import DEFAULT_ATOL, RECURRENT_OPS, op_counts, verify_onnx
 
 MIN_OPSET = 9  # opsets 7-8 export GRU with ConstantFill, which onnxruntime cannot run
 MAX_OPSET = 20  # the TorchScript exporter's highest opset
+MASKED_MIN_OPSET = 11  # a recurrent block honouring a padding mask (engine/layers.py Recurrent._masked)
 TRACE_LENGTH = 8  # length of the example input when time is dynamic
 REPORT_SUFFIX = ".verify.json"
 ExportReport = ExportResult  # its earlier name; scripts that import it keep working
@@ -43,12 +44,17 @@ def opset_problems(project, opset: int) -> list[str]:
             f"opset {opset} is not supported: choose {MIN_OPSET}..{MAX_OPSET} (the TorchScript exporter "
             f"tops out at {MAX_OPSET}; below {MIN_OPSET} GRU/LSTM exports cannot run in onnxruntime)"
         ]
+    from rnn_studio.engine.compile import masked_recurrent_blocks
+
     out = []
     res = check(project)
     blocks = {b.id: b for b in project.blocks}
+    masked = masked_recurrent_blocks(project, res) if res.ok else {}
     for bid in res.order:
         b = blocks[bid]
         need, why = CATALOG[b.type].min_opset(b.resolved()) or (0, "")
+        if bid in masked and need < MASKED_MIN_OPSET:
+            need, why = MASKED_MIN_OPSET, "skipping padded steps uses CumSum and ScatterElements"
         if opset < need:
             out.append(
                 f"{b.type} '{bid}' needs opset {need} or later ({why}); received --opset {opset}: "
@@ -161,11 +167,6 @@ def _check_inputs(project, opset: int, path: Path, meta, include_normalization: 
     problems = opset_problems(project, opset)
     if problems:
         raise ExportError(problems[0])
-    from rnn_studio.engine.compile import masked_export_problem
-
-    masked = masked_export_problem(project, res, "ONNX")
-    if masked:
-        raise ExportError(masked)
     check_writable(path)
     shape = res.input_shape()
     assert shape is not None  # a valid design has an Input

@@ -15,7 +15,7 @@ import inspect
 import keyword
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ._files import check_writable, publish, remove_quietly, temp_path, write_bytes
@@ -93,14 +93,29 @@ def _design_body(model, project, res, names: dict[str, str]) -> _Body:
 
     blocks = {b.id: b for b in project.blocks}
     body = _Body()
+    masks: dict[str, str | None] = {}  # block id -> the variable holding its output's padding mask (Keras')
+    taken = set(names.values())
     for bid in res.order:
         if bid == res.input_id:
             continue
         b = blocks[bid]
         srcs = project.inputs_of(bid)
         ctx = Ctx(bid, b.type, b.resolved(), [res.shapes[s] for s in srcs], srcs, [blocks[s].type for s in srcs])
-        code = CATALOG[b.type].source(ctx, model.blocks[bid])
+        d = CATALOG[b.type]
+        code = d.source(ctx, model.blocks[bid])
         n = names[bid]
+        mask = next((masks[s] for s in srcs if masks.get(s)), None)
+        if d.makes_mask(ctx.params):  # computed from the block's input, before it runs
+            var = f"{n}_mask"
+            while var in taken:
+                var += "_"
+            taken.add(var)
+            body.fwd_lines.append((f"{var} = self.{n}.mask_of({names[srcs[0]]})", "(B, T): True at real steps"))
+            masks[bid] = var
+        else:
+            masks[bid] = mask if d.passes_mask(ctx.params) else None
+        if d.uses_mask and mask and code.forward.endswith(")"):
+            code = replace(code, forward=code.forward[:-1] + f", mask={mask})")
         if code.init is not None:
             body.init_lines.append((f"self.{n} = {code.init}", f"{b.type} '{bid}'"))
         if code.weights is not None:
@@ -210,7 +225,9 @@ def _class_lines(project, res, cls: str, x_name: str, result: str, body: _Body) 
     return lines
 
 
-def _footer(cls: str, weights_name: str, res) -> list[str]:
+def _footer(cls: str, weights_name: str, res, tokens: int | None = None) -> list[str]:
+    shape = f"2, {res.input_shape()[1] or 16}, {res.input_shape()[2]}"
+    example = f"torch.randint(0, {tokens}, ({shape}))  # token ids" if tokens else f"torch.randn({shape})"
     return [
         "",
         'def load(weights=None, map_location="cpu"):',
@@ -223,7 +240,7 @@ def _footer(cls: str, weights_name: str, res) -> list[str]:
         "",
         'if __name__ == "__main__":',
         "    model = load()",
-        f"    x = torch.randn(2, {res.input_shape()[1] or 16}, {res.input_shape()[2]})",
+        f"    x = {example}",
         "    with torch.no_grad():",
         '        print("input", tuple(x.shape), "-> output", tuple(model(x).shape))',
     ]
@@ -234,14 +251,10 @@ def generate_source(
 ) -> tuple[str, dict]:
     """(source text, state_dict keyed for the generated class) for `model` built from `project`."""
     from rnn_studio.engine import check
-    from rnn_studio.engine.compile import masked_export_problem
 
     res = check(project)
     if not res.ok:
         raise ExportError("invalid design: " + res.errors[0].message)
-    masked = masked_export_problem(project, res, "PyTorch source")
-    if masked:
-        raise ExportError(masked)
     assert res.input_id is not None and res.output_id is not None  # a valid design has both
     names = _names([res.input_id] + [bid for bid in res.order if bid != res.input_id])
     cls = _class_name(project.name)
@@ -261,7 +274,9 @@ def generate_source(
             "",
         ]
     lines += _class_lines(project, res, cls, x_name, result, body)
-    lines += _footer(cls, weights_name, res)
+    from rnn_studio.engine.compile import token_vocabulary
+
+    lines += _footer(cls, weights_name, res, token_vocabulary(project, res))
     return "\n".join(lines) + "\n", state
 
 
@@ -336,7 +351,7 @@ def _verify_source(result: ExportResult, source: str, state: dict, core, project
 
     from rnn_studio.engine import check
 
-    from .verify import Case, cases_for, sample_input
+    from .verify import Case, cases_for, padding_value, sample_input
 
     mod = _load_source(source, result.path)
     gen = getattr(mod, _class_name(project.name))()
@@ -348,8 +363,9 @@ def _verify_source(result: ExportResult, source: str, state: dict, core, project
     shape = res.input_shape()
     assert shape is not None  # the design was checked by generate_source
     tokens = token_vocabulary(project, res)
+    padding = padding_value(project)
     for i, (batch, steps) in enumerate(cases_for(shape, 8)):
-        x = sample_input(batch, steps, shape[2], 100 + i, tokens=tokens)
+        x = sample_input(batch, steps, shape[2], 100 + i, tokens=tokens, padding=padding)
         with torch.no_grad():
             want = core(x).double()
             diff = float((gen(x).double() - want).abs().max()) if want.numel() else 0.0

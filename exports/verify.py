@@ -4,10 +4,12 @@
 
 1. `onnx.checker.check_model(full_check=True)` (types and shapes inferred through the whole graph).
 2. Structure: every recurrent block became native ONNX GRU/LSTM/RNN nodes (one per stacked layer,
-   bidirectional where the block is), GRU nodes carry linear_before_reset=1 (PyTorch's GRU), and the
+   bidirectional where the block is; one forward node per direction where the block honours a mask),
+   GRU nodes carry linear_before_reset=1 (PyTorch's GRU), and the
    graph holds no Loop/Scan (an unrolled or looped recurrence).
 3. onnxruntime (CPU) against the module in eval mode on the same random inputs: batch 1 and an odd
-   batch (7), and, where time is dynamic, several lengths (1, 3, the trace length, 37). The max
+   batch (7), and, where time is dynamic, several lengths (1, 3, the trace length, 37). A design whose
+   recurrent blocks honour a padding mask gets padded sequences of mixed lengths (sample_input). The max
    absolute difference per case is recorded; a case fails above `atol` (1e-4 for fp32).
 """
 
@@ -52,8 +54,10 @@ class Verification:
 def expected_recurrent_nodes(project) -> dict[str, Counter]:
     """{"all": Counter(op -> nodes), "bidirectional": Counter(op -> nodes)} the design should export to."""
     from rnn_studio.engine import check
+    from rnn_studio.engine.compile import masked_recurrent_blocks
 
     res = check(project)
+    masked = masked_recurrent_blocks(project, res) if res.ok else {}
     blocks = {b.id: b for b in project.blocks}
     total: Counter[str] = Counter()
     bidir: Counter[str] = Counter()
@@ -62,9 +66,12 @@ def expected_recurrent_nodes(project) -> dict[str, Counter]:
         op = CATALOG[b.type].onnx_op
         if op:
             p = b.resolved()
-            total[op] += p["num_layers"]
-            if p["bidirectional"]:
-                bidir[op] += p["num_layers"]
+            if bid in masked:  # one forward node per direction and layer, each reading its own step order
+                total[op] += p["num_layers"] * (2 if p["bidirectional"] else 1)
+            else:
+                total[op] += p["num_layers"]
+                if p["bidirectional"]:
+                    bidir[op] += p["num_layers"]
     return {"all": total, "bidirectional": bidir}
 
 
@@ -102,7 +109,8 @@ def structure_problems(model_proto, project) -> list[str]:
     for op in RECURRENT_OPS:
         if ops.get(op, 0) != want["all"].get(op, 0):
             problems.append(
-                f"expected {want['all'].get(op, 0)} native {op} node(s) (one per stacked layer), found {ops.get(op, 0)}"
+                f"expected {want['all'].get(op, 0)} native {op} node(s) (one per stacked layer; per direction where "
+                f"a mask is honoured), found {ops.get(op, 0)}"
             )
         if got_bidir.get(op, 0) != want["bidirectional"].get(op, 0):
             problems.append(
@@ -126,18 +134,56 @@ def make_session(path_or_bytes, threads: int | None = None):
     )
 
 
-def sample_input(batch: int, time: int, features: int, seed: int, mean=None, std=None, tokens: int | None = None):
+def sample_input(
+    batch: int,
+    time: int,
+    features: int,
+    seed: int,
+    mean=None,
+    std=None,
+    tokens: int | None = None,
+    padding: float | None = None,
+):
     """A reproducible random input; in raw units when normalization is folded into the graph. `tokens`: the
-    design takes integer token ids below this (engine.compile.token_vocabulary), 0 (padding) included."""
+    design takes integer token ids below this (engine.compile.token_vocabulary), 0 (padding) included.
+    `padding` (padding_value): the design masks steps equal to it, so the samples get padded sequences of
+    mixed lengths: trailing padding, and leading padding in every third sample (lengths 0..time)."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
     if tokens is not None:
-        return torch.randint(0, tokens, (batch, time, features), generator=g, dtype=torch.int64)
-    x = torch.randn(batch, time, features, generator=g)
-    if mean is not None and std is not None:
-        x = x * torch.tensor(std, dtype=torch.float32) + torch.tensor(mean, dtype=torch.float32)
+        x = torch.randint(1 if padding is not None else 0, max(tokens, 2), (batch, time, features), generator=g)
+        x = x.clamp(max=tokens - 1)
+    else:
+        x = torch.randn(batch, time, features, generator=g)
+        if mean is not None and std is not None:
+            x = x * torch.tensor(std, dtype=torch.float32) + torch.tensor(mean, dtype=torch.float32)
+    if padding is not None:
+        lengths = torch.randint(0, time + 1, (batch,), generator=g).tolist()
+        lengths[0] = time - time // 3  # the first sample: trailing padding whenever time >= 3
+        for i, n in enumerate(lengths):
+            if i % 3 == 2:
+                x[i, : time - n] = padding  # leading padding
+            else:
+                x[i, n:] = padding
     return x
+
+
+def padding_value(project) -> float | None:
+    """The value a masked design's padded steps hold (0 for token ids; the mask-making block's mask_value when
+    it reads the Input), or None when no recurrent block honours a padding mask."""
+    from rnn_studio.engine import check
+    from rnn_studio.engine.compile import masked_recurrent_blocks
+
+    res = check(project)
+    masked = masked_recurrent_blocks(project, res) if res.ok else {}
+    if not masked:
+        return None
+    source = {b.id: b for b in project.blocks}[next(iter(masked.values()))]
+    params = source.resolved()
+    if "mask_value" in params and project.inputs_of(source.id) == [res.input_id]:  # marks steps equal to it
+        return float(params["mask_value"])
+    return 0.0  # token id 0 (Embedding mask_zero)
 
 
 def cases_for(input_shape, trace_length: int) -> list[tuple[int, int]]:
@@ -188,11 +234,12 @@ def verify_onnx(
         v.message = f"onnxruntime cannot load the model: {str(e).splitlines()[0]}"
         return v
     features = input_shape[2]
+    padding = padding_value(project) if project is not None else None
     was_training = module.training
     module.eval()
     try:
         for i, (batch, time) in enumerate(cases_for(input_shape, trace_length)):
-            x = sample_input(batch, time, features, seed + i, input_mean, input_std, tokens)
+            x = sample_input(batch, time, features, seed + i, input_mean, input_std, tokens, padding)
             with torch.no_grad():
                 ref = module(x).detach().cpu().numpy()
             try:

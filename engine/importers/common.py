@@ -234,3 +234,36 @@ def import_model(path: str | Path) -> ImportedModel:
     raise ImportRefused(
         f"{p}: unknown model file type {suffix or '(none)'!r}: import reads .keras (Keras 3) and .onnx files"
     )
+
+
+def fine_tune_note(run: str | Path) -> str | None:
+    """One line for `train --init-from RUN` when RUN is an import (summary stop_reason "imported") whose
+    design reads float values: the new run fits its normalization on its own training split as every run
+    does, so the imported weights first see inputs scaled differently from what their source fed them.
+    None for trained runs and token-id designs (ids are never normalized)."""
+    from ..blocks import is_token_input
+    from ..checkpoints import load_checkpoint
+    from ..project import load_project
+
+    run = Path(run)
+    try:
+        summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+        project = load_project(run / "project.rnn.json")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict) or summary.get("stop_reason") != "imported":
+        return None
+    if any(b.type == "Input" and is_token_input(b.resolved()) for b in project.blocks):
+        return None
+    try:
+        meta = load_checkpoint(run / "checkpoints" / "best.pt").get("meta") or {}
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint is reported by the trainer itself
+        meta = {}
+    identity = all(v == 0 for v in meta.get("x_mean") or [0]) and all(v == 1 for v in meta.get("x_std") or [1])
+    fed = "raw values (identity normalization)" if identity else "values normalized with its source's statistics"
+    return (
+        f"note: {run.name} is an imported model that was fed {fed}; this new run fits the normalization on "
+        f"its own training split as every run does (x' = (x - mean) / std per feature, and the target for "
+        f"regression), fine-tunes the imported weights on those values, and saves them in its checkpoint for "
+        f"evaluate / predict / export (docs/import.md)"
+    )

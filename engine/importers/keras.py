@@ -278,6 +278,13 @@ def _check_masks(layers: list[dict], ids: dict[str, str], builder: DesignBuilder
                 f"{'with' if keras_masked else 'without'} a padding mask, which the design cannot "
                 f"reproduce from its Embedding(mask_zero) / Masking blocks: please report this file"
             )
+        cfg = layer.get("config", {})
+        if bid in masked and cfg.get("zero_output_for_mask") and cfg.get("return_sequences"):
+            raise ImportRefused(  # a one-way block repeats the last output at padded steps (Keras' default)
+                f"layer '{name}' ({layer.get('class_name')}): zero_output_for_mask=True is not supported: a "
+                f"one-way recurrent block repeats its last output at padded steps, as Keras does by default; "
+                f"re-save with zero_output_for_mask=False (or wrap it in Bidirectional, which gives zeros)"
+            )
 
 
 def _unknown_source(src: str, lname: str):

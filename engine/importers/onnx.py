@@ -250,6 +250,9 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
         raise ImportRefused(f"{path}: its embedded design does not check: {res.errors[0].message}")
     builder = DesignBuilder(project.name)
     builder.project = project
+    from ..compile import masked_recurrent_blocks
+
+    masked = masked_recurrent_blocks(project, res)
     recurrent = [n for n in graph.nodes if n.op_type in RECURRENT_OPS]
     linear = _linear_ops(graph)
     norms = [n for n in graph.nodes if n.op_type == "LayerNormalization"]
@@ -263,11 +266,20 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
         p = block.resolved()
         if block.type in ("GRU", "LSTM", "SimpleRNN"):
             spec = None
+            # a masked block exports one forward node per direction and layer (forward, then backward)
+            per_layer = 2 if bid in masked and p["bidirectional"] else 1
             for _ in range(p["num_layers"]):
-                if not recurrent:
-                    raise ImportRefused(f"{path}: fewer recurrent nodes than the embedded design needs")
-                node = recurrent.pop(0)
-                one = _rnn_spec(node, graph.consts, _where(node))
+                one = None
+                for _ in range(per_layer):
+                    if not recurrent:
+                        raise ImportRefused(f"{path}: fewer recurrent nodes than the embedded design needs")
+                    node = recurrent.pop(0)
+                    half = _rnn_spec(node, graph.consts, _where(node))
+                    if one is None:
+                        one = half
+                    else:
+                        one.layers[0] += half.layers[0]
+                assert one is not None  # per_layer >= 1
                 spec = one if spec is None else spec
                 if spec is not one:
                     spec.layers += one.layers

@@ -9,6 +9,12 @@ recognised is refused by name and type.
     _RnnY         Y of a recurrent node (stage 0: (T, D, B, H); 1: (T, B, D, H); 2: (T, B, D*H))
     _RnnH         stacked final states (L*D, B, H): entries (group, layer, direction)
     _HState       one final state (B, H)
+    _RnnYDir      one direction of a bidirectional Y (tf2onnx: Slice on the direction axis, Squeeze, Transpose)
+
+Keras models converted by tf2onnx use the same ONNX recurrent operators (their rewriters fold Keras' gate
+order into W / R / B) with other glue: Y_h / Y sliced per direction (Slice on axis 0 / 1, then Squeeze)
+and joined by Concat / Add / Mul as Keras' Bidirectional merges them, Dense as MatMul + Add; the patterns
+below take both spellings.
 """
 
 from __future__ import annotations
@@ -83,7 +89,17 @@ class _HState:
     direction: int
 
 
-_DATA = (_Seq, _Vec, _TimeMajor, _RnnY, _RnnH, _HState, _ChannelsFirst)
+@dataclass
+class _RnnYDir:
+    """One direction of a bidirectional node's Y, sliced out as tf2onnx does (stage 0: (T, 1, B, H) from
+    Slice on axis 1; 2: (T, B, H) after Squeeze; 3: (B, T, H) after the Transpose back to batch-first)."""
+
+    group: _Group
+    direction: int
+    stage: int
+
+
+_DATA = (_Seq, _Vec, _TimeMajor, _RnnY, _RnnH, _HState, _RnnYDir, _ChannelsFirst)
 
 
 class PatternReader(ChannelsFirstPatterns):
@@ -149,6 +165,8 @@ class PatternReader(ChannelsFirstPatterns):
                 return _Seq(v.block)
             if isinstance(v, _RnnY) and v.stage == 2 and v.layer == len(v.group.spec.layers) - 1:
                 return _Seq(self._materialize(v.group, sequences=True, node=node))
+        if perm == [1, 0, 2] and isinstance(v, _RnnYDir) and v.stage == 2:
+            return _RnnYDir(v.group, v.direction, 3)
         if perm == [0, 2, 1, 3] and isinstance(v, _RnnY) and v.stage == 0:
             return _RnnY(v.group, v.layer, 1)
         return None
@@ -166,6 +184,8 @@ class PatternReader(ChannelsFirstPatterns):
             return _RnnY(v.group, v.layer, 2)
         if isinstance(v, _RnnH) and len(v.entries) == 1 and axes == [0]:
             return _HState(*v.entries[0])
+        if isinstance(v, _RnnYDir) and v.stage == 0 and axes == [1]:
+            return _RnnYDir(v.group, v.direction, 2)
         return None
 
     def _axes(self, node) -> list[int] | None:
@@ -228,6 +248,8 @@ class PatternReader(ChannelsFirstPatterns):
             return _RnnH([e for v in ins for e in v.entries])
         if all(isinstance(v, _HState) for v in ins) and axis in (-1, 1):
             return _Vec(self._state_vec(ins, "concat", node))
+        if all(isinstance(v, _RnnYDir) for v in ins) and axis in (-1, 2):
+            return self._halves(ins, node, "concat")
         if all(isinstance(v, (_Seq, _Vec)) for v in ins) and len({type(v) for v in ins}) == 1:
             rank = 3 if isinstance(ins[0], _Seq) else 2
             if axis in (-1, rank - 1):
@@ -248,14 +270,33 @@ class PatternReader(ChannelsFirstPatterns):
 
     def _op_Slice(self, node, ins):
         v = ins[0]
-        consts = [self._const(n) if n else None for n in node.input[1:]]
-        if not isinstance(v, _RnnH) or any(c is None for c in consts[:3]):
+        a = _attrs(node)
+        if "starts" in a:  # opset < 10: starts / ends / axes are attributes
+            consts = [np.asarray(a["starts"]), np.asarray(a["ends"]), np.asarray(a.get("axes", [0]))]
+        else:
+            consts = [self._const(n) if n else None for n in node.input[1:]]
+        if len(consts) < 3 or any(c is None or np.size(c) != 1 for c in consts[:3]):
             return None
         starts, ends, axes = (int(np.atleast_1d(c)[0]) for c in consts[:3])
         steps = int(np.atleast_1d(consts[3])[0]) if len(consts) > 3 and consts[3] is not None else 1
-        if axes != 0 or steps != 1:
+        if steps != 1:
             return None
-        return _RnnH(v.entries[slice(starts, ends)])
+        if isinstance(v, _RnnH) and axes == 0:
+            return _RnnH(v.entries[slice(starts, ends)])
+        last = isinstance(v, _RnnY) and v.layer == len(v.group.spec.layers) - 1
+        if last and v.stage == 0 and axes == 1 and v.group.spec.bidirectional and (starts, ends) in ((0, 1), (1, 2)):
+            return _RnnYDir(v.group, starts, 0)  # tf2onnx: one direction's Y, (T, 1, B, H)
+        return None
+
+    def _halves(self, ins, node, mode: str):
+        """A bidirectional layer's sequence from its two directions (forward, then backward) joined as Keras'
+        Bidirectional merges them (tf2onnx keeps that join): concat / sum / mul."""
+        if len(ins) != 2 or not all(isinstance(v, _RnnYDir) and v.stage == 3 for v in ins):
+            return None
+        group = ins[0].group
+        if ins[1].group is not group or [v.direction for v in ins] != [0, 1]:
+            return None
+        return _Seq(self._materialize(group, sequences=True, node=node, merge_mode=mode))
 
     def _last_step(self, v: _Seq, node):
         """out[:, -1] of a one-way recurrent sequence is its last state; of a bidirectional one it is not."""
@@ -365,6 +406,8 @@ class PatternReader(ChannelsFirstPatterns):
         data = [v for v in ins if isinstance(v, _DATA)]
         if all(isinstance(v, _HState) for v in data) and len(data) == 2:
             return _Vec(self._state_vec(data, "sum", node))
+        if all(isinstance(v, _RnnYDir) for v in data) and len(data) == 2:
+            return self._halves(data, node, "sum")
         if len(data) == 1:  # the bias of a MatMul head
             v = data[0]
             bias = self._const(node.input[1 - ins.index(v)])
@@ -390,6 +433,8 @@ class PatternReader(ChannelsFirstPatterns):
         data = [v for v in ins if isinstance(v, _DATA)]
         if len(data) == 2 and all(isinstance(v, _HState) for v in data):
             return _Vec(self._state_vec(data, "mul", node))
+        if len(data) == 2 and all(isinstance(v, _RnnYDir) for v in data):
+            return self._halves(data, node, "mul")
         return None
 
     def _activation(self, node, ins, name: str):

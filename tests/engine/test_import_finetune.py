@@ -79,12 +79,17 @@ def test_train_init_from_imported_run_starts_from_its_weights(tmp_path, capsys):
     )
     out = capsys.readouterr()
     assert code == 0, out.err
+    # the imported run read raw values; the new one normalizes its data as every run does, and says so
+    assert f"note: {run.name} is an imported model that was fed raw values (identity normalization); " in out.err
+    assert "fits the normalization on its own training split" in out.err
     new_run = Path(next(line for line in out.out.splitlines() if line.startswith("run folder:")).split(": ", 1)[1])
     assert new_run.parent == tmp_path / "tuned"
     _, before, _ = load_run(run)
     _, after, _ = load_run(new_run, "last")
     for key, value in before.state_dict().items():  # lr 1e-12: the weights are still the imported ones
         torch.testing.assert_close(after.state_dict()[key], value, atol=1e-6, rtol=0)
+    meta = torch.load(new_run / "checkpoints" / "last.pt", weights_only=False)["meta"]
+    assert meta["x_std"] != [1.0] and meta["x_mean"] != [0.0]  # fitted on the sine data, not the identity
 
 
 @pytest.mark.filterwarnings("ignore")

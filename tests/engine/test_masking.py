@@ -1,7 +1,8 @@
 """Embedding with integer token input, Masking and mask_zero: recurrent layers skip padded steps as Keras
 does (the reverse direction of a bidirectional layer starts at each sequence's last real step; the last
 state is the state at that step). Keras 3 models on the torch backend, imported, compared at 1e-5 on padded
-batches of different lengths; masked designs refuse the exports by name (an honest limit)."""
+batches of different lengths; masked designs export to ONNX and PyTorch source with the same results
+(no packed sequences: gathers built from the lengths)."""
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from rnn_studio import engine
 from rnn_studio.engine import Block, Project, check
 from rnn_studio.engine.importers import import_model, write_import
 from rnn_studio.engine.runs import load_run
-from rnn_studio.exports import ExportError, export_onnx, generate_source
+from rnn_studio.exports import export_onnx
 from tests.engine.test_import_keras import keras  # sets KERAS_BACKEND=torch
 
 layers = keras.layers
@@ -140,23 +141,144 @@ def test_token_input_rules_are_checked_by_name():
     )
 
 
-def test_masked_designs_refuse_exports_by_name_and_unmasked_token_designs_export(tmp_path):
-    model = engine.build_model(_token_design()).eval()
-    for export in (
-        lambda: export_onnx(model, _token_design(), tmp_path / "m.onnx"),
-        lambda: generate_source(model, _token_design()),
-    ):
-        with pytest.raises(ExportError) as e:
-            export()
-        assert str(e.value).startswith("LSTM 'l' skips the padded steps that Embedding 'e' masks, and the ")
-        assert "\n" not in str(e.value)
-    assert not (tmp_path / "m.onnx").exists()
-    plain = engine.build_model(_token_design(mask_zero=False)).eval()
-    rep = export_onnx(plain, _token_design(mask_zero=False), tmp_path / "plain.onnx")  # int64 ids in, verified
-    assert rep.passed and rep.max_abs_diff < 1e-5 and rep.ops.get("LSTM") == 1, rep.message
-    import onnx
+def _masked_design(cell, return_sequences, num_layers=1, merge_mode="concat"):
+    return Project(
+        "masked",
+        [
+            Block("x", "Input", {"timesteps": None, "features": 3}),
+            Block("m", "Masking", {}),
+            Block(
+                "r",
+                cell,
+                {
+                    "units": 4,
+                    "bidirectional": True,
+                    "num_layers": num_layers,
+                    "return_sequences": return_sequences,
+                    "merge_mode": merge_mode,
+                },
+            ),
+        ],
+        [("x", "m"), ("m", "r")],
+    )
 
-    assert onnx.load(str(tmp_path / "plain.onnx")).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+
+def _padded_floats(rng, lengths, steps, features=3, leading=()):
+    x = rng.standard_normal((len(lengths), steps, features)).astype(np.float32)
+    for i, n in enumerate(lengths):
+        if i in leading:
+            x[i, : steps - n] = 0.0
+        else:
+            x[i, n:] = 0.0
+    return x
+
+
+@pytest.mark.parametrize(
+    "cell, return_sequences, num_layers, merge_mode",
+    [("GRU", False, 1, "concat"), ("LSTM", True, 1, "ave"), ("GRU", True, 2, "concat"), ("LSTM", False, 1, "mul")],
+)
+def test_masked_bidirectional_designs_export_to_onnx_equal_to_eager(
+    tmp_path, cell, return_sequences, num_layers, merge_mode
+):
+    import onnxruntime as ort
+    from onnx.reference import ReferenceEvaluator
+
+    design = _masked_design(cell, return_sequences, num_layers, merge_mode)
+    torch.manual_seed(0)
+    model = engine.build_model(design).eval()
+    rep = export_onnx(model, design, tmp_path / "m.onnx")  # verified on padded batches of mixed lengths
+    assert rep.passed and rep.max_abs_diff < ATOL, rep.message
+    assert rep.ops.get(cell) == 2 * num_layers and "Loop" not in rep.ops  # one forward node per direction
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    reference = ReferenceEvaluator(str(tmp_path / "m.onnx"))
+    rng = np.random.default_rng(5)
+    # batch sizes and lengths other than the export's example (2 x 16): trailing, leading, no and all padding
+    for lengths, steps, leading in (([11, 7, 1, 0, 4], 11, (4,)), ([2, 4, 3], 4, ()), ([23], 23, ())):
+        x = _padded_floats(rng, lengths, steps, leading=leading)
+        with torch.no_grad():
+            want = model(torch.from_numpy(x)).numpy()
+        for got in (session.run(None, {"sequence": x})[0], reference.run(None, {"sequence": x})[0]):
+            np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
+    # what a user sees: the padding after a sequence changes nothing in the exported model's last state
+    if not return_sequences:
+        x = _padded_floats(rng, [6], 6)
+        padded = np.concatenate([x, np.zeros((1, 9, 3), np.float32)], axis=1)
+        short, long = session.run(None, {"sequence": x})[0], session.run(None, {"sequence": padded})[0]
+        np.testing.assert_allclose(long, short, atol=ATOL, rtol=0)
+
+
+def test_a_masked_token_design_exports_to_onnx_and_pytorch_source_and_imports_back(tmp_path):
+    import onnxruntime as ort
+
+    from rnn_studio.exports import export_pytorch
+    from rnn_studio.exports.pytorch_source import _load_source
+
+    torch.manual_seed(1)
+    model = engine.build_model(_token_design()).eval()
+    rep = export_onnx(model, _token_design(), tmp_path / "tok.onnx")
+    assert rep.passed and rep.max_abs_diff < ATOL and rep.ops.get("LSTM") == 2, rep.message
+    src = export_pytorch(model, _token_design(), tmp_path / "tok.py")
+    assert src.passed and src.max_abs_diff < 1e-6
+    source = (tmp_path / "tok.py").read_text()
+    assert "e_mask = self.e.mask_of(x)" in source and "self.l(e, mask=e_mask)" in source
+    generated = _load_source(source, str(tmp_path / "tok.py")).load(tmp_path / "tok.pt")
+    ids = _padded_ids(np.random.default_rng(2), 4, 13, 10, [13, 5, 1, 8]).astype(np.int64)[..., None]
+    with torch.no_grad():
+        want = model(torch.from_numpy(ids)).numpy()
+        np.testing.assert_allclose(generated(torch.from_numpy(ids)).numpy(), want, atol=1e-6, rtol=0)
+    session = ort.InferenceSession(str(tmp_path / "tok.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"sequence": ids})[0], want, atol=ATOL, rtol=0)
+    # the export imports back: the same design, the same outputs
+    run = write_import(import_model(tmp_path / "tok.onnx"), tmp_path / "back.rnn.json", tmp_path / "runs")
+    project, back, _ = load_run(run)
+    assert [b.type for b in project.blocks] == ["Input", "Embedding", "LSTM", "Dense"]
+    with torch.no_grad():
+        np.testing.assert_allclose(back(torch.from_numpy(ids)).numpy(), want, atol=ATOL, rtol=0)
+
+
+def test_keras_masked_model_through_import_and_onnx_export_equals_keras(tmp_path):
+    import onnxruntime as ort
+
+    inputs = keras.Input((None,), dtype="int32")
+    x = layers.Embedding(20, 6, mask_zero=True)(inputs)
+    x = layers.Bidirectional(layers.GRU(5))(x)
+    model = keras.Model(inputs, layers.Dense(3, activation="softmax")(x))
+    model.save(tmp_path / "k.keras")
+    run = write_import(import_model(tmp_path / "k.keras"), tmp_path / "k.rnn.json", tmp_path / "runs")
+    assert main_export(run, tmp_path / "k.onnx") == 0
+    session = ort.InferenceSession(str(tmp_path / "k.onnx"), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(6)
+    for lengths, steps in (([12, 3, 7], 12), ([1, 5, 5, 2, 4, 5, 3], 5)):
+        ids = _padded_ids(rng, len(lengths), steps, 20, lengths)
+        want = keras.ops.convert_to_numpy(model(ids, training=False))
+        got = session.run(None, {"sequence": ids.astype(np.int64)[..., None]})[0]
+        np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
+
+
+def main_export(run, out):
+    from rnn_studio.cli import main
+
+    return main(["export", str(run), "-o", str(out)])
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_a_one_way_masked_sequence_repeats_its_last_output_at_padded_steps_as_keras(tmp_path, go_backwards):
+    inputs = keras.Input((7, 2))
+    x = layers.Masking()(inputs)
+    x = layers.GRU(3, return_sequences=True, go_backwards=go_backwards)(x)
+    model = keras.Model(inputs, x)
+    project, ours = _import_run(model, tmp_path, f"oneway{go_backwards}")
+    rng = np.random.default_rng(7)
+    x = _padded_floats(rng, [7, 4, 2, 5], 7, features=2, leading=(3,))
+    x[1, 2] = 0.0  # and a padded step inside a sequence
+    want = keras.ops.convert_to_numpy(model(x, training=False))
+    with torch.no_grad():
+        got = ours(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
+    if not go_backwards:  # Keras' one-way layer carries the last output over the padding (not zeros)
+        np.testing.assert_allclose(got[1, 4:], np.repeat(got[1, 3:4], 3, axis=0), atol=1e-7)
+    rep = export_onnx(ours, project, tmp_path / "oneway.onnx")
+    assert rep.passed and rep.max_abs_diff < ATOL, rep.message
 
 
 def test_the_mask_flows_through_sequences_and_dropout_into_a_go_backwards_layer(tmp_path):
@@ -186,3 +308,39 @@ def test_an_all_padding_sequence_keeps_the_zero_state_as_in_keras():
     with torch.no_grad():
         state = model.blocks["l"](model.blocks["e"](ids), mask=ids[..., 0] != 0)
     assert torch.equal(state[0], torch.zeros(6)) and state[1].abs().sum() > 0
+
+
+def test_a_one_way_layer_with_zero_output_for_mask_is_refused_by_name(tmp_path):
+    inputs = keras.Input((7, 2))
+    x = layers.GRU(3, return_sequences=True, zero_output_for_mask=True, name="g")(layers.Masking()(inputs))
+    keras.Model(inputs, x).save(tmp_path / "zeros.keras")
+    from rnn_studio.engine.importers import ImportRefused
+
+    with pytest.raises(ImportRefused, match=r"^layer 'g' \(GRU\): zero_output_for_mask=True is not supported: "):
+        import_model(tmp_path / "zeros.keras")
+
+
+def test_a_masked_design_below_opset_11_is_refused_by_name(tmp_path):
+    from rnn_studio.exports import ExportError
+
+    model = engine.build_model(_token_design()).eval()
+    with pytest.raises(ExportError, match=r"^LSTM 'l' needs opset 11 or later \(skipping padded steps uses CumSum"):
+        export_onnx(model, _token_design(), tmp_path / "m.onnx", opset=10)
+    assert not (tmp_path / "m.onnx").exists()
+    rep = export_onnx(model, _token_design(), tmp_path / "m.onnx", opset=11)
+    assert rep.passed, rep.message
+
+
+def test_export_verification_pads_with_the_masking_value(tmp_path):
+    from rnn_studio.exports.verify import padding_value, sample_input
+
+    design = _masked_design("GRU", False)
+    design.block("m").params["mask_value"] = -1.0
+    assert padding_value(design) == -1.0 and padding_value(_token_design()) == 0.0
+    assert padding_value(_token_design(mask_zero=False)) is None  # nothing masked: plain random samples
+    x = sample_input(7, 9, 3, 0, padding=-1.0)
+    padded = (x == -1.0).all(dim=-1)
+    assert padded.any() and not padded.all() and (x[0, 6:] == -1.0).all()  # trailing padding in sample 0
+    torch.manual_seed(0)
+    rep = export_onnx(engine.build_model(design).eval(), design, tmp_path / "m.onnx")
+    assert rep.passed and rep.max_abs_diff < ATOL, rep.message

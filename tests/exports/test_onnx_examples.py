@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from rnn_studio import engine
+from rnn_studio.engine.compile import masked_recurrent_blocks, token_vocabulary
 from rnn_studio.exports import INPUT_NAME, OUTPUT_NAME, export_onnx, read_metadata, report_path_for
-from rnn_studio.exports.verify import make_session
+from rnn_studio.exports.verify import make_session, padding_value, sample_input
 
 from .conftest import EXAMPLE_FILES, SEEDS
 
@@ -43,9 +44,12 @@ def test_example_exports_and_verifies(design, tmp_path):
     assert not {"Loop", "Scan"} & set(ops), "recurrence must not be unrolled or looped"
     res = engine.check(project)
     want = {"GRU": 0, "LSTM": 0, "RNN": 0}
+    masked = masked_recurrent_blocks(project, res)  # these export one forward node per direction
     for b in project.blocks:
         if b.type in ("GRU", "LSTM", "SimpleRNN"):
-            want[{"SimpleRNN": "RNN"}.get(b.type, b.type)] += b.resolved()["num_layers"]
+            p = b.resolved()
+            nodes = 2 if b.id in masked and p["bidirectional"] else 1
+            want[{"SimpleRNN": "RNN"}.get(b.type, b.type)] += p["num_layers"] * nodes
     assert {k: ops.count(k) for k in want} == want
     for n in proto.graph.node:
         if n.op_type == "GRU":  # PyTorch's GRU applies the reset gate after the recurrent matmul
@@ -60,9 +64,10 @@ def test_example_exports_and_verifies(design, tmp_path):
     # a deployment: onnxruntime at batch sizes and lengths the verification did not use
     sess = make_session(path)
     lengths = [2, 50] if dynamic_time else [res.input_shape()[1]]
+    tokens, padding = token_vocabulary(project, res), padding_value(project)  # token ids padded with 0
     for batch in (3, 64):
         for t in lengths:
-            x = torch.randn(batch, t, res.input_shape()[2])
+            x = sample_input(batch, t, res.input_shape()[2], batch + t, tokens=tokens, padding=padding)
             with torch.no_grad():
                 ref = model(x).numpy()
             out = sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]

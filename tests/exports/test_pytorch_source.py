@@ -10,6 +10,8 @@ import torch
 
 from rnn_studio import engine
 from rnn_studio.cli import main
+from rnn_studio.engine.compile import token_vocabulary
+from rnn_studio.exports.verify import padding_value, sample_input
 
 from .conftest import EXAMPLE_FILES, files_in
 
@@ -40,9 +42,11 @@ def test_round_trip(design, tmp_path):
     torch.manual_seed(5)
     model = engine.build_model(project).eval()
     assert set(gen.state_dict()) == set(torch.load(tmp_path / "model.pt", weights_only=True))
-    t = engine.check(project).input_shape()[1]
+    res = engine.check(project)
+    t = res.input_shape()[1]
+    tokens, padding = token_vocabulary(project, res), padding_value(project)  # token ids padded with 0
     for batch, length in [(1, t or 1), (7, t or 13)]:
-        x = torch.randn(batch, length, engine.check(project).input_shape()[2])
+        x = sample_input(batch, length, res.input_shape()[2], batch, tokens=tokens, padding=padding)
         with torch.no_grad():
             assert torch.equal(gen(x), model(x))
 
@@ -60,14 +64,16 @@ def test_readable_names_and_shape_comments(tmp_path):
     assert "rnn_studio" not in src and "engine" not in src.replace("engine/layers.py", "")
 
 
-def test_runs_as_a_script_without_the_app(tmp_path):
-    """The generated file runs in a bare interpreter whose path cannot see this repository."""
-    design = next(p for p in EXAMPLE_FILES if p.name.startswith("classify"))
+@pytest.mark.parametrize("name, shape", [("classify-activity", "(2, 4)"), ("text-classify", "(2, 2)")])
+def test_runs_as_a_script_without_the_app(tmp_path, name, shape):
+    """The generated file runs in a bare interpreter whose path cannot see this repository (text-classify:
+    token ids, and a masked bidirectional LSTM)."""
+    design = next(p for p in EXAMPLE_FILES if p.name.startswith(name + "."))
     out = tmp_path / "act.py"
     assert main(["export", str(design), "-o", str(out)]) == 0
     r = subprocess.run([sys.executable, "-I", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert "-> output (2, 4)" in r.stdout
+    assert f"-> output {shape}" in r.stdout
 
 
 def test_pytorch_errors_leave_nothing(tmp_path, capsys):
