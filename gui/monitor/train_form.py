@@ -482,9 +482,6 @@ class DataFormMixin:
         """Re-derive the plan from the file, the design and the settings, and show it. Until the user
         ticks columns, the ticks follow the plan's default features."""
         self._plan_timer.stop()
-        from rnn_studio.engine.compile import DesignError
-        from rnn_studio.engine.data import DataSpec, plan_data
-
         spec = self.data_spec()
         kind, _ = self.source.currentData()
         self.plan = None
@@ -495,6 +492,9 @@ class DataFormMixin:
         table = self._table_for_plan()
         if kind in ("csv", "table") and table is None:
             return self._show_plan(None, self.preview_error.text() or "The file could not be read.")
+        from rnn_studio.engine.compile import DesignError  # imports torch: not while a file is being read
+        from rnn_studio.engine.data import DataSpec, plan_data
+
         untouched = kind in ("csv", "table") and not self._ticks_touched
         if untouched:
             spec["features"] = None  # the plan's defaults, then tick exactly those

@@ -198,7 +198,8 @@ def test_reading_runs_off_the_gui_thread_with_a_busy_bar(qtbot, tmp_path, made):
     """While a large file reads, the busy bar names it, Start waits, and a QTimer on the GUI thread keeps
     ticking (the window paints); then the preview, columns and plan fill in."""
     panel = made["panel"]
-    path = big_csv(tmp_path / "big.csv", 600_000)
+    path = big_csv(tmp_path / "big.csv", 1_000_000)  # 125 MB: read on the GUI thread, a 1-2 s freeze
+    panel.refresh_plan()  # as at startup (the demo's plan): torch is imported before any file is read
     ticks: list[float] = []
     timer = QtCore.QTimer()
     timer.setInterval(20)
@@ -216,9 +217,9 @@ def test_reading_runs_off_the_gui_thread_with_a_busy_bar(qtbot, tmp_path, made):
     read_s = time.monotonic() - t0
     timer.stop()
     during = [t for t in ticks if t <= t0 + read_s]
-    gaps = np.diff([t0, *during])
-    assert len(during) >= read_s / 0.02 * 0.25, (len(during), read_s)  # the event loop ran throughout
-    assert gaps.max() < 0.5, (gaps.max(), read_s)
+    gaps = np.diff([t0, *during, t0 + read_s])
+    assert len(during) >= 3, (len(during), read_s)  # the event loop ran while the file was read ...
+    assert gaps.max() < 1.0, (gaps.max(), read_s)  # ... with no long freeze (noisy machine: a loose bound)
     assert not panel.reading() and not panel.read_busy.isVisible()
     assert panel.preview.rowCount() == 200 and panel.preview.horizontalHeaderItem(0).text() == "t"
     assert panel.target.currentText() == "c5" and panel.plan is not None
