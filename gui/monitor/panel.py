@@ -13,6 +13,7 @@ runs.py (the Runs tab) and export_dialog.py. Every public name stays importable 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -98,9 +99,13 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         self.devices_found.connect(self._add_devices)
         manager = getattr(themes, "_manager", None)  # the designer's theme; a bare panel keeps the light one
         if manager is not None:
-            manager.changed.connect(lambda _theme: retint(self))
+            manager.changed.connect(self._theme_changed)  # a bound method: disconnected with the panel
         self.refresh_runs()
         self._probed = False
+
+    def _theme_changed(self, _theme) -> None:
+        with contextlib.suppress(RuntimeError):  # the panel is being destroyed: nothing to recolour
+            retint(self)
 
     def showEvent(self, event) -> None:
         if not self._probed:
