@@ -366,6 +366,7 @@ class DataFormMixin:
             self._plan_later()
             return
         self._show_reading(path)
+        self._clear_columns()  # nothing of the previous file stays on show while this one reads
         self._read_request = reader.read_later(path)
         self.refresh_plan()  # "Reading FILE…" in the plan box; Start waits
 
@@ -378,15 +379,18 @@ class DataFormMixin:
         self._table = table
         if table is None:
             self.preview_error.setText(error)
-            self.preview.setRowCount(0)
-            self.preview.setColumnCount(0)
-            self._set_columns([])
+            self._clear_columns()
         else:
             self._set_columns(table.names)
             self._fill_preview(table)
         self._ticks_touched = False
         self.refresh_plan()
         self.data_loaded.emit(path, error)
+
+    def _clear_columns(self) -> None:
+        self.preview.setRowCount(0)
+        self.preview.setColumnCount(0)
+        self._set_columns([])
 
     def _set_columns(self, cols: list[str]) -> None:
         for box in (self.target, self.series, self.time_column):

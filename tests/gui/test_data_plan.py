@@ -232,8 +232,10 @@ def test_a_stale_read_is_discarded(qtbot, tmp_path, made):
     small = year_csv(tmp_path / "yearly.csv")
     seen: list[tuple[str, str]] = []
     panel.data_loaded.connect(lambda path, error: seen.append((Path(path).name, error)))
-    panel.set_data_file(str(big))
     load(qtbot, panel, str(small))
+    panel.set_data_file(str(big))  # the previous file's columns go while the new one reads
+    assert panel.preview.rowCount() == 0 and panel.target.count() == 0 and panel.reading()
+    load(qtbot, panel, str(small))  # ... and the user goes back to the small file before it lands
     qtbot.wait(100)
     assert [panel.target.itemText(i) for i in range(panel.target.count())] == ["YEAR", "value"]
     assert panel.ticked_features() == ["value"] == panel.plan.features
@@ -241,7 +243,7 @@ def test_a_stale_read_is_discarded(qtbot, tmp_path, made):
 
     qtbot.waitUntil(lambda: not relay().busy(), timeout=120_000)  # the big read lands too ...
     qtbot.wait(50)
-    assert seen == [("yearly.csv", "")]  # ... and is dropped: nothing applied, no signal
+    assert seen == [("yearly.csv", "")] * 2  # ... and is dropped: nothing applied, no signal
     assert panel.path_edit.text() == str(small) and panel.preview.columnCount() == 2
     assert panel.plan.features == ["value"] and panel.start_button.isEnabled()
 
