@@ -9,6 +9,7 @@ from PySide6 import QtCore
 
 from rnn_studio.engine import Block, Project
 from rnn_studio.gui.monitor.panel import TrainPanel
+from tests.gui.test_data_plan import load
 
 
 def tiny_project(units: int = 8) -> Project:
@@ -127,7 +128,7 @@ def test_csv_preview_and_column_picker(qtbot, tmp_path, panel):
     path = tmp_path / "sensor.csv"
     days = [str(d) for d in __import__("numpy").datetime64("2024-01-01") + __import__("numpy").arange(40)]
     path.write_text("date,temp,load\n" + "".join(f"{days[i]},{i * 0.5},{i % 7}\n" for i in range(40)))
-    panel.set_data_file(str(path))
+    load(qtbot, panel, str(path))
     assert panel.source.currentData()[0] == "csv"
     assert [panel.target.itemText(i) for i in range(panel.target.count())] == ["date", "temp", "load"]
     assert panel.target.currentText() == "load"

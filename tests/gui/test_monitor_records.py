@@ -48,3 +48,50 @@ def test_divergence_without_the_field_falls_back_to_the_last_step(qtbot, tmp_pat
     _write_run(run, {"stop_reason": "diverged at step 3", "message": "m"})  # an end record without the field
     panel.show_run(run)
     assert [a[3] for a in panel.alerts if a[1] == "diverged"] == [6]
+
+
+def test_a_run_that_does_not_beat_persistence_is_an_amber_warning(qtbot, tmp_path):
+    from rnn_studio.gui import theme
+
+    panel = TrainPanel(tiny_project, runs_root=tmp_path / "runs")
+    qtbot.addWidget(panel)
+    run = tmp_path / "runs" / "r3"
+    end = {
+        "stop_reason": "completed",
+        "val_rmse": 2.0,
+        "val_persistence_rmse": 1.5,
+        "beats_persistence": False,
+        "persistence_split": "val",
+    }
+    _write_run(run, end)
+    panel.show_run(run)
+    text = panel.status.text()
+    assert "best val_rmse 2 (persistence 1.5)" in text
+    assert "does not beat persistence on the validation split (2 vs 1.5)" in text
+    assert theme.LIGHT.warning in panel.status.styleSheet()  # amber, not the error red
+
+
+def test_monitor_colours_follow_the_theme(qtbot, tmp_path):
+    """The status line and the plan's error take the theme's colours, and change with the theme."""
+    from rnn_studio.gui import theme
+
+    before = theme._manager
+    theme._manager = manager = theme.ThemeManager(mode="dark")
+    try:
+        manager.apply()
+        panel = TrainPanel(tiny_project, runs_root=tmp_path / "runs")
+        qtbot.addWidget(panel)
+        panel._say("boom", error=True)
+        panel.source.setCurrentIndex(2)  # a CSV file, none chosen: the plan's error shows
+        panel.refresh_plan()
+        assert "Choose a data file" in panel.plan_error.text()
+        for label in (panel.status, panel.plan_error, panel.preview_error):
+            assert theme.DARK.error in label.styleSheet()
+        manager.set_mode("light")
+        for label in (panel.status, panel.plan_error, panel.preview_error):
+            assert theme.LIGHT.error in label.styleSheet() and theme.DARK.error not in label.styleSheet()
+        assert theme.LIGHT.warning in panel.plan_warning.styleSheet()
+        panel._say("fine")
+        assert panel.status.styleSheet() == ""
+    finally:
+        theme._manager = before

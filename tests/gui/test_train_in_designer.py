@@ -73,7 +73,7 @@ def test_export_action_on_an_untrained_design_reports_verification(qtbot, window
     dlg = window.training.panel.export_dialog
     assert dlg.isVisible() and dlg.source.text().startswith("current design")
     dlg.path.setText(str(tmp_path / "design.onnx"))
-    from rnn_studio.gui.monitor import panel as panel_module
+    from rnn_studio.gui.monitor import export_dialog as panel_module
 
     seen = {}
     real_export = panel_module.export_model

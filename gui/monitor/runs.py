@@ -1,0 +1,153 @@
+"""The runs list: run folders under the runs root, newest first, each with its stop reason and metric."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from rnn_studio.engine.follow import MetricsTail
+
+
+def list_runs(root: Path) -> list[Path]:
+    """Run folders under `root`, newest first."""
+    if not root.is_dir():
+        return []
+    runs = [p for p in root.iterdir() if p.is_dir() and (p / "project.rnn.json").is_file()]
+    return sorted(runs, key=lambda p: p.name, reverse=True)
+
+
+def read_summary(run: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def run_label(run: Path, summary: dict[str, Any], running: bool = False) -> str:
+    """A runs-list line: the folder name, then the stop reason and best metric (or "running…")."""
+    bits = [run.name]
+    if summary:
+        metric = next(
+            (
+                f"{k}={summary[k]:.4g}"
+                for k in ("val_rmse", "val_accuracy", "val_loss")
+                if isinstance(summary.get(k), (int, float))
+            ),
+            "",
+        )
+        bits.append(f"{summary.get('stop_reason', '')} {metric}".strip())
+    elif running:
+        bits.append("running…")
+    return " — ".join(bits)
+
+
+def loss_history(run: Path) -> tuple[list, list, list, list]:
+    """A run's (steps, train losses, validation steps, validation losses), for the overlay."""
+    steps, losses, vsteps, vlosses = [], [], [], []
+    for rec in MetricsTail(run / "metrics.jsonl").read_new(max_bytes=1 << 30):
+        if rec.get("kind") == "step" and isinstance(rec.get("loss"), (int, float)):
+            steps.append(rec["step"])
+            losses.append(rec["loss"])
+        elif rec.get("kind") == "epoch" and isinstance(rec.get("val_loss"), (int, float)):
+            vsteps.append(rec["step"])
+            vlosses.append(rec["val_loss"])
+    return steps, losses, vsteps, vlosses
+
+
+class RunsMixin:
+    """The Train panel's Runs tab (TrainPanel provides the charts, the follower and the export dialog)."""
+
+    def _runs_group(self) -> QtWidgets.QWidget:
+        box = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(box)
+        self.runs = QtWidgets.QListWidget()
+        self.runs.setSelectionMode(QtWidgets.QAbstractItemView.SingleSelection)
+        self.runs.itemSelectionChanged.connect(self._run_selected)
+        lay.addWidget(self.runs, 1)
+        row = QtWidgets.QHBoxLayout()
+        self.compare_box = QtWidgets.QCheckBox("Overlay on current")
+        self.compare_box.setToolTip("Show the selected run dashed over the current one to compare")
+        self.refresh_button = QtWidgets.QToolButton(text="⟳")
+        self.refresh_button.setToolTip("Reload the runs list")
+        self.refresh_button.clicked.connect(self.refresh_runs)
+        self.open_button = QtWidgets.QPushButton("Open folder")
+        self.open_button.clicked.connect(self._open_folder)
+        self.attach_button = QtWidgets.QPushButton("Attach…")
+        self.attach_button.setToolTip("Follow a run folder, e.g. one started with `rnn-studio train`")
+        self.attach_button.clicked.connect(self._attach_dialog)
+        self.export_button = QtWidgets.QPushButton("Export…")
+        self.export_button.setToolTip("Export the selected run (or the design) to ONNX or PyTorch, verified")
+        self.export_button.clicked.connect(self.open_export_dialog)
+        row.addWidget(self.compare_box)
+        row.addStretch(1)
+        row.addWidget(self.refresh_button)
+        lay.addLayout(row)
+        row2 = QtWidgets.QHBoxLayout()
+        row2.addWidget(self.open_button)
+        row2.addWidget(self.attach_button)
+        row2.addWidget(self.export_button)
+        lay.addLayout(row2)
+        return box
+
+    @property
+    def runs_root(self) -> Path:
+        if self._runs_root is not None:
+            return Path(self._runs_root)
+        project = self.project_getter()
+        if project is not None and getattr(project, "path", None):
+            return Path(project.path).resolve().parent / "runs"
+        return Path(os.environ.get("RNN_STUDIO_RUNS", Path.home() / "RNN Studio" / "runs"))
+
+    def set_runs_root(self, root: Path | None) -> None:
+        self._runs_root = root
+        self.refresh_runs()
+
+    def refresh_runs(self) -> None:
+        selected = self.selected_run()
+        self.runs.blockSignals(True)
+        self.runs.clear()
+        for run in list_runs(self.runs_root):
+            running = self.follower is not None and self.follower.run_dir == run
+            item = QtWidgets.QListWidgetItem(run_label(run, read_summary(run), running))
+            item.setData(QtCore.Qt.UserRole, str(run))
+            item.setToolTip(str(run))
+            self.runs.addItem(item)
+            if selected and run == selected:
+                item.setSelected(True)
+        self.runs.blockSignals(False)
+
+    def selected_run(self) -> Path | None:
+        items = self.runs.selectedItems()
+        return Path(items[0].data(QtCore.Qt.UserRole)) if items else None
+
+    def _run_selected(self) -> None:
+        run = self.selected_run()
+        if run is None or self.is_running():
+            if run is not None and self.compare_box.isChecked():
+                self._overlay(run)
+            return
+        if self.compare_box.isChecked() and self.follower is not None:
+            self._overlay(run)
+        else:
+            self.show_run(run)
+
+    def show_run(self, run: Path) -> None:
+        """Load a finished (or running) run's whole history into the charts."""
+        self.attach(run, live=False)
+
+    def _overlay(self, run: Path) -> None:
+        self.loss_chart.clear_overlays()
+        self.loss_chart.overlay(*loss_history(run), run.name)
+
+    def _open_folder(self) -> None:
+        run = self.selected_run() or (self.follower.run_dir if self.follower else self.runs_root)
+        QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(run)))
+
+    def _attach_dialog(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Attach to run folder", str(self.runs_root))
+        if path:
+            self.attach(Path(path), live=True)
