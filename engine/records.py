@@ -2,7 +2,7 @@
 
 docs/run-folder.md is the contract; this module is its one definition in code. The trainer builds
 every record with these types (engine/train.py); the readers (the CLI progress in
-rnn_studio/commands/training.py, the GUI follower in gui/monitor/panel.py, engine/tune.py,
+rnn_studio/commands/training.py, the GUI follower in gui/monitor/follower.py, engine/tune.py,
 engine/follow.py) read them with `parse_record`, which drops a line that is not a well-formed record
 instead of failing (another writer, an older version, a torn line). On disk the records stay plain JSON
 objects: fields are only ever added, never renamed.
