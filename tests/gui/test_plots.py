@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import pytest
 from PySide6.QtGui import QColor
@@ -111,3 +112,99 @@ def test_empty_gradient_chart_says_why_and_a_new_run_clears_the_axes(qtbot, app)
     qtbot.wait(50)
     assert not chart.series and chart.empty_text.isVisible()
     assert chart.plotItem.vb.viewRange()[0][1] < 75 or math.isclose(chart.plotItem.vb.viewRange()[0][1], 1, abs_tol=0.5)
+
+
+def _in_view(chart, xs, ys) -> bool:
+    (x0, x1), (y0, y1) = chart.plotItem.vb.viewRange()
+    return x0 <= min(xs) and max(xs) <= x1 and y0 <= min(ys) and max(ys) <= y1
+
+
+def test_following_a_run_moves_the_axes_rarely(qtbot, app):
+    # every axis move re-lays and repaints the axis: while a run streams in, the step axis grows in 1-2-5
+    # steps and the y axis re-fits only when the loss leaves it, yet every point stays in view
+    chart = LossChart()
+    qtbot.addWidget(chart)
+    chart.resize(520, 300)
+    chart.show()
+    moves = []
+    chart.plotItem.vb.sigRangeChanged.connect(lambda *_a: moves.append(1))
+    losses = [2.0 * math.exp(-s / 400) + 0.05 * math.sin(s) + 0.1 for s in range(1, 3001)]
+    for k in range(0, 3000, 20):  # 150 frames of 20 steps (about 300 steps/s at 15 Hz)
+        chart.add_steps(range(k + 1, k + 21), losses[k : k + 20])
+        chart.refresh()
+        assert _in_view(chart, [1, k + 20], losses[: k + 20]), k
+        (x0, x1), (y0, y1) = chart.plotItem.vb.viewRange()
+        assert (k + 19) / (x1 - x0) >= 1 / 3  # the data never shrinks to a corner
+    # 12 now; pyqtgraph's auto-range moved them at every one of the 150 frames, 25 % growth steps ~25 times
+    assert len(moves) <= 15, len(moves)
+    assert chart.plotItem.vb.viewRange()[0] == [0.0, 5000.0]  # 1-2-5 ends: 20, 50, 100, ... 5000
+
+
+def test_the_view_refits_when_the_chart_is_resized(qtbot, app):
+    chart = GradChart()
+    qtbot.addWidget(chart)
+    chart.resize(900, 500)
+    chart.show()
+    xs = list(range(25, 1001, 25))
+    for i, step in enumerate(xs):
+        chart.add(step, {"g": 1e-3 * step, "l": 2.0 / step})
+        if i in (9, 19, 29):
+            chart.refresh()  # while following, the norms left the view downwards: it re-fitted with room below
+    chart.refresh()
+    qtbot.wait(20)
+    ys = [math.log10(v) for s in xs for v in (1e-3 * s, 2.0 / s)]  # log axis: the view is in decades
+    for w, h in ((260, 140), (1400, 800), (420, 220)):
+        chart.resize(w, h)
+        qtbot.wait(20)
+        assert _in_view(chart, xs, ys), (w, h)
+        (x0, x1), (y0, y1) = chart.plotItem.vb.viewRange()
+        assert (xs[-1] - xs[0]) / (x1 - x0) >= 1 / 3
+        assert (max(ys) - min(ys)) / (y1 - y0) >= 0.85  # re-fitted to the data, not the room kept while following
+        axis = chart.plotItem.getAxis("left")  # the labels re-space for the new height
+        values = [v for _s, vals in axis.tickValues(y0, y1, axis.height()) for v in vals]
+        assert values and all(
+            (b - a) / (y1 - y0) * axis.height() >= axis.MIN_SPACING_PX - 1 for a, b in itertools.pairwise(values)
+        )
+    chart.plotItem.vb.scaleBy((0.5, 0.5))  # the user zooms in: a resize keeps their view
+    chart.plotItem.vb.sigRangeChangedManually.emit([True, True])
+    zoomed = [v for r in chart.plotItem.vb.viewRange() for v in r]
+    chart.resize(700, 400)
+    qtbot.wait(20)
+    assert [v for r in chart.plotItem.vb.viewRange() for v in r] == pytest.approx(zoomed)
+
+
+def test_a_run_shorter_than_the_norm_interval_shows_gradient_norms(qtbot, app, tmp_path):
+    from rnn_studio.engine import Block, Project
+    from rnn_studio.engine.data import DataSpec
+    from rnn_studio.engine.train import TrainConfig, train
+    from rnn_studio.gui.monitor.panel import TrainPanel
+
+    project = Project(
+        "tiny",
+        [
+            Block("x", "Input", {"timesteps": 8, "features": 1}),
+            Block("g", "GRU", {"units": 4}),
+            Block("y", "Dense", {"units": 1}),
+        ],
+        [("x", "g"), ("g", "y")],
+    )
+    assert TrainConfig().grad_every > 10
+    summary = train(
+        project,
+        DataSpec(demo="sine", demo_rows=400),
+        {"epochs": 100, "max_steps": 10, "batch_size": 16, "threads": 1},
+        out_dir=tmp_path,
+    )
+    panel = TrainPanel(lambda: project, runs_root=tmp_path)
+    qtbot.addWidget(panel)
+    panel.resize(1200, 700)
+    panel.show()
+    panel.attach(Path(summary["run"]), live=False)  # what the chart shows after the run (also while it runs)
+    qtbot.wait(20)
+    chart = panel.grad_chart
+    assert set(chart.series) == {"g", "y"} and not chart.empty_text.isVisible()
+    for curve in chart.curves.values():
+        x, y = curve.getData()
+        assert list(x) == [10.0] and y[0] > -20  # one record, at the run's last step (log10 of a norm)
+        assert curve.scatter.isVisible() and len(curve.scatter.data) == 1  # drawn as a dot, not an empty line
+        assert _in_view(chart, list(x), list(y))
