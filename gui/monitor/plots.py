@@ -5,9 +5,9 @@ plotting cost never depends on how fast metrics arrive. Curves use peak downsamp
 
 Paint cost (cProfile of tests/benchmarks/bench_gui_responsiveness.py): a chart's axes are replayed from a
 cached pixmap until the axis range or style changes, then re-laid (tick values, strings, text boxes) and
-re-recorded, which cost ~4 ms an axis. So the view ranges move in few, large steps: the step axis grows to
-the next 1-2-5 value, the y axis re-fits only when the data leaves it or fills less than a third of it,
-and nothing restyles an axis unless its state changes.
+re-recorded, which cost ~4 ms an axis. So the view ranges move in few, large steps: the step axis grows
+to the next round value (1, 1.5, 2, 3, 4, 6, 8 x 10^k), the y axis re-fits only when the data leaves it
+or fills less than a third of it, and nothing restyles an axis unless its state changes.
 """
 
 from __future__ import annotations
@@ -73,13 +73,19 @@ def apply_plot_theme(widget: pg.PlotWidget, title: str | None = None, legend=Non
     item = widget.getPlotItem()
     for name in ("left", "bottom", "right", "top"):
         axis = item.getAxis(name)
-        axis.enableAutoSIPrefix(False)  # "loss (x0.001)" over "500" reads as a loss of 500
+        # no SI scaling: "loss (x0.001)" over "500" reads as a loss of 500. pyqtgraph 0.14's enableAutoSIPrefix(False)
+        # still recomputes the scale from the current range (an lr axis then read 0.2 .. 0.8 after a theme
+        # switch, with no unit shown): no range enables a prefix
+        axis.setSIPrefixEnableRanges(())
+        axis.enableAutoSIPrefix(False)
         axis.setPen(pg.mkPen(t.muted))
         axis.setTextPen(pg.mkPen(t.text))
     if title is not None:
         item.setTitle(title, size="10pt", color=t.text)
     if legend is not None:
-        legend.setLabelTextColor(t.text)
+        legend.setLabelTextColor(t.text)  # pyqtgraph stores it but redraws only labels set afterwards:
+        for _sample, label in legend.items:
+            label.setText(label.text, color=t.text)
         legend.setBrush(pg.mkBrush(t.base))
         legend.setPen(pg.mkPen(t.border))
 
@@ -109,6 +115,13 @@ def side_legend(plot: pg.PlotItem) -> pg.LegendItem:
     )
     plot.layout.addItem(legend, 2, 3)
     plot.layout.setColumnStretchFactor(3, 0)
+    # as tall as its rows, at the top: stretched over the plot's height the entries stood 60 px apart
+    legend.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Maximum)
+    plot.layout.setAlignment(legend, QtCore.Qt.AlignmentFlag.AlignTop)
+    # the title spans the legend's column too: over the curves' column alone a long title ("Validation:
+    # actual vs predicted") plus the legend made the plot wider than a narrow chart, cutting the legend off
+    plot.layout.removeItem(plot.titleLabel)
+    plot.layout.addItem(plot.titleLabel, 0, 1, 1, 3)
     plot.legend = legend  # PlotItem.plot(name=...) adds to plot.legend
     return legend
 
@@ -138,25 +151,31 @@ def _curve(
     return item
 
 
+NICE = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0)  # round axis ends, at most 1.5x apart
+
+
 def nice_ceil(v: float) -> float:
-    """The smallest 1, 2 or 5 x 10^k that is >= v (v > 0): step-axis ends that change rarely."""
+    """The smallest 1, 1.5, 2, 3, 4, 6 or 8 x 10^k that is >= v (v > 0): step-axis ends that change rarely
+    (7 times a decade) and leave the data about 2/3 of the axis or more (1-2-5 steps left a finished run in
+    the left 40 %)."""
     if not (v > 0 and math.isfinite(v)):
         return 1.0
     k = 10.0 ** math.floor(math.log10(v))
-    for m in (1.0, 2.0, 5.0, 10.0):
+    for m in NICE:
         if m * k >= v * (1 - 1e-12):
             return m * k
     return 10.0 * k
 
 
 def follow_x(lo: float, hi: float, view: tuple[float, float] | None) -> tuple[float, float] | None:
-    """The step range to show data spanning lo..hi, or None to keep `view`: it grows to the next 1-2-5
-    width with room ahead, so a run at full speed moves the axis about three times per decade of steps."""
+    """The step range to show data spanning lo..hi, or None to keep `view`: it grows to the next round
+    width (nice_ceil) with room ahead, so a run at full speed moves the axis 7 times per decade of steps."""
     if view is not None:
         v0, v1 = view
         if v0 <= lo and hi <= v1 and (hi - lo) >= (v1 - v0) / 3:
             return None
-    start = 0.0 if 0 <= lo <= 0.25 * hi else lo  # a fresh run starts at the origin; a resumed one at its step
+    # a fresh run starts at the origin (so does a lone first point); a resumed one at its step
+    start = 0.0 if lo >= 0 and (lo <= 0.25 * hi or hi - lo < 1) else lo
     return start, start + nice_ceil(max(hi - start, 1.0) * 1.05)
 
 
@@ -208,6 +227,7 @@ class _Chart(pg.PlotWidget):
             # QPicture.play of the axes was most of the paint time while following a run (cProfile)
             self.plotItem.getAxis(name).setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.empty_text = pg.TextItem("", anchor=(0.5, 0.5))
+        self.empty_text.textItem.document().setDefaultTextOption(QtGui.QTextOption(QtCore.Qt.AlignmentFlag.AlignCenter))
         self.empty_text.setParentItem(self.plotItem.vb)  # in view pixels: stays centred whatever the range
         self._said: str | None = None
         self._last_refresh = -math.inf
@@ -217,6 +237,11 @@ class _Chart(pg.PlotWidget):
         follow_theme(self, title, lambda: self.legend)
         self.say_empty(self.EMPTY)
 
+    def sizeHint(self) -> QtCore.QSize:
+        # QGraphicsView's hint is its scene rect, which pyqtgraph sets to the current size: each re-layout
+        # (a theme switch) let the wider chart column grow at its neighbours' expense until they were slivers
+        return QtCore.QSize(320, 200)
+
     def _user_moved(self, *_args) -> None:
         self.following = False
 
@@ -224,7 +249,7 @@ class _Chart(pg.PlotWidget):
         super().resizeEvent(event)
         if getattr(self, "empty_text", None) is None or self.plotItem is None:  # while built / closed
             return
-        self.empty_text.setPos(self.plotItem.vb.boundingRect().center())
+        self._place_empty_text()
         self.settle_ranges(refit=True)  # a new size: fit the data afresh (unless the user zoomed)
 
     def showEvent(self, event) -> None:
@@ -241,18 +266,25 @@ class _Chart(pg.PlotWidget):
         self.empty_text.setColor(themes.current().muted)
         self.empty_text.setText(text)
         self.empty_text.setVisible(bool(text))
-        self.empty_text.setPos(self.plotItem.vb.boundingRect().center())
+        self._place_empty_text()
         for name in ("left", "bottom"):
             self.plotItem.getAxis(name).setStyle(showValues=not text)
+
+    def _place_empty_text(self) -> None:
+        """Centred in the plot area, wrapped to its width (a narrow chart showed half of the sentence)."""
+        area = self.plotItem.vb.boundingRect()
+        self.empty_text.setTextWidth(max(60.0, area.width() - 16))
+        self.empty_text.setPos(area.center())
 
     def has_data(self) -> bool:
         return any(item.xData is not None and len(item.xData) for item in self.plotItem.listDataItems())
 
     def reset_view(self) -> None:
-        """Forget the previous run's axes: the next data sets them afresh."""
+        """Forget the previous run's axes: the next data sets them afresh (and draws at once)."""
         self.plotItem.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
         self.following = True
         self._fitted = False
+        self._last_refresh = -math.inf
 
     MIN_INTERVAL_S = 0.0  # at most one redraw per this many seconds (the panel's timer sets the pace)
 
@@ -587,9 +619,13 @@ class PredictionChart(QtWidgets.QStackedWidget):
         self.addWidget(self.matrix_plot)
         self.placeholder = QtWidgets.QLabel("Predictions appear after the first epoch.")
         self.placeholder.setAlignment(QtCore.Qt.AlignCenter)
+        self.placeholder.setWordWrap(True)  # a narrow column wraps it instead of widening the column
         self.addWidget(self.placeholder)
         self.setCurrentWidget(self.placeholder)
         self.matrix: np.ndarray | None = None
+
+    def sizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(320, 200)  # as _Chart.sizeHint: the pages' hints would widen the column
 
     def show_series(self, actual, predicted, x=None) -> None:
         actual = np.asarray(actual, dtype=float).reshape(-1)
