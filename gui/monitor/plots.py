@@ -431,6 +431,8 @@ class LossChart(_Chart):
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
         self.overlays += [a, b]
+        self._fitted, self._dirty = False, True  # fit both runs
+        self.refresh()
 
     def clear_overlays(self) -> None:
         for item in self.overlays:

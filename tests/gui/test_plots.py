@@ -248,3 +248,15 @@ def test_charts_keep_their_share_of_a_small_window_across_theme_switches(qtbot, 
     assert max(widths) < 1.25 * min(widths), widths  # each re-layout used to widen one column further
     view = panel.pred_chart.series_plot  # its long title and legend fit: the legend is not cut off
     assert view.plotItem.legend.sceneBoundingRect().right() <= view.viewport().width()
+
+
+def test_a_compared_run_is_fitted_into_view(qtbot, app):
+    chart = LossChart()
+    qtbot.addWidget(chart)
+    chart.resize(520, 300)
+    chart.show()
+    chart.add_steps(range(1, 51), [1 / i for i in range(1, 51)])
+    chart.refresh()
+    steps = list(range(1, 501))
+    chart.overlay(steps, [3 / i for i in steps], [100, 200], [0.5, 0.4], "older run")
+    assert _in_view(chart, steps, [3 / i for i in steps] + [1.0])
