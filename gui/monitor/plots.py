@@ -352,6 +352,10 @@ class _Chart(pg.PlotWidget):
             vb.setXRange(*xr, padding=0)
         elif yr is not None:
             vb.setYRange(*yr, padding=0)
+        if xr is not None or yr is not None:
+            # apply the new transform now: pyqtgraph defers it to the paint, whose re-placed items then
+            # ask for a second paint of the chart in the same frame
+            vb.updateMatrix()
 
     def mark(self, step: float, text: str, color: str = "#d62728") -> None:
         """A labelled vertical line: a divergence stop, an exploding gradient."""
@@ -635,6 +639,7 @@ class PredictionChart(QtWidgets.QStackedWidget):
         x = np.arange(len(actual)) if x is None else np.asarray(x, dtype=float)
         self.c_true.setData(x, actual)
         self.c_pred.setData(x[: len(predicted)], predicted)
+        self.series_plot.plotItem.vb.prepareForPaint()  # auto-range now: deferred to the paint it costs two
         self.setCurrentWidget(self.series_plot)
 
     def show_confusion(self, matrix, labels) -> None:

@@ -260,3 +260,35 @@ def test_a_compared_run_is_fitted_into_view(qtbot, app):
     steps = list(range(1, 501))
     chart.overlay(steps, [3 / i for i in steps], [100, 200], [0.5, 0.4], "older run")
     assert _in_view(chart, steps, [3 / i for i in steps] + [1.0])
+
+
+def test_a_range_step_repaints_the_chart_once(qtbot, app):
+    # pyqtgraph applies a new range during the paint, and the moved items then asked for a second paint
+    from PySide6 import QtCore
+
+    chart = GradChart()
+    qtbot.addWidget(chart)
+    chart.resize(400, 300)
+    chart.show()
+    qtbot.waitExposed(chart)
+    paints = []
+
+    class Count(QtCore.QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QtCore.QEvent.Type.Paint:
+                paints.append(1)
+            return False
+
+    counter = Count()
+    chart.viewport().installEventFilter(counter)
+    per_move = []
+    for k in range(1, 12):
+        chart.add(25 * k, {"a": 1.0 / k, "b": 0.5})
+        before = chart.plotItem.vb.viewRange()
+        chart.refresh()
+        moved = chart.plotItem.vb.viewRange() != before
+        qtbot.wait(30)
+        if moved and k > 1:
+            per_move.append(len(paints))
+        paints.clear()
+    assert per_move and max(per_move) == 1, per_move
