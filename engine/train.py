@@ -962,8 +962,13 @@ class _Trainer:
         """Unscale, measure per-block gradient norms every grad_every steps, clip; -> norms or None."""
         from torch.nn.utils import clip_grad_norm_
 
-        cfg = self.cfg
-        want_norms = cfg.grad_every and step % cfg.grad_every == 0
+        cfg, state = self.cfg, self.state
+        # every grad_every steps, and at the last step of an epoch (or of a max_steps run) that has had none:
+        # a run or epoch shorter than the interval still shows its gradient norms (a function of the step
+        # alone, so a resumed run writes the same records as an uninterrupted one)
+        last = state.batch + 1 >= self.steps_per_epoch or (cfg.max_steps is not None and step >= cfg.max_steps)
+        none_yet = cfg.grad_every and (step - 1) // cfg.grad_every * cfg.grad_every < step - state.batch
+        want_norms = cfg.grad_every and (step % cfg.grad_every == 0 or (last and none_yet))
         if want_norms or cfg.clip_norm:
             self.scaler.unscale_(self.opt)
         if want_norms:

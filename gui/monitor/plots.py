@@ -1,13 +1,21 @@
 """The monitor's pyqtgraph charts. Each chart keeps numpy buffers, is fed records as they arrive,
 and redraws only from `refresh()`, which the panel calls from a QTimer at a bounded rate (15 Hz), so
 plotting cost never depends on how fast metrics arrive. Curves use peak downsampling and clip to view
-(smooth with 100k+ points); non-finite values are filtered before plotting and marked instead."""
+(smooth with 100k+ points); non-finite values are filtered before plotting and marked instead.
+
+Paint cost (cProfile of tests/benchmarks/bench_gui_responsiveness.py): a chart's axes are replayed from a
+cached pixmap until the axis range or style changes, then re-laid (tick values, strings, text boxes) and
+re-recorded, which cost ~4 ms an axis. So the view ranges move in few, large steps: the step axis grows
+to the next round value (1, 1.5, 2, 3, 4, 6, 8 x 10^k), the y axis re-fits only when the data leaves it
+or fills less than a third of it, and nothing restyles an axis unless its state changes.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -65,13 +73,19 @@ def apply_plot_theme(widget: pg.PlotWidget, title: str | None = None, legend=Non
     item = widget.getPlotItem()
     for name in ("left", "bottom", "right", "top"):
         axis = item.getAxis(name)
-        axis.enableAutoSIPrefix(False)  # "loss (x0.001)" over "500" reads as a loss of 500
+        # no SI scaling: "loss (x0.001)" over "500" reads as a loss of 500. pyqtgraph 0.14's enableAutoSIPrefix(False)
+        # still recomputes the scale from the current range (an lr axis then read 0.2 .. 0.8 after a theme
+        # switch, with no unit shown): no range enables a prefix
+        axis.setSIPrefixEnableRanges(())
+        axis.enableAutoSIPrefix(False)
         axis.setPen(pg.mkPen(t.muted))
         axis.setTextPen(pg.mkPen(t.text))
     if title is not None:
         item.setTitle(title, size="10pt", color=t.text)
     if legend is not None:
-        legend.setLabelTextColor(t.text)
+        legend.setLabelTextColor(t.text)  # pyqtgraph stores it but redraws only labels set afterwards:
+        for _sample, label in legend.items:
+            label.setText(label.text, color=t.text)
         legend.setBrush(pg.mkBrush(t.base))
         legend.setPen(pg.mkPen(t.border))
 
@@ -101,6 +115,13 @@ def side_legend(plot: pg.PlotItem) -> pg.LegendItem:
     )
     plot.layout.addItem(legend, 2, 3)
     plot.layout.setColumnStretchFactor(3, 0)
+    # as tall as its rows, at the top: stretched over the plot's height the entries stood 60 px apart
+    legend.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Maximum)
+    plot.layout.setAlignment(legend, QtCore.Qt.AlignmentFlag.AlignTop)
+    # the title spans the legend's column too: over the curves' column alone a long title ("Validation:
+    # actual vs predicted") plus the legend made the plot wider than a narrow chart, cutting the legend off
+    plot.layout.removeItem(plot.titleLabel)
+    plot.layout.addItem(plot.titleLabel, 0, 1, 1, 3)
     plot.legend = legend  # PlotItem.plot(name=...) adds to plot.legend
     return legend
 
@@ -130,7 +151,64 @@ def _curve(
     return item
 
 
+NICE = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0)  # round axis ends, at most 1.5x apart
+
+
+def nice_ceil(v: float) -> float:
+    """The smallest 1, 1.5, 2, 3, 4, 6 or 8 x 10^k that is >= v (v > 0): step-axis ends that change rarely
+    (7 times a decade) and leave the data about 2/3 of the axis or more (1-2-5 steps left a finished run in
+    the left 40 %)."""
+    if not (v > 0 and math.isfinite(v)):
+        return 1.0
+    k = 10.0 ** math.floor(math.log10(v))
+    for m in NICE:
+        if m * k >= v * (1 - 1e-12):
+            return m * k
+    return 10.0 * k
+
+
+def follow_x(lo: float, hi: float, view: tuple[float, float] | None) -> tuple[float, float] | None:
+    """The step range to show data spanning lo..hi, or None to keep `view`: it grows to the next round
+    width (nice_ceil) with room ahead, so a run at full speed moves the axis 7 times per decade of steps."""
+    if view is not None:
+        v0, v1 = view
+        if v0 <= lo and hi <= v1 and (hi - lo) >= (v1 - v0) / 3:
+            return None
+    # a fresh run starts at the origin (so does a lone first point); a resumed one at its step
+    start = 0.0 if lo >= 0 and (lo <= 0.25 * hi or hi - lo < 1) else lo
+    return start, start + nice_ceil(max(hi - start, 1.0) * 1.05)
+
+
+def follow_y(
+    lo: float, hi: float, view: tuple[float, float] | None, floor: float | None = None
+) -> tuple[float, float] | None:
+    """The value range to show data spanning lo..hi (view coordinates, log10 on a log axis), or None to
+    keep `view` (hysteresis): re-fit only when the data leaves the view or fills less than a third of it.
+    A re-fit leaves 5 % margin, and 30 % more on the side the data left from (a falling loss keeps falling);
+    `floor` (0 for a non-negative linear axis) bounds the margin below."""
+    span = hi - lo
+    if span <= 1e-9 * max(abs(hi), abs(lo), 1e-300):  # one value (a constant learning rate)
+        if floor is not None and lo > floor:  # from the floor up: 0.001 reads as 0.001, not "+-400"
+            lo, hi = floor, hi + 0.15 * (hi - floor)
+        else:
+            half = abs(hi) * 0.15 if hi != 0 else 1.0
+            lo, hi = lo - half, hi + half
+        span = hi - lo
+    if view is not None:
+        v0, v1 = view
+        if v0 <= lo and hi <= v1 and span >= (v1 - v0) / 3:
+            return None
+    below = 0.35 if view is not None and lo < view[0] else 0.05
+    above = 0.35 if view is not None and hi > view[1] else 0.05
+    y0, y1 = lo - below * span, hi + above * span
+    if floor is not None and lo >= floor:
+        y0 = max(y0, floor)
+    return y0, y1
+
+
 class _Chart(pg.PlotWidget):
+    EMPTY = "no run yet — Start training fills this chart"
+
     def __init__(self, title: str, y_label: str, parent=None):
         super().__init__(parent=parent, axisItems={"left": LogAxis("left")})
         self.setMinimumHeight(60)
@@ -141,67 +219,143 @@ class _Chart(pg.PlotWidget):
         self.plotItem.setLabel("left", y_label)
         self._dirty = False
         self._markers: list[pg.InfiniteLine] = []
+        self.following = True  # the view follows the data until the user pans or zooms
+        self._fitted = False  # False: the next data sets both ranges afresh (a new run, a new scale)
+        self.plotItem.vb.disableAutoRange()  # settle_ranges() sets the ranges, in few steps
+        self.plotItem.vb.sigRangeChangedManually.connect(self._user_moved)
         for name in ("left", "bottom"):  # replay the axis (labels, grid) from a pixmap until its range changes:
             # QPicture.play of the axes was most of the paint time while following a run (cProfile)
             self.plotItem.getAxis(name).setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.empty_text = pg.TextItem("", anchor=(0.5, 0.5))
+        self.empty_text.textItem.document().setDefaultTextOption(QtGui.QTextOption(QtCore.Qt.AlignmentFlag.AlignCenter))
         self.empty_text.setParentItem(self.plotItem.vb)  # in view pixels: stays centred whatever the range
+        self._said: str | None = None
+        self._last_refresh = -math.inf
+        self._later = QtCore.QTimer(self)
+        self._later.setSingleShot(True)
+        self._later.timeout.connect(self.refresh)
         follow_theme(self, title, lambda: self.legend)
         self.say_empty(self.EMPTY)
 
-    EMPTY = "no run yet — Start training fills this chart"
+    def sizeHint(self) -> QtCore.QSize:
+        # QGraphicsView's hint is its scene rect, which pyqtgraph sets to the current size: each re-layout
+        # (a theme switch) let the wider chart column grow at its neighbours' expense until they were slivers
+        return QtCore.QSize(320, 200)
+
+    def _user_moved(self, *_args) -> None:
+        self.following = False
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        if getattr(self, "empty_text", None) is not None and self.plotItem is not None:  # also while built / closed
-            self.empty_text.setPos(self.plotItem.vb.boundingRect().center())
+        if getattr(self, "empty_text", None) is None or self.plotItem is None:  # while built / closed
+            return
+        self._place_empty_text()
+        self.settle_ranges(refit=True)  # a new size: fit the data afresh (unless the user zoomed)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh()  # what arrived while hidden
 
     def say_empty(self, text: str) -> None:
         """A line in the middle of an empty chart that says why it is empty ('' hides it); an empty chart
-        shows no tick values (a meaningless 0..1 range would only crowd a narrow chart)."""
+        shows no tick values (a meaningless 0..1 range would only crowd a narrow chart). Only a change
+        touches the axes: restyling one throws away its cached picture (a full re-layout and repaint)."""
+        if text == self._said:
+            return
+        self._said = text
         self.empty_text.setColor(themes.current().muted)
         self.empty_text.setText(text)
         self.empty_text.setVisible(bool(text))
-        self.empty_text.setPos(self.plotItem.vb.boundingRect().center())
+        self._place_empty_text()
         for name in ("left", "bottom"):
             self.plotItem.getAxis(name).setStyle(showValues=not text)
+
+    def _place_empty_text(self) -> None:
+        """Centred in the plot area, wrapped to its width (a narrow chart showed half of the sentence)."""
+        area = self.plotItem.vb.boundingRect()
+        self.empty_text.setTextWidth(max(60.0, area.width() - 16))
+        self.empty_text.setPos(area.center())
 
     def has_data(self) -> bool:
         return any(item.xData is not None and len(item.xData) for item in self.plotItem.listDataItems())
 
     def reset_view(self) -> None:
-        """Forget the previous run's axes: the next data sets them afresh."""
+        """Forget the previous run's axes: the next data sets them afresh (and draws at once)."""
         self.plotItem.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
-        self.plotItem.enableAutoRange()
         self.following = True
+        self._fitted = False
+        self._last_refresh = -math.inf
 
-    def settle_ranges(self) -> None:
-        """Follow the data with few axis changes: grow x in 25 % chunks and re-fit y only when the data leaves
-        the range or fills less than half of it. Every axis change re-lays its labels and repaints it, which
-        was most of the GUI's paint time at 15 Hz with pyqtgraph's auto-range (cProfile)."""
-        vb = self.plotItem.vb
-        if not getattr(self, "following", True):
+    MIN_INTERVAL_S = 0.0  # at most one redraw per this many seconds (the panel's timer sets the pace)
+
+    def refresh(self) -> None:
+        """Draw what arrived since the last refresh: one setData per curve, then settle the ranges. Nothing
+        while hidden (showEvent draws), and not more often than MIN_INTERVAL_S (a deferred refresh follows,
+        so the last records are always drawn)."""
+        if not self._dirty or not self.isVisible():
             return
-        if not hasattr(self, "following"):
-            self.following = True
-            vb.sigRangeChangedManually.connect(lambda *_a: setattr(self, "following", False))
-        xs, ys = [], []
+        wait = self._last_refresh + self.MIN_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            if not self._later.isActive():
+                self._later.start(int(wait * 1000) + 1)
+            return
+        self._last_refresh = time.monotonic()
+        self._dirty = False
+        self.redraw()
+        self.settle_ranges()
+
+    def redraw(self) -> None:
+        """Hand the buffers to the curves (subclasses)."""
+
+    def data_bounds(self) -> tuple[float, float, float, float] | None:
+        """(x0, x1, y0, y1) of the plotted curves in view coordinates (log10 on a log axis), None if empty."""
+        xs: list[float] = []
+        ys: list[float] = []
+        log_y = bool(self.plotItem.getAxis("left").logMode)
         for item in self.plotItem.listDataItems():
-            for ax, out in ((0, xs), (1, ys)):
-                lo, hi = item.dataBounds(ax)
-                if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
-                    out += [lo, hi]
-        if not xs or not ys:
+            x, y = item.xData, item.yData  # all the data (dataBounds() only knows the part clipped to the view)
+            if not item.isVisible() or x is None or y is None or not len(x):
+                continue
+            if log_y:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    y = np.log10(y)
+            ok = np.isfinite(y)
+            if not ok.all():
+                x, y = x[ok], y[ok]
+                if not len(x):
+                    continue
+            xs += [float(x.min()), float(x.max())]
+            ys += [float(y.min()), float(y.max())]
+        if not xs:
+            return None
+        return min(xs), max(xs), min(ys), max(ys)
+
+    def settle_ranges(self, refit: bool = False) -> None:
+        """Follow the data with few axis changes (follow_x, follow_y); `refit` fits both afresh. Every axis
+        change re-lays its labels and repaints it, which was most of the GUI's paint time with pyqtgraph's
+        auto-range re-fitting at every frame (cProfile)."""
+        if not self.following:
             return
-        vb.disableAutoRange()
-        (x0, x1), (y0, y1) = vb.viewRange()
-        bx0, bx1, by0, by1 = min(xs), max(xs), min(ys), max(ys)
-        if bx0 < x0 or bx1 > x1 or (bx1 - bx0) < 0.5 * (x1 - x0):
-            span = max(bx1 - bx0, 1.0)
-            vb.setXRange(bx0, bx0 + span * 1.25, padding=0)
-        span = max(by1 - by0, 1e-12 if by1 == by0 == 0 else abs(by1) * 1e-3 + 1e-12)
-        if by0 < y0 or by1 > y1 or span < 0.5 * (y1 - y0):
-            vb.setYRange(by0 - 0.08 * span, by1 + 0.08 * span, padding=0)
+        bounds = self.data_bounds()
+        if bounds is None:
+            return
+        bx0, bx1, by0, by1 = bounds
+        vb = self.plotItem.vb
+        old = None if (refit or not self._fitted) else vb.viewRange()
+        log_y = bool(self.plotItem.getAxis("left").logMode)
+        xr = follow_x(bx0, bx1, None if old is None else tuple(old[0]))
+        yr = follow_y(by0, by1, None if old is None else tuple(old[1]), None if log_y else 0.0)
+        self._fitted = True
+        if xr is not None and yr is not None:
+            vb.setRange(xRange=xr, yRange=yr, padding=0)
+        elif xr is not None:
+            vb.setXRange(*xr, padding=0)
+        elif yr is not None:
+            vb.setYRange(*yr, padding=0)
+        if xr is not None or yr is not None:
+            # apply the new transform now: pyqtgraph defers it to the paint, whose re-placed items then
+            # ask for a second paint of the chart in the same frame
+            vb.updateMatrix()
 
     def mark(self, step: float, text: str, color: str = "#d62728") -> None:
         """A labelled vertical line: a divergence stop, an exploding gradient."""
@@ -260,7 +414,7 @@ class LossChart(_Chart):
     def set_log(self, on: bool) -> None:
         self.plotItem.setLogMode(y=on)
         self.following = True
-        self.plotItem.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # re-fit in the new scale
+        self._fitted = False  # re-fit in the new scale
         self._dirty = True
         self.refresh()
 
@@ -281,21 +435,19 @@ class LossChart(_Chart):
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
         self.overlays += [a, b]
+        self._fitted, self._dirty = False, True  # fit both runs
+        self.refresh()
 
     def clear_overlays(self) -> None:
         for item in self.overlays:
             self.plotItem.removeItem(item)
         self.overlays.clear()
 
-    def refresh(self) -> None:
-        if not self._dirty:
-            return
-        self._dirty = False
+    def redraw(self) -> None:
         self.c_train.setData(*self.train.view())
         self.c_smooth.setData(*self.smooth.view())
         self.c_val.setData(*self.val.view())
         self.say_empty("" if self.has_data() else self.EMPTY)
-        self.settle_ranges()
 
     def reset(self) -> None:
         for s in (self.train, self.smooth, self.val):
@@ -362,16 +514,22 @@ class GradChart(_Chart):
         every = f"every {self.interval} steps" if self.interval else "every few steps"
         return f"gradient norms {every} — none yet"
 
-    def refresh(self) -> None:
-        if not self._dirty:
-            return
-        self._dirty = False
+    FEW = 40  # up to this many records a curve also marks each point: one record is a dot, not nothing
+
+    def redraw(self) -> None:
         self.say_empty(self.empty_reason())
-        for bid, s in self.series.items():
-            self.curves[bid].setData(*s.view())
+        curves = [(self.curves[bid], s) for bid, s in self.series.items()]
         if self.c_total is not None:
-            self.c_total.setData(*self.total.view())
-        self.settle_ranges()
+            curves.append((self.c_total, self.total))
+        for curve, series in curves:
+            x, y = series.view()
+            few = len(x) <= self.FEW
+            if few != (curve.opts["symbol"] is not None):
+                curve.setSymbol("o" if few else None)
+                curve.setSymbolSize(5)
+                curve.setSymbolPen(None)
+                curve.setSymbolBrush(curve.opts["pen"].color())
+            curve.setData(x, y)
 
     def last_values(self) -> dict[str, float]:
         return {bid: float(s.y[s.n - 1]) for bid, s in self.series.items() if s.n}
@@ -428,17 +586,12 @@ class LrChart(_Chart):
         self.lr.append(step, lr)
         self._dirty = True
 
-    def refresh(self) -> None:
-        if self._dirty:
-            self._dirty = False
-            x, y = self.lr.view()
-            self.curve.setData(x, y)
-            self.say_empty("" if len(x) else self.EMPTY)
-            if len(y):  # a constant lr would otherwise get a meaningless +-400 axis
-                lo, hi = float(y.min()), float(y.max())
-                self.plotItem.setYRange(0, hi * 1.15 if hi > 0 else 1, padding=0) if hi - lo < 1e-12 * max(
-                    hi, 1
-                ) else self.plotItem.enableAutoRange(axis="y")
+    MIN_INTERVAL_S = 0.25  # the learning rate changes slowly: 4 redraws a second are plenty
+
+    def redraw(self) -> None:
+        x, y = self.lr.view()
+        self.curve.setData(x, y)
+        self.say_empty("" if len(x) else self.EMPTY)
 
     def reset(self) -> None:
         self.lr.clear()
@@ -472,9 +625,13 @@ class PredictionChart(QtWidgets.QStackedWidget):
         self.addWidget(self.matrix_plot)
         self.placeholder = QtWidgets.QLabel("Predictions appear after the first epoch.")
         self.placeholder.setAlignment(QtCore.Qt.AlignCenter)
+        self.placeholder.setWordWrap(True)  # a narrow column wraps it instead of widening the column
         self.addWidget(self.placeholder)
         self.setCurrentWidget(self.placeholder)
         self.matrix: np.ndarray | None = None
+
+    def sizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(320, 200)  # as _Chart.sizeHint: the pages' hints would widen the column
 
     def show_series(self, actual, predicted, x=None) -> None:
         actual = np.asarray(actual, dtype=float).reshape(-1)
@@ -482,6 +639,7 @@ class PredictionChart(QtWidgets.QStackedWidget):
         x = np.arange(len(actual)) if x is None else np.asarray(x, dtype=float)
         self.c_true.setData(x, actual)
         self.c_pred.setData(x[: len(predicted)], predicted)
+        self.series_plot.plotItem.vb.prepareForPaint()  # auto-range now: deferred to the paint it costs two
         self.setCurrentWidget(self.series_plot)
 
     def show_confusion(self, matrix, labels) -> None:
