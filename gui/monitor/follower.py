@@ -82,6 +82,8 @@ def end_message(end: dict[str, Any]) -> tuple[str, str]:
 class FollowMixin:
     """The Train panel's run following (TrainPanel provides the charts, progress bar, status and signals)."""
 
+    _pending_progress: dict[str, Any] | None = None  # the newest step record of this tick, shown once per tick
+
     def attach(self, run_dir: Path, live: bool = True) -> None:
         """Follow a run folder: replay its history into the charts, then keep following if live."""
         self.follower = RunFollower(self, Path(run_dir))
@@ -104,8 +106,11 @@ class FollowMixin:
         f = self.follower
         if f is None:
             return
+        self._pending_progress = None
         for rec in f.poll():
             self._handle(rec)
+        if self._pending_progress is not None:  # one progress-bar update per tick, not one per step record
+            self._progress(self._pending_progress)
         self._redraw()
         proc_done = self.proc is not None and not self.proc.is_alive()
         self._escalate_stop()
@@ -114,6 +119,8 @@ class FollowMixin:
         if proc_done and f.end is None:
             for rec in f.poll():  # the last records may land just before exit
                 self._handle(rec)
+            if self._pending_progress is not None:
+                self._progress(self._pending_progress)
             if f.end is None:
                 code = self.proc.exitcode
                 message = f"the training process exited with code {code} without a summary; see {f.run_dir}"
@@ -163,7 +170,7 @@ class FollowMixin:
         self.loss_chart.add_steps([step], [float("nan") if loss is None else loss])
         if number(rec.get("lr")) is not None:
             self.lr_chart.add(step, rec["lr"])
-        self._progress(rec)
+        self._pending_progress = rec
 
     def _on_grad(self, rec: dict[str, Any]) -> None:
         blocks = {k: (float("nan") if number(v) is None else v) for k, v in (rec.get("blocks") or {}).items()}
