@@ -760,49 +760,9 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
     import torch
 
     src = str(path)
-    check_source_file(path, "npz")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise DataError(f"{src}: no such file: check the path given to --data") from None
-    except Exception as e:
-        raise DataError(
-            f"{src}: not a readable .npz archive ({type(e).__name__}: {e}): save it with numpy.savez(path, X=X, y=y)"
-        ) from None
-    if "X" not in arrays:
-        raise DataError(
-            f"{src}: no array 'X' (found: {', '.join(arrays) or 'none'}): save sequences as X with "
-            f"shape (N, T, F) and targets as y"
-        )
-    for name, arr in arrays.items():
-        check_array(src, name, arr)
-    X = arrays["X"] if tokens is None else _token_ids(arrays["X"], src, tokens)
-    if tokens is None:  # token ids are checked against the vocabulary instead
-        check_array_range(src, "X", X)
-    if X.ndim != 3:
-        raise DataError(f"{src}: X has shape {X.shape} but must be (N, T, F) = (samples, timesteps, features)")
+    arrays = _read_npz(path, src)
+    X = _npz_inputs(arrays["X"], src, in_shape, tokens)
     N, T, F = X.shape
-    if not np.issubdtype(X.dtype, np.number):
-        raise DataError(f"{src}: X holds {X.dtype} values, not numbers: save X as a float array")
-    if in_shape[2] != F:
-        raise DataError(
-            f"{src}: X has {F} features per step (shape {X.shape}) but the design's Input takes "
-            f"{in_shape[2]}: set the Input's features to {F}"
-        )
-    if in_shape[1] is not None and in_shape[1] != T:
-        raise DataError(
-            f"{src}: X has {T} timesteps (shape {X.shape}) but the design's Input takes {in_shape[1]}: "
-            f"set the Input's timesteps to {T} (or null for variable length)"
-        )
-    X = X.astype(np.float64)
-    bad = ~np.isfinite(X)
-    if bad.any():
-        i, t, f = (int(v[0]) for v in np.nonzero(bad))
-        raise DataError(
-            f"{src}: X[{i}, {t}, {f}] (sample {i}, step {t}, feature {f}) is "
-            f"{'NaN' if np.isnan(X[i, t, f]) else 'infinite'}: fill in or drop that sample"
-        )
     seq_target = len(out_shape) == 3
     units = out_shape[-1]
     y = arrays.get("y")
@@ -813,73 +773,17 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
     y_orig, classes = None, None
     if task == "regression":
         if has_y:
-            y = np.asarray(y)
-            if y.shape[-1:] == (units,) and units == 1 and y.ndim == len(want) + 1:
-                y = y[..., 0]
-            if y.shape != want:
-                raise DataError(
-                    f"{src}: y has shape {y.shape} but the design's output {tuple(out_shape)} needs "
-                    f"{want}{' (+ 1)' if units == 1 else ''}: one value per "
-                    f"{'step' if seq_target else 'sample'}"
-                )
-            if not np.issubdtype(y.dtype, np.number):
-                raise DataError(
-                    f"{src}: y holds {y.dtype} values: regression targets must be numbers "
-                    f"(for labels set training.task to classification)"
-                )
-            check_array_range(src, "y", y)
-            y_orig = y.astype(np.float64)
-            bad = ~np.isfinite(y_orig)
-            if bad.any():
-                i = int(np.nonzero(bad.reshape(N, -1).any(axis=1))[0][0])
-                raise DataError(f"{src}: y[{i}] is NaN or infinite: fill in or drop that sample")
+            y_orig = _npz_regression_targets(y, src, out_shape, want, seq_target)
         if units != 1:
             raise DataError(
                 f"{src}: regression with one target but the design's output has {units} units: "
                 f"set the output Dense units to 1"
             )
     elif has_y:
-        y = np.asarray(y)
-        if y.shape != want:
-            raise DataError(
-                f"{src}: y has shape {y.shape} but classification with this design needs {want}: "
-                f"one label per {'step' if seq_target else 'sample'}"
-            )
-        values = np.asarray(y.reshape(-1).tolist(), dtype=object)
-        labels_table = Table(src, ["y"], {"y": values}, {"y": "text"}, fmt="npz")
-        flat, classes = _labels(values, labels_table, "y", units, meta.classes if meta is not None else None)
-        y_lab = flat.reshape(want)
-    if split:
-        fractions = check_split(spec.split)
-        n_tr, n_tv = split_bounds(N, fractions)
-        index = {"train": np.arange(0, n_tr), "val": np.arange(n_tr, n_tv), "test": np.arange(n_tv, N)}
-        for name in SPLIT_NAMES:
-            if index[name].size == 0 and not (name == "test" and fractions[2] == 0):
-                raise DataError(
-                    f"{src}: the {_SPLIT_WORDS[name]} split is empty: {N} samples split "
-                    f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g}: add samples or change --split"
-                )
-        fit = slice(0, n_tr)
-    else:
-        index = {"all": np.arange(N)}
-        fit = slice(0, N)
+        y_lab, classes = _npz_class_labels(y, src, want, units, meta, seq_target)
+    index, fit = _npz_split(src, spec, N, split)
     if meta is None:
-        flat = X[fit].reshape(-1, F)
-        meta = RunMeta(
-            task=task,
-            features=[f"f{i}" for i in range(F)],
-            target=None,
-            classes=classes,
-            x_mean=flat.mean(axis=0).tolist(),
-            x_std=_std(flat).tolist(),
-            lookback=T,
-            horizon=None,
-        )
-        if tokens is not None:  # ids are names, not measurements: never normalized
-            meta.x_mean, meta.x_std = [0.0] * F, [1.0] * F
-        if task == "regression" and y_orig is not None:
-            meta.y_mean = float(y_orig[fit].mean())
-            meta.y_std = float(_std(y_orig[fit].reshape(-1)))
+        meta = _npz_meta(X, fit, task, classes, tokens, y_orig)
     Xn = (X - np.asarray(meta.x_mean)) / np.asarray(meta.x_std)
     if task == "regression":
         yt = (
@@ -918,3 +822,134 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
         has_targets=has_y,
         plan=plan,
     )
+
+
+def _read_npz(path: Path, src: str) -> dict[str, np.ndarray]:
+    """Every array of the archive, checked for size and kind; X must be there."""
+    check_source_file(path, "npz")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise DataError(f"{src}: no such file: check the path given to --data") from None
+    except Exception as e:
+        raise DataError(
+            f"{src}: not a readable .npz archive ({type(e).__name__}: {e}): save it with numpy.savez(path, X=X, y=y)"
+        ) from None
+    if "X" not in arrays:
+        raise DataError(
+            f"{src}: no array 'X' (found: {', '.join(arrays) or 'none'}): save sequences as X with "
+            f"shape (N, T, F) and targets as y"
+        )
+    for name, arr in arrays.items():
+        check_array(src, name, arr)
+    return arrays
+
+
+def _npz_inputs(X: np.ndarray, src: str, in_shape, tokens: int | None) -> np.ndarray:
+    """X as float64 (N, T, F), matched against the design's Input and free of NaN/inf."""
+    X = X if tokens is None else _token_ids(X, src, tokens)
+    if tokens is None:  # token ids are checked against the vocabulary instead
+        check_array_range(src, "X", X)
+    if X.ndim != 3:
+        raise DataError(f"{src}: X has shape {X.shape} but must be (N, T, F) = (samples, timesteps, features)")
+    N, T, F = X.shape
+    if not np.issubdtype(X.dtype, np.number):
+        raise DataError(f"{src}: X holds {X.dtype} values, not numbers: save X as a float array")
+    if in_shape[2] != F:
+        raise DataError(
+            f"{src}: X has {F} features per step (shape {X.shape}) but the design's Input takes "
+            f"{in_shape[2]}: set the Input's features to {F}"
+        )
+    if in_shape[1] is not None and in_shape[1] != T:
+        raise DataError(
+            f"{src}: X has {T} timesteps (shape {X.shape}) but the design's Input takes {in_shape[1]}: "
+            f"set the Input's timesteps to {T} (or null for variable length)"
+        )
+    X = X.astype(np.float64)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        i, t, f = (int(v[0]) for v in np.nonzero(bad))
+        raise DataError(
+            f"{src}: X[{i}, {t}, {f}] (sample {i}, step {t}, feature {f}) is "
+            f"{'NaN' if np.isnan(X[i, t, f]) else 'infinite'}: fill in or drop that sample"
+        )
+    return X
+
+
+def _npz_regression_targets(y, src: str, out_shape, want: tuple, seq_target: bool) -> np.ndarray:
+    """Regression targets y as float64 of shape `want` (a trailing unit axis is dropped)."""
+    units = out_shape[-1]
+    y = np.asarray(y)
+    if y.shape[-1:] == (units,) and units == 1 and y.ndim == len(want) + 1:
+        y = y[..., 0]
+    if y.shape != want:
+        raise DataError(
+            f"{src}: y has shape {y.shape} but the design's output {tuple(out_shape)} needs "
+            f"{want}{' (+ 1)' if units == 1 else ''}: one value per "
+            f"{'step' if seq_target else 'sample'}"
+        )
+    if not np.issubdtype(y.dtype, np.number):
+        raise DataError(
+            f"{src}: y holds {y.dtype} values: regression targets must be numbers "
+            f"(for labels set training.task to classification)"
+        )
+    check_array_range(src, "y", y)
+    y_orig = y.astype(np.float64)
+    bad = ~np.isfinite(y_orig)
+    if bad.any():
+        i = int(np.nonzero(bad.reshape(want[0], -1).any(axis=1))[0][0])
+        raise DataError(f"{src}: y[{i}] is NaN or infinite: fill in or drop that sample")
+    return y_orig
+
+
+def _npz_class_labels(y, src: str, want: tuple, units: int, meta, seq_target: bool):
+    """Classification labels y as class indices of shape `want`, and the class names."""
+    y = np.asarray(y)
+    if y.shape != want:
+        raise DataError(
+            f"{src}: y has shape {y.shape} but classification with this design needs {want}: "
+            f"one label per {'step' if seq_target else 'sample'}"
+        )
+    values = np.asarray(y.reshape(-1).tolist(), dtype=object)
+    labels_table = Table(src, ["y"], {"y": values}, {"y": "text"}, fmt="npz")
+    flat, classes = _labels(values, labels_table, "y", units, meta.classes if meta is not None else None)
+    return flat.reshape(want), classes
+
+
+def _npz_split(src: str, spec, N: int, split) -> tuple[dict[str, np.ndarray], slice]:
+    """Sample indices per split (or all of them), and the samples the normalization is fitted on."""
+    if not split:
+        return {"all": np.arange(N)}, slice(0, N)
+    fractions = check_split(spec.split)
+    n_tr, n_tv = split_bounds(N, fractions)
+    index = {"train": np.arange(0, n_tr), "val": np.arange(n_tr, n_tv), "test": np.arange(n_tv, N)}
+    for name in SPLIT_NAMES:
+        if index[name].size == 0 and not (name == "test" and fractions[2] == 0):
+            raise DataError(
+                f"{src}: the {_SPLIT_WORDS[name]} split is empty: {N} samples split "
+                f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g}: add samples or change --split"
+            )
+    return index, slice(0, n_tr)
+
+
+def _npz_meta(X: np.ndarray, fit: slice, task, classes, tokens: int | None, y_orig) -> RunMeta:
+    """A new run's normalization and names, fitted on the `fit` samples."""
+    _, T, F = X.shape
+    flat = X[fit].reshape(-1, F)
+    meta = RunMeta(
+        task=task,
+        features=[f"f{i}" for i in range(F)],
+        target=None,
+        classes=classes,
+        x_mean=flat.mean(axis=0).tolist(),
+        x_std=_std(flat).tolist(),
+        lookback=T,
+        horizon=None,
+    )
+    if tokens is not None:  # ids are names, not measurements: never normalized
+        meta.x_mean, meta.x_std = [0.0] * F, [1.0] * F
+    if task == "regression" and y_orig is not None:
+        meta.y_mean = float(y_orig[fit].mean())
+        meta.y_std = float(_std(y_orig[fit].reshape(-1)))
+    return meta

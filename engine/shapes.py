@@ -69,220 +69,267 @@ def _suggest(word: str, options) -> str:
 
 
 def check(project: Project) -> CheckResult:
-    res = CheckResult()
-    problems = res.problems
+    return _Checker(project).run()
 
-    def err(block: str | None, msg: str) -> None:
-        problems.append(Problem(ERROR, block, msg))
 
-    def warn(block: str | None, msg: str) -> None:
-        problems.append(Problem(WARNING, block, msg))
+class _Checker:
+    """One check of one design, as named steps; each step adds its problems in the order a reader meets them."""
 
-    # ---- blocks: ids, types, params
-    blocks = {}
-    bad: set[str] = set()  # blocks whose own definition is broken: no shape for them
-    for b in project.blocks:
-        if b.id in blocks:
-            err(b.id, f"duplicate block id '{b.id}': every block needs its own id; rename one of them")
-            continue
-        blocks[b.id] = b
-        if not ID_RE.match(b.id):
-            err(
-                b.id,
-                f"block id {b.id!r} is not valid: use letters, digits, _ or - (64 at most), "
-                f"starting with a letter or _",
-            )
-        d = CATALOG.get(b.type)
-        if d is None:
-            err(
-                b.id,
-                f"block '{b.id}' has unknown type '{b.type}'{_suggest(b.type, CATALOG)}"
-                f"{'' if _suggest(b.type, CATALOG) else ' (known: ' + ', '.join(CATALOG) + ')'}",
-            )
-            bad.add(b.id)
-            continue
-        names = {p.name for p in d.params}
-        for name, value in b.params.items():
-            if name not in names:
-                hint = _suggest(name, names) or (
-                    f" ({b.type} has {', '.join(sorted(names))})" if names else f" ({b.type} has no params)"
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.res = CheckResult()
+        self.problems = self.res.problems
+        self.blocks: dict = {}
+        self.bad: set[str] = set()  # blocks whose own definition is broken: no shape for them
+        self.ins: dict[str, list[str]] = {}
+        self.outs: dict[str, list[str]] = {}
+        self.lonely: set[str] = set()
+        self.cyclic: set[str] = set()
+        self.order: list[str] = []
+        self.position: dict[str, int] = {}
+
+    def err(self, block: str | None, msg: str) -> None:
+        self.problems.append(Problem(ERROR, block, msg))
+
+    def warn(self, block: str | None, msg: str) -> None:
+        self.problems.append(Problem(WARNING, block, msg))
+
+    def run(self) -> CheckResult:
+        self.read_blocks()
+        self.read_links()
+        self.count_inputs()
+        self.find_input()
+        self.order_blocks()
+        self.check_connected()
+        self.find_output()
+        self.infer_shapes()
+        _token_input_problems(self.blocks, self.ins, self.outs, self.err)
+        res = self.res
+        res.order = [bid for bid in self.order if res.shapes.get(bid) is not None]
+        _lint_design(self.project, self.blocks, self.ins, self.outs, res, self.warn)
+        self.sort_problems()
+        _add_resources(self.project, res, self.warn)
+        for line in validate_training(self.project.training):  # the model is fine; `train` refuses these (exit 2)
+            self.warn(None, f"{line}: fix it before training")
+        return res
+
+    def read_blocks(self) -> None:
+        """Ids, types and params of every block."""
+        err, blocks, bad = self.err, self.blocks, self.bad
+        for b in self.project.blocks:
+            if b.id in blocks:
+                err(b.id, f"duplicate block id '{b.id}': every block needs its own id; rename one of them")
+                continue
+            blocks[b.id] = b
+            if not ID_RE.match(b.id):
+                err(
+                    b.id,
+                    f"block id {b.id!r} is not valid: use letters, digits, _ or - (64 at most), "
+                    f"starting with a letter or _",
                 )
-                err(b.id, f"{b.type} '{b.id}': unknown param '{name}'{hint}")
+            d = CATALOG.get(b.type)
+            if d is None:
+                err(
+                    b.id,
+                    f"block '{b.id}' has unknown type '{b.type}'{_suggest(b.type, CATALOG)}"
+                    f"{'' if _suggest(b.type, CATALOG) else ' (known: ' + ', '.join(CATALOG) + ')'}",
+                )
                 bad.add(b.id)
                 continue
-            reason = d.param(name).validate(value)
-            if reason:
-                err(b.id, f"{b.type} '{b.id}': {name} {reason}")
-                bad.add(b.id)
+            names = {p.name for p in d.params}
+            for name, value in b.params.items():
+                if name not in names:
+                    hint = _suggest(name, names) or (
+                        f" ({b.type} has {', '.join(sorted(names))})" if names else f" ({b.type} has no params)"
+                    )
+                    err(b.id, f"{b.type} '{b.id}': unknown param '{name}'{hint}")
+                    bad.add(b.id)
+                    continue
+                reason = d.param(name).validate(value)
+                if reason:
+                    err(b.id, f"{b.type} '{b.id}': {name} {reason}")
+                    bad.add(b.id)
 
-    # ---- links
-    links = []
-    seen_links = set()
-    for s, t in project.links:
-        if s not in blocks or t not in blocks:
-            unknown = s if s not in blocks else t
-            known = t if s not in blocks else s
-            err(
-                known if known in blocks else None,
-                f"link ['{s}', '{t}'] names unknown block '{unknown}'{_suggest(unknown, blocks)}: "
-                f"fix the id or remove the link",
-            )
-            continue
-        if s == t:
-            err(s, f"'{s}' is linked to itself: remove that link")
-            continue
-        if (s, t) in seen_links:
-            err(t, f"'{s}' is linked to '{t}' twice: remove the duplicate link")
-            continue
-        seen_links.add((s, t))
-        links.append((s, t))
-    ins: dict[str, list[str]] = {i: [] for i in blocks}
-    outs: dict[str, list[str]] = {i: [] for i in blocks}
-    for s, t in links:
-        ins[t].append(s)
-        outs[s].append(t)
+    def read_links(self) -> None:
+        """Valid links into `ins`/`outs`; unknown, self and duplicate links are reported and dropped."""
+        err, blocks = self.err, self.blocks
+        links = []
+        seen_links = set()
+        for s, t in self.project.links:
+            if s not in blocks or t not in blocks:
+                unknown = s if s not in blocks else t
+                known = t if s not in blocks else s
+                err(
+                    known if known in blocks else None,
+                    f"link ['{s}', '{t}'] names unknown block '{unknown}'{_suggest(unknown, blocks)}: "
+                    f"fix the id or remove the link",
+                )
+                continue
+            if s == t:
+                err(s, f"'{s}' is linked to itself: remove that link")
+                continue
+            if (s, t) in seen_links:
+                err(t, f"'{s}' is linked to '{t}' twice: remove the duplicate link")
+                continue
+            seen_links.add((s, t))
+            links.append((s, t))
+        self.ins = {i: [] for i in blocks}
+        self.outs = {i: [] for i in blocks}
+        for s, t in links:
+            self.ins[t].append(s)
+            self.outs[s].append(t)
 
-    # ---- input counts (a block with no links at all is reported once, as disconnected, below)
-    lonely = {bid for bid in blocks if not ins[bid] and not outs[bid]} if len(blocks) > 1 else set()
-    for bid, b in blocks.items():
-        d = CATALOG.get(b.type)
-        if d is None or bid in lonely:
-            continue
-        n = len(ins[bid])
-        label = f"{b.type} '{bid}'"
-        if d.max_inputs == 0 and n:
-            err(bid, f"{label} takes no input but is fed by {_ids(ins[bid])}: remove those links")
-            bad.add(bid)
-        elif n < d.min_inputs:
-            if n == 0:
-                err(bid, f"{label} has no input: link a block into it")
-            else:
+    def count_inputs(self) -> None:
+        """Input counts per block (a block with no links at all is reported once, as disconnected, later)."""
+        err, blocks, ins, bad = self.err, self.blocks, self.ins, self.bad
+        outs = self.outs
+        self.lonely = {bid for bid in blocks if not ins[bid] and not outs[bid]} if len(blocks) > 1 else set()
+        for bid, b in blocks.items():
+            d = CATALOG.get(b.type)
+            if d is None or bid in self.lonely:
+                continue
+            n = len(ins[bid])
+            label = f"{b.type} '{bid}'"
+            if d.max_inputs == 0 and n:
+                err(bid, f"{label} takes no input but is fed by {_ids(ins[bid])}: remove those links")
+                bad.add(bid)
+            elif n < d.min_inputs:
+                if n == 0:
+                    err(bid, f"{label} has no input: link a block into it")
+                else:
+                    err(
+                        bid,
+                        f"{label} needs at least {d.min_inputs} inputs but has {n} ({_ids(ins[bid])}): "
+                        f"link another block into it",
+                    )
+                bad.add(bid)
+            elif d.max_inputs is not None and n > d.max_inputs:
                 err(
                     bid,
-                    f"{label} needs at least {d.min_inputs} inputs but has {n} ({_ids(ins[bid])}): "
-                    f"link another block into it",
+                    f"{label} takes {d.max_inputs} input but has {n} ({_ids(ins[bid])}): remove the extra "
+                    f"links or join them first with a Concatenate or Add block",
                 )
-            bad.add(bid)
-        elif d.max_inputs is not None and n > d.max_inputs:
-            err(
-                bid,
-                f"{label} takes {d.max_inputs} input but has {n} ({_ids(ins[bid])}): remove the extra "
-                f"links or join them first with a Concatenate or Add block",
-            )
-            bad.add(bid)
+                bad.add(bid)
 
-    # ---- Input blocks
-    inputs = [bid for bid, b in blocks.items() if b.type == INPUT_TYPE]
-    if not inputs:
-        err(None, "the design has no Input block: add one (Input) and link it to the first layer")
-    else:
-        res.input_id = inputs[0]
+    def find_input(self) -> None:
+        """Exactly one Input block."""
+        inputs = [bid for bid, b in self.blocks.items() if b.type == INPUT_TYPE]
+        if not inputs:
+            self.err(None, "the design has no Input block: add one (Input) and link it to the first layer")
+            return
+        self.res.input_id = inputs[0]
         for extra in inputs[1:]:
-            err(
+            self.err(
                 extra,
                 f"Input '{extra}': a design has exactly one Input in format v1 but '{inputs[0]}' is one "
                 f"too: delete one of them",
             )
 
-    # ---- cycles (Kahn); blocks left over sit on or after a cycle
-    indeg = {i: len(ins[i]) for i in blocks}
-    ready = [i for i in blocks if indeg[i] == 0]
-    order = []
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for t in outs[node]:
-            indeg[t] -= 1
-            if indeg[t] == 0:
-                ready.append(t)
-    cyclic = set(blocks) - set(order)
-    if cyclic:
-        cycle = _find_cycle(cyclic, outs)
-        err(
-            cycle[0],
-            "cycle: "
-            + " -> ".join(f"'{c}'" for c in cycle + [cycle[0]])
-            + ": a model must flow one way; remove one of these links",
-        )
-        bad |= cyclic
-    # stable topological order: follow file order among ready blocks
-    position = {b.id: i for i, b in enumerate(project.blocks)}
-    order = _stable_topo(order, ins, outs, position)
-
-    # ---- connectivity and the single output
-    if len(blocks) > 1:
-        for bid in [b for b in blocks if b in lonely]:  # file order, in linear time
-            err(bid, f"{blocks[bid].type} '{bid}' is not connected: link it into the design or delete it")
-            bad.add(bid)
-        if res.input_id is not None:
-            reach = _reach(res.input_id, outs)
-            for bid in blocks:
-                if (
-                    bid != res.input_id
-                    and bid not in reach
-                    and (ins[bid] or outs[bid])
-                    and bid not in cyclic
-                    and bid not in bad
-                    and blocks[bid].type != INPUT_TYPE
-                ):
-                    err(
-                        bid,
-                        f"{blocks[bid].type} '{bid}' is not fed from the Input '{res.input_id}': "
-                        f"link it into the main flow or delete it",
-                    )
-                    bad.add(bid)
-    sinks = [bid for bid in blocks if not outs[bid] and (ins[bid] or len(blocks) == 1)]
-    if blocks and not sinks and not cyclic:
-        err(None, "the design has no output block: the last layer must not feed anything")
-    elif len(sinks) > 1:
-        for bid in sinks:
-            others = [s for s in sinks if s != bid]
-            err(
-                bid,
-                f"{blocks[bid].type} '{bid}' is an output, and so {'is' if len(others) == 1 else 'are'} "
-                f"{_ids(others)}: a model has exactly one output; join them (Concatenate) or remove extras",
+    def order_blocks(self) -> None:
+        """Cycles (Kahn; blocks left over sit on or after a cycle), then a stable topological order."""
+        blocks, ins, outs = self.blocks, self.ins, self.outs
+        indeg = {i: len(ins[i]) for i in blocks}
+        ready = [i for i in blocks if indeg[i] == 0]
+        order = []
+        while ready:
+            node = ready.pop()
+            order.append(node)
+            for t in outs[node]:
+                indeg[t] -= 1
+                if indeg[t] == 0:
+                    ready.append(t)
+        self.cyclic = cyclic = set(blocks) - set(order)
+        if cyclic:
+            cycle = _find_cycle(cyclic, outs)
+            self.err(
+                cycle[0],
+                "cycle: "
+                + " -> ".join(f"'{c}'" for c in cycle + [cycle[0]])
+                + ": a model must flow one way; remove one of these links",
             )
-    elif sinks:
-        res.output_id = sinks[0]
+            self.bad |= cyclic
+        # stable topological order: follow file order among ready blocks
+        self.position = {b.id: i for i, b in enumerate(self.project.blocks)}
+        self.order = _stable_topo(order, ins, outs, self.position)
 
-    # ---- shapes, in topological order
-    shapes = res.shapes
-    reversed_time: dict[str, bool] = {}  # is this block's time axis in reversed order?
-    for bid in order:
-        b = blocks[bid]
-        shapes[bid] = None
-        if bid in bad:
-            continue
-        srcs = ins[bid]
-        src_shapes = [shapes.get(s) for s in srcs]
-        in_shapes = [s for s in src_shapes if s is not None]
-        if len(in_shapes) < len(src_shapes):
-            continue  # an upstream problem is already reported
-        d = CATALOG[b.type]
-        ctx = Ctx(bid, b.type, b.resolved(), in_shapes, srcs, [blocks[s].type for s in srcs])
-        msgs = d.extra_checks(ctx)
-        for m in msgs:
-            err(bid, m)
-        if msgs:
-            continue
-        try:
-            shapes[bid] = d.infer(ctx)
-            res.param_counts[bid] = d.count(ctx)
-        except ShapeError as e:
-            err(bid, str(e))
-            continue
-        _lint_block(ctx, in_shapes, reversed_time, warn, blocks)
+    def check_connected(self) -> None:
+        """Every block is linked, and fed from the Input."""
+        blocks, ins, outs, bad, res = self.blocks, self.ins, self.outs, self.bad, self.res
+        if len(blocks) <= 1:
+            return
+        for bid in [b for b in blocks if b in self.lonely]:  # file order, in linear time
+            self.err(bid, f"{blocks[bid].type} '{bid}' is not connected: link it into the design or delete it")
+            bad.add(bid)
+        if res.input_id is None:
+            return
+        reach = _reach(res.input_id, outs)
+        for bid in blocks:
+            if (
+                bid != res.input_id
+                and bid not in reach
+                and (ins[bid] or outs[bid])
+                and bid not in self.cyclic
+                and bid not in bad
+                and blocks[bid].type != INPUT_TYPE
+            ):
+                self.err(
+                    bid,
+                    f"{blocks[bid].type} '{bid}' is not fed from the Input '{res.input_id}': "
+                    f"link it into the main flow or delete it",
+                )
+                bad.add(bid)
 
-    _token_input_problems(blocks, ins, outs, err)
-    res.order = [bid for bid in order if shapes.get(bid) is not None]
-    _lint_design(project, blocks, ins, outs, res, warn)
-    # report in the order a reader follows the design: design-wide first, then block by block in flow order
-    rank = {bid: i for i, bid in enumerate(order)}
-    problems.sort(key=lambda p: -1 if p.block is None else rank.get(p.block, position.get(p.block, len(rank))))
-    _add_resources(project, res, warn)
-    for line in validate_training(project.training):  # the model is fine; `train` refuses these (exit 2)
-        warn(None, f"{line}: fix it before training")
-    return res
+    def find_output(self) -> None:
+        """Exactly one output: the one block that feeds nothing."""
+        blocks, ins, outs = self.blocks, self.ins, self.outs
+        sinks = [bid for bid in blocks if not outs[bid] and (ins[bid] or len(blocks) == 1)]
+        if blocks and not sinks and not self.cyclic:
+            self.err(None, "the design has no output block: the last layer must not feed anything")
+        elif len(sinks) > 1:
+            for bid in sinks:
+                others = [s for s in sinks if s != bid]
+                self.err(
+                    bid,
+                    f"{blocks[bid].type} '{bid}' is an output, and so {'is' if len(others) == 1 else 'are'} "
+                    f"{_ids(others)}: a model has exactly one output; join them (Concatenate) or remove extras",
+                )
+        elif sinks:
+            self.res.output_id = sinks[0]
+
+    def infer_shapes(self) -> None:
+        """Shapes and parameter counts, in topological order; per-block lints as shapes flow."""
+        blocks, shapes = self.blocks, self.res.shapes
+        reversed_time: dict[str, bool] = {}  # is this block's time axis in reversed order?
+        for bid in self.order:
+            b = blocks[bid]
+            shapes[bid] = None
+            if bid in self.bad:
+                continue
+            srcs = self.ins[bid]
+            src_shapes = [shapes.get(s) for s in srcs]
+            in_shapes = [s for s in src_shapes if s is not None]
+            if len(in_shapes) < len(src_shapes):
+                continue  # an upstream problem is already reported
+            d = CATALOG[b.type]
+            ctx = Ctx(bid, b.type, b.resolved(), in_shapes, srcs, [blocks[s].type for s in srcs])
+            msgs = d.extra_checks(ctx)
+            for m in msgs:
+                self.err(bid, m)
+            if msgs:
+                continue
+            try:
+                shapes[bid] = d.infer(ctx)
+                self.res.param_counts[bid] = d.count(ctx)
+            except ShapeError as e:
+                self.err(bid, str(e))
+                continue
+            _lint_block(ctx, in_shapes, reversed_time, self.warn, blocks)
+
+    def sort_problems(self) -> None:
+        """Report in the order a reader follows the design: design-wide first, then block by block in flow order."""
+        rank = {bid: i for i, bid in enumerate(self.order)}
+        position = self.position
+        self.problems.sort(key=lambda p: -1 if p.block is None else rank.get(p.block, position.get(p.block, len(rank))))
 
 
 def _token_input_problems(blocks, ins, outs, err) -> None:
