@@ -112,6 +112,37 @@ def _is_num(v: Any) -> bool:
 
 def parse_search(project: Project, search: dict[str, Any] | None = None) -> list[SearchParam]:
     """The search space of a design (its `training.search`, or `search` if given), fully validated."""
+    search = _search_section(project, search)
+    kinds: dict[str, str] | None = None
+    space = []
+    for key, spec in search.items():
+        where = f"training.search '{key}'"
+        if not isinstance(key, str) or not key:
+            raise SearchSpaceError(
+                f"training.search keys must be 'blockid.param' or a training setting, received {key!r}"
+            )
+        if "." in key:
+            sp_block, sp_name, num_kind, check_value = _block_key(project, key, where)
+        else:
+            kinds = kinds or _train_kinds()
+            sp_block, sp_name, num_kind, check_value = _setting_key(project, key, where, kinds)
+        if isinstance(spec, list):
+            space.append(_choices_param(key, where, spec, sp_block, sp_name, check_value))
+        elif isinstance(spec, dict):
+            space.append(_range_param(key, where, spec, sp_block, sp_name, num_kind, check_value))
+        else:
+            raise SearchSpaceError(
+                f'{where}: must be a list of choices or a range {{"low": .., "high": ..}}, received {json.dumps(spec)}'
+            )
+    return space
+
+
+# checks one candidate value of a key: (value, what it is: "choice" | "low" | "high") -> None or SearchSpaceError
+_ValueCheck = Callable[[Any, str], None]
+
+
+def _search_section(project: Project, search: dict[str, Any] | None) -> dict[str, Any]:
+    """The search section to parse: a non-empty object."""
     if search is None:
         search = project.training.get("search")
         if search is None:
@@ -125,128 +156,122 @@ def parse_search(project: Project, search: dict[str, Any] | None = None) -> list
         raise SearchSpaceError(
             'training.search is empty: add at least one key, e.g. "lr": {"low": 1e-4, "high": 1e-2, "log": true}'
         )
-    kinds = None
-    space = []
-    for key, spec in search.items():
-        where = f"training.search '{key}'"
-        if not isinstance(key, str) or not key:
+    return search
+
+
+def _block_key(project: Project, key: str, where: str) -> tuple[str | None, str, str, _ValueCheck]:
+    """A 'blockid.param' key: (block id, param name, "int" | "float" | "other", its value check)."""
+    bid, name = key.split(".", 1)
+    block = project.block(bid)
+    if block is None:
+        ids = ", ".join(b.id for b in project.blocks)
+        raise SearchSpaceError(f"{where}: no block '{bid}' in the design (blocks: {ids})")
+    bdef = CATALOG.get(block.type)
+    if bdef is None:
+        raise SearchSpaceError(f"{where}: block '{bid}' has unknown type {block.type!r}")
+    pdef = next((p for p in bdef.params if p.name == name), None)
+    if pdef is None:
+        names = ", ".join(p.name for p in bdef.params) or "none"
+        raise SearchSpaceError(f"{where}: {block.type} block '{bid}' has no param '{name}' (params: {names})")
+    num_kind = pdef.kind if pdef.kind in ("int", "float") else "other"
+
+    def check_value(v: Any, what: str) -> None:
+        reason = pdef.validate(v)
+        if reason is not None:
+            raise SearchSpaceError(f"{where}: {what} {json.dumps(v)} is not a valid {block.type} {pdef.name}: {reason}")
+
+    return bid, name, num_kind, check_value
+
+
+def _setting_key(project: Project, key: str, where: str, kinds: dict[str, str]) -> tuple[None, str, str, _ValueCheck]:
+    """A training setting key: (None, setting name, "int" | "float" | "other", its value check)."""
+    if key not in kinds:
+        raise SearchSpaceError(
+            f"{where}: not a block param (write 'blockid.param') nor a training setting "
+            f"(settings: {', '.join(sorted(kinds))})"
+        )
+
+    def check_value(v: Any, what: str) -> None:
+        from .train import ConfigError, TrainConfig
+
+        try:
+            TrainConfig.from_project(project, {key: v})
+        except ConfigError as e:
+            raise SearchSpaceError(f"{where}: {what} {json.dumps(v)} is not usable: {e}") from None
+
+    return None, key, kinds[key], check_value
+
+
+def _choices_param(
+    key: str, where: str, spec: list, sp_block: str | None, sp_name: str, check_value: _ValueCheck
+) -> SearchParam:
+    """A list of choices: a categorical param."""
+    if not spec:
+        raise SearchSpaceError(f"{where}: the list of choices is empty: give at least one value")
+    for v in spec:
+        if not (v is None or isinstance(v, (bool, int, float, str))):
+            raise SearchSpaceError(f"{where}: choice {json.dumps(v)} must be a number, string, true/false or null")
+        check_value(v, "choice")
+    if len({json.dumps(v) for v in spec}) != len(spec):
+        raise SearchSpaceError(f"{where}: the list of choices repeats a value: list each value once")
+    return SearchParam(key, sp_block, sp_name, "categorical", choices=list(spec))
+
+
+def _range_param(
+    key: str, where: str, spec: dict, sp_block: str | None, sp_name: str, num_kind: str, check_value: _ValueCheck
+) -> SearchParam:
+    """A {"low", "high", "log", "step"} range: an int or float param."""
+    extra = set(spec) - _RANGE_KEYS
+    if extra:
+        raise SearchSpaceError(
+            f"{where}: unknown range key(s) {', '.join(sorted(map(str, extra)))}: a range "
+            f"has low, high and optionally log (true/false) and step"
+        )
+    if "low" not in spec or "high" not in spec:
+        raise SearchSpaceError(f'{where}: a range needs both low and high, e.g. {{"low": 1, "high": 3}}')
+    if num_kind == "other":
+        raise SearchSpaceError(f"{where}: this setting is not a number: give a list of choices instead of a range")
+    low, high, log, step = spec["low"], spec["high"], spec.get("log", False), spec.get("step")
+    for what, v in (("low", low), ("high", high)):
+        if not _is_num(v):
+            raise SearchSpaceError(f"{where}: {what} must be a number, received {json.dumps(v)}")
+        if num_kind == "int" and float(v) != int(v):
             raise SearchSpaceError(
-                f"training.search keys must be 'blockid.param' or a training setting, received {key!r}"
+                f"{where}: {what} must be a whole number for this integer param, received {json.dumps(v)}"
             )
-        if "." in key:
-            bid, name = key.split(".", 1)
-            block = project.block(bid)
-            if block is None:
-                ids = ", ".join(b.id for b in project.blocks)
-                raise SearchSpaceError(f"{where}: no block '{bid}' in the design (blocks: {ids})")
-            bdef = CATALOG.get(block.type)
-            if bdef is None:
-                raise SearchSpaceError(f"{where}: block '{bid}' has unknown type {block.type!r}")
-            pdef = next((p for p in bdef.params if p.name == name), None)
-            if pdef is None:
-                names = ", ".join(p.name for p in bdef.params) or "none"
-                raise SearchSpaceError(f"{where}: {block.type} block '{bid}' has no param '{name}' (params: {names})")
-            num_kind = pdef.kind if pdef.kind in ("int", "float") else "other"
-
-            def check_value(v, what, _p=pdef, _w=where, _t=block.type):
-                reason = _p.validate(v)
-                if reason is not None:
-                    raise SearchSpaceError(f"{_w}: {what} {json.dumps(v)} is not a valid {_t} {_p.name}: {reason}")
-
-            sp_block, sp_name = bid, name
-        else:
-            kinds = kinds or _train_kinds()
-            if key not in kinds:
-                raise SearchSpaceError(
-                    f"{where}: not a block param (write 'blockid.param') nor a training setting "
-                    f"(settings: {', '.join(sorted(kinds))})"
-                )
-            num_kind = kinds[key]
-
-            # the other branch's check binds other loop values: mypy wants identical variants
-            def check_value(v, what, _k=key, _w=where):  # type: ignore[misc]
-                from .train import ConfigError, TrainConfig
-
-                try:
-                    TrainConfig.from_project(project, {_k: v})
-                except ConfigError as e:
-                    raise SearchSpaceError(f"{_w}: {what} {json.dumps(v)} is not usable: {e}") from None
-
-            sp_block, sp_name = None, key
-
-        if isinstance(spec, list):
-            if not spec:
-                raise SearchSpaceError(f"{where}: the list of choices is empty: give at least one value")
-            for v in spec:
-                if not (v is None or isinstance(v, (bool, int, float, str))):
-                    raise SearchSpaceError(
-                        f"{where}: choice {json.dumps(v)} must be a number, string, true/false or null"
-                    )
-                check_value(v, "choice")
-            if len({json.dumps(v) for v in spec}) != len(spec):
-                raise SearchSpaceError(f"{where}: the list of choices repeats a value: list each value once")
-            space.append(SearchParam(key, sp_block, sp_name, "categorical", choices=list(spec)))
-        elif isinstance(spec, dict):
-            extra = set(spec) - _RANGE_KEYS
-            if extra:
-                raise SearchSpaceError(
-                    f"{where}: unknown range key(s) {', '.join(sorted(map(str, extra)))}: a range "
-                    f"has low, high and optionally log (true/false) and step"
-                )
-            if "low" not in spec or "high" not in spec:
-                raise SearchSpaceError(f'{where}: a range needs both low and high, e.g. {{"low": 1, "high": 3}}')
-            if num_kind == "other":
-                raise SearchSpaceError(
-                    f"{where}: this setting is not a number: give a list of choices instead of a range"
-                )
-            low, high, log, step = spec["low"], spec["high"], spec.get("log", False), spec.get("step")
-            for what, v in (("low", low), ("high", high)):
-                if not _is_num(v):
-                    raise SearchSpaceError(f"{where}: {what} must be a number, received {json.dumps(v)}")
-                if num_kind == "int" and float(v) != int(v):
-                    raise SearchSpaceError(
-                        f"{where}: {what} must be a whole number for this integer param, received {json.dumps(v)}"
-                    )
-            if low > high:
-                raise SearchSpaceError(f"{where}: low {low} is greater than high {high}: swap them")
-            if not isinstance(log, bool):
-                raise SearchSpaceError(f"{where}: log must be true or false, received {json.dumps(log)}")
-            if log and low <= 0:
-                raise SearchSpaceError(f"{where}: a log range needs low > 0, received low {low}")
-            if step is not None:
-                if not _is_num(step) or step <= 0:
-                    raise SearchSpaceError(f"{where}: step must be a number > 0, received {json.dumps(step)}")
-                if num_kind == "int" and float(step) != int(step):
-                    raise SearchSpaceError(
-                        f"{where}: step must be a whole number for this integer param, received {json.dumps(step)}"
-                    )
-                if log and not (num_kind == "int" and step == 1):
-                    raise SearchSpaceError(f"{where}: a range cannot have both log and step: drop one of them")
-            if num_kind == "int":
-                low, high = int(low), int(high)
-                step = int(step) if step is not None else None
-            else:
-                low, high = float(low), float(high)
-                step = float(step) if step is not None else None
-            check_value(low, "low")
-            check_value(high, "high")
-            space.append(
-                SearchParam(
-                    key,
-                    sp_block,
-                    sp_name,
-                    num_kind,
-                    low=low,
-                    high=high,
-                    log=log,
-                    step=None if (num_kind == "int" and step == 1) else step,
-                )
-            )
-        else:
+    if low > high:
+        raise SearchSpaceError(f"{where}: low {low} is greater than high {high}: swap them")
+    if not isinstance(log, bool):
+        raise SearchSpaceError(f"{where}: log must be true or false, received {json.dumps(log)}")
+    if log and low <= 0:
+        raise SearchSpaceError(f"{where}: a log range needs low > 0, received low {low}")
+    if step is not None:
+        if not _is_num(step) or step <= 0:
+            raise SearchSpaceError(f"{where}: step must be a number > 0, received {json.dumps(step)}")
+        if num_kind == "int" and float(step) != int(step):
             raise SearchSpaceError(
-                f'{where}: must be a list of choices or a range {{"low": .., "high": ..}}, received {json.dumps(spec)}'
+                f"{where}: step must be a whole number for this integer param, received {json.dumps(step)}"
             )
-    return space
+        if log and not (num_kind == "int" and step == 1):
+            raise SearchSpaceError(f"{where}: a range cannot have both log and step: drop one of them")
+    if num_kind == "int":
+        low, high = int(low), int(high)
+        step = int(step) if step is not None else None
+    else:
+        low, high = float(low), float(high)
+        step = float(step) if step is not None else None
+    check_value(low, "low")
+    check_value(high, "high")
+    return SearchParam(
+        key,
+        sp_block,
+        sp_name,
+        num_kind,
+        low=low,
+        high=high,
+        log=log,
+        step=None if (num_kind == "int" and step == 1) else step,
+    )
 
 
 def suggest_params(trial, space: list[SearchParam]) -> dict[str, Any]:
@@ -528,12 +553,10 @@ def tune(
                stops)
     Raises SearchSpaceError / StorageError / DataError (one line) before the first trial.
     """
-    import optuna
+    import optuna  # noqa: F401 - a missing Optuna fails here, before anything else
 
     from .data import DataError, DataSpec
-    from .runs import RunError, new_run_dir
-    from .shapes import check
-    from .train import TrainConfig, TrainError, train
+    from .train import TrainConfig
 
     space = parse_search(project)
     TrainConfig.from_project(project, overrides)  # a bad override is an error before any trial
@@ -546,6 +569,51 @@ def tune(
     out.mkdir(parents=True, exist_ok=True)
     storage_url = storage or default_storage(out)
     study_name = study_name or project.name
+    study = _open_study(project, space, storage_url, study_name, pruner, seed)
+    objective = _Objective(project, space, spec, out, study_name, storage_url, overrides, on_metric, stop_event)
+    t0 = time.perf_counter()
+    try:
+        study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            catch=(TrialError,),
+            callbacks=[_after_trial(on_trial, stop_event)],
+            gc_after_trial=False,
+        )
+    except _Cancelled:
+        objective.interrupted = True
+    except KeyboardInterrupt:
+        objective.interrupted = True
+    result = TuneResult(
+        study_name,
+        _safe_url(storage_url),
+        trial_rows(study),
+        interrupted=objective.interrupted,
+        wall_time_s=time.perf_counter() - t0,
+    )
+    _save_best(project, result, study_name, Path(best_path) if best_path else None, out)
+    return result
+
+
+def _after_trial(on_trial, stop_event):
+    """The study's callback after each trial: hand its row to `on_trial`; stop the study once `stop_event` is set."""
+
+    def callback(study_, frozen) -> None:
+        if on_trial is not None:
+            rows = [r for r in trial_rows(study_) if r["number"] == frozen.number]
+            if rows:
+                on_trial(rows[0])
+        if stop_event is not None and stop_event.is_set():
+            study_.stop()
+
+    return callback
+
+
+def _open_study(project: Project, space: list[SearchParam], storage_url: str, study_name: str, pruner, seed):
+    """Create the study, or load it when it exists (or another worker created it at the same moment)."""
+    import optuna
+
     pruner_obj = make_pruner(pruner)
     store = open_storage(storage_url)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
@@ -571,27 +639,76 @@ def tune(
             study.set_user_attr("design", project.to_dict())
         except Exception:  # noqa: BLE001 - informative only
             pass
+    return study
 
-    import os
-    import socket
 
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    interrupted = {"flag": False}
-    base_overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+def _save_best(project: Project, result: TuneResult, study_name: str, best_path: Path | None, out: Path) -> None:
+    """The best COMPLETE trial into `result.best`, and its design written out (if any trial completed)."""
+    complete = [r for r in result.trials if r["state"] == "COMPLETE" and r["value"] is not None]
+    if not complete:
+        return
+    best = min(complete, key=lambda r: r["value"])
+    result.best = best
+    path = best_path or out / f"{_safe_name(study_name)}-best.rnn.json"
+    info = {
+        "study": study_name,
+        "trial": best["number"],
+        "value": best["value"],
+        "run": best["run"],
+        "params": best["params"],
+    }
+    design = best_design(project, best["params"], info)
+    design.name = f"{project.name}-best"
+    atomic_write_text(path, design.to_json())
+    result.best_design_path = str(path)
 
-    def objective(trial) -> float:
-        trial.set_user_attr("worker", worker)
-        params = suggest_params(trial, space)
-        design, searched = apply_params(project, params)
+
+class _Objective:
+    """One trial: sample a design, train it into its own run folder, and return its val_loss (or record why not)."""
+
+    def __init__(self, project, space, spec, out, study_name, storage_url, overrides, on_metric, stop_event) -> None:
+        import os
+        import socket
+
+        self.project, self.space, self.spec, self.out = project, space, spec, out
+        self.study_name, self.storage_url = study_name, storage_url
+        self.on_metric, self.stop_event = on_metric, stop_event
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.base_overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        self.interrupted = False  # a trial was cancelled (Ctrl-C / stop_event)
+
+    def __call__(self, trial) -> float:
+        from .runs import new_run_dir
+
+        trial.set_user_attr("worker", self.worker)
+        params = suggest_params(trial, self.space)
+        design, searched = self.sampled_design(trial, params)
+        rd = new_run_dir(self.out, f"{self.study_name}-t{trial.number}")
+        trial.set_user_attr("run", str(rd))
+        pruned: dict[str, int] = {}
+        summary = self.train(trial, design, searched, rd, pruned)
+        state = self.record(trial, summary, params, rd, pruned)
+        return self.value(trial, summary, state, pruned)
+
+    def sampled_design(self, trial, params: dict[str, Any]) -> tuple[Project, dict[str, Any]]:
+        """The design with the trial's values; a design that breaks a shape rule fails the trial."""
+        from .shapes import check
+
+        design, searched = apply_params(self.project, params)
         res = check(design)
         if not res.ok:
             msg = "invalid design: " + "; ".join(p.message for p in res.errors)
             trial.set_user_attr("error", msg)
             raise TrialError(msg)
-        rd = new_run_dir(out, f"{study_name}-t{trial.number}")
-        trial.set_user_attr("run", str(rd))
-        pruned: dict[str, int] = {}
+        return design, searched
+
+    def train(self, trial, design: Project, searched: dict[str, Any], rd, pruned: dict[str, int]) -> dict:
+        """Train the trial's run, every epoch's val_loss reported to the pruner (`pruned` gets the epoch it stopped)."""
+        from .runs import RunError
+        from .train import TrainError, train
+
         ev = threading.Event()
+        stop_event, on_metric = self.stop_event, self.on_metric
 
         class _Stop:  # the trial's stop: pruned, or the caller's stop_event
             def is_set(self) -> bool:
@@ -608,13 +725,16 @@ def tune(
                 on_metric(trial.number, raw)
 
         try:
-            summary = train(
-                design, spec, {**base_overrides, **searched}, run_dir=rd, stop_event=_Stop(), on_metric=metric
+            return train(
+                design, self.spec, {**self.base_overrides, **searched}, run_dir=rd, stop_event=_Stop(), on_metric=metric
             )
         except (ValueError, RunError, TrainError) as e:  # DataError, ConfigError, DesignError
             msg = str(e)
             trial.set_user_attr("error", msg)
             raise TrialError(msg) from None
+
+    def record(self, trial, summary: dict, params: dict[str, Any], rd, pruned: dict[str, int]) -> str:
+        """The trial's figures as user attributes and a "tune" entry in its summary.json; returns its state."""
         reason = summary.get("stop_reason", "")
         trial.set_user_attr("epochs", summary.get("epochs_completed"))
         for k in ("val_rmse", "val_persistence_rmse", "val_accuracy", "test_rmse", "test_accuracy"):
@@ -627,17 +747,24 @@ def tune(
         elif reason == STOP_CANCELLED:
             state = "cancelled"
         summary["tune"] = {
-            "study": study_name,
-            "storage": _safe_url(storage_url),
+            "study": self.study_name,
+            "storage": _safe_url(self.storage_url),
             "trial": trial.number,
             "state": state,
             "params": params,
         }
         atomic_write_text(Path(rd) / "summary.json", json.dumps(summary, indent=2) + "\n")
+        return state
+
+    def value(self, trial, summary: dict, state: str, pruned: dict[str, int]) -> float:
+        """The trial's val_loss; a pruned, cancelled, diverged or epoch-less trial raises instead."""
+        import optuna
+
+        reason = summary.get("stop_reason", "")
         if state == "pruned":
             raise optuna.TrialPruned(f"pruned at epoch {pruned['epoch']}")
         if state == "cancelled":
-            interrupted["flag"] = True
+            self.interrupted = True
             trial.set_user_attr("error", "cancelled")
             raise _Cancelled()
         value = summary.get("val_loss")
@@ -652,53 +779,6 @@ def tune(
             trial.set_user_attr("error", msg)
             raise TrialError(msg)
         return float(value)
-
-    def callback(study_, frozen) -> None:
-        if on_trial is not None:
-            rows = [r for r in trial_rows(study_) if r["number"] == frozen.number]
-            if rows:
-                on_trial(rows[0])
-        if stop_event is not None and stop_event.is_set():
-            study_.stop()
-
-    t0 = time.perf_counter()
-    try:
-        study.optimize(
-            objective,
-            n_trials=n_trials,
-            timeout=timeout,
-            catch=(TrialError,),
-            callbacks=[callback],
-            gc_after_trial=False,
-        )
-    except _Cancelled:
-        interrupted["flag"] = True
-    except KeyboardInterrupt:
-        interrupted["flag"] = True
-    result = TuneResult(
-        study_name,
-        _safe_url(storage_url),
-        trial_rows(study),
-        interrupted=interrupted["flag"],
-        wall_time_s=time.perf_counter() - t0,
-    )
-    complete = [r for r in result.trials if r["state"] == "COMPLETE" and r["value"] is not None]
-    if complete:
-        best = min(complete, key=lambda r: r["value"])
-        result.best = best
-        path = Path(best_path) if best_path else out / f"{_safe_name(study_name)}-best.rnn.json"
-        info = {
-            "study": study_name,
-            "trial": best["number"],
-            "value": best["value"],
-            "run": best["run"],
-            "params": best["params"],
-        }
-        design = best_design(project, best["params"], info)
-        design.name = f"{project.name}-best"
-        atomic_write_text(path, design.to_json())
-        result.best_design_path = str(path)
-    return result
 
 
 class _Cancelled(Exception):
