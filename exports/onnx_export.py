@@ -321,10 +321,6 @@ def export_onnx(
     Raises ExportError (one line, nothing written at `path`) when the export cannot be made.
     `log`: optional callable(str) for progress lines (the CLI prints them).
     """
-    import copy
-
-    import torch
-
     t0 = time.perf_counter()
     say = log or (lambda s: None)
     path = Path(path)
@@ -334,12 +330,7 @@ def export_onnx(
     input_shape, output_shape = tuple(res.input_shape()), tuple(res.output_shape())
     dynamic_time = input_shape[1] is None
     regression = (meta.task or "regression") != "classification"
-    # Work on a float32 CPU copy in eval mode: the caller's module (maybe training, maybe on a GPU) is
-    # left untouched.
-    core = copy.deepcopy(model).to("cpu", torch.float32).eval()
-    for prm in core.parameters():
-        prm.requires_grad_(False)
-    module = _normalized_model(core, meta, regression).eval() if include_normalization else core
+    module = _export_module(model, meta, regression, include_normalization)
     in_names, out_names = _shape_names(input_shape, dynamic_time), _shape_names(output_shape, dynamic_time)
     md = build_metadata(
         project,
@@ -352,22 +343,8 @@ def export_onnx(
     data = _finish_proto(
         _trace(module, input_shape, output_shape, opset, seed, _tokens(project, res)), project, md, in_names, out_names
     )
-    ops = op_counts(_load_proto(data))
-    result = ExportResult(
-        path=str(path),
-        report_path=str(rpath) if rpath else None,
-        project_name=project.name,
-        opset=opset,
-        input_shape=in_names,
-        output_shape=out_names,
-        dynamic_time=dynamic_time,
-        include_normalization=include_normalization,
-        ops=ops,
-        recurrent_nodes={k: v for k, v in ops.items() if k in RECURRENT_OPS},
-        metadata=md,
-        file_bytes=len(data),
-        tolerance=atol,
-        versions=_versions(),
+    result = _new_result(
+        data, path, rpath, project, opset, in_names, out_names, dynamic_time, md, include_normalization, atol
     )
     _write_verified(
         result,
@@ -389,6 +366,52 @@ def export_onnx(
         ),
     )
     return result
+
+
+def _export_module(model, meta, regression: bool, include_normalization: bool):
+    """A float32 CPU copy of `model` in eval mode, without gradients (the caller's module, maybe training,
+    maybe on a GPU, is left untouched), wrapped in the normalization when it is folded in."""
+    import copy
+
+    import torch
+
+    core = copy.deepcopy(model).to("cpu", torch.float32).eval()
+    for prm in core.parameters():
+        prm.requires_grad_(False)
+    return _normalized_model(core, meta, regression).eval() if include_normalization else core
+
+
+def _new_result(
+    data: bytes,
+    path: Path,
+    rpath,
+    project,
+    opset: int,
+    in_names,
+    out_names,
+    dynamic_time: bool,
+    md,
+    include_normalization: bool,
+    atol: float,
+) -> ExportResult:
+    """The ExportResult of the built (not yet verified or written) model `data`."""
+    ops = op_counts(_load_proto(data))
+    return ExportResult(
+        path=str(path),
+        report_path=str(rpath) if rpath else None,
+        project_name=project.name,
+        opset=opset,
+        input_shape=in_names,
+        output_shape=out_names,
+        dynamic_time=dynamic_time,
+        include_normalization=include_normalization,
+        ops=ops,
+        recurrent_nodes={k: v for k, v in ops.items() if k in RECURRENT_OPS},
+        metadata=md,
+        file_bytes=len(data),
+        tolerance=atol,
+        versions=_versions(),
+    )
 
 
 def _tokens(project, res=None) -> int | None:
