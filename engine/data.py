@@ -41,6 +41,7 @@ from .dataplan import (
     WindowStarts,
     check_split,
     make_plan,
+    make_token_plan,
     raise_for_errors,
     split_bounds,
 )
@@ -564,6 +565,13 @@ def read_source(spec: DataSpec) -> Table:
     return read_table(spec.path)
 
 
+_TOKEN_SOURCES = (
+    "the design's Input takes integer token ids (dtype=int64): give them as a .npz with X "
+    "(N, T) of ids padded with 0 and y, or a .csv with one row of ids per sequence and a label "
+    "column (demo series hold no token ids)"
+)
+
+
 def plan_data(
     spec: DataSpec, project, *, table: Table | None = None, ui: str = "cli", task: str | None = None
 ) -> DataPlan:
@@ -576,10 +584,18 @@ def plan_data(
             return ds.plan
         except DataError as e:
             return DataPlan(str(spec.path), "npz", 0, errors=[str(e)])
+    from .compile import token_vocabulary
+    from .shapes import check
+
+    tokens = token_vocabulary(project, check(project))
+    if tokens is not None and Path(spec.path or "").suffix.lower() != ".csv":
+        return DataPlan(spec.label, "?", 0, errors=[_TOKEN_SOURCES])
     try:
         table = table if table is not None else read_source(spec)
     except DataError as e:
         return DataPlan(spec.label, "?", 0, errors=[str(e)])
+    if tokens is not None:  # one sequence of ids per row: the plan the dataset is built from (engine/tokens.py)
+        return make_token_plan(table, spec, DesignIO.of(project, task), tokens, ui=ui)[0]
     plan, _ = make_plan(table, spec, DesignIO.of(project, task), ui=ui)
     return plan
 
@@ -596,16 +612,12 @@ def load_dataset(spec: DataSpec, project, *, meta: RunMeta | None = None, split:
     from .shapes import check
 
     tokens = token_vocabulary(project, check(project))
+    if tokens is not None and Path(spec.path or "").suffix.lower() not in (".csv", ".npz"):
+        raise DataError(_TOKEN_SOURCES)
     if tokens is not None and spec.path is not None and Path(spec.path).suffix.lower() == ".csv":
         from .tokens import token_csv_dataset  # one row of token ids per sequence (engine/tokens.py)
 
         return token_csv_dataset(Path(spec.path), spec, in_shape, out_shape, task, meta, split, tokens)
-    if tokens is not None and (spec.demo is not None or Path(spec.path or "").suffix.lower() != ".npz"):
-        raise DataError(
-            "the design's Input takes integer token ids (dtype=int64): give them as a .npz with X "
-            "(N, T) of ids padded with 0 and y, or a .csv with one row of ids per sequence and a label "
-            "column (demo series hold no token ids)"
-        )
     if spec.demo is not None and task == "classification":
         raise DataError(
             f"demo:{spec.demo} is a regression series but the design trains a classifier: "

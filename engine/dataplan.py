@@ -107,6 +107,8 @@ class DataPlan:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     input_features_fix: int | None = None  # the Input features count that would fit the chosen columns
+    vocabulary: int | None = None  # token ids (one row per sequence): ids run 0..vocabulary-1, 0 = padding
+    classes: list[str] = field(default_factory=list)  # token plans: the class labels, in class-index order
 
     @property
     def ok(self) -> bool:
@@ -117,6 +119,8 @@ class DataPlan:
 
     def describe(self) -> list[str]:
         """Human-readable lines (the CLI's `data` verb and the GUI's plan box)."""
+        if self.vocabulary is not None:
+            return self._describe_tokens()
         out = [
             f"target: {self.target}" + (f" ({self.task})" if self.task != "regression" else ""),
             f"features: {', '.join(self.features) if self.features else '-'}",
@@ -144,6 +148,25 @@ class DataPlan:
                 f"missing values: {m['cells']} cell(s), policy {m['policy']}: {m['filled']} filled, "
                 f"{m['rows_dropped']} row(s) dropped"
             )
+        if self.ignored:
+            out.append(f"not used: {', '.join(self.ignored)}")
+        out += [f"warning: {w}" for w in self.warnings]
+        out += [f"error: {e}" for e in self.errors]
+        return out
+
+    def _describe_tokens(self) -> list[str]:
+        if not self.features:  # refused before the columns were chosen: only the error
+            return [f"error: {e}" for e in self.errors]
+        classes = f"; classes: {', '.join(self.classes)}" if self.classes else ""
+        out = [
+            f"target: {self.target} ({self.task}{classes})",
+            f"token ids: {', '.join(self.features)} ({len(self.features)} steps, one sequence per row; ids "
+            f"0..{self.vocabulary - 1 if self.vocabulary else 0}, 0 = padding)",
+            "normalization: none (ids are never normalized); no time column",
+        ]
+        for s in (*SPLIT_NAMES, "all"):
+            if s in self.windows:
+                out.append(f"{SPLIT_WORDS.get(s, s)}: {self.windows[s]:,} sequences")
         if self.ignored:
             out.append(f"not used: {', '.join(self.ignored)}")
         out += [f"warning: {w}" for w in self.warnings]
@@ -214,6 +237,45 @@ def make_plan(
         plan.errors.append(str(e))
         return plan, None
     return plan, layout
+
+
+def make_token_plan(
+    table: Table, spec, design: DesignIO, vocabulary: int, *, ui: str = "cli", split: bool = True, meta=None
+):
+    """The plan of a table of token ids (one sequence per row; engine/tokens.py) and its arrays, which the
+    dataset is built from: (plan, TokenArrays), or (plan with errors, None)."""
+    from .data import _npz_split
+    from .tokens import token_arrays
+
+    plan = DataPlan(
+        table.source, f"{table.fmt} (token ids)", table.n_rows, task=design.task, split=list(spec.split), horizon=0
+    )
+    plan.vocabulary = vocabulary
+    try:
+        arrays = token_arrays(table, spec, vocabulary, design.timesteps, CONTROLS[ui])
+        plan.target, plan.features, plan.lookback = arrays.target, arrays.columns, len(arrays.columns)
+        plan.ignored = [n for n in table.names if n not in arrays.columns and n != arrays.target]
+        y = arrays.y
+        if y is not None and y.dtype.kind == "U":
+            if design.task != "classification":
+                raise DataError(f"{table.source}: the labels are words ({y[0]!r}) but the design trains a regression")
+            known = list(meta.classes) if meta is not None and meta.classes else sorted(set(y.tolist()))
+            unknown = next((i for i, v in enumerate(y.tolist()) if v not in set(known)), None)
+            if unknown is not None:
+                raise DataError(
+                    f"{table.where(arrays.target, unknown)}: label {y[unknown]!r} was not among the training "
+                    f"classes ({', '.join(map(str, known))})"
+                )
+            plan.classes = [str(k) for k in known]
+        elif y is not None and design.task == "classification":
+            plan.classes = [str(k) for k in sorted(set(y.tolist()))]
+        index, _ = _npz_split(table.source, spec, table.n_rows, split)  # the rule training uses
+        plan.windows = {k: int(v.size) for k, v in index.items()}
+        plan.split_rows = dict(plan.windows)
+    except DataError as e:
+        plan.errors.append(str(e))
+        return plan, None
+    return plan, arrays
 
 
 def _derive(table, spec, design, plan, c, split, meta) -> Layout:

@@ -1,4 +1,4 @@
-"""CSV files of token ids, for designs whose Input takes integer token ids (an Embedding reads them).
+"""CSV (or any table) of token ids, for designs whose Input takes integer token ids (an Embedding reads them).
 
 One row per sequence: the token-id columns in time order, padded with 0 (the padding id an Embedding with
 mask_zero skips; at the end or the start), and one label column. The label column is --target (default:
@@ -6,128 +6,143 @@ the last column); the id columns are --features in that order (default: every ot
 order). An empty id cell is padding (0), so files whose rows have different lengths read as they are; a
 label column empty in every row is a file to predict (no targets).
 
-    token_csv_dataset(path, spec, in_shape, out_shape, task, meta, split, vocabulary) -> Dataset
+    token_arrays(table, spec, vocabulary, timesteps) -> TokenArrays     (the columns, checked)
+    token_csv_dataset(path, spec, in_shape, out_shape, task, meta, split, vocabulary, table=None) -> Dataset
 
-The rows become the same (N, T) ids + labels a .npz gives, and go through the .npz reader (engine/data.py),
-so splits, labels, classes and the "never normalized" rule are the same for both. Every id is checked here
-first, with its row and column named.
+The file is read once by engine/tables.py read_table (pyarrow, columnar) and checked column by column,
+each problem named by row and column. The data plan (engine/dataplan.py make_token_plan) is derived from
+these arrays, and the dataset is built from that plan: the ids + labels go through the .npz reader
+(engine/data.py), so splits, labels, classes and the "never normalized" rule are the same for both.
 """
 
 from __future__ import annotations
 
-import csv
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from .data import DataError
+from .dataplan import CONTROLS
+from .tables import DataError, Table
 
-MAX_BYTES = 256 * 2**20  # read whole into memory: a token CSV is one row per sequence, not a long series
+
+@dataclass
+class TokenArrays:
+    X: np.ndarray  # (N, T) int64 ids, 0 = padding
+    y: np.ndarray | None  # (N,) labels (int, float or str); None: the label column is empty (a file to predict)
+    columns: list[str]  # the id columns, in time order
+    target: str
 
 
-def _cell_id(text: str, path: Path, row: int, column: str, vocabulary: int) -> int:
-    text = text.strip()
-    if not text:
-        return 0
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value.is_integer() or value < 0:
-        raise DataError(
-            f"{path}: row {row}, column '{column}' holds {text!r}, not a token id (a whole number >= 0; "
-            f"0 is padding): the token columns hold integer ids only (--target names the label column)"
+def _first_problem(table: Table, name: str, vocabulary: int, c: dict) -> tuple[int, str] | None:
+    """(row, message) of the first cell of id column `name` that is not a token id in the vocabulary."""
+    where = table.where
+    fix = f"the token columns hold integer ids only ({c['target']} names the label column)"
+    if name in table.bad or table.kinds[name] in ("text", "time"):
+        if name in table.bad:
+            row, cell = table.bad[name]
+        else:
+            values = table.columns[name]
+            row = next((i for i, v in enumerate(values) if v not in (None, "")), 0)
+            cell = table.cell_text(name, row)
+        return row, f"{where(name, row)}: {cell!r} is not a token id (a whole number >= 0; 0 is padding): {fix}"
+    arr = np.asarray(table.columns[name], dtype=np.float64)
+    present = ~np.isnan(arr)
+    wrong = present & ((arr < 0) | (arr != np.floor(arr)) | ~np.isfinite(arr))
+    if wrong.any():
+        row = int(np.argmax(wrong))
+        cell = table.cell_text(name, row)
+        return row, f"{where(name, row)}: {cell!r} is not a token id (a whole number >= 0; 0 is padding): {fix}"
+    outside = present & (arr >= vocabulary)
+    if outside.any():
+        row = int(np.argmax(outside))
+        value = int(arr[row])
+        return row, (
+            f"{where(name, row)}: token id {value} is outside the Embedding's vocabulary 0..{vocabulary - 1}: "
+            f"raise the Embedding's input_dim to at least {int(arr[present].max()) + 1}"
         )
-    if value >= vocabulary:
-        raise DataError(
-            f"{path}: row {row}, column '{column}' is token id {int(value)}, outside the Embedding's vocabulary "
-            f"0..{vocabulary - 1}: raise the Embedding's input_dim to at least {int(value) + 1}"
-        )
-    return int(value)
+    return None
 
 
-def _labels(values: list[str]) -> np.ndarray:
-    """Labels as ints when they all are, then floats, else text (the .npz reader maps them to classes)."""
-    for kind in (int, float):
-        try:
-            return np.asarray([kind(v) for v in values])
-        except ValueError:
-            continue
-    return np.asarray(values, dtype=str)
-
-
-def read_token_csv(path: Path, spec, vocabulary: int, timesteps: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(X (N, T) int64 ids, y (N,) labels, None when the label column is empty everywhere: a file to predict)
-    of a token CSV; DataError naming the row / column otherwise."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such file: check the path given to --data")
-    if path.stat().st_size > MAX_BYTES:
-        raise DataError(f"{path}: {path.stat().st_size / 2**20:.0f} MiB: token CSVs are read whole, up to 256 MiB")
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"{path}: cannot read it as a UTF-8 CSV ({e})") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if len(rows) < 2:
-        raise DataError(f"{path}: no data rows: a token CSV has a header, then one row per sequence")
-    header = [h.strip() for h in rows[0]]
+def _pick_columns(table: Table, spec, timesteps: int | None, c: dict) -> tuple[list[str], str]:
+    src, header = table.source, table.names
     target = spec.target if spec.target is not None else header[-1]
     if target not in header:
-        raise DataError(f"{path}: no column '{target}' for the labels (columns: {', '.join(header)}): fix --target")
+        raise DataError(f"{src}: no column '{target}' for the labels (columns: {', '.join(header)}): fix {c['target']}")
     columns = list(spec.features) if spec.features else [h for h in header if h != target]
     missing = [c for c in columns if c not in header]
-    if missing or not columns:
+    if missing:
+        raise DataError(f"{src}: no token column '{missing[0]}' (columns: {', '.join(header)}): fix {c['features']}")
+    if not columns:
+        raise DataError(f"{src}: only the label column '{target}': add one column per token position")
+    if target in columns:
         raise DataError(
-            f"{path}: no token column '{missing[0]}' (columns: {', '.join(header)}): fix --features"
-            if missing
-            else f"{path}: only the label column '{target}': add one column per token position"
+            f"{src}: column '{target}' is the label column, so it cannot also hold token ids: fix {c['features']}"
         )
     if timesteps is not None and len(columns) != timesteps:
         raise DataError(
-            f"{path}: {len(columns)} token columns but the design's Input takes {timesteps} timesteps: set the "
+            f"{src}: {len(columns)} token columns but the design's Input takes {timesteps} timesteps: set the "
             f"Input's timesteps to {len(columns)} (or null for variable length)"
         )
-    where = [header.index(c) for c in columns]
-    label_at = header.index(target)
-    X = np.zeros((len(rows) - 1, len(columns)), np.int64)
-    labels = []
-    for i, row in enumerate(rows[1:]):
-        line = i + 2  # 1-based file row, the header being row 1
-        if len(row) != len(header):
-            raise DataError(
-                f"{path}: row {line} has {len(row)} cells but the header has {len(header)}: one cell per column "
-                f"(leave padding cells empty or 0)"
-            )
-        X[i] = [_cell_id(row[j], path, line, header[j], vocabulary) for j in where]
-        labels.append(row[label_at].strip())
-    if not any(labels):  # a file for predict: the label column left empty
-        return X, None
-    empty = next((i + 2 for i, label in enumerate(labels) if not label), None)
-    if empty is not None:
-        raise DataError(f"{path}: row {empty} has no label in column '{target}': fill it in or drop the row")
-    return X, _labels(labels)
+    return columns, target
 
 
-def token_csv_dataset(path: Path, spec, in_shape, out_shape, task, meta, split, vocabulary: int):
-    """A Dataset from a token CSV: read and checked here, then cut like a .npz of the same arrays."""
-    from .data import _from_npz
+def _labels(table: Table, target: str) -> np.ndarray | None:
+    """Labels as ints when they all are, then floats, else text; None when the column is empty everywhere."""
+    values = table.columns[target]
+    if table.kinds[target] in ("integer", "number") and target not in table.bad:
+        arr = np.asarray(values, dtype=np.float64)
+        empty = np.isnan(arr)
+        if empty.all():
+            return None
+        if empty.any():
+            row = int(np.argmax(empty))
+            raise DataError(f"{table.where(target, row)}: no label: fill it in or drop the row")
+        return arr.astype(np.int64) if np.all(arr == np.floor(arr)) else arr
+    text = [("" if v is None else str(v).strip()) for v in values]
+    if not any(text):
+        return None
+    empty_row = next((i for i, v in enumerate(text) if not v), None)
+    if empty_row is not None:
+        raise DataError(f"{table.where(target, empty_row)}: no label: fill it in or drop the row")
+    for kind in (int, float):
+        try:
+            return np.asarray([kind(v) for v in text])
+        except ValueError:
+            continue
+    return np.asarray(text, dtype=str)
 
-    X, y = read_token_csv(path, spec, vocabulary, in_shape[1])
-    classes = None
+
+def token_arrays(table: Table, spec, vocabulary: int, timesteps: int | None, c: dict | None = None) -> TokenArrays:
+    """The ids (N, T) and labels of a table of token ids; DataError naming the row and column otherwise."""
+    c = c or CONTROLS["cli"]
+    columns, target = _pick_columns(table, spec, timesteps, c)
+    problems = [p for p in (_first_problem(table, n, vocabulary, c) for n in columns) if p is not None]
+    if problems:
+        raise DataError(min(problems, key=lambda p: p[0])[1])  # the first row with a problem
+    X = np.zeros((table.n_rows, len(columns)), np.int64)
+    for t, name in enumerate(columns):
+        arr = np.asarray(table.columns[name], dtype=np.float64)
+        X[:, t] = np.where(np.isnan(arr), 0.0, arr)  # an empty cell is padding
+    return TokenArrays(X, _labels(table, target), columns, target)
+
+
+def token_csv_dataset(path: Path, spec, in_shape, out_shape, task, meta, split, vocabulary: int, table=None):
+    """A Dataset from a table of token ids, built from its data plan (make_token_plan): the columns, labels
+    and split counts the plan shows are the ones trained on. `table`: the file already read."""
+    from .data import DesignIO, _from_npz, read_table
+    from .dataplan import make_token_plan, raise_for_errors
+
+    table = table if table is not None else read_table(path)
+    design = DesignIO(int(in_shape[-1]), in_shape[1], len(out_shape) == 3, int(out_shape[-1]), task)
+    plan, arrays = make_token_plan(table, spec, design, vocabulary, split=split, meta=meta)
+    raise_for_errors(plan)
+    assert arrays is not None  # make_token_plan leaves the arrays None only with errors, raised just above
+    X, y, classes = arrays.X, arrays.y, None
     if y is not None and y.dtype.kind == "U":  # word labels: the .npz reader takes numbers, so pass class indices
-        if task != "classification":
-            raise DataError(f"{path}: the labels are words ({y[0]!r}) but the design trains a regression")
-        classes = list(meta.classes) if meta is not None and meta.classes else sorted(set(y.tolist()))
+        classes = list(plan.classes)
         lookup = {c: i for i, c in enumerate(classes)}
-        unknown = next((i for i, v in enumerate(y.tolist()) if v not in lookup), None)
-        if unknown is not None:
-            raise DataError(
-                f"{path}: row {unknown + 2}: label {y[unknown]!r} was not among the training classes "
-                f"({', '.join(map(str, classes))})"
-            )
         y = np.asarray([lookup[v] for v in y.tolist()], np.int64)
         if meta is not None:
             meta = replace(meta, classes=list(range(len(classes))))
@@ -139,12 +154,11 @@ def token_csv_dataset(path: Path, spec, in_shape, out_shape, task, meta, split, 
             np.savez(npz, X=X, y=y)
         try:
             dataset = _from_npz(npz, spec, in_shape, out_shape, task, meta, split, tokens=vocabulary)
-        except DataError as e:  # name the CSV, not the temporary archive
+        except DataError as e:  # name the file, not the temporary archive
             raise DataError(str(e).replace(str(npz), str(path))) from None
     if classes is not None:
         dataset.meta.classes = classes
     dataset.source = str(path)
-    if dataset.plan is not None:
-        dataset.plan.source, dataset.plan.format = str(path), "csv (token ids)"
-        dataset.plan.target = spec.target
+    assert dataset.plan is not None and dataset.plan.windows == plan.windows  # one split rule
+    dataset.plan = plan
     return dataset

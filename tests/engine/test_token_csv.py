@@ -2,6 +2,7 @@
 text-classify example trains on it as on the .npz of the same ids; bad cells are refused by row and column."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 from rnn_studio import asset_path
 from rnn_studio.cli import main
 from rnn_studio.engine import load_project
-from rnn_studio.engine.data import DataError, DataSpec, load_dataset
+from rnn_studio.engine.data import DataError, DataSpec, load_dataset, plan_data
 from tests.engine.test_tokens_end_to_end import _token_npz
 
 EXAMPLE = asset_path("examples", "text-classify.rnn.json")
@@ -62,11 +63,12 @@ def test_text_classify_trains_and_evaluates_on_a_token_csv(tmp_path, capsys):
 @pytest.mark.parametrize(
     "rows, message",
     [
-        ([["1", "x", "no"]], r"ids\.csv: row 2, column 't1' holds 'x', not a token id \(a whole number >= 0; "),
-        ([["1", "2", "no"], ["3", "-1", "yes"]], r"ids\.csv: row 3, column 't1' holds '-1', not a token id"),
-        ([["1", "25", "no"]], r"ids\.csv: row 2, column 't1' is token id 25, outside the Embedding's vocabulary "),
-        ([["1", "2"]], r"ids\.csv: row 2 has 2 cells but the header has 3: "),
-        ([["1", "2", "no"], ["1", "2", ""]], r"ids\.csv: row 3 has no label in column 'label': "),
+        ([["1", "x", "no"]], r"ids\.csv: column 't1', row 1 \(line 2\): 'x' is not a token id \(a whole number >= 0; "),
+        ([["1", "2", "no"], ["3", "-1", "yes"]], r"ids\.csv: column 't1', row 2 \(line 3\): '-1' is not a token id"),
+        ([["1", "25", "no"]], r"ids\.csv: column 't1', row 1 \(line 2\): token id 25 is outside the Embedding's vocab"),
+        ([["1", "2"]], r"ids\.csv: row 1 \(line 2\) has 2 fields but the header has 3 columns: "),
+        ([["1", "2", "no"], ["1", "2", ""]], r"ids\.csv: column 'label', row 2 \(line 3\): no label: fill it in or "),
+        ([["1", "2.5", "no"], ["3", "99", "yes"]], r"ids\.csv: column 't1', row 1 \(line 2\): '2\.5' is not a token"),
     ],
 )
 def test_bad_token_cells_are_refused_by_row_and_column(tmp_path, rows, message):
@@ -75,6 +77,9 @@ def test_bad_token_cells_are_refused_by_row_and_column(tmp_path, rows, message):
     with pytest.raises(DataError, match=message) as e:
         load_dataset(DataSpec(path=str(tmp_path / "ids.csv")), load_project(EXAMPLE))
     assert "\n" not in str(e.value)
+    # the plan (`rnn-studio data`, the Train panel) refuses the same file with the same line
+    plan = plan_data(DataSpec(path=str(tmp_path / "ids.csv")), load_project(EXAMPLE))
+    assert plan.errors == [str(e.value)]
 
 
 def test_target_and_features_pick_the_columns(tmp_path):
@@ -88,3 +93,37 @@ def test_target_and_features_pick_the_columns(tmp_path):
         load_dataset(
             DataSpec(path=str(tmp_path / "ids.csv"), target="label", features=["a", "c"]), load_project(EXAMPLE)
         )
+
+
+def test_the_data_verb_prints_the_token_plan_the_run_trains_on(tmp_path, capsys):
+    X, y = _token_npz(tmp_path / "ids.npz", n=100)
+    _token_csv(tmp_path / "ids.csv", X, y)
+    assert main(["data", str(tmp_path / "ids.csv"), "--design", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "target: label (classification; classes: no, yes)" in out
+    assert f"token ids: {', '.join(f't{i}' for i in range(X.shape[1]))} ({X.shape[1]} steps" in out
+    assert "ids are never normalized" in out and "training: 70 sequences" in out and "test: 15 sequences" in out
+    assert main(["data", str(tmp_path / "ids.csv"), "--design", str(EXAMPLE), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["plan"]
+    args = ["--epochs", "1", "--seed", "0", "--device", "cpu", "--threads", "1", "--quiet"]
+    assert (
+        main(["train", str(EXAMPLE), "--data", str(tmp_path / "ids.csv"), "--out", str(tmp_path / "runs"), *args]) == 0
+    )
+    run = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("run folder:")).split(": ", 1)[
+        1
+    ]
+    with open(f"{run}/plan.json") as f:
+        trained = json.load(f)
+    assert trained == shown  # the plan shown before training is the one the run recorded
+
+
+def test_the_data_verb_refuses_a_bad_token_file_with_one_line(tmp_path, capsys):
+    with open(tmp_path / "ids.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["t0", "t1", "label"], ["1", "2", "no"], ["3", "49", "yes"]])
+    assert main(["data", str(tmp_path / "ids.csv"), "--design", str(EXAMPLE)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "column 't1', row 2 (line 3): token id 49 is outside the Embedding's vocabulary 0..19: "
+        "raise the Embedding's input_dim to at least 50"
+    ), err
+    assert "\n" not in err
