@@ -276,3 +276,41 @@ def test_time_column_picker(qtbot, tmp_path, made):
     assert panel.data_spec()["time"] == "YEAR"
     panel.source.setCurrentIndex(0)  # a demo has no columns to pick
     assert not picker.isEnabled() and "time" not in panel.data_spec()
+
+
+def test_a_token_csv_shows_the_token_plan_and_trains_it(qtbot, tmp_path, made):
+    """Issue #13 part 7: the text-classify design with a CSV of token ids: the plan box shows the token
+    plan, every id column is ticked, Start is enabled, and the run trains on exactly that plan."""
+    from rnn_studio import asset_path
+    from rnn_studio.engine import load_project
+
+    made["project"] = load_project(asset_path("examples", "text-classify.rnn.json"))
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(60):
+        n = int(rng.integers(3, 9))
+        ids = list(rng.integers(1, 20, n)) + [0] * (8 - n)
+        rows.append(",".join(map(str, ids)) + ("," + ("yes" if i % 2 else "no")))
+    path = tmp_path / "ids.csv"
+    path.write_text(",".join(f"t{i}" for i in range(8)) + ",label\n" + "\n".join(rows) + "\n")
+    panel = made["panel"]
+    load(qtbot, panel, str(path))
+    qtbot.waitUntil(lambda: panel.plan is not None, timeout=20_000)
+    ids = [f"t{i}" for i in range(8)]
+    text = panel.plan_text.text()
+    assert panel.plan.errors == [] and not panel.plan_error.isVisible(), panel.plan_error.text()
+    assert "target: label (classification; classes: no, yes)" in text and "token ids: t0, t1" in text
+    assert "ids are never normalized" in text and "training: 42 sequences" in text
+    assert panel.ticked_features() == ids == panel.plan.features and panel.start_button.isEnabled()
+    shown = panel.plan.to_dict()
+    panel.epochs.setValue(1)
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as done:
+        qtbot.mouseClick(panel.start_button, QtCore.Qt.LeftButton)
+    run = Path(done.args[0])
+    assert json.loads((run / "plan.json").read_text()) == json.loads(json.dumps(shown, default=str))
+    # a bad id is an inline error naming row and column, and Start is disabled
+    path.write_text("t0,t1,label\n1,2,no\n3,77,yes\n")
+    load(qtbot, panel, str(path))
+    qtbot.waitUntil(lambda: panel.plan_error.isVisible(), timeout=20_000)
+    assert "column 't1', row 2 (line 3): token id 77 is outside the Embedding's vocabulary" in panel.plan_error.text()
+    assert not panel.start_button.isEnabled()
