@@ -929,8 +929,9 @@ def _npz_class_labels(y, src: str, want: tuple, units: int, meta, seq_target: bo
     return flat.reshape(want), classes
 
 
-def _npz_split(src: str, spec, N: int, split) -> tuple[dict[str, np.ndarray], slice]:
-    """Sample indices per split (or all of them), and the samples the normalization is fitted on."""
+def _npz_split(src: str, spec, N: int, split, control: str = "--split") -> tuple[dict[str, np.ndarray], slice]:
+    """Sample indices per split (or all of them), and the samples the normalization is fitted on.
+    `control` names the setting to change in the message (a flag on the CLI, a control in the GUI)."""
     if not split:
         return {"all": np.arange(N)}, slice(0, N)
     fractions = check_split(spec.split)
@@ -940,7 +941,7 @@ def _npz_split(src: str, spec, N: int, split) -> tuple[dict[str, np.ndarray], sl
         if index[name].size == 0 and not (name == "test" and fractions[2] == 0):
             raise DataError(
                 f"{src}: the {_SPLIT_WORDS[name]} split is empty: {N} samples split "
-                f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g}: add samples or change --split"
+                f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g}: add samples or change {control}"
             )
     return index, slice(0, n_tr)
 

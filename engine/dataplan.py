@@ -269,7 +269,7 @@ def make_token_plan(
             plan.classes = [str(k) for k in known]
         elif y is not None and design.task == "classification":
             plan.classes = [str(k) for k in sorted(set(y.tolist()))]
-        index, _ = _npz_split(table.source, spec, table.n_rows, split)  # the rule training uses
+        index, _ = _npz_split(table.source, spec, table.n_rows, split, CONTROLS[ui]["split"])  # training's rule
         plan.windows = {k: int(v.size) for k, v in index.items()}
         plan.split_rows = dict(plan.windows)
     except DataError as e:
