@@ -518,6 +518,8 @@ class GradChart(_Chart):
 
     def redraw(self) -> None:
         self.say_empty(self.empty_reason())
+        if self.legend is not None and self.legend.isVisible() != bool(self.legend.items):
+            self.legend.setVisible(bool(self.legend.items))  # no blocks yet: no empty legend frame
         curves = [(self.curves[bid], s) for bid, s in self.series.items()]
         if self.c_total is not None:
             curves.append((self.c_total, self.total))

@@ -102,15 +102,16 @@ def test_empty_gradient_chart_says_why_and_a_new_run_clears_the_axes(qtbot, app)
     chart.set_interval(25)
     chart.refresh()
     assert chart.empty_text.isVisible() and "every 25 steps" in chart.empty_text.toPlainText()
+    assert not chart.legend.isVisible()  # no blocks yet: no empty legend frame in the corner
     for step in (25, 50, 75):
         chart.add(step, {"g": 0.5})
     chart.refresh()
     qtbot.wait(50)
-    assert not chart.empty_text.isVisible()
+    assert not chart.empty_text.isVisible() and chart.legend.isVisible()
     assert chart.plotItem.vb.viewRange()[0][1] >= 75
     chart.reset()  # a new run (also after Stop)
     qtbot.wait(50)
-    assert not chart.series and chart.empty_text.isVisible()
+    assert not chart.series and chart.empty_text.isVisible() and not chart.legend.isVisible()
     assert chart.plotItem.vb.viewRange()[0][1] < 75 or math.isclose(chart.plotItem.vb.viewRange()[0][1], 1, abs_tol=0.5)
 
 
