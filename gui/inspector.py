@@ -176,7 +176,9 @@ class Inspector(QWidget):
         r, t = self.result, themes.current()
         n_err, n_warn = len(r.errors), len(r.warnings)
         status = (
-            f"<span style='color:{t.ok}'>\u2714 valid</span>"
+            f"<span style='color:{t.muted}'>empty: start with an Input block</span>"
+            if not self.project.blocks
+            else f"<span style='color:{t.ok}'>\u2714 valid</span>"
             if r.ok
             else f"<span style='color:{t.error}'>\u2716 {n_err} error{'s' if n_err != 1 else ''}</span>"
         )

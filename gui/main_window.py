@@ -427,7 +427,7 @@ class MainWindow(QMainWindow):
             project.set_position(bid, *placed[bid])
 
     def _checked(self, result) -> None:
-        errors = len(result.errors)
+        errors = len(result.errors) if self.project.blocks else 0  # an empty design is a start, not a mistake
         if errors > self._error_count and self._bottom_ready and self.bottom_is_collapsed():
             self.open_bottom(self.problems_dock, 160)  # a new error: show the list
         self._error_count = errors
@@ -468,6 +468,12 @@ class MainWindow(QMainWindow):
 
     def _update_status(self, result) -> None:
         t = themes.current()
+        if not self.project.blocks:  # a new design: a hint in neutral text, not a red error count
+            self.status_valid.setText(f"<span style='color:{t.muted}'>\u25cf Empty design</span>")
+            self.status_valid.setToolTip("Drag an Input block from the palette to start (or press Shift+A)")
+            self.status_params.setText("0 blocks")
+            self.problems_dock.setWindowTitle("Problems")
+            return
         if result.ok:
             text = f"<span style='color:{t.ok}'>\u25cf</span> Valid"
             if result.warnings:

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, QSettings, Qt
 from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QCheckBox, QMessageBox, QSpinBox, QTableWidget
+from PySide6.QtWidgets import QApplication, QCheckBox, QLabel, QMessageBox, QSpinBox, QTableWidget
 
 from rnn_studio.engine import Block, Project, check, load_project
 from rnn_studio.gui.app import create_app
@@ -904,3 +904,16 @@ def test_first_save_names_an_untitled_design_after_its_file(window, tmp_path):
     w.rename_design("my-net")
     assert w.save_to(str(tmp_path / "other.rnn.json"))
     assert w.project.name == "my-net"  # a named design keeps its name
+
+
+def test_a_new_empty_design_is_a_start_not_an_error(window, qtbot):
+    """A new design says what to do in neutral text; the first block brings the usual checks back."""
+    w = window
+    assert not w.project.blocks
+    assert "Empty design" in w.status_valid.text() and "error" not in w.status_valid.text()
+    assert w.problems_dock.windowTitle() == "Problems"
+    labels = [label.text() for label in w.inspector.findChildren(QLabel)]
+    assert any("start with an Input block" in text for text in labels), labels
+    w.add_block("GRU")
+    qtbot.waitUntil(lambda: "error" in w.status_valid.text())
+    assert "error" in w.problems_dock.windowTitle()
