@@ -165,7 +165,7 @@ class DataFormMixin:
 
     def _data_group(self) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Data")
-        form = form_layout(box)
+        form = self._data_form = form_layout(box)
         self.source = combo()
         for label, key in DEMOS:
             self.source.addItem(label, ("demo", key))
@@ -291,6 +291,9 @@ class DataFormMixin:
         self.path_row.setEnabled(is_file)
         for w in (self.target, self.time_column, self.features, self.series, self.missing):
             w.setEnabled(kind in ("csv", "table"))
+            # a demo or an .npz archive has no columns to choose: no blank, greyed-out lists (the plan
+            # above names the target and features)
+            self._data_form.setRowVisible(w, kind in ("csv", "table"))
         self.preview.setVisible(kind in ("csv", "table"))
         if not is_file:
             self.preview_error.setText("")

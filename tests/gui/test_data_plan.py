@@ -314,3 +314,17 @@ def test_a_token_csv_shows_the_token_plan_and_trains_it(qtbot, tmp_path, made):
     qtbot.waitUntil(lambda: panel.plan_error.isVisible(), timeout=20_000)
     assert "column 't1', row 2 (line 3): token id 77 is outside the Embedding's vocabulary" in panel.plan_error.text()
     assert not panel.start_button.isEnabled()
+
+
+def test_a_demo_shows_no_blank_column_lists(qtbot, tmp_path, made):
+    """A demo (or .npz) has no columns to choose: the Target/Time/Series/Missing/Features rows are hidden,
+    the plan names target and features; a table brings the rows back, filled."""
+    panel = made["panel"]
+    assert panel.source.currentData()[0] == "demo"
+    rows = (panel.target, panel.time_column, panel.series, panel.missing, panel.features)
+    assert all(w.isHidden() for w in rows)
+    qtbot.waitUntil(lambda: panel.plan is not None, timeout=20_000)
+    assert "target: value" in panel.plan_text.text()
+    load(qtbot, panel, str(year_csv(tmp_path / "yearly.csv")))
+    assert not any(w.isHidden() for w in rows)
+    assert panel.target.currentText() == "value"
