@@ -466,6 +466,7 @@ class GradChart(_Chart):
     def __init__(self, parent=None):
         super().__init__("Gradient norm per block", "‖grad‖", parent)
         self.legend = side_legend(self.plotItem)
+        self.legend.setVisible(False)  # shown by redraw once blocks have norms: no empty frame before
         self.plotItem.setLogMode(y=True)
         self.interval: int | None = None  # steps between gradient-norm records (from the run's start record)
         apply_plot_theme(self, self.title, self.legend)

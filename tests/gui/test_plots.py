@@ -99,6 +99,8 @@ def test_empty_gradient_chart_says_why_and_a_new_run_clears_the_axes(qtbot, app)
     qtbot.addWidget(chart)
     chart.resize(420, 260)
     chart.show()
+    qtbot.wait(20)
+    assert not chart.legend.isVisible()  # a new chart, before anything refreshed it
     chart.set_interval(25)
     chart.refresh()
     assert chart.empty_text.isVisible() and "every 25 steps" in chart.empty_text.toPlainText()
