@@ -30,8 +30,9 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 
 class LogAxis(pg.AxisItem):
-    """A log-scale axis that labels decades (0.001, 0.01, 0.1, 1 ...) and, over less than two decades, 1-2-5
-    steps, never more labels than fit: no "0.02 0.03 0.04" piled on top of each other."""
+    """A log-scale axis that labels decades (0.001, 0.01, 0.1, 1 ...) and, over less than two decades, 1-3 or
+    1-2-5 steps, never more labels than fit: no "0.02 0.03 0.04" piled on top of each other, and not a
+    lone "0.1" on a short chart whose norms span one decade."""
 
     MIN_SPACING_PX = 22
 
@@ -41,7 +42,7 @@ class LogAxis(pg.AxisItem):
         px_per_unit = size / (maxVal - minVal)
         lo, hi = math.floor(minVal), math.ceil(maxVal)
         best: list[float] | None = None
-        for mantissas in ([1], [1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]):
+        for mantissas in ([1], [1, 3], [1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]):  # 1-3: a short axis
             vals = [d + math.log10(m) for d in range(lo, hi + 1) for m in mantissas]
             vals = [v for v in vals if minVal - 1e-9 <= v <= maxVal + 1e-9]
             gaps = [b - a for a, b in itertools.pairwise(vals)]

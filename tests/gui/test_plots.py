@@ -81,6 +81,20 @@ def test_log_axis_labels_decades_without_overlap(qtbot, app):
     assert axis.tickStrings(values, 1, 1)[0] in ("1e-5", "1e-4", "0.001", "1e-6")
 
 
+def test_a_short_log_axis_over_one_decade_has_several_labels(qtbot, app):
+    """Norms between 0.02 and 0.5 on an 80 px axis (a 1024x700 window): more than a lone "0.1"."""
+    chart = GradChart()
+    qtbot.addWidget(chart)
+    axis = chart.plotItem.getAxis("left")
+    lo, hi = math.log10(0.02), math.log10(0.5)
+    for size in (80, 300):
+        values = [v for _spacing, vals in axis.tickValues(lo, hi, size) for v in vals]
+        assert len(values) >= 3, (size, values)
+        gaps = [b - a for a, b in itertools.pairwise(values)]
+        assert min(gaps) / (hi - lo) * size >= axis.MIN_SPACING_PX - 1  # still no overlap
+        assert "0.1" in axis.tickStrings(values, 1, 1)
+
+
 def test_legend_sits_beside_the_curves(qtbot, app):
     chart = LossChart()
     qtbot.addWidget(chart)
