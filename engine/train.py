@@ -379,7 +379,7 @@ def evaluate_split(
         assert y_std is not None and y_mean is not None  # a regression dataset keeps its target's scale
         pred = pred * y_std + y_mean
         if data.has_targets:
-            host_idx = idx_all.numpy()
+            host_idx = idx_all.cpu().numpy()  # a tensor index may live on the GPU with the data
             targets = data.targets_orig(host_idx)
             err = pred - targets
             metrics[prefix + "rmse"] = float(np.sqrt(np.mean(err**2)))
