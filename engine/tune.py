@@ -649,7 +649,17 @@ def _save_best(project: Project, result: TuneResult, study_name: str, best_path:
         return
     best = min(complete, key=lambda r: r["value"])
     result.best = best
-    path = best_path or out / f"{_safe_name(study_name)}-best.rnn.json"
+    path = best_path or out / best_design_filename(study_name)
+    result.best_design_path = str(write_best_design(project, best, study_name, path))
+
+
+def best_design_filename(study_name: str | None) -> str:
+    return f"{_safe_name(study_name or 'study')}-best.rnn.json"
+
+
+def write_best_design(project: Project, best: dict[str, Any], study_name: str | None, path: Path) -> Path:
+    """The study's design with the best trial's params (no search section), named '<name>-best' and carrying
+    the trial it came from, written atomically to `path` (the CLI's tune and the GUI's Tune tab both)."""
     info = {
         "study": study_name,
         "trial": best["number"],
@@ -660,7 +670,7 @@ def _save_best(project: Project, result: TuneResult, study_name: str, best_path:
     design = best_design(project, best["params"], info)
     design.name = f"{project.name}-best"
     atomic_write_text(path, design.to_json())
-    result.best_design_path = str(path)
+    return path
 
 
 class _Objective:

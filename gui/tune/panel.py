@@ -260,25 +260,15 @@ class TunePanel(QtWidgets.QWidget):
     def best_design_path(self) -> str | None:
         """Write the best trial's design (the study's design with its params, no search section) and
         return the path; None when no trial has completed or the study has no design recorded."""
-        from rnn_studio.engine.project import Project, atomic_write_text
-        from rnn_studio.engine.tune import _safe_name, best_design
+        from rnn_studio.engine.project import Project
+        from rnn_studio.engine.tune import best_design_filename, write_best_design
 
         best, design = self.best_trial(), self._data.get("design")
         if best is None or not design:
             return None
-        project = Project.from_dict(design)
-        info = {
-            "study": self._data.get("study"),
-            "trial": best["number"],
-            "value": best["value"],
-            "run": best["run"],
-            "params": best["params"],
-        }
-        out = best_design(project, best["params"], info)
-        out.name = f"{project.name}-best"
-        path = self._default_best_dir() / f"{_safe_name(self._data.get('study') or 'study')}-best.rnn.json"
-        atomic_write_text(path, out.to_json())
-        return str(path)
+        study = self._data.get("study")
+        path = self._default_best_dir() / best_design_filename(study)
+        return str(write_best_design(Project.from_dict(design), best, study, path))
 
     def _default_best_dir(self) -> Path:
         if self._best_dir is not None:
