@@ -28,6 +28,9 @@ Fields and hooks of a `BlockDef` (params = the block's resolved params, a dict):
   listed use all choices / both bools / the default.
 - has_weights, noisy_in_training, normalizes, recurrent_layers(params), onnx_op / onnx_attrs: facts
   the GUI colours, design lints and the ONNX structure check read.
+- macs(ctx, out_shape) -> multiply-accumulates of one sample's forward pass, ctx.in_shapes and out_shape
+  with the time axis set to the cost length (engine/cost.py states the convention); state_values(params)
+  -> recurrent state values one sample carries between steps. Default 0 (element-wise work is left out).
 - reads_tokens / token_vocabulary(params): the block takes an int64 Input's token ids (check allows int
   input into these blocks only; exports draw sample ids below the vocabulary). makes_mask(params) /
   uses_mask / passes_mask(params): padding masks, as Keras propagates them (engine/compile.py carries
@@ -43,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import cost as _cost
 from .params import Param
 
 Shape = tuple  # (None, T, F) or (None, F); None = unknown
@@ -138,6 +142,10 @@ def _no_saved(params: Params, length: int) -> int:
     return 0
 
 
+def _no_macs(ctx: Ctx, out_shape: Shape) -> int:
+    return 0
+
+
 @dataclass(frozen=True)
 class BlockDef:
     type: str
@@ -165,6 +173,9 @@ class BlockDef:
     # values per sample kept for the backward pass besides the output, at sequence length `length`
     # (engine/resources.py's training-memory estimate): gate activations, attention maps
     saved_per_sample: Callable[[Params, int], int] = _no_saved
+    # cost of one sample's forward pass (engine/cost.py): multiply-accumulates, recurrent state values
+    macs: Callable[[Ctx, Shape], int] = _no_macs
+    state_values: Callable[[Params], int] = _zero
     # token ids and padding masks (Embedding, Masking, recurrent layers)
     reads_tokens: bool = False  # takes the integer token ids of an int64 Input (and only this may)
     token_vocabulary: Callable[[Params], int | None] = _nothing  # ids must lie in [0, this)
@@ -521,6 +532,8 @@ def _recurrent(cell: str, help_text: str) -> BlockDef:
         uses_mask=True,
         passes_mask=lambda p: bool(p.get("return_sequences")),
         saved_per_sample=_rnn_saved(_SAVED_GATES[cell]),
+        macs=_cost.recurrent_macs(_GATES[cell]),
+        state_values=_cost.recurrent_state(2 if cell == "LSTM" else 1),
         onnx_op=_ONNX_OP[cell],
         onnx_attrs=(("linear_before_reset", 1),) if cell == "GRU" else (),
         test_values={"units": (1, 2, 3, 4, 5, 6), "num_layers": (1, 2), "dropout": (0.0, 0.1)},
@@ -674,6 +687,7 @@ DENSE = BlockDef(
         ctx.in_shapes[0][-1] * ctx.params["units"] + (ctx.params["units"] if ctx.params["use_bias"] else 0)
     ),
     lints=_dense_lints,
+    macs=_cost.dense_macs,
     summary=_dense_summary,
     call_text=_dense_call_text,
     has_weights=True,
@@ -852,6 +866,7 @@ CONV1D = BlockDef(
         + (ctx.params["filters"] if ctx.params["use_bias"] else 0)
     ),
     summary=_conv_summary,
+    macs=_cost.conv1d_macs,
     call_text=_conv_call_text,
     reads_later_steps=_conv_reads_later,
     has_weights=True,
@@ -1274,6 +1289,7 @@ MHA = BlockDef(
     summary=_mha_summary,
     has_weights=True,
     saved_per_sample=lambda p, length: int(p["num_heads"]) * length * length,  # the attention maps
+    macs=_cost.attention_macs(lambda ctx: ctx.params["num_heads"] * _mha_key_dim(ctx)),
     reads_later_steps=lambda p: None if p.get("causal") else "non-causal attention",
     min_opset=lambda p: (14, "its causal mask needs the Trilu operator") if p.get("causal") else None,
     test_values={"num_heads": (1, 2, 3), "key_dim": (None, 1, 2, 4), "dropout": (0.0,)},

@@ -10,6 +10,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from .blocks import CATALOG, INPUT_TYPE, Ctx, Shape, ShapeError, is_token_input
+from .cost import BlockCost, block_cost, cost_length, totals
 from .project import ID_RE, Project
 from .resources import Resources, estimate, memory_status
 from .settings import validate_training
@@ -36,6 +37,8 @@ class CheckResult:
     input_id: str | None = None
     output_id: str | None = None
     resources: Resources | None = None  # parameters and training memory (engine/resources.py); None if invalid
+    costs: dict[str, BlockCost] = field(default_factory=dict)  # one sample's forward cost per block (engine/cost.py)
+    cost_length: int = 0  # the time steps `costs` are counted at
 
     @property
     def errors(self) -> list[Problem]:
@@ -53,6 +56,10 @@ class CheckResult:
     def total_params(self) -> int:
         return sum(self.param_counts.values())
 
+    def cost_totals(self) -> dict[str, int]:
+        """parameters, macs, activation_bytes, state_bytes summed over the blocks, and the length."""
+        return {**totals(self.costs), "length": self.cost_length}
+
     def for_block(self, block_id: str) -> list[Problem]:
         return [p for p in self.problems if p.block == block_id]
 
@@ -68,15 +75,18 @@ def _suggest(word: str, options) -> str:
     return f": did you mean '{close[0]}'?" if close else ""
 
 
-def check(project: Project) -> CheckResult:
-    return _Checker(project).run()
+def check(project: Project, length: int | None = None) -> CheckResult:
+    """Shapes, problems and costs; `length`: the time steps costs are counted at when the Input's
+    timesteps is null (else the training lookback, else 32)."""
+    return _Checker(project, length).run()
 
 
 class _Checker:
     """One check of one design, as named steps; each step adds its problems in the order a reader meets them."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, length: int | None = None) -> None:
         self.project = project
+        self.length = length
         self.res = CheckResult()
         self.problems = self.res.problems
         self.blocks: dict = {}
@@ -298,8 +308,11 @@ class _Checker:
 
     def infer_shapes(self) -> None:
         """Shapes and parameter counts, in topological order; per-block lints as shapes flow."""
-        blocks, shapes = self.blocks, self.res.shapes
+        blocks, shapes, res = self.blocks, self.res.shapes, self.res
         reversed_time: dict[str, bool] = {}  # is this block's time axis in reversed order?
+        source = blocks.get(res.input_id) if res.input_id else None
+        training = self.project.training if isinstance(self.project.training, dict) else {}
+        res.cost_length = steps = cost_length(source.params if source else None, training, self.length)
         for bid in self.order:
             b = blocks[bid]
             shapes[bid] = None
@@ -318,8 +331,9 @@ class _Checker:
             if msgs:
                 continue
             try:
-                shapes[bid] = d.infer(ctx)
-                self.res.param_counts[bid] = d.count(ctx)
+                shapes[bid] = out = d.infer(ctx)
+                res.param_counts[bid] = d.count(ctx)
+                res.costs[bid] = block_cost(d, ctx, out, res.param_counts[bid], steps)
             except ShapeError as e:
                 self.err(bid, str(e))
                 continue

@@ -10,17 +10,19 @@ from rnn_studio.engine.limits import printable
 from rnn_studio.engine.resources import human_bytes
 from rnn_studio.engine.schema import project_schema
 
-from ..cli import EXIT_BAD_INPUT, load_design
+from ..cli import EXIT_BAD_INPUT, UserError, load_design
 
 
 def register(sub) -> None:
     p = sub.add_parser("check", help="check a design: shapes per block, errors, warnings (exit 2 if invalid)")
     p.add_argument("design", help="project file (.rnn.json)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _length_flag(p)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("summary", help="Keras-like table: block, type, output shape, parameters")
+    p = sub.add_parser("summary", help="Keras-like table: block, type, output shape, parameters, MACs")
     p.add_argument("design")
+    _length_flag(p)
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the project format")
@@ -31,9 +33,35 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_blocks)
 
 
-def cmd_check(args) -> int:
+def _length_flag(p) -> None:
+    p.add_argument(
+        "--length",
+        type=int,
+        default=None,
+        metavar="T",
+        help="time steps the per-block cost (MACs, bytes) is counted at for a variable-length Input "
+        "(default: the training lookback, else 32); a fixed timesteps wins",
+    )
+
+
+def checked(args):
+    """(project, check result) at `--length`; exit 2 on a bad --length."""
+    if args.length is not None and not 1 <= args.length <= 1_000_000:
+        raise UserError(f"--length must be a number of time steps, 1..1000000, received {args.length}")
     project = load_design(args.design)
-    res = check(project)
+    return project, check(project, length=args.length)
+
+
+def cost_json(res) -> dict:
+    """`blocks` and `totals` of `check --json` (engine/cost.py)."""
+    return {
+        "blocks": {bid: cost.to_dict() for bid, cost in res.costs.items()},
+        "totals": res.cost_totals(),
+    }
+
+
+def cmd_check(args) -> int:
+    project, res = checked(args)
     if args.json:
         print(
             json.dumps(
@@ -44,6 +72,7 @@ def cmd_check(args) -> int:
                     "shapes": {k: (list(v) if v is not None else None) for k, v in res.shapes.items()},
                     "problems": [{"level": p.level, "block": p.block, "message": p.message} for p in res.problems],
                     "resources": res.resources.to_dict() if res.resources is not None else None,
+                    **cost_json(res),
                 },
                 indent=2,
             )
@@ -59,7 +88,11 @@ def cmd_check(args) -> int:
     for prob in res.errors:
         print(f"error: {prob.message}", file=sys.stderr)
     if res.ok:
-        print(f"{printable(project.name)}: valid, {res.resources.summary_line()}, {len(res.warnings)} warning(s)")
+        macs = res.cost_totals()["macs"]
+        print(
+            f"{printable(project.name)}: valid, {res.resources.summary_line()}, {macs:,} MACs per sample at "
+            f"{res.cost_length} steps, {len(res.warnings)} warning(s)"
+        )
         return 0
     print(f"{printable(project.name)}: {len(res.errors)} error(s)", file=sys.stderr)
     return EXIT_BAD_INPUT
@@ -70,8 +103,7 @@ def _describe(block) -> str:
 
 
 def cmd_summary(args) -> int:
-    project = load_design(args.design)
-    res = check(project)
+    project, res = checked(args)
     if not res.ok:
         for prob in res.errors:
             print(f"error: {prob.message}", file=sys.stderr)
@@ -82,16 +114,19 @@ def cmd_summary(args) -> int:
             f"{bid} ({_describe(blocks[bid])})",
             fmt_shape(res.shapes[bid]),
             f"{res.param_counts[bid]:,}",
+            f"{res.costs[bid].macs:,}",
             ", ".join(project.inputs_of(bid)),
         )
         for bid in res.order
     ]
-    head = ("Block (type)", "Output shape", "Param #", "Connected to")
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
-    line = "-" * (sum(widths) + 6)
+    head = ("Block (type)", "Output shape", "Param #", "MACs", "Connected to")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(5)]
+    line = "-" * (sum(widths) + 8)
 
     def fmt(r):
-        return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip()
+        return (
+            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}".rstrip()
+        )
 
     print(f'Model: "{printable(project.name)}"')
     print(line)
@@ -102,6 +137,10 @@ def cmd_summary(args) -> int:
     print(line)
     print(f"Total params: {res.total_params:,}")
     print(f"Trainable params: {res.total_params:,}")
+    print(
+        f"MACs per sample: {res.cost_totals()['macs']:,} at {res.cost_length} time steps "
+        f"(multiply-accumulates of weights; biases and element-wise work left out: docs/export.md)"
+    )
     print(f"Input: {fmt_shape(res.input_shape())}  ->  Output: {fmt_shape(res.output_shape())}")
     if res.resources is not None:
         r = res.resources
