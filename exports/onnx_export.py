@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ._files import check_writable, publish, quiet_stdout, remove_quietly, temp_path, write_bytes
 from .errors import ExportError, VerificationError
+from .precision import PRECISIONS, apply_precision, precision_failed
 from .result import DEFAULT_OPSET, EXPORTER, INPUT_NAME, OUTPUT_NAME, ExportResult
 from .verify import DEFAULT_ATOL, RECURRENT_OPS, op_counts, verify_onnx
 
@@ -306,6 +307,9 @@ def export_onnx(
     seed: int = 0,
     save_report: bool = True,
     log=None,
+    precision: str | None = None,
+    metric=None,
+    max_delta: float | None = None,
 ) -> ExportResult:
     """Export `model`'s current weights (a module from engine.build_model(project) or engine.runs.load_run)
     to ONNX at `path`, verify it, and return the ExportResult (also saved to `<path>.verify.json`).
@@ -320,10 +324,16 @@ def export_onnx(
       VerificationError (result attached as `.report` and saved), and `path` is not written.
     Raises ExportError (one line, nothing written at `path`) when the export cannot be made.
     `log`: optional callable(str) for progress lines (the CLI prints them).
+    - precision: None / "fp32" / "fp16" / "int8" (exports/precision.py). Given, the fp32 graph is verified
+      as above, then converted and measured against it (size, p50 latency, max / mean difference) and
+      `metric` (exports.precision.run_metric's function, for a run) compared on both; an accuracy loss
+      above `max_delta` fails like a verification (VerificationError, nothing written).
     """
     t0 = time.perf_counter()
     say = log or (lambda s: None)
     path = Path(path)
+    if precision is not None and precision not in PRECISIONS:
+        raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, received {precision!r}")
     meta = _as_meta(meta, project)
     res = _check_inputs(project, opset, path, meta, include_normalization)
     rpath = report_path_for(path) if save_report else None
@@ -354,6 +364,14 @@ def export_onnx(
         say,
         t0,
         verify=verify,
+        precision_args=None
+        if precision is None
+        else dict(
+            precision=precision,
+            metric=metric,
+            max_delta=max_delta,
+            samples=_precision_samples(input_shape, meta, include_normalization, seed, _tokens(project, res)),
+        ),
         verify_args=dict(
             module=module,
             project=project,
@@ -438,6 +456,7 @@ def _write_verified(
     *,
     verify: bool,
     verify_args: dict,
+    precision_args: dict | None = None,
 ) -> None:
     """Write to a temporary file, verify it there, and publish it (with the report) only when it passes."""
     size = f"{len(data) / 1024:.0f} KiB"
@@ -466,11 +485,44 @@ def _write_verified(
                 + (f" (report: {rpath})" if rpath else ""),
                 result,
             )
+        if precision_args is not None:
+            _convert_written(result, data, written, rpath, path, say, precision_args)
         publish(written, path)
         tmp = None
         _save_report(result, rpath)
     finally:
         remove_quietly(tmp)
+
+
+def _precision_samples(input_shape, meta, include_normalization: bool, seed: int, tokens) -> list:
+    """The verification inputs (numpy) a precision is compared with fp32 on."""
+    from .verify import cases_for, sample_input
+
+    mean = meta.x_mean if include_normalization else None
+    std = meta.x_std if include_normalization else None
+    trace = TRACE_LENGTH if input_shape[1] is None else input_shape[1]
+    return [
+        sample_input(b, t, input_shape[2], seed + 1, mean=mean, std=std, tokens=tokens).numpy()
+        for b, t in cases_for(input_shape, trace)
+    ]
+
+
+def _convert_written(result, data: bytes, written: Path, rpath, path: Path, say, args: dict) -> None:
+    """Replace the verified fp32 temp file by its precision; VerificationError past --max-delta."""
+    try:
+        converted = apply_precision(result, data, say=say, **args)
+    except ValueError as e:
+        raise ExportError(str(e).splitlines()[0]) from None
+    try:
+        write_bytes(written, converted)
+    except OSError as e:
+        raise ExportError(f"{path}: cannot write ({e.strerror or e})") from None
+    reason = precision_failed(result)
+    if reason:
+        result.passed = False
+        result.message = reason
+        _save_report(result, rpath)
+        raise VerificationError(f"{reason}; {path} was not written" + (f" (report: {rpath})" if rpath else ""), result)
 
 
 def _save_report(report: ExportResult, rpath: Path | None) -> None:

@@ -50,6 +50,20 @@ class ExportResult:
     file_bytes: int = 0
     seconds: float = 0.0
     versions: dict[str, str] = field(default_factory=dict)
+    # precision (exports/precision.py): fp32 unless fp16 / int8 was asked for; the figures below compare the
+    # written model with the fp32 one (null when not measured: a plain fp32 export)
+    precision: str = "fp32"
+    fp32_file_bytes: int | None = None
+    p50_ms: float | None = None  # one call, batch 1, one thread
+    fp32_p50_ms: float | None = None
+    fp32_max_abs_diff: float | None = None  # |this model - the fp32 model| on the verification inputs
+    fp32_mean_abs_diff: float | None = None
+    kept_fp32_nodes: list[str] = field(default_factory=list)  # nodes the precision could not convert
+    metric_name: str | None = None  # val_rmse / val_accuracy on a run's own validation windows
+    metric: float | None = None
+    fp32_metric: float | None = None
+    metric_delta: float | None = None  # metric - fp32_metric
+    max_delta: float | None = None  # the allowed accuracy loss (--max-delta); above it the export fails
     weights_path: str | None = None  # PyTorch source: the state_dict beside it
     class_name: str | None = None  # PyTorch source: the generated nn.Module
 

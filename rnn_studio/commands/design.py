@@ -124,9 +124,7 @@ def cmd_summary(args) -> int:
     line = "-" * (sum(widths) + 8)
 
     def fmt(r):
-        return (
-            f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}".rstrip()
-        )
+        return f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}".rstrip()
 
     print(f'Model: "{printable(project.name)}"')
     print(line)

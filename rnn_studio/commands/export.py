@@ -41,6 +41,22 @@ def register(sub) -> None:
         help="fold the run's input scaling (and target de-scaling for regression) into the ONNX graph",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for fresh weights of a bare design (default 0)")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "int8"),
+        default=None,
+        help="fp32 (default), fp16 (float32 inputs/outputs; GRU/RNN kept fp32) or int8 (onnxruntime dynamic "
+        "quantization; GRU/RNN kept fp32 and named); reports size, p50 latency and the difference from fp32, "
+        "and for a run the validation metric of both",
+    )
+    p.add_argument(
+        "--max-delta",
+        type=float,
+        default=None,
+        metavar="X",
+        help="a run: fail (exit 3, nothing written) when the precision loses more than X of the validation "
+        "metric against fp32 (RMSE up / accuracy down)",
+    )
     p.set_defaults(func=cmd_export)
 
 
@@ -134,7 +150,9 @@ def cmd_export(args) -> int:
             raise UserError("--opset applies to --format onnx")
         if out.suffix != ".py":
             raise UserError(f"{out}: --format pytorch writes Python source; name the output *.py")
+    _check_precision_flags(args, fmt)
     project, model, meta, what = _load(args)
+    metric = _run_metric(args, meta)
     print(f"exporting {what}")
     try:
         if fmt == "pytorch":
@@ -150,6 +168,9 @@ def cmd_export(args) -> int:
             include_normalization=args.include_normalization,
             seed=args.seed,
             log=print,
+            precision=args.precision,
+            metric=metric,
+            max_delta=args.max_delta,
         )
     except VerificationError as e:
         raise UserError(str(e), code=EXIT_VERIFY) from None
@@ -169,6 +190,39 @@ def cmd_export(args) -> int:
     if Path(args.source).is_dir():
         _add_to_mlflow_run(Path(args.source), [out, rep.report_path])
     return 0
+
+
+def _check_precision_flags(args, fmt: str) -> None:
+    import math
+
+    if fmt == "pytorch" and (args.precision or args.max_delta is not None):
+        raise UserError("--precision and --max-delta apply to --format onnx")
+    if args.max_delta is None:
+        return
+    if not math.isfinite(args.max_delta) or args.max_delta < 0:
+        raise UserError(f"--max-delta must be a number >= 0 (an allowed metric loss), received {args.max_delta}")
+    if not Path(args.source).is_dir():
+        raise UserError(
+            "--max-delta compares the validation metric of a trained run: export a run folder, or leave it out"
+        )
+    if args.precision in (None, "fp32"):
+        raise UserError("--max-delta needs --precision fp16 or int8 (fp32 is the reference)")
+
+
+def _run_metric(args, meta):
+    """The run's validation metric as a function of ONNX bytes, for a precision export of a run; None for a
+    design, a plain fp32 export, or (with a warning) a run whose data cannot be read again."""
+    if args.precision in (None, "fp32") or not Path(args.source).is_dir():
+        return None
+    from rnn_studio.exports.precision import run_metric
+
+    try:
+        return run_metric(Path(args.source), meta, args.include_normalization)
+    except ValueError as e:
+        if args.max_delta is not None:
+            raise UserError(f"--max-delta: {e}") from None
+        print(f"warning: no validation metric: {e}", file=sys.stderr)
+        return None
 
 
 def _add_to_mlflow_run(run_dir: Path, files) -> None:
