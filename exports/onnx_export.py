@@ -386,6 +386,30 @@ def export_onnx(
     return result
 
 
+def onnx_bytes(model, project, *, opset: int = DEFAULT_OPSET, meta=None, seed: int = 0) -> bytes:
+    """The unverified fp32 ONNX model of `model`, in memory (`rnn-studio profile`): the same trace, node names
+    (`/<block id>/...`) and metadata as export_onnx. ExportError when the design cannot be exported."""
+    from rnn_studio.engine import check
+
+    meta = _as_meta(meta, project)
+    res = check(project)
+    if not res.ok:
+        raise ExportError("invalid design: " + res.errors[0].message)
+    problems = opset_problems(project, opset)
+    if problems:
+        raise ExportError(problems[0])
+    input_shape, output_shape = tuple(res.input_shape()), tuple(res.output_shape())
+    regression = (meta.task or "regression") != "classification"
+    module = _export_module(model, meta, regression, False)
+    dynamic_time = input_shape[1] is None
+    in_names, out_names = _shape_names(input_shape, dynamic_time), _shape_names(output_shape, dynamic_time)
+    md = build_metadata(
+        project, meta, include_normalization=False, input_shape=in_names, output_shape=out_names, opset=opset
+    )
+    raw = _trace(module, input_shape, output_shape, opset, seed, _tokens(project, res))
+    return _finish_proto(raw, project, md, in_names, out_names)
+
+
 def _export_module(model, meta, regression: bool, include_normalization: bool):
     """A float32 CPU copy of `model` in eval mode, without gradients (the caller's module, maybe training,
     maybe on a GPU, is left untouched), wrapped in the normalization when it is folded in."""

@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 
 PRECISIONS = ("fp32", "fp16", "int8")
 FP16_KEEP_OPS = ("GRU", "RNN")  # drift in fp16 (see the module docstring); kept fp32
+# onnxruntime 1.32's graph optimizer crashes the process (SIGSEGV while creating the session) on some fp16
+# graphs, e.g. seq2seq-demand's fp16 Transpose + Concat around its recurrent layers; keeping these in fp32
+# avoids it. Each converted model is first loaded in a child process, so a crash is a message, not a bang.
+FP16_FALLBACK_OPS = ("Transpose", "Concat")
 INT8_OPS = ("LSTM", "MatMul", "Gemm", "Conv")  # what quantize_dynamic rewrites
 WARMUP_RUNS = 10
 MIN_RUNS, MAX_RUNS, RUN_SECONDS = 30, 2000, 0.5  # timing: at least 30 calls, about half a second
@@ -50,18 +54,53 @@ def convert(data: bytes, precision: str) -> Converted:
     if precision == "int8":
         model = _quantize(source)
         kept = [n.name for n in model.graph.node if n.op_type in FP16_KEEP_OPS]
+        if not loads_safely(model.SerializeToString()):
+            raise ValueError(_CRASH.format(precision="int8"))
     else:
-        from onnxconverter_common import float16
-
-        kept = [n.name for n in source.graph.node if n.op_type in FP16_KEEP_OPS]
-        model = float16.convert_float_to_float16(
-            source, keep_io_types=True, node_block_list=kept, disable_shape_infer=False
-        )
+        model, kept = _half(data)
     del model.metadata_props[:]
     for entry in source.metadata_props:
         model.metadata_props.add(key=entry.key, value=entry.value)
     model.metadata_props.add(key="precision", value=precision)
     return Converted(model.SerializeToString(), precision, kept)
+
+
+_CRASH = (
+    "onnxruntime crashes loading the {precision} model of this design (an onnxruntime bug, seen on this "
+    "stack): export fp32 or another precision"
+)
+
+
+def _half(data: bytes):
+    """(fp16 model, nodes kept fp32): GRU / RNN kept; FP16_FALLBACK_OPS too when onnxruntime would crash."""
+    import onnx
+    from onnxconverter_common import float16
+
+    for keep_ops in (FP16_KEEP_OPS, FP16_KEEP_OPS + FP16_FALLBACK_OPS):
+        source = onnx.load_from_string(data)
+        kept = [n.name for n in source.graph.node if n.op_type in keep_ops]
+        model = float16.convert_float_to_float16(source, keep_io_types=True, node_block_list=kept)
+        if loads_safely(model.SerializeToString()):
+            return model, kept
+    raise ValueError(_CRASH.format(precision="fp16"))
+
+
+def loads_safely(data: bytes) -> bool:
+    """Does onnxruntime (default options, as a deployment would use) load and run `data` without crashing
+    the process? Tried in a child process."""
+    import subprocess
+    import sys
+
+    code = "import sys, onnxruntime as ort\ns = ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider'])\n"
+    with tempfile.TemporaryDirectory(prefix="rnn-studio-load-") as folder:
+        path = os.path.join(folder, "model.onnx")
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            done = subprocess.run([sys.executable, "-c", code, path], capture_output=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            return False
+    return done.returncode == 0
 
 
 def _quantize(model):

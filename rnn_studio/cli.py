@@ -30,6 +30,7 @@ COMMAND_MODULES = {
     "rnn_studio.commands.training": ("train", "evaluate", "predict"),
     "rnn_studio.commands.data": ("data",),  # column summary and data plan
     "rnn_studio.commands.export": ("export",),
+    "rnn_studio.commands.profile": ("profile",),  # measured latency per block
     "rnn_studio.commands.importing": ("import",),  # Keras .keras, ONNX
     "rnn_studio.commands.tune": ("tune",),
     "rnn_studio.commands.demo": ("demo",),  # the headless tour of `make run`

@@ -60,7 +60,7 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_export)
 
 
-def _load(args):
+def load_source(args):
     """(project, model, meta, what) for a run folder or a design file."""
     from rnn_studio.engine import check, runs
 
@@ -151,7 +151,7 @@ def cmd_export(args) -> int:
         if out.suffix != ".py":
             raise UserError(f"{out}: --format pytorch writes Python source; name the output *.py")
     _check_precision_flags(args, fmt)
-    project, model, meta, what = _load(args)
+    project, model, meta, what = load_source(args)
     metric = _run_metric(args, meta)
     print(f"exporting {what}")
     try:
