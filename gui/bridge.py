@@ -49,6 +49,7 @@ class ProjectBridge(QObject):
         self.project = project
         self.result: CheckResult = CheckResult()
         self.last_check_ms = 0.0
+        self.cost_length: int | None = None  # time steps a variable-length design's cost is counted at
         self._depth = 0
         self._dirty = False
         project.changed.connect(self._on_changed)
@@ -69,7 +70,7 @@ class ProjectBridge(QObject):
 
     def run_check(self) -> CheckResult:
         t0 = time.perf_counter()
-        self.result = check(self.project)
+        self.result = check(self.project, length=self.cost_length)
         self.last_check_ms = (time.perf_counter() - t0) * 1000
         self._dirty = False
         self.checked.emit(self.result)

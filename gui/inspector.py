@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from rnn_studio.engine import CATALOG, Param, fmt_shape, limits
+from rnn_studio.engine.cost import human_count
 from rnn_studio.engine.resources import human_bytes, memory_status
 
 from . import theme as themes
@@ -46,6 +47,7 @@ class _Field:
 class Inspector(QWidget):
     paramEdited = Signal(str, str, object)  # block id, param name, value (commands.UNSET = reset to default)
     renameRequested = Signal(str)
+    costLengthChanged = Signal(int)  # the time steps a variable-length design's cost is counted at
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -55,6 +57,8 @@ class Inspector(QWidget):
         self.fields: dict[str, _Field] = {}
         self._updating = False
         self._mode = None  # "block" | "design" | "multi"
+        self.measured: dict[str, float] = {}  # block id -> ms from Design > Profile Latency (gui/cost_view.py)
+        self.measured_note = ""  # "fp32, batch 1, 1 thread: p50 0.07 ms"
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -151,6 +155,16 @@ class Inspector(QWidget):
         self.name_edit.setMaxLength(limits.MAX_NAME_CHARS.int_value())  # a longer name would not load again
         self.name_edit.editingFinished.connect(self._rename)
         form.addRow("Name", self.name_edit)
+        self.cost_length = QSpinBox()
+        self.cost_length.setRange(1, 100_000)
+        self.cost_length.setSuffix(" steps")
+        self.cost_length.setToolTip(
+            "The Input has a variable length: MACs and bytes are counted at this many time steps "
+            "(rnn-studio check --length T)"
+        )
+        self.cost_length.editingFinished.connect(lambda: self.costLengthChanged.emit(self.cost_length.value()))
+        self.cost_length_label = QLabel("Cost at")
+        form.addRow(self.cost_length_label, self.cost_length)
         wrap = QWidget()
         wrap.setLayout(form)
         self.lay.addWidget(wrap)
@@ -192,6 +206,16 @@ class Inspector(QWidget):
         ]
         if r.resources is not None:
             rows.append(("Training memory", _memory_cell(r.resources)))
+        if r.costs:
+            totals = r.cost_totals()
+            rows.append(("MACs / sample", f"{human_count(totals['macs'])} at {r.cost_length:,} steps"))
+        if self.measured_note:
+            rows.append(("Measured", _html(self.measured_note)))
+        variable = r.input_shape() is not None and r.input_shape()[1] is None
+        self.cost_length.setVisible(variable)
+        self.cost_length_label.setVisible(variable)
+        if variable and not self.cost_length.hasFocus():
+            self.cost_length.setValue(r.cost_length)
         if r.input_shape() is not None:
             rows.append(("Input", f"<code>{fmt_shape(r.input_shape())}</code>"))
         if r.output_shape() is not None:
@@ -455,6 +479,7 @@ class Inspector(QWidget):
         )
         if r and block.id in r.param_counts:
             rows.append(("Params", f"{r.param_counts[block.id]:,}"))
+        rows += _cost_rows(r, block.id, self.measured, t)
         self.info.setText(
             "<table cellspacing='0' cellpadding='2'>"
             + "".join(f"<tr><td style='color:{t.muted}; padding-right:12px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
@@ -473,6 +498,29 @@ class Inspector(QWidget):
         else:
             self.problems_box.hide()
         self._refresh_values()
+
+
+def _cost_rows(result, block_id: str, measured: dict[str, float], t) -> list[tuple[str, str]]:
+    """The block's cost (engine/cost.py) and its share of the design; measured ms after a profile."""
+    if result is None or block_id not in result.costs:
+        return []
+    cost, totals = result.costs[block_id], result.cost_totals()
+    share = cost.macs / totals["macs"] if totals["macs"] else 0.0
+    rows = [("MACs", f"{human_count(cost.macs)} <span style='color:{t.muted}'>\u00b7 {share:.0%} of the design</span>")]
+    state = f" \u00b7 {human_bytes(cost.state_bytes)} state" if cost.state_bytes else ""
+    rows.append(("Per sample", f"{human_bytes(cost.activation_bytes)} out{state}"))
+    if block_id in measured:
+        total = sum(measured.values())
+        part = measured[block_id] / total if total else 0.0
+        rows.append(("Measured", f"{measured[block_id]:.4f} ms <span style='color:{t.muted}'>({part:.0%})</span>"))
+    return rows
+
+
+def cost_text(result) -> str:
+    """`1.23 M MACs/sample` for the status bar (engine/cost.py)."""
+    if not result.costs:
+        return ""
+    return f"{human_count(result.cost_totals()['macs'])} MACs/sample at {result.cost_length:,} steps"
 
 
 def memory_text(result) -> str:

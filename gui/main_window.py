@@ -121,6 +121,9 @@ class MainWindow(QMainWindow):
         from .monitor.integration import install_training
 
         install_training(self)  # the Train dock, Design > Train / Export, training marks on the canvas
+        from .cost_view import install_cost_view
+
+        install_cost_view(self)  # View > Show Cost, Design > Profile Latency, MACs in the status bar
         self.resize(1400, 880)
         self._state_restored = False
         if restore_state:  # window geometry and dock layout from the last session

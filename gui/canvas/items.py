@@ -116,6 +116,8 @@ class BlockItem(QGraphicsObject):
         self.link_target: str | None = None  # "ok" | "bad" while a wire hovers over it
         self.train_color: QColor | None = None  # its curve colour in the Train panel's gradient chart
         self.train_alert: str | None = None  # "exploding" | "vanishing" | "nonfinite" from training
+        self.cost_text: str | None = None  # View > Show Cost: "1.2 M · 79%" (+ measured ms) beside the summary
+        self.cost_share: float = 0.0  # the block's share of the design's MACs (or of the measured time)
         self.hovered = False
         self._syncing = False
         self.setFlags(
@@ -157,6 +159,13 @@ class BlockItem(QGraphicsObject):
         if (alert is None) != (self.train_alert is None):
             self.prepareGeometryChange()
         self.train_color, self.train_alert = new
+        self.update()
+
+    def set_cost(self, text: str | None, share: float = 0.0) -> None:
+        """View > Show Cost: the cost beside the summary and a bar at the bottom as long as the share."""
+        if (self.cost_text, self.cost_share) == (text, share):
+            return
+        self.cost_text, self.cost_share = text, share
         self.update()
 
     def set_model_pos(self, x: float, y: float) -> None:
@@ -304,12 +313,38 @@ class BlockItem(QGraphicsObject):
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                 count,
             )
+        room = BLOCK_W - 20
+        if self.cost_text:
+            room -= self._paint_cost(painter, t, fms) + 8
         summary = block_summary(self.type_name, self.params)
+        painter.setFont(small)
+        painter.setPen(t.color("muted"))
+        painter.drawText(
+            QRectF(10, HEADER_H + 25, max(room, 0), 18),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            fms.elidedText(summary, Qt.TextElideMode.ElideRight, max(room, 0)),
+        )
+
+    def _paint_cost(self, painter: QPainter, t, fms: QFontMetricsF) -> float:
+        """The cost, right-aligned on the summary line, and a bar along the bottom as long as the block's
+        share (amber from 40 % on); returns the text's width."""
+        text = self.cost_text or ""
+        font = themes.ui_font(8.5)
+        font.setBold(True)
+        painter.setFont(font)
+        width = QFontMetricsF(font).horizontalAdvance(text)
+        painter.setPen(t.color("warning") if self.cost_share >= 0.4 else t.color("text"))
         painter.drawText(
             QRectF(10, HEADER_H + 25, BLOCK_W - 20, 18),
-            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            fms.elidedText(summary, Qt.TextElideMode.ElideRight, BLOCK_W - 20),
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+            text,
         )
+        if self.cost_share > 0:
+            bar = max(3.0, (BLOCK_W - 16) * min(self.cost_share, 1.0))
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(t.color("warning") if self.cost_share >= 0.4 else t.color("accent"))
+            painter.drawRoundedRect(QRectF(8, BLOCK_H - 6, bar, 3), 1.5, 1.5)
+        return width
 
     def _paint_outline(self, painter: QPainter, t, selected: bool) -> None:
         """Link-target feedback, then problem state, selection, hover; a halo when selected and marked."""
