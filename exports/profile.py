@@ -139,3 +139,40 @@ def profile_onnx(data: bytes, block_ids, sample, *, threads: int = 1, design: st
         file_bytes=len(data),
         onnxruntime=onnxruntime.__version__,
     )
+
+
+def compare_precisions(model, project, meta=None, metric=None, *, threads: int = 1, seed: int = 0) -> list[dict]:
+    """fp32 / fp16 / int8 of one model side by side (the export dialog's table): file size, p50 latency
+    (batch 1), max |diff| from fp32, the run's validation metric and its delta (None for a bare design),
+    the nodes kept in fp32. `metric`: exports.precision.run_metric's function or None."""
+    from rnn_studio.engine import check
+    from rnn_studio.engine.compile import token_vocabulary
+
+    from .onnx_export import TRACE_LENGTH, onnx_bytes
+    from .precision import PRECISIONS, convert, measure
+    from .verify import sample_input
+
+    res = check(project)
+    shape = res.input_shape()
+    steps = shape[1] if shape[1] is not None else TRACE_LENGTH
+    samples = [sample_input(7, steps, shape[2], seed + 1, tokens=token_vocabulary(project, res)).numpy()]
+    fp32 = onnx_bytes(model, project, meta=meta, seed=seed)
+    reference = metric(fp32) if metric is not None else None
+    rows = []
+    for precision in PRECISIONS:
+        converted = convert(fp32, precision)
+        m = measure(fp32, converted, samples, threads)
+        value = metric(converted.data) if metric is not None and precision != "fp32" else reference
+        rows.append(
+            {
+                "precision": precision,
+                "file_bytes": m.file_bytes,
+                "p50_ms": m.p50_ms,
+                "max_abs_diff": m.max_abs_diff,
+                "metric_name": reference[0] if reference else None,
+                "metric": value[1] if value else None,
+                "metric_delta": (value[1] - reference[1]) if value and reference else None,
+                "kept_fp32": m.kept_fp32,
+            }
+        )
+    return rows
