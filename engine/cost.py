@@ -62,9 +62,11 @@ def cost_length(input_params: dict | None, training: dict | None, length: int | 
 
 def block_cost(definition, ctx, out_shape, parameters: int, length: int) -> BlockCost:
     """The cost of one checked block (`ctx` as the shape rule saw it) at `length` time steps."""
-    in_shapes = [concrete(s, length) for s in ctx.in_shapes]
     out = concrete(out_shape, length)
-    sized = type(ctx)(ctx.id, ctx.type, ctx.params, in_shapes, ctx.sources, ctx.source_types)
+    sized = ctx
+    if any(len(s) == 3 and s[1] is None for s in ctx.in_shapes):  # a variable-length design: at `length` steps
+        in_shapes = [concrete(s, length) for s in ctx.in_shapes]
+        sized = type(ctx)(ctx.id, ctx.type, ctx.params, in_shapes, ctx.sources, ctx.source_types)
     elements = math.prod(d for d in out[1:] if d is not None)
     return BlockCost(
         parameters=parameters,

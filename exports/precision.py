@@ -41,9 +41,9 @@ class Converted:
     kept_fp32: list[str] = field(default_factory=list)  # node names left in fp32
 
 
-def convert(data: bytes, precision: str) -> Converted:
+def convert(data: bytes, precision: str, fp16_keep: tuple[str, ...] = FP16_KEEP_OPS) -> Converted:
     """`data` (fp32 ONNX bytes, metadata included) at `precision`; metadata_props are carried over and
-    gain `precision`."""
+    gain `precision`. `fp16_keep`: op types fp16 leaves in fp32 (the precision benchmark tries `()`)."""
     import onnx
 
     if precision not in PRECISIONS:
@@ -57,7 +57,7 @@ def convert(data: bytes, precision: str) -> Converted:
         if not loads_safely(model.SerializeToString()):
             raise ValueError(_CRASH.format(precision="int8"))
     else:
-        model, kept = _half(data)
+        model, kept = _half(data, fp16_keep)
     del model.metadata_props[:]
     for entry in source.metadata_props:
         model.metadata_props.add(key=entry.key, value=entry.value)
@@ -71,15 +71,20 @@ _CRASH = (
 )
 
 
-def _half(data: bytes):
-    """(fp16 model, nodes kept fp32): GRU / RNN kept; FP16_FALLBACK_OPS too when onnxruntime would crash."""
+def _half(data: bytes, keep: tuple[str, ...]):
+    """(fp16 model, nodes kept fp32): `keep` op types kept; FP16_FALLBACK_OPS too when onnxruntime would
+    crash. Weights below fp16's range are clipped (the converter's own rule; its warnings are silenced)."""
+    import warnings
+
     import onnx
     from onnxconverter_common import float16
 
-    for keep_ops in (FP16_KEEP_OPS, FP16_KEEP_OPS + FP16_FALLBACK_OPS):
+    for keep_ops in (keep, keep + FP16_FALLBACK_OPS):
         source = onnx.load_from_string(data)
         kept = [n.name for n in source.graph.node if n.op_type in keep_ops]
-        model = float16.convert_float_to_float16(source, keep_io_types=True, node_block_list=kept)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = float16.convert_float_to_float16(source, keep_io_types=True, node_block_list=kept)
         if loads_safely(model.SerializeToString()):
             return model, kept
     raise ValueError(_CRASH.format(precision="fp16"))

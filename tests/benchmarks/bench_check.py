@@ -1,4 +1,6 @@
-"""How long `engine.check` takes on a 200-block design (target < 5 ms: it runs on every edit).
+"""How long `engine.check` takes on a 200-block design (target < 5 ms: it runs on every edit), and what the
+per-block cost (engine/cost.py: MACs, bytes) adds to it (target < 5 ms extra for 200 blocks): check with
+the cost step against check with it replaced by a constant, alternating, medians.
 
 Run: .venv/bin/python tests/benchmarks/bench_check.py   (or `make bench`)
 """
@@ -54,5 +56,29 @@ def main() -> None:
         )
 
 
+def cost_overhead(n_blocks: int = 200, rounds: int = 300) -> None:
+    """check() with and without the cost step, alternating so both see the same machine load."""
+    from rnn_studio.engine import shapes
+    from rnn_studio.engine.cost import BlockCost
+
+    p = big_design(n_blocks)
+    real, constant = shapes.block_cost, BlockCost()
+    with_cost, without = [], []
+    for _ in range(rounds):
+        for sink, fn in ((with_cost, real), (without, lambda *a, **k: constant)):
+            shapes.block_cost = fn
+            t0 = time.perf_counter()
+            check(p)
+            sink.append((time.perf_counter() - t0) * 1000)
+    shapes.block_cost = real
+    a, b = statistics.median(with_cost), statistics.median(without)
+    print(
+        f"cost per block on {len(p.blocks)} blocks: check() {a:.2f} ms with it, {b:.2f} ms without: "
+        f"+{a - b:.3f} ms ({(a - b) / b:+.0%}); fastest runs {min(with_cost):.2f} vs {min(without):.2f} ms: "
+        f"+{min(with_cost) - min(without):.3f} ms"
+    )
+
+
 if __name__ == "__main__":
     main()
+    cost_overhead()
