@@ -324,16 +324,10 @@ def export_onnx(
       VerificationError (result attached as `.report` and saved), and `path` is not written.
     Raises ExportError (one line, nothing written at `path`) when the export cannot be made.
     `log`: optional callable(str) for progress lines (the CLI prints them).
-    - precision: None / "fp32" / "fp16" / "int8" (exports/precision.py). Given, the fp32 graph is verified
-      as above, then converted and measured against it (size, p50 latency, max / mean difference) and
-      `metric` (exports.precision.run_metric's function, for a run) compared on both; an accuracy loss
-      above `max_delta` fails like a verification (VerificationError, nothing written).
+    - precision "fp32" / "fp16" / "int8", metric, max_delta: the verified fp32 graph converted and measured
+      (exports/precision.py); a metric loss above `max_delta` raises VerificationError.
     """
-    t0 = time.perf_counter()
-    say = log or (lambda s: None)
-    path = Path(path)
-    if precision is not None and precision not in PRECISIONS:
-        raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, received {precision!r}")
+    t0, say, path = time.perf_counter(), log or (lambda s: None), Path(path)
     meta = _as_meta(meta, project)
     res = _check_inputs(project, opset, path, meta, include_normalization)
     rpath = report_path_for(path) if save_report else None
@@ -364,13 +358,8 @@ def export_onnx(
         say,
         t0,
         verify=verify,
-        precision_args=None
-        if precision is None
-        else dict(
-            precision=precision,
-            metric=metric,
-            max_delta=max_delta,
-            samples=_precision_samples(input_shape, meta, include_normalization, seed, _tokens(project, res)),
+        precision_args=_precision_args(
+            precision, metric, max_delta, _precision_samples(input_shape, meta, include_normalization, seed, project)
         ),
         verify_args=dict(
             module=module,
@@ -518,10 +507,20 @@ def _write_verified(
         remove_quietly(tmp)
 
 
-def _precision_samples(input_shape, meta, include_normalization: bool, seed: int, tokens) -> list:
+def _precision_args(precision: str | None, metric, max_delta, samples) -> dict | None:
+    """What _convert_written needs; None for a plain fp32 export; ExportError for an unknown precision."""
+    if precision is None:
+        return None
+    if precision not in PRECISIONS:
+        raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, received {precision!r}")
+    return dict(precision=precision, metric=metric, max_delta=max_delta, samples=samples)
+
+
+def _precision_samples(input_shape, meta, include_normalization: bool, seed: int, project) -> list:
     """The verification inputs (numpy) a precision is compared with fp32 on."""
     from .verify import cases_for, sample_input
 
+    tokens = _tokens(project)
     mean = meta.x_mean if include_normalization else None
     std = meta.x_std if include_normalization else None
     trace = TRACE_LENGTH if input_shape[1] is None else input_shape[1]

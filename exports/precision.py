@@ -24,12 +24,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 PRECISIONS = ("fp32", "fp16", "int8")
-FP16_KEEP_OPS = ("GRU", "RNN")  # drift in fp16 (see the module docstring); kept fp32
+
+
+def _fp32_ops() -> tuple[str, ...]:
+    from rnn_studio.engine import CATALOG
+
+    return tuple(sorted({d.onnx_op for d in CATALOG.values() if d.onnx_keeps_fp32 and d.onnx_op}))
+
+
+FP16_KEEP_OPS = _fp32_ops()  # GRU and RNN (BlockDef.onnx_keeps_fp32): see the module docstring; kept fp32
 # onnxruntime 1.32's graph optimizer crashes the process (SIGSEGV while creating the session) on some fp16
 # graphs, e.g. seq2seq-demand's fp16 Transpose + Concat around its recurrent layers; keeping these in fp32
 # avoids it. Each converted model is first loaded in a child process, so a crash is a message, not a bang.
 FP16_FALLBACK_OPS = ("Transpose", "Concat")
-INT8_OPS = ("LSTM", "MatMul", "Gemm", "Conv")  # what quantize_dynamic rewrites
 WARMUP_RUNS = 10
 MIN_RUNS, MAX_RUNS, RUN_SECONDS = 30, 2000, 0.5  # timing: at least 30 calls, about half a second
 
