@@ -43,7 +43,16 @@ import numpy as np
 
 from .tables import DataError
 
-__all__ = ["ROWS", "Frequency", "continue_times", "format_time", "infer_frequency", "season_of"]
+__all__ = [
+    "ROWS",
+    "Frequency",
+    "continue_times",
+    "format_time",
+    "infer_frequency",
+    "iso_format",
+    "next_values",
+    "season_of",
+]
 
 DAY = 86400
 _NAMED_SECONDS = {3600: ("hourly", 24), DAY: ("daily", 7), 7 * DAY: ("weekly", 52)}
@@ -256,22 +265,34 @@ def continue_times(last_value, freq: Frequency, steps: int, like: str | None = N
     else ISO: '2024-01-31', or '2024-01-31 13:00:00' when the step or the last time has a time of day.
     Numbers: last + k * step (ints for a whole step from a whole value). Rows: last + k (ints).
     """
-    if steps < 0:
-        raise ValueError(f"steps must be 0 or more, received {steps}")
-    k = np.arange(1, steps + 1)
+    values = next_values(last_value, freq, steps)
     if freq.unit == "rows":
-        return [int(last_value) + int(i) for i in k]
+        return [int(v) for v in values]
     if freq.unit == "number":
-        values = float(last_value) + k * float(freq.step)
         if float(freq.step).is_integer() and float(last_value).is_integer():
             return [int(round(v)) for v in values]
         return [float(f"{v:.12g}") for v in values]
+    like = like or iso_format(last_value, freq)
+    return [format_time(s, like) for s in values]
+
+
+def next_values(last_value, freq: Frequency, steps: int) -> np.ndarray:
+    """The `steps` values after `last_value` as data: datetime64[s] for calendar frequencies, float64
+    for numbers and rows (a chart's axis; `continue_times` writes them as text)."""
+    if steps < 0:
+        raise ValueError(f"steps must be 0 or more, received {steps}")
+    k = np.arange(1, steps + 1)
+    if freq.unit in ("rows", "number"):
+        return float(last_value) + k * float(freq.step)
+    return _calendar_next(np.datetime64(last_value, "s"), freq, k)
+
+
+def iso_format(last_value, freq: Frequency) -> str:
+    """ISO dates, with the time of day whenever the step or the last time has one (never '2024-04-01'
+    for an hourly series at midnight)."""
     last = np.datetime64(last_value, "s")
-    stamps = _calendar_next(last, freq, k)
-    if like is None:  # ISO; a time of day whenever the step or the last time has one (never '2024-04-01' hourly)
-        daily = not (freq.unit == "seconds" and int(freq.step) % DAY) and last == last.astype("datetime64[D]")
-        like = "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M:%S"
-    return [format_time(s, like) for s in stamps]
+    daily = not (freq.unit == "seconds" and int(freq.step) % DAY) and last == last.astype("datetime64[D]")
+    return "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M:%S"
 
 
 def _calendar_next(last: np.datetime64, freq: Frequency, k: np.ndarray) -> np.ndarray:
