@@ -44,7 +44,7 @@ from .intervals import Intervals, load_intervals
 from .project import atomic_write_text
 from .runs import RunMeta
 from .tables import DataError, Table
-from .timefreq import ROWS, Frequency, continue_times, format_time, infer_frequency
+from .timefreq import ROWS, Frequency, continue_times, format_time, format_times, infer_frequency
 
 __all__ = ["Forecast", "SeriesForecast", "forecast_run"]
 
@@ -440,7 +440,7 @@ def _series_times(table: Table, plan: DataPlan, item: _Series, steps: int, shown
     future = next_values(last, freq, steps)
     if name in table.times:
         like = fmt or iso_format(last, freq)
-        written: list[Any] = [format_time(v, like) for v in hist_values]
+        written: list[Any] = list(format_times(hist_values, like))
         return _Times(
             freq, written, _seconds(hist_values), continue_times(last, freq, steps, like=fmt), _seconds(future)
         )
