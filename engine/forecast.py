@@ -178,6 +178,11 @@ def forecast_run(
             f"it belongs to another design; delete it and train again"
         )
     data = _series_data(table, plan, layout, m, meta)
+    given = max((len(item.future) for item in data.items), default=0)
+    if given > steps:
+        notes.append(
+            f"the file gives {given} future row(s) after the last target: ask for {given} steps to forecast them all"
+        )
     model.to(device)
     pred, schedules = _predict(model, device, m, data, steps, plan, meta, table)
     return _assemble(run_dir, checkpoint, table, plan, data, pred, schedules, intervals, notes, m)
