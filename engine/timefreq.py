@@ -343,6 +343,6 @@ def format_times(values, like: str) -> list[str]:
     t = np.asarray(values, dtype="datetime64[s]")
     if like in _ISO_UNITS:
         unit, space = _ISO_UNITS[like]
-        text = np.datetime_as_string(t, unit=unit)
+        text = np.datetime_as_string(t, unit=unit)  # type: ignore[call-overload]  # unit: one of numpy's literals
         return [v.replace("T", " ") for v in text.tolist()] if space else text.tolist()
     return [format_time(v, like) for v in t]
