@@ -294,7 +294,7 @@ def test_future_rows_with_an_empty_target_give_known_covariates(covariate_run, t
     # a third step needs temp for a row nobody gave: refused in one line naming the column
     rc, _, err = cli(capsys, "forecast", covariate_run, "--data", f, "-o", tmp_path / "o.csv", "--steps", "4")
     assert rc == 2 and len(err.strip().splitlines()) == 1
-    assert "forecast step 4 needs 'temp' for rows after the last target" in err and "--steps at most 3" in err
+    assert "forecast step 4 needs 'temp' for rows after the last target" in err and "or use --steps 3 or fewer" in err
 
 
 # ------------------------------------------------------------------ bad input: exit 2, one line
