@@ -171,6 +171,7 @@ def cmd_export(args) -> int:
             precision=args.precision,
             metric=metric,
             max_delta=args.max_delta,
+            intervals=_intervals(args),
         )
     except VerificationError as e:
         raise UserError(str(e), code=EXIT_VERIFY) from None
@@ -223,6 +224,19 @@ def _run_metric(args, meta):
             raise UserError(f"--max-delta: {e}") from None
         print(f"warning: no validation metric: {e}", file=sys.stderr)
         return None
+
+
+def _intervals(args):
+    """A run folder's prediction intervals (intervals.json), for the ONNX metadata; None otherwise."""
+    from rnn_studio.engine.data import DataError
+    from rnn_studio.engine.intervals import load_intervals
+
+    if not Path(args.source).is_dir():
+        return None
+    try:
+        return load_intervals(args.source)
+    except DataError as e:
+        raise UserError(str(e)) from None
 
 
 def _add_to_mlflow_run(run_dir: Path, files) -> None:
