@@ -223,10 +223,6 @@ def _engine_errors():
     return (DataError, DesignError, RunError, ConfigError, TrainError)
 
 
-# the data flags and their DataSpec, and the engine's one-line errors, for other verbs (forecast)
-spec_from_args = data_spec  # the name forecast uses
-
-
 class Progress:
     """Per-epoch progress: a tqdm bar with steps/s and ETA on stderr when it is a terminal, plain lines
     (one per epoch, on stdout) otherwise."""
