@@ -1185,9 +1185,9 @@ class _Trainer:
         from .intervals import fit_intervals, save_intervals
 
         data = self.dataset
-        out: dict[str, Any] = {"forecast_steps": data.steps, "horizon": data.horizon}
         if data.task != "regression" or not data.has_targets:
-            return out
+            return {}
+        out: dict[str, Any] = {"forecast_steps": data.steps, "horizon": data.horizon}
         if data.kind == "series":
             out["season"] = data.season
         self.intervals = None
@@ -1428,7 +1428,7 @@ def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device
     (train / val / test under the run's split; empty when the file is too short to split), `step`
     (multi-step designs: 1..H), `prediction`, `target` (when the file has it), `lower` / `upper` (the
     run's prediction interval, when it has intervals.json). A per-step output gives its last step.
-    .npz data: `sample`, `prediction`, `target`.
+    .npz data: `sample` (and `step`), `prediction`, `target`, `lower` / `upper`.
     """
     from .intervals import load_intervals
 
@@ -1454,7 +1454,7 @@ def _prediction_table(data: Dataset, idx, splits, pred, target, bounds):
     def shown(v):
         return classes[int(v)] if classes else float(v)
 
-    cols = ["sample"] if data.kind == "windows" else ["row"]
+    cols = (["sample", "step"] if data.steps > 1 else ["sample"]) if data.kind == "windows" else ["row"]
     rows_file = None
     if data.kind == "series":
         t_rows = data.target_rows(idx)[:, -pred.shape[1] :] if data.steps > 1 else data.target_rows(idx)[:, -1:]
@@ -1479,7 +1479,7 @@ def _prediction_table(data: Dataset, idx, splits, pred, target, bounds):
                 if data.steps > 1:
                     row.append(k + 1)
             else:
-                row.append(int(idx[i]))
+                row += [int(idx[i]), k + 1] if data.steps > 1 else [int(idx[i])]
             row.append(shown(pred[i, k]))
             if target is not None:
                 row.append(shown(target[i, k]))
