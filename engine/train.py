@@ -1156,7 +1156,8 @@ class _Trainer:
 
         warning = coverage_warning(summary)  # type: ignore[arg-type]
         if warning:
-            summary["interval_warning"] = warning  # type: ignore[typeddict-unknown-key]
+            earlier = summary.get("interval_warning")
+            summary["interval_warning"] = f"{earlier}; {warning}" if earlier else warning
         _write_text(rd / "summary.json", json.dumps(summary, indent=2) + "\n")
         with contextlib.suppress(FileNotFoundError):
             (rd / STOP_FILE).unlink()  # the request has been served
@@ -1182,7 +1183,7 @@ class _Trainer:
     def _fit_intervals(self) -> dict[str, Any]:
         """Forecast settings of the run, and (regression) the split-conformal intervals of best.pt fitted
         on the validation residuals, saved as intervals.json; the validation metrics per step."""
-        from .intervals import fit_intervals, save_intervals
+        from .intervals import few_windows_warning, fit_intervals, save_intervals
 
         data = self.dataset
         if data.task != "regression" or not data.has_targets:
@@ -1207,6 +1208,9 @@ class _Trainer:
             return out
         save_intervals(self.rd, self.intervals)
         out["interval_level"] = self.cfg.level
+        few = few_windows_warning(self.intervals)
+        if few:
+            out["interval_warning"] = few
         return out
 
     def _test_metrics(self) -> dict[str, Any]:
