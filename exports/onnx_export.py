@@ -342,15 +342,8 @@ def export_onnx(
     regression = (meta.task or "regression") != "classification"
     module = _export_module(model, meta, regression, include_normalization)
     in_names, out_names = _shape_names(input_shape, dynamic_time), _shape_names(output_shape, dynamic_time)
-    md = build_metadata(
-        project,
-        meta,
-        include_normalization=include_normalization,
-        input_shape=in_names,
-        output_shape=out_names,
-        opset=opset,
-        intervals=intervals,
-    )
+    md = build_metadata(project, meta, include_normalization=include_normalization, input_shape=in_names,
+                        output_shape=out_names, opset=opset, intervals=intervals)  # fmt: skip
     data = _finish_proto(
         _trace(module, input_shape, output_shape, opset, seed, _tokens(project, res)), project, md, in_names, out_names
     )
