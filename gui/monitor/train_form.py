@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtWidgets
 from rnn_studio.engine.blocks import INPUT_TYPE
 
 from . import reader
+from .forecast_settings import add_forecast_settings, forecast_overrides, load_forecast_settings
 
 DEMOS = [("Demo: chaotic series (Mackey-Glass)", "chaos"), ("Demo: noisy multi-frequency sine", "sine")]
 MISSING_CHOICES = [
@@ -593,6 +594,7 @@ class SettingsFormMixin:
             form.addRow(label, w)
             w.installEventFilter(self._wheel_guard)
             w.setFocusPolicy(QtCore.Qt.StrongFocus)
+        add_forecast_settings(self, form)  # Season, Interval level (forecast_settings.py)
         note = QtWidgets.QLabel("Dropout is set on the blocks.")
         tint(note, "muted")
         form.addRow(note)
@@ -616,6 +618,7 @@ class SettingsFormMixin:
             o["clip_norm"] = self.clip.value()
         if self.log_to.currentData():
             o["log"] = self.log_to.currentData()  # taken out by engine.train._process_main
+        o.update(forecast_overrides(self))
         return o
 
     def load_settings(self, training: dict[str, Any]) -> None:
@@ -633,6 +636,7 @@ class SettingsFormMixin:
         setv(self.patience, "patience", int)
         setv(self.clip, "clip_norm")
         setv(self.seed, "seed", int)
+        load_forecast_settings(self, training)
         for combo, key in ((self.optimizer, "optimizer"), (self.schedule, "schedule"), (self.precision, "precision")):
             if isinstance(training.get(key), str) and combo.findText(training[key]) >= 0:
                 combo.setCurrentText(training[key])

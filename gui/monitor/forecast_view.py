@@ -1,0 +1,463 @@
+"""The Forecast view: what a run says happens *next*, one series at a time, on the data's own time axis.
+
+It calls engine.forecast.forecast_run (the function behind `rnn-studio forecast`) off the GUI thread
+(background.py) on the run's own data file, then shows for the series picked: the recent history, the
+forecast line and the interval band (pyqtgraph FillBetweenItem between lower and upper), on a date axis
+(DateAxisItem) when the time column holds dates and a plain axis for integer times or row numbers. Each
+series is drawn alone: the history of one shop never joins the next shop's with a jump.
+
+Beside it, the run's metrics from summary.json: the model against seasonal naive and persistence, all
+steps and per step, on the test split (the validation split when there is no test split).
+"Save forecast…" writes Forecast.write_csv: the same CSV as `rnn-studio forecast -o`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from .. import theme as themes
+from .background import calls
+from .plots import follow_theme, side_legend
+from .train_form import combo, tint
+
+METRICS = (("MASE", "mase"), ("RMSE", "rmse"), ("MAE", "mae"), ("sMAPE %", "smape"))
+MODELS = (("model", ""), ("seasonal naive", "seasonal_naive_"), ("persistence", "persistence_"))
+TITLE = "Forecast"
+RECENT = 4  # the initial view shows the forecast and about this many horizons of history before it
+
+
+# ---------------------------------------------------------------------------- pure helpers
+def _as_epoch_seconds(value: Any) -> float | None:
+    """A date / datetime / numpy datetime64 / ISO text as UTC seconds since 1970; None when not a date."""
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            return math.nan
+        return float(value.astype("datetime64[ms]").astype(np.int64)) / 1000.0
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.timestamp()
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp()
+    if isinstance(value, str):
+        try:
+            return _as_epoch_seconds(dt.datetime.fromisoformat(value.strip()))
+        except ValueError:
+            return None
+    return None
+
+
+def axis_values(values: Any) -> tuple[np.ndarray, bool]:
+    """Time values as floats for the x axis and whether they are dates (seconds since 1970, UTC, for
+    pyqtgraph's DateAxisItem). Integer time columns and row numbers stay numbers."""
+    seq = list(values.tolist() if isinstance(values, np.ndarray) and values.dtype.kind != "M" else values)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        seq = list(values)
+    if not seq:
+        return np.empty(0), False
+    first = next((v for v in seq if v is not None), None)
+    if isinstance(first, (int, float, np.integer, np.floating)) and not isinstance(first, bool):
+        return np.asarray(seq, dtype=float), False
+    if hasattr(first, "to_pydatetime"):  # a pandas Timestamp
+        seq = [v.to_pydatetime() if v is not None else None for v in seq]
+    seconds = [_as_epoch_seconds(v) if v is not None else math.nan for v in seq]
+    if all(s is not None for s in seconds):
+        return np.asarray(seconds, dtype=float), True
+    try:
+        return np.asarray([float(v) for v in seq], dtype=float), False
+    except (TypeError, ValueError):
+        return np.arange(len(seq), dtype=float), False
+
+
+def metric_split(summary: dict[str, Any]) -> str:
+    """The split whose metrics the table shows: test, else validation."""
+    return "test" if any(k.startswith("test_") and k.endswith(("mase", "rmse")) for k in summary) else "val"
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def metric_rows(summary: dict[str, Any], metric: str) -> list[tuple[str, list[float | None]]]:
+    """Rows of the metrics table for one metric (mase, rmse, mae, smape): ("all steps", [model, seasonal
+    naive, persistence]) then one row per step from the `<split>_<model><metric>_by_step` lists."""
+    split = metric_split(summary)
+    rows = [("all steps", [_num(summary.get(f"{split}_{prefix}{metric}")) for _, prefix in MODELS])]
+    per_step = [summary.get(f"{split}_{prefix}{metric}_by_step") for _, prefix in MODELS]
+    steps = max((len(v) for v in per_step if isinstance(v, list)), default=0)
+    if steps > 1:
+        for h in range(steps):
+            rows.append(
+                (f"step {h + 1}", [_num(v[h]) if isinstance(v, list) and h < len(v) else None for v in per_step])
+            )
+    return rows
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run_data_spec(run: Path) -> dict[str, Any] | None:
+    """The data settings a run trained on (its `start` record's data_spec), or None (an imported run)."""
+    from rnn_studio.engine.follow import MetricsTail
+
+    for rec in MetricsTail(run / "metrics.jsonl").read_new(max_bytes=1 << 20):
+        if rec.get("kind") == "start" and isinstance(rec.get("data_spec"), dict):
+            return dict(rec["data_spec"])
+    return None
+
+
+def planned_steps(run: Path) -> int:
+    """H of a run's design (plan.json "steps"; 1 before multi-step designs)."""
+    steps = read_json(run / "plan.json").get("steps")
+    return steps if isinstance(steps, int) and steps > 0 else 1
+
+
+def compute_forecast(run: Path, spec: dict[str, Any], steps: int | None, level: float | None):
+    """The worker's call: engine.forecast.forecast_run on the run's best checkpoint."""
+    from rnn_studio.engine.data import DataSpec
+    from rnn_studio.engine.forecast import forecast_run
+
+    return forecast_run(run, DataSpec.from_dict(spec), steps=steps, level=level, checkpoint="best")
+
+
+def save_forecast(forecast, path: str | Path) -> Path:
+    """Write the forecast as `rnn-studio forecast -o` does (Forecast.write_csv: temp file + rename)."""
+    forecast.write_csv(Path(path))
+    return Path(path)
+
+
+# ---------------------------------------------------------------------------- the widget
+class ForecastView(QtWidgets.QWidget):
+    """Set a run with `set_run(run_dir)`; the forecast is computed in the background (`forecast_ready`)."""
+
+    forecast_ready = QtCore.Signal(str)  # '' when shown, else the one-line error
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.run: Path | None = None
+        self.spec: dict[str, Any] | None = None
+        self.summary: dict[str, Any] = {}
+        self.forecast: Any = None
+        self._request = 0
+        self._pending = False
+        self._build()
+        calls().done.connect(self._forecast_done)
+        self._later = QtCore.QTimer(self, singleShot=True, interval=300, timeout=self.refresh_forecast)
+        self.say("Train a run (or pick one in the Runs tab) to see its forecast.")
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(self._controls())
+        self.message = QtWidgets.QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        lay.addWidget(self.message)
+        split = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+        split.addWidget(self._plot())
+        split.addWidget(self._metrics())
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
+        lay.addWidget(split, 1)
+
+    def _controls(self) -> QtWidgets.QLayout:
+        row = QtWidgets.QHBoxLayout()
+        self.series_box = combo()
+        self.series_box.setToolTip("The series shown (a file with a series column holds many)")
+        self.series_box.currentIndexChanged.connect(self._series_changed)
+        self.steps = QtWidgets.QSpinBox(minimum=0, maximum=100000, value=0, specialValueText="design")
+        self.steps.setToolTip(
+            "Steps to forecast; 'design' = the design's horizon (its output units). More steps than the design "
+            "forecasts are predicted recursively when the target is the only feature"
+        )
+        self.level = QtWidgets.QDoubleSpinBox(decimals=2, minimum=0.5, maximum=0.99, value=0.9, singleStep=0.05)
+        self.level.setToolTip("Coverage of the prediction interval (split-conformal, from the validation residuals)")
+        for w in (self.steps, self.level):
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(lambda _v: self._later.start())
+        self.save_button = QtWidgets.QPushButton("Save forecast…")
+        self.save_button.setToolTip("Write the forecast as a CSV, the same as `rnn-studio forecast -o`")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._save_dialog)
+        for label, w in (("Series:", self.series_box), ("Steps:", self.steps), ("Level:", self.level)):
+            row.addWidget(QtWidgets.QLabel(label))
+            row.addWidget(w, 2 if w is self.series_box else 0)
+        row.addStretch(1)
+        row.addWidget(self.save_button)
+        return row
+
+    def _plot(self) -> pg.PlotWidget:
+        self.date_axis = pg.DateAxisItem(orientation="bottom", utcOffset=0)
+        self.number_axis = pg.AxisItem(orientation="bottom")
+        self.plot = pg.PlotWidget(axisItems={"bottom": self.number_axis})
+        self.plot.setMinimumSize(240, 160)
+        item = self.plot.plotItem
+        item.showGrid(x=True, y=True, alpha=0.15)
+        self.legend = side_legend(item)
+        colors = themes.current()
+        band = QtGui.QColor(colors.accent)
+        band.setAlpha(60)
+        self.c_history = item.plot([], [], pen=pg.mkPen(colors.muted, width=1.5), name="history")
+        self.c_lower = pg.PlotDataItem([], [], pen=pg.mkPen(band))
+        self.c_upper = pg.PlotDataItem([], [], pen=pg.mkPen(band))
+        self.band = pg.FillBetweenItem(self.c_lower, self.c_upper, brush=pg.mkBrush(band))
+        item.addItem(self.band)
+        self.c_forecast = item.plot(
+            [], [], pen=pg.mkPen(colors.accent, width=2), name="forecast", symbol="o", symbolSize=4
+        )
+        self.c_forecast.opts["symbolBrush"] = pg.mkBrush(colors.accent)
+        self.legend.addItem(pg.BarGraphItem(x=[0], height=[0], width=0, brush=pg.mkBrush(band)), "interval")
+        self.origin = pg.InfiniteLine(angle=90, pen=pg.mkPen(colors.muted, style=QtCore.Qt.DashLine))
+        self.origin.setVisible(False)
+        item.addItem(self.origin)
+        follow_theme(self.plot, TITLE, lambda: self.legend)
+        return self.plot
+
+    def _metrics(self) -> QtWidgets.QWidget:
+        box = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        head = QtWidgets.QHBoxLayout()
+        self.metric_box = combo()
+        for label, key in METRICS:
+            self.metric_box.addItem(label, key)
+        self.metric_box.currentIndexChanged.connect(self._fill_metrics)
+        head.addWidget(QtWidgets.QLabel("Metric:"))
+        head.addWidget(self.metric_box, 1)
+        lay.addLayout(head)
+        self.table = QtWidgets.QTableWidget(0, len(MODELS))
+        self.table.setHorizontalHeaderLabels(["model", "seas. naive", "persist."])
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
+        self.table.setMinimumWidth(220)
+        lay.addWidget(self.table, 1)
+        self.verdict = QtWidgets.QLabel("")
+        self.verdict.setWordWrap(True)
+        lay.addWidget(self.verdict)
+        return box
+
+    # ------------------------------------------------------------------ state
+    def say(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+        tint(self.message, "error" if error else "muted")
+
+    def set_run(self, run: Path | str | None, spec: dict[str, Any] | None = None) -> None:
+        """Show `run`'s metrics and start its forecast on `spec` (default: the data the run trained on)."""
+        self.run = Path(run) if run is not None else None
+        self.forecast = None
+        self.save_button.setEnabled(False)
+        self._clear_plot()
+        if self.run is None:
+            self.spec, self.summary = None, {}
+            self._fill_metrics()
+            return self.say("Train a run (or pick one in the Runs tab) to see its forecast.")
+        self.summary = read_json(self.run / "summary.json")
+        self._fill_metrics()
+        self.spec = spec if spec is not None else run_data_spec(self.run)
+        level = read_json(self.run / "intervals.json").get("level")
+        if _num(level) is not None and 0.5 <= level <= 0.99:
+            self.level.blockSignals(True)
+            self.level.setValue(level)
+            self.level.blockSignals(False)
+        self.refresh_forecast()
+
+    def refresh_forecast(self) -> None:
+        """Compute the forecast for the current run, steps and level off the GUI thread."""
+        self._later.stop()
+        self._pending = False
+        if self.run is None:
+            return
+        if not self.isVisible():
+            self._pending = True  # computed when the tab is shown: no forecast nobody looks at
+            return self.say("")
+        if self.summary.get("task") == "classification":
+            self._request = 0
+            return self.say("A classification run has no forecast.")
+        if not self.spec or not (self.spec.get("path") or self.spec.get("demo")):
+            self._request = 0
+            return self.say(f"{self.run.name}: the run does not say which data it trained on", error=True)
+        import rnn_studio.engine.forecast  # noqa: F401 - imported on the GUI thread, never first in the worker
+
+        steps = self.steps.value() or None
+        self._request = calls().start(compute_forecast, self.run, dict(self.spec), steps, self.level.value())
+        self.say(f"Forecasting {self.run.name} on {Path(str(self.spec.get('path') or self.spec.get('demo'))).name}…")
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._pending:
+            QtCore.QTimer.singleShot(0, self.refresh_forecast)
+
+    def busy(self) -> bool:
+        """A forecast is being computed (or waits for the tab to be shown)."""
+        return self._request != 0 or self._pending
+
+    def _forecast_done(self, request: int, forecast, error: str) -> None:
+        if request != self._request:
+            return  # stale: another run or setting was asked for meanwhile
+        self._request = 0
+        if forecast is None:
+            self.say(error or "the forecast failed", error=True)
+            self.forecast_ready.emit(error or "the forecast failed")
+            return
+        self.forecast = forecast
+        self.save_button.setEnabled(True)
+        names = [str(s.series) for s in forecast.series]
+        current = self.series_box.currentText()
+        self.series_box.blockSignals(True)
+        self.series_box.clear()
+        self.series_box.addItems(names)
+        self.series_box.setCurrentIndex(max(names.index(current) if current in names else 0, 0))
+        self.series_box.blockSignals(False)
+        self.series_box.setEnabled(len(names) > 1)
+        self.say("")
+        self.show_series(self.series_box.currentIndex())
+        self.forecast_ready.emit("")
+
+    def _series_changed(self, index: int) -> None:
+        if self.forecast is not None:
+            self.show_series(index)
+
+    # ------------------------------------------------------------------ drawing
+    def _clear_plot(self) -> None:
+        for curve in (self.c_history, self.c_forecast, self.c_lower, self.c_upper):
+            curve.setData([], [])
+        self.origin.setVisible(False)
+
+    def _use_axis(self, dates: bool) -> None:
+        axis = self.date_axis if dates else self.number_axis
+        if self.plot.plotItem.getAxis("bottom") is not axis:
+            self.plot.plotItem.setAxisItems({"bottom": axis})
+            follow_theme(self.plot, TITLE, lambda: self.legend)
+
+    def show_series(self, index: int) -> None:
+        """Draw one series: its history, the forecast and the band; the view starts on the recent part."""
+        if self.forecast is None or not 0 <= index < len(self.forecast.series):
+            return
+        s = self.forecast.series[index]
+        hx, dates = axis_values(s.history_times)
+        fx, _ = axis_values(s.times)
+        hy = np.asarray(s.history_values, dtype=float)
+        pred = np.asarray(s.prediction, dtype=float)
+        self._use_axis(dates)
+        self.c_history.setData(hx, hy)
+        # the forecast line starts at the last observation, so the eye follows it on from the history
+        lx = np.concatenate([hx[-1:], fx]) if len(hx) else fx
+        self.c_forecast.setData(lx, np.concatenate([hy[-1:], pred]) if len(hy) else pred)
+        has_band = s.lower is not None and s.upper is not None and len(s.lower) == len(fx)
+        self.c_lower.setData(fx if has_band else [], np.asarray(s.lower, dtype=float) if has_band else [])
+        self.c_upper.setData(fx if has_band else [], np.asarray(s.upper, dtype=float) if has_band else [])
+        self.band.setVisible(has_band)
+        if len(hx):
+            self.origin.setValue(float(hx[-1]))
+            self.origin.setVisible(True)
+        self._fit(hx, fx, hy, pred, s)
+        title = f"{TITLE}: {s.series}" if len(self.forecast.series) > 1 else TITLE
+        level = getattr(self.forecast, "level", None)
+        if has_band and _num(level) is not None:
+            title += f" · {level:.0%} interval"
+        self.plot.plotItem.setTitle(title, size="10pt", color=themes.current().text)
+
+    def _fit(self, hx, fx, hy, pred, s) -> None:
+        """The forecast and about RECENT horizons of history before it; y fits what is in that range."""
+        if not len(fx) and not len(hx):
+            return
+        span = len(fx) * RECENT if len(fx) else len(hx)
+        recent = hx[-max(span, 12) :]
+        x0 = float(recent[0]) if len(recent) else float(fx[0])
+        x1 = float(fx[-1]) if len(fx) else float(hx[-1])
+        ys = [hy[-len(recent) :], pred]
+        if s.lower is not None and s.upper is not None:
+            ys += [np.asarray(s.lower, dtype=float), np.asarray(s.upper, dtype=float)]
+        y = np.concatenate([np.asarray(v, dtype=float).ravel() for v in ys])
+        y = y[np.isfinite(y)]
+        pad = (x1 - x0) * 0.03 or 1.0
+        vb = self.plot.plotItem.vb
+        vb.setXRange(x0 - pad, x1 + pad, padding=0)
+        if len(y):
+            lo, hi = float(y.min()), float(y.max())
+            margin = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
+            vb.setYRange(lo - margin, hi + margin, padding=0)
+
+    def plotted_history(self) -> tuple[np.ndarray, np.ndarray]:
+        """The history drawn now (x, y): what a test compares with one series' values."""
+        x, y = self.c_history.getData()
+        return (np.empty(0), np.empty(0)) if x is None else (np.asarray(x), np.asarray(y))
+
+    # ------------------------------------------------------------------ metrics
+    def _fill_metrics(self) -> None:
+        metric = self.metric_box.currentData()
+        rows = metric_rows(self.summary, metric) if self.summary else []
+        rows = [r for r in rows if any(v is not None for v in r[1])]
+        self.table.setRowCount(len(rows))
+        self.table.setVerticalHeaderLabels([label for label, _ in rows])
+        good, muted = themes.current().ok, themes.current().muted
+        for r, (_label, values) in enumerate(rows):
+            known = [v for v in values if v is not None]
+            best = min(known) if known else None
+            for c, v in enumerate(values):
+                item = QtWidgets.QTableWidgetItem("–" if v is None else f"{v:.4g}")
+                item.setTextAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
+                if v is not None and v == best and len(known) > 1:
+                    item.setForeground(QtGui.QColor(good))
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                elif v is None:
+                    item.setForeground(QtGui.QColor(muted))
+                self.table.setItem(r, c, item)
+        self.verdict.setText(self._verdict())
+
+    def _verdict(self) -> str:
+        s = self.summary
+        if not s:
+            return ""
+        split = "test" if metric_split(s) == "test" else "validation"
+        bits = [f"{split} split"]
+        if isinstance(s.get("season"), int):
+            bits.append(f"season {s['season']}")
+        for key, name in (("beats_seasonal_naive", "seasonal naive"), ("beats_persistence", "persistence")):
+            if isinstance(s.get(key), bool):
+                bits.append(f"{'beats' if s[key] else 'does not beat'} {name}")
+        coverage = _num(s.get(f"{metric_split(s)}_coverage"))
+        if coverage is not None:
+            bits.append(f"interval coverage {coverage:.0%}")
+        return " · ".join(bits)
+
+    # ------------------------------------------------------------------ saving
+    def save_to(self, path: str | Path) -> Path | None:
+        """Write the shown forecast to `path` (the CLI's CSV); the status line says where or why not."""
+        if self.forecast is None:
+            return None
+        try:
+            out = save_forecast(self.forecast, path)
+        except (OSError, ValueError) as e:
+            self.say(f"{path}: cannot write the forecast ({getattr(e, 'strerror', None) or e})", error=True)
+            return None
+        self.say(f"Saved the forecast to {out}")
+        return out
+
+    def _save_dialog(self) -> None:
+        start = str((self.run.parent if self.run else Path.cwd()) / f"{self.run.name if self.run else 'run'}-forecast.csv")
+        dialog = QtWidgets.QFileDialog(self, "Save forecast", start, "CSV files (*.csv);;All files (*)")
+        dialog.setAcceptMode(QtWidgets.QFileDialog.AcceptSave)
+        dialog.setDefaultSuffix("csv")
+        dialog.fileSelected.connect(self.save_to)
+        self.save_dialog = dialog
+        dialog.open()  # not modal-blocking: the event loop keeps running
