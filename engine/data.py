@@ -102,6 +102,7 @@ class DataSpec:
     series: str | None = None  # column holding the series id (many series in one file)
     missing: str = "error"  # error | interpolate | ffill | drop
     time: str | None = None  # time column: None detects it, "none" means there is none, or a column name
+    season: int | None = None  # season length m (seasonal naive, MASE); None: the run's, or the time column's
 
     @property
     def label(self) -> str:
@@ -121,6 +122,7 @@ class DataSpec:
             "series": self.series,
             "missing": self.missing,
             "time": self.time,
+            "season": self.season,
         }
 
     @classmethod
@@ -203,13 +205,17 @@ class Dataset:
     plan: DataPlan | None = None  # what the data was cut into (recorded in the run folder)
     series_ids: np.ndarray | None = None  # many series: the series id of each training row
     file_rows: np.ndarray | None = None  # the file row of each training row (None: the same)
+    steps: int = 1  # forecast steps of a direct multi-step design: window -> targets r+horizon .. +steps-1
+    season: int = 1  # season length m of the seasonal-naive baseline and MASE
+    segments: list[tuple[int, int]] | None = None  # [start, end) training rows of each series
+    fit_ends: list[int] | None = None  # end (exclusive) of each series' training part (MASE scale)
 
     def predicted_rows(self, idx: np.ndarray) -> np.ndarray:
-        """1-based file row of the target each window predicts (series: the sample index)."""
+        """1-based file row of the target each window predicts (its last step's; series: the sample index)."""
         idx = np.asarray(idx)
         if self.kind == "windows":
             return idx
-        target = idx + self.lookback - 1 + self.horizon
+        target = idx + self.lookback - 1 + self.horizon + self.steps - 1
         if self.file_rows is not None:
             target = self.file_rows[np.minimum(target, len(self.file_rows) - 1)]
         return target + 1
@@ -255,14 +261,39 @@ class Dataset:
         if self.kind == "windows":
             yb = self.y[idx]
         elif isinstance(self.y, MappedTarget):  # read from the file, this batch only
-            yb = self.y.gather(idx, self.lookback, self.horizon, self.seq_target)
+            yb = self.y.gather(idx, self.lookback, self.horizon, self.seq_target, self.steps)
         elif self.seq_target:
             yb = self.y[idx[:, None] + self._arange(idx.device) + self.horizon]  # (B, L)
+        elif self.steps > 1:  # a direct multi-step forecast: (B, H)
+            yb = self.y[idx[:, None] + self._step_range(idx.device) + (self.lookback - 1 + self.horizon)]
         else:
             yb = self.y[idx + (self.lookback - 1 + self.horizon)]  # (B,)
         if self.task == "regression" and yb.dim() < (3 if self.seq_target else 2):
             yb = yb.unsqueeze(-1)  # (B, 1) or (B, T, 1)
         return yb
+
+    def _step_range(self, device):
+        import torch
+
+        sr = getattr(self, "_sr", None)
+        if sr is None or sr.device != device:
+            sr = self._sr = torch.arange(self.steps, device=device)
+        return sr
+
+    def target_rows(self, idx) -> np.ndarray:
+        """Training rows of the targets of window starts idx (host ints): (N, steps), or (N, lookback)
+        for a per-step output."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.seq_target:
+            return idx[:, None] + np.arange(self.lookback) + self.horizon
+        return idx[:, None] + np.arange(self.steps) + (self.lookback - 1 + self.horizon)
+
+    def lead_times(self) -> np.ndarray:
+        """Rows between the window's last row and each output column's target (horizon .. horizon +
+        steps - 1; a per-step output: horizon for every step)."""
+        if self.seq_target:
+            return np.full(self.lookback, self.horizon, dtype=np.int64)
+        return np.arange(self.steps, dtype=np.int64) + self.horizon
 
     def targets_orig(self, idx) -> np.ndarray:
         """Regression targets of positions idx (host int array) in original units, output layout."""
@@ -270,10 +301,8 @@ class Dataset:
         assert self.y_orig is not None  # regression data with its target column keeps y_orig
         if self.kind == "windows":
             out = self.y_orig[idx]
-        elif self.seq_target:
-            out = self._gather(idx[:, None] + np.arange(self.lookback) + self.horizon)
         else:
-            out = self._gather(idx + self.lookback - 1 + self.horizon)
+            out = self._gather(self.target_rows(idx))
         return out.reshape(len(idx), -1)
 
     def _gather(self, rows: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
@@ -296,9 +325,67 @@ class Dataset:
         idx = np.asarray(idx)
         if self.seq_target:
             out = self._gather(idx[:, None] + np.arange(self.lookback))
-        else:
-            out = self._gather(idx + self.lookback - 1)
+        else:  # the last observed value, for every step
+            out = np.repeat(self._gather(idx + self.lookback - 1)[:, None], self.steps, axis=1)
         return out.reshape(len(idx), -1)
+
+    def seasonal_naive_orig(self, idx) -> np.ndarray | None:
+        """The seasonal-naive forecast y[r - m·ceil(h/m)] (target row r, lead time h, m = season) for
+        positions idx, output layout, original units; NaN where that row is before the series' first
+        row. None for .npz data and classifiers."""
+        if self.kind == "windows" or self.task != "regression" or self.y_orig is None:
+            return None
+        from .metrics import seasonal_naive
+
+        rows = self.target_rows(idx)
+        firsts = self._segment_firsts()[self._segment_of(rows[:, :1])]
+        gather = _Gatherer(self)
+        return seasonal_naive(gather, rows, self.lead_times()[None, :], self.season, firsts).reshape(len(rows), -1)
+
+    def _segment_firsts(self) -> np.ndarray:
+        segs = self.segments or [(0, len(self.y_orig) if self.y_orig is not None else 0)]
+        return np.asarray([s for s, _ in segs], dtype=np.int64)
+
+    def _segment_of(self, rows: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self._segment_firsts(), rows, side="right") - 1
+
+    def mase_scales(self) -> np.ndarray:
+        """Per series (segment): mean over t = m..R of |y_t - y_{t-m}| over its training part (NaN when
+        too short or constant: left out of MASE); read in chunks."""
+        cached = getattr(self, "_scales", None)
+        if cached is not None and cached[0] == self.season:
+            return cached[1]
+        assert self.y_orig is not None  # regression series data keeps its targets in y_orig
+        segs = self.segments or [(0, len(self.y_orig))]
+        ends = self.fit_ends or [e for _, e in segs]
+        m, out = self.season, []
+        for (s, _), end in zip(segs, ends, strict=True):
+            total, n = 0.0, 0
+            for lo in range(s + m, end, 1 << 17):
+                hi = min(end, lo + (1 << 17))
+                d = np.abs(np.asarray(self.y_orig[lo:hi], dtype=np.float64) - self.y_orig[lo - m : hi - m])
+                release_pages(self.y_orig)
+                total, n = total + float(d.sum()), n + d.size
+            out.append(total / n if n and total > 0 else np.nan)
+        scales = np.asarray(out)
+        self._scales = (self.season, scales)
+        return scales
+
+    def window_scales(self, idx) -> np.ndarray | None:
+        """The MASE scale of each window's series (N,); None for .npz data and classifiers."""
+        if self.kind == "windows" or self.task != "regression" or self.y_orig is None:
+            return None
+        return self.mase_scales()[self._segment_of(np.asarray(idx, dtype=np.int64))]
+
+
+class _Gatherer:
+    """y_orig[rows] through Dataset._gather (chunked for a memory-mapped column)."""
+
+    def __init__(self, data: Dataset):
+        self.data = data
+
+    def __getitem__(self, rows):
+        return self.data._gather(np.asarray(rows))
 
 
 class MappedSeries:
@@ -420,13 +507,16 @@ class MappedTarget:
     def __init__(self, reader: MappedSeries):
         self.reader = reader
 
-    def gather(self, idx, lookback: int, horizon: int, seq_target: bool):
-        """Normalized float32 targets of window starts idx: (B,) or, per step, (B, lookback)."""
+    def gather(self, idx, lookback: int, horizon: int, seq_target: bool, steps: int = 1):
+        """Normalized float32 targets of window starts idx: (B,), per step (B, lookback), or for a
+        multi-step forecast (B, steps)."""
         import torch
 
         starts = idx.cpu().numpy()
         if seq_target:
             out = self.reader.windows(starts + horizon, lookback)[..., 0]
+        elif steps > 1:
+            out = self.reader.windows(starts + (lookback - 1 + horizon), steps)[..., 0]
         else:
             out = self.reader.windows(starts + (lookback - 1 + horizon), 1)[:, 0, 0]
         return torch.from_numpy(np.ascontiguousarray(out)).to(idx.device)
@@ -698,6 +788,8 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
             horizon=plan.horizon,
             series=plan.series_column if table.fmt != "folder" else None,
             time=plan.time_column or NO_TIME,
+            steps=plan.steps,
+            season=plan.season if plan.season_source != "default" else None,
         )
         if task == "regression":
             # training (no saved run meta) has its target column: only predict reads a file without it
@@ -743,6 +835,14 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
         plan=plan,
         series_ids=series_ids,
         file_rows=layout.order,
+        steps=plan.steps,
+        season=plan.season or 1,
+        segments=list(layout.segments),
+        fit_ends=(
+            [e for _, e in layout.fit_rows]
+            if len(layout.fit_rows) == len(layout.segments)
+            else [e for _, e in layout.segments]
+        ),
     )
 
 
@@ -781,14 +881,15 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
     has_y = y is not None
     if y is not None and len(y) != N:
         raise DataError(f"{src}: y has {len(y)} entries but X has {N} samples: one target per sample")
-    want = (N, T) if seq_target else (N,)
+    steps = units if task == "regression" and not seq_target else 1  # y (N, H): a direct H-step forecast
+    want = (N, T) if seq_target else (N, steps) if steps > 1 else (N,)
     y_orig, classes = None, None
     if task == "regression":
         if has_y:
             y_orig = _npz_regression_targets(y, src, out_shape, want, seq_target)
-        if units != 1:
+        if units != 1 and seq_target:
             raise DataError(
-                f"{src}: regression with one target but the design's output has {units} units: "
+                f"{src}: regression with one target but the design's output has {units} units per step: "
                 f"set the output Dense units to 1"
             )
     elif has_y:
@@ -817,7 +918,10 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
         split=list(spec.split),
         windows={k: int(v.size) for k, v in index.items()},
         split_rows={k: int(v.size) for k, v in index.items()},
+        steps=steps,
     )
+    if meta.steps is None:
+        meta.steps = steps
     return Dataset(
         src,
         "windows",
@@ -833,6 +937,7 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
         units,
         has_targets=has_y,
         plan=plan,
+        steps=steps,
     )
 
 
@@ -899,7 +1004,7 @@ def _npz_regression_targets(y, src: str, out_shape, want: tuple, seq_target: boo
         raise DataError(
             f"{src}: y has shape {y.shape} but the design's output {tuple(out_shape)} needs "
             f"{want}{' (+ 1)' if units == 1 else ''}: one value per "
-            f"{'step' if seq_target else 'sample'}"
+            f"{'step' if len(want) == 2 else 'sample'}"
         )
     if not np.issubdtype(y.dtype, np.number):
         raise DataError(

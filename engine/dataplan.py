@@ -40,6 +40,7 @@ CONTROLS = {
         "series": "--series",
         "time": "--time COL (or --no-time)",
         "missing": "--missing",
+        "season": "--season",
         "features_example": "--features A,B",
         "missing_values": "--missing interpolate|ffill|drop",
     },
@@ -52,6 +53,7 @@ CONTROLS = {
         "series": "the Series column list",
         "time": "the Time column list",
         "missing": "the Missing values list",
+        "season": "Season",
         "features_example": "the Features ticks",
         "missing_values": "the Missing values list (interpolate, fill forward or drop)",
     },
@@ -95,10 +97,15 @@ class DataPlan:
     series: int = 1
     lookback: int | None = None
     horizon: int = 1
+    steps: int = 1  # forecast steps: a direct multi-step design predicts targets r+horizon .. r+horizon+steps-1
+    season: int | None = None  # season length m (seasonal naive, MASE): --season, the run's, or the time column's
+    season_source: str = ""  # where the season came from: "--season", "run", "time column (daily)", "default"
     split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
     split_rows: dict[str, int] = field(default_factory=dict)  # rows per split (all series)
     split_ranges: dict[str, list[int]] = field(default_factory=dict)  # one series: [first, last] 1-based rows
     split_times: dict[str, list[str]] = field(default_factory=dict)  # with a time column: [first, last] time
+    # many series with a time column: per series (at most SERIES_TIMES_SHOWN of them) its split -> [first, last]
+    series_split_times: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     windows: dict[str, int] = field(default_factory=dict)
     missing: dict[str, Any] = field(
         default_factory=lambda: {"policy": "error", "cells": 0, "filled": 0, "rows_dropped": 0}
@@ -130,7 +137,14 @@ class DataPlan:
         if self.series_column:
             out.append(f"series column: {self.series_column} ({self.series} series)")
         if self.lookback is not None:
-            out.append(f"window: lookback {self.lookback}, horizon {self.horizon}")
+            out.append(f"window: lookback {self.lookback}, horizon {self.horizon}{self._steps_text()}")
+        if self.season is not None and self.season_source == "default":
+            out.append(
+                "season: 1 (no time column to detect it from, so seasonal naive is persistence): set the season "
+                "length to compare against a seasonal baseline"
+            )
+        elif self.season is not None:
+            out.append(f"season: {self.season} ({self.season_source}; seasonal naive and MASE use it)")
         for s in SPLIT_NAMES:
             if s in self.windows:
                 where = ""
@@ -138,10 +152,12 @@ class DataPlan:
                     a, b = self.split_ranges[s]
                     where = f", rows {a}-{b}"
                 if s in self.split_times:
-                    where += f" ({self.split_times[s][0]} .. {self.split_times[s][1]})"
+                    many = " over all series" if self.series > 1 else ""
+                    where += f" ({self.split_times[s][0]} .. {self.split_times[s][1]}{many})"
                 out.append(
                     f"{SPLIT_WORDS[s]}: {self.windows[s]:,} windows from {self.split_rows.get(s, 0):,} rows{where}"
                 )
+        out += self._series_times_text()
         m = self.missing
         if m["policy"] != "error" or m["cells"]:
             out.append(
@@ -152,6 +168,25 @@ class DataPlan:
             out.append(f"not used: {', '.join(self.ignored)}")
         out += [f"warning: {w}" for w in self.warnings]
         out += [f"error: {e}" for e in self.errors]
+        return out
+
+    def _steps_text(self) -> str:
+        if self.steps <= 1:
+            return ""
+        first = self.horizon
+        return (
+            f"; forecasts steps 1..{self.steps} (rows r+{first} .. r+{first + self.steps - 1} after the "
+            f"window's last row r)"
+        )
+
+    def _series_times_text(self, shown: int = 5) -> list[str]:
+        out = []
+        for sid, splits in list(self.series_split_times.items())[:shown]:
+            parts = [f"{SPLIT_WORDS[k]} {v[0]} .. {v[1]}" for k, v in splits.items()]
+            out.append(f"  series {sid}: {'; '.join(parts)}")
+        more = self.series - min(shown, len(self.series_split_times))
+        if out and more > 0:
+            out.append(f"  ... and {more} more series (plan.json lists up to {SERIES_TIMES_SHOWN})")
         return out
 
     def _describe_tokens(self) -> list[str]:
@@ -172,6 +207,9 @@ class DataPlan:
         out += [f"warning: {w}" for w in self.warnings]
         out += [f"error: {e}" for e in self.errors]
         return out
+
+
+SERIES_TIMES_SHOWN = 100  # series whose split dates plan.json lists one by one
 
 
 class WindowStarts:
@@ -291,6 +329,7 @@ def _derive(table, spec, design, plan, c, split, meta) -> Layout:
     layout = _group_rows(table, plan)
     if plan.time_column:
         _check_time_order(table, plan, layout, c)
+    _season(table, spec, plan, layout, c, meta)
     _check_target(table, plan, design)
     if meta is None:
         plan.features = _choose_features(table, spec, plan, design, c)
@@ -456,6 +495,61 @@ def _check_time_order(table: Table, plan: DataPlan, layout: Layout, c) -> None:
         plan.warnings.append(gap)
 
 
+# the season length m of a time column's frequency (the issue's table); others are 1
+_SEASONS = (
+    ("hourly", 3600, 3600, 24),
+    ("daily", 86400, 86400, 7),
+    ("weekly", 604800, 604800, 52),
+    ("monthly", 28 * 86400, 31 * 86400, 12),
+    ("quarterly", 89 * 86400, 92 * 86400, 4),
+)
+
+
+def check_season(value, c=CONTROLS["cli"]) -> int:
+    """A season length given by a person: a whole number 1 or more; DataError otherwise."""
+    try:
+        m = int(value)
+        ok = m == float(value) and m >= 1
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise DataError(
+            f"{c['season']} must be a whole number of rows, 1 or more (e.g. 7 for daily data), received {value!r}"
+        )
+    return m
+
+
+def _season(table: Table, spec, plan: DataPlan, layout: Layout, c, meta) -> None:
+    """plan.season: the spec's (--season), else the run's, else the time column's frequency (hourly 24,
+    daily 7, weekly 52, monthly 12, quarterly 4, otherwise 1); without a time column 1 ("default")."""
+    given = getattr(spec, "season", None)
+    if given is not None:
+        plan.season, plan.season_source = check_season(given, c), c["season"]
+        return
+    saved = getattr(meta, "season", None)
+    if saved:
+        plan.season, plan.season_source = int(saved), "the run's"
+        return
+    name = plan.time_column
+    if name is None:
+        plan.season, plan.season_source = 1, "default"
+        return
+    plan.season, plan.season_source = 1, f"'{name}' is not dates"
+    if name not in table.times:
+        return
+    s, e = max(layout.segments, key=lambda se: se[1] - se[0])
+    d = np.diff(np.asarray(layout.column(table, name)[s : min(e, s + 10_000)], dtype=np.float64))
+    d = d[np.isfinite(d)]
+    if not d.size:
+        return
+    step = float(np.median(d))
+    plan.season_source = f"'{name}' steps {step / 86400:g} day(s)"
+    for word, lo, hi, m in _SEASONS:
+        if lo * 0.999 <= step <= hi * 1.001:
+            plan.season, plan.season_source = m, f"'{name}' is {word}"
+            return
+
+
 def _calendar_steps(table: Table, name: str, step: float) -> bool:
     """Monthly / yearly dates are irregular in seconds but regular on the calendar."""
     return name in table.times and step >= 28 * 86400
@@ -510,7 +604,7 @@ def _check_target(table: Table, plan: DataPlan, design: DesignIO) -> None:
                 f"{table.source}: target column '{target}' is not numeric ({first!r} in row 1): for class "
                 f"labels set training.task to classification"
             )
-        if design.units != 1:
+        if design.units != 1 and design.seq_target:
             raise DataError(
                 f"{table.source}: one target column '{target}' but the design's output has {design.units} "
                 f"units per step: set the output Dense units to 1 (or train a classifier with training.task)"
@@ -623,27 +717,30 @@ def _window(table: Table, spec, plan: DataPlan, layout: Layout, design: DesignIO
             f"leave {c['lookback']} at its default, or set the Input's timesteps to {lookback} (or to null)"
         )
     plan.lookback, plan.horizon = lookback, horizon
-    need = lookback + horizon
+    if design.task == "regression" and not design.seq_target:
+        plan.steps = max(1, design.units)  # also when predict reads a file without the target column
+    need = lookback + horizon + plan.steps - 1
+    what = f"horizon {horizon}" + (f" + {plan.steps - 1} more step(s)" if plan.steps > 1 else "")
     for i, (s, e) in enumerate(layout.segments):
         if e - s < need:
             if plan.series_column is None:
                 raise DataError(
-                    f"{table.source}: {e - s} data row(s) but one window needs lookback {lookback} + horizon "
-                    f"{horizon} = {need} rows: use more data or a smaller {c['lookback']} / {c['horizon']}"
+                    f"{table.source}: {e - s} data row(s) but one window needs lookback {lookback} + {what} "
+                    f"= {need} rows: use more data or a smaller {c['lookback']} / {c['horizon']}"
                 )
             file_rows = layout.order if layout.order is not None else np.arange(table.n_rows)
             first = int(file_rows[s]) if e > s else 0
             sid = table.cell_text(plan.series_column, first) if e > s else f"#{i + 1}"
             raise DataError(
                 f"{table.source}: series '{sid}' ({plan.series_column}) has {e - s} row(s), shorter than one "
-                f"window (lookback {lookback} + horizon {horizon} = {need} rows): remove that series or "
+                f"window (lookback {lookback} + {what} = {need} rows): remove that series or "
                 f"use a smaller {c['lookback']}"
             )
 
 
 def _starts(layout: Layout, plan: DataPlan) -> WindowStarts:
     assert plan.lookback is not None  # the window is chosen first
-    need = plan.lookback + plan.horizon
+    need = plan.lookback + plan.horizon + plan.steps - 1
     return WindowStarts([s for s, _ in layout.segments], [max(0, e - s - need + 1) for s, e in layout.segments])
 
 
@@ -670,14 +767,15 @@ def _split(plan: DataPlan, layout: Layout, c) -> None:
     """Chronological split within each series: a window belongs to the split holding its last target row."""
     fractions = check_split(plan.split, c)
     assert plan.lookback is not None  # the window is chosen first
-    L, h = plan.lookback, plan.horizon
+    L, h, H = plan.lookback, plan.horizon, plan.steps
     index: dict[str, list[tuple[int, int]]] = {s: [] for s in SPLIT_NAMES}
     rows = dict.fromkeys(SPLIT_NAMES, 0)
     fit = []
     for s, e in layout.segments:
         n = e - s
         n_tr, n_tv = split_bounds(n, fractions)
-        n_windows, reach = n - L - h + 1, L - 1 + h  # window i's last target row is i + reach
+        reach = L - 1 + h + H - 1  # window i's last target row is i + reach (its last step's)
+        n_windows = n - reach
         for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, n)), strict=True):
             first, end = max(0, lo - reach), max(0, min(n_windows, hi - reach))
             index[name].append((s + first, max(first, end) - first))
@@ -693,25 +791,46 @@ def _split(plan: DataPlan, layout: Layout, c) -> None:
             raise DataError(
                 f"{plan.source}: the {SPLIT_WORDS[name]} split is empty: {total} rows split "
                 f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g} leave no window (lookback {L} + horizon "
-                f"{h}) whose target falls in it: use more rows or change {c['split']}"
+                f"{h}{f' + {H - 1} more steps' if H > 1 else ''}) whose last target falls in it: use more rows or "
+                f"change {c['split']}"
             )
 
 
 def _split_labels(table: Table, plan: DataPlan, layout: Layout) -> None:
-    """Split boundaries as file rows (one series) and as times (with a time column)."""
-    if len(layout.segments) != 1:
-        return
-    s, e = layout.segments[0]
-    n_tr, n_tv = split_bounds(e - s, plan.split)
-    for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, e - s)), strict=True):
-        if hi <= lo:
-            continue
-        first, last = s + lo, s + hi - 1
-        if layout.order is not None:
-            first, last = int(layout.order[first]), int(layout.order[last])
-        plan.split_ranges[name] = [first + 1, last + 1]
-        if plan.time_column:
-            plan.split_times[name] = [table.cell_text(plan.time_column, first), table.cell_text(plan.time_column, last)]
+    """Split boundaries as file rows (one series) and as times (with a time column): one series its
+    [first, last] time per split; many series the range over all of them, and each series' own (the
+    first SERIES_TIMES_SHOWN series)."""
+    name = plan.time_column
+    times = layout.column(table, name) if name and len(layout.segments) > 1 else None
+    lows: dict[str, tuple[float, int]] = {}
+    highs: dict[str, tuple[float, int]] = {}
+    for k, (s, e) in enumerate(layout.segments):
+        n_tr, n_tv = split_bounds(e - s, plan.split)
+        for split, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, e - s)), strict=True):
+            if hi <= lo:
+                continue
+            first, last = s + lo, s + hi - 1
+            ff, fl = (int(layout.order[first]), int(layout.order[last])) if layout.order is not None else (first, last)
+            if len(layout.segments) == 1:
+                plan.split_ranges[split] = [ff + 1, fl + 1]
+                if name:
+                    plan.split_times[split] = [table.cell_text(name, ff), table.cell_text(name, fl)]
+                continue
+            if times is None or name is None:
+                continue
+            if k < SERIES_TIMES_SHOWN:
+                sid = table.cell_text(plan.series_column, ff) if plan.series_column else f"#{k + 1}"
+                plan.series_split_times.setdefault(sid, {})[split] = [
+                    table.cell_text(name, ff),
+                    table.cell_text(name, fl),
+                ]
+            if split not in lows or times[first] < lows[split][0]:
+                lows[split] = (float(times[first]), ff)
+            if split not in highs or times[last] > highs[split][0]:
+                highs[split] = (float(times[last]), fl)
+    if name:
+        for split in lows:
+            plan.split_times[split] = [table.cell_text(name, lows[split][1]), table.cell_text(name, highs[split][1])]
 
 
 def raise_for_errors(plan: DataPlan) -> None:

@@ -58,6 +58,11 @@ class RunMeta:
     # (None: a run saved before these fields, whose time column is detected again).
     series: str | None = None
     time: str | None = None
+    # Forecasting (None in runs saved before them): `steps` the forecast steps of a direct multi-step
+    # design (1: one step), `season` the season length m given or detected at training (None: none
+    # was, so m = 1 unless evaluate is told --season).
+    steps: int | None = None
+    season: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -194,7 +194,13 @@ BAD_CSV = [
         {},
         ["target column 'y' is not numeric"],
     ),
-    ("a,y\n" + "".join(f"{i},{i}\n" for i in range(50)), [], {"units": 3}, ["output has 3 units", "units to 1"]),
+    # a per-step output with 3 units for one target (a 3-unit Dense without the time axis is a 3-step forecaster)
+    (
+        "a,y\n" + "".join(f"{i},{i}\n" for i in range(50)),
+        [],
+        {"units": 3, "seq": True},
+        ["output has 3 units per step", "units to 1"],
+    ),
 ]
 
 
