@@ -35,7 +35,11 @@ COLUMNS = (
     ("MASE persist.", "persistence_", "mase"),
 )
 HEADERS = ["fold", "train rows", "test rows", *[c[0] for c in COLUMNS], "coverage"]
-CHART_MODELS = (("model", "", PALETTE[0]), ("seasonal naive", "seasonal_naive_", PALETTE[1]), ("persistence", "persistence_", "#7f7f7f"))
+CHART_MODELS = (
+    ("model", "", PALETTE[0]),
+    ("seasonal naive", "seasonal_naive_", PALETTE[1]),
+    ("persistence", "persistence_", PALETTE[9]),
+)
 # train settings passed on as `rnn-studio backtest` flags (the same flags as `rnn-studio train`)
 FLAGS = {
     "epochs": "--epochs",
@@ -49,9 +53,11 @@ FLAGS = {
     "device": "--device",
     "precision": "--precision",
     "seed": "--seed",
-    "season": "--season",
     "level": "--level",
 }
+
+
+SPEC_FLAGS = {"target": "--target", "lookback": "--lookback", "horizon": "--horizon", "season": "--season"}
 
 
 def _num(v: Any) -> float | None:
@@ -107,14 +113,16 @@ def read_backtest(out_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def backtest_args(design: Path, spec: dict[str, Any], overrides: dict[str, Any], folds: int, out_dir: Path) -> list[str]:
+def backtest_args(
+    design: Path, spec: dict[str, Any], overrides: dict[str, Any], folds: int, out_dir: Path
+) -> list[str]:
     """`rnn-studio backtest` arguments (after the python executable) for the Train tab's data and settings."""
     args = ["-m", "rnn_studio", "backtest", str(design), "--folds", str(folds), "--out", str(out_dir), "--json"]
     if spec.get("demo"):
         args += ["--demo", str(spec["demo"])]
     elif spec.get("path"):
         args += ["--data", str(spec["path"])]
-    for key, flag in (("target", "--target"), ("lookback", "--lookback"), ("horizon", "--horizon")):
+    for key, flag in SPEC_FLAGS.items():
         if spec.get(key) not in (None, ""):
             args += [flag, str(spec[key])]
     if spec.get("features"):
@@ -170,7 +178,9 @@ class BacktestView(QtWidgets.QWidget):
         row.addWidget(self.stop_button)
         row.addStretch(1)
         lay.addLayout(row)
-        self.status = QtWidgets.QLabel("A backtest trains the design on K expanding windows and tests each on the rows after it.")
+        self.status = QtWidgets.QLabel(
+            "A backtest trains the design on K expanding windows and tests each on the rows after it."
+        )
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
         tint(self.status, "muted")
@@ -204,7 +214,8 @@ class BacktestView(QtWidgets.QWidget):
             item.addItem(bar)
             self.legend.addItem(bar, name)
             self.bars.append(bar)
-        self.one_line = pg.InfiniteLine(pos=1.0, angle=0, pen=pg.mkPen(themes.current().muted, style=QtCore.Qt.DashLine))
+        pen = pg.mkPen(themes.current().muted, style=QtCore.Qt.DashLine)
+        self.one_line = pg.InfiniteLine(pos=1.0, angle=0, pen=pen)
         self.one_line.setToolTip("MASE 1: as good as the in-sample naive forecast")
         item.addItem(self.one_line)
         follow_theme(self.chart, "MASE per fold", lambda: self.legend)
@@ -280,7 +291,8 @@ class BacktestView(QtWidgets.QWidget):
         if code == 0:
             self.say(f"Backtest finished: {n} folds · {self.out_dir / BACKTEST_FILE}")
         else:
-            self.say(f"Backtest stopped after {n} fold(s): {last or f'exit code {code}'}", "error" if n == 0 else "warning")
+            reason = last or f"exit code {code}"
+            self.say(f"Backtest stopped after {n} fold(s): {reason}", "error" if n == 0 else "warning")
         self.finished.emit(code, last)
         if hasattr(self.panel, "refresh_runs"):
             self.panel.refresh_runs()
@@ -325,4 +337,3 @@ class BacktestView(QtWidgets.QWidget):
             h = bar.opts.get("height")
             out[name] = [] if h is None else [float(v) for v in h]
         return out
-

@@ -1,10 +1,12 @@
-"""The Train form's forecasting settings: Season (`--season`) and Interval level (`--level`).
+"""The Train form's forecasting settings: Season (`--season`, tab "1 Data") and Interval level
+(`--level`, tab "2 Training").
 
-They are training settings like the others (config keys "season" and "level", as the CLI's flags):
-the season length m of the seasonal-naive baseline and MASE ("auto" = from the time column's frequency:
-hourly 24, daily 7, weekly 52, monthly 12, quarterly 4, else 1), and the coverage of the split-conformal
-prediction intervals fitted on the validation residuals. That a design forecasts several steps is a
-property of the design (its output Dense's units), shown by the data plan ("forecasts steps 1..H").
+Season is a data setting (DataSpec.season, as engine/dataplan.py reads it): the season length m of the
+seasonal-naive baseline and MASE ("auto" = the run's, else from the time column's frequency: hourly 24,
+daily 7, weekly 52, monthly 12, quarterly 4, else 1). Interval level is the training setting "level":
+the coverage of the split-conformal prediction intervals fitted on the validation residuals. That a
+design forecasts several steps is a property of the design (its output Dense's units), shown by the
+data plan ("forecasts steps 1..H").
 """
 
 from __future__ import annotations
@@ -17,42 +19,47 @@ from PySide6 import QtCore, QtWidgets
 DEFAULT_LEVEL = 0.9
 
 
-def add_forecast_settings(panel, form: QtWidgets.QFormLayout) -> None:
-    """Add the Season and Interval level rows to the settings form (panel.season, panel.interval_level)."""
+def add_season_row(panel, form: QtWidgets.QFormLayout) -> None:
+    """The Data tab's Season row (panel.season): a data setting (DataSpec.season, `--season`), so the
+    plan re-derives when it changes and says which season it uses and why."""
     panel.season = QtWidgets.QSpinBox(minimum=0, maximum=100000, value=0, specialValueText="auto")
     panel.season.setToolTip(
-        "Season length m of the seasonal-naive baseline and of MASE (rnn-studio train --season). "
-        "auto: from the time column's frequency (hourly 24, daily 7, weekly 52, monthly 12, quarterly 4, else 1)"
+        "Season length m of the seasonal-naive baseline and of MASE (--season). auto: the run's, else from the "
+        "time column's frequency (hourly 24, daily 7, weekly 52, monthly 12, quarterly 4, else 1)"
     )
-    panel.interval_level = QtWidgets.QDoubleSpinBox(decimals=2, minimum=0.5, maximum=0.99, value=DEFAULT_LEVEL, singleStep=0.05)
+    panel.season.valueChanged.connect(panel._plan_later)
+    form.addRow("Season:", panel.season)
+
+
+def season_spec(panel) -> dict[str, Any]:
+    """{"season": m} when the user set one (auto leaves it to the plan)."""
+    return {"season": panel.season.value()} if panel.season.value() else {}
+
+
+def add_level_row(panel, form: QtWidgets.QFormLayout) -> None:
+    """The Training tab's Interval level row (panel.interval_level): the training setting "level"."""
+    panel.interval_level = QtWidgets.QDoubleSpinBox(
+        decimals=2, minimum=0.5, maximum=0.99, value=DEFAULT_LEVEL, singleStep=0.05
+    )
     panel.interval_level.setToolTip(
-        "Coverage of the prediction intervals (rnn-studio train --level): split-conformal, from the "
-        "validation residuals of the best checkpoint"
+        "Coverage of the prediction intervals (--level): split-conformal, from the validation residuals of the "
+        "best checkpoint"
     )
-    for label, w in (("Season:", panel.season), ("Interval level:", panel.interval_level)):
-        form.addRow(label, w)
-        w.installEventFilter(panel._wheel_guard)
-        w.setFocusPolicy(QtCore.Qt.StrongFocus)
+    form.addRow("Interval level:", panel.interval_level)
+    panel.interval_level.installEventFilter(panel._wheel_guard)
+    panel.interval_level.setFocusPolicy(QtCore.Qt.StrongFocus)
 
 
 def forecast_overrides(panel) -> dict[str, Any]:
-    """The settings as trainer overrides (only what differs from the defaults, as the CLI passes flags)."""
-    out: dict[str, Any] = {}
-    if panel.season.value():
-        out["season"] = panel.season.value()
+    """The level as a trainer override, only when it differs from the default (as the CLI passes flags)."""
     if abs(panel.interval_level.value() - DEFAULT_LEVEL) > 1e-9:
-        out["level"] = round(panel.interval_level.value(), 4)
-    return out
+        return {"level": round(panel.interval_level.value(), 4)}
+    return {}
 
 
 def load_forecast_settings(panel, training: dict[str, Any]) -> None:
-    """Fill Season and Interval level from a project's `training` section."""
-    season, level = training.get("season"), training.get("level")
-    panel.season.setValue(0)
+    """Fill Interval level from a project's `training` section."""
     panel.interval_level.setValue(DEFAULT_LEVEL)
     with contextlib.suppress(TypeError, ValueError):
-        if season not in (None, "auto"):
-            panel.season.setValue(int(season))
-    with contextlib.suppress(TypeError, ValueError):
-        if level is not None:
-            panel.interval_level.setValue(float(level))
+        if training.get("level") is not None:
+            panel.interval_level.setValue(float(training["level"]))

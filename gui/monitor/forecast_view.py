@@ -115,7 +115,13 @@ def run_data_spec(run: Path) -> dict[str, Any] | None:
 
     for rec in MetricsTail(run / "metrics.jsonl").read_new(max_bytes=1 << 20):
         if rec.get("kind") == "start" and isinstance(rec.get("data_spec"), dict):
-            return dict(rec["data_spec"])
+            spec = dict(rec["data_spec"])
+            path = spec.get("path")
+            if isinstance(path, str) and path and not Path(path).is_absolute() and not Path(path).exists():
+                beside = run.parent.parent / path  # a relative path given where runs/ lives (the CLI's default)
+                if beside.exists():
+                    spec["path"] = str(beside)
+            return spec
     return None
 
 
@@ -209,24 +215,37 @@ class ForecastView(QtWidgets.QWidget):
         item = self.plot.plotItem
         item.showGrid(x=True, y=True, alpha=0.15)
         self.legend = side_legend(item)
+        self.c_history = item.plot([], [], name="history")
+        self.c_lower = pg.PlotDataItem([], [])
+        self.c_upper = pg.PlotDataItem([], [])
+        self.band = pg.FillBetweenItem(self.c_lower, self.c_upper)
+        item.addItem(self.band)
+        self.c_forecast = item.plot([], [], name="forecast", symbol="o", symbolSize=4)
+        self.band_sample = pg.BarGraphItem(x=[0], height=[0], width=0)
+        self.legend.addItem(self.band_sample, "interval")
+        self.origin = pg.InfiniteLine(angle=90)
+        self.origin.setToolTip("the last observation: the forecast starts after it")
+        self.origin.setVisible(False)
+        item.addItem(self.origin)
+        self._recolor()
+        themes.manager().changed.connect(self._recolor)
+        follow_theme(self.plot, TITLE, lambda: self.legend)
+        return self.plot
+
+    def _recolor(self, _theme=None) -> None:
+        """Curve colours from the theme (history in the text colour, forecast and band in the accent)."""
         colors = themes.current()
         band = QtGui.QColor(colors.accent)
         band.setAlpha(60)
-        self.c_history = item.plot([], [], pen=pg.mkPen(colors.muted, width=1.5), name="history")
-        self.c_lower = pg.PlotDataItem([], [], pen=pg.mkPen(band))
-        self.c_upper = pg.PlotDataItem([], [], pen=pg.mkPen(band))
-        self.band = pg.FillBetweenItem(self.c_lower, self.c_upper, brush=pg.mkBrush(band))
-        item.addItem(self.band)
-        self.c_forecast = item.plot(
-            [], [], pen=pg.mkPen(colors.accent, width=2), name="forecast", symbol="o", symbolSize=4
-        )
-        self.c_forecast.opts["symbolBrush"] = pg.mkBrush(colors.accent)
-        self.legend.addItem(pg.BarGraphItem(x=[0], height=[0], width=0, brush=pg.mkBrush(band)), "interval")
-        self.origin = pg.InfiniteLine(angle=90, pen=pg.mkPen(colors.muted, style=QtCore.Qt.DashLine))
-        self.origin.setVisible(False)
-        item.addItem(self.origin)
-        follow_theme(self.plot, TITLE, lambda: self.legend)
-        return self.plot
+        self.c_history.setPen(pg.mkPen(colors.text, width=1.5))
+        self.c_forecast.setPen(pg.mkPen(colors.accent, width=2))
+        self.c_forecast.setSymbolBrush(pg.mkBrush(colors.accent))
+        self.c_forecast.setSymbolPen(pg.mkPen(colors.accent))
+        for curve in (self.c_lower, self.c_upper):
+            curve.setPen(pg.mkPen(band))
+        self.band.setBrush(pg.mkBrush(band))
+        self.band_sample.setOpts(brush=pg.mkBrush(band), pen=pg.mkPen(band))
+        self.origin.setPen(pg.mkPen(colors.muted, style=QtCore.Qt.DashLine))
 
     def _metrics(self) -> QtWidgets.QWidget:
         box = QtWidgets.QWidget()
@@ -241,9 +260,10 @@ class ForecastView(QtWidgets.QWidget):
         head.addWidget(self.metric_box, 1)
         lay.addLayout(head)
         self.table = QtWidgets.QTableWidget(0, len(MODELS))
-        self.table.setHorizontalHeaderLabels(["model", "seas. naive", "persist."])
+        self.table.setHorizontalHeaderLabels(["model", "seasonal\nnaive", "persis-\ntence"])
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.Stretch)
+        self.table.horizontalHeader().setMinimumSectionSize(52)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         self.table.setMinimumWidth(220)
         lay.addWidget(self.table, 1)
@@ -269,6 +289,7 @@ class ForecastView(QtWidgets.QWidget):
             self._fill_metrics()
             return self.say("Train a run (or pick one in the Runs tab) to see its forecast.")
         self.summary = read_json(self.run / "summary.json")
+        self._pick_metric()
         self._fill_metrics()
         self.spec = spec if spec is not None else run_data_spec(self.run)
         level = read_json(self.run / "intervals.json").get("level")
@@ -401,6 +422,16 @@ class ForecastView(QtWidgets.QWidget):
         return (np.empty(0), np.empty(0)) if x is None else (np.asarray(x), np.asarray(y))
 
     # ------------------------------------------------------------------ metrics
+    def _pick_metric(self) -> None:
+        """Keep the metric shown if the run has it, else the first one it has (MASE, then RMSE...)."""
+        have = [
+            i for i, (_l, key) in enumerate(METRICS) if any(v is not None for v in metric_rows(self.summary, key)[0][1])
+        ]
+        if have and self.metric_box.currentIndex() not in have:
+            self.metric_box.blockSignals(True)
+            self.metric_box.setCurrentIndex(have[0])
+            self.metric_box.blockSignals(False)
+
     def _fill_metrics(self) -> None:
         metric = self.metric_box.currentData()
         rows = metric_rows(self.summary, metric) if self.summary else []
@@ -454,7 +485,8 @@ class ForecastView(QtWidgets.QWidget):
         return out
 
     def _save_dialog(self) -> None:
-        start = str((self.run.parent if self.run else Path.cwd()) / f"{self.run.name if self.run else 'run'}-forecast.csv")
+        folder, name = (self.run.parent, self.run.name) if self.run else (Path.cwd(), "run")
+        start = str(folder / f"{name}-forecast.csv")
         dialog = QtWidgets.QFileDialog(self, "Save forecast", start, "CSV files (*.csv);;All files (*)")
         dialog.setAcceptMode(QtWidgets.QFileDialog.AcceptSave)
         dialog.setDefaultSuffix("csv")

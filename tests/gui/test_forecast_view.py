@@ -1,0 +1,172 @@
+"""The Train panel's Forecast and Backtest views on a tiny real run (issue 19, parts 6-7).
+
+A two-series monthly CSV (two shops, different lengths and levels) trains a 3-step design for two
+epochs in-process; the panel shows that run as a user would pick it in the Runs tab."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from rnn_studio.engine.project import Project  # noqa: E402
+
+STEPS = 3
+DESIGN = {
+    "format": "rnn-studio",
+    "version": 1,
+    "name": "shops-3",
+    "blocks": [
+        {"id": "x", "type": "Input", "params": {"timesteps": 12, "features": 1}},
+        {"id": "g", "type": "GRU", "params": {"units": 8}},
+        {"id": "y", "type": "Dense", "params": {"units": STEPS}},
+    ],
+    "links": [["x", "g"], ["g", "y"]],
+    "training": {"epochs": 2, "batch_size": 32, "lr": 0.01},
+}
+SHOPS = {"north": (72, 100.0), "south": (60, 500.0)}  # months of history, level: the two never overlap
+
+
+def write_shops(path: Path) -> dict[str, list[float]]:
+    """Monthly sales of two shops (month starts, YYYY-MM-DD); returns each shop's values in order."""
+    rng = np.random.default_rng(0)
+    values: dict[str, list[float]] = {}
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["month", "shop", "sales"])
+        for shop, (n, level) in SHOPS.items():
+            values[shop] = []
+            for i in range(n):
+                v = round(level + 10 * math.sin(2 * math.pi * i / 12) + rng.normal(0, 1), 1)
+                values[shop].append(v)
+                w.writerow([f"{2016 + i // 12}-{i % 12 + 1:02d}-01", shop, v])
+    return values
+
+
+@pytest.fixture(scope="module")
+def shops_run(tmp_path_factory):
+    from rnn_studio.engine.data import DataSpec
+    from rnn_studio.engine.train import train
+
+    root = tmp_path_factory.mktemp("forecast-view")
+    data = root / "shops.csv"
+    values = write_shops(data)
+    project = Project.from_dict(DESIGN)
+    spec = DataSpec(path=str(data), target="sales", series="shop", time="month")
+    summary = train(project, spec, {"epochs": 2, "threads": 1}, out_dir=str(root / "runs"))
+    return Path(summary["run"]), data, values, spec, project
+
+
+def shown_panel(qtbot, project, run: Path):
+    from rnn_studio.gui.monitor.panel import TrainPanel
+
+    panel = TrainPanel(lambda: project, runs_root=run.parent)
+    qtbot.addWidget(panel)
+    panel.resize(1400, 700)
+    panel.show()
+    panel.chart_tabs.setCurrentWidget(panel.forecast_view)
+    view = panel.forecast_view
+    with qtbot.waitSignal(view.forecast_ready, timeout=60000) as blocker:
+        panel.show_run(run)  # as a click in the Runs tab does
+    assert blocker.args == [""], blocker.args
+    return panel, view
+
+
+def test_forecast_view_dates_series_band_metrics(qtbot, shops_run):
+    run, _data, values, _spec, project = shops_run
+    _panel, view = shown_panel(qtbot, project, run)
+    axis = view.plot.plotItem.getAxis("bottom")
+    assert isinstance(axis, pg.DateAxisItem)  # dates, not window numbers
+    x0, x1 = view.plot.plotItem.vb.viewRange()[0]
+    years = {dt.datetime.fromtimestamp(x, dt.UTC).year for x in (x0, x1)}
+    assert years <= set(range(2016, 2024)), years
+    assert any(s.startswith("20") for s in axis.tickStrings([x0, x1], 1.0, 86400 * 365))
+
+    assert [view.series_box.itemText(i) for i in range(view.series_box.count())] == ["north", "south"]
+    for index, shop in enumerate(("north", "south")):
+        view.series_box.setCurrentIndex(index)
+        x, y = view.plotted_history()
+        assert len(y) > 0
+        assert set(np.round(y, 1)) <= set(values[shop])  # this shop's values only: no jump into the other
+        assert y[-1] == pytest.approx(values[shop][-1])
+        assert np.all(np.diff(x) > 0)
+        fx, fy = view.c_forecast.getData()
+        assert len(fx) == STEPS + 1 and fx[0] == x[-1]  # the line starts at the last observation
+        lx, lower = view.c_lower.getData()
+        ux, upper = view.c_upper.getData()
+        assert view.band.isVisible() and len(lower) == len(upper) == STEPS
+        assert np.all(lower <= fy[1:] + 1e-9) and np.all(fy[1:] <= upper + 1e-9)
+        months = [dt.datetime.fromtimestamp(v, dt.UTC) for v in lx]
+        assert [(m.day, m.hour) for m in months] == [(1, 0)] * STEPS  # month starts, continuing the series
+    summary = json.loads((run / "summary.json").read_text())
+    view.metric_box.setCurrentIndex(view.metric_box.findData("rmse"))
+    assert view.table.rowCount() >= 1
+    assert view.table.verticalHeaderItem(0).text() == "all steps"
+    assert float(view.table.item(0, 0).text()) == pytest.approx(summary["test_rmse"], rel=1e-3)
+    assert float(view.table.item(0, 2).text()) == pytest.approx(summary["test_persistence_rmse"], rel=1e-3)
+
+
+def test_save_forecast_writes_the_cli_csv(qtbot, shops_run, tmp_path):
+    from rnn_studio.engine.forecast import forecast_run
+
+    run, _data, _values, spec, project = shops_run
+    _panel, view = shown_panel(qtbot, project, run)
+    out = view.save_to(tmp_path / "gui.csv")
+    assert out is not None and "Saved" in view.message.text()
+    forecast_run(run, spec, steps=None, level=view.level.value()).write_csv(tmp_path / "cli.csv")
+    gui_rows = list(csv.reader((tmp_path / "gui.csv").open()))
+    cli_rows = list(csv.reader((tmp_path / "cli.csv").open()))
+    assert gui_rows == cli_rows
+    assert gui_rows[0][:3] == ["shop", "month", "step"]
+    assert len(gui_rows) == 1 + 2 * STEPS
+
+
+def test_steps_box_recomputes(qtbot, shops_run):
+    run, _data, _values, _spec, project = shops_run
+    _panel, view = shown_panel(qtbot, project, run)
+    with qtbot.waitSignal(view.forecast_ready, timeout=60000):
+        view.steps.setValue(2)
+    fx, _ = view.c_forecast.getData()
+    assert len(fx) == 2 + 1
+
+
+def test_a_live_run_clears_the_forecast(qtbot, shops_run):
+    from rnn_studio.gui.monitor.forecast_view import ForecastView
+
+    run, *_ = shops_run
+    view = ForecastView()
+    qtbot.addWidget(view)
+    view.show()
+    view.set_run(None)
+    assert view.forecast is None and not view.save_button.isEnabled()
+    assert view.save_to(Path("never.csv")) is None
+
+
+def test_train_form_season_and_level(qtbot, shops_run):
+    from rnn_studio.gui.monitor.panel import TrainPanel
+
+    _run, data, _values, _spec, project = shops_run
+    panel = TrainPanel(lambda: project, runs_root=data.parent / "runs")
+    qtbot.addWidget(panel)
+    assert "season" not in panel.data_spec() and "level" not in panel.overrides()  # auto / default
+    panel.season.setValue(6)
+    panel.interval_level.setValue(0.8)
+    assert panel.data_spec()["season"] == 6
+    assert panel.overrides()["level"] == pytest.approx(0.8)
+    with qtbot.waitSignal(panel.data_loaded, timeout=10000):
+        panel.set_data_file(str(data))
+    panel.series.setCurrentIndex(panel.series.findData("shop"))
+    panel.refresh_plan()
+    text = panel.plan_text.text()
+    assert f"forecasts steps 1..{STEPS}" in text
+    assert "season: 6" in text
+    panel.load_settings({"level": 0.95})
+    assert panel.interval_level.value() == pytest.approx(0.95)
