@@ -27,14 +27,15 @@ from .train_form import tint
 BACKTEST_FILE = "backtest.json"
 # (header, model prefix, metric): the fold table's metric columns
 COLUMNS = (
-    ("RMSE", "", "rmse"),
-    ("RMSE s.naive", "seasonal_naive_", "rmse"),
-    ("RMSE persist.", "persistence_", "rmse"),
-    ("MASE", "", "mase"),
-    ("MASE s.naive", "seasonal_naive_", "mase"),
-    ("MASE persist.", "persistence_", "mase"),
+    ("RMSE\nmodel", "", "rmse"),
+    ("RMSE\ns-naive", "seasonal_naive_", "rmse"),
+    ("RMSE\npersist.", "persistence_", "rmse"),
+    ("MASE\nmodel", "", "mase"),
+    ("MASE\ns-naive", "seasonal_naive_", "mase"),
+    ("MASE\npersist.", "persistence_", "mase"),
 )
-HEADERS = ["fold", "train rows", "test rows", *[c[0] for c in COLUMNS], "coverage"]
+HEADERS = ["fold", "train\nrows", "test\nrows", *[c[0] for c in COLUMNS], "cover-\nage"]
+WIDE = 1100  # px: table and chart side by side from this width, else the chart under the table
 CHART_MODELS = (
     ("model", "", PALETTE[0]),
     ("seasonal naive", "seasonal_naive_", PALETTE[1]),
@@ -152,6 +153,7 @@ class BacktestView(QtWidgets.QWidget):
         self.proc: QtCore.QProcess | None = None
         self.out_dir: Path | None = None
         self.result: dict[str, Any] | None = None
+        self._sized = False
         self.extra_args: list[str] = []  # more `rnn-studio backtest` options (tests keep folds tiny)
         self._build()
         self.timer = QtCore.QTimer(self, interval=1000, timeout=self.poll)
@@ -185,7 +187,7 @@ class BacktestView(QtWidgets.QWidget):
         self.status.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
         tint(self.status, "muted")
         lay.addWidget(self.status)
-        split = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+        split = self.split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         split.setChildrenCollapsible(False)
         self.table = QtWidgets.QTableWidget(0, len(HEADERS))
         self.table.setHorizontalHeaderLabels(HEADERS)
@@ -193,7 +195,7 @@ class BacktestView(QtWidgets.QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
-        self.table.setMinimumWidth(200)
+        self.table.setMinimumSize(200, 80)
         split.addWidget(self.table)
         split.addWidget(self._chart())
         split.setStretchFactor(0, 3)
@@ -220,6 +222,15 @@ class BacktestView(QtWidgets.QWidget):
         item.addItem(self.one_line)
         follow_theme(self.chart, "MASE per fold", lambda: self.legend)
         return self.chart
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        wide = QtCore.Qt.Horizontal if self.width() >= WIDE else QtCore.Qt.Vertical
+        if self.split.orientation() != wide or not self._sized:
+            self._sized = self.split.height() > 0
+            self.split.setOrientation(wide)
+            along = self.split.width() if wide == QtCore.Qt.Horizontal else self.split.height()
+            self.split.setSizes([int(along * 0.58), along - int(along * 0.58)])
 
     # ------------------------------------------------------------------ running
     def is_running(self) -> bool:

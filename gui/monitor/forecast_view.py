@@ -87,17 +87,16 @@ def _num(v: Any) -> float | None:
 
 
 def metric_rows(summary: dict[str, Any], metric: str) -> list[tuple[str, list[float | None]]]:
-    """Rows of the metrics table for one metric (mase, rmse, mae, smape): ("all steps", [model, seasonal
-    naive, persistence]) then one row per step from the `<split>_<model><metric>_by_step` lists."""
+    """Rows of the metrics table for one metric (mase, rmse, mae, smape): ("all", [model, seasonal
+    naive, persistence]) over all steps, then one row per step ("h=1", ...) from the
+    `<split>_<model><metric>_by_step` lists."""
     split = metric_split(summary)
-    rows = [("all steps", [_num(summary.get(f"{split}_{prefix}{metric}")) for _, prefix in MODELS])]
+    rows = [("all", [_num(summary.get(f"{split}_{prefix}{metric}")) for _, prefix in MODELS])]
     per_step = [summary.get(f"{split}_{prefix}{metric}_by_step") for _, prefix in MODELS]
     steps = max((len(v) for v in per_step if isinstance(v, list)), default=0)
     if steps > 1:
         for h in range(steps):
-            rows.append(
-                (f"step {h + 1}", [_num(v[h]) if isinstance(v, list) and h < len(v) else None for v in per_step])
-            )
+            rows.append((f"h={h + 1}", [_num(v[h]) if isinstance(v, list) and h < len(v) else None for v in per_step]))
     return rows
 
 
@@ -248,7 +247,7 @@ class ForecastView(QtWidgets.QWidget):
         self.origin.setPen(pg.mkPen(colors.muted, style=QtCore.Qt.DashLine))
 
     def _metrics(self) -> QtWidgets.QWidget:
-        box = QtWidgets.QWidget()
+        box = self.metrics_box = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(box)
         lay.setContentsMargins(0, 0, 0, 0)
         head = QtWidgets.QHBoxLayout()
@@ -260,12 +259,13 @@ class ForecastView(QtWidgets.QWidget):
         head.addWidget(self.metric_box, 1)
         lay.addLayout(head)
         self.table = QtWidgets.QTableWidget(0, len(MODELS))
-        self.table.setHorizontalHeaderLabels(["model", "seasonal\nnaive", "persis-\ntence"])
+        self.table.setHorizontalHeaderLabels(["model", "s-naive", "persist."])
+        for c, (name, _prefix) in enumerate(MODELS):
+            self.table.horizontalHeaderItem(c).setToolTip(name)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.Stretch)
-        self.table.horizontalHeader().setMinimumSectionSize(52)
+        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
-        self.table.setMinimumWidth(220)
+        self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
         lay.addWidget(self.table, 1)
         self.verdict = QtWidgets.QLabel("")
         self.verdict.setWordWrap(True)
@@ -454,6 +454,17 @@ class ForecastView(QtWidgets.QWidget):
                     item.setForeground(QtGui.QColor(muted))
                 self.table.setItem(r, c, item)
         self.verdict.setText(self._verdict())
+        self._fit_table_width()
+
+    def _fit_table_width(self) -> None:
+        """As wide as its columns (never cut off: the plot gives way), a row label plus three numbers."""
+        table = self.table
+        table.resizeColumnsToContents()
+        columns = sum(table.horizontalHeader().sectionSize(c) for c in range(table.columnCount()))
+        bar = table.verticalScrollBar().sizeHint().width()
+        width = table.verticalHeader().sizeHint().width() + columns + bar + 2 * table.frameWidth() + 2
+        table.setMinimumWidth(width)
+        self.metrics_box.setMaximumWidth(max(width, 240) + 8)  # the plot takes the rest
 
     def _verdict(self) -> str:
         s = self.summary

@@ -109,7 +109,7 @@ def test_forecast_view_dates_series_band_metrics(qtbot, shops_run):
     summary = json.loads((run / "summary.json").read_text())
     view.metric_box.setCurrentIndex(view.metric_box.findData("rmse"))
     assert view.table.rowCount() >= 1
-    assert view.table.verticalHeaderItem(0).text() == "all steps"
+    assert view.table.verticalHeaderItem(0).text() == "all"
     assert float(view.table.item(0, 0).text()) == pytest.approx(summary["test_rmse"], rel=1e-3)
     assert float(view.table.item(0, 2).text()) == pytest.approx(summary["test_persistence_rmse"], rel=1e-3)
 
