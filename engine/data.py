@@ -66,6 +66,7 @@ __all__ = [
     "DataSpec",
     "Dataset",
     "Table",
+    "WindowIndex",
     "demo_table",
     "design_io",
     "infer_task",
@@ -209,6 +210,7 @@ class Dataset:
     season: int = 1  # season length m of the seasonal-naive baseline and MASE
     segments: list[tuple[int, int]] | None = None  # [start, end) training rows of each series
     fit_ends: list[int] | None = None  # end (exclusive) of each series' training part (MASE scale)
+    time_text: Any = None  # a saved run's data with a time column: file rows -> that column's cells as text
 
     def predicted_rows(self, idx: np.ndarray) -> np.ndarray:
         """1-based file row of the target each window predicts (its last step's; series: the sample index)."""
@@ -219,6 +221,11 @@ class Dataset:
         if self.file_rows is not None:
             target = self.file_rows[np.minimum(target, len(self.file_rows) - 1)]
         return target + 1
+
+    def file_row(self, rows) -> np.ndarray:
+        """0-based file rows of training rows (the same unless many series or dropped rows reorder them)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows if self.file_rows is None else self.file_rows[rows]
 
     def size(self, split: str) -> int:
         return len(self.index[split])
@@ -555,18 +562,20 @@ def lookahead_warnings(project, dataset: Dataset) -> list[str]:
 
 def persistence_verdict(summary: dict[str, Any]) -> dict[str, Any]:
     """Honest baselines for summary.json: each split's model RMSE against the persistence RMSE of the
-    same split; `beats_persistence` compares on the test split (validation when there is no test)."""
+    same split; `beats_persistence` compares on the test split (validation when there is no test), and
+    `beats_seasonal_naive` the same against the seasonal-naive RMSE (`seasonal_naive_split`)."""
     out: dict[str, Any] = {}
     for split in ("val", "test"):
         key = f"{split}_persistence_rmse"
         if isinstance(summary.get(key), (int, float)):
             out[key] = summary[key]
-    for split in ("test", "val"):
-        model, base = summary.get(f"{split}_rmse"), summary.get(f"{split}_persistence_rmse")
-        if isinstance(model, (int, float)) and isinstance(base, (int, float)):
-            out["beats_persistence"] = bool(model < base)
-            out["persistence_split"] = split
-            break
+    for base_name, word in (("persistence", "persistence"), ("seasonal_naive", "seasonal_naive")):
+        for split in ("test", "val"):
+            model, base = summary.get(f"{split}_rmse"), summary.get(f"{split}_{base_name}_rmse")
+            if isinstance(model, (int, float)) and isinstance(base, (int, float)):
+                out[f"beats_{word}"] = bool(model < base)
+                out[f"{word}_split"] = split
+                break
     return out
 
 
@@ -762,6 +771,7 @@ def _normalized(col: np.ndarray, mean: float, std: float, chunk: int = 1 << 17) 
 def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: DesignIO, meta) -> Dataset:
     import torch
 
+    saved = meta is not None
     task, target, features = design.task, plan.target, plan.features
     target_known = target in table.names
     n = sum(e - s for s, e in layout.segments)
@@ -817,6 +827,10 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
         y = torch.from_numpy(y_lab) if target_known else torch.zeros(n, dtype=torch.int64)
     series_ids = layout.column(table, plan.series_column) if plan.series_column else None
     assert plan.lookback is not None  # a plan with a layout has its window (dataplan sets it)
+    time_text = None
+    if saved and plan.time_column:  # predict names each target row by its time (the table is kept for it)
+        name = plan.time_column
+        time_text = lambda rows: [table.cell_text(name, int(r)) for r in rows]  # noqa: E731
     return Dataset(
         table.source,
         "series",
@@ -843,6 +857,7 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
             if len(layout.fit_rows) == len(layout.segments)
             else [e for _, e in layout.segments]
         ),
+        time_text=time_text,
     )
 
 

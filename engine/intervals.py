@@ -36,6 +36,7 @@ __all__ = [
     "METHOD",
     "Intervals",
     "check_level",
+    "coverage_warning",
     "fit_intervals",
     "few_windows_warning",
     "load_intervals",
@@ -184,3 +185,26 @@ def load_intervals(run_dir: str | Path) -> Intervals | None:
             f"{path}: unreadable ({type(e).__name__}): delete it and train again to refit the intervals"
         ) from None
     return Intervals.from_dict(d, str(path))
+
+
+def coverage_warning(metrics: dict[str, Any], prefix: str = "test_") -> str | None:
+    """A line when the empirical coverage (`{prefix}coverage`) is far from the level asked
+    (`interval_level`): outside level ± max(0.05, 3 binomial standard errors of the windows counted)."""
+    cov, level = metrics.get(f"{prefix}coverage"), metrics.get("interval_level")
+    if not isinstance(cov, (int, float)) or not isinstance(level, (int, float)):
+        return None
+    n = metrics.get(f"{prefix}windows") or metrics.get("samples") or 0
+    n = n if isinstance(n, int) else 0
+    tol = max(0.05, 3 * math.sqrt(level * (1 - level) / n)) if n else 0.05
+    if abs(cov - level) <= tol:
+        return None
+    how = "less" if cov < level else "more"
+    why = (
+        "the test period behaves differently from the validation period (drift), or the validation split is short"
+        if cov < level
+        else "the validation period was harder than the test period"
+    )
+    return (
+        f"the {level:g} prediction intervals cover {cov:.3f} of the {prefix.rstrip('_') or 'evaluated'} "
+        f"targets, far {how} than asked: {why}"
+    )

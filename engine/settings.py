@@ -120,6 +120,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lookback", _ranged(1, MAX_LOOKBACK) + " or null", _whole(1, MAX_LOOKBACK), nullable=True, cast=int),
     Setting("horizon", _ranged(0, MAX_LOOKBACK), _whole(0, MAX_LOOKBACK), cast=int),
     Setting(
+        "season",
+        _ranged(1, MAX_LOOKBACK) + " or null (from the time column)",
+        _whole(1, MAX_LOOKBACK),
+        nullable=True,
+        cast=int,
+    ),
+    Setting(
+        "level",
+        "a number between 0 and 1 (exclusive) such as 0.9",
+        lambda v: _number(0, lo_open=True, hi=1)(v) and v < 1,
+        cast=float,
+    ),
+    Setting(
         "split", "three fractions train,val,test >= 0 adding up to 1, train > 0, such as [0.7, 0.15, 0.15]", _split_ok
     ),
 )

@@ -47,7 +47,16 @@ from .checkpoints import (
     save_checkpoint,
     tensor_shapes,
 )
-from .data import DataError, Dataset, DataSpec, load_dataset, lookahead_warnings, persistence_verdict
+from .data import (
+    DataError,
+    Dataset,
+    DataSpec,
+    WindowIndex,
+    load_dataset,
+    lookahead_warnings,
+    persistence_verdict,
+)
+from .dataplan import WindowStarts
 from .project import Project, atomic_write_text
 from .records import (
     DIVERGED_PREFIX,
@@ -152,6 +161,7 @@ class TrainConfig:
     threads: int | None = None  # CPU threads (None: default_threads())
     max_steps: int | None = None  # stop after this many optimizer steps in total (tests, quick looks)
     eval_batch_size: int = 1024
+    level: float = 0.9  # coverage of the split-conformal prediction intervals (engine/intervals.py)
 
     @classmethod
     def from_project(cls, project: Project | dict | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -319,14 +329,19 @@ class _GradNorms:
         return values[0], dict(zip(self.block_ids, values[1:], strict=True))
 
 
-def _finite(v: float) -> float | None:
+def _finite(v: Any) -> Any:
+    """JSON-safe metric values: NaN / inf -> None, also inside per-step lists."""
+    if v is None:
+        return None
+    if isinstance(v, list):
+        return [_finite(x) for x in v]
     return v if math.isfinite(v) else None
 
 
 @dataclass
 class EvalResult:
     loss: float
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     predictions: np.ndarray | None = None  # original units (regression) / class indices, (N, steps)
     targets: np.ndarray | None = None
 
@@ -340,10 +355,13 @@ def evaluate_split(
     autocast=None,
     keep_predictions: bool = False,
     prefix: str = "",
+    full: bool = False,
+    intervals=None,
 ) -> EvalResult:
-    """Loss (normalized units, as optimized) and metrics in the target's original units: rmse, mae and
-    the persistence baseline's rmse / mae for regression; accuracy (and the majority-class baseline)
-    for classification."""
+    """Loss (normalized units, as optimized) and metrics in the target's original units. Regression:
+    rmse, mae, mase, smape and the persistence baseline's (engine/metrics.py); `full` adds the
+    seasonal-naive baseline and the per-step lists (`*_by_step`), and `intervals` (engine/intervals.py)
+    the coverage. Classification: accuracy and the majority-class baseline."""
     import torch
 
     loss_fn = _loss_fn(cfg.loss)
@@ -381,14 +399,7 @@ def evaluate_split(
         if data.has_targets:
             host_idx = idx_all.cpu().numpy()  # a tensor index may live on the GPU with the data
             targets = data.targets_orig(host_idx)
-            err = pred - targets
-            metrics[prefix + "rmse"] = float(np.sqrt(np.mean(err**2)))
-            metrics[prefix + "mae"] = float(np.mean(np.abs(err)))
-            pers = data.persistence_orig(host_idx)
-            if pers is not None:
-                perr = pers - targets
-                metrics[prefix + "persistence_rmse"] = float(np.sqrt(np.mean(perr**2)))
-                metrics[prefix + "persistence_mae"] = float(np.mean(np.abs(perr)))
+            metrics.update(regression_metrics(data, host_idx, pred, targets, prefix, full, intervals))
     elif data.has_targets:
         # each window's labels as trained on (its target row; per step for a per-step output)
         ys = np.concatenate(labels) if labels else np.zeros((0, 1), dtype=np.int64)
@@ -401,6 +412,40 @@ def evaluate_split(
         metrics[prefix + "majority_accuracy"] = float(np.mean(ys == majority)) if n else 0.0
     loss = total / max(n, 1) if data.has_targets else float("nan")
     return EvalResult(loss, metrics, pred if keep_predictions else None, targets if keep_predictions else None)
+
+
+def regression_metrics(
+    data: Dataset, idx: np.ndarray, pred: np.ndarray, targets: np.ndarray, prefix: str, full: bool, intervals=None
+) -> dict[str, Any]:
+    """The forecast metrics (engine/metrics.py) of windows idx: the model's and the baselines', in the
+    target's units; with `full` the seasonal naive, per-step lists and (given intervals) the coverage."""
+    from .metrics import forecast_metrics
+
+    baselines = {"persistence": data.persistence_orig(idx)}
+    if full:
+        baselines["seasonal_naive"] = data.seasonal_naive_orig(idx)
+    lower = upper = None
+    if intervals is not None and len(pred):
+        lower, upper = interval_bounds(intervals, pred)
+    return forecast_metrics(
+        targets,
+        pred,
+        baselines=baselines,
+        scale=data.window_scales(idx),
+        lower=lower,
+        upper=upper,
+        prefix=prefix,
+        by_step=full,
+    )
+
+
+def interval_bounds(intervals, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) of predictions (N, columns): one column per step, or a per-step output's columns
+    (all at the run's one lead time) sharing the one-step width."""
+    if intervals.steps == 1 and intervals.half_width.shape[1] == 1:
+        w = float(intervals.half_width[0, 0])
+        return pred - w, pred + w
+    return intervals.bounds(pred)
 
 
 class _null:
@@ -626,7 +671,7 @@ def _setup(project, data, overrides, resume, init_from) -> _Setup:
             raise DataError("no data: give --data FILE or --demo sine|chaos")
         data = data if isinstance(data, DataSpec) else DataSpec.from_dict(data)
         training = dict(project.training)
-        for key in ("target", "features", "lookback", "horizon", "split"):  # data keys in project.training
+        for key in ("target", "features", "lookback", "horizon", "split", "season"):  # data keys in project.training
             if key in training and getattr(data, key) in (None, DataSpec.__dataclass_fields__[key].default):
                 val = training[key]
                 setattr(data, key, tuple(val) if key == "split" else val)
@@ -1066,6 +1111,7 @@ class _Trainer:
     # ---------------------------------------------------------------- test on best.pt, summary
     def finish(self) -> dict[str, Any]:
         rd, state, ending = self.rd, self.state, self.ending
+        forecast = self._fit_intervals()
         test_metrics = self._test_metrics()
         best = state.best or {}
         summary: Summary = {
@@ -1090,6 +1136,7 @@ class _Trainer:
                 for k, v in best.items()
                 if k not in ("epoch", "step")
             },
+            **forecast,
             **test_metrics,
             # the persistence baseline on the test split, next to test_rmse (the headline comparison)
             **(
@@ -1105,28 +1152,86 @@ class _Trainer:
         }
         # same-split baselines; a TypedDict is no dict[str, Any], which persistence_verdict (engine/data.py) takes
         summary.update(persistence_verdict(summary))  # type: ignore[arg-type,typeddict-item]
+        from .intervals import coverage_warning
+
+        warning = coverage_warning(summary)  # type: ignore[arg-type]
+        if warning:
+            summary["interval_warning"] = warning  # type: ignore[typeddict-unknown-key]
         _write_text(rd / "summary.json", json.dumps(summary, indent=2) + "\n")
         with contextlib.suppress(FileNotFoundError):
             (rd / STOP_FILE).unlink()  # the request has been served
         self.emit({"kind": KIND_END, **summary})
         return dict(summary)
 
-    def _test_metrics(self) -> dict[str, Any]:
-        """Test-split metrics of best.pt (skipped after an out-of-memory stop or a hurried shutdown)."""
-        best_path = checkpoint_path(self.rd, "best")
+    def _can_evaluate(self, split: str) -> bool:
+        """best.pt can be evaluated on `split` (not after an out-of-memory stop or a hurried shutdown)."""
         dataset = self.dataset
-        if (
-            "test" not in dataset.index
-            or dataset.size("test") == 0
-            or not best_path.is_file()
+        return not (
+            split not in dataset.index
+            or dataset.size(split) == 0
+            or not checkpoint_path(self.rd, "best").is_file()
             or self.ending.reason == STOP_OUT_OF_MEMORY
             or (self.stop is not None and self.stop.hurry)
-        ):
+        )
+
+    def _load_best(self) -> None:
+        if not getattr(self, "_best_loaded", False):
+            self.model.load_state_dict(load_checkpoint(checkpoint_path(self.rd, "best"))["model"])
+            self._best_loaded = True
+
+    def _fit_intervals(self) -> dict[str, Any]:
+        """Forecast settings of the run, and (regression) the split-conformal intervals of best.pt fitted
+        on the validation residuals, saved as intervals.json; the validation metrics per step."""
+        from .intervals import fit_intervals, save_intervals
+
+        data = self.dataset
+        out: dict[str, Any] = {"forecast_steps": data.steps, "horizon": data.horizon}
+        if data.task != "regression" or not data.has_targets:
+            return out
+        if data.kind == "series":
+            out["season"] = data.season
+        self.intervals = None
+        if not self._can_evaluate("val"):
+            return out
+        self._load_best()
+        res = evaluate_split(self.model, data, "val", self.cfg, self.device, self.autocast, True, "val_", full=True)
+        out.update({k: _finite(v) for k, v in res.metrics.items() if k.endswith("_by_step") or "seasonal" in k})
+        assert res.predictions is not None and res.targets is not None  # keep_predictions=True
+        residuals = res.targets - res.predictions
+        if data.seq_target:
+            residuals = residuals[:, -1:]  # predict reports a per-step output's last step
+        try:
+            self.intervals = fit_intervals(residuals, self.cfg.level, [str(data.meta.target or "y")])
+        except DataError as e:
+            self.notes.append(str(e))
+            return out
+        save_intervals(self.rd, self.intervals)
+        out["interval_level"] = self.cfg.level
+        return out
+
+    def _test_metrics(self) -> dict[str, Any]:
+        """Test-split metrics of best.pt (skipped after an out-of-memory stop or a hurried shutdown)."""
+        if not self._can_evaluate("test"):
             return {}
-        ckpt = load_checkpoint(best_path)
-        self.model.load_state_dict(ckpt["model"])
-        res = evaluate_split(self.model, dataset, "test", self.cfg, self.device, self.autocast, prefix="test_")
-        return {"test_loss": _finite(res.loss), **{k: _finite(v) for k, v in res.metrics.items()}}
+        self._load_best()
+        full = self.dataset.task == "regression"
+        iv = getattr(self, "intervals", None)
+        res = evaluate_split(
+            self.model,
+            self.dataset,
+            "test",
+            self.cfg,
+            self.device,
+            self.autocast,
+            prefix="test_",
+            full=full,
+            intervals=iv,
+        )
+        return {
+            "test_loss": _finite(res.loss),
+            "test_windows": self.dataset.size("test"),
+            **{k: _finite(v) for k, v in res.metrics.items()},
+        }
 
     def close(self) -> None:
         if self.stop is not None:
@@ -1226,15 +1331,52 @@ def _fits_on_device(dataset: Dataset, device) -> bool:
 
 # ============================================================================ evaluate / predict a run
 def _run_dataset(run_dir: str | Path, spec: DataSpec, which: str):
+    """(project, model, dataset) of a run on a file. A regression run's file is split as training split
+    its data (the run's plan.json fractions unless spec.split differs from the default), so every window
+    is named train / val / test and MASE scales come from the training part; a file too short for that
+    split gives one split "all" (MASE scales over each whole series)."""
     from .runs import load_run
 
     project, model, meta = load_run(run_dir, which)
-    data = load_dataset(spec, project, meta=meta, split=False)
-    return project, model, data
+    if meta.task != "regression" or (spec.path is not None and Path(spec.path).suffix.lower() == ".npz"):
+        return project, model, load_dataset(spec, project, meta=meta, split=False)
+    spec = DataSpec.from_dict(spec.to_dict())
+    if tuple(spec.split) == DataSpec().split:
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            saved = json.loads((Path(run_dir) / "plan.json").read_text(encoding="utf-8"))
+            a, b, c = (float(v) for v in saved["split"])
+            spec.split = (a, b, c)
+    try:
+        return project, model, load_dataset(spec, project, meta=meta, split=True)
+    except DataError:  # too short to split like training: every window in "all"
+        return project, model, load_dataset(spec, project, meta=meta, split=False)
+
+
+def _evaluate_splits(model, data: Dataset, cfg: TrainConfig, dev, intervals) -> tuple[dict[str, Any], dict]:
+    """Per split (or "all") EvalResults with predictions, and the metrics over all windows."""
+    results, out = {}, {}
+    names: list[str] = [s for s in ("train", "val", "test") if s in data.index] or ["all"]
+    for name in names:
+        if data.size(name):
+            results[name] = evaluate_split(
+                model, data, name, cfg, dev, keep_predictions=True, prefix=f"{name}_", full=True, intervals=intervals
+            )
+    if data.task == "regression" and results:
+        idx = np.concatenate([data.index[n].numpy() for n in results])
+        pred = np.concatenate([r.predictions for r in results.values()])
+        targets = np.concatenate([r.targets for r in results.values()])
+        out = regression_metrics(data, idx, pred, targets, "", True, intervals)
+    n = sum(data.size(k) for k in results)
+    out["loss"] = sum(r.loss * data.size(k) for k, r in results.items()) / max(n, 1)
+    return out, results
 
 
 def evaluate_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device: str = "cpu") -> dict[str, Any]:
-    """Metrics of a run's checkpoint on every window of a file, with the run's saved normalization."""
+    """Metrics of a run's checkpoint on every window of a file, with the run's saved normalization:
+    over all windows (unprefixed keys, as before) and per split (train_ / val_ / test_ keys, the run's
+    split applied to this file), with both baselines, per-step lists and the interval coverage."""
+    from .intervals import coverage_warning, load_intervals
+
     project, model, data = _run_dataset(run_dir, spec, which)
     cfg = TrainConfig.from_project(project, {"device": device})
     dev = resolve_device(device)
@@ -1242,49 +1384,107 @@ def evaluate_run(run_dir: str | Path, spec: DataSpec, which: str = "best", devic
     data.to(dev)
     if not data.has_targets:
         raise DataError(f"{data.source}: no target column '{data.meta.target}' to evaluate against")
-    res = evaluate_split(model, data, "all", cfg, dev)
-    return {
-        "run": str(run_dir),
-        "checkpoint": which,
-        "data": spec.label,
-        "samples": data.size("all"),
-        "loss": res.loss,
-        **res.metrics,
-    }
+    if data.task != "regression":
+        res = evaluate_split(model, data, "all", cfg, dev)
+        return {"run": str(run_dir), "checkpoint": which, "data": spec.label, "samples": data.size("all"),
+                "loss": res.loss, **res.metrics}  # fmt: skip
+    intervals = load_intervals(run_dir)
+    overall, results = _evaluate_splits(model, data, cfg, dev, intervals)
+    out: dict[str, Any] = {"run": str(run_dir), "checkpoint": which, "data": spec.label}
+    out["samples"] = sum(data.size(k) for k in results)
+    out.update({k: _finite(v) for k, v in overall.items()})
+    out.update({"forecast_steps": data.steps, "horizon": data.horizon})
+    if data.kind == "series":
+        out["season"] = data.season
+    if intervals is not None:
+        out["interval_level"] = intervals.level
+    for name, res in results.items():
+        if name != "all":
+            out[f"{name}_loss"] = _finite(res.loss)
+            out[f"{name}_windows"] = data.size(name)
+            out.update({k: _finite(v) for k, v in res.metrics.items()})
+    out.update(persistence_verdict(out))
+    warning = coverage_warning(out, "test_" if "test_coverage" in out else "")
+    if warning:
+        out["interval_warning"] = warning
+    return out
+
+
+def _window_splits(data: Dataset) -> tuple[np.ndarray, list[str]]:
+    """Every window start of the data in time order within each series, and its split name."""
+    names: list[str] = [s for s in ("train", "val", "test") if s in data.index] or ["all"]
+    idx = np.concatenate([data.index[n].numpy() for n in names])
+    labels = np.concatenate([np.full(data.size(n), "" if n == "all" else n, dtype=object) for n in names])
+    order = np.argsort(idx, kind="stable")
+    return idx[order], list(labels[order])
 
 
 def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device: str = "cpu"):
     """(column names, rows) of predictions for every window of a file, in original units / class labels.
 
-    Time series: one row per window: `row` (the 1-based data row predicted, i.e. the window's last row
-    + horizon; may lie past the end of the file for a true forecast), `prediction`, and `target` when
-    known. A design with a per-step output gives the prediction of the window's last step.
+    Time series, one row per window and forecast step: `series` (many series), the time column's value
+    of the target row (under that column's name), `row` (1-based file row of the target), `split`
+    (train / val / test under the run's split; empty when the file is too short to split), `step`
+    (multi-step designs: 1..H), `prediction`, `target` (when the file has it), `lower` / `upper` (the
+    run's prediction interval, when it has intervals.json). A per-step output gives its last step.
+    .npz data: `sample`, `prediction`, `target`.
     """
+    from .intervals import load_intervals
+
     project, model, data = _run_dataset(run_dir, spec, which)
     cfg = TrainConfig.from_project(project, {"device": device})
     dev = resolve_device(device)
     model.to(dev)
     data.to(dev)
-    res = evaluate_split(model, data, "all", cfg, dev, keep_predictions=True)
+    idx, splits = _window_splits(data) if data.kind == "series" else (data.index["all"].numpy(), None)
+    data.index["predict"] = WindowIndex(WindowStarts(idx, np.ones(len(idx), dtype=np.int64)), dev)
+    res = evaluate_split(model, data, "predict", cfg, dev, keep_predictions=True)
     assert res.predictions is not None  # keep_predictions=True
-    pred = res.predictions[:, -1]
-    idx = data.index["all"].numpy()
-    rows = data.predicted_rows(idx)  # file rows, also for many series (engine/data.py)
-    cols = ["row", "prediction"] if data.kind == "series" else ["sample", "prediction"]
-    classes = data.meta.classes
-    if data.task == "classification" and classes:
-        shown = [classes[int(p)] for p in pred]
-    else:
-        shown = list(pred)
-    out = [[int(r), p] for r, p in zip(rows, shown, strict=True)]
-    if data.has_targets and res.targets is not None:
-        cols.append("target")
-        tg = res.targets[:, -1]
-        for row, t in zip(out, tg, strict=True):
-            row.append(classes[int(t)] if data.task == "classification" and classes else float(t))
-    if data.series_ids is not None:  # many series: each prediction names its series (docs/data.md)
-        cols.insert(0, "series")
-        out = [[str(data.series_ids[i])] + row for i, row in zip(idx, out, strict=True)]
+    pred = res.predictions if data.steps > 1 else res.predictions[:, -1:]
+    target = None if res.targets is None else (res.targets if data.steps > 1 else res.targets[:, -1:])
+    intervals = load_intervals(run_dir) if data.task == "regression" else None
+    bounds = interval_bounds(intervals, pred) if intervals is not None and len(pred) else None
+    return _prediction_table(data, idx, splits, pred, target, bounds)
+
+
+def _prediction_table(data: Dataset, idx, splits, pred, target, bounds):
+    classes = data.meta.classes if data.task == "classification" else None
+
+    def shown(v):
+        return classes[int(v)] if classes else float(v)
+
+    cols = ["sample"] if data.kind == "windows" else ["row"]
+    rows_file = None
+    if data.kind == "series":
+        t_rows = data.target_rows(idx)[:, -pred.shape[1] :] if data.steps > 1 else data.target_rows(idx)[:, -1:]
+        rows_file = data.file_row(t_rows)
+        times = data.time_text(rows_file.reshape(-1)) if data.time_text is not None else None
+        time_col = data.plan.time_column if data.plan is not None else None
+        cols = (["series"] if data.series_ids is not None else []) + (
+            [time_col] if times is not None and time_col else []
+        )
+        cols += ["row", "split"] + (["step"] if data.steps > 1 else [])
+    cols += ["prediction"] + (["target"] if target is not None else []) + (["lower", "upper"] if bounds else [])
+    out = []
+    for i in range(len(idx)):
+        for k in range(pred.shape[1]):
+            row: list[Any] = []
+            if rows_file is not None:
+                if data.series_ids is not None:
+                    row.append(str(data.series_ids[idx[i]]))
+                if times is not None:
+                    row.append(times[i * pred.shape[1] + k])
+                row += [int(rows_file[i, k]) + 1, splits[i] if splits else ""]
+                if data.steps > 1:
+                    row.append(k + 1)
+            else:
+                row.append(int(idx[i]))
+            row.append(shown(pred[i, k]))
+            if target is not None:
+                row.append(shown(target[i, k]))
+            if bounds:
+                row += [float(bounds[0][i, k]), float(bounds[1][i, k])]
+            out.append(row)
     return cols, out
 
 

@@ -51,6 +51,7 @@ def register(sub) -> None:
     p.add_argument("--lookback", type=int, metavar="N", help="window length (default: the Input's timesteps)")
     p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
     p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
+    p.add_argument("--season", type=int, metavar="M", help="season length in rows (default: from the time column)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_data)
 
@@ -144,6 +145,8 @@ def _spec(args):
         spec.lookback = args.lookback
     if args.horizon is not None:
         spec.horizon = args.horizon
+    if args.season is not None:
+        spec.season = args.season
     if args.split:
         try:
             spec.split = tuple(float(v) for v in args.split.split(","))

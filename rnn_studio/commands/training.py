@@ -42,6 +42,13 @@ def _add_data_args(p, with_window: bool = True) -> None:
         p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
         p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
     p.add_argument("--series", metavar="COL", help="column holding the series id: many series in one file")
+    p.add_argument(
+        "--season",
+        type=int,
+        metavar="M",
+        help="season length in rows for seasonal naive and MASE (default: from the time column's frequency: "
+        "hourly 24, daily 7, weekly 52, monthly 12, quarterly 4, otherwise 1)",
+    )
     add_time_args(p)
     p.add_argument(
         "--missing",
@@ -75,6 +82,9 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: half the cores, at most 8)")
     p.add_argument("--grad-every", type=int, metavar="N", help="gradient norms every N steps (0 = never)")
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
+    p.add_argument(
+        "--level", type=float, metavar="X", help="coverage of the prediction intervals (split conformal, default 0.9)"
+    )
     p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run folders (default runs/)")
     p.add_argument("--resume", metavar="RUN", help="continue a run folder from its checkpoints/last.pt")
     p.add_argument(
@@ -128,6 +138,8 @@ def _spec(args):
         spec.series = args.series
     if getattr(args, "missing", None):
         spec.missing = args.missing
+    if getattr(args, "season", None) is not None:
+        spec.season = args.season
     spec.time = time_choice(args)
     if getattr(args, "split", None):
         try:
@@ -141,6 +153,7 @@ def _spec(args):
             "lookback": spec.lookback,
             "horizon": spec.horizon,
             "split": list(spec.split) if getattr(args, "split", None) else None,
+            "season": spec.season,
         },
         flags=True,
     )
@@ -275,6 +288,8 @@ class Progress:
 
 
 def _g(v) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
     return "nan" if v is None else f"{v:.5g}"
 
 
@@ -292,6 +307,32 @@ def _metric_text(d: dict, prefix: str) -> str:
     if d.get(prefix + "accuracy") is not None:
         return f"{prefix}accuracy {d[prefix + 'accuracy']:.4f}"
     return ""
+
+
+def forecast_lines(d: dict, prefix: str) -> list[str]:
+    """The forecaster's view of one split's metrics (train's end lines, evaluate, backtest): MASE and
+    sMAPE of the model against seasonal naive and persistence, and the interval coverage."""
+    if d.get(prefix + "mase") is None and d.get(prefix + "smape") is None:
+        return []
+    name = prefix.rstrip("_") or "all"
+
+    def trio(key: str, unit: str = "") -> str:
+        parts = [f"{_g(d.get(prefix + key))}{unit}"]
+        for base, word in (("seasonal_naive", "seasonal naive"), ("persistence", "persistence")):
+            if d.get(f"{prefix}{base}_{key}") is not None:
+                parts.append(f"{word} {_g(d[f'{prefix}{base}_{key}'])}{unit}")
+        return parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
+
+    season = f"season {d['season']}, " if d.get("season") is not None else ""
+    steps = d.get("forecast_steps") or len(d.get(prefix + "rmse_by_step") or []) or 1
+    out = [f"{name} forecast ({season}{steps} step(s)): MASE {trio('mase')}, sMAPE {trio('smape', '%')}"]
+    if d.get(prefix + "coverage") is not None:
+        level = d.get("interval_level")
+        out.append(
+            f"{name} intervals: {_g(level) if level is not None else 'the'} intervals cover "
+            f"{d[prefix + 'coverage']:.3f} of the targets"
+        )
+    return out
 
 
 def _large(path: str, limit: int = 50 << 20) -> bool:
@@ -331,6 +372,7 @@ def cmd_train(args) -> int:
             "threads",
             "grad_every",
             "max_steps",
+            "level",
         )
     }
     extra = _init_from_kwargs(args)
@@ -372,6 +414,8 @@ def cmd_train(args) -> int:
         )
     if _metric_text(summary, "test_"):
         print(f"test (best.pt): {_metric_text(summary, 'test_')}")
+    for line in forecast_lines(summary, "test_"):
+        print(line)
     print(f"run folder: {summary['run']}")
     if summary.get("beats_persistence") is False:
         split = summary.get("persistence_split", "test")
@@ -381,6 +425,16 @@ def cmd_train(args) -> int:
             f"it has not learned more than 'tomorrow = today'",
             file=sys.stderr,
         )
+    if summary.get("beats_seasonal_naive") is False:
+        split = summary.get("seasonal_naive_split", "test")
+        print(
+            f"warning: the model does not beat seasonal naive (season {summary.get('season')}) on the "
+            f"{'validation' if split == 'val' else split} split (rmse {_g(summary.get(split + '_rmse'))} vs "
+            f"{_g(summary.get(split + '_seasonal_naive_rmse'))}): it has not learned more than 'same as a season ago'",
+            file=sys.stderr,
+        )
+    if summary.get("interval_warning"):
+        print(f"warning: {summary['interval_warning']}", file=sys.stderr)
     if summary.get("message"):
         print(f"error: {summary['message']}", file=sys.stderr)
     if reason == STOP_CANCELLED:
@@ -425,8 +479,19 @@ def cmd_evaluate(args) -> int:
     print(f"{res['run']} ({res['checkpoint']}.pt) on {res['data']}: {res['samples']} windows")
     print(f"  loss {_g(res['loss'])}")
     for k, v in res.items():
-        if k not in ("run", "checkpoint", "data", "samples", "loss"):
+        if k in ("run", "checkpoint", "data", "samples", "loss", "interval_warning"):
+            continue
+        if isinstance(v, list):
+            print(f"  {k} {' '.join(_g(x) for x in v)}")
+        elif isinstance(v, str):
+            print(f"  {k} {v}")
+        else:
             print(f"  {k} {_g(v)}")
+    for split in ("", "test_"):
+        for line in forecast_lines(res, split):
+            print(line)
+    if res.get("interval_warning"):
+        print(f"warning: {res['interval_warning']}", file=sys.stderr)
     return 0
 
 

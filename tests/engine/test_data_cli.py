@@ -152,7 +152,7 @@ def test_predict_and_evaluate_reuse_the_runs_series_and_time_columns(tmp_path, c
     rc, _, err = run_cli(capsys, "predict", run, "--data", f, "-o", out_csv)  # no --series
     assert rc == 0, err
     lines = out_csv.read_text().splitlines()
-    assert lines[0].startswith("series,row,prediction") and len(lines) - 1 == 2 * (40 - 11 + 1)
+    assert lines[0].startswith("series,day,row,split,prediction") and len(lines) - 1 == 2 * (40 - 11 + 1)
     assert {line.split(",")[0] for line in lines[1:]} == {"a", "b"}
     rc, out, err = run_cli(capsys, "evaluate", run, "--data", f, "--json")
     assert rc == 0 and json.loads(out)["samples"] == 2 * (40 - 11 + 1), err

@@ -327,7 +327,9 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     pred = tmp_path / "pred.csv"
     assert main(["predict", str(rd), "--data", str(csv_path), "-o", str(pred)]) == 0
     lines = pred.read_text().splitlines()
-    assert lines[0] == "row,prediction,target" and len(lines) == 1 + 52
+    # readable rows (docs/data.md): the split each window falls in under the run's split, and the interval
+    assert lines[0] == "row,split,prediction,target,lower,upper" and len(lines) == 1 + 52
+    assert [ln.split(",")[1] for ln in lines[1:]][:1] == ["train"] and lines[-1].split(",")[1] == "test"
     assert lines[1].split(",")[0] == "9"  # the first window (rows 1..8) predicts row 9
     assert main(["evaluate", str(tmp_path), "--data", str(csv_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
