@@ -125,7 +125,7 @@ def run_data_spec(run: Path) -> dict[str, Any] | None:
 
 
 def planned_steps(run: Path) -> int:
-    """H of a run's design (plan.json "steps"; 1 before multi-step designs)."""
+    """H, the steps a run's design forecasts (plan.json "steps"; 1 in runs before multi-step designs)."""
     steps = read_json(run / "plan.json").get("steps")
     return steps if isinstance(steps, int) and steps > 0 else 1
 
@@ -289,6 +289,7 @@ class ForecastView(QtWidgets.QWidget):
             self._fill_metrics()
             return self.say("Train a run (or pick one in the Runs tab) to see its forecast.")
         self.summary = read_json(self.run / "summary.json")
+        self.steps.setSpecialValueText(f"design ({planned_steps(self.run)})")  # 0: the design's own steps
         self._pick_metric()
         self._fill_metrics()
         self.spec = spec if spec is not None else run_data_spec(self.run)
