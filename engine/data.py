@@ -104,6 +104,7 @@ class DataSpec:
     missing: str = "error"  # error | interpolate | ffill | drop
     time: str | None = None  # time column: None detects it, "none" means there is none, or a column name
     season: int | None = None  # season length m (seasonal naive, MASE); None: the run's, or the time column's
+    fold: list[int] | None = None  # backtest fold [k, K] (engine/backtest.py): trains before test block k of K
 
     @property
     def label(self) -> str:
@@ -124,6 +125,7 @@ class DataSpec:
             "missing": self.missing,
             "time": self.time,
             "season": self.season,
+            "fold": self.fold,
         }
 
     @classmethod

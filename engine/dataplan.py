@@ -99,7 +99,8 @@ class DataPlan:
     horizon: int = 1
     steps: int = 1  # forecast steps: a direct multi-step design predicts targets r+horizon .. r+horizon+steps-1
     season: int | None = None  # season length m (seasonal naive, MASE): --season, the run's, or the time column's
-    season_source: str = ""  # where the season came from: "--season", "run", "time column (daily)", "default"
+    season_source: str = ""  # where the season came from: "--season", "the run's", "'date' is daily", "default"
+    fold: list[int] | None = None  # a backtest fold [k, K]: test block k of K at the end of each series
     split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
     split_rows: dict[str, int] = field(default_factory=dict)  # rows per split (all series)
     split_ranges: dict[str, list[int]] = field(default_factory=dict)  # one series: [first, last] 1-based rows
@@ -343,6 +344,7 @@ def _derive(table, spec, design, plan, c, split, meta) -> Layout:
     _handle_missing(table, plan, layout, spec.missing or "error", c)
     _window(table, spec, plan, layout, design, c, meta)
     if split:
+        plan.fold = list(spec.fold) if getattr(spec, "fold", None) else None
         _split(plan, layout, c)
         _split_labels(table, plan, layout)
     else:
@@ -763,8 +765,29 @@ def split_bounds(n: int, fractions) -> tuple[int, int]:
     return n_tr, min(n, n_tr + n_va)
 
 
+def fold_bounds(n: int, fractions, fold, steps: int = 1) -> tuple[int, int, int]:
+    """(n_tr, n_tv, end) of one series of n rows in backtest fold [k, K]: the last
+    K·b rows (b = floor(n·test fraction / K), at least `steps`) are K consecutive test blocks; fold k
+    tests on block k, rows [n_tv, end), and trains / validates on the rows before it, split in the
+    train:val ratio. Rows after the block are not used."""
+    k, K = (int(v) for v in fold)
+    a, b, t = fractions
+    block = max(int(steps), int(n * t / K))
+    n_tv = n - (K - k + 1) * block
+    n_tr = round(max(n_tv, 0) * a / (a + b)) if a + b > 0 else n_tv
+    return n_tr, max(n_tv, 0), max(n_tv, 0) + block
+
+
+def _bounds(plan: DataPlan, n: int, fractions) -> tuple[int, int, int]:
+    if plan.fold:
+        return fold_bounds(n, fractions, plan.fold, plan.steps)
+    n_tr, n_tv = split_bounds(n, fractions)
+    return n_tr, n_tv, n
+
+
 def _split(plan: DataPlan, layout: Layout, c) -> None:
-    """Chronological split within each series: a window belongs to the split holding its last target row."""
+    """Chronological split within each series: a window belongs to the split holding its last target row
+    (a backtest fold's test windows: all their targets in its test block)."""
     fractions = check_split(plan.split, c)
     assert plan.lookback is not None  # the window is chosen first
     L, h, H = plan.lookback, plan.horizon, plan.steps
@@ -773,11 +796,13 @@ def _split(plan: DataPlan, layout: Layout, c) -> None:
     fit = []
     for s, e in layout.segments:
         n = e - s
-        n_tr, n_tv = split_bounds(n, fractions)
+        n_tr, n_tv, n_end = _bounds(plan, n, fractions)
         reach = L - 1 + h + H - 1  # window i's last target row is i + reach (its last step's)
         n_windows = n - reach
-        for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, n)), strict=True):
-            first, end = max(0, lo - reach), max(0, min(n_windows, hi - reach))
+        for name, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, n_end)), strict=True):
+            # a fold's test window starts its forecast inside the block: its first target is row lo or later
+            back = L - 1 + h if plan.fold and name == "test" else reach
+            first, end = max(0, lo - back), max(0, min(n_windows, hi - reach))
             index[name].append((s + first, max(first, end) - first))
             rows[name] += hi - lo
         fit.append((s, s + max(n_tr, 1)))
@@ -787,6 +812,13 @@ def _split(plan: DataPlan, layout: Layout, c) -> None:
     plan.split_rows = rows
     total = sum(e - s for s, e in layout.segments)
     for name in SPLIT_NAMES:
+        if plan.windows[name] == 0 and plan.fold:
+            k, K = plan.fold
+            raise DataError(
+                f"{plan.source}: backtest fold {k} of {K} has no {SPLIT_WORDS[name]} window: {total} rows "
+                f"leave too few before or inside its test block (lookback {L} + horizon {h} + {H - 1} more "
+                f"steps): use fewer folds, a larger test fraction in {c['split']}, or more rows"
+            )
         if plan.windows[name] == 0 and not (name == "test" and fractions[2] == 0):
             raise DataError(
                 f"{plan.source}: the {SPLIT_WORDS[name]} split is empty: {total} rows split "
@@ -805,8 +837,8 @@ def _split_labels(table: Table, plan: DataPlan, layout: Layout) -> None:
     lows: dict[str, tuple[float, int]] = {}
     highs: dict[str, tuple[float, int]] = {}
     for k, (s, e) in enumerate(layout.segments):
-        n_tr, n_tv = split_bounds(e - s, plan.split)
-        for split, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, e - s)), strict=True):
+        n_tr, n_tv, n_end = _bounds(plan, e - s, plan.split)
+        for split, (lo, hi) in zip(SPLIT_NAMES, ((0, n_tr), (n_tr, n_tv), (n_tv, n_end)), strict=True):
             if hi <= lo:
                 continue
             first, last = s + lo, s + hi - 1

@@ -1346,6 +1346,7 @@ def _run_dataset(run_dir: str | Path, spec: DataSpec, which: str):
             saved = json.loads((Path(run_dir) / "plan.json").read_text(encoding="utf-8"))
             a, b, c = (float(v) for v in saved["split"])
             spec.split = (a, b, c)
+            spec.fold = saved.get("fold") or spec.fold  # a backtest fold's run: its own cut
     try:
         return project, model, load_dataset(spec, project, meta=meta, split=True)
     except DataError:  # too short to split like training: every window in "all"

@@ -49,7 +49,9 @@ def register(sub) -> None:
     add_time_args(p)
     p.add_argument("--missing", choices=("error", "interpolate", "ffill", "drop"), help="missing-value policy")
     p.add_argument("--lookback", type=int, metavar="N", help="window length (default: the Input's timesteps)")
-    p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
+    p.add_argument(
+        "--horizon", type=int, metavar="N", help="the (first) target is N rows after the window's last row (default 1)"
+    )
     p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
     p.add_argument("--season", type=int, metavar="M", help="season length in rows (default: from the time column)")
     p.add_argument("--json", action="store_true", help="machine-readable output")

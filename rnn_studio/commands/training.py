@@ -26,6 +26,11 @@ from .data import add_time_args, time_choice
 EXIT_CANCELLED = 130
 
 
+def add_data_args(p, with_window: bool = True) -> None:
+    """The data flags (--data / --demo, columns, window, split, season) of train, evaluate, predict, backtest."""
+    _add_data_args(p, with_window)
+
+
 def _add_data_args(p, with_window: bool = True) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument(
@@ -39,7 +44,12 @@ def _add_data_args(p, with_window: bool = True) -> None:
         p.add_argument("--target", metavar="COL", help="target column (default: the last column)")
         p.add_argument("--features", metavar="A,B", help="feature columns (default: see docs/data.md)")
         p.add_argument("--lookback", type=int, metavar="N", help="window length (default: the Input's timesteps)")
-        p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
+        p.add_argument(
+            "--horizon",
+            type=int,
+            metavar="N",
+            help="the (first) target is N rows after the window's last row (default 1)",
+        )
         p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
     p.add_argument("--series", metavar="COL", help="column holding the series id: many series in one file")
     p.add_argument(
@@ -57,15 +67,29 @@ def _add_data_args(p, with_window: bool = True) -> None:
     )
 
 
-def register(sub) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train a design on a CSV / .npz file or a demo series; writes a run folder",
-        description="Train a design. Writes runs/<time>-<name>/ with metrics.jsonl, checkpoints "
-        "and summary.json (docs/run-folder.md). Ctrl-C stops cleanly.",
-    )
-    p.add_argument("design", nargs="?", help="project file (.rnn.json); not needed with --resume")
-    _add_data_args(p)
+TRAIN_OVERRIDES = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "weight_decay",
+    "loss",
+    "schedule",
+    "patience",
+    "clip_norm",
+    "device",
+    "precision",
+    "seed",
+    "deterministic",
+    "threads",
+    "grad_every",
+    "max_steps",
+    "level",
+)
+
+
+def add_train_settings(p) -> None:
+    """The training-setting flags (train, backtest); their values are TRAIN_OVERRIDES."""
     p.add_argument("--epochs", type=int, metavar="N")
     p.add_argument("--batch-size", type=int, metavar="N")
     p.add_argument("--lr", type=float, metavar="X", help="learning rate")
@@ -85,6 +109,18 @@ def register(sub) -> None:
     p.add_argument(
         "--level", type=float, metavar="X", help="coverage of the prediction intervals (split conformal, default 0.9)"
     )
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a design on a CSV / .npz file or a demo series; writes a run folder",
+        description="Train a design. Writes runs/<time>-<name>/ with metrics.jsonl, checkpoints "
+        "and summary.json (docs/run-folder.md). Ctrl-C stops cleanly.",
+    )
+    p.add_argument("design", nargs="?", help="project file (.rnn.json); not needed with --resume")
+    _add_data_args(p)
+    add_train_settings(p)
     p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run folders (default runs/)")
     p.add_argument("--resume", metavar="RUN", help="continue a run folder from its checkpoints/last.pt")
     p.add_argument(
@@ -118,6 +154,11 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.csv")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.set_defaults(func=cmd_predict)
+
+
+def data_spec(args):
+    """The DataSpec of the data flags (exit 2 with one line for a bad value)."""
+    return _spec(args)
 
 
 def _spec(args):
@@ -167,6 +208,10 @@ def refuse_bad_settings(values: dict, flags: bool = False) -> None:
     errors = validate_training(values, flags=flags)
     if errors:
         raise UserError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+
+
+def engine_errors():
+    return _engine_errors()
 
 
 def _engine_errors():
@@ -353,28 +398,7 @@ def cmd_train(args) -> int:
             # one report, from rank 0; the null stream stays open for the rest of the process
             args.quiet, sys.stdout = True, open(os.devnull, "w")  # noqa: SIM115
 
-    overrides = {
-        k: getattr(args, k)
-        for k in (
-            "epochs",
-            "batch_size",
-            "lr",
-            "optimizer",
-            "weight_decay",
-            "loss",
-            "schedule",
-            "patience",
-            "clip_norm",
-            "device",
-            "precision",
-            "seed",
-            "deterministic",
-            "threads",
-            "grad_every",
-            "max_steps",
-            "level",
-        )
-    }
+    overrides = {k: getattr(args, k) for k in TRAIN_OVERRIDES}
     extra = _init_from_kwargs(args)
     if args.resume:
         if args.design or args.data or args.demo:
