@@ -112,6 +112,7 @@ class DataPlan:
         default_factory=lambda: {"policy": "error", "cells": 0, "filled": 0, "rows_dropped": 0}
     )
     ignored: list[str] = field(default_factory=list)
+    future_rows: int = 0  # rows after the last target of their series (empty target): the future, not trained on
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     input_features_fix: int | None = None  # the Input features count that would fit the chosen columns
@@ -167,6 +168,11 @@ class DataPlan:
             )
         if self.ignored:
             out.append(f"not used: {', '.join(self.ignored)}")
+        if self.future_rows:
+            out.append(
+                f"future: {self.future_rows:,} row(s) after the last target of their series (empty target): "
+                f"not trained on; a forecast starts there and reads their feature values"
+            )
         out += [f"warning: {w}" for w in self.warnings]
         out += [f"error: {e}" for e in self.errors]
         return out
@@ -254,6 +260,10 @@ class Layout:
     values: dict[str, np.ndarray] = field(default_factory=dict)
     index: dict[str, WindowStarts] = field(default_factory=dict)  # split -> window starts (training rows)
     fit_rows: list[tuple[int, int]] = field(default_factory=list)  # [start, end) training rows of the fit
+    # the future: per series (segment), the file rows after its last target (empty target at the end of
+    # the series), oldest first; not training rows. `future_mask` marks them in file order (None: none).
+    future: list[np.ndarray] = field(default_factory=list)
+    future_mask: np.ndarray | None = None
 
     def column(self, table: Table, name: str) -> np.ndarray:
         if name in self.values:
@@ -332,6 +342,7 @@ def _derive(table, spec, design, plan, c, split, meta) -> Layout:
         _check_time_order(table, plan, layout, c)
     _season(table, spec, plan, layout, c, meta)
     _check_target(table, plan, design)
+    _future_rows(table, plan, layout)
     if meta is None:
         plan.features = _choose_features(table, spec, plan, design, c)
     elif len(plan.features) != design.n_features:
@@ -613,6 +624,37 @@ def _check_target(table: Table, plan: DataPlan, design: DesignIO) -> None:
             )
 
 
+def _future_rows(table: Table, plan: DataPlan, layout: Layout) -> None:
+    """Rows at the end of a series whose (numeric) target is empty are its future, not missing values:
+    they leave the training rows (layout.order / segments) and are kept in layout.future, so `forecast`
+    starts after the last target and reads the feature values given there (known future covariates)."""
+    target = plan.target
+    if plan.task != "regression" or target not in table.names or table.kinds[target] == "text":
+        return
+    col = layout.column(table, target)
+    tails = []
+    for s, e in layout.segments:
+        k = 0
+        while k < e - s and np.isnan(col[e - 1 - k]):
+            k += 1
+        tails.append(k if k < e - s else 0)  # a series without any target is a missing column, not a future
+    if not any(tails):
+        return
+    order = layout.order if layout.order is not None else np.arange(table.n_rows)
+    keep, segments, future = [], [], []
+    start = 0
+    for (s, e), k in zip(layout.segments, tails, strict=True):
+        keep.append(order[s : e - k])
+        future.append(np.asarray(order[e - k : e], dtype=np.int64))
+        segments.append((start, start + e - s - k))
+        start += e - s - k
+    layout.order = np.concatenate(keep) if keep else order[:0]
+    layout.segments, layout.future = segments, future
+    layout.future_mask = np.zeros(table.n_rows, dtype=bool)
+    layout.future_mask[np.concatenate(future)] = True
+    plan.future_rows = int(sum(tails))
+
+
 def _used_columns(table: Table, plan: DataPlan) -> list[str]:
     used = list(plan.features)
     if plan.task == "regression" and plan.target in table.names and plan.target not in used:
@@ -640,12 +682,17 @@ def _handle_missing(table: Table, plan: DataPlan, layout: Layout, policy: str, c
         if table.mapped:
             check_finite_range(arr, lambda r, n=name: table.where(n, r))
         counts[name] = _nan_count(arr)
+        if layout.future_mask is not None:  # the future's empty cells are not missing values
+            counts[name] -= int(np.count_nonzero(np.isnan(arr[layout.future_mask])))
     plan.missing["cells"] = total = sum(counts.values())
     if total == 0:
         return
     if policy == "error":
         name = next(n for n in used if counts[n])
-        row = int(np.argmax(np.isnan(table.columns[name])))
+        gaps = np.isnan(table.columns[name])
+        if layout.future_mask is not None:
+            gaps &= ~layout.future_mask
+        row = int(np.argmax(gaps))
         raise DataError(
             f"{table.where(name, row)}: missing value (empty cell or NaN): fill it in, or choose how to "
             f"handle gaps with {c['missing_values']}"

@@ -177,6 +177,7 @@ class Table:
     bad: dict[str, tuple[int, str]] = field(default_factory=dict)
     line_numbers: list[int] | None = None  # file line of each data row; None: computed when needed
     mapped_source: np.ndarray | None = None  # .npy: the (rows, columns) memmap the columns are views of
+    time_formats: dict[str, str] = field(default_factory=dict)  # text dates: the strftime format they were read with
 
     def __post_init__(self) -> None:
         if not isinstance(self.columns, Columns):
@@ -525,9 +526,10 @@ def _text_column(table: Table, name: str, col) -> None:
         return
     times = _parse_dates(col)
     if times is not None:
-        stamps, bad_row = times
+        stamps, bad_row, fmt = times
         if bad_row is None:
             _set_times(table, name, stamps)
+            table.time_formats[name] = fmt  # forecasts write continued times the same way (engine/timefreq.py)
         elif TIME_NAMES.search(name):
             raise DataError(
                 f"{table.where(name, bad_row)}: {values[bad_row]!r} is not a date or time like the rows "
@@ -554,8 +556,8 @@ def _is_number(v) -> bool:
 
 
 def _parse_dates(col):
-    """(datetime64 values, None) when one format parses every cell; (None, first bad row) when one
-    format parses the first cells but not all; None when the column is not dates."""
+    """(datetime64 values, None, format) when one format parses every cell; (None, first bad row, format)
+    when one format parses the first cells but not all; None when the column is not dates."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -569,9 +571,9 @@ def _parse_dates(col):
         except (pa.ArrowException, NotImplementedError):
             continue
         if out.null_count == col.null_count:
-            return _to_numpy(out), None
+            return _to_numpy(out), None, fmt
         failed = pc.and_(pc.is_null(out), pc.is_valid(col))
-        return None, int(pc.index(failed, True).as_py())
+        return None, int(pc.index(failed, True).as_py()), fmt
     return None
 
 
@@ -662,6 +664,8 @@ def read_folder(p: Path) -> Table:
             table.columns[name] = np.concatenate([t.columns[name] for t in parts])
             if kind == "time":
                 table.times[name] = np.concatenate([t.times[name] for t in parts])
+                if name in parts[0].time_formats:
+                    table.time_formats[name] = parts[0].time_formats[name]
         for offset, t in zip(np.cumsum([0] + [t.n_rows for t in parts]), parts, strict=False):
             if name in t.bad and name not in table.bad:
                 table.bad[name] = (int(offset) + t.bad[name][0], t.bad[name][1])

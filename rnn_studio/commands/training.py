@@ -223,6 +223,10 @@ def _engine_errors():
     return (DataError, DesignError, RunError, ConfigError, TrainError)
 
 
+# the data flags and their DataSpec, and the engine's one-line errors, for other verbs (forecast)
+add_data_args, spec_from_args, engine_errors = _add_data_args, _spec, _engine_errors
+
+
 class Progress:
     """Per-epoch progress: a tqdm bar with steps/s and ETA on stderr when it is a terminal, plain lines
     (one per epoch, on stdout) otherwise."""

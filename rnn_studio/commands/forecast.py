@@ -1,0 +1,79 @@
+"""forecast: the steps after the last target of each series, dated, with intervals (engine/forecast.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..cli import UserError
+from .training import add_data_args, engine_errors, spec_from_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "forecast",
+        help="forecast the steps after the last target of each series with a run, as a dated CSV",
+        description="Forecast the H steps after the last row with a target of each series (rows at the end "
+        "with an empty target are the future: their feature values are used). Writes the series column, the "
+        "time column (continued at its frequency, in the file's format; `row` without one), step, "
+        "prediction, lower, upper (docs/data.md).",
+    )
+    p.add_argument("run", help="run folder (runs/<time>-<name>)")
+    add_data_args(p, with_window=False)
+    p.add_argument("-o", "--output", required=True, metavar="OUT.csv")
+    p.add_argument(
+        "--steps",
+        type=int,
+        metavar="H",
+        help="steps to forecast (default: the design's horizon steps; beyond them a model that reads only "
+        "its target forecasts recursively)",
+    )
+    p.add_argument(
+        "--level",
+        type=float,
+        metavar="X",
+        help="interval level: must be the run's (fitted at training, default 0.9); without it the run's "
+        "intervals are used when it has them",
+    )
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    p.set_defaults(func=cmd_forecast)
+
+
+def cmd_forecast(args) -> int:
+    from rnn_studio.engine.forecast import forecast_run
+    from rnn_studio.engine.project import NotRegularFileError, refuse_non_regular_target
+
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps must be 1 or more, received {args.steps}")
+    out = Path(args.output)
+    if out.parent and not out.parent.exists():
+        raise UserError(f"{out.parent}: no such folder for -o")
+    try:
+        refuse_non_regular_target(out)  # /dev/full, a FIFO: refused, left as they are
+    except NotRegularFileError as e:
+        raise UserError(str(e)) from None
+    spec = spec_from_args(args)
+    try:
+        result = forecast_run(args.run, spec, steps=args.steps, level=args.level, checkpoint=args.checkpoint)
+    except engine_errors() as e:
+        raise UserError(_flags(str(e))) from None
+    try:
+        result.write_csv(out)
+    except OSError as e:
+        raise UserError(
+            f"{out}: cannot write the forecast ({e.strerror or type(e).__name__}): choose a writable folder for -o"
+        ) from None
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    many = f" x {len(result.series)} series" if len(result.series) > 1 else ""
+    print(f"wrote {result.steps} step(s){many} ({result.frequency.name}) to {out}")
+    return 0
+
+
+def _flags(message: str) -> str:
+    """The engine's words for the forecast's settings, as this command's flags."""
+    return (
+        message.replace("ask for at most", "use --steps at most")
+        .replace("leave the level out", "leave --level out")
+        .replace("ask for 0.", "use --level 0.")
+    )
