@@ -34,7 +34,7 @@ COLUMNS = (
     ("MASE\ns-naive", "seasonal_naive_", "mase"),
     ("MASE\npersist.", "persistence_", "mase"),
 )
-HEADERS = ["fold", "train\nrows", "test\nrows", *[c[0] for c in COLUMNS], "cover-\nage"]
+HEADERS = ["fold", "train\nrows", "test\nwindows", *[c[0] for c in COLUMNS], "cover-\nage"]
 WIDE = 1100  # px: table and chart side by side from this width, else the chart under the table
 CHART_MODELS = (
     ("model", "", PALETTE[0]),
@@ -75,35 +75,32 @@ def fold_value(fold: dict[str, Any], prefix: str, metric: str) -> float | None:
 
 
 def fold_rows(result: dict[str, Any]) -> list[list[str]]:
-    """The table's text: one row per fold, then "all" (the overall figures) when the result has them."""
+    """The table's text: one row per finished fold, then "all" (the folds' test windows pooled)."""
 
     def fmt(v: float | None, pct: bool = False) -> str:
         return "–" if v is None else (f"{v:.0%}" if pct else f"{v:.4g}")
 
-    rows = []
+    def row(name: str, f: dict[str, Any], train_rows: Any) -> list[str]:
+        return [
+            name,
+            str(train_rows),
+            str(f.get("test_windows", "–")),
+            *[fmt(fold_value(f, p, m)) for _, p, m in COLUMNS],
+            fmt(fold_value(f, "", "coverage"), pct=True),
+        ]
+
     folds = [f for f in result.get("folds") or [] if isinstance(f, dict)]
-    for i, fold in enumerate(folds, 1):
-        rows.append(
-            [
-                str(fold.get("fold", i)),
-                str(fold.get("train_rows", "–")),
-                str(fold.get("test_rows", "–")),
-                *[fmt(fold_value(fold, p, m)) for _, p, m in COLUMNS],
-                fmt(fold_value(fold, "", "coverage"), pct=True),
-            ]
-        )
+    rows = [row(str(f.get("fold", i)), f, f.get("train_rows", "–")) for i, f in enumerate(folds, 1)]
     overall = result.get("overall")
-    if isinstance(overall, dict) and folds:
-        rows.append(
-            [
-                "all",
-                "",
-                str(sum(int(f.get("test_rows") or 0) for f in folds) or "–"),
-                *[fmt(fold_value(overall, p, m)) for _, p, m in COLUMNS],
-                fmt(fold_value(overall, "", "coverage"), pct=True),
-            ]
-        )
+    if isinstance(overall, dict) and overall and folds:
+        rows.append(row("all", overall, ""))
     return rows
+
+
+def test_block(fold: dict[str, Any]) -> str:
+    """ "2023-07-01 .. 2024-03-01": the fold's test block (times or rows)."""
+    start, end = fold.get("test_start"), fold.get("test_end")
+    return "" if start is None else f"test block {start} .. {end}"
 
 
 def read_backtest(out_dir: Path) -> dict[str, Any] | None:
@@ -330,6 +327,8 @@ class BacktestView(QtWidgets.QWidget):
                     font = item.font()
                     font.setBold(True)
                     item.setFont(font)
+                elif c == 0 and r < len(result.get("folds") or []):
+                    item.setToolTip(test_block(result["folds"][r]))
                 self.table.setItem(r, c, item)
         folds = [f for f in result.get("folds") or [] if isinstance(f, dict)]
         xs = [int(f.get("fold", i)) for i, f in enumerate(folds, 1)]

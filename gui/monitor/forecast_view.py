@@ -77,6 +77,18 @@ def axis_values(values: Any) -> tuple[np.ndarray, bool]:
         return np.arange(len(seq), dtype=float), False
 
 
+def series_axis(forecast, s) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(history x, forecast x, dates?) of one SeriesForecast: the engine's chart instants (`history_x`,
+    `x`: seconds since 1970 for dates) when it gives them, else the times converted here."""
+    hx, fx = np.asarray(getattr(s, "history_x", ()), dtype=float), np.asarray(getattr(s, "x", ()), dtype=float)
+    frequency = getattr(forecast, "frequency", None)
+    if len(hx) == len(s.history_times) and len(fx) == len(s.times) and frequency is not None:
+        return hx, fx, bool(frequency.is_calendar)
+    hx, dates = axis_values(s.history_times)
+    fx, _ = axis_values(s.times)
+    return hx, fx, dates
+
+
 def metric_split(summary: dict[str, Any]) -> str:
     """The split whose metrics the table shows: test, else validation."""
     return "test" if any(k.startswith("test_") and k.endswith(("mase", "rmse")) for k in summary) else "val"
@@ -130,12 +142,13 @@ def planned_steps(run: Path) -> int:
     return steps if isinstance(steps, int) and steps > 0 else 1
 
 
-def compute_forecast(run: Path, spec: dict[str, Any], steps: int | None, level: float | None):
-    """The worker's call: engine.forecast.forecast_run on the run's best checkpoint."""
+def compute_forecast(run: Path, spec: dict[str, Any], steps: int | None):
+    """The worker's call: engine.forecast.forecast_run on the run's best checkpoint, at the level of the
+    run's intervals (fitted when it trained), as `rnn-studio forecast` without --level."""
     from rnn_studio.engine.data import DataSpec
     from rnn_studio.engine.forecast import forecast_run
 
-    return forecast_run(run, DataSpec.from_dict(spec), steps=steps, level=level, checkpoint="best")
+    return forecast_run(run, DataSpec.from_dict(spec), steps=steps, level=None, checkpoint="best")
 
 
 def save_forecast(forecast, path: str | Path) -> Path:
@@ -190,16 +203,18 @@ class ForecastView(QtWidgets.QWidget):
             "Steps to forecast; 'design' = the design's horizon (its output units). More steps than the design "
             "forecasts are predicted recursively when the target is the only feature"
         )
-        self.level = QtWidgets.QDoubleSpinBox(decimals=2, minimum=0.5, maximum=0.99, value=0.9, singleStep=0.05)
-        self.level.setToolTip("Coverage of the prediction interval (split-conformal, from the validation residuals)")
-        for w in (self.steps, self.level):
-            w.setKeyboardTracking(False)
-            w.valueChanged.connect(lambda _v: self._later.start())
+        self.steps.setKeyboardTracking(False)
+        self.steps.valueChanged.connect(lambda _v: self._later.start())
+        self.level = QtWidgets.QLabel("–")
+        self.level.setToolTip(
+            "Coverage of the prediction interval: split-conformal, fitted on the validation residuals when the run "
+            "trained. To change it, set Interval level in the Training tab and train again"
+        )
         self.save_button = QtWidgets.QPushButton("Save forecast…")
         self.save_button.setToolTip("Write the forecast as a CSV, the same as `rnn-studio forecast -o`")
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self._save_dialog)
-        for label, w in (("Series:", self.series_box), ("Steps:", self.steps), ("Level:", self.level)):
+        for label, w in (("Series:", self.series_box), ("Steps:", self.steps), ("Interval:", self.level)):
             row.addWidget(QtWidgets.QLabel(label))
             row.addWidget(w, 2 if w is self.series_box else 0)
         row.addStretch(1)
@@ -293,11 +308,8 @@ class ForecastView(QtWidgets.QWidget):
         self._pick_metric()
         self._fill_metrics()
         self.spec = spec if spec is not None else run_data_spec(self.run)
-        level = read_json(self.run / "intervals.json").get("level")
-        if _num(level) is not None and 0.5 <= level <= 0.99:
-            self.level.blockSignals(True)
-            self.level.setValue(level)
-            self.level.blockSignals(False)
+        level = _num(read_json(self.run / "intervals.json").get("level"))
+        self.level.setText("none" if level is None else f"{level:.0%}")
         self.refresh_forecast()
 
     def refresh_forecast(self) -> None:
@@ -318,7 +330,7 @@ class ForecastView(QtWidgets.QWidget):
         import rnn_studio.engine.forecast  # noqa: F401 - imported on the GUI thread, never first in the worker
 
         steps = self.steps.value() or None
-        self._request = calls().start(compute_forecast, self.run, dict(self.spec), steps, self.level.value())
+        self._request = calls().start(compute_forecast, self.run, dict(self.spec), steps)
         self.say(f"Forecasting {self.run.name} on {Path(str(self.spec.get('path') or self.spec.get('demo'))).name}…")
 
     def showEvent(self, event) -> None:
@@ -373,8 +385,7 @@ class ForecastView(QtWidgets.QWidget):
         if self.forecast is None or not 0 <= index < len(self.forecast.series):
             return
         s = self.forecast.series[index]
-        hx, dates = axis_values(s.history_times)
-        fx, _ = axis_values(s.times)
+        hx, fx, dates = series_axis(self.forecast, s)
         hy = np.asarray(s.history_values, dtype=float)
         pred = np.asarray(s.prediction, dtype=float)
         self._use_axis(dates)
@@ -382,7 +393,11 @@ class ForecastView(QtWidgets.QWidget):
         # the forecast line starts at the last observation, so the eye follows it on from the history
         lx = np.concatenate([hx[-1:], fx]) if len(hx) else fx
         self.c_forecast.setData(lx, np.concatenate([hy[-1:], pred]) if len(hy) else pred)
-        has_band = s.lower is not None and s.upper is not None and len(s.lower) == len(fx)
+        has_band = (
+            s.lower is not None
+            and len(s.lower) == len(fx)
+            and bool(np.isfinite(np.asarray(s.lower, dtype=float)).any())  # NaN: the run has no intervals
+        )
         self.c_lower.setData(fx if has_band else [], np.asarray(s.lower, dtype=float) if has_band else [])
         self.c_upper.setData(fx if has_band else [], np.asarray(s.upper, dtype=float) if has_band else [])
         self.band.setVisible(has_band)
@@ -394,6 +409,8 @@ class ForecastView(QtWidgets.QWidget):
         level = getattr(self.forecast, "level", None)
         if has_band and _num(level) is not None:
             title += f" · {level:.0%} interval"
+        notes = getattr(self.forecast, "notes", None) or []
+        self.say(" ".join(notes))
         self.plot.plotItem.setTitle(title, size="10pt", color=themes.current().text)
 
     def _fit(self, hx, fx, hy, pred, s) -> None:

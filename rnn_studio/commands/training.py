@@ -223,8 +223,8 @@ def _engine_errors():
     return (DataError, DesignError, RunError, ConfigError, TrainError)
 
 
-# the data flags and their DataSpec, and the engine's one-line errors, for other verbs (forecast)
-add_data_args, spec_from_args, engine_errors = _add_data_args, _spec, _engine_errors
+# the data flags' DataSpec for other verbs (forecast); add_data_args and engine_errors are defined above
+spec_from_args = _spec
 
 
 class Progress:

@@ -88,7 +88,9 @@ def test_forecast_view_dates_series_band_metrics(qtbot, shops_run):
     x0, x1 = view.plot.plotItem.vb.viewRange()[0]
     years = {dt.datetime.fromtimestamp(x, dt.UTC).year for x in (x0, x1)}
     assert years <= set(range(2016, 2024)), years
-    assert any(s.startswith("20") for s in axis.tickStrings([x0, x1], 1.0, 86400 * 365))
+    spacing, major = axis.tickValues(x0, x1, 600)[0]  # what the axis labels (DateAxisItem picks the zoom level)
+    labels = axis.tickStrings(major, 1.0, spacing)
+    assert labels and all(text.startswith("20") or text[:3].isalpha() for text in labels), labels  # years / months
 
     assert [view.series_box.itemText(i) for i in range(view.series_box.count())] == ["north", "south"]
     for index, shop in enumerate(("north", "south")):
@@ -121,7 +123,7 @@ def test_save_forecast_writes_the_cli_csv(qtbot, shops_run, tmp_path):
     _panel, view = shown_panel(qtbot, project, run)
     out = view.save_to(tmp_path / "gui.csv")
     assert out is not None and "Saved" in view.message.text()
-    forecast_run(run, spec, steps=None, level=view.level.value()).write_csv(tmp_path / "cli.csv")
+    forecast_run(run, spec).write_csv(tmp_path / "cli.csv")
     gui_rows = list(csv.reader((tmp_path / "gui.csv").open()))
     cli_rows = list(csv.reader((tmp_path / "cli.csv").open()))
     assert gui_rows == cli_rows
@@ -170,3 +172,40 @@ def test_train_form_season_and_level(qtbot, shops_run):
     assert "season: 6" in text
     panel.load_settings({"level": 0.95})
     assert panel.interval_level.value() == pytest.approx(0.95)
+
+
+def test_backtest_from_the_panel(qtbot, shops_run, tmp_path):
+    """Start backtest runs `rnn-studio backtest` in a child process; the table and chart show its folds."""
+    from rnn_studio.gui.monitor.panel import TrainPanel
+
+    _run, data, _values, _spec, project = shops_run
+    panel = TrainPanel(lambda: project, runs_root=tmp_path / "runs")
+    qtbot.addWidget(panel)
+    panel.resize(1400, 700)
+    panel.show()
+    with qtbot.waitSignal(panel.data_loaded, timeout=10000):
+        panel.set_data_file(str(data))
+    panel.series.setCurrentIndex(panel.series.findData("shop"))
+    panel.epochs.setValue(1)
+    view = panel.backtest_view
+    panel.chart_tabs.setCurrentWidget(view)
+    view.folds.setValue(2)
+    with qtbot.waitSignal(view.finished, timeout=120000) as blocker:
+        out = view.start()
+        assert out is not None and not view.start_button.isEnabled()
+    assert blocker.args[0] == 0, blocker.args
+    result = json.loads((out / "backtest.json").read_text())
+    assert [f["fold"] for f in result["folds"]] == [1, 2]
+    assert view.table.rowCount() == 3  # two folds and "all"
+    assert [view.table.item(r, 0).text() for r in range(3)] == ["1", "2", "all"]
+    assert view.table.item(0, 1).text() == str(result["folds"][0]["train_rows"])
+    assert int(view.table.item(0, 1).text()) < int(view.table.item(1, 1).text())  # expanding window
+    mase_col = next(
+        c for c in range(view.table.columnCount()) if view.table.horizontalHeaderItem(c).text() == "MASE\nmodel"
+    )
+    assert float(view.table.item(1, mase_col).text()) == pytest.approx(result["folds"][1]["mase"], rel=1e-3)
+    heights = view.chart_heights()
+    assert heights["model"] == pytest.approx([f["mase"] for f in result["folds"]])
+    assert heights["seasonal naive"] == pytest.approx([f["seasonal_naive_mase"] for f in result["folds"]])
+    assert view.start_button.isEnabled() and "finished" in view.status.text()
+    assert (out / "fold-1" / "summary.json").is_file() and (out / "fold-2" / "summary.json").is_file()
