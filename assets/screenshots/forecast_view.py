@@ -2,8 +2,9 @@
 
     QT_QPA_PLATFORM=offscreen python assets/screenshots/forecast_view.py DESIGN RUN OUT.png [WIDTHxHEIGHT] [SERIES]
 
-Opens DESIGN in a designer window, opens the Train panel on RUN (as a click in its Runs tab does), shows
-the Forecast tab, waits for the forecast (computed off the GUI thread) and grabs the window.
+Opens DESIGN in a designer window, the Train panel's Data tab on the file RUN trained on (its plan), shows
+RUN in the Forecast tab (as a click in the Runs tab does), waits for the forecast (computed off the GUI
+thread) and grabs the window.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ import time
 from pathlib import Path
 
 
+def wait(app, busy, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while busy() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+
+
 def main(design: str, run: str, out: str, size: str = "1600x1000", series: str = "") -> int:
     from PySide6.QtWidgets import QApplication
 
     from rnn_studio.gui.app import create_app, shutdown_qt
     from rnn_studio.gui.main_window import MainWindow
+    from rnn_studio.gui.monitor.forecast_view import run_data_spec
 
     app = create_app(theme="light")
     window = MainWindow(autosave=False, restore_state=False)
@@ -33,17 +42,17 @@ def main(design: str, run: str, out: str, size: str = "1600x1000", series: str =
     window.open_bottom(training.dock, int(height * 0.62))
     panel = training.panel
     panel.set_runs_root(Path(run).resolve().parent)
-    panel.tabs.setCurrentWidget(panel.tabs.widget(2))  # the Runs tab, with the run selected
-    for i in range(panel.runs.count()):
-        if Path(panel.runs.item(i).data(0x0100)).name == Path(run).name:
-            panel.runs.setCurrentRow(i)
+    spec = run_data_spec(Path(run)) or {}
+    if spec.get("path"):  # the Data tab on the run's file: its plan says "forecasts steps 1..H" and the season
+        panel.set_data_file(str(spec["path"]))
+        wait(app, panel.reading)
+        panel.series.setCurrentIndex(max(panel.series.findData(spec.get("series")), 0))
+        panel.target.setCurrentText(str(spec.get("target") or panel.target.currentText()))
+        panel.refresh_plan()
     panel.chart_tabs.setCurrentWidget(panel.forecast_view)
     panel.show_run(Path(run))
     view = panel.forecast_view
-    deadline = time.monotonic() + 60
-    while view.busy() and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.02)
+    wait(app, view.busy)
     if series:
         view.series_box.setCurrentText(series)
     window.view.open_view()

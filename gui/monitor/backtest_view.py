@@ -97,8 +97,8 @@ def fold_rows(result: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def test_block(fold: dict[str, Any]) -> str:
-    """ "2023-07-01 .. 2024-03-01": the fold's test block (times or rows)."""
+def block_text(fold: dict[str, Any]) -> str:
+    """The fold's test block as "test block 2023-07-01 .. 2024-03-01" (times or rows)."""
     start, end = fold.get("test_start"), fold.get("test_end")
     return "" if start is None else f"test block {start} .. {end}"
 
@@ -328,7 +328,7 @@ class BacktestView(QtWidgets.QWidget):
                     font.setBold(True)
                     item.setFont(font)
                 elif c == 0 and r < len(result.get("folds") or []):
-                    item.setToolTip(test_block(result["folds"][r]))
+                    item.setToolTip(block_text(result["folds"][r]))
                 self.table.setItem(r, c, item)
         folds = [f for f in result.get("folds") or [] if isinstance(f, dict)]
         xs = [int(f.get("fold", i)) for i, f in enumerate(folds, 1)]

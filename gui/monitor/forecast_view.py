@@ -244,6 +244,7 @@ class ForecastView(QtWidgets.QWidget):
         self._recolor()
         themes.manager().changed.connect(self._recolor)
         follow_theme(self.plot, TITLE, lambda: self.legend)
+        self.plot.installEventFilter(self)  # the legend steps aside on a narrow chart
         return self.plot
 
     def _recolor(self, _theme=None) -> None:
@@ -332,6 +333,24 @@ class ForecastView(QtWidgets.QWidget):
         steps = self.steps.value() or None
         self._request = calls().start(compute_forecast, self.run, dict(self.spec), steps)
         self.say(f"Forecasting {self.run.name} on {Path(str(self.spec.get('path') or self.spec.get('demo'))).name}…")
+
+    LEGEND_MIN_WIDTH = 520  # px of chart: narrower, the legend leaves the curves the room (colours speak)
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.plot and event.type() == QtCore.QEvent.Type.Resize:
+            self._place_legend()
+        return False
+
+    def _place_legend(self) -> None:
+        layout = self.plot.plotItem.layout
+        wide = self.plot.width() >= self.LEGEND_MIN_WIDTH
+        shown = any(layout.itemAt(i) is self.legend for i in range(layout.count()))
+        if wide and not shown:
+            layout.addItem(self.legend, 2, 3)
+            layout.setAlignment(self.legend, QtCore.Qt.AlignmentFlag.AlignTop)
+        elif not wide and shown:
+            layout.removeItem(self.legend)
+        self.legend.setVisible(wide)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
