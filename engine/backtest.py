@@ -158,6 +158,7 @@ def run_backtest(
         "interval_level": level,
         "folds": [],
         "overall": {},
+        "path": str(out / BACKTEST_FILE),
     }
     _write(out, result)
     for k in range(1, folds + 1):
@@ -184,5 +185,5 @@ def run_backtest(
         _write(out, result)
         if on_fold is not None:
             on_fold(k, folds, fold)
-    result["path"] = str(_write(out, result))
+    _write(out, result)
     return result

@@ -770,6 +770,32 @@ def _normalized(col: np.ndarray, mean: float, std: float, chunk: int = 1 << 17) 
     return out
 
 
+def _fit_meta(table: Table, plan: DataPlan, layout: Layout, project, task: str, cols, y_orig, classes) -> RunMeta:
+    """A new run's columns, window and normalization, fitted on the training rows."""
+    x_mean, x_std = _fit_stats(cols, layout.fit_rows)
+    meta = RunMeta(
+        project_name=project.name,
+        task=task,
+        features=list(plan.features),
+        target=plan.target,
+        classes=classes,
+        x_mean=x_mean.tolist(),
+        x_std=x_std.tolist(),
+        lookback=plan.lookback,
+        horizon=plan.horizon,
+        series=plan.series_column if table.fmt != "folder" else None,
+        time=plan.time_column or NO_TIME,
+        steps=plan.steps,
+        season=plan.season if plan.season_source != "default" else None,
+    )
+    if task == "regression":
+        # training (no saved run meta) has its target column: only predict reads a file without it
+        assert y_orig is not None
+        y_mean, y_std = _fit_stats([y_orig], layout.fit_rows)
+        meta.y_mean, meta.y_std = float(y_mean[0]), float(y_std[0])
+    return meta
+
+
 def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: DesignIO, meta) -> Dataset:
     import torch
 
@@ -787,27 +813,7 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
             layout.column(table, target), table, target, design.units, meta.classes if meta is not None else None
         )
     if meta is None:
-        x_mean, x_std = _fit_stats(cols, layout.fit_rows)
-        meta = RunMeta(
-            project_name=project.name,
-            task=task,
-            features=list(features),
-            target=target,
-            classes=classes,
-            x_mean=x_mean.tolist(),
-            x_std=x_std.tolist(),
-            lookback=plan.lookback,
-            horizon=plan.horizon,
-            series=plan.series_column if table.fmt != "folder" else None,
-            time=plan.time_column or NO_TIME,
-            steps=plan.steps,
-            season=plan.season if plan.season_source != "default" else None,
-        )
-        if task == "regression":
-            # training (no saved run meta) has its target column: only predict reads a file without it
-            assert y_orig is not None
-            y_mean, y_std = _fit_stats([y_orig], layout.fit_rows)
-            meta.y_mean, meta.y_std = float(y_mean[0]), float(y_std[0])
+        meta = _fit_meta(table, plan, layout, project, task, cols, y_orig, classes)
     x: MappedSeries | torch.Tensor
     if mapped:
         x = MappedSeries(cols, meta.x_mean, meta.x_std, table.mapped_source, [table.names.index(f) for f in features])

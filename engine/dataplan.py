@@ -356,6 +356,8 @@ def _derive(table, spec, design, plan, c, split, meta) -> Layout:
     _window(table, spec, plan, layout, design, c, meta)
     if split:
         plan.fold = list(spec.fold) if getattr(spec, "fold", None) else None
+        if plan.fold:
+            _check_fold(table, plan, layout, c)
         _split(plan, layout, c)
         _split_labels(table, plan, layout)
     else:
@@ -830,6 +832,23 @@ def _bounds(plan: DataPlan, n: int, fractions) -> tuple[int, int, int]:
         return fold_bounds(n, fractions, plan.fold, plan.steps)
     n_tr, n_tv = split_bounds(n, fractions)
     return n_tr, n_tv, n
+
+
+def _check_fold(table: Table, plan: DataPlan, layout: Layout, c) -> None:
+    """A backtest fold needs, in every series, at least one window's rows before its test block."""
+    assert plan.fold is not None and plan.lookback is not None  # called for a fold, after the window
+    k, K = plan.fold
+    need = plan.lookback + plan.horizon + plan.steps - 1
+    for s, e in layout.segments:
+        _, before, end = _bounds(plan, e - s, check_split(plan.split, c))
+        if before < need:
+            first = int(layout.order[s]) if layout.order is not None else s
+            who = f"series '{table.cell_text(plan.series_column, first)}'" if plan.series_column else "the data"
+            raise DataError(
+                f"{plan.source}: {who} has {e - s} rows: {K} test blocks of {end - before} rows leave {max(before, 0)} "
+                f"before fold {k} of {K}'s block, fewer than one window ({need} rows): use fewer folds, a smaller "
+                f"test fraction in {c['split']}, or leave that series out"
+            )
 
 
 def _split(plan: DataPlan, layout: Layout, c) -> None:

@@ -6,7 +6,11 @@ best checkpoint; `predict`, `forecast` and the ONNX export read them back. The r
     <run>/intervals.json
     {"method": "split-conformal", "level": 0.9, "steps": H, "targets": ["load"],
      "half_width": [[w_target for each target] for each step 1..H],   # target units (de-normalised)
-     "calibration_windows": N}
+     "calibration_windows": N,
+     "abs_residuals": [[[sorted |residual| ...] for each target] for each step]}   # optional
+
+`abs_residuals` (optional; at most MAX_KEPT order statistics per step and target, evenly spaced when
+there were more) lets `Intervals.at_level` give the intervals at another level without the run.
 
 Split conformal (Vovk et al.; Lei et al. 2018): with n calibration residuals r_i of one step and one
 target, the half-width is the ceil((n + 1) * level)-th smallest |r_i| (the ceil((n+1)·level)/n
@@ -45,6 +49,7 @@ __all__ = [
 
 INTERVALS_FILE = "intervals.json"
 METHOD = "split-conformal"
+MAX_KEPT = 1000  # sorted |residuals| kept per step and target for at_level
 
 
 def check_level(level: Any, flag: str = "--level") -> float:
@@ -68,6 +73,27 @@ class Intervals:
     targets: tuple[str, ...]
     half_width: np.ndarray  # (steps, n_targets)
     calibration_windows: int
+    abs_residuals: np.ndarray | None = None  # (steps, n_targets, kept) sorted; None: only `level` is known
+
+    def at_level(self, level: float, flag: str = "--level") -> Intervals:
+        """The same calibration at another level (split conformal on the kept residuals); DataError when
+        the run kept no residuals and the level differs from the one fitted."""
+        level = check_level(level, flag)
+        if abs(level - self.level) < 1e-12:
+            return self
+        if self.abs_residuals is None:
+            raise DataError(
+                f"the run's intervals were fitted at {self.level:g} only (no residuals kept): use {flag} "
+                f"{self.level:g}, or train again with --level {level:g}"
+            )
+        kept = self.abs_residuals.shape[2]
+        n = max(self.calibration_windows, kept)
+        rank = min(math.ceil((n + 1) * level), n)  # 1-based rank among the n residuals
+        pos = min(kept - 1, max(0, math.ceil(rank * kept / n) - 1))
+        width = self.abs_residuals[:, :, pos]
+        return Intervals(
+            self.method, level, self.steps, self.targets, width, self.calibration_windows, self.abs_residuals
+        )
 
     def bounds(self, pred) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) for predictions shaped (N, H) (one target) or (N, H, n_targets), in target
@@ -98,6 +124,7 @@ class Intervals:
             "targets": list(self.targets),
             "half_width": [[float(v) for v in row] for row in self.half_width],
             "calibration_windows": self.calibration_windows,
+            **({"abs_residuals": np.round(self.abs_residuals, 9).tolist()} if self.abs_residuals is not None else {}),
         }
 
     @classmethod
@@ -119,7 +146,17 @@ class Intervals:
                 f"{where}: half_width must be {steps} step(s) x {len(targets)} target(s) of finite numbers: "
                 f"delete it and train again to refit the intervals"
             )
-        return cls(str(d.get("method", METHOD)), level, steps, targets, width, n)
+        kept = None
+        if d.get("abs_residuals") is not None:
+            try:
+                kept = np.asarray(d["abs_residuals"], dtype=np.float64)
+            except (TypeError, ValueError):
+                kept = None
+            if kept is None or kept.ndim != 3 or kept.shape[:2] != width.shape or not kept.shape[2]:
+                raise DataError(
+                    f"{where}: abs_residuals must be steps x targets x residuals: delete it and train again"
+                )
+        return cls(str(d.get("method", METHOD)), level, steps, targets, width, n, kept)
 
 
 def fit_intervals(residuals, level: float, targets: list[str] | tuple[str, ...] | None = None) -> Intervals:
@@ -137,6 +174,7 @@ def fit_intervals(residuals, level: float, targets: list[str] | tuple[str, ...] 
     _, steps, k = r.shape
     width = np.empty((steps, k))
     counts = []
+    kept = np.full((steps, k, min(MAX_KEPT, r.shape[0])), np.nan)
     for h in range(steps):
         for j in range(k):
             col = np.sort(r[:, h, j][np.isfinite(r[:, h, j])])
@@ -147,10 +185,13 @@ def fit_intervals(residuals, level: float, targets: list[str] | tuple[str, ...] 
                 continue
             rank = math.ceil((n + 1) * level)  # 1-based
             width[h, j] = col[min(rank, n) - 1]
+            # evenly spaced order statistics (all of them when few), padded with the largest
+            picks = col[np.minimum(np.ceil(np.arange(1, kept.shape[2] + 1) * n / kept.shape[2]).astype(int), n) - 1]
+            kept[h, j] = picks
     if not np.all(np.isfinite(width)):
         raise DataError("a forecast step has no calibration residual: the validation split is too short")
     names = tuple(targets) if targets is not None else tuple(f"target{j}" for j in range(k)) if k > 1 else ("y",)
-    return Intervals(METHOD, level, steps, names, width, int(min(counts)))
+    return Intervals(METHOD, level, steps, names, width, int(min(counts)), kept)
 
 
 def few_windows_warning(iv: Intervals) -> str | None:

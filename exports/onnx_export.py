@@ -108,7 +108,7 @@ def _shape_names(shape, dynamic_time: bool) -> list:
 
 
 def build_metadata(
-    project, meta, *, include_normalization: bool, input_shape, output_shape, opset: int
+    project, meta, *, include_normalization: bool, input_shape, output_shape, opset: int, intervals=None
 ) -> dict[str, str]:
     """metadata_props: plain strings for names, JSON for numbers and lists; unknown keys left out."""
     from rnn_studio.engine import __version__
@@ -135,12 +135,15 @@ def build_metadata(
         value = getattr(meta, key)
         if value:
             md[key] = json.dumps(value)
-    for key in ("y_mean", "y_std", "lookback", "horizon"):
+    for key in ("y_mean", "y_std", "lookback", "horizon", "steps", "season"):
         value = getattr(meta, key)
         if value is not None:
             md[key] = json.dumps(value)
     if meta.target is not None:
         md["target"] = str(meta.target)
+    if intervals is not None:  # engine/intervals.py: lower/upper = prediction -/+ half_width[step][target]
+        iv = {k: v for k, v in intervals.to_dict().items() if k != "abs_residuals"}  # the widths, not the residuals
+        md["intervals"] = json.dumps(iv, separators=(",", ":"))
     md["design"] = json.dumps(project.to_dict(), separators=(",", ":"))
     return md
 
@@ -306,6 +309,7 @@ def export_onnx(
     seed: int = 0,
     save_report: bool = True,
     log=None,
+    intervals=None,
 ) -> ExportResult:
     """Export `model`'s current weights (a module from engine.build_model(project) or engine.runs.load_run)
     to ONNX at `path`, verify it, and return the ExportResult (also saved to `<path>.verify.json`).
@@ -314,6 +318,8 @@ def export_onnx(
       when the design's Input has timesteps=null.
     - meta: engine.runs.RunMeta (or its dict) with normalization stats, column names, task, classes;
       written to metadata_props. None: a bare design (project name and task only).
+    - intervals: engine.intervals.Intervals of the run (load_intervals(run_dir)), written as the
+      "intervals" metadata entry (JSON, the run folder's intervals.json) so a deployment can add them.
     - include_normalization: fold x' = (x - x_mean)/x_std (and y = y'*y_std + y_mean for regression)
       into the graph, so it takes and returns raw values.
     - verify: checker + structure + onnxruntime vs eager (see exports.verify). On failure raises
@@ -339,6 +345,7 @@ def export_onnx(
         input_shape=in_names,
         output_shape=out_names,
         opset=opset,
+        intervals=intervals,
     )
     data = _finish_proto(
         _trace(module, input_shape, output_shape, opset, seed, _tokens(project, res)), project, md, in_names, out_names

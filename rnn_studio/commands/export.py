@@ -150,6 +150,7 @@ def cmd_export(args) -> int:
             include_normalization=args.include_normalization,
             seed=args.seed,
             log=print,
+            intervals=_intervals(args),
         )
     except VerificationError as e:
         raise UserError(str(e), code=EXIT_VERIFY) from None
@@ -169,6 +170,19 @@ def cmd_export(args) -> int:
     if Path(args.source).is_dir():
         _add_to_mlflow_run(Path(args.source), [out, rep.report_path])
     return 0
+
+
+def _intervals(args):
+    """A run folder's prediction intervals (intervals.json), for the ONNX metadata; None otherwise."""
+    from rnn_studio.engine.data import DataError
+    from rnn_studio.engine.intervals import load_intervals
+
+    if not Path(args.source).is_dir():
+        return None
+    try:
+        return load_intervals(args.source)
+    except DataError as e:
+        raise UserError(str(e)) from None
 
 
 def _add_to_mlflow_run(run_dir: Path, files) -> None:

@@ -291,6 +291,13 @@ class Progress:
                 ),
                 file=self.out,
             )
+        if plan.get("season") is not None and plan.get("task", "regression") == "regression":
+            steps = plan.get("steps") or 1
+            print(
+                f"forecast: {f'steps 1..{steps}' if steps > 1 else '1 step'}, season {plan['season']} "
+                f"({plan.get('season_source') or 'default'})",
+                file=self.out,
+            )
         if rec.get("ignored_columns"):
             print(f"note: columns not used: {', '.join(rec['ignored_columns'])}", file=self.out)
         for w in rec.get("warnings") or []:
