@@ -44,7 +44,7 @@ from .intervals import Intervals, load_intervals
 from .project import atomic_write_text
 from .runs import RunMeta
 from .tables import DataError, Table
-from .timefreq import ROWS, Frequency, continue_times, format_time, infer_frequency
+from .timefreq import ROWS, Frequency, continue_times, format_time, format_times, infer_frequency
 
 __all__ = ["Forecast", "SeriesForecast", "forecast_run"]
 
@@ -178,6 +178,11 @@ def forecast_run(
             f"it belongs to another design; delete it and train again"
         )
     data = _series_data(table, plan, layout, m, meta)
+    given = max((len(item.future) for item in data.items), default=0)
+    if given > steps:
+        notes.append(
+            f"the file gives {given} future row(s) after the last target: ask for {given} steps to forecast them all"
+        )
     model.to(device)
     pred, schedules = _predict(model, device, m, data, steps, plan, meta, table)
     return _assemble(run_dir, checkpoint, table, plan, data, pred, schedules, intervals, notes, m)
@@ -440,7 +445,7 @@ def _series_times(table: Table, plan: DataPlan, item: _Series, steps: int, shown
     future = next_values(last, freq, steps)
     if name in table.times:
         like = fmt or iso_format(last, freq)
-        written: list[Any] = [format_time(v, like) for v in hist_values]
+        written: list[Any] = list(format_times(hist_values, like))
         return _Times(
             freq, written, _seconds(hist_values), continue_times(last, freq, steps, like=fmt), _seconds(future)
         )

@@ -48,6 +48,7 @@ __all__ = [
     "Frequency",
     "continue_times",
     "format_time",
+    "format_times",
     "infer_frequency",
     "iso_format",
     "next_values",
@@ -272,8 +273,7 @@ def continue_times(last_value, freq: Frequency, steps: int, like: str | None = N
         if float(freq.step).is_integer() and float(last_value).is_integer():
             return [int(round(v)) for v in values]
         return [float(f"{v:.12g}") for v in values]
-    like = like or iso_format(last_value, freq)
-    return [format_time(s, like) for s in values]
+    return format_times(values, like or iso_format(last_value, freq))
 
 
 def next_values(last_value, freq: Frequency, steps: int) -> np.ndarray:
@@ -326,3 +326,23 @@ def format_time(value, like: str | None = None) -> str:
         if isinstance(stamp, _dt.datetime):
             return stamp.strftime(like)
     return str(t).replace("T", " ").removesuffix(" 00:00:00")
+
+
+_ISO_UNITS = {  # strftime formats numpy writes itself (np.datetime_as_string: no Python object per value)
+    "%Y-%m-%d": ("D", False),
+    "%Y-%m": ("M", False),
+    "%Y-%m-%d %H:%M:%S": ("s", True),
+    "%Y-%m-%dT%H:%M:%S": ("s", False),
+    "%Y-%m-%d %H:%M": ("m", True),
+    "%Y-%m-%dT%H:%M": ("m", False),
+}
+
+
+def format_times(values, like: str) -> list[str]:
+    """Many times with one strftime format (ISO forms through numpy, others through datetime)."""
+    t = np.asarray(values, dtype="datetime64[s]")
+    if like in _ISO_UNITS:
+        unit, space = _ISO_UNITS[like]
+        text = np.datetime_as_string(t, unit=unit)  # type: ignore[call-overload]  # unit: one of numpy's literals
+        return [v.replace("T", " ") for v in text.tolist()] if space else text.tolist()
+    return [format_time(v, like) for v in t]

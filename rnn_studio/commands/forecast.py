@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def cmd_forecast(args) -> int:
             f"{out}: cannot write the forecast ({e.strerror or type(e).__name__}): choose a writable folder for -o"
         ) from None
     for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {_flags(note)}", file=sys.stderr)
     many = f" x {len(result.series)} series" if len(result.series) > 1 else ""
     print(f"wrote {result.steps} step(s){many} ({result.frequency.name}) to {out}")
     return 0
@@ -72,8 +73,9 @@ def cmd_forecast(args) -> int:
 
 def _flags(message: str) -> str:
     """The engine's words for the forecast's settings, as this command's flags."""
-    return (
+    message = (
         message.replace("ask for at most", "use --steps at most")
         .replace("leave the level out", "leave --level out")
         .replace("ask for 0.", "use --level 0.")
     )
+    return re.sub(r"ask for (\d+) steps", r"use --steps \1", message)
