@@ -1,10 +1,12 @@
 """Render the README / docs/forecasting.md screenshots of the Forecast view (a designer window on a run).
 
-    QT_QPA_PLATFORM=offscreen python assets/screenshots/forecast_view.py DESIGN RUN OUT.png [WIDTHxHEIGHT] [SERIES]
+    QT_QPA_PLATFORM=offscreen python forecast_view.py DESIGN RUN OUT.png [WIDTHxHEIGHT] [SERIES]
+    QT_QPA_PLATFORM=offscreen python forecast_view.py DESIGN RUN OUT.png WIDTHxHEIGHT backtest:K:EPOCHS
 
 Opens DESIGN in a designer window, the Train panel's Data tab on the file RUN trained on (its plan), shows
 RUN in the Forecast tab (as a click in the Runs tab does), waits for the forecast (computed off the GUI
-thread) and grabs the window.
+thread) and grabs the window. With "backtest:K:EPOCHS" it starts a K-fold backtest from the Backtest tab
+instead (EPOCHS per fold, the Training tab's setting), waits for it to finish and grabs that tab.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def main(design: str, run: str, out: str, size: str = "1600x1000", series: str =
     training.show()
     window.open_bottom(training.dock, int(height * 0.62))
     panel = training.panel
-    panel.set_runs_root(Path(run).resolve().parent)
+    panel.set_runs_root(Path(run).parent)  # as given: a relative RUN keeps the paths shown short
     spec = run_data_spec(Path(run)) or {}
     if spec.get("path"):  # the Data tab on the run's file: its plan says "forecasts steps 1..H" and the season
         panel.set_data_file(str(spec["path"]))
@@ -53,7 +55,16 @@ def main(design: str, run: str, out: str, size: str = "1600x1000", series: str =
     panel.show_run(Path(run))
     view = panel.forecast_view
     wait(app, view.busy)
-    if series:
+    if series.startswith("backtest:"):
+        _, folds, epochs = series.split(":")
+        panel.epochs.setValue(int(epochs))
+        backtest = panel.backtest_view
+        panel.chart_tabs.setCurrentWidget(backtest)
+        backtest.folds.setValue(int(folds))
+        panel.runs_root.mkdir(parents=True, exist_ok=True)
+        backtest.start()
+        wait(app, backtest.is_running, 600)
+    elif series:
         view.series_box.setCurrentText(series)
     window.view.open_view()
     for _ in range(5):

@@ -210,3 +210,23 @@ def test_backtest_from_the_panel(qtbot, shops_run, tmp_path):
     assert heights["seasonal naive"] == pytest.approx([f["seasonal_naive_mase"] for f in result["folds"]])
     assert view.start_button.isEnabled() and "finished" in view.status.text()
     assert (out / "fold-1" / "summary.json").is_file() and (out / "fold-2" / "summary.json").is_file()
+
+
+def test_end_line_warns_when_seasonal_naive_wins():
+    from rnn_studio.gui.monitor.follower import end_message
+
+    end = {
+        "stop_reason": "completed",
+        "val_rmse": 6.0,
+        "beats_persistence": True,
+        "beats_seasonal_naive": False,
+        "seasonal_naive_split": "test",
+        "season": 12,
+        "test_mase": 1.2,
+        "test_seasonal_naive_mase": 0.8,
+    }
+    text, level = end_message(end)
+    assert level == "warning"
+    assert "does not beat seasonal naive (season 12) on the test split (MASE 1.2 vs 0.8)" in text
+    text, level = end_message({**end, "beats_seasonal_naive": True})
+    assert level == "" and "seasonal naive" not in text
