@@ -141,16 +141,32 @@ def test_steps_box_recomputes(qtbot, shops_run):
     assert len(fx) == 2 + 1
 
 
-def test_a_live_run_clears_the_forecast(qtbot, shops_run):
-    from rnn_studio.gui.monitor.forecast_view import ForecastView
+def test_forecast_follows_a_training_started_in_the_panel(qtbot, shops_run, tmp_path):
+    """While a run trains the Forecast tab is empty; when it ends, the tab shows that run's forecast."""
+    from rnn_studio.gui.monitor.panel import TrainPanel
 
-    run, *_ = shops_run
-    view = ForecastView()
-    qtbot.addWidget(view)
-    view.show()
-    view.set_run(None)
-    assert view.forecast is None and not view.save_button.isEnabled()
-    assert view.save_to(Path("never.csv")) is None
+    _run, data, values, _spec, project = shops_run
+    panel = TrainPanel(lambda: project, runs_root=tmp_path / "runs")
+    qtbot.addWidget(panel)
+    panel.resize(1400, 700)
+    panel.show()
+    with qtbot.waitSignal(panel.data_loaded, timeout=10000):
+        panel.set_data_file(str(data))
+    panel.series.setCurrentIndex(panel.series.findData("shop"))
+    panel.epochs.setValue(2)
+    panel.chart_tabs.setCurrentWidget(panel.forecast_view)
+    view = panel.forecast_view
+    view.set_run(shops_run[0])  # an older run on show: a new run replaces it
+    with qtbot.waitSignal(view.forecast_ready, timeout=60000):
+        pass
+    run = panel.start()
+    assert run is not None
+    assert view.run is None and view.forecast is None and not view.save_button.isEnabled()
+    with qtbot.waitSignals([panel.run_finished, view.forecast_ready], timeout=120000):
+        pass
+    assert view.run == run and view.forecast is not None and view.save_button.isEnabled()
+    _x, y = view.plotted_history()
+    assert y[-1] == pytest.approx(values[view.series_box.currentText()][-1])
 
 
 def test_train_form_season_and_level(qtbot, shops_run):
