@@ -140,7 +140,7 @@ def run_backtest(
     (also written, after every fold). `on_fold(k, K, fold_result)` after each finished fold;
     `stop_event.is_set()` (or a Ctrl-C, which stops the running fold) ends it early, keeping the folds
     that finished. DataError / ConfigError / DesignError (one line) before anything trains."""
-    from .train import STOP_CANCELLED, TrainConfig, train
+    from .train import TrainConfig
 
     folds = check_folds(folds)
     TrainConfig.from_project(project, config)  # a bad setting is refused before any fold
@@ -161,6 +161,18 @@ def run_backtest(
         "path": str(out / BACKTEST_FILE),
     }
     _write(out, result)
+    try:
+        _run_folds(project, spec, config, folds, out, result, on_fold, stop_event, on_metric, install_signal_handlers)
+    except KeyboardInterrupt:  # a Ctrl-C between two folds: the finished ones are already in backtest.json
+        result["stopped"] = True
+    _write(out, result)
+    return result
+
+
+def _run_folds(project, spec, config, folds, out, result, on_fold, stop_event, on_metric, handlers) -> None:
+    """Train the folds one by one, rewriting backtest.json after each."""
+    from .train import STOP_CANCELLED, train
+
     for k in range(1, folds + 1):
         if stop_event is not None and stop_event.is_set():
             result["stopped"] = True
@@ -173,7 +185,7 @@ def run_backtest(
             run_dir=run_dir,
             stop_event=stop_event,
             on_metric=on_metric,
-            install_signal_handlers=install_signal_handlers,
+            install_signal_handlers=handlers,
         )
         if summary.get("stop_reason") == STOP_CANCELLED:
             result["stopped"] = True  # the unfinished fold keeps its folder but is not counted
@@ -185,5 +197,3 @@ def run_backtest(
         _write(out, result)
         if on_fold is not None:
             on_fold(k, folds, fold)
-    _write(out, result)
-    return result

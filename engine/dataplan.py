@@ -510,16 +510,6 @@ def _check_time_order(table: Table, plan: DataPlan, layout: Layout, c) -> None:
         plan.warnings.append(gap)
 
 
-# the season length m of a time column's frequency (the issue's table); others are 1
-_SEASONS = (
-    ("hourly", 3600, 3600, 24),
-    ("daily", 86400, 86400, 7),
-    ("weekly", 604800, 604800, 52),
-    ("monthly", 28 * 86400, 31 * 86400, 12),
-    ("quarterly", 89 * 86400, 92 * 86400, 4),
-)
-
-
 def check_season(value, c=CONTROLS["cli"]) -> int:
     """A season length given by a person: a whole number 1 or more; DataError otherwise."""
     try:
@@ -549,20 +539,18 @@ def _season(table: Table, spec, plan: DataPlan, layout: Layout, c, meta) -> None
     if name is None:
         plan.season, plan.season_source = 1, "default"
         return
-    plan.season, plan.season_source = 1, f"'{name}' is not dates"
-    if name not in table.times:
-        return
+    from .timefreq import infer_frequency  # the calendar rules live there (hourly 24, daily 7, ...)
+
     s, e = max(layout.segments, key=lambda se: se[1] - se[0])
-    d = np.diff(np.asarray(layout.column(table, name)[s : min(e, s + 10_000)], dtype=np.float64))
-    d = d[np.isfinite(d)]
-    if not d.size:
+    e = min(e, s + 10_000)  # the step of a long series is clear long before its end
+    rows = layout.order[s:e] if layout.order is not None else np.arange(s, e)
+    values = table.times[name][rows] if name in table.times else np.asarray(layout.column(table, name)[s:e])
+    try:
+        freq = infer_frequency(values, name, rows=rows, source=table.source)
+    except DataError:  # irregular spacing (a warning of the plan): no season to read from it
+        plan.season, plan.season_source = 1, f"'{name}' is not evenly spaced"
         return
-    step = float(np.median(d))
-    plan.season_source = f"'{name}' steps {step / 86400:g} day(s)"
-    for word, lo, hi, m in _SEASONS:
-        if lo * 0.999 <= step <= hi * 1.001:
-            plan.season, plan.season_source = m, f"'{name}' is {word}"
-            return
+    plan.season, plan.season_source = freq.season, f"'{name}' is {freq.name}"
 
 
 def _calendar_steps(table: Table, name: str, step: float) -> bool:

@@ -151,8 +151,9 @@ def forecast_run(
     device: str = "cpu",
 ) -> Forecast:
     """Forecast the `steps` (default: the design's reach, h0 + H - 1) rows after the last target of
-    every series of `spec`'s file with a run's checkpoint. `level`: the interval level asked for; it must
-    be the run's (intervals are fitted at training); None uses the run's intervals when it has them.
+    every series of `spec`'s file with a run's checkpoint. `level`: the interval level asked for (from the
+    validation residuals the run kept; a run that kept none gives only its own level); None uses the
+    run's intervals at their own level when it has them.
     DataError / RunError (one line) for anything a person must fix."""
     from .runs import load_run
 
@@ -200,11 +201,10 @@ def _intervals(run_dir, level: float | None) -> tuple[Intervals | None, list[str
                 f"intervals, or without a validation split): leave the level out for point forecasts, or "
                 f"train again"
             )
-        if abs(intervals.level - level) > 1e-9:
-            raise DataError(
-                f"{run_dir}: the run's intervals are {intervals.level:g} intervals (fitted at training): ask "
-                f"for {intervals.level:g}, or train again at {level:g}"
-            )
+        try:
+            intervals = intervals.at_level(level)  # other levels from the residuals kept at training
+        except DataError as e:
+            raise DataError(f"{run_dir}: {e}") from None
     if intervals is None:
         return None, ["the run has no prediction intervals (no intervals.json): lower and upper are empty"]
     return intervals, []

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..cli import UserError
-from .training import add_data_args, engine_errors, spec_from_args
+from .training import add_data_args, data_spec, engine_errors
 
 
 def register(sub) -> None:
@@ -33,8 +33,8 @@ def register(sub) -> None:
         "--level",
         type=float,
         metavar="X",
-        help="interval level: must be the run's (fitted at training, default 0.9); without it the run's "
-        "intervals are used when it has them",
+        help="interval level (default: the run's own, fitted at training; another level is computed from the "
+        "validation residuals the run kept)",
     )
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.set_defaults(func=cmd_forecast)
@@ -53,7 +53,7 @@ def cmd_forecast(args) -> int:
         refuse_non_regular_target(out)  # /dev/full, a FIFO: refused, left as they are
     except NotRegularFileError as e:
         raise UserError(str(e)) from None
-    spec = spec_from_args(args)
+    spec = data_spec(args)
     try:
         result = forecast_run(args.run, spec, steps=args.steps, level=args.level, checkpoint=args.checkpoint)
     except engine_errors() as e:

@@ -223,10 +223,6 @@ def _engine_errors():
     return (DataError, DesignError, RunError, ConfigError, TrainError)
 
 
-# the data flags' DataSpec for other verbs (forecast); add_data_args and engine_errors are defined above
-spec_from_args = _spec
-
-
 class Progress:
     """Per-epoch progress: a tqdm bar with steps/s and ETA on stderr when it is a terminal, plain lines
     (one per epoch, on stdout) otherwise."""

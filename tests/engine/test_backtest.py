@@ -5,7 +5,13 @@ finished folds, and bad input exits 2 with one line."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +165,29 @@ def test_no_time_column_needs_a_season(tmp_path, capsys):
 def test_engine_refuses_zero_folds(two_series, tmp_path):
     with pytest.raises(DataError, match="--folds"):
         run_backtest(design(), DataSpec(path=str(two_series), series="shop"), {}, 0, tmp_path)
+
+
+def test_ctrl_c_keeps_the_finished_folds(two_series, tmp_path):
+    """A real Ctrl-C (SIGINT) while a later fold trains: exit 130, backtest.json holds the finished folds."""
+    d = tmp_path / "bt.rnn.json"
+    d.write_text(design().to_json())
+    out = tmp_path / "bt"
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "rnn_studio", "backtest", str(d), "--data", str(two_series), "--series", "shop"]
+    cmd += ["--folds", "3", "--epochs", "60", "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "fold-1" / "summary.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (out / "fold-1" / "summary.json").exists()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    saved = json.loads((out / "backtest.json").read_text())
+    assert saved["stopped"] and 1 <= saved["folds_completed"] < 3 and len(saved["folds"]) == saved["folds_completed"]
+    assert "Traceback" not in stderr and stdout.strip().splitlines()[-1] == str(out / "backtest.json")

@@ -390,4 +390,4 @@ def test_predict_names_file_rows_of_each_series(tmp_path):
     first_b = next(r for r in out if r[0] == "b")
     # series b's first window covers its rows 1..8 (file rows 2, 4, ..., 16); it predicts its 9th row: file row 18
     assert cols[:2] == ["series", "row"] and first_b[1] == 18
-    assert np.isclose(first_b[3], 8 * 0.1 + 1)
+    assert np.isclose(first_b[cols.index("target")], 8 * 0.1 + 1) and first_b[cols.index("split")] == "train"

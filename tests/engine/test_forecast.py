@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -77,6 +78,15 @@ def multi_run(tmp_path_factory):
     f = two_shops(tmp / "train.csv", range(40), range(30), with_date=False)
     s = train(design(units=3), DataSpec(path=f, series="shop", time="none"), {"epochs": 1}, out_dir=tmp / "runs")
     return s["run"]
+
+
+@pytest.fixture
+def bare_run(ar_run, tmp_path):
+    """A copy of ar_run without intervals.json (a run trained before intervals)."""
+    run = tmp_path / "bare-run"
+    shutil.copytree(ar_run, run)
+    (run / "intervals.json").unlink()
+    return str(run)
 
 
 # ------------------------------------------------------------------ dates continue each series' own time column
@@ -157,7 +167,7 @@ def test_times_continue_each_series_at_its_frequency(ar_run, tmp_path, capsys, k
         ["b", next_b[0], "1"],
         ["b", next_b[1], "2"],
     ]
-    assert all(float(r[3]) == float(r[3]) and r[4] == r[5] == "" for r in rows[1:])  # no intervals: empty
+    assert all(float(r[4]) < float(r[3]) < float(r[5]) for r in rows[1:])  # the run's conformal intervals
 
 
 def test_dates_are_written_in_the_files_format(ar_run, tmp_path):
@@ -169,14 +179,15 @@ def test_dates_are_written_in_the_files_format(ar_run, tmp_path):
     assert fc.series[0].history_times[-1] == "31/12/2023" and fc.frequency.name == "month-end"
 
 
-def test_without_a_time_column_the_row_number_continues(ar_run, tmp_path, capsys):
+def test_without_a_time_column_the_row_number_continues(bare_run, tmp_path, capsys):
     f = write(tmp_path / "one.csv", "sales", [[f"{10 + math.sin(i):.3f}"] for i in range(20)])
     out = tmp_path / "f.csv"
-    rc, _, err = cli(capsys, "forecast", ar_run, "--data", f, "-o", out, "--steps", "3")
+    rc, _, err = cli(capsys, "forecast", bare_run, "--data", f, "-o", out, "--steps", "3")
     assert rc == 0
     rows = read_csv_rows(out)
     assert rows[0] == ["row", "step", "prediction", "lower", "upper"]
     assert [r[:2] for r in rows[1:]] == [["21", "1"], ["22", "2"], ["23", "3"]]
+    assert all(r[2] != "" and r[3] == r[4] == "" for r in rows[1:])  # a run without intervals: empty bounds
     assert "no prediction intervals" in err
 
 
@@ -219,22 +230,30 @@ def test_multi_step_design_gives_its_outputs_directly_then_blocks_recursively(mu
 
 
 def test_intervals_are_the_runs_half_widths_widened_for_recursive_steps(multi_run, tmp_path, capsys):
-    path = save_intervals(
-        multi_run, Intervals("split-conformal", 0.9, 3, ("sales",), np.array([[1.0], [2.0], [3.0]]), 50)
-    )
-    try:
-        f = write(tmp_path / "one.csv", "sales", [[f"{10 + math.sin(i):.3f}"] for i in range(20)])
-        fc = forecast_run(multi_run, DataSpec(path=f), steps=6, level=0.9)
-        sf = fc.series[0]
-        width = np.array([1, 2, 3, 1 * math.sqrt(2), 2 * math.sqrt(2), 3 * math.sqrt(2)])
-        np.testing.assert_allclose(sf.upper - sf.prediction, width)
-        np.testing.assert_allclose(sf.prediction - sf.lower, width)
-        assert fc.level == 0.9 and any("widened" in n for n in fc.notes)
-        out = tmp_path / "f.csv"
-        rc, _, err = cli(capsys, "forecast", multi_run, "--data", f, "-o", out, "--level", "0.8")
-        assert rc == 2 and len(err.strip().splitlines()) == 1 and "0.9 intervals" in err
-    finally:
-        path.unlink()
+    run = tmp_path / "run"
+    shutil.copytree(multi_run, run)
+    save_intervals(run, Intervals("split-conformal", 0.9, 3, ("sales",), np.array([[1.0], [2.0], [3.0]]), 50))
+    f = write(tmp_path / "one.csv", "sales", [[f"{10 + math.sin(i):.3f}"] for i in range(20)])
+    fc = forecast_run(run, DataSpec(path=f), steps=6, level=0.9)
+    sf = fc.series[0]
+    width = np.array([1, 2, 3, 1 * math.sqrt(2), 2 * math.sqrt(2), 3 * math.sqrt(2)])
+    np.testing.assert_allclose(sf.upper - sf.prediction, width)
+    np.testing.assert_allclose(sf.prediction - sf.lower, width)
+    assert fc.level == 0.9 and any("widened" in n for n in fc.notes)
+    out = tmp_path / "f.csv"
+    rc, _, err = cli(capsys, "forecast", run, "--data", f, "-o", out, "--level", "0.8")  # no residuals kept
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "fitted at 0.9 only" in err
+
+
+def test_other_levels_come_from_the_residuals_the_run_kept(multi_run, tmp_path):
+    f = write(tmp_path / "one.csv", "sales", [[f"{10 + math.sin(i):.3f}"] for i in range(20)])
+    wide = forecast_run(multi_run, DataSpec(path=f))
+    narrow = forecast_run(multi_run, DataSpec(path=f), level=0.5)
+    assert wide.level == 0.9 and narrow.level == 0.5
+    np.testing.assert_allclose(wide.series[0].prediction, narrow.series[0].prediction)
+    w90 = wide.series[0].upper - wide.series[0].prediction
+    w50 = narrow.series[0].upper - narrow.series[0].prediction
+    assert np.all(w50 > 0) and np.all(w50 <= w90) and np.any(w50 < w90)
 
 
 # ------------------------------------------------------------------ known future covariates
@@ -279,7 +298,7 @@ def test_future_rows_with_an_empty_target_give_known_covariates(covariate_run, t
 
 
 # ------------------------------------------------------------------ bad input: exit 2, one line
-def test_bad_input_exits_2_with_one_line(ar_run, tmp_path, capsys):
+def test_bad_input_exits_2_with_one_line(ar_run, bare_run, tmp_path, capsys):
     good = two_shops(tmp_path / "ok.csv", _days("2024-01-01", 12), _days("2024-01-01", 9))
     gap = _days("2024-01-01", 12)
     del gap[6]
@@ -294,12 +313,13 @@ def test_bad_input_exits_2_with_one_line(ar_run, tmp_path, capsys):
         ),
         (["--data", good, "--time", "dat"], "no time column 'dat' in the header: did you mean 'date'?"),
         (["--data", good, "--series", "shp"], "no series column 'shp' in the header"),
-        (["--data", good, "--level", "0.9"], "the run has no prediction intervals"),
+        ([bare_run, "--data", good, "--level", "0.9"], "the run has no prediction intervals"),
         (["--data", good, "--level", "1.5"], "--level must be between 0 and 1"),
         (["--data", tmp_path / "nope.csv"], "no such file"),
     ]
     for args, expected in cases:
-        rc, _, err = cli(capsys, "forecast", ar_run, "-o", out, *args)
+        run = [] if args[0] == bare_run else [ar_run]
+        rc, _, err = cli(capsys, "forecast", *run, "-o", out, *args)
         assert rc == 2, (args, err)
         assert len(err.strip().splitlines()) == 1 and expected in err, (args, err)
     assert not out.exists()
