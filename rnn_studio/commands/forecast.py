@@ -73,9 +73,6 @@ def cmd_forecast(args) -> int:
 
 def _flags(message: str) -> str:
     """The engine's words for the forecast's settings, as this command's flags."""
-    message = (
-        message.replace("ask for at most", "use --steps at most")
-        .replace("leave the level out", "leave --level out")
-        .replace("ask for 0.", "use --level 0.")
-    )
+    message = re.sub(r"ask for at most (\d+) step\(s\)", r"use --steps \1 or fewer", message)
+    message = message.replace("leave the level out", "leave --level out")
     return re.sub(r"ask for (\d+) steps", r"use --steps \1", message)

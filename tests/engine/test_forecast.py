@@ -294,7 +294,7 @@ def test_future_rows_with_an_empty_target_give_known_covariates(covariate_run, t
     # a third step needs temp for a row nobody gave: refused in one line naming the column
     rc, _, err = cli(capsys, "forecast", covariate_run, "--data", f, "-o", tmp_path / "o.csv", "--steps", "4")
     assert rc == 2 and len(err.strip().splitlines()) == 1
-    assert "forecast step 4 needs 'temp' for rows after the last target" in err and "--steps at most 3" in err
+    assert "forecast step 4 needs 'temp' for rows after the last target" in err and "or use --steps 3 or fewer" in err
 
 
 # ------------------------------------------------------------------ bad input: exit 2, one line
@@ -334,3 +334,24 @@ def test_forecast_rows_and_json_friendly_fields(ar_run, tmp_path):
     assert sf.series == "b" and list(sf.steps) == [1, 2, 3, 4] and len(sf.history_values) == len(sf.history_times) == 9
     assert sf.x[0] - sf.history_x[-1] == 86400  # chart axis: seconds since 1970
     json.dumps({"times": sf.times, "history": sf.history_times})
+
+
+# ------------------------------------------------------------------ the plan: trailing empty targets are the future
+def test_trailing_empty_targets_are_the_future_not_missing_values(tmp_path):
+    from rnn_studio.engine.data import load_dataset, plan_data
+
+    rows = [["a", i, f"{i * 0.1:.1f}"] for i in range(20)] + [["a", 20, ""], ["a", 21, ""]]
+    rows += [["b", i, f"{i * 0.2:.1f}"] for i in range(15)] + [["b", 15, ""]]
+    f = write(tmp_path / "f.csv", "shop,t,v", rows)
+    spec = DataSpec(path=f, series="shop")
+    plan = plan_data(spec, design())
+    assert plan.ok and plan.future_rows == 3 and plan.missing["cells"] == 0
+    assert any(line.startswith("future: 3 row(s) after the last target") for line in plan.describe())
+    data = load_dataset(spec, design(), split=False)
+    assert data.size("all") == (20 - 4) + (15 - 4)  # windows over the rows with a target only
+    middle = [["a", i, "" if i == 5 else f"{i * 0.1:.1f}"] for i in range(20)] + [["a", 20, ""]]
+    plan = plan_data(DataSpec(path=write(tmp_path / "m.csv", "shop,t,v", middle), series="shop"), design())
+    assert plan.errors and "row 6" in plan.errors[0] and "missing value" in plan.errors[0]
+    empty = [["a", i, f"{i:.1f}"] for i in range(10)] + [["b", i, ""] for i in range(10)]
+    plan = plan_data(DataSpec(path=write(tmp_path / "e.csv", "shop,t,v", empty), series="shop"), design())
+    assert plan.errors and "missing value" in plan.errors[0]  # a series without any target is not a future
