@@ -142,13 +142,13 @@ def planned_steps(run: Path) -> int:
     return steps if isinstance(steps, int) and steps > 0 else 1
 
 
-def compute_forecast(run: Path, spec: dict[str, Any], steps: int | None):
-    """The worker's call: engine.forecast.forecast_run on the run's best checkpoint, at the level of the
-    run's intervals (fitted when it trained), as `rnn-studio forecast` without --level."""
+def compute_forecast(run: Path, spec: dict[str, Any], steps: int | None, level: float | None):
+    """The worker's call: engine.forecast.forecast_run on the run's best checkpoint (`level` None: the
+    run's own intervals, as `rnn-studio forecast` without --level)."""
     from rnn_studio.engine.data import DataSpec
     from rnn_studio.engine.forecast import forecast_run
 
-    return forecast_run(run, DataSpec.from_dict(spec), steps=steps, level=None, checkpoint="best")
+    return forecast_run(run, DataSpec.from_dict(spec), steps=steps, level=level, checkpoint="best")
 
 
 def save_forecast(forecast, path: str | Path) -> Path:
@@ -205,16 +205,18 @@ class ForecastView(QtWidgets.QWidget):
         )
         self.steps.setKeyboardTracking(False)
         self.steps.valueChanged.connect(lambda _v: self._later.start())
-        self.level = QtWidgets.QLabel("–")
+        self.level = QtWidgets.QDoubleSpinBox(decimals=2, minimum=0.5, maximum=0.99, value=0.9, singleStep=0.05)
+        self.level.setKeyboardTracking(False)
         self.level.setToolTip(
-            "Coverage of the prediction interval: split-conformal, fitted on the validation residuals when the run "
-            "trained. To change it, set Interval level in the Training tab and train again"
+            "Coverage of the prediction interval (rnn-studio forecast --level): split-conformal, from the "
+            "validation residuals the run kept when it trained (the run's own level by default)"
         )
+        self.level.valueChanged.connect(lambda _v: self._later.start())
         self.save_button = QtWidgets.QPushButton("Save forecast…")
         self.save_button.setToolTip("Write the forecast as a CSV, the same as `rnn-studio forecast -o`")
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self._save_dialog)
-        for label, w in (("Series:", self.series_box), ("Steps:", self.steps), ("Interval:", self.level)):
+        for label, w in (("Series:", self.series_box), ("Steps:", self.steps), ("Level:", self.level)):
             row.addWidget(QtWidgets.QLabel(label))
             row.addWidget(w, 2 if w is self.series_box else 0)
         row.addStretch(1)
@@ -310,7 +312,10 @@ class ForecastView(QtWidgets.QWidget):
         self._fill_metrics()
         self.spec = spec if spec is not None else run_data_spec(self.run)
         level = _num(read_json(self.run / "intervals.json").get("level"))
-        self.level.setText("none" if level is None else f"{level:.0%}")
+        self.level.blockSignals(True)
+        self.level.setValue(level if level is not None else 0.9)  # the run's level: its stored intervals
+        self.level.blockSignals(False)
+        self.level.setEnabled(level is not None)  # a run without intervals has point forecasts only
         self.refresh_forecast()
 
     def refresh_forecast(self) -> None:
@@ -331,7 +336,8 @@ class ForecastView(QtWidgets.QWidget):
         import rnn_studio.engine.forecast  # noqa: F401 - imported on the GUI thread, never first in the worker
 
         steps = self.steps.value() or None
-        self._request = calls().start(compute_forecast, self.run, dict(self.spec), steps)
+        level = round(self.level.value(), 4) if self.level.isEnabled() else None
+        self._request = calls().start(compute_forecast, self.run, dict(self.spec), steps, level)
         self.say(f"Forecasting {self.run.name} on {Path(str(self.spec.get('path') or self.spec.get('demo'))).name}…")
 
     LEGEND_MIN_WIDTH = 520  # px of chart: narrower, the legend leaves the curves the room (colours speak)

@@ -132,13 +132,25 @@ def test_save_forecast_writes_the_cli_csv(qtbot, shops_run, tmp_path):
     assert len(gui_rows) == 1 + 2 * STEPS
 
 
-def test_steps_box_recomputes(qtbot, shops_run):
-    run, _data, _values, _spec, project = shops_run
+def test_steps_and_level_recompute(qtbot, shops_run, tmp_path):
+    from rnn_studio.engine.forecast import forecast_run
+
+    run, _data, _values, spec, project = shops_run
     _panel, view = shown_panel(qtbot, project, run)
+    assert view.level.value() == pytest.approx(json.loads((run / "intervals.json").read_text())["level"])
+    _, lower90 = view.c_lower.getData()
     with qtbot.waitSignal(view.forecast_ready, timeout=60000):
         view.steps.setValue(2)
     fx, _ = view.c_forecast.getData()
     assert len(fx) == 2 + 1
+    with qtbot.waitSignal(view.forecast_ready, timeout=60000) as blocker:
+        view.level.setValue(0.5)
+    assert blocker.args == [""], blocker.args
+    _, lower50 = view.c_lower.getData()
+    assert np.all(lower50 >= lower90[:2] - 1e-9)  # a lower level: a narrower band
+    view.save_to(tmp_path / "gui.csv")
+    forecast_run(run, spec, steps=2, level=0.5).write_csv(tmp_path / "cli.csv")  # rnn-studio forecast --level 0.5
+    assert (tmp_path / "gui.csv").read_text() == (tmp_path / "cli.csv").read_text()
 
 
 def test_forecast_follows_a_training_started_in_the_panel(qtbot, shops_run, tmp_path):
