@@ -13,7 +13,6 @@ steps and per step, on the test split (the validation split when there is no tes
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from pathlib import Path
@@ -35,58 +34,12 @@ RECENT = 4  # the initial view shows the forecast and about this many horizons o
 
 
 # ---------------------------------------------------------------------------- pure helpers
-def _as_epoch_seconds(value: Any) -> float | None:
-    """A date / datetime / numpy datetime64 / ISO text as UTC seconds since 1970; None when not a date."""
-    if isinstance(value, np.datetime64):
-        if np.isnat(value):
-            return math.nan
-        return float(value.astype("datetime64[ms]").astype(np.int64)) / 1000.0
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.timestamp()
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC).timestamp()
-    if isinstance(value, str):
-        try:
-            return _as_epoch_seconds(dt.datetime.fromisoformat(value.strip()))
-        except ValueError:
-            return None
-    return None
-
-
-def axis_values(values: Any) -> tuple[np.ndarray, bool]:
-    """Time values as floats for the x axis and whether they are dates (seconds since 1970, UTC, for
-    pyqtgraph's DateAxisItem). Integer time columns and row numbers stay numbers."""
-    seq = list(values.tolist() if isinstance(values, np.ndarray) and values.dtype.kind != "M" else values)
-    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
-        seq = list(values)
-    if not seq:
-        return np.empty(0), False
-    first = next((v for v in seq if v is not None), None)
-    if isinstance(first, (int, float, np.integer, np.floating)) and not isinstance(first, bool):
-        return np.asarray(seq, dtype=float), False
-    if hasattr(first, "to_pydatetime"):  # a pandas Timestamp
-        seq = [v.to_pydatetime() if v is not None else None for v in seq]
-    seconds = [_as_epoch_seconds(v) if v is not None else math.nan for v in seq]
-    if all(s is not None for s in seconds):
-        return np.asarray(seconds, dtype=float), True
-    try:
-        return np.asarray([float(v) for v in seq], dtype=float), False
-    except (TypeError, ValueError):
-        return np.arange(len(seq), dtype=float), False
-
-
 def series_axis(forecast, s) -> tuple[np.ndarray, np.ndarray, bool]:
     """(history x, forecast x, dates?) of one SeriesForecast: the engine's chart instants (`history_x`,
-    `x`: seconds since 1970 for dates) when it gives them, else the times converted here."""
-    hx, fx = np.asarray(getattr(s, "history_x", ()), dtype=float), np.asarray(getattr(s, "x", ()), dtype=float)
-    frequency = getattr(forecast, "frequency", None)
-    if len(hx) == len(s.history_times) and len(fx) == len(s.times) and frequency is not None:
-        return hx, fx, bool(frequency.is_calendar)
-    hx, dates = axis_values(s.history_times)
-    fx, _ = axis_values(s.times)
-    return hx, fx, dates
+    `x`: seconds since 1970 for dates, the time column's value or the row number otherwise); dates go
+    on a DateAxisItem, anything else on a plain axis."""
+    dates = bool(getattr(forecast.frequency, "is_calendar", False))
+    return np.asarray(s.history_x, dtype=float), np.asarray(s.x, dtype=float), dates
 
 
 def metric_split(summary: dict[str, Any]) -> str:
@@ -377,7 +330,7 @@ class ForecastView(QtWidgets.QWidget):
             return
         self.forecast = forecast
         self.save_button.setEnabled(True)
-        names = [str(s.series) for s in forecast.series]
+        names = [str(s.series) if s.series is not None else "(one series)" for s in forecast.series]
         current = self.series_box.currentText()
         self.series_box.blockSignals(True)
         self.series_box.clear()

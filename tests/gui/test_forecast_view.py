@@ -89,8 +89,11 @@ def test_forecast_view_dates_series_band_metrics(qtbot, shops_run):
     years = {dt.datetime.fromtimestamp(x, dt.UTC).year for x in (x0, x1)}
     assert years <= set(range(2016, 2024)), years
     view.plot.grab()  # paint once: the axis picks its date zoom level from its font while drawing
-    spacing, major = axis.tickValues(x0, x1, axis.width())[0]  # what the axis labels
-    labels = axis.tickStrings(major, 1.0, spacing)
+    labels = [  # what the axis labels, every tick level
+        text
+        for spacing, ticks in axis.tickValues(x0, x1, max(axis.width(), 100))
+        for text in axis.tickStrings(ticks, 1.0, spacing)
+    ]
     assert labels and all(text.startswith("20") or text[:3].isalpha() for text in labels), labels  # years / months
 
     assert [view.series_box.itemText(i) for i in range(view.series_box.count())] == ["north", "south"]
@@ -174,9 +177,13 @@ def test_forecast_follows_a_training_started_in_the_panel(qtbot, shops_run, tmp_
     run = panel.start()
     assert run is not None
     assert view.run is None and view.forecast is None and not view.save_button.isEnabled()
-    with qtbot.waitSignals([panel.run_finished, view.forecast_ready], timeout=120000):
+    with qtbot.waitSignal(panel.run_finished, timeout=120000) as finished:
         pass
-    assert view.run == run and view.forecast is not None and view.save_button.isEnabled()
+    assert finished.args[1].get("stop_reason") == "completed", finished.args
+    assert view.run == run
+    qtbot.waitUntil(lambda: not view.busy(), timeout=60000)
+    assert view.forecast is not None, view.message.text()
+    assert view.save_button.isEnabled()
     _x, y = view.plotted_history()
     assert y[-1] == pytest.approx(values[view.series_box.currentText()][-1])
 
@@ -258,3 +265,32 @@ def test_end_line_warns_when_seasonal_naive_wins():
     assert "does not beat seasonal naive (season 12) on the test split (MASE 1.2 vs 0.8)" in text
     text, level = end_message({**end, "beats_seasonal_naive": True})
     assert level == "" and "seasonal naive" not in text
+
+
+def test_integer_time_column_gets_a_plain_axis(qtbot, tmp_path):
+    """An integer time column (every 5 units) is drawn on a number axis; the forecast continues its step."""
+    from rnn_studio.engine.data import DataSpec
+    from rnn_studio.engine.train import train
+    from rnn_studio.gui.monitor.forecast_view import ForecastView
+
+    data = tmp_path / "ticks.csv"
+    data.write_text(
+        "t,load\n" + "".join(f"{100 + 5 * i},{round(50 + 10 * math.sin(i / 3), 3)}\n" for i in range(90)),
+        encoding="utf-8",
+    )
+    spec = DataSpec(path=str(data), target="load", time="t")
+    summary = train(Project.from_dict(DESIGN), spec, {"epochs": 1, "threads": 1}, out_dir=str(tmp_path / "runs"))
+    view = ForecastView()
+    qtbot.addWidget(view)
+    view.resize(900, 400)
+    view.show()
+    with qtbot.waitSignal(view.forecast_ready, timeout=60000) as blocker:
+        view.set_run(summary["run"])
+    assert blocker.args == [""], blocker.args
+    axis = view.plot.plotItem.getAxis("bottom")
+    assert not isinstance(axis, pg.DateAxisItem)
+    assert [view.series_box.itemText(0)] == ["(one series)"] and not view.series_box.isEnabled()
+    hx, _ = view.plotted_history()
+    fx, _ = view.c_forecast.getData()
+    assert hx[-1] == 100 + 5 * 89
+    assert list(fx[1:]) == [100 + 5 * (89 + h) for h in range(1, STEPS + 1)]
