@@ -1,35 +1,30 @@
-"""Calling an engine function off the GUI thread (forecast, evaluate): the window keeps painting.
+"""Calling an engine function away from the GUI (the Forecast view's forecasts): the window keeps painting.
 
-`calls().start(fn, *args)` runs `fn(*args)` on a QThreadPool thread and returns a request id; the relay's
-`done(id, result, error)` signal arrives on the GUI thread (a queued connection). `error` is the engine's
-one-line message ('' when the call returned). The caller keeps the id of its newest request and drops
-any other result (a stale call: the user changed the run or the settings meanwhile).
+`calls().start(fn, *args)` runs `fn(*args)` in a worker *process* (one, spawned on first use and kept:
+the first call pays for importing torch there, later ones do not) and returns a request id; the relay's
+`done(id, result, error)` signal arrives on the GUI thread (a queued connection). `fn` must be a
+module-level function of a Qt-free module (forecast_worker.py), its arguments and result picklable;
+`error` is the engine's one-line message ('' when the call returned). The caller keeps the id of its
+newest request and drops any other result (a stale call: the user changed the run or the settings).
 
-As in reader.py, Python's cyclic garbage collector is paused while a call is in flight and resumed on the
-GUI thread when it lands: a collection run from the worker thread could destroy Qt wrappers there. The
-caller imports the engine module on the GUI thread before starting (torch is already loaded by then: the
-Train panel's data plan imports it), so the worker never runs a first import.
+Why a process and not a thread: the forecast is mostly Python (plan, reader, recursive steps) and holds
+the GIL, so a thread stalled the event loop for as long as it ran. The result is unpickled on the
+executor's helper thread; as in reader.py, Python's cyclic garbage collector is paused while a call is in
+flight and resumed on the GUI thread when it lands, so no collection runs Qt destructors off the GUI thread.
 """
 
 from __future__ import annotations
 
 import gc
 import itertools
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from PySide6 import QtCore
 
-
-def engine_errors() -> tuple[type[BaseException], ...]:
-    """The engine's one-line errors (bad data, design, settings, run folder), as the CLI catches them
-    (rnn_studio/commands/training.py), plus OSError (a file that vanished): shown as they are."""
-    from rnn_studio.engine.compile import DesignError
-    from rnn_studio.engine.data import DataError
-    from rnn_studio.engine.runs import RunError
-    from rnn_studio.engine.train import ConfigError, TrainError
-
-    return (DataError, DesignError, RunError, ConfigError, TrainError, OSError)
+from . import forecast_worker
 
 
 class CallRelay(QtCore.QObject):
@@ -39,32 +34,45 @@ class CallRelay(QtCore.QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self.pool = QtCore.QThreadPool(self)
-        self.pool.setMaxThreadCount(1)  # one engine call at a time: torch already uses its own threads
         self._ids = itertools.count(1)
         self._in_flight = 0
         self._gc_was_enabled = True
+        self._executor: ProcessPoolExecutor | None = None
         self.done.connect(self._landed)  # connected first: runs before the callers' slots
+
+    def executor(self) -> ProcessPoolExecutor:
+        if self._executor is None:  # spawned, never forked: the editor holds Qt (and maybe CUDA) state
+            context = multiprocessing.get_context("spawn")
+            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        return self._executor
+
+    def warm_up(self) -> None:
+        """Start the worker and import the engine there now (a run is on show: a forecast will follow)."""
+        self.executor().submit(forecast_worker.warm_up)
 
     def start(self, fn: Callable[..., Any], *args: Any) -> int:
         request = next(self._ids)
-        errors = engine_errors()  # imported here, on the GUI thread
         if self._in_flight == 0:
             self._gc_was_enabled = gc.isenabled()
             gc.disable()
         self._in_flight += 1
-        self.pool.start(lambda: self._run(request, fn, args, errors))
+        try:
+            future = self.executor().submit(forecast_worker.call, fn, args)
+        except RuntimeError as e:  # the pool broke (a killed worker): a fresh one next time
+            self._executor = None
+            error = f"the forecast worker stopped ({e}); try again"
+            QtCore.QTimer.singleShot(0, lambda: self.done.emit(request, None, error))
+            return request
+        future.add_done_callback(lambda f: self._finished(request, f))
         return request
 
-    def _run(self, request: int, fn: Callable[..., Any], args: tuple, errors: tuple) -> None:
-        """The worker thread: call, then hand the result to the GUI thread. Never raises."""
-        result, error = None, ""
+    def _finished(self, request: int, future: Future) -> None:
+        """The executor's helper thread: hand the result to the GUI thread. Never raises."""
         try:
-            result = fn(*args)
-        except errors as e:
-            error = str(e).splitlines()[0] if str(e) else type(e).__name__
-        except Exception as e:  # a bug is still one line in the view, never a hung or crashed window
-            error = f"{getattr(fn, '__name__', 'the call')} failed ({type(e).__name__}: {e})"
+            result, error = future.result()
+        except Exception as e:  # the worker process died (killed, out of memory): one line, a fresh pool
+            result, error = None, f"the forecast worker stopped ({type(e).__name__}: {e}); try again"
+            self._executor = None
         self.done.emit(request, result, error)
 
     def _landed(self, _request: int, _result, _error: str) -> None:
@@ -74,6 +82,12 @@ class CallRelay(QtCore.QObject):
 
     def busy(self) -> bool:
         return self._in_flight > 0
+
+    def shutdown(self) -> None:
+        """The window closes: no new calls; a running one is not waited for."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
 
 _relay: CallRelay | None = None

@@ -1,10 +1,11 @@
 """The Forecast view: what a run says happens *next*, one series at a time, on the data's own time axis.
 
-It calls engine.forecast.forecast_run (the function behind `rnn-studio forecast`) off the GUI thread
-(background.py) on the run's own data file, then shows for the series picked: the recent history, the
-forecast line and the interval band (pyqtgraph FillBetweenItem between lower and upper), on a date axis
-(DateAxisItem) when the time column holds dates and a plain axis for integer times or row numbers. Each
-series is drawn alone: the history of one shop never joins the next shop's with a jump.
+It calls engine.forecast.forecast_run (the function behind `rnn-studio forecast`) in a worker process
+(background.py, forecast_worker.py) on the run's own data file, then shows for the series picked: the
+recent history, the forecast line and the interval band (pyqtgraph FillBetweenItem between lower and
+upper), on a date axis (DateAxisItem) when the time column holds dates and a plain axis for integer
+times or row numbers. Each series is drawn alone: the history of one shop never joins the next shop's
+with a jump.
 
 Beside it, the run's metrics from summary.json: the model against seasonal naive and persistence, all
 steps and per step, on the test split (the validation split when there is no test split).
@@ -24,6 +25,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from .. import theme as themes
 from .background import calls
+from .forecast_worker import compute_forecast
 from .plots import follow_theme, side_legend
 from .train_form import combo, tint
 
@@ -75,33 +77,26 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def run_data_spec(run: Path) -> dict[str, Any] | None:
     """The data settings a run trained on (its `start` record's data_spec), or None (an imported run)."""
-    from rnn_studio.engine.follow import MetricsTail
-
-    for rec in MetricsTail(run / "metrics.jsonl").read_new(max_bytes=1 << 20):
-        if rec.get("kind") == "start" and isinstance(rec.get("data_spec"), dict):
-            spec = dict(rec["data_spec"])
-            path = spec.get("path")
-            if isinstance(path, str) and path and not Path(path).is_absolute() and not Path(path).exists():
-                beside = run.parent.parent / path  # a relative path given where runs/ lives (the CLI's default)
-                if beside.exists():
-                    spec["path"] = str(beside)
-            return spec
-    return None
+    try:  # the first line is the first start record: no need to parse a long run's whole history
+        with (run / "metrics.jsonl").open(encoding="utf-8") as f:
+            first = json.loads(f.readline() or "{}")
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(first, dict) and first.get("kind") == "start" and isinstance(first.get("data_spec"), dict)):
+        return None
+    spec = dict(first["data_spec"])
+    path = spec.get("path")
+    if isinstance(path, str) and path and not Path(path).is_absolute() and not Path(path).exists():
+        beside = run.parent.parent / path  # a relative path given where runs/ lives (the CLI's default)
+        if beside.exists():
+            spec["path"] = str(beside)
+    return spec
 
 
 def planned_steps(run: Path) -> int:
     """H, the steps a run's design forecasts (plan.json "steps"; 1 in runs before multi-step designs)."""
     steps = read_json(run / "plan.json").get("steps")
     return steps if isinstance(steps, int) and steps > 0 else 1
-
-
-def compute_forecast(run: Path, spec: dict[str, Any], steps: int | None, level: float | None):
-    """The worker's call: engine.forecast.forecast_run on the run's best checkpoint (`level` None: the
-    run's own intervals, as `rnn-studio forecast` without --level)."""
-    from rnn_studio.engine.data import DataSpec
-    from rnn_studio.engine.forecast import forecast_run
-
-    return forecast_run(run, DataSpec.from_dict(spec), steps=steps, level=level, checkpoint="best")
 
 
 def save_forecast(forecast, path: str | Path) -> Path:
@@ -272,7 +267,7 @@ class ForecastView(QtWidgets.QWidget):
         self.refresh_forecast()
 
     def refresh_forecast(self) -> None:
-        """Compute the forecast for the current run, steps and level off the GUI thread."""
+        """Compute the forecast for the current run, steps and level in the worker process."""
         self._later.stop()
         self._pending = False
         if self.run is None:
@@ -286,8 +281,6 @@ class ForecastView(QtWidgets.QWidget):
         if not self.spec or not (self.spec.get("path") or self.spec.get("demo")):
             self._request = 0
             return self.say(f"{self.run.name}: the run does not say which data it trained on", error=True)
-        import rnn_studio.engine.forecast  # noqa: F401 - imported on the GUI thread, never first in the worker
-
         steps = self.steps.value() or None
         level = round(self.level.value(), 4) if self.level.isEnabled() else None
         self._request = calls().start(compute_forecast, self.run, dict(self.spec), steps, level)
@@ -313,6 +306,7 @@ class ForecastView(QtWidgets.QWidget):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        calls().warm_up()  # the worker process imports torch while the person looks at the tab
         if self._pending:
             QtCore.QTimer.singleShot(0, self.refresh_forecast)
 

@@ -168,6 +168,7 @@ def test_forecast_follows_a_training_started_in_the_panel(qtbot, shops_run, tmp_
     with qtbot.waitSignal(panel.data_loaded, timeout=10000):
         panel.set_data_file(str(data))
     panel.series.setCurrentIndex(panel.series.findData("shop"))
+    panel.refresh_plan()  # what the plan box shows a moment later: the ticks follow the plan's features
     panel.epochs.setValue(2)
     panel.chart_tabs.setCurrentWidget(panel.forecast_view)
     view = panel.forecast_view
@@ -222,6 +223,7 @@ def test_backtest_from_the_panel(qtbot, shops_run, tmp_path):
     with qtbot.waitSignal(panel.data_loaded, timeout=10000):
         panel.set_data_file(str(data))
     panel.series.setCurrentIndex(panel.series.findData("shop"))
+    panel.refresh_plan()  # what the plan box shows a moment later: the ticks follow the plan's features
     panel.epochs.setValue(1)
     view = panel.backtest_view
     panel.chart_tabs.setCurrentWidget(view)
