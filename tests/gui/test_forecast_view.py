@@ -296,3 +296,19 @@ def test_integer_time_column_gets_a_plain_axis(qtbot, tmp_path):
     fx, _ = view.c_forecast.getData()
     assert hx[-1] == 100 + 5 * 89
     assert list(fx[1:]) == [100 + 5 * (89 + h) for h in range(1, STEPS + 1)]
+
+
+def test_a_missing_data_file_is_one_line_in_the_view(qtbot, shops_run, tmp_path):
+    from rnn_studio.gui.monitor.forecast_view import ForecastView
+
+    run, _data, _values, spec, _project = shops_run
+    view = ForecastView()
+    qtbot.addWidget(view)
+    view.show()
+    gone = tmp_path / "moved-away.csv"
+    with qtbot.waitSignal(view.forecast_ready, timeout=60000) as blocker:
+        view.set_run(run, {**spec.to_dict(), "path": str(gone)})
+    error = blocker.args[0]
+    assert "moved-away.csv" in error and "\n" not in error and "Traceback" not in error
+    assert view.message.text() == error and view.message.isVisible()
+    assert view.forecast is None and not view.save_button.isEnabled()
