@@ -21,8 +21,12 @@ as windows-weighted means. No Qt; `run_backtest` is the function the CLI and the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -147,6 +151,7 @@ def run_backtest(
     info = _check_plans(project, spec, folds)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    since = time.time() - 1  # file times may be rounded to the second
     level = TrainConfig.from_project(project, config).level
     result: dict[str, Any] = {
         "design": project.name,
@@ -161,15 +166,72 @@ def run_backtest(
         "path": str(out / BACKTEST_FILE),
     }
     _write(out, result)
+    stop = _Stop(stop_event)
+    if install_signal_handlers:
+        stop.install()
     try:
-        _run_folds(project, spec, config, folds, out, result, on_fold, stop_event, on_metric, install_signal_handlers)
-    except KeyboardInterrupt:  # a Ctrl-C between two folds: the finished ones are already in backtest.json
+        _run_folds(project, spec, config, folds, out, result, on_fold, stop, on_metric)
+    except KeyboardInterrupt:  # a second Ctrl-C: keep every fold that finished
         result["stopped"] = True
+        _recover_finished(out, result, since)
+    finally:
+        stop.restore()
     _write(out, result)
     return result
 
 
-def _run_folds(project, spec, config, folds, out, result, on_fold, stop_event, on_metric, handlers) -> None:
+class _Stop:
+    """The backtest's stop request: the caller's stop_event, or a Ctrl-C / SIGTERM for the whole backtest
+    (one handler over all folds, so a Ctrl-C while a fold ends or between folds is not lost: the running
+    fold stops cleanly at its next step, and no further fold starts; a second Ctrl-C stops at once)."""
+
+    def __init__(self, event=None):
+        self.event = event
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def is_set(self) -> bool:
+        return self.requested or (self.event is not None and self.event.is_set())
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, OSError):
+                self._old[sig] = signal.signal(sig, self._handler)
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, old)
+        self._old.clear()
+
+
+def _recover_finished(out: Path, result: dict[str, Any], since: float) -> None:
+    """The fold in flight when a Ctrl-C came: when its training had ended (its summary.json written since
+    the backtest started, completed or early-stopped) it counts."""
+    from .records import EARLY_STOP_PREFIX, STOP_COMPLETED
+
+    k = len(result["folds"]) + 1
+    path = out / f"fold-{k}" / "summary.json"
+    try:
+        fresh = path.stat().st_mtime >= since
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    reason = str(summary.get("stop_reason", ""))
+    if fresh and k <= result["folds_requested"] and (reason == STOP_COMPLETED or reason.startswith(EARLY_STOP_PREFIX)):
+        result["folds"].append(_fold_result(k, summary, out / f"fold-{k}"))
+        result["folds_completed"] = len(result["folds"])
+        result["overall"] = _overall(result["folds"])
+
+
+def _run_folds(project, spec, config, folds, out, result, on_fold, stop_event, on_metric) -> None:
     """Train the folds one by one, rewriting backtest.json after each."""
     from .train import STOP_CANCELLED, train
 
@@ -185,7 +247,7 @@ def _run_folds(project, spec, config, folds, out, result, on_fold, stop_event, o
             run_dir=run_dir,
             stop_event=stop_event,
             on_metric=on_metric,
-            install_signal_handlers=handlers,
+            install_signal_handlers=False,  # the backtest's own handler (_Stop) covers every fold
         )
         if summary.get("stop_reason") == STOP_CANCELLED:
             result["stopped"] = True  # the unfinished fold keeps its folder but is not counted

@@ -550,7 +550,10 @@ def _season(table: Table, spec, plan: DataPlan, layout: Layout, c, meta) -> None
     except DataError:  # irregular spacing (a warning of the plan): no season to read from it
         plan.season, plan.season_source = 1, f"'{name}' is not evenly spaced"
         return
-    plan.season, plan.season_source = freq.season, f"'{name}' is {freq.name}"
+    if freq.unit == "number":
+        plan.season, plan.season_source = 1, f"'{name}' holds numbers, not dates: no calendar season"
+    else:
+        plan.season, plan.season_source = freq.season, f"'{name}' is {freq.name}"
 
 
 def _calendar_steps(table: Table, name: str, step: float) -> bool:

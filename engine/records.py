@@ -125,6 +125,15 @@ class Summary(TypedDict, total=False):
     test_persistence_rmse: float | None
     beats_persistence: bool | None  # the model's RMSE below persistence's on the same split
     persistence_split: str | None  # "test", or "val" when there is no test split
+    # forecasting (regression; docs/data.md "Forecast metrics" and "Prediction intervals")
+    forecast_steps: int  # H of a direct multi-step design (the optimizer step count is `steps`)
+    horizon: int
+    season: int
+    interval_level: float
+    interval_warning: str  # too few calibration windows, or a test coverage far from the level
+    test_windows: int
+    beats_seasonal_naive: bool | None
+    seasonal_naive_split: str | None
     checkpoints: dict[str, bool]
     finished: str
 

@@ -1156,7 +1156,8 @@ class _Trainer:
 
         warning = coverage_warning(summary)  # type: ignore[arg-type]
         if warning:
-            summary["interval_warning"] = warning  # type: ignore[typeddict-unknown-key]
+            earlier = summary.get("interval_warning")
+            summary["interval_warning"] = f"{earlier}; {warning}" if earlier else warning
         _write_text(rd / "summary.json", json.dumps(summary, indent=2) + "\n")
         with contextlib.suppress(FileNotFoundError):
             (rd / STOP_FILE).unlink()  # the request has been served
@@ -1182,12 +1183,12 @@ class _Trainer:
     def _fit_intervals(self) -> dict[str, Any]:
         """Forecast settings of the run, and (regression) the split-conformal intervals of best.pt fitted
         on the validation residuals, saved as intervals.json; the validation metrics per step."""
-        from .intervals import fit_intervals, save_intervals
+        from .intervals import few_windows_warning, fit_intervals, save_intervals
 
         data = self.dataset
-        out: dict[str, Any] = {"forecast_steps": data.steps, "horizon": data.horizon}
         if data.task != "regression" or not data.has_targets:
-            return out
+            return {}
+        out: dict[str, Any] = {"forecast_steps": data.steps, "horizon": data.horizon}
         if data.kind == "series":
             out["season"] = data.season
         self.intervals = None
@@ -1207,6 +1208,9 @@ class _Trainer:
             return out
         save_intervals(self.rd, self.intervals)
         out["interval_level"] = self.cfg.level
+        few = few_windows_warning(self.intervals)
+        if few:
+            out["interval_warning"] = few
         return out
 
     def _test_metrics(self) -> dict[str, Any]:
@@ -1428,7 +1432,7 @@ def predict_run(run_dir: str | Path, spec: DataSpec, which: str = "best", device
     (train / val / test under the run's split; empty when the file is too short to split), `step`
     (multi-step designs: 1..H), `prediction`, `target` (when the file has it), `lower` / `upper` (the
     run's prediction interval, when it has intervals.json). A per-step output gives its last step.
-    .npz data: `sample`, `prediction`, `target`.
+    .npz data: `sample` (and `step`), `prediction`, `target`, `lower` / `upper`.
     """
     from .intervals import load_intervals
 
@@ -1454,7 +1458,7 @@ def _prediction_table(data: Dataset, idx, splits, pred, target, bounds):
     def shown(v):
         return classes[int(v)] if classes else float(v)
 
-    cols = ["sample"] if data.kind == "windows" else ["row"]
+    cols = (["sample", "step"] if data.steps > 1 else ["sample"]) if data.kind == "windows" else ["row"]
     rows_file = None
     if data.kind == "series":
         t_rows = data.target_rows(idx)[:, -pred.shape[1] :] if data.steps > 1 else data.target_rows(idx)[:, -1:]
@@ -1479,7 +1483,7 @@ def _prediction_table(data: Dataset, idx, splits, pred, target, bounds):
                 if data.steps > 1:
                     row.append(k + 1)
             else:
-                row.append(int(idx[i]))
+                row += [int(idx[i]), k + 1] if data.steps > 1 else [int(idx[i])]
             row.append(shown(pred[i, k]))
             if target is not None:
                 row.append(shown(target[i, k]))

@@ -371,6 +371,8 @@ def forecast_lines(d: dict, prefix: str) -> list[str]:
     def trio(key: str, unit: str = "") -> str:
         parts = [f"{_g(d.get(prefix + key))}{unit}"]
         for base, word in (("seasonal_naive", "seasonal naive"), ("persistence", "persistence")):
+            if base == "seasonal_naive" and d.get("season") == 1:
+                continue  # with m = 1 seasonal naive is persistence
             if d.get(f"{prefix}{base}_{key}") is not None:
                 parts.append(f"{word} {_g(d[f'{prefix}{base}_{key}'])}{unit}")
         return parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
@@ -456,7 +458,7 @@ def cmd_train(args) -> int:
             f"it has not learned more than 'tomorrow = today'",
             file=sys.stderr,
         )
-    if summary.get("beats_seasonal_naive") is False:
+    if summary.get("beats_seasonal_naive") is False and summary.get("season", 1) != 1:  # m = 1: persistence
         split = summary.get("seasonal_naive_split", "test")
         print(
             f"warning: the model does not beat seasonal naive (season {summary.get('season')}) on the "

@@ -12,7 +12,7 @@ from rnn_studio.cli import main
 from rnn_studio.engine.data import DataSpec, load_dataset, plan_data
 from rnn_studio.engine.dataplan import split_bounds
 from rnn_studio.engine.project import Project
-from rnn_studio.engine.train import train
+from rnn_studio.engine.train import predict_run, train
 
 
 def design(units=3, timesteps=8, features=1):
@@ -120,6 +120,9 @@ def test_npz_and_memory_mapped_multistep(tmp_path):
     np.savez(tmp_path / "w.npz", X=X, y=np.stack([X[:, -1, 0] * k for k in (1, 2, 3)], axis=1))
     s = train(design(), DataSpec(path=str(tmp_path / "w.npz")), {"epochs": 1}, out_dir=tmp_path / "a")
     assert s["forecast_steps"] == 3 and len(s["test_rmse_by_step"]) == 3 and s.get("test_mase") is None
+    cols, rows = predict_run(s["run"], DataSpec(path=str(tmp_path / "w.npz")))
+    assert cols == ["sample", "step", "prediction", "target", "lower", "upper"] and len(rows) == 3 * 90
+    assert [r[:2] for r in rows[:4]] == [[0, 1], [0, 2], [0, 3], [1, 1]]
     data = np.cumsum(rng.normal(size=(600, 1)), axis=0)
     np.save(tmp_path / "m.npy", data)
     ds = load_dataset(DataSpec(path=str(tmp_path / "m.npy")), design())
