@@ -76,6 +76,14 @@ def end_message(end: dict[str, Any]) -> tuple[str, str]:
             f"{end.get(split + '_persistence_rmse', float('nan')):.4g})"
         )
         return text, "warning"
+    if end.get("beats_seasonal_naive") is False and not failed:  # issue 19: the forecaster's baseline
+        split = end.get("seasonal_naive_split") or end.get("persistence_split") or "test"
+        text += (
+            f" — Warning: the model does not beat seasonal naive (season {end.get('season', '?')}) on the "
+            f"{'validation' if split == 'val' else 'test'} split (MASE {end.get(split + '_mase', float('nan')):.4g} "
+            f"vs {end.get(split + '_seasonal_naive_mase', float('nan')):.4g})"
+        )
+        return text, "warning"
     return text, "error" if failed else ""
 
 

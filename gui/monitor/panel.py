@@ -25,6 +25,7 @@ from rnn_studio.engine.diagnose import GradWatch
 from .. import theme as themes
 from .export_dialog import ExportDialog, export_model, verification_rows
 from .follower import REDRAW_HZ, FollowMixin, RunFollower, end_message
+from .forecast_tabs import add_forecast_tabs
 from .plots import GradChart, LossChart, LrChart, PredictionChart
 from .reader import relay
 from .runs import RunsMixin, list_runs, read_summary, run_label
@@ -171,6 +172,10 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         return buttons
 
     def _charts(self) -> QtWidgets.QWidget:
+        """The live training charts, and beside them (tabs) the Forecast and Backtest views (forecast_tabs.py)."""
+        return add_forecast_tabs(self, self._training_charts())
+
+    def _training_charts(self) -> QtWidgets.QWidget:
         charts = QtWidgets.QWidget()
         grid = QtWidgets.QGridLayout(charts)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -258,6 +263,7 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         if probe is not None and probe.state() != QtCore.QProcess.ProcessState.NotRunning:
             probe.kill()  # the GPU probe is not needed any more
             probe.waitForFinished(1000)
+        self.backtest_view.shutdown()
         if self.is_running():
             self.stop()
             self.proc.join(timeout=5)

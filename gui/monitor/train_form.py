@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtWidgets
 from rnn_studio.engine.blocks import INPUT_TYPE
 
 from . import reader
+from .forecast_settings import add_level_row, add_season_row, forecast_overrides, load_forecast_settings, season_spec
 
 DEMOS = [("Demo: chaotic series (Mackey-Glass)", "chaos"), ("Demo: noisy multi-frequency sine", "sine")]
 MISSING_CHOICES = [
@@ -189,6 +190,7 @@ class DataFormMixin:
         self.horizon = QtWidgets.QSpinBox(minimum=1, maximum=10000, value=1)
         self.horizon.valueChanged.connect(self._plan_later)
         form.addRow("Horizon:", self.horizon)
+        add_season_row(self, form)  # Season (forecast_settings.py)
         self._preview_rows(form)
         self._source_changed()
         return box
@@ -252,6 +254,7 @@ class DataFormMixin:
         form.addRow(self.preview_error)
         self._wheel_guard = _WheelToPage(self)
         controls = (self.source, self.target, self.time_column, self.series, self.missing, self.lookback, self.horizon)
+        controls += (self.season,)
         for w in (*controls, self.features, self.preview):
             w.installEventFilter(self._wheel_guard)
         for w in controls:
@@ -467,6 +470,7 @@ class DataFormMixin:
                 spec["time"] = self.time_column.currentData()
                 spec["series"] = self.series.currentData()
                 spec["missing"] = self.missing.currentData()
+        spec.update(season_spec(self))
         return spec
 
     # ------------------------------------------------------------------ the data plan
@@ -593,6 +597,7 @@ class SettingsFormMixin:
             form.addRow(label, w)
             w.installEventFilter(self._wheel_guard)
             w.setFocusPolicy(QtCore.Qt.StrongFocus)
+        add_level_row(self, form)  # Interval level (forecast_settings.py)
         note = QtWidgets.QLabel("Dropout is set on the blocks.")
         tint(note, "muted")
         form.addRow(note)
@@ -616,6 +621,7 @@ class SettingsFormMixin:
             o["clip_norm"] = self.clip.value()
         if self.log_to.currentData():
             o["log"] = self.log_to.currentData()  # taken out by engine.train._process_main
+        o.update(forecast_overrides(self))
         return o
 
     def load_settings(self, training: dict[str, Any]) -> None:
@@ -633,6 +639,7 @@ class SettingsFormMixin:
         setv(self.patience, "patience", int)
         setv(self.clip, "clip_norm")
         setv(self.seed, "seed", int)
+        load_forecast_settings(self, training)
         for combo, key in ((self.optimizer, "optimizer"), (self.schedule, "schedule"), (self.precision, "precision")):
             if isinstance(training.get(key), str) and combo.findText(training[key]) >= 0:
                 combo.setCurrentText(training[key])
