@@ -12,11 +12,15 @@ environment variable (docs/limits.md):
     RNN_STUDIO_MAX_NAME_CHARS     200      characters of a design's name
     RNN_STUDIO_MEMORY_FRACTION    0.9      share of the machine's memory training/export may plan to use
     RNN_STUDIO_MAX_VERIFY_STEPS   10000    time steps of a fixed-length Input that export verifies
+    RNN_STUDIO_MAX_MODEL_MB       2000     weights of an imported model (declared sizes, inflated zip members)
+    RNN_STUDIO_MAX_DATA_MB        4000     a compressed data file inflated (.csv.gz)
+    RNN_STUDIO_IMPORT_CHECK_S     120      seconds the ONNX import check may run (its own process)
 """
 
 from __future__ import annotations
 
 import os
+import re
 import reprlib
 from dataclasses import dataclass
 
@@ -51,7 +55,21 @@ MAX_BLOCKS = Limit("RNN_STUDIO_MAX_BLOCKS", 10_000, "blocks in a design")
 MAX_NAME_CHARS = Limit("RNN_STUDIO_MAX_NAME_CHARS", 200, "characters of a design name")  # + a time stamp < 255
 MEMORY_FRACTION = Limit("RNN_STUDIO_MEMORY_FRACTION", 0.9, "share of memory a run may plan to use")
 MAX_VERIFY_STEPS = Limit("RNN_STUDIO_MAX_VERIFY_STEPS", 10_000, "time steps export verification runs")
-ALL = (MAX_PROJECT_MB, MAX_DEPTH, MAX_INT_DIGITS, MAX_BLOCKS, MAX_NAME_CHARS, MEMORY_FRACTION, MAX_VERIFY_STEPS)
+MAX_MODEL_MB = Limit("RNN_STUDIO_MAX_MODEL_MB", 2000, "an imported model's weights in MB")
+MAX_DATA_MB = Limit("RNN_STUDIO_MAX_DATA_MB", 4000, "a compressed data file's inflated size in MB")
+IMPORT_CHECK_S = Limit("RNN_STUDIO_IMPORT_CHECK_S", 120, "seconds the ONNX import check may run")
+ALL = (
+    MAX_PROJECT_MB,
+    MAX_DEPTH,
+    MAX_INT_DIGITS,
+    MAX_BLOCKS,
+    MAX_NAME_CHARS,
+    MEMORY_FRACTION,
+    MAX_VERIFY_STEPS,
+    MAX_MODEL_MB,
+    MAX_DATA_MB,
+    IMPORT_CHECK_S,
+)
 
 EXCERPT_CHARS = 60
 
@@ -111,3 +129,33 @@ def _size_note(value: object, text: str) -> str:
 def printable(text: str) -> str:
     """`text` with lone surrogates and other unencodable characters escaped, so printing never raises."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def nesting_depth(data: object, cap: int) -> int:
+    """How deeply lists / dicts nest in parsed JSON, counted without recursion; stops counting past `cap`
+    (returns cap + 1), so a hostile file costs no more than a normal one."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, (list, dict)):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > cap:
+            return cap + 1
+        stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/@\s:]*):([^/@\s]*)@")
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&;](?:[a-z0-9_.\-]*(?:token|secret|passw(?:or)?d|passwd|pwd|api[_-]?key|access[_-]?key|auth|"
+    r"signature|sig|credential)[a-z0-9_.\-]*)=)([^&;#\s'\"]*)"
+)
+
+
+def redact(text: str) -> str:
+    """`text` with credentials blanked: the password of every `scheme://user:password@host` and the value
+    of every token / secret / password / key query parameter. Every line the CLI prints goes through it."""
+    text = _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", text)
+    return _SECRET_QUERY.sub(lambda m: m.group(1) + "***", text)

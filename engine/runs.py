@@ -135,6 +135,8 @@ def new_run_dir(out_dir: str | Path, name: str) -> Path:
     (mkdir is atomic: two runs started in the same second get distinct folders). The name is shortened
     and made safe (`safe_name`). An OSError (read-only, not a folder, no space) is a RunError naming the path."""
     base = Path(out_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe_name(name)}"
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise RunError(f"{out_dir}: the output folder is a file, not a folder: choose another --out")
     path, n = base, 1
     while True:
         try:
@@ -146,7 +148,7 @@ def new_run_dir(out_dir: str | Path, name: str) -> Path:
             n += 1
             path = base.with_name(f"{base.name}-{n}")
         except OSError as e:
-            raise write_error(e, Path(out_dir), "cannot create a run folder in") from None
+            raise write_error(e, Path(out_dir), "cannot create a run folder there") from None
     try:
         (path / "checkpoints").mkdir(exist_ok=True)
     except OSError as e:

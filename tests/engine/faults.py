@@ -1,0 +1,119 @@
+"""Hostile files built by hand for the fault-injection suites (issue #22): .keras archives (a zip of
+config.json + model.weights.h5, written with zipfile and h5py, no Keras needed), and the secrets every
+suite's CLI output is checked against."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+PASSWORD = "S3cretPW-22"  # noqa: S105 - the fake credential the tracking cases put in URIs
+TOKEN = "tok-22-abcdef"  # noqa: S105
+
+SEEN: list[str] = []  # every stdout / stderr text the fault suites' CLI runs printed
+
+
+def _layer(cls: str, config: dict, input_shape=None) -> dict:
+    out = {"module": "keras.layers", "class_name": cls, "config": config, "registered_name": None}
+    if input_shape is not None:
+        out["build_config"] = {"input_shape": input_shape}
+    return out
+
+
+def keras_config(units=3, steps=5, features=2, name="sequential") -> dict:
+    """A Sequential Input(steps, features) -> GRU(units) -> Dense(1), as Keras 3 writes it."""
+    return {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "name": name,
+            "layers": [
+                _layer(
+                    "InputLayer", {"batch_shape": [None, steps, features], "dtype": "float32", "name": "input_layer"}
+                ),
+                _layer(
+                    "GRU",
+                    {
+                        "name": "gru",
+                        "units": units,
+                        "activation": "tanh",
+                        "recurrent_activation": "sigmoid",
+                        "use_bias": True,
+                        "reset_after": True,
+                    },
+                    [None, steps, features],
+                ),
+                _layer("Dense", {"name": "dense", "units": 1, "activation": "linear", "use_bias": True}, [None, units]),
+            ],
+        },
+    }
+
+
+def keras_weights(h5, units=3, features=2, dtype="float32") -> None:
+    """The weights keras_config's layers need, at the paths Keras 3 stores them."""
+    rng = np.random.default_rng(0)
+    cell = h5.create_group("layers/gru/cell/vars")
+    cell["0"] = rng.standard_normal((features, 3 * units)).astype(dtype)
+    cell["1"] = rng.standard_normal((units, 3 * units)).astype(dtype)
+    cell["2"] = rng.standard_normal((2, 3 * units)).astype(dtype)
+    dense = h5.create_group("layers/dense/vars")
+    dense["0"] = rng.standard_normal((units, 1)).astype(dtype)
+    dense["1"] = np.zeros(1, dtype)
+
+
+def h5_bytes(fill: Callable | None = None) -> bytes:
+    """An HDF5 file in memory, filled by `fill(h5)` (default: keras_weights)."""
+    import h5py
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as h5:
+        (fill or keras_weights)(h5)
+    return buf.getvalue()
+
+
+def keras_file(path: Path, config=None, weights: bytes | None = None, extra: dict | None = None) -> Path:
+    """A .keras zip: config.json (a dict is dumped as JSON; bytes / str are written as they are) and
+    model.weights.h5 (default: matching weights)."""
+    config = keras_config() if config is None else config
+    raw = json.dumps(config) if isinstance(config, (dict, list)) else config
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.10.0"}))
+        z.writestr("config.json", raw)
+        z.writestr("model.weights.h5", h5_bytes() if weights is None else weights)
+        for name, data in (extra or {}).items():
+            z.writestr(name, data)
+    return path
+
+
+def with_layer_config(changes: dict, index: int = 1) -> dict:
+    """keras_config() with layer `index`'s config updated."""
+    config = copy.deepcopy(keras_config())
+    config["config"]["layers"][index]["config"].update(changes)
+    return config
+
+
+def cli(*argv: str, env: dict | None = None, timeout: float = 120):
+    """run_cli (a bounded child process) whose output is kept for the secrets check and checked at once."""
+    from .hostile import run_cli
+
+    outcome = run_cli(*argv, env=env, timeout=timeout)
+    SEEN.append(outcome.out + outcome.err)
+    for secret in (PASSWORD, TOKEN):
+        assert secret not in outcome.out + outcome.err, (outcome.out + outcome.err)[-2000:]
+    return outcome
+
+
+def ok_or_refused(outcome, *needles: str) -> str:
+    """Exit 0, or exit 2 with one short line: never exit 1, a traceback or a long line."""
+    from .hostile import assert_refused
+
+    if outcome.code == 0:
+        assert "Traceback" not in outcome.err
+        return ""
+    return assert_refused(outcome, *needles)
