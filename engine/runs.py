@@ -225,13 +225,40 @@ class RunLock:
                 tmp.unlink()
 
     def _owner(self) -> dict[str, Any] | None:
+        """The owner record, read with care: LOCK may be anything a stranger put there (a FIFO, a link to
+        /dev/zero, a huge or deeply nested file). Only a regular file is opened, without blocking, and at
+        most 4 KB are read; what is not a record RNN Studio writes raises RunLockedError saying so."""
+        import stat
+
         try:
-            owner = json.loads(self.path.read_text(encoding="utf-8"))
+            st = os.stat(self.path)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
-            owner = {}
-        return owner if isinstance(owner, dict) else {}
+        except OSError:
+            st = None
+        raw = b""
+        if st is not None and stat.S_ISREG(st.st_mode):
+            try:
+                fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+                try:
+                    raw = os.read(fd, 4096)
+                finally:
+                    os.close(fd)
+            except FileNotFoundError:
+                return None
+            except OSError:
+                raw = b""
+        try:
+            owner = json.loads(raw.decode("utf-8")) if 0 < len(raw) < 4096 else None
+        except (ValueError, RecursionError):
+            owner = None
+        pid = owner.get("pid") if isinstance(owner, dict) else None
+        if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31 or not isinstance(owner.get("host"), str):
+            raise RunLockedError(
+                f"{self.path}: not a lock file RNN Studio wrote (no process id and host in it): if no "
+                f"training is writing {self.path.parent.name}, delete {self.path}"
+            )
+        return {k: str(v)[:80] if k != "pid" else v for k, v in owner.items() if k in ("pid", "host", "since")}
 
     def release(self) -> None:
         if self.held:
@@ -249,7 +276,7 @@ def _alive(pid: Any) -> bool:
         return False
     except PermissionError:
         return True  # exists, owned by someone else
-    except OSError:
+    except (OSError, OverflowError):
         return False
     return True
 
@@ -350,9 +377,11 @@ def read_metrics(run_dir: str | Path, offset: int = 0) -> tuple[list[dict[str, A
     for line in chunk[:end].split(b"\n"):
         if line.strip():
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
+                record = json.loads(line)
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, nested absurdly deep
                 continue
+            if isinstance(record, dict):
+                records.append(record)
     return records, offset + end + 1
 
 

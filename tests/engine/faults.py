@@ -117,3 +117,26 @@ def ok_or_refused(outcome, *needles: str) -> str:
         assert "Traceback" not in outcome.err
         return ""
     return assert_refused(outcome, *needles)
+
+
+TINY_DESIGN = {
+    "format": "rnn-studio",
+    "version": 1,
+    "name": "tiny",
+    "blocks": [
+        {"id": "x", "type": "Input", "params": {"timesteps": 8, "features": 1}},
+        {"id": "g", "type": "GRU", "params": {"units": 4}},
+        {"id": "fc", "type": "Dense", "params": {"units": 1}},
+    ],
+    "links": [["x", "g"], ["g", "fc"]],
+}
+
+
+def trained_run(folder: Path) -> Path:
+    """A real run folder: the tiny design trained one epoch on the sine demo (about 5 s)."""
+    design = folder / "tiny.rnn.json"
+    design.write_text(json.dumps(TINY_DESIGN), encoding="utf-8")
+    outcome = cli("train", str(design), "--demo", "sine", "--epochs", "1", "--out", str(folder / "runs"))
+    assert outcome.code == 0, outcome.err[-2000:]
+    (run,) = (folder / "runs").iterdir()
+    return run
