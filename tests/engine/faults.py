@@ -140,3 +140,64 @@ def trained_run(folder: Path) -> Path:
     assert outcome.code == 0, outcome.err[-2000:]
     (run,) = (folder / "runs").iterdir()
     return run
+
+
+def onnx_dense(path: Path, batch="N", mutate: Callable | None = None, extra_nodes=(), metadata=None) -> Path:
+    """A foreign ONNX graph: X (batch, 5, 2) -> MatMul(W) -> Add(B) -> Y; `mutate(graph)` edits it first."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((2, 1), np.float32), "W")
+    b = numpy_helper.from_array(np.zeros(1, np.float32), "B")
+    nodes = [helper.make_node("MatMul", ["X", "W"], ["H"], name="mm"), helper.make_node("Add", ["H", "B"], ["Y"], name="add")]
+    graph = helper.make_graph(
+        nodes + list(extra_nodes),
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [batch, 5, 2])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [batch, 5, 1])],
+        [w, b],
+    )
+    if mutate is not None:
+        mutate(graph)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in (metadata or {}).items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path
+
+
+def onnx_gru(path: Path, w_shape=(1, 9, 2), hidden_size: int | None = 3) -> Path:
+    """X (N, 5, 2) -> Transpose -> GRU -> Y_h squeezed -> Gemm -> (N, 1), torch.onnx.export's spelling."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal(w_shape).astype(np.float32), "W"),
+        numpy_helper.from_array(rng.standard_normal((1, 9, 3)).astype(np.float32), "R"),
+        numpy_helper.from_array(np.zeros((1, 18), np.float32), "Bg"),
+        numpy_helper.from_array(rng.standard_normal((1, 3)).astype(np.float32), "Wd"),
+        numpy_helper.from_array(np.zeros(1, np.float32), "Bd"),
+        numpy_helper.from_array(np.array([0], np.int64), "axes"),
+    ]
+    attrs = {"linear_before_reset": 1}
+    if hidden_size is not None:
+        attrs["hidden_size"] = hidden_size
+    nodes = [
+        helper.make_node("Transpose", ["X"], ["Xt"], perm=[1, 0, 2], name="t"),
+        helper.make_node("GRU", ["Xt", "W", "R", "Bg"], ["Yall", "Yh"], name="gru", **attrs),
+        helper.make_node("Squeeze", ["Yh", "axes"], ["H"], name="sq"),
+        helper.make_node("Gemm", ["H", "Wd", "Bd"], ["Y"], transB=1, name="fc"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 5, 2])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 1])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path

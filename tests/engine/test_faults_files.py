@@ -266,3 +266,223 @@ def test_model_that_is_a_fifo_or_folder_is_named_as_such(tmp_path, kind):
     os.mkfifo(model) if kind == "fifo" else model.mkdir()
     line = assert_refused(_import(tmp_path, model), "FIFO" if kind == "fifo" else "is a folder")
     assert "no such file" not in line
+
+
+# ---------------------------------------------------------------------------- .onnx
+def test_hand_built_onnx_files_import(tmp_path):
+    from .faults import onnx_dense, onnx_gru
+
+    assert _import(tmp_path, onnx_dense(tmp_path / "d.onnx")).code == 0
+    assert _import(tmp_path, onnx_gru(tmp_path / "g.onnx"), ).code == 0
+
+
+def _set_init(graph, name, tensor):
+    for i, t in enumerate(graph.initializer):
+        if t.name == name:
+            graph.initializer[i].CopyFrom(tensor)
+
+
+def _tensor(dims, raw):
+    from onnx import TensorProto
+
+    t = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=dims)
+    if raw is not None:
+        t.raw_data = raw
+    return t
+
+
+def _huge_dims(graph):
+    _set_init(graph, "W", _tensor([1_000_000, 1_000_000], None))
+
+
+def _short_raw(graph):
+    _set_init(graph, "W", _tensor([2, 1], b"\0\0\0\0"))
+
+
+def _unknown_type(graph):
+    graph.initializer[0].data_type = 999
+
+
+def _undefined_type(graph):
+    graph.initializer[0].data_type = 0
+
+
+def _string_type(graph):
+    from onnx import TensorProto, helper
+
+    _set_init(graph, "W", helper.make_tensor("W", TensorProto.STRING, [2, 1], [b"a", b"b"]))
+
+
+def _external(graph):
+    from onnx import TensorProto
+
+    t = graph.initializer[0]
+    t.ClearField("raw_data")
+    t.ClearField("float_data")
+    t.data_location = TensorProto.EXTERNAL
+    entry = t.external_data.add()
+    entry.key, entry.value = "location", "/etc/passwd"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (_huge_dims, "declares dims"),
+        (_short_raw, "stores 4 bytes"),
+        (_unknown_type, "unknown data type"),
+        (_undefined_type, "unknown data type"),
+        (_string_type, "real numbers"),
+        (_external, "another file"),
+    ],
+    ids=["huge-dims", "short-raw", "unknown-type", "undefined-type", "string", "external-data"],
+)
+def test_hostile_onnx_initializers_are_refused_before_allocating(tmp_path, mutate, needle):
+    from .faults import onnx_dense
+
+    line = assert_refused(_import(tmp_path, onnx_dense(tmp_path / "m.onnx", mutate=mutate)), needle)
+    assert "m.onnx" in line
+    _nothing_written(tmp_path)
+
+
+def test_gru_weights_not_divisible_into_gates_are_refused(tmp_path):
+    from .faults import onnx_gru
+
+    assert_refused(_import(tmp_path, onnx_gru(tmp_path / "g.onnx", w_shape=(1, 8, 2))), "gate", "damaged")
+
+
+def test_gru_without_hidden_size_is_refused(tmp_path):
+    from .faults import onnx_gru
+
+    assert_refused(_import(tmp_path, onnx_gru(tmp_path / "g.onnx", hidden_size=None)), "hidden_size")
+
+
+def test_input_with_a_batch_of_a_billion_is_refused(tmp_path):
+    from .faults import onnx_dense
+
+    assert_refused(_import(tmp_path, onnx_dense(tmp_path / "m.onnx", batch=10**9)), "1,000,000,000 batch")
+
+
+def _loop_nodes():
+    from onnx import TensorProto, helper
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, [])],
+    )
+    return [
+        helper.make_node("Constant", [], ["M"], value=helper.make_tensor("M", TensorProto.INT64, [], [2**62])),
+        helper.make_node("Constant", [], ["C"], value=helper.make_tensor("C", TensorProto.BOOL, [], [True])),
+        helper.make_node("Loop", ["M", "C"], [], body=body, name="spin"),
+    ]
+
+
+def test_a_loop_node_is_refused_before_anything_runs(tmp_path):
+    from .faults import onnx_dense
+
+    outcome = _import(tmp_path, onnx_dense(tmp_path / "m.onnx", extra_nodes=_loop_nodes()))
+    assert_refused(outcome, "'spin' (Loop)", "not run at all")
+    assert outcome.seconds < 60
+
+
+def test_a_64_gib_constant_of_shape_is_refused_by_its_size(tmp_path):
+    from onnx import TensorProto, helper
+
+    from .faults import onnx_dense
+
+    nodes = [
+        helper.make_node("Constant", [], ["S"], value=helper.make_tensor("S", TensorProto.INT64, [1], [2**34])),
+        helper.make_node("ConstantOfShape", ["S"], ["Z"], name="zeros"),
+    ]
+    assert_refused(_import(tmp_path, onnx_dense(tmp_path / "m.onnx", extra_nodes=nodes)), "'zeros' (ConstantOfShape)")
+
+
+def test_the_import_check_runs_in_a_bounded_process(tmp_path):
+    """A graph that asks onnxruntime for 64 GiB at run time (its size computed from the input) is refused
+    by the child process's memory limit, not by the machine."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from rnn_studio.engine.importers import ImportRefused
+    from rnn_studio.engine.importers.onnx_run import run_onnx
+
+    nodes = [
+        helper.make_node("Shape", ["X"], ["s"]),
+        helper.make_node("Constant", [], ["k"], value=helper.make_tensor("k", TensorProto.INT64, [1], [2**33])),
+        helper.make_node("Mul", ["s", "k"], ["big"]),
+        helper.make_node("ConstantOfShape", ["big"], ["Z"]),
+        helper.make_node("ReduceSum", ["Z"], ["Y"], keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 5, 2])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "big.onnx")
+    with pytest.raises(ImportRefused, match="onnxruntime cannot run it"):
+        run_onnx(tmp_path / "big.onnx", [np.zeros((2, 5, 2), np.float32)])
+
+
+@pytest.fixture(scope="module")
+def own_export(tmp_path_factory):
+    from .faults import TINY_DESIGN
+
+    folder = tmp_path_factory.mktemp("own")
+    design = folder / "tiny.rnn.json"
+    design.write_text(json.dumps(TINY_DESIGN))
+    outcome = cli("export", str(design), "-o", str(folder / "tiny.onnx"))
+    assert outcome.code == 0, outcome.err[-1000:]
+    return folder / "tiny.onnx"
+
+
+def _with_metadata(src, dst, **changes):
+    import onnx
+
+    model = onnx.load(str(src))
+    props = {p.key: p.value for p in model.metadata_props}
+    props.update(changes)
+    del model.metadata_props[:]
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(dst))
+    return dst
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"design": "not json"}, "embedded design"),
+        ({"design": "[" * 100_000 + "]" * 100_000}, "nested more than"),
+        ({"features": "5"}, "'features' is 5"),
+        ({"lookback": "-3"}, "'lookback' is -3"),
+        ({"lookback": "[[[[1]]]]"}, "'lookback'"),
+        ({"x_mean": '"a"'}, "'x_mean'"),
+        ({"features": "{" * 5000}, "features"),
+    ],
+    ids=["design-not-json", "design-deep", "features-5", "lookback-neg", "lookback-list", "x_mean-str", "features-deep"],
+)
+def test_malformed_own_export_metadata_is_refused(tmp_path, own_export, changes, needle):
+    model = _with_metadata(own_export, tmp_path / "m.onnx", **changes)
+    assert_refused(_import(tmp_path, model), needle)
+    _nothing_written(tmp_path)
+
+
+def test_own_export_imports(tmp_path, own_export):
+    outcome = _import(tmp_path, own_export)
+    assert outcome.code == 0, outcome.err[-1000:]
+    assert cli("check", str(tmp_path / "out.rnn.json")).code == 0
+
+
+def test_own_export_design_of_30001_blocks_is_refused(tmp_path, own_export):
+    from .faults import TINY_DESIGN
+
+    big = dict(TINY_DESIGN)
+    big["blocks"] = TINY_DESIGN["blocks"][:1] + [
+        {"id": f"d{i}", "type": "Dropout", "params": {"rate": 0.0}} for i in range(30_001)
+    ]
+    big["links"] = [["x", "d0"]] + [[f"d{i}", f"d{i + 1}"] for i in range(30_000)]
+    model = _with_metadata(own_export, tmp_path / "m.onnx", design=json.dumps(big))
+    assert_refused(_import(tmp_path, model), "blocks")
+    _nothing_written(tmp_path)
