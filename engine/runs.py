@@ -100,6 +100,10 @@ def load_run(run_dir: str | Path, which: str = "best", map_location: str = "cpu"
     except ProjectFormatError as e:
         raise RunError(str(e)) from None
     path = checkpoint_path(run_dir, which)
+    if path.exists() and not path.is_file():
+        from .project import regular_file_size
+
+        regular_file_size(path, RunError, folder="not a checkpoint file")  # names what it is instead
     if not path.is_file():
         raise RunError(
             f"{path}: missing checkpoint; the run may have stopped before its first epoch "
@@ -265,6 +269,11 @@ class RunLock:
             self.held = False
             with contextlib.suppress(OSError):
                 self.path.unlink()
+
+
+def process_alive(pid: Any) -> bool:
+    """Whether a process with this id runs on this host (any owner)."""
+    return _alive(pid)
 
 
 def _alive(pid: Any) -> bool:
