@@ -279,6 +279,7 @@ def _within_limits(imported: ImportedModel) -> ImportedModel:
     from ..limits import excerpt
 
     source = imported.source
+    imported.project.name = limits.printable(imported.project.name)  # a lone surrogate cannot be saved as UTF-8
     cap = limits.MAX_NAME_CHARS.int_value()
     if len(imported.project.name) > cap:
         imported.project.name = imported.project.name[:cap]

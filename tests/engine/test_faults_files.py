@@ -486,3 +486,11 @@ def test_own_export_design_of_30001_blocks_is_refused(tmp_path, own_export):
     model = _with_metadata(own_export, tmp_path / "m.onnx", design=json.dumps(big))
     assert_refused(_import(tmp_path, model), "blocks")
     _nothing_written(tmp_path)
+
+
+def test_a_lone_surrogate_in_the_model_name_gives_a_design_that_opens(tmp_path):
+    config = json.dumps(keras_config(name="a\ud800b"))  # json.dumps writes the escape \ud800
+    assert "\\ud800" in config
+    outcome = _import(tmp_path, keras_file(tmp_path / "m.keras", config=config))
+    assert outcome.code == 0, outcome.err[-500:]
+    assert cli("check", str(tmp_path / "out.rnn.json")).code == 0
