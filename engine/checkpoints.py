@@ -84,7 +84,7 @@ def remove_stale_temps(path: Path, older_than_s: float = 3600.0) -> list[Path]:
 
     from .runs import process_alive
 
-    gone = []
+    gone: list[Path] = []
     try:
         candidates = list(Path(path).parent.glob(f".{Path(path).name}.*.tmp"))
     except OSError:
@@ -92,11 +92,7 @@ def remove_stale_temps(path: Path, older_than_s: float = 3600.0) -> list[Path]:
     for tmp in candidates:
         hit = re.fullmatch(rf"\.{re.escape(Path(path).name)}\.(\d+)-.*\.tmp", tmp.name)
         try:
-            stale = (
-                not process_alive(int(hit.group(1)))
-                if hit
-                else time.time() - tmp.lstat().st_mtime > older_than_s
-            )
+            stale = not process_alive(int(hit.group(1))) if hit else time.time() - tmp.lstat().st_mtime > older_than_s
             if stale and tmp.is_file():
                 tmp.unlink()
                 gone.append(tmp)

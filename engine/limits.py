@@ -13,7 +13,6 @@ environment variable (docs/limits.md):
     RNN_STUDIO_MEMORY_FRACTION    0.9      share of the machine's memory training/export may plan to use
     RNN_STUDIO_MAX_VERIFY_STEPS   10000    time steps of a fixed-length Input that export verifies
     RNN_STUDIO_MAX_MODEL_MB       2000     weights of an imported model (declared sizes, inflated zip members)
-    RNN_STUDIO_MAX_DATA_MB        4000     a compressed data file inflated (.csv.gz)
     RNN_STUDIO_IMPORT_CHECK_S     120      seconds the ONNX import check may run (its own process)
 """
 
@@ -56,7 +55,6 @@ MAX_NAME_CHARS = Limit("RNN_STUDIO_MAX_NAME_CHARS", 200, "characters of a design
 MEMORY_FRACTION = Limit("RNN_STUDIO_MEMORY_FRACTION", 0.9, "share of memory a run may plan to use")
 MAX_VERIFY_STEPS = Limit("RNN_STUDIO_MAX_VERIFY_STEPS", 10_000, "time steps export verification runs")
 MAX_MODEL_MB = Limit("RNN_STUDIO_MAX_MODEL_MB", 2000, "an imported model's weights in MB")
-MAX_DATA_MB = Limit("RNN_STUDIO_MAX_DATA_MB", 4000, "a compressed data file's inflated size in MB")
 IMPORT_CHECK_S = Limit("RNN_STUDIO_IMPORT_CHECK_S", 120, "seconds the ONNX import check may run")
 ALL = (
     MAX_PROJECT_MB,
@@ -67,7 +65,6 @@ ALL = (
     MEMORY_FRACTION,
     MAX_VERIFY_STEPS,
     MAX_MODEL_MB,
-    MAX_DATA_MB,
     IMPORT_CHECK_S,
 )
 

@@ -256,8 +256,15 @@ class RunLock:
             owner = json.loads(raw.decode("utf-8")) if 0 < len(raw) < 4096 else None
         except (ValueError, RecursionError):
             owner = None
-        pid = owner.get("pid") if isinstance(owner, dict) else None
-        if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31 or not isinstance(owner.get("host"), str):
+        if not isinstance(owner, dict):
+            owner = {}
+        pid = owner.get("pid")
+        if (
+            not isinstance(pid, int)
+            or isinstance(pid, bool)
+            or not 0 < pid < 2**31
+            or not isinstance(owner.get("host"), str)
+        ):
             raise RunLockedError(
                 f"{self.path}: not a lock file RNN Studio wrote (no process id and host in it): if no "
                 f"training is writing {self.path.parent.name}, delete {self.path}"

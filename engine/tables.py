@@ -487,7 +487,9 @@ def _check_date_switch(p: Path, arrow, table: Table) -> None:
         raw = pacsv.read_csv(
             p,
             read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-            convert_options=pacsv.ConvertOptions(include_columns=[col_name(arrow, name)], column_types={col_name(arrow, name): pa.string()}),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[col_name(arrow, name)], column_types={col_name(arrow, name): pa.string()}
+            ),
         ).column(0)
         kinds = [None if v is None else bool(_DATE_ONLY.fullmatch(v)) for v in raw.to_pylist()]
         present = [k for k in kinds if k is not None]

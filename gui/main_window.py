@@ -38,7 +38,6 @@ from rnn_studio.engine.limits import printable
 from rnn_studio.engine.resources import memory_status
 
 from . import theme as themes
-
 from .bridge import ParamChanged, ProjectBridge, ProjectEvent, ProjectRenamed
 from .canvas import BLOCK_H, BLOCK_W, GRID, BlockItem, DesignScene, DesignView, LinkItem, _snap
 from .commands import UNSET, AddBlocks, AddLink, MoveBlocks, PasteBlocks, RemoveItems, RenameProject, SetParam

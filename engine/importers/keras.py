@@ -209,7 +209,8 @@ class _Archive:
         keys = list(stored)
         if not all(k.isdigit() and len(k) < 6 for k in keys):
             raise ImportRefused(
-                f"{self.path}: layer '{excerpt('/'.join(parts))}' stores variables named {excerpt(keys)}: Keras numbers them 0, 1, ..."
+                f"{self.path}: layer '{excerpt('/'.join(parts))}' stores variables named {excerpt(keys)}: "
+                f"Keras numbers them 0, 1, ..."
             )
         return [np.asarray(stored[k]) for k in sorted(keys, key=int)]
 

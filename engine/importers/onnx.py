@@ -19,7 +19,6 @@ i,o,f,c -> torch i,f,g,o; ONNX GRU z,r,h -> torch r,z,n, with linear_before_rese
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +108,9 @@ def _load(path: Path):
     cap = int(limits.MAX_MODEL_MB.value() * 1e6)
     size = regular_file_size(path, ImportRefused, folder="not a model file")
     if size > cap:
-        raise ImportRefused(f"{path}: {size / 1e6:,.0f} MB is over the {cap / 1e6:,.0f} MB limit; {limits.MAX_MODEL_MB.hint()}")
+        raise ImportRefused(
+            f"{path}: {size / 1e6:,.0f} MB is over the {cap / 1e6:,.0f} MB limit; {limits.MAX_MODEL_MB.hint()}"
+        )
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # noqa: BLE001 - protobuf / IO errors of a bad file, all said in one line
@@ -234,7 +235,9 @@ def _check_sizes(nodes, consts: dict[str, np.ndarray], path: Path, cap: int) -> 
     """Nodes whose output size is fixed by stored constants (ConstantOfShape, Expand, Tile, Range) must
     stay within the model limit: the import check would allocate their outputs."""
     for node in nodes:
-        if node.op_type in ("ConstantOfShape", "Expand", "Tile") and len(node.input) > (node.op_type != "ConstantOfShape"):
+        if node.op_type in ("ConstantOfShape", "Expand", "Tile") and len(node.input) > (
+            node.op_type != "ConstantOfShape"
+        ):
             arg = consts.get(node.input[0 if node.op_type == "ConstantOfShape" else 1])
             size = int(np.prod(np.abs(arg).astype(object))) if arg is not None and arg.size else 0
         elif node.op_type == "Range" and all(i in consts for i in node.input[:3]):
@@ -527,7 +530,9 @@ def verify_against_onnx(imported: ImportedModel, path: Path, graph: _Graph, meta
     inputs = []
     for batch, steps in ((2, 7), (3, 11)):
         shape = (batch_fixed or batch, time_fixed or steps, feats)
-        inputs.append(rng.standard_normal(shape).astype(np.float32) if tokens is None else rng.integers(0, tokens, shape))
+        inputs.append(
+            rng.standard_normal(shape).astype(np.float32) if tokens is None else rng.integers(0, tokens, shape)
+        )
     worst = 0.0
     for x, want in zip(inputs, run_onnx(path, inputs), strict=True):
         with torch.no_grad():

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,8 @@ def run_onnx(path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
     memory = int(1.5 * 1024**3 + 2 * limits.MAX_MODEL_MB.value() * 1e6)
     with tempfile.TemporaryDirectory(prefix="rnn-studio-import-") as tmp:
         feed = Path(tmp) / "in.npz"
-        np.savez(feed, **{f"x{i}": x for i, x in enumerate(inputs)})
+        arrays: dict[str, Any] = {f"x{i}": x for i, x in enumerate(inputs)}
+        np.savez(feed, **arrays)
         try:
             done = subprocess.run(
                 [sys.executable, "-I", "-c", _CHILD, str(Path(path).resolve()), str(feed), str(memory)],

@@ -149,7 +149,10 @@ def onnx_dense(path: Path, batch="N", mutate: Callable | None = None, extra_node
 
     w = numpy_helper.from_array(np.ones((2, 1), np.float32), "W")
     b = numpy_helper.from_array(np.zeros(1, np.float32), "B")
-    nodes = [helper.make_node("MatMul", ["X", "W"], ["H"], name="mm"), helper.make_node("Add", ["H", "B"], ["Y"], name="add")]
+    nodes = [
+        helper.make_node("MatMul", ["X", "W"], ["H"], name="mm"),
+        helper.make_node("Add", ["H", "B"], ["Y"], name="add"),
+    ]
     graph = helper.make_graph(
         nodes + list(extra_nodes),
         "g",

@@ -29,8 +29,20 @@ def _data(path, *extra):
 def _train(tmp_path, path):
     design = tmp_path / "tiny.rnn.json"
     design.write_text(json.dumps(TINY_DESIGN))
-    return cli("train", str(design), "--data", str(path), "--target", "b", "--features", "a", "--epochs", "1",
-               "--out", str(tmp_path / "runs"))
+    return cli(
+        "train",
+        str(design),
+        "--data",
+        str(path),
+        "--target",
+        "b",
+        "--features",
+        "a",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "runs"),
+    )
 
 
 def test_non_utf8_header_is_named(tmp_path):
@@ -107,7 +119,9 @@ def test_day_first_dates_are_read(tmp_path):
 
 def test_a_column_switching_from_dates_to_date_times_is_refused(tmp_path):
     lines = [f"2024-01-{d:02d},{d % 3},{d % 5}" for d in range(1, 20)] + ["2024-01-20 13:00:00,1,2"]
-    assert_refused(_data(_write(tmp_path / "s.csv", lines, header="date,a,b")), "row 20", "write every row the same way")
+    assert_refused(
+        _data(_write(tmp_path / "s.csv", lines, header="date,a,b")), "row 20", "write every row the same way"
+    )
 
 
 def test_hourly_date_times_with_midnights_are_fine(tmp_path):
@@ -130,7 +144,9 @@ def test_a_long_but_allowed_column_name_is_cut_in_messages(tmp_path):
     assert len(line) < 400
 
 
-@pytest.mark.parametrize("content", [b"\x00" * 100, b"a,b\n\xff\xff\xff\n", b'"unterminated\n1,2\n'], ids=["nul", "bytes", "quote"])
+@pytest.mark.parametrize(
+    "content", [b"\x00" * 100, b"a,b\n\xff\xff\xff\n", b'"unterminated\n1,2\n'], ids=["nul", "bytes", "quote"]
+)
 def test_odd_bytes_never_crash(tmp_path, content):
     path = tmp_path / "odd.csv"
     path.write_bytes(content)

@@ -273,7 +273,13 @@ def test_hand_built_onnx_files_import(tmp_path):
     from .faults import onnx_dense, onnx_gru
 
     assert _import(tmp_path, onnx_dense(tmp_path / "d.onnx")).code == 0
-    assert _import(tmp_path, onnx_gru(tmp_path / "g.onnx"), ).code == 0
+    assert (
+        _import(
+            tmp_path,
+            onnx_gru(tmp_path / "g.onnx"),
+        ).code
+        == 0
+    )
 
 
 def _set_init(graph, name, tensor):
@@ -368,7 +374,10 @@ def _loop_nodes():
     body = helper.make_graph(
         [helper.make_node("Identity", ["cond_in"], ["cond_out"])],
         "body",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])],
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+        ],
         [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, [])],
     )
     return [
@@ -415,7 +424,9 @@ def test_the_import_check_runs_in_a_bounded_process(tmp_path):
         helper.make_node("ReduceSum", ["Z"], ["Y"], keepdims=0),
     ]
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 5, 2])],
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 5, 2])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -461,7 +472,15 @@ def _with_metadata(src, dst, **changes):
         ({"x_mean": '"a"'}, "'x_mean'"),
         ({"features": "{" * 5000}, "features"),
     ],
-    ids=["design-not-json", "design-deep", "features-5", "lookback-neg", "lookback-list", "x_mean-str", "features-deep"],
+    ids=[
+        "design-not-json",
+        "design-deep",
+        "features-5",
+        "lookback-neg",
+        "lookback-list",
+        "x_mean-str",
+        "features-deep",
+    ],
 )
 def test_malformed_own_export_metadata_is_refused(tmp_path, own_export, changes, needle):
     model = _with_metadata(own_export, tmp_path / "m.onnx", **changes)

@@ -125,8 +125,9 @@ def test_temp_of_a_writer_killed_mid_write_is_removed_at_the_next_write(tmp_path
         "os.replace = lambda *a: (print('written', flush=True), time.sleep(120))\n"
         f"atomic_write_bytes({str(target)!r}, b'x' * 100000)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, stdout=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child], cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     try:
         assert proc.stdout.readline().strip() == b"written"
         os.kill(proc.pid, signal.SIGKILL)

@@ -45,20 +45,37 @@ def silent_server():
 # ---------------------------------------------------------------------------- credentials never printed
 @pytest.mark.parametrize(
     "uri",
-    [f"http://alice:{PASSWORD}@127.0.0.1:9", f"http://127.0.0.1:9/?token={TOKEN}", f"https://bob:{PASSWORD}@127.0.0.1:9/x?api_key={TOKEN}"],
+    [
+        f"http://alice:{PASSWORD}@127.0.0.1:9",
+        f"http://127.0.0.1:9/?token={TOKEN}",
+        f"https://bob:{PASSWORD}@127.0.0.1:9/x?api_key={TOKEN}",
+    ],
     ids=["userinfo", "token-query", "both"],
 )
 def test_train_log_mlflow_never_prints_the_password(tmp_path, uri):
     design = tmp_path / "tiny.rnn.json"
     design.write_text(json.dumps(TINY_DESIGN))
-    outcome = cli("train", str(design), "--demo", "sine", "--epochs", "1", "--out", str(tmp_path / "runs"),
-                  "--log", "mlflow", env={"MLFLOW_TRACKING_URI": uri})
+    outcome = cli(
+        "train",
+        str(design),
+        "--demo",
+        "sine",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "runs"),
+        "--log",
+        "mlflow",
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
     line = assert_refused(outcome, "does not answer", "127.0.0.1:9")
     assert "***" in line
 
 
 def test_log_to_mlflow_never_prints_the_password(run):
-    outcome = cli("log", str(run), "--to", "mlflow", env={"MLFLOW_TRACKING_URI": f"http://alice:{PASSWORD}@127.0.0.1:9"})
+    outcome = cli(
+        "log", str(run), "--to", "mlflow", env={"MLFLOW_TRACKING_URI": f"http://alice:{PASSWORD}@127.0.0.1:9"}
+    )
     assert_refused(outcome, "does not answer", "alice:***@127.0.0.1:9")
 
 
@@ -70,7 +87,11 @@ def test_credentials_go_in_a_header_not_in_the_host_name():
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's spelling
-            seen["auth"], seen["host"], seen["path"] = self.headers.get("Authorization"), self.headers.get("Host"), self.path
+            seen["auth"], seen["host"], seen["path"] = (
+                self.headers.get("Authorization"),
+                self.headers.get("Host"),
+                self.path,
+            )
             self.send_response(200)
             self.end_headers()
 
@@ -91,7 +112,9 @@ def test_credentials_go_in_a_header_not_in_the_host_name():
 
 # ---------------------------------------------------------------------------- export of a received run
 def _received_tracking(run, uri):
-    (run / "tracking.json").write_text(json.dumps({"mlflow": {"tracking_uri": uri, "experiment_id": "1", "run_id": "abc"}}))
+    (run / "tracking.json").write_text(
+        json.dumps({"mlflow": {"tracking_uri": uri, "experiment_id": "1", "run_id": "abc"}})
+    )
 
 
 def test_export_never_waits_on_a_server_a_received_run_names(run, tmp_path, silent_server):
