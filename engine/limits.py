@@ -144,15 +144,48 @@ def nesting_depth(data: object, cap: int) -> int:
     return deepest
 
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/@\s:]*):([^/@\s]*)@")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s@/?#]*)((?:[^\s@]*@)*)(?=[^\s@]*)")
 _SECRET_QUERY = re.compile(
     r"(?i)([?&;](?:[a-z0-9_.\-]*(?:token|secret|passw(?:or)?d|passwd|pwd|api[_-]?key|access[_-]?key|auth|"
     r"signature|sig|credential)[a-z0-9_.\-]*)=)([^&;#\s'\"]*)"
 )
+_SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_URI", "RNN_STUDIO_TUNE_STORAGE")
+
+
+def _userinfo(m: re.Match) -> str:
+    scheme, first, rest = m.group(1), m.group(2), m.group(3)
+    if not rest:
+        return m.group(0)  # no `@`: no credentials
+    user = first.split(":", 1)[0] if ":" in first else ""
+    return f"{scheme}{user}:***@" if user else f"{scheme}***@"
+
+
+def _known_secrets() -> list[str]:
+    """Passwords and tokens this process was given (environment): scrubbed wherever they appear, also
+    percent-decoded or cut out of their URI by a library's own error text."""
+    from urllib.parse import unquote
+
+    found: list[str] = []
+    for name in _SECRET_ENV:
+        value = os.environ.get(name) or ""
+        if "://" in value:
+            authority, _, query = value.split("://", 1)[1].partition("?")
+            creds = authority.split("/", 1)[0].rpartition("@")[0] if "@" in authority else ""
+            found += [creds.split(":", 1)[1]] if ":" in creds else ([creds] if creds else [])
+            found += [m.group(2) for m in _SECRET_QUERY.finditer("?" + query)]
+        elif name in ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+            found.append(value)
+    found += [unquote(x) for x in found]
+    return sorted({x for x in found if len(x) >= 3}, key=len, reverse=True)
 
 
 def redact(text: str) -> str:
-    """`text` with credentials blanked: the password of every `scheme://user:password@host` and the value
-    of every token / secret / password / key query parameter. Every line the CLI prints goes through it."""
-    text = _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", text)
-    return _SECRET_QUERY.sub(lambda m: m.group(1) + "***", text)
+    """`text` with credentials blanked: the password of every `scheme://user:password@host` (everything up
+    to the last `@` of the authority, so a password holding `@` goes whole), the value of every token /
+    secret / password / key query parameter, and the passwords and tokens of this process's tracking
+    environment wherever they appear. Every line the CLI prints goes through it."""
+    text = _USERINFO.sub(_userinfo, text)
+    text = _SECRET_QUERY.sub(lambda m: m.group(1) + "***", text)
+    for secret in _known_secrets():
+        text = text.replace(secret, "***")
+    return text

@@ -85,7 +85,7 @@ class RedactingStream:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        self._stream.write(redact(text) if "=" in text or "@" in text else text)
+        self._stream.write(redact(text))
         return len(text)
 
     def writelines(self, lines) -> None:

@@ -19,7 +19,6 @@ import numpy as np
 
 from .. import limits
 from ..limits import excerpt
-from .common import ImportRefused
 
 _CHILD = r"""
 import resource, sys
@@ -44,9 +43,9 @@ np.savez(sys.argv[2][:-4] + "-out.npz", **out)
 """
 
 
-def run_onnx(path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def run_onnx(path: Path, inputs: list[np.ndarray], error: type[Exception] = ValueError) -> list[np.ndarray]:
     """The file's output for each input, computed by onnxruntime in a bounded child process; a failure,
-    a timeout or running out of its memory is an ImportRefused naming the file."""
+    a timeout or running out of its memory raises `error` (the importer passes ImportRefused) naming the file."""
     seconds = limits.IMPORT_CHECK_S.value()
     memory = int(1.5 * 1024**3 + 2 * limits.MAX_MODEL_MB.value() * 1e6)
     with tempfile.TemporaryDirectory(prefix="rnn-studio-import-") as tmp:
@@ -61,7 +60,7 @@ def run_onnx(path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
-            raise ImportRefused(
+            raise error(
                 f"{path}: onnxruntime ran it for over {seconds:,.0f} s on a small input: refused; "
                 f"{limits.IMPORT_CHECK_S.hint()}"
             ) from None
@@ -70,6 +69,6 @@ def run_onnx(path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
             why = lines[-1]
             if "MemoryError" in why or "bad_alloc" in why or "allocat" in why.lower() or done.returncode < 0:
                 why = f"out of its {memory / 1e9:,.1f} GB of memory or killed ({excerpt(why, 120)})"
-            raise ImportRefused(f"{path}: onnxruntime cannot run it ({excerpt(why, 200)})")
+            raise error(f"{path}: onnxruntime cannot run it ({excerpt(why, 200)})")
         with np.load(Path(tmp) / "in-out.npz") as result:
             return [result[f"x{i}"] for i in range(len(inputs))]

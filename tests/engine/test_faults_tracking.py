@@ -72,6 +72,33 @@ def test_train_log_mlflow_never_prints_the_password(tmp_path, uri):
     assert "***" in line
 
 
+def test_a_password_holding_at_signs_is_blanked_whole(tmp_path):
+    design = tmp_path / "tiny.rnn.json"
+    design.write_text(json.dumps(TINY_DESIGN))
+    uri = f"http://alice:{PASSWORD}@x@127.0.0.1:9"
+    outcome = cli(
+        "train",
+        str(design),
+        "--demo",
+        "sine",
+        "--out",
+        str(tmp_path / "runs"),
+        "--log",
+        "mlflow",
+        env={"MLFLOW_TRACKING_URI": uri},
+    )
+    line = assert_refused(outcome, "alice:***@127.0.0.1:9")
+    assert "x@127" not in line
+
+
+def test_redact_unit():
+    from rnn_studio.engine.limits import redact
+
+    assert redact(f"postgresql://u:{PASSWORD}/x@h/db") == "postgresql://u:***@h/db"
+    assert redact(f"http://h:9/?access_token={TOKEN}&a=1") == "http://h:9/?access_token=***&a=1"
+    assert redact("http://host:5000/api and sqlite:////tmp/a.db") == "http://host:5000/api and sqlite:////tmp/a.db"
+
+
 def test_log_to_mlflow_never_prints_the_password(run):
     outcome = cli(
         "log", str(run), "--to", "mlflow", env={"MLFLOW_TRACKING_URI": f"http://alice:{PASSWORD}@127.0.0.1:9"}
