@@ -276,7 +276,6 @@ def _within_limits(imported: ImportedModel) -> ImportedModel:
     """An import must give a design that every other verb opens: the project file's own limits (block
     count, name length) and a run meta that loads (features a list of names, lookback >= 1)."""
     from .. import limits
-    from ..limits import excerpt
 
     source = imported.source
     imported.project.name = limits.printable(imported.project.name)  # a lone surrogate cannot be saved as UTF-8
@@ -290,7 +289,15 @@ def _within_limits(imported: ImportedModel) -> ImportedModel:
             f"{source}: the imported design has {len(imported.project.blocks):,} blocks, over the limit of "
             f"{blocks:,}; {limits.MAX_BLOCKS.hint()}"
         )
-    meta = imported.meta
+    check_meta_fields(imported.meta, source)
+    return imported
+
+
+def check_meta_fields(meta: dict[str, Any], source: str) -> None:
+    """Run-meta values a file recorded (ONNX metadata) must be what a run's meta holds: `features` a list
+    of names, `lookback` a whole number >= 1, statistics numbers; else ImportRefused naming the key."""
+    from ..limits import excerpt
+
     features = meta.get("features")
     if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) for f in features)):
         raise ImportRefused(f"{source}: its metadata 'features' is {excerpt(features)}, not a list of column names")
@@ -308,7 +315,6 @@ def _within_limits(imported: ImportedModel) -> ImportedModel:
         value = meta.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ImportRefused(f"{source}: its metadata '{key}' is {excerpt(value)}, not a number")
-    return imported
 
 
 def fine_tune_note(run: str | Path) -> str | None:

@@ -508,6 +508,9 @@ def _meta_from_metadata(imported: ImportedModel, metadata: dict[str, str]) -> No
                 raise ImportRefused(str(e)) from None
     if "target" in metadata:
         meta["target"] = metadata["target"]
+    from .common import check_meta_fields
+
+    check_meta_fields(meta, imported.source)  # before the file is run
     imported.meta = meta
     imported.in_graph_normalization = metadata.get("normalization") == "in_graph"
 

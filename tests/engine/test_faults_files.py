@@ -513,3 +513,27 @@ def test_a_lone_surrogate_in_the_model_name_gives_a_design_that_opens(tmp_path):
     outcome = _import(tmp_path, keras_file(tmp_path / "m.keras", config=config))
     assert outcome.code == 0, outcome.err[-500:]
     assert cli("check", str(tmp_path / "out.rnn.json")).code == 0
+
+
+def test_out_of_memory_while_tracing_says_memory(tmp_path, monkeypatch, capsys):
+    """An export that runs out of memory while tracing is not "the ONNX exporter cannot express this design"."""
+    import torch
+
+    from rnn_studio.cli import main
+
+    from .faults import TINY_DESIGN
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 68719476736 bytes"
+        )
+
+    monkeypatch.setattr(torch.onnx, "export", no_memory)
+    design = tmp_path / "tiny.rnn.json"
+    design.write_text(json.dumps(TINY_DESIGN))
+    code = main(["export", str(design), "-o", str(tmp_path / "m.onnx")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "not enough memory" in err
+    assert "cannot express" not in err
