@@ -254,7 +254,18 @@ def import_model(path: str | Path) -> ImportedModel:
             return _within_limits(import_onnx(p))
     except ImportRefused:
         raise
-    except (ValueError, IndexError, KeyError, TypeError, AttributeError, OverflowError, MemoryError) as e:
+    except (
+        ValueError,
+        IndexError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        MemoryError,
+        RecursionError,
+        OSError,  # h5py: a dataset it cannot read (a filter that is not available, damaged chunks)
+        RuntimeError,
+    ) as e:
         # the mappers index the file's config and weights as the format defines them: a file that
         # breaks those rules is damaged or crafted; one line, never a traceback
         from ..limits import excerpt

@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from .faults import cli, h5_bytes, keras_config, keras_file, keras_weights, with_layer_config
+from .faults import cli, h5_bytes, keras_config, keras_file, keras_weights, ok_or_refused, with_layer_config
 from .hostile import assert_refused
 
 
@@ -537,3 +537,20 @@ def test_out_of_memory_while_tracing_says_memory(tmp_path, monkeypatch, capsys):
     assert code == 2, err
     assert "not enough memory" in err
     assert "cannot express" not in err
+
+
+def test_damaged_hdf5_weights_are_a_model_problem(tmp_path):
+    """h5py raises RuntimeError / OSError on a damaged file (here: "bad heap free list"): one line naming
+    the model file, not an internal error nor "cannot write there"."""
+    path = keras_file(tmp_path / "m.keras")
+    with zipfile.ZipFile(path) as z:
+        weights = bytearray(z.read("model.weights.h5"))
+    # damage the weights' bytes past the HDF5 superblock: reading fails inside h5py
+    for i in range(2048, len(weights) - 64, 97):
+        weights[i] ^= 0x5A
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", json.dumps(keras_config()))
+        z.writestr("model.weights.h5", bytes(weights))
+    outcome = _import(tmp_path, path)
+    line = ok_or_refused(outcome, "m.keras")
+    assert "cannot write there" not in line
