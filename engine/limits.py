@@ -149,7 +149,7 @@ _SECRET_QUERY = re.compile(
     r"(?i)([?&;](?:[a-z0-9_.\-]*(?:token|secret|passw(?:or)?d|passwd|pwd|api[_-]?key|access[_-]?key|auth|"
     r"signature|sig|credential)[a-z0-9_.\-]*)=)([^&;#\s'\"]*)"
 )
-_SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_URI", "RNN_STUDIO_TUNE_STORAGE")
+_SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_URI")
 
 
 def _userinfo(m: re.Match) -> str:
