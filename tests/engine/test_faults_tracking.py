@@ -187,6 +187,18 @@ def test_tensorboard_link_out_of_the_run_is_refused(run, tmp_path):
     assert [p.name for p in outside.iterdir()] == ["keep.txt"]
 
 
+def test_resumed_training_never_logs_through_a_tensorboard_link(run, tmp_path):
+    """Live logging of a received run folder whose tensorboard/ links elsewhere: a warning, training goes on,
+    nothing is written through the link."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (run / "tensorboard").symlink_to(outside, target_is_directory=True)
+    outcome = cli("train", "--resume", str(run), "--epochs", "2", "--log", "tensorboard")
+    assert outcome.code == 0, outcome.err[-1000:]
+    assert "warning: logging to tensorboard stopped" in outcome.err and "is a link" in outcome.err
+    assert not any(outside.iterdir())
+
+
 def test_tensorboard_as_a_file_is_refused(run):
     (run / "tensorboard").write_text("not a folder")
     assert_refused(cli("log", str(run), "--to", "tensorboard"), "is a file")
