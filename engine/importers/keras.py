@@ -136,8 +136,13 @@ class _Archive:
         import h5py
 
         stack = [("", root)]
+        seen = {hash(root.id)}  # a group hard-linked inside itself would loop forever
         while stack:
             where, group = stack.pop()
+            if len(seen) > 100_000:
+                raise ImportRefused(
+                    f"{self.path}: model.weights.h5 holds over 100,000 objects: not a Keras weights file"
+                )
             for name in group:  # link names only: iterating follows nothing
                 link = group.get(name, getlink=True)
                 at = f"{where}/{name}"
@@ -149,6 +154,9 @@ class _Archive:
                 if isinstance(link, h5py.SoftLink):
                     continue  # points inside this file: the target is scanned where it is stored
                 item = group[name]
+                if hash(item.id) in seen:
+                    continue
+                seen.add(hash(item.id))
                 if isinstance(item, h5py.Group):
                     stack.append((at, item))
                 elif isinstance(item, h5py.Dataset):

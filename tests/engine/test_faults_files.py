@@ -554,3 +554,13 @@ def test_damaged_hdf5_weights_are_a_model_problem(tmp_path):
     outcome = _import(tmp_path, path)
     line = ok_or_refused(outcome, "m.keras")
     assert "cannot write there" not in line
+
+
+def test_a_group_linked_inside_itself_does_not_loop(tmp_path):
+    def fill(h5):
+        keras_weights(h5)
+        h5["layers/dense/loop"] = h5["layers"]  # a hard link: layers/dense/loop/dense/loop/...
+
+    outcome = _import(tmp_path, keras_file(tmp_path / "m.keras", weights=h5_bytes(fill)))
+    ok_or_refused(outcome, "m.keras")
+    assert outcome.seconds < 60
