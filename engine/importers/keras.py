@@ -78,8 +78,17 @@ class _Archive:
 
         self.path = path
         self.cap = int(limits.MAX_MODEL_MB.value() * 1e6)
+        if path.stat().st_size > self.cap:
+            raise ImportRefused(
+                f"{path}: {path.stat().st_size / 1e6:,.0f} MB is over the {self.cap / 1e6:,.0f} MB limit for a "
+                f"model file; {limits.MAX_MODEL_MB.hint()}"
+            )
         try:
             with zipfile.ZipFile(path) as z:
+                if len(z.infolist()) > 10_000:
+                    raise ImportRefused(
+                        f"{path}: the archive holds {len(z.infolist()):,} files: not a Keras 3 .keras file"
+                    )
                 raw_config = self._member(z, "config.json")
                 weights = self._member(z, "model.weights.h5")
         except (zipfile.BadZipFile, KeyError, OSError, EOFError, NotImplementedError, RuntimeError) as e:

@@ -564,3 +564,9 @@ def test_a_group_linked_inside_itself_does_not_loop(tmp_path):
     outcome = _import(tmp_path, keras_file(tmp_path / "m.keras", weights=h5_bytes(fill)))
     ok_or_refused(outcome, "m.keras")
     assert outcome.seconds < 60
+
+
+def test_a_model_file_over_the_limit_is_refused_before_opening(tmp_path):
+    path = keras_file(tmp_path / "m.keras", extra={"padding.bin": os.urandom(3_000_000)})
+    outcome = cli("import", str(path), "-o", str(tmp_path / "o.rnn.json"), env={"RNN_STUDIO_MAX_MODEL_MB": "2"})
+    assert_refused(outcome, "over the 2 MB limit")
