@@ -65,6 +65,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
     buf = io.BytesIO()
     torch.save(state, buf)
+    remove_stale_temps(path)
     try:
         atomic_write_bytes(path, buf.getvalue())
         _fsync_folder(path.parent)  # the rename itself survives a power loss
@@ -72,6 +73,32 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         raise RunError(
             f"{path}: cannot write checkpoint ({e.strerror or e}): free some space or choose a writable output folder"
         ) from None
+
+
+def remove_stale_temps(path: Path, older_than_s: float = 3600.0) -> list[Path]:
+    """Delete the temp files (`.<name>.<pid>-*.tmp`) that a writer of `path` killed mid-write (kill -9,
+    power loss) left behind: those whose process is gone, and unnamed older ones (an older RNN Studio's
+    temps carry no pid) not touched for `older_than_s`. Returns what was deleted."""
+    import re
+    import time
+
+    from .runs import process_alive
+
+    gone: list[Path] = []
+    try:
+        candidates = list(Path(path).parent.glob(f".{Path(path).name}.*.tmp"))
+    except OSError:
+        return gone
+    for tmp in candidates:
+        hit = re.fullmatch(rf"\.{re.escape(Path(path).name)}\.(\d+)-.*\.tmp", tmp.name)
+        try:
+            stale = not process_alive(int(hit.group(1))) if hit else time.time() - tmp.lstat().st_mtime > older_than_s
+            if stale and tmp.is_file():
+                tmp.unlink()
+                gone.append(tmp)
+        except (OSError, ValueError, OverflowError):
+            continue
+    return gone
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -121,9 +148,10 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
     truncated, foreign or code-carrying file; the file's code never runs."""
     import torch
 
+    from .project import regular_file_size
+
     path = Path(path)
-    if not path.is_file():
-        raise RunError(f"{path}: missing checkpoint")
+    regular_file_size(path, RunError, missing_fix=": missing checkpoint", folder="not a checkpoint file")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
@@ -138,7 +166,20 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
         with torch.serialization.safe_globals(allowed):
             ckpt = _load_plain(path, map_location)
         _plain_numpy_rng(ckpt)
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        TypeError,  # a storage record with a negative size, a wrong type
+        KeyError,
+        IndexError,
+        AttributeError,
+        OverflowError,
+        MemoryError,  # a storage declaring more than this machine holds
+        RecursionError,
+    ) as e:
         raise RunError(
             f"{path}: cannot read checkpoint ({type(e).__name__}: {_first_line(e)}): the file is damaged or incomplete"
         ) from None

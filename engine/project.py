@@ -324,7 +324,8 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     rename would replace, say, /dev/full with a regular file."""
     path = Path(path)
     refuse_non_regular_target(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent or ".")
+    # the writer's pid in the name: a temp left by a killed writer is recognised and removed later
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -105,6 +105,10 @@ def load_run(run_dir: str | Path, which: str = "best", map_location: str = "cpu"
     except ProjectFormatError as e:
         raise RunError(str(e)) from None
     path = checkpoint_path(run_dir, which)
+    if path.exists() and not path.is_file():
+        from .project import regular_file_size
+
+        regular_file_size(path, RunError, folder="not a checkpoint file")  # names what it is instead
     if not path.is_file():
         raise RunError(
             f"{path}: missing checkpoint; the run may have stopped before its first epoch "
@@ -140,6 +144,8 @@ def new_run_dir(out_dir: str | Path, name: str) -> Path:
     (mkdir is atomic: two runs started in the same second get distinct folders). The name is shortened
     and made safe (`safe_name`). An OSError (read-only, not a folder, no space) is a RunError naming the path."""
     base = Path(out_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-{safe_name(name)}"
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise RunError(f"{out_dir}: the output folder is a file, not a folder: choose another --out")
     path, n = base, 1
     while True:
         try:
@@ -151,7 +157,7 @@ def new_run_dir(out_dir: str | Path, name: str) -> Path:
             n += 1
             path = base.with_name(f"{base.name}-{n}")
         except OSError as e:
-            raise write_error(e, Path(out_dir), "cannot create a run folder in") from None
+            raise write_error(e, Path(out_dir), "cannot create a run folder there") from None
     try:
         (path / "checkpoints").mkdir(exist_ok=True)
     except OSError as e:
@@ -228,19 +234,58 @@ class RunLock:
                 tmp.unlink()
 
     def _owner(self) -> dict[str, Any] | None:
+        """The owner record, read with care: LOCK may be anything a stranger put there (a FIFO, a link to
+        /dev/zero, a huge or deeply nested file). Only a regular file is opened, without blocking, and at
+        most 4 KB are read; what is not a record RNN Studio writes raises RunLockedError saying so."""
+        import stat
+
         try:
-            owner = json.loads(self.path.read_text(encoding="utf-8"))
+            st = os.stat(self.path)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
+        except OSError:
+            st = None
+        raw = b""
+        if st is not None and stat.S_ISREG(st.st_mode):
+            try:
+                fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+                try:
+                    raw = os.read(fd, 4096)
+                finally:
+                    os.close(fd)
+            except FileNotFoundError:
+                return None
+            except OSError:
+                raw = b""
+        try:
+            owner = json.loads(raw.decode("utf-8")) if 0 < len(raw) < 4096 else None
+        except (ValueError, RecursionError):
+            owner = None
+        if not isinstance(owner, dict):
             owner = {}
-        return owner if isinstance(owner, dict) else {}
+        pid = owner.get("pid")
+        if (
+            not isinstance(pid, int)
+            or isinstance(pid, bool)
+            or not 0 < pid < 2**31
+            or not isinstance(owner.get("host"), str)
+        ):
+            raise RunLockedError(
+                f"{self.path}: not a lock file RNN Studio wrote (no process id and host in it): if no "
+                f"training is writing {self.path.parent.name}, delete {self.path}"
+            )
+        return {k: str(v)[:80] if k != "pid" else v for k, v in owner.items() if k in ("pid", "host", "since")}
 
     def release(self) -> None:
         if self.held:
             self.held = False
             with contextlib.suppress(OSError):
                 self.path.unlink()
+
+
+def process_alive(pid: Any) -> bool:
+    """Whether a process with this id runs on this host (any owner)."""
+    return _alive(pid)
 
 
 def _alive(pid: Any) -> bool:
@@ -252,7 +297,7 @@ def _alive(pid: Any) -> bool:
         return False
     except PermissionError:
         return True  # exists, owned by someone else
-    except OSError:
+    except (OSError, OverflowError):
         return False
     return True
 
@@ -353,9 +398,11 @@ def read_metrics(run_dir: str | Path, offset: int = 0) -> tuple[list[dict[str, A
     for line in chunk[:end].split(b"\n"):
         if line.strip():
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
+                record = json.loads(line)
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, nested absurdly deep
                 continue
+            if isinstance(record, dict):
+                records.append(record)
     return records, offset + end + 1
 
 

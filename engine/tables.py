@@ -201,14 +201,16 @@ class Table:
     def where(self, col: str, row: int) -> str:
         lines = self.lines
         line = f" (line {lines[row]})" if lines is not None and row < len(lines) else ""
-        return f"{self.source}: column '{col}', row {row + 1}{line}"
+        return f"{self.source}: column {_short(col)}, row {row + 1}{line}"
 
     def col_index(self, name: str, what: str = "column") -> int:
         if name in self.names:
             return self.names.index(name)
         close = difflib.get_close_matches(name, self.names, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else f"the columns are: {', '.join(self.names)}"
-        raise DataError(f"{self.source}: no {what} '{name}' in the header: {hint}")
+        names = ", ".join(n if len(n) <= 40 else n[:40] + "..." for n in self.names[:20])
+        more = f" and {len(self.names) - 20:,} more" if len(self.names) > 20 else ""
+        hint = f"did you mean {_short(close[0])}?" if close else f"the columns are: {names}{more}"
+        raise DataError(f"{self.source}: no {what} {_short(name)} in the header: {hint}")
 
     def is_text(self, name: str) -> bool:
         """A column that is not numbers (labels, ids; a column with a typo in one cell is numeric)."""
@@ -359,6 +361,9 @@ def read_csv(path: str | Path) -> Table:
         raise DataError(f"{p}: is a folder: pass a data file, or a folder holding .csv files (one series each)")
     if p.stat().st_size == 0:
         raise DataError(f"{p}: the file is empty: expected a header row, then one row per time step")
+    if p.suffix.lower() == ".gz":
+        check_gzip(p)
+    _check_text_head(p)
     convert = pacsv.ConvertOptions(
         null_values=["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"],
         strings_can_be_null=True,
@@ -375,7 +380,134 @@ def read_csv(path: str | Path) -> Table:
         _explain_csv(p, e)
     if arrow.num_rows == 0:
         raise DataError(f"{p}: the header has no data rows under it: add one row per time step")
-    return from_arrow(arrow, str(p), p, "csv")
+    _check_binary_columns(p, arrow)
+    table = from_arrow(arrow, str(p), p, "csv")
+    _check_date_switch(p, arrow, table)
+    return table
+
+
+def inflate_limit() -> int:
+    """Bytes a compressed CSV may inflate to: MAX_IN_MEMORY_BYTES, and no more than a quarter of this
+    process's address-space limit or half the free memory (pyarrow stops the whole process when an
+    allocation fails, so it must never get that far)."""
+    import resource
+
+    cap = MAX_IN_MEMORY_BYTES
+    with contextlib.suppress(ValueError, OSError):
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            cap = min(cap, soft // 4)
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        cap = min(cap, os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2)
+    return max(cap, 1)
+
+
+def check_gzip(p: Path) -> None:
+    """Inflate a .gz file once, in a stream, counting bytes: a truncated or damaged file, or one that
+    inflates beyond `inflate_limit()` (a gzip bomb), is refused before pyarrow reads it."""
+    import zlib
+
+    cap, total = inflate_limit(), 0
+    try:
+        with gzip.open(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                total += len(chunk)
+                if total > cap:
+                    raise DataError(
+                        f"{p}: inflates to more than {cap / 1e6:,.0f} MB, the limit for a compressed CSV read into "
+                        f"memory: {_MAPPED_HINT}; or raise RNN_STUDIO_MAX_DATA_BYTES (docs/limits.md)"
+                    )
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
+        raise DataError(f"{p}: a damaged or truncated gzip file ({str(e)[:120]}): compress it again") from None
+
+
+def _check_text_head(p: Path) -> None:
+    """UTF-16 / UTF-32 files (a byte-order mark, or NUL bytes between the characters) and a header that
+    is not UTF-8 are named as such, not as rows with the wrong number of fields."""
+    opener = gzip.open if p.suffix.lower() == ".gz" else open
+    try:
+        with opener(p, "rb") as f:
+            head = f.read(64 << 10)
+    except (EOFError, OSError):
+        return  # read_csv reports it
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\0" in head[:4096]:
+        raise DataError(f"{p}: UTF-16 (or UTF-32) text, not UTF-8: save the file as UTF-8 CSV")
+    line = head.split(b"\n", 1)[0]
+    try:
+        line.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        if len(line) < len(head) or e.start < len(line) - 4:  # not merely cut inside a character
+            raise DataError(
+                f"{p}: the header (line 1) is not UTF-8 text (byte {e.start}: {line[e.start : e.start + 4]!r}): "
+                f"save the file as UTF-8 CSV"
+            ) from None
+
+
+def _check_binary_columns(p: Path, arrow) -> None:
+    """pyarrow reads a column holding bytes that are not UTF-8 as binary: name the first such cell."""
+    import pyarrow as pa
+
+    for index, (name, col) in enumerate(zip(arrow.column_names, arrow.columns, strict=True)):
+        if not (pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type)):
+            continue
+        row = 0
+        for chunk in col.chunks:
+            for value in chunk.to_pylist():
+                row += 1
+                try:
+                    value is None or value.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(
+                        f"{p}: column {_short(str(name))} (column {index + 1}), row {row}: not UTF-8 text "
+                        f"(bytes {value[e.start : e.start + 4]!r}): save the file as UTF-8 CSV"
+                    ) from None
+
+
+def _short(name: str, chars: int = 80) -> str:
+    """A column name quoted for a message: at most `chars` characters of it."""
+    return repr(name) if len(name) <= chars else repr(name[:chars]) + f"... ({len(name):,} characters)"
+
+
+_DATE_ONLY = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}\s*")
+
+
+def _check_date_switch(p: Path, arrow, table: Table) -> None:
+    """pyarrow reads a column of dates that later holds dates with times as one timestamp column: the
+    dates silently become midnight. Refused, naming the first row written the other way."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    for name, col in zip(table.names, arrow.columns, strict=True):
+        stamps = table.times.get(name)
+        if stamps is None or not pa.types.is_timestamp(col.type):
+            continue
+        secs = stamps[~np.isnat(stamps)].astype("datetime64[s]").astype(np.int64)
+        midnight = secs % 86400 == 0
+        if midnight.all() or not midnight.any():
+            continue  # only dates, or no date at midnight: nothing can have switched
+        raw = pacsv.read_csv(
+            p,
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[col_name(arrow, name)], column_types={col_name(arrow, name): pa.string()}
+            ),
+        ).column(0)
+        kinds = [None if v is None else bool(_DATE_ONLY.fullmatch(v)) for v in raw.to_pylist()]
+        present = [k for k in kinds if k is not None]
+        if present and any(present) and not all(present):
+            first = present[0]
+            row = next(i for i, k in enumerate(kinds) if k is not None and k != first)
+            raise DataError(
+                f"{table.where(name, row)}: {_short(str(raw[row].as_py()), 40)} is a "
+                f"{'date' if not first else 'date with a time'} in a column of "
+                f"{'dates with times' if not first else 'dates'}: write every row the same way "
+                f"(e.g. 2024-01-31 00:00 for a date)"
+            )
+
+
+def col_name(arrow, name: str) -> str:
+    """The column's name as the file spells it (from_arrow strips spaces around names)."""
+    return next(n for n in arrow.column_names if str(n).strip() == name)
 
 
 def _explain_csv(p: Path, error: Exception) -> None:
@@ -405,12 +537,22 @@ def _explain_csv(p: Path, error: Exception) -> None:
     raise DataError(f"{p}: not a readable CSV file ({text}): check the file")
 
 
+MAX_COLUMN_NAME_CHARS = 1000
+
+
 def _check_header(p, header: list[str]) -> None:
+    seen: set[str] = set()
     for i, name in enumerate(header):
         if name == "":
             raise DataError(f"{p}: column {i + 1} of the header has no name: name every column in the first row")
-        if name in header[:i]:
-            raise DataError(f"{p}: column name '{name}' appears twice in the header: make column names unique")
+        if len(name) > MAX_COLUMN_NAME_CHARS:
+            raise DataError(
+                f"{p}: column {i + 1}'s name is {len(name):,} characters long ({_short(name, 40)}), more than "
+                f"{MAX_COLUMN_NAME_CHARS:,}: is the first row a header?"
+            )
+        if name in seen:
+            raise DataError(f"{p}: column name {_short(name)} appears twice in the header: make column names unique")
+        seen.add(name)
 
 
 def from_arrow(arrow, source: str, path: Path | None, fmt: str, mapped: bool = False) -> Table:
@@ -548,6 +690,9 @@ def _first_present(values, n: int):
 
 
 def _is_number(v) -> bool:
+    """What pyarrow would read as a number: Python's float() also takes "1_000", which no CSV reader does."""
+    if isinstance(v, str) and "_" in v:
+        return False
     try:
         float(v)
         return True
@@ -563,6 +708,7 @@ def _parse_dates(col):
 
     col = col.combine_chunks() if hasattr(col, "combine_chunks") else col
     head = col.slice(0, 5)
+    first_failure = None  # a format that parses the first cells only: 01/02/2024 fits d/m/Y and m/d/Y
     for fmt in DATE_FORMATS:
         try:
             if pc.strptime(head, format=fmt, unit="s", error_is_null=True).null_count > head.null_count:
@@ -573,8 +719,10 @@ def _parse_dates(col):
         if out.null_count == col.null_count:
             return _to_numpy(out), None, fmt
         failed = pc.and_(pc.is_null(out), pc.is_valid(col))
-        return None, int(pc.index(failed, True).as_py()), fmt
-    return None
+        row = int(pc.index(failed, True).as_py())
+        if first_failure is None or row > first_failure[0]:
+            first_failure = (row, fmt)
+    return None if first_failure is None else (None, *first_failure)
 
 
 def read_npy(p: Path) -> Table:

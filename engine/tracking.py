@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import sys
 import time
@@ -32,6 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .limits import excerpt, redact
 from .project import atomic_write_text
 
 if TYPE_CHECKING:  # optional dependencies, imported lazily at run time
@@ -104,10 +106,16 @@ def require(kind: str) -> None:
 
 
 def read_tracking(run_dir: str | Path) -> dict[str, Any]:
+    """<run>/tracking.json, or {} when it is missing or not a small JSON object (a received run folder
+    may hold anything there)."""
+    path = Path(run_dir) / TRACKING_FILE
     try:
-        return json.loads((Path(run_dir) / TRACKING_FILE).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        if not path.is_file() or path.stat().st_size > 1_000_000:
+            return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         return {}
+    return data if isinstance(data, dict) and all(isinstance(v, dict) for v in data.values()) else {}
 
 
 def _write_tracking(run_dir: Path, key: str, value: dict[str, Any]) -> None:
@@ -174,6 +182,7 @@ class TensorBoardLogger:
 
         self.close()
         self.run_dir = self.run_dir or Path(rec["run"])
+        check_event_dir(self.run_dir)
         resumed = rec.get("resumed_from_step")
         # records past the resumed checkpoint's step were superseded: TensorBoard drops events at or
         # after purge_step when it reads the files
@@ -194,6 +203,18 @@ class TensorBoardLogger:
             self.writer.flush()
             self.writer.close()
             self.writer = None
+
+
+def check_event_dir(run_dir: Path) -> None:
+    """<run>/tensorboard must be a real folder inside the run folder (or absent): a link would send the
+    event files, and `log`'s rewrite, somewhere else."""
+    where = run_dir / TENSORBOARD_DIR
+    if where.is_symlink() or (where.exists() and not where.is_dir()):
+        kind = "a link" if where.is_symlink() else "a file"
+        raise TrackingUnavailable(
+            f"{where}: is {kind}, not a folder: TensorBoard events are written only inside the run folder; "
+            f"remove it and try again"
+        )
 
 
 def _as_markdown_json(data: Any) -> str:
@@ -299,7 +320,7 @@ class MlflowLogger:
         uri = tracking_uri(run_dir.parent)
         client = self.client = MlflowClient(tracking_uri=uri)
         previous = read_tracking(run_dir).get("mlflow") or {}
-        if rec.get("resumed_from_step") is not None and previous.get("tracking_uri") == uri:
+        if rec.get("resumed_from_step") is not None and redact(str(previous.get("tracking_uri"))) == redact(uri):
             self.run_id = previous["run_id"]  # a resumed run continues its MLflow run
             client.update_run(self.run_id, status="RUNNING")
             return
@@ -317,7 +338,9 @@ class MlflowLogger:
             tags={"rnn_studio.run_folder": str(run_dir.resolve()), "rnn_studio.design": str(rec.get("name"))},
         )
         self.run_id = run.info.run_id
-        _write_tracking(run_dir, "mlflow", {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": self.run_id})
+        _write_tracking(  # never a password in the run folder: it is shared with others
+            run_dir, "mlflow", {"tracking_uri": redact(uri), "experiment_id": experiment_id, "run_id": self.run_id}
+        )
         params = [Param(k, v) for k, v in _params_of(rec, run_dir).items()]
         for i in range(0, len(params), 100):  # log_batch takes at most 100 params
             client.log_batch(self.run_id, params=params[i : i + 100])
@@ -356,16 +379,41 @@ def check_server(uri: str, timeout_s: float = 5.0) -> None:
 
     if not uri.startswith(("http://", "https://")):
         return
+    url, headers = split_credentials(uri)
     try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s).close()
+        request = urllib.request.Request(url.rstrip("/") + "/health", headers=headers)
+        urllib.request.urlopen(request, timeout=timeout_s).close()
     except urllib.error.HTTPError:
         return  # it answered
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = redact(str(getattr(e, "reason", e)))
         raise TrackingUnavailable(
-            f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer "
-            f"({reason}): start it, or unset MLFLOW_TRACKING_URI to log to runs/mlflow.db"
+            f"the MLflow tracking server {redact(uri)[:200]} (MLFLOW_TRACKING_URI) does not answer "
+            f"({reason[:200]}): start it, or unset MLFLOW_TRACKING_URI to log to runs/mlflow.db"
         ) from None
+
+
+def split_credentials(uri: str) -> tuple[str, dict[str, str]]:
+    """(the URL without `user:password@`, the HTTP headers that carry them): urllib would otherwise take
+    `user:password@host` for the host name. MLflow reads the same credentials from the URI itself."""
+    import base64
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri, {}
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {token}"}
+
+
+def _bounded_http() -> None:
+    """MLflow's HTTP client retries for minutes by default; a command waits at most about a minute."""
+    import os
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
 
 # ============================================================================ live and replay
@@ -386,6 +434,7 @@ class _Guarded:
         except Exception as e:  # noqa: BLE001 - any back-end failure: tell once and carry on training
             self.failed = True
             line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            line = redact(line)[:300]
             self.warn(
                 f"warning: logging to {self.kind} stopped ({line}); the run folder is complete: send it "
                 f"later with `rnn-studio log RUN --to {self.kind}`"
@@ -405,6 +454,7 @@ def open_loggers(kinds: str | Iterable[str] | None, warn: Callable[[str], None] 
     for kind in names:
         require(kind)
     if "mlflow" in names:
+        _bounded_http()
         check_server(tracking_uri(Path("runs")))
     loggers = [_Guarded(k, TensorBoardLogger() if k == "tensorboard" else MlflowLogger(), warn) for k in names]
 
@@ -428,40 +478,87 @@ def chain(*callbacks: Callable[[dict], None] | None) -> Callable[[dict], None]:
 
 def replay(run_dir: str | Path, kind: str) -> int:
     """Send an existing run folder's metrics.jsonl to `kind` with the same loggers as live training;
-    returns the number of records. TensorBoard: <run>/tensorboard/ is rewritten (not appended to).
-    MLflow: a new MLflow run (its id replaces the one in tracking.json)."""
-    from .runs import RunError, is_run_dir, iter_metrics
+    returns the number of records. TensorBoard: <run>/tensorboard/ is rewritten (not appended to), never
+    while the run's own training holds its LOCK. MLflow: a new MLflow run (its id replaces the one in
+    tracking.json). A record that cannot be logged is a RunError naming it (one line)."""
+    from .runs import RunError, RunLock, is_run_dir, iter_metrics
 
     require(kind)
     rd = Path(run_dir)
     if not is_run_dir(rd):
         raise RunError(f"{rd}: not a run folder (no project.rnn.json): pass a folder under runs/")
+    RunLock(rd).check_free()  # a live training of this run writes its own events: leave them alone
     records = list(iter_metrics(rd))
     if not any(r.get("kind") == "start" for r in records):
         raise RunError(f"{rd}: metrics.jsonl has no start record: the run never started training")
+    _check_names(rd, records)
     clock = _ReplayClock()
     if kind == "tensorboard":
+        try:
+            check_event_dir(rd)
+        except TrackingUnavailable as e:
+            raise RunError(str(e)) from None
         logger: Any = TensorBoardLogger(rd, clock=clock)
         shutil.rmtree(logger.log_dir, ignore_errors=True)
     else:
+        _bounded_http()
         check_server(tracking_uri(rd.parent))
         logger = MlflowLogger(rd, clock=clock)
-    for rec in records:
-        logger(rec)
+    for number, rec in enumerate(records, 1):
+        try:
+            logger(rec)
+        except (TrackingUnavailable, RunError):
+            raise
+        except Exception as e:  # noqa: BLE001 - a record a stranger wrote, or a back end refusing it
+            raise RunError(
+                f"{rd}/metrics.jsonl: record {number} ({excerpt(rec.get('kind'))}) cannot be logged to {kind} "
+                f"({type(e).__name__}: {excerpt(redact(str(e)), 120)})"
+            ) from None
     logger.close()
     return len(records)
 
 
+_NAME_OK = re.compile(r"[A-Za-z0-9_\-. ]{1,250}")
+
+
+def _check_names(rd: Path, records: list[dict[str, Any]]) -> None:
+    """Metric names come from the records (block ids of `grad` records): each part must be a plain name."""
+    from .runs import RunError
+
+    for number, rec in enumerate(records, 1):
+        try:
+            tags = [tag for tag, _, _ in scalars_of(rec)]
+        except (TypeError, AttributeError, KeyError) as e:
+            raise RunError(f"{rd}/metrics.jsonl: record {number} is malformed ({type(e).__name__})") from None
+        for tag in tags:
+            parts = tag.split("/")
+            if not all(_NAME_OK.fullmatch(p) and p not in (".", "..") for p in parts):
+                raise RunError(
+                    f"{rd}/metrics.jsonl: record {number} names a metric {excerpt(tag)}: metric names are "
+                    f"letters, digits, _ - . and spaces"
+                )
+
+
 def log_export(run_dir: str | Path, files: Iterable[str | Path]) -> str | None:
     """Add exported files (the ONNX model and its verification report) to the MLflow run recorded in
-    <run>/tracking.json. Returns the MLflow run id, or None when the run was not logged to MLflow."""
+    <run>/tracking.json. Returns the MLflow run id, or None when the run was not logged to MLflow, or was
+    logged to another tracking store than the one this user logs to now (MLFLOW_TRACKING_URI, or
+    mlflow.db beside the run folder): a received run folder never makes export contact a server or
+    create a database that its tracking.json names. The server is asked with a bounded timeout."""
     info = read_tracking(run_dir).get("mlflow") or {}
-    if not info.get("run_id"):
+    if not info.get("run_id") or not isinstance(info.get("run_id"), str):
+        return None
+    uri = tracking_uri(Path(run_dir).parent)
+    if redact(str(info.get("tracking_uri"))) != redact(uri):
+        return None
+    if uri.startswith("sqlite:") and not Path(uri.split(":///", 1)[-1]).is_file():
         return None
     require("mlflow")
+    _bounded_http()
+    check_server(uri)
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=info["tracking_uri"])
+    client = MlflowClient(tracking_uri=uri)
     for f in files:
         if Path(f).is_file():
             client.log_artifact(info["run_id"], str(f), "export")

@@ -224,7 +224,12 @@ def _trace(module, input_shape, output_shape, opset: int, seed: int, tokens: int
                 do_constant_folding=True,
             )
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        if isinstance(e, MemoryError) or "can't allocate memory" in first or "out of memory" in first.lower():
+            raise ExportError(
+                f"not enough memory to trace this design for ONNX ({type(e).__name__}: {first}): free memory, "
+                f"or make the design smaller (units, time steps)"
+            ) from None
         raise ExportError(
             f"the ONNX exporter cannot express this design at opset {opset}: {first} "
             f"(try a later --opset, up to {MAX_OPSET})"

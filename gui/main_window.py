@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from rnn_studio.engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, ProjectFormatError, load_project
+from rnn_studio.engine.limits import printable
 from rnn_studio.engine.resources import memory_status
 
 from . import theme as themes
@@ -879,8 +880,8 @@ class MainWindow(QMainWindow):
         if self.project.name.strip() in ("", "untitled"):
             stem = Path(path).name
             stem = stem[: -len(EXTENSION)] if stem.endswith(EXTENSION) else Path(path).stem
-            if stem:
-                self.project.set_name(stem)
+            if stem:  # a file name's undecodable bytes arrive as lone surrogates: escape them for UTF-8
+                self.project.set_name(printable(stem))
         data = self.project.to_json().encode("utf-8")
         f = QSaveFile(path)
         if not f.open(QIODevice.OpenModeFlag.WriteOnly) or f.write(data) != len(data) or not f.commit():

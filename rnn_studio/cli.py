@@ -23,7 +23,7 @@ import importlib.util
 import sys
 
 from rnn_studio import __version__
-from rnn_studio.engine.limits import printable
+from rnn_studio.engine.limits import printable, redact
 
 COMMAND_MODULES = {
     "rnn_studio.commands.design": ("check", "summary", "schema", "blocks"),
@@ -68,11 +68,35 @@ def excerpt_line(message: str, chars: int = 300) -> str:
 
 
 def safe_streams() -> None:
-    """Printing never raises: characters the terminal's encoding lacks are written as escapes."""
+    """Printing never raises: characters the terminal's encoding lacks are written as escapes. Nothing
+    printed shows a credential: stdout and stderr blank the password of `scheme://user:password@` and
+    token / secret / password query values (engine.limits.redact), whoever prints (MLflow's own logs too)."""
     for stream in (sys.stdout, sys.stderr):
         # replaced streams (tests, GUI) keep their own rules
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout)
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr)
+
+
+class RedactingStream:
+    """A text stream that passes every write through `redact` (a URI is written in one piece by print)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 def build_parser(modules=None) -> argparse.ArgumentParser:
@@ -121,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as e:
-        print(f"error: {printable(str(e))}", file=sys.stderr)
+        print(f"error: {printable(excerpt_line(redact(str(e)), 1000))}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -130,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"internal error: {type(e).__name__}: {printable(excerpt_line(str(e)))} (run with --debug for the "
+            f"internal error: {type(e).__name__}: {printable(excerpt_line(redact(str(e))))} (run with --debug for the "
             f"traceback, and please report it)",
             file=sys.stderr,
         )

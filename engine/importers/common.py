@@ -184,14 +184,36 @@ def write_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
 
 
 def write_import(imported: ImportedModel, design_path: str | Path, runs_dir: str | Path = "runs") -> Path:
-    """Write the design file and a run folder (design snapshot, best.pt = last.pt with the imported
-    weights, summary.json); returns the run folder."""
-    from ..runs import checkpoint_path, new_run_dir
+    """Write a run folder (design snapshot, best.pt = last.pt with the imported weights, summary.json)
+    and then the design file; returns the run folder. Any failure (ImportRefused naming the path) leaves
+    neither behind."""
+    import shutil
+
+    from ..runs import RunError, new_run_dir
 
     _, model = build_checked(imported)
     design_path = Path(design_path)
-    imported.project.save(design_path)
-    run_dir = new_run_dir(runs_dir, imported.project.name)
+    try:
+        run_dir = new_run_dir(runs_dir, imported.project.name)
+    except RunError as e:
+        raise ImportRefused(str(e)) from None
+    try:
+        _write_run(imported, model, run_dir)
+        imported.project.save(design_path)
+    except (OSError, RunError) as e:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(e, RunError):
+            raise ImportRefused(str(e)) from None
+        reason = e.strerror or str(e) or type(e).__name__
+        raise ImportRefused(
+            f"{e.filename or design_path}: cannot write there ({reason}): choose another -o / --out"
+        ) from None
+    return run_dir
+
+
+def _write_run(imported: ImportedModel, model, run_dir: Path) -> None:
+    from ..runs import checkpoint_path
+
     atomic_write_text(run_dir / "project.rnn.json", imported.project.to_json())
     ckpt = imported_checkpoint(model, imported)
     write_checkpoint(checkpoint_path(run_dir, "best"), ckpt)
@@ -210,23 +232,48 @@ def write_import(imported: ImportedModel, design_path: str | Path, runs_dir: str
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
     }
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return run_dir
 
 
 def import_model(path: str | Path) -> ImportedModel:
     """Read a .keras or .onnx file into a design + weights; raises ImportRefused."""
     p = Path(path)
-    if not p.is_file():
-        raise ImportRefused(f"{p}: no such file: pass a Keras 3 .keras file or an .onnx file")
+    from ..project import regular_file_size
+
+    regular_file_size(
+        p, ImportRefused, missing_fix=": pass a Keras 3 .keras file or an .onnx file", folder="not a model file"
+    )
     suffix = p.suffix.lower()
-    if suffix == ".keras":
-        from .keras import import_keras
+    try:
+        if suffix == ".keras":
+            from .keras import import_keras
 
-        return import_keras(p)
-    if suffix == ".onnx":
-        from .onnx import import_onnx
+            return _within_limits(import_keras(p))
+        if suffix == ".onnx":
+            from .onnx import import_onnx
 
-        return import_onnx(p)
+            return _within_limits(import_onnx(p))
+    except ImportRefused:
+        raise
+    except (
+        ValueError,
+        IndexError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        MemoryError,
+        RecursionError,
+        OSError,  # h5py: a dataset it cannot read (a filter that is not available, damaged chunks)
+        RuntimeError,
+    ) as e:
+        # the mappers index the file's config and weights as the format defines them: a file that
+        # breaks those rules is damaged or crafted; one line, never a traceback
+        from ..limits import excerpt
+
+        raise ImportRefused(
+            f"{p}: malformed model file ({type(e).__name__}: {excerpt(str(e))}): it does not follow the "
+            f"{'Keras 3' if suffix == '.keras' else 'ONNX'} format's rules"
+        ) from None
     if suffix in (".h5", ".hdf5"):
         raise ImportRefused(
             f"{p}: legacy Keras 2 HDF5 models are not supported: re-save it with Keras 3 as model.save('model.keras')"
@@ -234,6 +281,51 @@ def import_model(path: str | Path) -> ImportedModel:
     raise ImportRefused(
         f"{p}: unknown model file type {suffix or '(none)'!r}: import reads .keras (Keras 3) and .onnx files"
     )
+
+
+def _within_limits(imported: ImportedModel) -> ImportedModel:
+    """An import must give a design that every other verb opens: the project file's own limits (block
+    count, name length) and a run meta that loads (features a list of names, lookback >= 1)."""
+    from .. import limits
+
+    source = imported.source
+    imported.project.name = limits.printable(imported.project.name)  # a lone surrogate cannot be saved as UTF-8
+    cap = limits.MAX_NAME_CHARS.int_value()
+    if len(imported.project.name) > cap:
+        imported.project.name = imported.project.name[:cap]
+        imported.notes.append(f"the model's name was cut to {cap} characters (the design name limit)")
+    blocks = limits.MAX_BLOCKS.int_value()
+    if len(imported.project.blocks) > blocks or len(imported.project.links) > 4 * blocks:
+        raise ImportRefused(
+            f"{source}: the imported design has {len(imported.project.blocks):,} blocks, over the limit of "
+            f"{blocks:,}; {limits.MAX_BLOCKS.hint()}"
+        )
+    check_meta_fields(imported.meta, source)
+    return imported
+
+
+def check_meta_fields(meta: dict[str, Any], source: str) -> None:
+    """Run-meta values a file recorded (ONNX metadata) must be what a run's meta holds: `features` a list
+    of names, `lookback` a whole number >= 1, statistics numbers; else ImportRefused naming the key."""
+    from ..limits import excerpt
+
+    features = meta.get("features")
+    if features is not None and (not isinstance(features, list) or not all(isinstance(f, str) for f in features)):
+        raise ImportRefused(f"{source}: its metadata 'features' is {excerpt(features)}, not a list of column names")
+    lookback = meta.get("lookback")
+    if lookback is not None and (isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 1):
+        raise ImportRefused(f"{source}: its metadata 'lookback' is {excerpt(lookback)}, not a whole number >= 1")
+    for key in ("x_mean", "x_std"):
+        value = meta.get(key)
+        if value is not None and (
+            not isinstance(value, list)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        ):
+            raise ImportRefused(f"{source}: its metadata '{key}' is {excerpt(value)}, not a list of numbers")
+    for key in ("y_mean", "y_std", "horizon"):
+        value = meta.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ImportRefused(f"{source}: its metadata '{key}' is {excerpt(value)}, not a number")
 
 
 def fine_tune_note(run: str | Path) -> str | None:

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import limits
+from ..limits import excerpt
 from .common import (
     KERAS_GRU_TO_TORCH,
     DesignBuilder,
@@ -65,22 +67,133 @@ def _supported_line() -> str:
 
 
 class _Archive:
-    """config.json and model.weights.h5 of a .keras zip."""
+    """config.json and model.weights.h5 of a .keras zip, read with every size checked first: zip members
+    are inflated through a bounded reader (RNN_STUDIO_MAX_MODEL_MB), config.json must be a UTF-8 JSON
+    object nested at most RNN_STUDIO_MAX_DEPTH deep, and the HDF5 file is scanned before any data is read:
+    external links, external raw storage and virtual datasets (which read other local files) are refused
+    by name, and every dataset's declared size is checked against the limit and the bytes stored."""
 
     def __init__(self, path: Path):
         import h5py
 
         self.path = path
+        self.cap = int(limits.MAX_MODEL_MB.value() * 1e6)
+        if path.stat().st_size > self.cap:
+            raise ImportRefused(
+                f"{path}: {path.stat().st_size / 1e6:,.0f} MB is over the {self.cap / 1e6:,.0f} MB limit for a "
+                f"model file; {limits.MAX_MODEL_MB.hint()}"
+            )
         try:
             with zipfile.ZipFile(path) as z:
-                self.config = json.loads(z.read("config.json"))
-                weights = z.read("model.weights.h5")
-        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as e:
+                if len(z.infolist()) > 10_000:
+                    raise ImportRefused(
+                        f"{path}: the archive holds {len(z.infolist()):,} files: not a Keras 3 .keras file"
+                    )
+                raw_config = self._member(z, "config.json")
+                weights = self._member(z, "model.weights.h5")
+        except (zipfile.BadZipFile, KeyError, OSError, EOFError, NotImplementedError, RuntimeError) as e:
             raise ImportRefused(
-                f"{path}: not a Keras 3 .keras archive ({type(e).__name__}: {e}): save the model "
-                f"with Keras 3 as model.save('model.keras')"
+                f"{path}: not a Keras 3 .keras archive ({type(e).__name__}: {excerpt(str(e))}): save the "
+                f"model with Keras 3 as model.save('model.keras')"
             ) from None
-        self.h5 = h5py.File(io.BytesIO(weights), "r")
+        self.config = self._parse_config(raw_config)
+        try:
+            self.h5 = h5py.File(io.BytesIO(weights), "r")
+        except OSError as e:
+            raise ImportRefused(f"{path}: model.weights.h5 is not an HDF5 file ({excerpt(str(e))})") from None
+        self.size = len(weights)
+        self.declared = 0
+        self._scan(self.h5)
+
+    def _member(self, z: zipfile.ZipFile, name: str) -> bytes:
+        info = z.getinfo(name)
+        if info.flag_bits & 0x1:
+            raise ImportRefused(f"{self.path}: {name} is encrypted: save the model without a password")
+        if info.file_size > self.cap:
+            raise ImportRefused(
+                f"{self.path}: {name} inflates to {info.file_size / 1e6:,.0f} MB, over the "
+                f"{self.cap / 1e6:,.0f} MB limit; {limits.MAX_MODEL_MB.hint()}"
+            )
+        with z.open(info) as f:  # the declared size may lie: never read more than the limit
+            data = f.read(self.cap + 1)
+        if len(data) > self.cap:
+            raise ImportRefused(
+                f"{self.path}: {name} inflates beyond the {self.cap / 1e6:,.0f} MB limit; {limits.MAX_MODEL_MB.hint()}"
+            )
+        return data
+
+    def _parse_config(self, raw: bytes) -> dict:
+        try:
+            config = json.loads(raw.decode("utf-8-sig"))
+        except UnicodeDecodeError as e:
+            raise ImportRefused(f"{self.path}: config.json is not UTF-8 (byte {e.start})") from None
+        except json.JSONDecodeError as e:
+            raise ImportRefused(f"{self.path}: config.json is not JSON (line {e.lineno}: {e.msg})") from None
+        except RecursionError:
+            config = None
+        cap = limits.MAX_DEPTH.int_value()
+        if config is None or limits.nesting_depth(config, cap) > cap:
+            raise ImportRefused(
+                f"{self.path}: config.json is nested more than {cap} levels deep; {limits.MAX_DEPTH.hint()}"
+            )
+        if not isinstance(config, dict):
+            raise ImportRefused(f"{self.path}: config.json holds {type(config).__name__}, not a JSON object")
+        return config
+
+    def _scan(self, root) -> None:
+        """Every link and dataset of the weights file, looked at without following a link or reading data."""
+        import h5py
+
+        stack = [("", root)]
+        seen = {hash(root.id)}  # a group hard-linked inside itself would loop forever
+        while stack:
+            where, group = stack.pop()
+            if len(seen) > 100_000:
+                raise ImportRefused(
+                    f"{self.path}: model.weights.h5 holds over 100,000 objects: not a Keras weights file"
+                )
+            for name in group:  # link names only: iterating follows nothing
+                link = group.get(name, getlink=True)
+                at = f"{where}/{name}"
+                if isinstance(link, h5py.ExternalLink):
+                    raise ImportRefused(
+                        f"{self.path}: model.weights.h5 links {excerpt(at)} to another file "
+                        f"({excerpt(link.filename)}): external links are refused, weights must be stored in the archive"
+                    )
+                if isinstance(link, h5py.SoftLink):
+                    continue  # points inside this file: the target is scanned where it is stored
+                item = group[name]
+                if hash(item.id) in seen:
+                    continue
+                seen.add(hash(item.id))
+                if isinstance(item, h5py.Group):
+                    stack.append((at, item))
+                elif isinstance(item, h5py.Dataset):
+                    self._check_dataset(item, at)
+
+    def _check_dataset(self, ds, at: str) -> None:
+        if ds.is_virtual or ds.id.get_create_plist().get_external_count() > 0:
+            raise ImportRefused(
+                f"{self.path}: weight {excerpt(at)} is stored in another file (external / virtual "
+                f"storage): refused, weights must be stored in the archive"
+            )
+        if ds.dtype.kind != "f":
+            raise ImportRefused(
+                f"{self.path}: weight {excerpt(at)} holds {ds.dtype} values: weights are real floating-point numbers"
+            )
+        declared = int(np.prod(ds.shape, dtype=object)) * ds.dtype.itemsize if ds.shape else ds.dtype.itemsize
+        self.declared += declared
+        stored = ds.id.get_storage_size()
+        if self.declared > self.cap or declared > 1000 * stored + 1_000_000:
+            raise ImportRefused(
+                f"{self.path}: weight {excerpt(at)} declares shape {excerpt(ds.shape)} "
+                f"({declared / 1e6:,.0f} MB) but the file stores {stored:,} bytes for it"
+                + (
+                    f" (limit {self.cap / 1e6:,.0f} MB; {limits.MAX_MODEL_MB.hint()})"
+                    if self.declared > self.cap
+                    else ""
+                )
+            )
 
     def name_stored_layers(self, layers: list[dict]) -> None:
         """Keras stores a model's layers under the snake_case name of their class, numbered per class in
@@ -88,7 +201,7 @@ class _Archive:
         used: dict[str, int] = {}
         self.stored: dict[str, str] = {}
         for layer in layers:
-            stem = _snake_case(layer.get("class_name", ""))
+            stem = _snake_case(str(layer.get("class_name", "")))
             used[stem] = used.get(stem, -1) + 1
             name = layer.get("config", {}).get("name") or layer.get("name")
             if name is not None:  # a nameless layer is never looked up by name; it still counts above
@@ -96,19 +209,27 @@ class _Archive:
 
     def vars(self, *parts: str) -> list[np.ndarray]:
         """The variables stored under layers/<parts...>/vars, in index order (parts[0]: the layer name)."""
+        if "layers" not in self.h5:
+            raise ImportRefused(f"{self.path}: model.weights.h5 has no 'layers' group: save the model with Keras 3")
         group = self.h5["layers"]
         stored = getattr(self, "stored", {}).get(parts[0], parts[0])
         if stored not in group and parts[0] in group:
             stored = parts[0]
         for part in (stored,) + parts[1:]:
-            if part not in group:
+            if part not in group or not hasattr(group[part], "keys"):
                 raise ImportRefused(
-                    f"{self.path}: no weights stored for layer '{'/'.join(parts)}' "
+                    f"{self.path}: no weights stored for layer '{excerpt('/'.join(parts))}' "
                     f"(the model was saved before it was built: call it once, then save)"
                 )
             group = group[part]
         stored = group.get("vars", {})
-        return [np.asarray(stored[k]) for k in sorted(stored, key=int)]
+        keys = list(stored)
+        if not all(k.isdigit() and len(k) < 6 for k in keys):
+            raise ImportRefused(
+                f"{self.path}: layer '{excerpt('/'.join(parts))}' stores variables named {excerpt(keys)}: "
+                f"Keras numbers them 0, 1, ..."
+            )
+        return [np.asarray(stored[k]) for k in sorted(keys, key=int)]
 
 
 def _snake_case(name: str) -> str:
@@ -125,10 +246,37 @@ def _layer_list(config: dict, path: Path) -> tuple[list[dict], str]:
     cfg = config.get("config", {})
     if kind not in ("Functional", "Sequential", "Model"):
         raise ImportRefused(
-            f"{path}: a {kind} model is not supported: import reads Functional and Sequential "
+            f"{path}: a {excerpt(kind)} model is not supported: import reads Functional and Sequential "
             f"models (subclassed models have no config to read)"
         )
-    return cfg.get("layers", []), kind
+    layers = cfg.get("layers", []) if isinstance(cfg, dict) else None
+    if not isinstance(layers, list) or not all(
+        isinstance(x, dict) and isinstance(x.get("config", {}), dict) for x in layers
+    ):
+        raise ImportRefused(
+            f"{path}: config.json's 'layers' is not a list of layer objects: save the model with Keras 3"
+        )
+    cap = limits.MAX_BLOCKS.int_value()
+    if len(layers) > cap:  # before any work on them: one block per layer
+        raise ImportRefused(
+            f"{path}: the model has {len(layers):,} layers, over the limit of {cap:,} blocks in a design; "
+            f"{limits.MAX_BLOCKS.hint()}"
+        )
+    return layers, kind
+
+
+def _whole(cfg: dict, key: str, where: str, default: Any = None, high: int = 10_000_000) -> int:
+    """A positive whole-number setting of a layer (units, filters, ...): refused unless an int in 1..high."""
+    value = cfg.get(key, default)
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 1
+        and key in ("kernel_size", "strides", "pool_size", "dilation_rate")
+    ):
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise ImportRefused(f"{where}: {key} = {excerpt(value)} is not a whole number from 1 to {high:,}")
+    return value
 
 
 def _inbound(layer: dict) -> list[str]:
@@ -402,7 +550,7 @@ def _check_cell(cfg: dict, cls: str, where: str) -> None:
 
 
 def _recurrent_params(cfg: dict, cls: str) -> dict[str, Any]:
-    params: dict[str, Any] = {"units": int(cfg["units"])}
+    params: dict[str, Any] = {"units": _whole(cfg, "units", f"a {cls} layer", high=8192)}
     if cfg.get("return_sequences"):
         params["return_sequences"] = True
     if cls == "SimpleRNN" and cfg.get("activation", "tanh") != "tanh":
@@ -413,8 +561,24 @@ def _recurrent_params(cfg: dict, cls: str) -> dict[str, Any]:
 def _torch_weights(arc, cls: str, cfg: dict, parts: tuple[str, ...], units: int):
     """(w_ih, w_hh, b_ih, b_hh) in torch layout for one Keras recurrent layer."""
     values = arc.vars(*parts, "cell")
-    kernel, recurrent = values[0], values[1]
     gates = {"GRU": 3, "LSTM": 4, "SimpleRNN": 1}[cls]
+    want = 3 if cfg.get("use_bias", True) else 2
+    if len(values) < want:
+        raise ImportRefused(
+            f"{arc.path}: layer '{excerpt(parts[0])}' ({cls}) stores {len(values)} variables, needs {want}"
+        )
+    kernel, recurrent = values[0], values[1]
+    bias_size = (2 if cls == "GRU" else 1) * gates * units
+    if (
+        kernel.ndim != 2
+        or kernel.shape[1] != gates * units
+        or recurrent.shape != (units, gates * units)
+        or (want == 3 and values[2].size != bias_size)
+    ):
+        raise ImportRefused(
+            f"{arc.path}: layer '{excerpt(parts[0])}' ({cls}, units={units}) stores weights of shapes "
+            f"{excerpt([v.shape for v in values])}, which disagree with its config: the file is damaged"
+        )
     if cfg.get("use_bias", True):
         bias = values[2]
     else:
@@ -486,7 +650,7 @@ def _map_bidirectional(arc, builder, imported, cfg, lname, sources) -> str:
 
 def _map_dense(arc, builder, cfg, lname, sources, parts: tuple[str, ...] = ()) -> str:
     where = f"layer '{lname}' (Dense)"
-    params: dict[str, Any] = {"units": int(cfg["units"])}
+    params: dict[str, Any] = {"units": _whole(cfg, "units", where, high=1_000_000)}
     act = _activation(cfg.get("activation", "linear"), where)
     if act != "linear":
         params["activation"] = act
@@ -580,7 +744,7 @@ def _map_pair_merge(builder: DesignBuilder, lname: str, cls: str, sources: list[
 def _map_attention(arc, builder, layer, lname, sources) -> str:
     cfg = layer["config"]
     where = f"layer '{lname}' (MultiHeadAttention)"
-    heads, key_dim = int(cfg["num_heads"]), int(cfg["key_dim"])
+    heads, key_dim = _whole(cfg, "num_heads", where, high=4096), _whole(cfg, "key_dim", where, high=65536)
     kwargs = (layer.get("inbound_nodes") or [{}])[0].get("kwargs", {})
     if len(set(sources)) != 1 or kwargs.get("key") is not None:
         raise ImportRefused(f"{where}: only self-attention (query = value = key, one input tensor) is supported")
@@ -625,7 +789,7 @@ def _one(value, name: str, where: str) -> int | None:
         if len(value) != 1:
             raise ImportRefused(f"{where}: {name}={value} is not a 1D size")
         value = value[0]
-    return int(value)
+    return _whole({name: value}, name, where)
 
 
 def _channels_last(cfg: dict, where: str) -> None:
@@ -642,7 +806,7 @@ def _map_conv1d(arc, builder, cfg, lname, cls, sources) -> str:
     if int(cfg.get("groups", 1)) != 1:
         raise ImportRefused(f"{where}: groups={cfg.get('groups')} is not supported (grouped convolution)")
     params = {
-        "filters": int(cfg["filters"]),
+        "filters": _whole(cfg, "filters", where, high=100_000),
         "kernel_size": _one(cfg["kernel_size"], "kernel_size", where),
         "strides": _one(cfg.get("strides", 1), "strides", where),
         "padding": cfg.get("padding", "valid"),
@@ -698,7 +862,9 @@ def _map_batch_norm(arc, builder, cfg, lname, cls, sources) -> str:
 
 
 def _map_repeat(arc, builder, cfg, lname, cls, sources) -> str:
-    return builder.add(lname, "RepeatVector", {"n": int(cfg["n"])}, sources)
+    return builder.add(
+        lname, "RepeatVector", {"n": _whole(cfg, "n", f"layer '{lname}' (RepeatVector)", high=1_000_000)}, sources
+    )
 
 
 def _map_embedding(arc, builder, cfg, lname, cls, sources) -> str:
@@ -706,8 +872,8 @@ def _map_embedding(arc, builder, cfg, lname, cls, sources) -> str:
     if cfg.get("embeddings_constraint") or cfg.get("lora_rank") or cfg.get("sparse"):
         raise ImportRefused(f"{where}: lora_rank / sparse embeddings are not supported")
     params = {
-        "input_dim": int(cfg["input_dim"]),
-        "output_dim": int(cfg["output_dim"]),
+        "input_dim": _whole(cfg, "input_dim", where),
+        "output_dim": _whole(cfg, "output_dim", where, high=65536),
         "mask_zero": bool(cfg.get("mask_zero", False)),
     }
     bid = builder.add(lname, "Embedding", params, sources)

@@ -19,14 +19,14 @@ i,o,f,c -> torch i,f,g,o; ONNX GRU z,r,h -> torch r,z,n, with linear_before_rese
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..project import Project, ProjectFormatError
+from ..limits import excerpt
+from ..project import Project, ProjectFormatError, parse_json_text
 from .common import (
     GATES,
     ONNX_GRU_TO_TORCH,
@@ -72,6 +72,18 @@ SUPPORTED_OPS = (
 )
 
 
+# Operators that compute shapes, masks and constants beside the data path (our own exports and
+# torch / tf2onnx glue use them). Anything else, control flow (Loop, If, Scan: subgraphs), functions and
+# other domains are refused by name before the file is run.
+AUX_OPS = (
+    "Abs", "And", "ArgMax", "Cast", "CastLike", "Clip", "Constant", "ConstantOfShape", "Cos", "CumSum", "Div",
+    "Equal", "Erf", "Exp", "Expand", "GatherElements", "GlobalAveragePool", "GlobalMaxPool", "Greater",
+    "GreaterOrEqual", "Less", "LessOrEqual", "Log", "Max", "Min", "Neg", "Not", "Or", "Pow", "Range",
+    "Reciprocal", "ReduceMin", "ReduceProd", "ReduceSum", "ScatterElements", "Shape", "Sin", "Size", "Softplus",
+    "Split", "Sqrt", "Sub", "Tile", "Trilu", "Unsqueeze", "Where", "Xor", "Elu", "LeakyRelu", "Selu", "HardSigmoid",
+)  # fmt: skip
+
+
 def _supported_line() -> str:
     return "supported ONNX ops on the data path: " + ", ".join(SUPPORTED_OPS)
 
@@ -90,10 +102,20 @@ def _load(path: Path):
     import onnx
     from onnx import numpy_helper
 
+    from .. import limits
+    from ..project import regular_file_size
+
+    cap = int(limits.MAX_MODEL_MB.value() * 1e6)
+    size = regular_file_size(path, ImportRefused, folder="not a model file")
+    if size > cap:
+        raise ImportRefused(
+            f"{path}: {size / 1e6:,.0f} MB is over the {cap / 1e6:,.0f} MB limit; {limits.MAX_MODEL_MB.hint()}"
+        )
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # noqa: BLE001 - protobuf / IO errors of a bad file, all said in one line
-        raise ImportRefused(f"{path}: not a readable ONNX file ({type(e).__name__}: {e})") from None
+        raise ImportRefused(f"{path}: not a readable ONNX file ({type(e).__name__}: {excerpt(str(e))})") from None
+    _check_graph(model, path, cap)  # before any tensor is converted and before anything runs
     g = model.graph
     consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     for n in g.node:
@@ -101,6 +123,7 @@ def _load(path: Path):
             for a in n.attribute:
                 if a.name == "value":
                     consts[n.output[0]] = numpy_helper.to_array(a.t)
+    _check_sizes(g.node, consts, path, cap)
     inputs = [i for i in g.input if i.name not in consts]
     if len(inputs) != 1 or len(g.output) != 1:
         raise ImportRefused(
@@ -110,15 +133,123 @@ def _load(path: Path):
     dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
     if len(dims) != 3 or dims[2] is None:
         raise ImportRefused(
-            f"{path}: input '{inputs[0].name}' has shape {dims}: RNN Studio designs take "
+            f"{path}: input '{excerpt(inputs[0].name)}' has shape {excerpt(dims)}: RNN Studio designs take "
             f"(batch, time, features) with a fixed feature size"
         )
+    _check_input_dims(dims, path)
     consumers: dict[str, list] = {}
     for n in g.node:
         for name in n.input:
             consumers.setdefault(name, []).append(n)
     metadata = {p.key: p.value for p in model.metadata_props}
     return _Graph(list(g.node), consts, consumers, inputs[0].name, tuple(dims), g.output[0].name), metadata
+
+
+def _check_input_dims(dims: list, path: Path) -> None:
+    from .. import limits
+
+    batch, steps, features = dims
+    for value, what, high in (
+        (batch, "batch", 1024),
+        (steps, "time steps", limits.MAX_VERIFY_STEPS.int_value()),
+        (features, "features", 100_000),
+    ):
+        if value is not None and not 1 <= value <= high:
+            raise ImportRefused(
+                f"{path}: the input declares {value:,} {what} (1 to {high:,} are accepted): the import check "
+                f"runs the file on that shape; export it with a dynamic batch / time axis"
+            )
+
+
+def _check_graph(model, path: Path, cap: int) -> None:
+    """Refuse by name what import does not map, and every tensor whose declared size, type or storage is
+    wrong, before numpy allocates anything or onnxruntime runs anything."""
+    from onnx import AttributeProto
+
+    allowed = set(SUPPORTED_OPS) | set(AUX_OPS)
+    g = model.graph
+    if len(model.functions) or len(g.sparse_initializer):
+        raise ImportRefused(f"{path}: the file defines functions / sparse initializers, which import does not read")
+    if len(g.node) > 100_000:
+        raise ImportRefused(f"{path}: the graph has {len(g.node):,} nodes: more than any design exports to")
+    for node in g.node:
+        subgraph = any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in node.attribute)
+        if node.domain not in ("", "ai.onnx") or node.op_type not in allowed or subgraph:
+            raise ImportRefused(
+                f"{path}: cannot import {_where(node)}: import does not map this operator, so the file is not "
+                f"run at all; {_supported_line()}"
+            )
+        for a in node.attribute:
+            if a.type == AttributeProto.SPARSE_TENSOR:
+                raise ImportRefused(f"{path}: {_where(node)} holds a sparse tensor, which import does not read")
+            for t in [a.t] if a.type == AttributeProto.TENSOR else list(a.tensors):
+                _check_tensor(t, f"{_where(node)} attribute {excerpt(a.name)}", path, cap)
+    total = 0
+    for t in g.initializer:
+        total += _check_tensor(t, f"initializer {excerpt(t.name)}", path, cap)
+        if total > cap:
+            raise ImportRefused(f"{path}: its initializers declare over {cap / 1e6:,.0f} MB; {_model_hint()}")
+
+
+def _model_hint() -> str:
+    from .. import limits
+
+    return limits.MAX_MODEL_MB.hint()
+
+
+def _check_tensor(t, what: str, path: Path, cap: int) -> int:
+    """The bytes tensor `t` declares, once its type, dims and stored data agree; else ImportRefused."""
+    from onnx import TensorProto, helper
+
+    if t.data_location == TensorProto.EXTERNAL or len(t.external_data):
+        raise ImportRefused(f"{path}: {what} stores its data in another file: refused, weights must be in the file")
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
+        field_name = helper.tensor_dtype_to_field(t.data_type)
+    except (KeyError, ValueError, TypeError):
+        raise ImportRefused(f"{path}: {what} has an unknown data type ({t.data_type})") from None
+    if dtype.kind not in "fiub" or t.data_type in (TensorProto.UNDEFINED, TensorProto.STRING):
+        raise ImportRefused(f"{path}: {what} holds {dtype} values: weights are real numbers")
+    if len(t.dims) > 8 or any(d < 0 for d in t.dims):
+        raise ImportRefused(f"{path}: {what} declares dims {excerpt(list(t.dims))}")
+    count = 1
+    for d in t.dims:
+        count *= int(d)
+    declared = count * dtype.itemsize
+    if declared > cap:
+        raise ImportRefused(
+            f"{path}: {what} declares dims {excerpt(list(t.dims))} ({declared / 1e6:,.0f} MB), over the "
+            f"{cap / 1e6:,.0f} MB limit; {_model_hint()}"
+        )
+    stored = len(t.raw_data) if t.HasField("raw_data") else len(getattr(t, field_name))
+    want = declared if t.HasField("raw_data") else count
+    if stored != want:
+        raise ImportRefused(
+            f"{path}: {what} declares dims {excerpt(list(t.dims))} but stores {stored:,} "
+            f"{'bytes' if t.HasField('raw_data') else 'values'} ({want:,} needed): the file is damaged"
+        )
+    return declared
+
+
+def _check_sizes(nodes, consts: dict[str, np.ndarray], path: Path, cap: int) -> None:
+    """Nodes whose output size is fixed by stored constants (ConstantOfShape, Expand, Tile, Range) must
+    stay within the model limit: the import check would allocate their outputs."""
+    for node in nodes:
+        if node.op_type in ("ConstantOfShape", "Expand", "Tile") and len(node.input) > (
+            node.op_type != "ConstantOfShape"
+        ):
+            arg = consts.get(node.input[0 if node.op_type == "ConstantOfShape" else 1])
+            size = int(np.prod(np.abs(arg).astype(object))) if arg is not None and arg.size else 0
+        elif node.op_type == "Range" and all(i in consts for i in node.input[:3]):
+            start, limit, delta = (float(np.asarray(consts[i]).reshape(-1)[0]) for i in node.input[:3])
+            size = int(abs((limit - start) / delta)) if delta and np.isfinite([start, limit, delta]).all() else 0
+        else:
+            continue
+        if size * 4 > cap:
+            raise ImportRefused(
+                f"{path}: {_where(node)} makes a tensor of {size:,} values, over the {cap / 1e6:,.0f} MB limit; "
+                f"{_model_hint()}"
+            )
 
 
 def _attrs(node) -> dict[str, Any]:
@@ -184,8 +315,22 @@ def _rnn_spec(node, consts, where: str) -> _RnnSpec:
                 f"{where}: its weights are computed in the graph, not stored: re-export with do_constant_folding=True"
             )
     w, r = consts[ins[1]], consts[ins[2]]
-    units, gates = int(a["hidden_size"]), GATES[cell]
-    b = consts[ins[3]] if ins[3] else np.zeros((w.shape[0], 2 * gates * units), np.float32)
+    units, gates = a.get("hidden_size"), GATES[cell]
+    if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= 8192:
+        raise ImportRefused(f"{where}: hidden_size = {excerpt(units)} (it must be given, a whole number 1 to 8192)")
+    dirs_n = 2 if direction == "bidirectional" else 1
+    b = consts[ins[3]] if ins[3] else np.zeros((dirs_n, 2 * gates * units), np.float32)
+    if (
+        w.ndim != 3
+        or w.shape[:2] != (dirs_n, gates * units)
+        or r.shape != (dirs_n, gates * units, units)
+        or b.shape != (dirs_n, 2 * gates * units)
+        or any(m.dtype.kind != "f" for m in (w, r, b))
+    ):
+        raise ImportRefused(
+            f"{where}: weights W {w.shape}, R {r.shape}, B {b.shape} do not split into {gates} gate(s) of "
+            f"hidden_size {units} for {dirs_n} direction(s): the file is damaged"
+        )
     order = {"GRU": ONNX_GRU_TO_TORCH, "LSTM": ONNX_LSTM_TO_TORCH, "SimpleRNN": (0,)}[cell]
     dirs = [
         tuple(reorder_gates(m, order) for m in (w[d], r[d], b[d][: gates * units], b[d][gates * units :]))
@@ -242,9 +387,17 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
     from ..shapes import check
 
     try:
-        project = Project.from_dict(json.loads(metadata["design"]), str(path))
-    except (ProjectFormatError, json.JSONDecodeError) as e:
-        raise ImportRefused(f"{path}: its embedded design cannot be read ({e})") from None
+        project = Project.from_dict(parse_json_text(metadata["design"], f"{path} (its metadata 'design')"), str(path))
+    except ProjectFormatError as e:
+        raise ImportRefused(f"its embedded design cannot be read: {e}") from None
+    from .. import limits
+
+    cap = limits.MAX_BLOCKS.int_value()
+    if len(project.blocks) > cap or len(project.links) > 4 * cap:
+        raise ImportRefused(
+            f"{path}: its embedded design has {len(project.blocks):,} blocks, over the limit of {cap:,}; "
+            f"{limits.MAX_BLOCKS.hint()}"
+        )
     res = check(project)
     if not res.ok:
         raise ImportRefused(f"{path}: its embedded design does not check: {res.errors[0].message}")
@@ -349,39 +502,42 @@ def _meta_from_metadata(imported: ImportedModel, metadata: dict[str, str]) -> No
     meta: dict[str, Any] = {"task": metadata.get("task", "regression")}
     for key in ("features", "classes", "x_mean", "x_std", "y_mean", "y_std", "lookback", "horizon"):
         if key in metadata:
-            meta[key] = json.loads(metadata[key])
+            try:
+                meta[key] = parse_json_text(metadata[key], f"{imported.source} (its metadata '{key}')")
+            except ProjectFormatError as e:
+                raise ImportRefused(str(e)) from None
     if "target" in metadata:
         meta["target"] = metadata["target"]
+    from .common import check_meta_fields
+
+    check_meta_fields(meta, imported.source)  # before the file is run
     imported.meta = meta
     imported.in_graph_normalization = metadata.get("normalization") == "in_graph"
 
 
 # ----------------------------------------------------------------------------- verification
 def verify_against_onnx(imported: ImportedModel, path: Path, graph: _Graph, metadata: dict[str, str]) -> float:
-    """Run the imported design and the file on the same random inputs; refuse beyond VERIFY_ATOL."""
-    import onnxruntime as ort
+    """Run the imported design and the file on the same random inputs; refuse beyond VERIFY_ATOL. The
+    file runs in a child process of bounded memory and time (onnx_run.py)."""
     import torch
 
-    from .common import build_checked
-
-    _, model = build_checked(imported)
-    try:
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own error types for files it cannot run
-        raise ImportRefused(
-            f"{path}: onnxruntime cannot load it ({type(e).__name__}: {str(e).splitlines()[0]})"
-        ) from None
     from ..compile import token_vocabulary
     from ..shapes import check
+    from .common import build_checked
+    from .onnx_run import run_onnx
 
+    _, model = build_checked(imported)
     batch_fixed, time_fixed, feats = graph.input_shape
     tokens = token_vocabulary(imported.project, check(imported.project))  # None: float input
     rng = np.random.default_rng(0)
-    worst = 0.0
+    inputs = []
     for batch, steps in ((2, 7), (3, 11)):
         shape = (batch_fixed or batch, time_fixed or steps, feats)
-        x = rng.standard_normal(shape).astype(np.float32) if tokens is None else rng.integers(0, tokens, shape)
-        (want,) = sess.run(None, {graph.input_name: x})
+        inputs.append(
+            rng.standard_normal(shape).astype(np.float32) if tokens is None else rng.integers(0, tokens, shape)
+        )
+    worst = 0.0
+    for x, want in zip(inputs, run_onnx(path, inputs, ImportRefused), strict=True):
         with torch.no_grad():
             got = _run_ours(model, imported, x)
         if got.shape != want.shape:

@@ -46,7 +46,8 @@ def cmd_import(args) -> int:
     except ImportRefused as e:
         raise UserError(str(e)) from None
     except OSError as e:
-        raise UserError(f"{e.filename or out}: cannot write there ({e.strerror}): choose another -o / --out") from None
+        reason = e.strerror or str(e) or type(e).__name__
+        raise UserError(f"{e.filename or out}: cannot write there ({reason}): choose another -o / --out") from None
     res = check(imported.project)
     for note in imported.notes:
         print(f"note: {note}", file=sys.stderr)

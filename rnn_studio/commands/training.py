@@ -217,10 +217,12 @@ def engine_errors():
 def _engine_errors():
     from rnn_studio.engine.compile import DesignError
     from rnn_studio.engine.data import DataError
+    from rnn_studio.engine.project import ProjectFormatError
     from rnn_studio.engine.runs import RunError
     from rnn_studio.engine.train import ConfigError, TrainError
 
-    return (DataError, DesignError, RunError, ConfigError, TrainError)
+    # ProjectFormatError: the design snapshot of a run folder (--resume) is as foreign as any file
+    return (DataError, DesignError, RunError, ConfigError, TrainError, ProjectFormatError)
 
 
 class Progress:
