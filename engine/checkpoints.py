@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from .project import Project, atomic_write_bytes
-from .runs import CHECKPOINT_FORMAT, RunError
 
+CHECKPOINT_FORMAT = "rnn-studio-checkpoint"
 CHECKPOINT_VERSION = 2  # 1: RNN Studio 0.1 (numpy RNG state pickled); 2: plain types, fingerprint, shapes
 READABLE_VERSIONS = (1, 2)
 # the only globals a 0.1 checkpoint needs besides PyTorch's safe set: numpy's array reconstruction
@@ -41,6 +41,11 @@ _LEGACY_NUMPY_GLOBALS = {
     "numpy.dtype",
     "numpy.dtypes.UInt32DType",
 }
+
+
+class RunError(ValueError):
+    """A run folder or checkpoint that cannot be used; one clear line. (Defined here, below the run folder,
+    and re-exported by runs: the usual place to import it from.)"""
 
 
 def design_fingerprint(project: Project) -> str:

@@ -30,9 +30,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+# checkpoints is the file format below the run folder: CHECKPOINT_FORMAT and RunError live there and are
+# re-exported here (rnn_studio.engine.runs.RunError is the same class)
+from .checkpoints import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT
+from .checkpoints import RunError as RunError
+from .checkpoints import check_checkpoint, load_checkpoint
 from .project import Project, ProjectFormatError, load_project
 
-CHECKPOINT_FORMAT = "rnn-studio-checkpoint"
 STOP_FILE = "STOP"
 LOCK_FILE = "LOCK"
 MAX_NAME_CHARS = 60  # the design-name part of a run folder's name
@@ -73,10 +77,6 @@ class RunMeta:
         return cls(**known)
 
 
-class RunError(ValueError):
-    """A run folder or checkpoint that cannot be used; one clear line."""
-
-
 class RunLockedError(RunError):
     """The run folder is being written by another live process (its LOCK names it)."""
 
@@ -94,7 +94,6 @@ def is_run_dir(path: str | Path) -> bool:
 
 def load_run(run_dir: str | Path, which: str = "best", map_location: str = "cpu"):
     """(project, model with the checkpoint's weights in eval mode, RunMeta) for a run folder."""
-    from .checkpoints import check_checkpoint, load_checkpoint
     from .compile import build_model
 
     run_dir = Path(run_dir)

@@ -315,93 +315,109 @@ class Inspector(QWidget):
         reset.setAutoRaise(True)
         reset.clicked.connect(lambda: self._emit(p.name, UNSET))
         tip = f"{p.help}\nrange: {p.range_text()} \u00b7 default: {_show(p.default)}"
-
-        if p.kind == "bool":
-            w = QCheckBox()
-            w.toggled.connect(lambda v: self._emit(p.name, bool(v)))
-            get, set_ = w.isChecked, lambda v: w.setChecked(bool(v))
-        elif p.kind == "choice":
-            w = QComboBox()
-            w.addItems(list(p.choices))
-            w.currentTextChanged.connect(lambda v: self._emit(p.name, v))
-
-            def set_(v, w=w):
-                if isinstance(v, str) and w.findText(v) < 0:
-                    w.addItem(v)  # show an invalid value as it is; the error line says why
-                w.setCurrentText(str(v))
-
-            get = w.currentText
-        elif p.kind == "int":
-            w = QSpinBox()
-            lo = int(p.min) if p.min is not None else -INT_MAX
-            hi = int(p.max) if p.max is not None else INT_MAX
-            if p.nullable:
-                w.setSpecialValueText(p.null_means or "null")
-                lo -= 1
-            w.setRange(lo, hi)
-            w.setAccelerated(True)
-            null_value = lo if p.nullable else None
-
-            def get(w=w, null_value=null_value):
-                return None if (null_value is not None and w.value() == null_value) else w.value()
-
-            def set_(v, w=w, null_value=null_value):
-                w.setValue(
-                    null_value
-                    if v is None and null_value is not None
-                    else int(v)
-                    if isinstance(v, (int, float)) and not isinstance(v, bool)
-                    else w.value()
-                )
-
-            w.valueChanged.connect(lambda _v, get=get: self._emit(p.name, get()))
-        elif p.kind == "float" and (p.min is None or p.min == 0 or p.min >= 1e-3):
-            w = QDoubleSpinBox()
-            w.setDecimals(3)
-            lo = p.min if p.min is not None else -1e9
-            hi = p.max if p.max is not None else 1e9
-            if p.max is not None and p.max_exclusive:
-                hi = p.max - 10 ** -w.decimals()
-            w.setRange(lo, hi)
-            w.setSingleStep(0.05 if hi - lo <= 1.0 else 0.1)
-            get = w.value
-
-            def set_(v, w=w):
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    w.setValue(float(v))
-
-            w.valueChanged.connect(lambda v: self._emit(p.name, round(float(v), 6)))
-        else:  # floats spanning decades (epsilon): a text field validated by the Param
-            w = QLineEdit()
-
-            def get(w=w):
-                try:
-                    return float(w.text())
-                except ValueError:
-                    return w.text()
-
-            def set_(v, w=w):
-                if not w.hasFocus():
-                    w.setText(_show(v))
-
-            def edited(text, w=w, p=p):
-                try:
-                    value = float(text)
-                except ValueError:
-                    self._show_error(p.name, f"must be a number, received {text!r}")
-                    return
-                reason = p.validate(value)
-                if reason:
-                    self._show_error(p.name, reason)
-                else:
-                    self._emit(p.name, value)
-
-            w.textEdited.connect(edited)
+        w, get, set_ = self._editor(p)
         w.setToolTip(tip)
         w.setObjectName(f"param_{p.name}")
         if not isinstance(w, QCheckBox):
             w.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         return _Field(p, w, get, set_, reset, error)
+
+    # ------------------------------------------------------------------ one editor per kind: (widget, get, set_)
+    def _editor(self, p: Param):
+        """The widget that edits `p` (it reports edits through `_emit`), with its getter and setter."""
+        if p.kind == "float" and (p.min is None or p.min == 0 or p.min >= 1e-3):
+            return self._float_editor(p)
+        make = {"bool": self._bool_editor, "choice": self._choice_editor, "int": self._int_editor}
+        return make.get(p.kind, self._decades_editor)(p)
+
+    def _bool_editor(self, p: Param):
+        w = QCheckBox()
+        w.toggled.connect(lambda v: self._emit(p.name, bool(v)))
+        return w, w.isChecked, lambda v: w.setChecked(bool(v))
+
+    def _choice_editor(self, p: Param):
+        w = QComboBox()
+        w.addItems(list(p.choices))
+        w.currentTextChanged.connect(lambda v: self._emit(p.name, v))
+
+        def set_(v):
+            if isinstance(v, str) and w.findText(v) < 0:
+                w.addItem(v)  # show an invalid value as it is; the error line says why
+            w.setCurrentText(str(v))
+
+        return w, w.currentText, set_
+
+    def _int_editor(self, p: Param):
+        w = QSpinBox()
+        lo = int(p.min) if p.min is not None else -INT_MAX
+        hi = int(p.max) if p.max is not None else INT_MAX
+        if p.nullable:
+            w.setSpecialValueText(p.null_means or "null")
+            lo -= 1
+        w.setRange(lo, hi)
+        w.setAccelerated(True)
+        null_value = lo if p.nullable else None
+
+        def get():
+            return None if (null_value is not None and w.value() == null_value) else w.value()
+
+        def set_(v):
+            w.setValue(
+                null_value
+                if v is None and null_value is not None
+                else int(v)
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+                else w.value()
+            )
+
+        w.valueChanged.connect(lambda _v: self._emit(p.name, get()))
+        return w, get, set_
+
+    def _float_editor(self, p: Param):
+        w = QDoubleSpinBox()
+        w.setDecimals(3)
+        lo = p.min if p.min is not None else -1e9
+        hi = p.max if p.max is not None else 1e9
+        if p.max is not None and p.max_exclusive:
+            hi = p.max - 10 ** -w.decimals()
+        w.setRange(lo, hi)
+        w.setSingleStep(0.05 if hi - lo <= 1.0 else 0.1)
+
+        def set_(v):
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                w.setValue(float(v))
+
+        w.valueChanged.connect(lambda v: self._emit(p.name, round(float(v), 6)))
+        return w, w.value, set_
+
+    def _decades_editor(self, p: Param):
+        """Floats spanning decades (epsilon): a text field validated by the Param."""
+        w = QLineEdit()
+
+        def get():
+            try:
+                return float(w.text())
+            except ValueError:
+                return w.text()
+
+        def set_(v):
+            if not w.hasFocus():
+                w.setText(_show(v))
+
+        def edited(text):
+            try:
+                value = float(text)
+            except ValueError:
+                self._show_error(p.name, f"must be a number, received {text!r}")
+                return
+            reason = p.validate(value)
+            if reason:
+                self._show_error(p.name, reason)
+            else:
+                self._emit(p.name, value)
+
+        w.textEdited.connect(edited)
+        return w, get, set_
 
     # ------------------------------------------------------------------ refreshing
     def _emit(self, name: str, value) -> None:

@@ -16,9 +16,23 @@ def layered_layout(ids: list[str], links: list[tuple[str, str]], origin=(0.0, 0.
     ids = list(dict.fromkeys(ids))
     idset = set(ids)
     edges = [(s, d) for s, d in dict.fromkeys(links) if s in idset and d in idset and s != d]
-    outs = {i: [] for i in ids}
-    ins = {i: [] for i in ids}
-    # break cycles: keep only edges consistent with a DFS order
+    rank, dag = _acyclic(ids, edges)
+    layer, ins, outs = _layers(ids, rank, dag)
+    preds, succs, width = _with_dummies(ids, dag, layer, ins, outs)
+    rows = _ordered_rows(layer, rank, preds, succs)
+    x = _x_positions(rows, preds, succs, width)
+    # centre the whole drawing on the origin's x
+    xs = [x[n] for n in ids] or [0.0]
+    shift = -(min(xs) + max(xs)) / 2
+    ox, oy = origin
+    out = {}
+    for n in ids:
+        out[n] = (round(ox + x[n] + shift - BLOCK_W / 2), round(oy + layer[n] * (BLOCK_H + LAYER_GAP)))
+    return out
+
+
+def _acyclic(ids, edges):
+    """Break cycles: (rank of each id in a DFS topological order, the edges consistent with it)."""
     order, state = [], {}
 
     def visit(n):
@@ -39,15 +53,25 @@ def layered_layout(ids: list[str], links: list[tuple[str, str]], origin=(0.0, 0.
         if n not in state:
             visit(n)
     rank = {n: i for i, n in enumerate(reversed(order))}
-    dag = [(s, d) for s, d in edges if rank[s] < rank[d]]
+    return rank, [(s, d) for s, d in edges if rank[s] < rank[d]]
+
+
+def _layers(ids, rank, dag):
+    """(layer of each id: the longest path from the sources, its parents, its children)."""
+    outs = {i: [] for i in ids}
+    ins = {i: [] for i in ids}
     for s, d in dag:
         outs[s].append(d)
         ins[d].append(s)
-    # layers: longest path from the sources
     layer = {}
     for n in sorted(ids, key=rank.get):
         layer[n] = max((layer[p] + 1 for p in ins[n]), default=0)
-    # dummy nodes for long edges
+    return layer, ins, outs
+
+
+def _with_dummies(ids, dag, layer, ins, outs):
+    """A dummy node on every layer a long edge skips (so it gets a lane of its own): added to `layer`;
+    returns (parents, children, width) of real and dummy nodes."""
     width = {n: BLOCK_W for n in ids}
     preds = {n: list(ins[n]) for n in ids}
     succs = {n: list(outs[n]) for n in ids}
@@ -64,19 +88,24 @@ def layered_layout(ids: list[str], links: list[tuple[str, str]], origin=(0.0, 0.
                 prev = dummy
             succs[prev].append(d)
             preds[d].append(prev)
+    return preds, succs, width
+
+
+def _ordered_rows(layer, rank, preds, succs):
+    """The nodes of each layer, left to right: file order first (dummies after their source), then six
+    barycentre sweeps, down and up in turn."""
     n_layers = max(layer.values(), default=-1) + 1
     rows = [[] for _ in range(n_layers)]
     for n in sorted(layer, key=lambda n: (rank.get(n, 0), n)):
         rows[layer[n]].append(n)
-    # keep real blocks in file order initially, dummies after their source
     pos_index = {}
 
-    def reindex():
-        for row in rows:
-            for i, n in enumerate(row):
-                pos_index[n] = i
+    def reindex(row):
+        for i, n in enumerate(row):
+            pos_index[n] = i
 
-    reindex()
+    for row in rows:
+        reindex(row)
     for sweep in range(6):
         rng = range(1, n_layers) if sweep % 2 == 0 else range(n_layers - 2, -1, -1)
         for li in rng:
@@ -87,8 +116,14 @@ def layered_layout(ids: list[str], links: list[tuple[str, str]], origin=(0.0, 0.
                 return sum(pos_index[m] for m in ns) / len(ns) if ns else pos_index[n]
 
             rows[li].sort(key=bary)
-            reindex()
-    # x: pack each row, then pull towards the parents' centres (two passes), keeping order and spacing
+            reindex(rows[li])  # only this row's order changed (all rows each time was quadratic in layers)
+    return rows
+
+
+def _x_positions(rows, preds, succs, width):
+    """Centre x of every node: pack each row, then pull towards the parents' / children's centres (five
+    passes), keeping order and spacing."""
+    n_layers = len(rows)
     x = {}
     for row in rows:
         cur = 0.0
@@ -101,14 +136,7 @@ def layered_layout(ids: list[str], links: list[tuple[str, str]], origin=(0.0, 0.
             row = rows[li]
             want = {n: (sum(x[m] for m in nbrs[n]) / len(nbrs[n]) if nbrs[n] else x[n]) for n in row}
             _place_row(row, want, width, x)
-    # centre the whole drawing on the origin's x
-    xs = [x[n] for n in ids] or [0.0]
-    shift = -(min(xs) + max(xs)) / 2
-    ox, oy = origin
-    out = {}
-    for n in ids:
-        out[n] = (round(ox + x[n] + shift - BLOCK_W / 2), round(oy + layer[n] * (BLOCK_H + LAYER_GAP)))
-    return out
+    return x
 
 
 def _place_row(row, want, width, x):

@@ -39,7 +39,7 @@ from rnn_studio.engine.resources import memory_status
 
 from . import theme as themes
 from .bridge import ParamChanged, ProjectBridge, ProjectEvent, ProjectRenamed
-from .canvas import BLOCK_H, BLOCK_W, GRID, BlockItem, DesignScene, DesignView, LinkItem, _snap
+from .canvas import BLOCK_H, BLOCK_W, GRID, BlockItem, DesignScene, DesignView, LinkItem, snap_to_grid
 from .commands import UNSET, AddBlocks, AddLink, MoveBlocks, PasteBlocks, RemoveItems, RenameProject, SetParam
 from .icons import EXAMPLES, app_icon, category_icon
 from .inspector import Inspector, memory_text
@@ -503,7 +503,7 @@ class MainWindow(QMainWindow):
     def _placement(self, center: QPointF) -> tuple[float, float]:
         x, y = center.x() - BLOCK_W / 2, center.y() - BLOCK_H / 2
         if self.scene.snap:
-            x, y = _snap(x), _snap(y)
+            x, y = snap_to_grid(x), snap_to_grid(y)
         return (x, y)
 
     def add_block(self, type_name: str, center: QPointF | None = None, link_from: str | None = None) -> str:
@@ -600,7 +600,7 @@ class MainWindow(QMainWindow):
         ox, oy = first[0] - placed[self.project.blocks[0].id][0], first[1] - placed[self.project.blocks[0].id][1]
         moves = {}
         for bid, (x, y) in placed.items():
-            new = (_snap(x + ox), _snap(y + oy))
+            new = (snap_to_grid(x + ox), snap_to_grid(y + oy))
             old = self.project.position(bid)
             if old != new:
                 moves[bid] = (old, new)

@@ -282,5 +282,11 @@ def manager() -> ThemeManager:
     return _manager
 
 
+def active_manager() -> ThemeManager | None:
+    """The designer's theme manager if one has been created (None in a bare panel: no theme applied yet,
+    so a part shown alone keeps the light theme and creates none)."""
+    return _manager
+
+
 def current() -> Theme:
     return manager().theme

@@ -20,9 +20,9 @@ from .items import (
     LinkItem,
     PortItem,
     WireDraft,
-    _pill_rect,
-    _snap,
     block_summary,
+    pill_rect,
+    snap_to_grid,
 )
 from .scene import DesignScene
 from .view import MIME_BLOCK, DesignView
@@ -43,7 +43,7 @@ __all__ = [
     "PortItem",
     "UserInteraction",
     "WireDraft",
-    "_pill_rect",
-    "_snap",
+    "pill_rect",
+    "snap_to_grid",
     "block_summary",
 ]

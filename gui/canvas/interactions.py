@@ -4,24 +4,44 @@ While a `UserInteraction` is the scene's `interaction`, the scene hands it each 
 handler returns True when it used the event, and the scene's own handling (selection, moving blocks)
 is skipped. An interaction ends itself (`end`) or is cancelled (Escape, the scene cleared, its block
 removed); either way it removes what it drew and the scene forgets it.
+
+An interaction does not import the scene (the scene imports it): it names what it needs from its host in
+`InteractionHost`, which `DesignScene` satisfies as it is.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, SignalInstance
+from PySide6.QtWidgets import QGraphicsItem
+
+from rnn_studio.engine import Project
 
 from .items import BlockItem, PortItem, WireDraft
 
-if TYPE_CHECKING:
-    from .scene import DesignScene
+
+class InteractionHost(Protocol):
+    """What a gesture uses of the scene it runs on (gui/canvas/scene.py's DesignScene)."""
+
+    project: Project | None  # the design shown (set whenever a gesture can start)
+    wireHint: SignalInstance  # (hint text, ok True/False/None, cursor position)
+    linkRequested: SignalInstance  # (src, dst)
+    linkRejected: SignalInstance  # (reason)
+
+    def addItem(self, item: QGraphicsItem) -> None: ...
+
+    def removeItem(self, item: QGraphicsItem) -> None: ...
+
+    def items(self, pos: QPointF) -> list[QGraphicsItem]: ...
+
+    def interaction_ended(self, interaction: UserInteraction) -> None: ...
 
 
 class UserInteraction:
     """One gesture in progress on a scene. Subclasses override the handlers they need."""
 
-    def __init__(self, scene: DesignScene):
+    def __init__(self, scene: InteractionHost):
         self.scene = scene
 
     def mouse_press(self, event) -> bool:
@@ -48,7 +68,7 @@ class NewLinkInteraction(UserInteraction):
     with the reason next to the cursor (the scene's `wireHint`). On release over a block the scene emits
     `linkRequested(src, dst)` or `linkRejected(reason)`; released elsewhere, nothing happens."""
 
-    def __init__(self, scene: DesignScene, port: PortItem):
+    def __init__(self, scene: InteractionHost, port: PortItem):
         super().__init__(scene)
         self.port = port
         self.draft = WireDraft()

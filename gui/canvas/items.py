@@ -39,7 +39,8 @@ HEADER_H = 26.0
 RADIUS = 8.0
 
 
-def _snap(v: float) -> float:
+def snap_to_grid(v: float) -> float:
+    """`v` rounded to the nearest grid line (GRID apart): where a dragged or placed block lands."""
     return round(v / GRID) * GRID
 
 
@@ -217,7 +218,7 @@ class BlockItem(QGraphicsObject):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange and not self._syncing:
             scene = self.scene()
             if scene is not None and getattr(scene, "snap", False):
-                return QPointF(_snap(value.x()), _snap(value.y()))
+                return QPointF(snap_to_grid(value.x()), snap_to_grid(value.y()))
         elif change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
             scene = self.scene()
             if scene is not None:
@@ -456,7 +457,7 @@ def _paint_pill(painter: QPainter, t, center: QPointF, text: str, accent=False, 
     return r
 
 
-def _pill_rect(center: QPointF, text: str) -> QRectF:
+def pill_rect(center: QPointF, text: str) -> QRectF:
     fm = QFontMetricsF(themes.mono_font(8.5))
     w, h = fm.horizontalAdvance(text) + 14, fm.height() + 6
     return QRectF(center.x() - w / 2, center.y() - h / 2, w, h)
@@ -509,7 +510,7 @@ class LinkItem(QGraphicsPathItem):
                 and path.intersects(it.mapRectToScene(it.rect()).adjusted(-4, -4, 4, 4))
             ]
             if obstacles:
-                half = _pill_rect(QPointF(), self.label).width() / 2 if self.label else 0.0
+                half = pill_rect(QPointF(), self.label).width() / 2 if self.label else 0.0
                 path, mid = _detour_path(a, b, obstacles, margin=max(28.0, half + 14))
                 self.prepareGeometryChange()
                 self.setPath(path)
@@ -530,7 +531,7 @@ class LinkItem(QGraphicsPathItem):
         blocks = [it.mapRectToScene(it.rect()).adjusted(-3, -3, 3, 3) for it in scene.block_items()]
 
         def free(p: QPointF) -> bool:
-            r = _pill_rect(p, self.label)
+            r = pill_rect(p, self.label)
             return not any(r.intersects(b) for b in blocks)
 
         if free(preferred):
@@ -541,7 +542,7 @@ class LinkItem(QGraphicsPathItem):
                 if free(p):
                     return p
         # blocks close together: just below the output port, or just above the input port
-        half = _pill_rect(QPointF(), self.label).height() / 2 + 8
+        half = pill_rect(QPointF(), self.label).height() / 2 + 8
         a, b = path.pointAtPercent(0.0), path.pointAtPercent(1.0)
         for p in (QPointF(a.x(), a.y() + half + PORT_R), QPointF(b.x(), b.y() - half - PORT_R - 4)):
             if free(p):
@@ -551,7 +552,7 @@ class LinkItem(QGraphicsPathItem):
     def boundingRect(self) -> QRectF:
         r = super().boundingRect().adjusted(-6, -6, 6, 6)
         if self.label:
-            r = r.united(_pill_rect(self.label_center, self.label).adjusted(-2, -2, 2, 2))
+            r = r.united(pill_rect(self.label_center, self.label).adjusted(-2, -2, 2, 2))
         return r
 
     def shape(self) -> QPainterPath:
@@ -559,7 +560,7 @@ class LinkItem(QGraphicsPathItem):
         s.setWidth(12)
         p = s.createStroke(self.path())
         if self.label:
-            p.addRect(_pill_rect(self.label_center, self.label))
+            p.addRect(pill_rect(self.label_center, self.label))
         return p
 
     def hoverEnterEvent(self, event) -> None:

@@ -98,7 +98,7 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         self.timer.setInterval(int(1000 / REDRAW_HZ))
         self.timer.timeout.connect(self._tick)
         self.devices_found.connect(self._add_devices)
-        manager = getattr(themes, "_manager", None)  # the designer's theme; a bare panel keeps the light one
+        manager = themes.active_manager()  # the designer's theme; a bare panel keeps the light one
         if manager is not None:
             manager.changed.connect(self._theme_changed)  # a bound method: disconnected with the panel
         self.refresh_runs()

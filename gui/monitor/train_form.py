@@ -37,7 +37,7 @@ def theme_color(name: str) -> str:
     """A colour of the application's theme (the light theme's before the designer has applied one)."""
     from rnn_studio.gui import theme
 
-    manager = getattr(theme, "_manager", None)
+    manager = theme.active_manager()
     return getattr(manager.theme if manager is not None else theme.LIGHT, name)
 
 

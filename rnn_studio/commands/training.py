@@ -28,10 +28,6 @@ EXIT_CANCELLED = 130
 
 def add_data_args(p, with_window: bool = True) -> None:
     """The data flags (--data / --demo, columns, window, split, season) of train, evaluate, predict, backtest."""
-    _add_data_args(p, with_window)
-
-
-def _add_data_args(p, with_window: bool = True) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument(
         "--data",
@@ -119,7 +115,7 @@ def register(sub) -> None:
         "and summary.json (docs/run-folder.md). Ctrl-C stops cleanly.",
     )
     p.add_argument("design", nargs="?", help="project file (.rnn.json); not needed with --resume")
-    _add_data_args(p)
+    add_data_args(p)
     add_train_settings(p)
     p.add_argument("--out", default="runs", metavar="DIR", help="parent folder of run folders (default runs/)")
     p.add_argument("--resume", metavar="RUN", help="continue a run folder from its checkpoints/last.pt")
@@ -143,14 +139,14 @@ def register(sub) -> None:
 
     p = sub.add_parser("evaluate", help="metrics of a run's best.pt on a data file")
     p.add_argument("run", help="run folder (runs/<time>-<name>)")
-    _add_data_args(p, with_window=False)
+    add_data_args(p, with_window=False)
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="predictions of a run's best.pt for every window of a file, as CSV")
     p.add_argument("run", help="run folder (runs/<time>-<name>)")
-    _add_data_args(p, with_window=False)
+    add_data_args(p, with_window=False)
     p.add_argument("-o", "--output", required=True, metavar="OUT.csv")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best")
     p.set_defaults(func=cmd_predict)
@@ -158,10 +154,6 @@ def register(sub) -> None:
 
 def data_spec(args):
     """The DataSpec of the data flags (exit 2 with one line for a bad value)."""
-    return _spec(args)
-
-
-def _spec(args):
     from rnn_studio.engine.data import DataSpec
 
     if not args.data and not args.demo:
@@ -211,10 +203,7 @@ def refuse_bad_settings(values: dict, flags: bool = False) -> None:
 
 
 def engine_errors():
-    return _engine_errors()
-
-
-def _engine_errors():
+    """The engine's one-line errors about bad input (a command turns them into exit 2)."""
     from rnn_studio.engine.compile import DesignError
     from rnn_studio.engine.data import DataError
     from rnn_studio.engine.project import ProjectFormatError
@@ -258,8 +247,8 @@ class Progress:
             metric = _metric_text(rec, "val_")
             print(
                 f"epoch {rec['epoch']}/{self.epochs}  train_loss {rec['train_loss']:.5g}  val_loss "
-                f"{_g(rec['val_loss'])}  {metric}  lr {rec['lr']:.3g}  {rec['samples_per_s']:,.0f} samples/s  "
-                f"{_clock(rec['elapsed_s'])}{'  *' if rec.get('best') else ''}",
+                f"{fmt_number(rec['val_loss'])}  {metric}  lr {rec['lr']:.3g}  {rec['samples_per_s']:,.0f} samples/s  "
+                f"{fmt_duration(rec['elapsed_s'])}{'  *' if rec.get('best') else ''}",
                 file=self.out,
             )
             self.out.flush()
@@ -341,13 +330,15 @@ class Progress:
         self._close_bar()
 
 
-def _g(v) -> str:
+def fmt_number(v) -> str:
+    """A metric as the CLI prints it: 5 significant digits, 'nan' for None, true/false for a bool."""
     if isinstance(v, bool):
         return str(v).lower()
     return "nan" if v is None else f"{v:.5g}"
 
 
-def _clock(s: float) -> str:
+def fmt_duration(s: float) -> str:
+    """Seconds as m:ss, or h:mm:ss from an hour up."""
     s = int(round(s))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
@@ -371,12 +362,12 @@ def forecast_lines(d: dict, prefix: str) -> list[str]:
     name = prefix.rstrip("_") or "all"
 
     def trio(key: str, unit: str = "") -> str:
-        parts = [f"{_g(d.get(prefix + key))}{unit}"]
+        parts = [f"{fmt_number(d.get(prefix + key))}{unit}"]
         for base, word in (("seasonal_naive", "seasonal naive"), ("persistence", "persistence")):
             if base == "seasonal_naive" and d.get("season") == 1:
                 continue  # with m = 1 seasonal naive is persistence
             if d.get(f"{prefix}{base}_{key}") is not None:
-                parts.append(f"{word} {_g(d[f'{prefix}{base}_{key}'])}{unit}")
+                parts.append(f"{word} {fmt_number(d[f'{prefix}{base}_{key}'])}{unit}")
         return parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
 
     season = f"season {d['season']}, " if d.get("season") is not None else ""
@@ -385,7 +376,7 @@ def forecast_lines(d: dict, prefix: str) -> list[str]:
     if d.get(prefix + "coverage") is not None:
         level = d.get("interval_level")
         out.append(
-            f"{name} intervals: {_g(level) if level is not None else 'the'} intervals cover "
+            f"{name} intervals: {fmt_number(level) if level is not None else 'the'} intervals cover "
             f"{d[prefix + 'coverage']:.3f} of the targets"
         )
     return out
@@ -419,7 +410,7 @@ def cmd_train(args) -> int:
         if not args.design and not args.init_from:
             raise UserError("give a design file (rnn-studio train DESIGN --data FILE), or --resume RUN")
         project = load_design(args.design or str(Path(args.init_from) / "project.rnn.json"))
-        spec = _spec(args)
+        spec = data_spec(args)
         refuse_bad_settings(project.training)
     refuse_bad_settings(overrides, flags=True)
     from rnn_studio.engine.tracking import TrackingUnavailable, chain, open_loggers
@@ -435,16 +426,32 @@ def cmd_train(args) -> int:
         summary = train(
             project, spec, overrides, out_dir=args.out, resume=args.resume, on_metric=chain(progress, loggers), **extra
         )
-    except _engine_errors() as e:
+    except engine_errors() as e:
         raise UserError(str(e)) from None
     finally:
         progress.finish()
+    _print_summary(summary)
+    reason = summary["stop_reason"]
+    if reason == STOP_CANCELLED:
+        print(f"resume with: rnn-studio train --resume {summary['run']}", file=sys.stderr)
+        return EXIT_CANCELLED
+    if is_diverged(reason) or reason == STOP_OUT_OF_MEMORY:
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    """The end of `train`: how it stopped, the best epoch's and the test metrics, the run folder (stdout),
+    then the warnings (model no better than persistence / seasonal naive, intervals) and an error (stderr)."""
     reason = summary["stop_reason"]
     print(f"stopped: {reason}" if reason != "completed" else "done", end="")
-    print(f" after {summary['epochs_completed']} epoch(s), {summary['steps']} steps, {_clock(summary['wall_time_s'])}")
+    print(
+        f" after {summary['epochs_completed']} epoch(s), {summary['steps']} steps, "
+        f"{fmt_duration(summary['wall_time_s'])}"
+    )
     if summary.get("best_epoch") is not None:
         print(
-            f"best epoch {summary['best_epoch']}: val_loss {_g(summary.get('val_loss'))}"
+            f"best epoch {summary['best_epoch']}: val_loss {fmt_number(summary.get('val_loss'))}"
             f"  {_metric_text(summary, 'val_')}"
         )
     if _metric_text(summary, "test_"):
@@ -456,7 +463,8 @@ def cmd_train(args) -> int:
         split = summary.get("persistence_split", "test")
         print(
             f"warning: the model does not beat persistence on the {'validation' if split == 'val' else split} split "
-            f"(rmse {_g(summary.get(split + '_rmse'))} vs persistence {_g(summary.get(split + '_persistence_rmse'))}): "
+            f"(rmse {fmt_number(summary.get(split + '_rmse'))} "
+            f"vs persistence {fmt_number(summary.get(split + '_persistence_rmse'))}): "
             f"it has not learned more than 'tomorrow = today'",
             file=sys.stderr,
         )
@@ -464,20 +472,15 @@ def cmd_train(args) -> int:
         split = summary.get("seasonal_naive_split", "test")
         print(
             f"warning: the model does not beat seasonal naive (season {summary.get('season')}) on the "
-            f"{'validation' if split == 'val' else split} split (rmse {_g(summary.get(split + '_rmse'))} vs "
-            f"{_g(summary.get(split + '_seasonal_naive_rmse'))}): it has not learned more than 'same as a season ago'",
+            f"{'validation' if split == 'val' else split} split (rmse {fmt_number(summary.get(split + '_rmse'))} vs "
+            f"{fmt_number(summary.get(split + '_seasonal_naive_rmse'))}): "
+            "it has not learned more than 'same as a season ago'",
             file=sys.stderr,
         )
     if summary.get("interval_warning"):
         print(f"warning: {summary['interval_warning']}", file=sys.stderr)
     if summary.get("message"):
         print(f"error: {summary['message']}", file=sys.stderr)
-    if reason == STOP_CANCELLED:
-        print(f"resume with: rnn-studio train --resume {summary['run']}", file=sys.stderr)
-        return EXIT_CANCELLED
-    if is_diverged(reason) or reason == STOP_OUT_OF_MEMORY:
-        return EXIT_BAD_INPUT
-    return 0
 
 
 def _init_from_kwargs(args) -> dict:
@@ -505,23 +508,23 @@ def cmd_evaluate(args) -> int:
     from rnn_studio.engine.train import evaluate_run
 
     try:
-        res = evaluate_run(args.run, _spec(args), args.checkpoint)
-    except _engine_errors() as e:
+        res = evaluate_run(args.run, data_spec(args), args.checkpoint)
+    except engine_errors() as e:
         raise UserError(str(e)) from None
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
     print(f"{res['run']} ({res['checkpoint']}.pt) on {res['data']}: {res['samples']} windows")
-    print(f"  loss {_g(res['loss'])}")
+    print(f"  loss {fmt_number(res['loss'])}")
     for k, v in res.items():
         if k in ("run", "checkpoint", "data", "samples", "loss", "interval_warning"):
             continue
         if isinstance(v, list):
-            print(f"  {k} {' '.join(_g(x) for x in v)}")
+            print(f"  {k} {' '.join(fmt_number(x) for x in v)}")
         elif isinstance(v, str):
             print(f"  {k} {v}")
         else:
-            print(f"  {k} {_g(v)}")
+            print(f"  {k} {fmt_number(v)}")
     for split in ("", "test_"):
         for line in forecast_lines(res, split):
             print(line)
@@ -542,8 +545,8 @@ def cmd_predict(args) -> int:
     except NotRegularFileError as e:
         raise UserError(str(e)) from None
     try:
-        cols, rows = predict_run(args.run, _spec(args), args.checkpoint)
-    except _engine_errors() as e:
+        cols, rows = predict_run(args.run, data_spec(args), args.checkpoint)
+    except engine_errors() as e:
         raise UserError(str(e)) from None
     import io
 

@@ -8,7 +8,7 @@ import threading
 from rnn_studio.engine.limits import excerpt
 
 from ..cli import UserError, load_design
-from .training import _add_data_args, _clock, _engine_errors, _g, _spec, refuse_bad_settings
+from .training import add_data_args, data_spec, engine_errors, fmt_duration, fmt_number, refuse_bad_settings
 
 
 def register(sub) -> None:
@@ -21,7 +21,7 @@ def register(sub) -> None:
         "with the same --study and --storage to share one study (docs/tuning.md).",
     )
     p.add_argument("design", help="project file (.rnn.json) with a training.search section")
-    _add_data_args(p)
+    add_data_args(p)
     p.add_argument("--trials", type=int, default=10, metavar="N", help="trials run by this worker (default 10)")
     p.add_argument(
         "--storage",
@@ -77,7 +77,7 @@ def print_table(rows: list[dict], out=None) -> None:
     out = out or sys.stdout
     print(f"{'#':>3}  {'state':<8}  {'value':>10}  {'epochs':>6}  params / error", file=out)
     for r in rows:
-        value = _g(r["value"]) if r["value"] is not None else "-"
+        value = fmt_number(r["value"]) if r["value"] is not None else "-"
         epochs = "-" if r.get("epochs") is None else str(r["epochs"])
         text = _fmt_params(r["params"])
         if r["state"] == "FAIL" and r.get("error"):
@@ -91,7 +91,7 @@ def cmd_tune(args) -> int:
     from rnn_studio.engine.tune import SearchSpaceError, StorageError, tune
 
     project = load_design(args.design)
-    spec = _spec(args)
+    spec = data_spec(args)
     _check_tune_flags(args)
     overrides = {
         "epochs": args.epochs,
@@ -108,7 +108,7 @@ def cmd_tune(args) -> int:
     def on_trial(row: dict) -> None:
         if quiet:
             return
-        value = _g(row["value"]) if row["value"] is not None else "-"
+        value = fmt_number(row["value"]) if row["value"] is not None else "-"
         extra = ""
         if row["state"] == "FAIL":
             extra = f"  {row.get('error') or ''}"
@@ -138,20 +138,20 @@ def cmd_tune(args) -> int:
             best_path=args.best,
             on_trial=on_trial,
         )
-    except (SearchSpaceError, StorageError) + _engine_errors() as e:
+    except (SearchSpaceError, StorageError) + engine_errors() as e:
         raise UserError(str(e)) from None
     print(
         f"study {result.study_name} ({result.storage}): {len(result.trials)} trial(s): "
         + ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.counts().items()))
     )
     print_table(result.trials)
-    print(f"this worker: {_clock(result.wall_time_s)}")
+    print(f"this worker: {fmt_duration(result.wall_time_s)}")
     if result.best is not None:
         b = result.best
         extra = ""
         if b.get("val_rmse") is not None and b.get("val_persistence_rmse") is not None:
-            extra = f" (val_rmse {_g(b['val_rmse'])}, persistence {_g(b['val_persistence_rmse'])})"
-        print(f"best: trial {b['number']} val_loss {_g(b['value'])}{extra}: {_fmt_params(b['params'])}")
+            extra = f" (val_rmse {fmt_number(b['val_rmse'])}, persistence {fmt_number(b['val_persistence_rmse'])})"
+        print(f"best: trial {b['number']} val_loss {fmt_number(b['value'])}{extra}: {_fmt_params(b['params'])}")
         print(f"best run: {b['run']}")
         print(f"best design: {result.best_design_path}")
     else:

@@ -834,7 +834,7 @@ def test_window_geometry_and_docks_are_remembered(qtbot):
 
 
 def test_link_label_never_sits_under_a_block(window):
-    from rnn_studio.gui.canvas import BLOCK_W, _pill_rect
+    from rnn_studio.gui.canvas import BLOCK_W, pill_rect
 
     w = window
     p = chain(("x", "Input", {"timesteps": 10, "features": 1}), ("g", "GRU", {"units": 8}))
@@ -843,7 +843,7 @@ def test_link_label_never_sits_under_a_block(window):
     w.set_project(p)
     link = w.scene.links[("x", "g")]
     assert link.label.startswith("(None")
-    label = _pill_rect(link.label_center, link.label)
+    label = pill_rect(link.label_center, link.label)
     for item in w.scene.blocks.values():
         assert not label.intersects(item.sceneBoundingRect().intersected(item.mapRectToScene(item.rect())))
 
