@@ -80,14 +80,27 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         ) from None
 
 
+def process_alive(pid: Any) -> bool:
+    """Whether a process with this id runs on this host (any owner); runs.py re-exports it for LOCK owners."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except (OSError, OverflowError):
+        return False
+    return True
+
+
 def remove_stale_temps(path: Path, older_than_s: float = 3600.0) -> list[Path]:
     """Delete the temp files (`.<name>.<pid>-*.tmp`) that a writer of `path` killed mid-write (kill -9,
     power loss) left behind: those whose process is gone, and unnamed older ones (an older RNN Studio's
     temps carry no pid) not touched for `older_than_s`. Returns what was deleted."""
     import re
     import time
-
-    from .runs import process_alive
 
     gone: list[Path] = []
     try:

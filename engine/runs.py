@@ -34,7 +34,7 @@ from typing import Any
 # re-exported here (rnn_studio.engine.runs.RunError is the same class)
 from .checkpoints import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT
 from .checkpoints import RunError as RunError
-from .checkpoints import check_checkpoint, load_checkpoint
+from .checkpoints import check_checkpoint, load_checkpoint, process_alive
 from .project import Project, ProjectFormatError, load_project
 
 STOP_FILE = "STOP"
@@ -207,7 +207,7 @@ class RunLock:
         if owner is None:
             return None
         host = socket.gethostname()
-        if owner.get("host") != host or _alive(owner.get("pid")):
+        if owner.get("host") != host or process_alive(owner.get("pid")):
             this = " (this process)" if owner.get("pid") == os.getpid() and owner.get("host") == host else ""
             raise RunLockedError(
                 f"{self.path.parent}: the run is being written by process {owner.get('pid')}{this} "
@@ -280,25 +280,6 @@ class RunLock:
             self.held = False
             with contextlib.suppress(OSError):
                 self.path.unlink()
-
-
-def process_alive(pid: Any) -> bool:
-    """Whether a process with this id runs on this host (any owner)."""
-    return _alive(pid)
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    except (OSError, OverflowError):
-        return False
-    return True
 
 
 def _utc_now() -> str:
