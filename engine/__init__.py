@@ -8,9 +8,13 @@ Public API (a contract; see docs/project-format.md and README):
 
 from rnn_studio import __version__  # one version, defined in rnn_studio/__init__.py
 
-from .blocks import CATALOG, CATEGORIES, BlockDef, ShapeError, fmt_shape
-from .params import Param
-from .project import (
+# 0.2's flat module names (train, runs, tables, ... right under this package) answer with the moved modules
+from .compat import MOVED as _MOVED
+from .compat import install as _install_old_paths
+from .compat import moved_module as _moved_module
+from .design.blocks import CATALOG, CATEGORIES, BlockDef, ShapeError, fmt_shape
+from .design.params import Param
+from .design.project import (
     EXTENSION,
     FORMAT_VERSION,
     Block,
@@ -20,19 +24,23 @@ from .project import (
     atomic_write_text,
     load_project,
 )
-from .shapes import CheckResult, Problem, check
+from .design.shapes import CheckResult, Problem, check
+
+_install_old_paths(__name__)
 
 
 def build_model(project, result=None):
     """Compile a valid design into a torch.nn.Module (torch is imported on first use)."""
-    from .compile import build_model as _build
+    from .design.compile import build_model as _build
 
     return _build(project, result)
 
 
 def __getattr__(name):
+    if name in _MOVED:  # an old module name as an attribute, never imported by name (0.2 scripts)
+        return _moved_module(__name__, name)
     if name in ("DesignError", "DesignModel"):
-        from . import compile as _compile
+        from .design import compile as _compile
 
         return getattr(_compile, name)
     raise AttributeError(name)

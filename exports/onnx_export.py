@@ -22,7 +22,7 @@ from .verify import DEFAULT_ATOL, RECURRENT_OPS, op_counts, verify_onnx
 
 MIN_OPSET = 9  # opsets 7-8 export GRU with ConstantFill, which onnxruntime cannot run
 MAX_OPSET = 20  # the TorchScript exporter's highest opset
-MASKED_MIN_OPSET = 11  # a recurrent block honouring a padding mask (engine/layers.py Recurrent._masked)
+MASKED_MIN_OPSET = 11  # a recurrent block honouring a padding mask (engine/design/layers.py Recurrent._masked)
 TRACE_LENGTH = 8  # length of the example input when time is dynamic
 REPORT_SUFFIX = ".verify.json"
 ExportReport = ExportResult  # its earlier name; scripts that import it keep working
@@ -45,7 +45,7 @@ def opset_problems(project, opset: int) -> list[str]:
             f"opset {opset} is not supported: choose {MIN_OPSET}..{MAX_OPSET} (the TorchScript exporter "
             f"tops out at {MAX_OPSET}; below {MIN_OPSET} GRU/LSTM exports cannot run in onnxruntime)"
         ]
-    from rnn_studio.engine.compile import masked_recurrent_blocks
+    from rnn_studio.engine.design.compile import masked_recurrent_blocks
 
     out = []
     res = check(project)
@@ -90,7 +90,7 @@ def _normalized_model(inner, meta, regression: bool):
 
 
 def _as_meta(meta, project):
-    from rnn_studio.engine.runs import RunMeta
+    from rnn_studio.engine.training.runs import RunMeta
 
     if meta is None:
         return RunMeta(project_name=project.name, task=str(project.training.get("task", "regression")))
@@ -142,7 +142,7 @@ def build_metadata(
             md[key] = json.dumps(value)
     if meta.target is not None:
         md["target"] = str(meta.target)
-    if intervals is not None:  # engine/intervals.py: lower/upper = prediction -/+ half_width[step][target]
+    if intervals is not None:  # engine/training/intervals.py: lower/upper = prediction -/+ half_width[step][target]
         iv = {k: v for k, v in intervals.to_dict().items() if k != "abs_residuals"}  # the widths, not the residuals
         md["intervals"] = json.dumps(iv, separators=(",", ":"))
     md["design"] = json.dumps(project.to_dict(), separators=(",", ":"))
@@ -320,14 +320,14 @@ def export_onnx(
     max_delta: float | None = None,
     intervals=None,
 ) -> ExportResult:
-    """Export `model`'s current weights (a module from engine.build_model(project) or engine.runs.load_run)
+    """Export `model`'s current weights (a module from engine.build_model(project) or engine.training.runs.load_run)
     to ONNX at `path`, verify it, and return the ExportResult (also saved to `<path>.verify.json`).
 
     - input `sequence` (batch, time, features), output `prediction`; batch always dynamic, time dynamic
       when the design's Input has timesteps=null.
-    - meta: engine.runs.RunMeta (or its dict) with normalization stats, column names, task, classes;
+    - meta: engine.training.runs.RunMeta (or its dict) with normalization stats, column names, task, classes;
       written to metadata_props. None: a bare design (project name and task only).
-    - intervals: engine.intervals.Intervals of the run (load_intervals(run_dir)), written as the
+    - intervals: engine.training.intervals.Intervals of the run (load_intervals(run_dir)), written as the
       "intervals" metadata entry (JSON, the run folder's intervals.json) so a deployment can add them.
     - include_normalization: fold x' = (x - x_mean)/x_std (and y = y'*y_std + y_mean for regression)
       into the graph, so it takes and returns raw values.
@@ -453,7 +453,7 @@ def _new_result(
 def _tokens(project, res=None) -> int | None:
     """The token-id bound of a design with integer input (sample inputs are drawn below it); None = floats."""
     from rnn_studio.engine import check
-    from rnn_studio.engine.compile import token_vocabulary
+    from rnn_studio.engine.design.compile import token_vocabulary
 
     return token_vocabulary(project, res or check(project))
 

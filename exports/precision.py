@@ -220,8 +220,8 @@ def run_metric(run_dir, meta, include_normalization: bool = False) -> Callable[[
     metrics.jsonl, its normalization): rmse (regression, target units) or accuracy. Raises ValueError
     with a one-line reason when the run's data cannot be read again."""
     from rnn_studio.engine.data import DataSpec, load_dataset
-    from rnn_studio.engine.runs import iter_metrics, load_run
-    from rnn_studio.engine.train import TrainConfig, evaluate_split
+    from rnn_studio.engine.training.runs import iter_metrics, load_run
+    from rnn_studio.engine.training.train import TrainConfig, evaluate_split
 
     start = next((r for r in iter_metrics(run_dir) if r.get("kind") == "start"), None)
     if start is None or not isinstance(start.get("data_spec"), dict):

@@ -146,7 +146,7 @@ def compare_precisions(model, project, meta=None, metric=None, *, threads: int =
     (batch 1), max |diff| from fp32, the run's validation metric and its delta (None for a bare design),
     the nodes kept in fp32. `metric`: exports.precision.run_metric's function or None."""
     from rnn_studio.engine import check
-    from rnn_studio.engine.compile import token_vocabulary
+    from rnn_studio.engine.design.compile import token_vocabulary
 
     from .onnx_export import TRACE_LENGTH, onnx_bytes
     from .precision import PRECISIONS, convert, measure

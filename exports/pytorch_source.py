@@ -4,7 +4,7 @@ The generated module is what a PyTorch user would write by hand: one attribute p
 (named after the block id), a forward that reads top to bottom with shape comments, simple blocks
 (Dense activations, Add, Concatenate, pooling, Flatten) written inline, and the few classes with real
 semantics (Recurrent: Keras-compatible bidirectional merge / last state / go_backwards;
-SelfAttention) copied verbatim from engine/layers.py, which depends on torch only for this reason.
+SelfAttention) copied verbatim from engine/design/layers.py, which depends on torch only for this reason.
 
     export_pytorch(model, project, "model.py")  ->  model.py + model.pt (state_dict of the generated class)
 """
@@ -25,7 +25,7 @@ from .result import ExportResult
 
 def _reserved() -> set[str]:
     """Names the generated module defines or imports: no block may be called like them."""
-    from rnn_studio.engine import layers
+    from rnn_studio.engine.design import layers
 
     public = {n for n in vars(layers) if not n.startswith("_")}
     return public | {"self", "math", "load", "Path", "WEIGHTS", "FEATURES", "CLASSES", "NORMALIZATION", "TASK", "x_in"}
@@ -82,14 +82,14 @@ class _Body:
 
     init_lines: list[tuple[str, str]] = field(default_factory=list)  # (code, comment)
     fwd_lines: list[tuple[str, str]] = field(default_factory=list)  # (code, shape comment)
-    needs: list[str] = field(default_factory=list)  # engine.layers names to copy, in order
+    needs: list[str] = field(default_factory=list)  # engine.design.layers names to copy, in order
     key_map: dict[str, str] = field(default_factory=dict)  # weight prefix in DesignModel -> in the class
 
 
 def _design_body(model, project, res, names: dict[str, str]) -> _Body:
     """Each block's code, written by its BlockDef's `source` hook."""
     from rnn_studio.engine import CATALOG
-    from rnn_studio.engine.blocks import Ctx
+    from rnn_studio.engine.design.blocks import Ctx
 
     blocks = {b.id: b for b in project.blocks}
     body = _Body()
@@ -197,8 +197,8 @@ def _meta_lines(meta) -> list[str]:
 
 
 def _copied_layers(needs: list[str]) -> str:
-    """The engine/layers.py classes and functions the design uses, verbatim."""
-    from rnn_studio.engine import layers
+    """The engine/design/layers.py classes and functions the design uses, verbatim."""
+    from rnn_studio.engine.design import layers
 
     return "\n\n\n".join(inspect.getsource(getattr(layers, name)).rstrip() for name in needs)
 
@@ -267,14 +267,14 @@ def generate_source(
     if copied:
         lines += [
             "",
-            "# --- building blocks, copied from RNN Studio (engine/layers.py) ---------------------------",
+            "# --- building blocks, copied from RNN Studio (engine/design/layers.py) --------------------",
             "",
             "",
             copied,
             "",
         ]
     lines += _class_lines(project, res, cls, x_name, result, body)
-    from rnn_studio.engine.compile import token_vocabulary
+    from rnn_studio.engine.design.compile import token_vocabulary
 
     lines += _footer(cls, weights_name, res, token_vocabulary(project, res))
     return "\n".join(lines) + "\n", state
@@ -304,7 +304,7 @@ def export_pytorch(
 
     import torch
 
-    from rnn_studio.engine.runs import RunMeta
+    from rnn_studio.engine.training.runs import RunMeta
 
     say = log or (lambda s: None)
     path = Path(path)
@@ -357,7 +357,7 @@ def _verify_source(result: ExportResult, source: str, state: dict, core, project
     gen = getattr(mod, _class_name(project.name))()
     gen.load_state_dict(state, strict=True)
     gen.eval()
-    from rnn_studio.engine.compile import token_vocabulary
+    from rnn_studio.engine.design.compile import token_vocabulary
 
     res = check(project)
     shape = res.input_shape()

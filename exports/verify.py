@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rnn_studio.engine.blocks import CATALOG
+from rnn_studio.engine.design.blocks import CATALOG
 
 RECURRENT_OPS = tuple(sorted({d.onnx_op for d in CATALOG.values() if d.onnx_op}))  # native recurrent operators
 LOOP_OPS = ("Loop", "Scan")
@@ -54,7 +54,7 @@ class Verification:
 def expected_recurrent_nodes(project) -> dict[str, Counter]:
     """{"all": Counter(op -> nodes), "bidirectional": Counter(op -> nodes)} the design should export to."""
     from rnn_studio.engine import check
-    from rnn_studio.engine.compile import masked_recurrent_blocks
+    from rnn_studio.engine.design.compile import masked_recurrent_blocks
 
     res = check(project)
     masked = masked_recurrent_blocks(project, res) if res.ok else {}
@@ -145,7 +145,7 @@ def sample_input(
     padding: float | None = None,
 ):
     """A reproducible random input; in raw units when normalization is folded into the graph. `tokens`: the
-    design takes integer token ids below this (engine.compile.token_vocabulary), 0 (padding) included.
+    design takes integer token ids below this (engine.design.compile.token_vocabulary), 0 (padding) included.
     `padding` (padding_value): the design masks steps equal to it, so the samples get padded sequences of
     mixed lengths: trailing padding, and leading padding in every third sample (lengths 0..time)."""
     import torch
@@ -173,7 +173,7 @@ def padding_value(project) -> float | None:
     """The value a masked design's padded steps hold (0 for token ids; the mask-making block's mask_value when
     it reads the Input), or None when no recurrent block honours a padding mask."""
     from rnn_studio.engine import check
-    from rnn_studio.engine.compile import masked_recurrent_blocks
+    from rnn_studio.engine.design.compile import masked_recurrent_blocks
 
     res = check(project)
     masked = masked_recurrent_blocks(project, res) if res.ok else {}

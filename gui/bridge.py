@@ -1,6 +1,6 @@
 """The one place where engine events become Qt signals (ryvencore's lesson), plus the live check.
 
-`Project.changed` announces each edit with one typed event (engine/project.py: `BlockAdded`,
+`Project.changed` announces each edit with one typed event (engine/design/project.py: `BlockAdded`,
 `BlockRemoved`, `LinkAdded`, `LinkRemoved`, `ParamChanged`, `BlockMoved`, `ProjectRenamed`).
 `ProjectBridge` re-emits that object as `edited(event)`, so listeners match on the event's type and read
 its fields, then runs `engine.check` and emits `checked(CheckResult)`. Checks are synchronous (engine
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from PySide6.QtCore import QObject, Signal
 
 from rnn_studio.engine import CheckResult, Project, check
-from rnn_studio.engine.project import (
+from rnn_studio.engine.design.project import (
     BlockAdded,
     BlockMoved,
     BlockRemoved,

@@ -2,7 +2,7 @@
 design's totals, and Design > Profile Latency measures ms per block (`rnn-studio profile --json` in a child
 process, so the editor never waits) and shows them next to the MACs.
 
-The figures come from the check that runs on every edit (engine/cost.py), so they follow each edit.
+The figures come from the check that runs on every edit (engine/design/cost.py), so they follow each edit.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PySide6.QtCore import QProcess
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel
 
-from rnn_studio.engine.cost import human_count
+from rnn_studio.engine.design.cost import human_count
 
 from .inspector import cost_text
 

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from rnn_studio.engine import CATALOG, Param, fmt_shape, limits
-from rnn_studio.engine.cost import human_count
-from rnn_studio.engine.resources import human_bytes, memory_status
+from rnn_studio.engine.design.cost import human_count
+from rnn_studio.engine.design.resources import human_bytes, memory_status
 
 from . import theme as themes
 from .canvas import block_summary
@@ -517,7 +517,7 @@ class Inspector(QWidget):
 
 
 def _cost_rows(result, block_id: str, measured: dict[str, float], t) -> list[tuple[str, str]]:
-    """The block's cost (engine/cost.py) and its share of the design; measured ms after a profile."""
+    """The block's cost (engine/design/cost.py) and its share of the design; measured ms after a profile."""
     if result is None or block_id not in result.costs:
         return []
     cost, totals = result.costs[block_id], result.cost_totals()
@@ -533,14 +533,14 @@ def _cost_rows(result, block_id: str, measured: dict[str, float], t) -> list[tup
 
 
 def cost_text(result) -> str:
-    """`1.23 M MACs/sample` for the status bar (engine/cost.py)."""
+    """`1.23 M MACs/sample` for the status bar (engine/design/cost.py)."""
     if not result.costs:
         return ""
     return f"{human_count(result.cost_totals()['macs'])} MACs/sample at {result.cost_length:,} steps"
 
 
 def memory_text(result) -> str:
-    """` · ~12 MB to train` for the status bar: the same figures as `rnn-studio check` (engine/resources.py)."""
+    """` · ~12 MB to train` for the status bar: the same figures as `rnn-studio check` (engine/design/resources.py)."""
     res = result.resources
     if res is None:
         return ""

@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 )
 
 from rnn_studio.engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, ProjectFormatError, load_project
+from rnn_studio.engine.design.resources import memory_status
 from rnn_studio.engine.limits import printable
-from rnn_studio.engine.resources import memory_status
 
 from . import theme as themes
 from .bridge import ParamChanged, ProjectBridge, ProjectEvent, ProjectRenamed

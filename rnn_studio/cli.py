@@ -29,7 +29,7 @@ COMMAND_MODULES = {
     "rnn_studio.commands.design": ("check", "summary", "schema", "blocks"),
     "rnn_studio.commands.training": ("train", "evaluate", "predict"),
     "rnn_studio.commands.forecast": ("forecast",),  # dated forecasts past the data
-    "rnn_studio.commands.backtest": ("backtest",),  # rolling-origin folds (engine/backtest.py)
+    "rnn_studio.commands.backtest": ("backtest",),  # rolling-origin folds (engine/forecasting/backtest.py)
     "rnn_studio.commands.data": ("data",),  # column summary and data plan
     "rnn_studio.commands.export": ("export",),
     "rnn_studio.commands.profile": ("profile",),  # measured latency per block

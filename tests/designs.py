@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from rnn_studio.engine import CATALOG, Block, BlockDef, Project, check
-from rnn_studio.engine.blocks import INPUT_TYPE
+from rnn_studio.engine.design.blocks import INPUT_TYPE
 
 LAYER_TYPES = [t for t, d in CATALOG.items() if d.min_inputs == 1 and d.max_inputs == 1]
 # recurrent types listed twice: most random designs hold one or more

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..project import Block, Project, atomic_write_text
+from ..design.project import Block, Project, atomic_write_text
 
 # Gate blocks, as index lists into the source order, giving PyTorch's order.
 # Keras GRU z,r,h -> torch r,z,n ; ONNX GRU z,r,h -> torch r,z,n ; ONNX LSTM i,o,f,c -> torch i,f,g,o.
@@ -100,8 +100,8 @@ def build_checked(imported: ImportedModel):
     design does not check or the weights do not fit it (an importer bug, said plainly)."""
     import torch
 
-    from ..compile import build_model
-    from ..shapes import check
+    from ..design.compile import build_model
+    from ..design.shapes import check
 
     res = check(imported.project)
     if not res.ok:
@@ -127,10 +127,10 @@ def build_checked(imported: ImportedModel):
 
 
 def imported_checkpoint(model, imported: ImportedModel) -> dict[str, Any]:
-    """A checkpoint dict with today's trainer keys (engine/train.py state_dict): the run verbs read
+    """A checkpoint dict with today's trainer keys (engine/training/train.py state_dict): the run verbs read
     'format', 'model' and 'meta'; epoch/step 0 and no optimizer state mark it as never trained."""
-    from ..checkpoints import CHECKPOINT_VERSION, design_fingerprint, tensor_shapes
-    from ..runs import CHECKPOINT_FORMAT
+    from ..training.checkpoints import CHECKPOINT_VERSION, design_fingerprint, tensor_shapes
+    from ..training.runs import CHECKPOINT_FORMAT
 
     weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return {
@@ -157,7 +157,7 @@ def run_meta(imported: ImportedModel, model):
     recorded statistics (our own ONNX exports) the normalization is the identity: evaluate / predict then
     feed values unchanged. Feature names default to f0, f1, ... (as for .npz data); `import --features`
     and `--target` name CSV columns."""
-    from ..runs import RunMeta
+    from ..training.runs import RunMeta
 
     width, steps = model.input_shape[-1], model.input_shape[1]
     meta = {
@@ -178,7 +178,7 @@ def run_meta(imported: ImportedModel, model):
 
 def write_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
     """The trainer's one checkpoint writer: complete or absent, write errors named (RunError)."""
-    from ..checkpoints import save_checkpoint
+    from ..training.checkpoints import save_checkpoint
 
     save_checkpoint(Path(path), checkpoint)
 
@@ -189,7 +189,7 @@ def write_import(imported: ImportedModel, design_path: str | Path, runs_dir: str
     neither behind."""
     import shutil
 
-    from ..runs import RunError, new_run_dir
+    from ..training.runs import RunError, new_run_dir
 
     _, model = build_checked(imported)
     design_path = Path(design_path)
@@ -212,7 +212,7 @@ def write_import(imported: ImportedModel, design_path: str | Path, runs_dir: str
 
 
 def _write_run(imported: ImportedModel, model, run_dir: Path) -> None:
-    from ..runs import checkpoint_path
+    from ..training.runs import checkpoint_path
 
     atomic_write_text(run_dir / "project.rnn.json", imported.project.to_json())
     ckpt = imported_checkpoint(model, imported)
@@ -237,7 +237,7 @@ def _write_run(imported: ImportedModel, model, run_dir: Path) -> None:
 def import_model(path: str | Path) -> ImportedModel:
     """Read a .keras or .onnx file into a design + weights; raises ImportRefused."""
     p = Path(path)
-    from ..project import regular_file_size
+    from ..design.project import regular_file_size
 
     regular_file_size(
         p, ImportRefused, missing_fix=": pass a Keras 3 .keras file or an .onnx file", folder="not a model file"
@@ -333,9 +333,9 @@ def fine_tune_note(run: str | Path) -> str | None:
     design reads float values: the new run fits its normalization on its own training split as every run
     does, so the imported weights first see inputs scaled differently from what their source fed them.
     None for trained runs and token-id designs (ids are never normalized)."""
-    from ..blocks import is_token_input
-    from ..checkpoints import load_checkpoint
-    from ..project import load_project
+    from ..design.blocks import is_token_input
+    from ..design.project import load_project
+    from ..training.checkpoints import load_checkpoint
 
     run = Path(run)
     try:

@@ -405,9 +405,9 @@ def _mask_only_layers(layers: list[dict]) -> set[str]:
 
 def _check_masks(layers: list[dict], ids: dict[str, str], builder: DesignBuilder, kind: str) -> None:
     """Every recurrent layer Keras calls with a padding mask honours the same mask in the design, and no other."""
-    from ..blocks import CATALOG
-    from ..compile import masked_recurrent_blocks
-    from ..shapes import check
+    from ..design.blocks import CATALOG
+    from ..design.compile import masked_recurrent_blocks
+    from ..design.shapes import check
 
     res = check(builder.project)
     if not res.ok:
@@ -507,7 +507,7 @@ def _map_layer(arc, builder, imported, layer, lname, cls, sources) -> str:
 
 
 def _is_seq(builder: DesignBuilder, sources: list[str]) -> bool:
-    from ..shapes import check
+    from ..design.shapes import check
 
     res = check(builder.project)
     shape = res.shapes.get(sources[0]) if sources else None

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from ..design.project import Project, ProjectFormatError, parse_json_text
 from ..limits import excerpt
-from ..project import Project, ProjectFormatError, parse_json_text
 from .common import (
     GATES,
     ONNX_GRU_TO_TORCH,
@@ -103,7 +103,7 @@ def _load(path: Path):
     from onnx import numpy_helper
 
     from .. import limits
-    from ..project import regular_file_size
+    from ..design.project import regular_file_size
 
     cap = int(limits.MAX_MODEL_MB.value() * 1e6)
     size = regular_file_size(path, ImportRefused, folder="not a model file")
@@ -384,7 +384,7 @@ def _linear_ops(graph: _Graph) -> list[tuple[np.ndarray, np.ndarray | None]]:
 
 
 def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> ImportedModel:
-    from ..shapes import check
+    from ..design.shapes import check
 
     try:
         project = Project.from_dict(parse_json_text(metadata["design"], f"{path} (its metadata 'design')"), str(path))
@@ -403,7 +403,7 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
         raise ImportRefused(f"{path}: its embedded design does not check: {res.errors[0].message}")
     builder = DesignBuilder(project.name)
     builder.project = project
-    from ..compile import masked_recurrent_blocks
+    from ..design.compile import masked_recurrent_blocks
 
     masked = masked_recurrent_blocks(project, res)
     recurrent = [n for n in graph.nodes if n.op_type in RECURRENT_OPS]
@@ -521,8 +521,8 @@ def verify_against_onnx(imported: ImportedModel, path: Path, graph: _Graph, meta
     file runs in a child process of bounded memory and time (onnx_run.py)."""
     import torch
 
-    from ..compile import token_vocabulary
-    from ..shapes import check
+    from ..design.compile import token_vocabulary
+    from ..design.shapes import check
     from .common import build_checked
     from .onnx_run import run_onnx
 

@@ -43,14 +43,14 @@ class ChannelsFirstPatterns:
         return None
 
     def _steps_of(self, block_id: str):
-        from ..shapes import check
+        from ..design.shapes import check
 
         shape = check(self.b.project).shapes.get(block_id)
         return None if shape is None else shape[1]
 
     def _keras_padding(self, pad: tuple, span: int, stride: int, steps, causal_ok: bool) -> str | None:
         """The Keras padding that adds `pad` zeros (left, right) for a window of `span` steps; None if none."""
-        from ..blocks import conv1d_padding
+        from ..design.blocks import conv1d_padding
 
         if pad == (0, 0):
             return "valid" if span > 1 or stride > 1 else "same"

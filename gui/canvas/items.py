@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from rnn_studio.engine import CATALOG, fmt_shape
-from rnn_studio.engine.blocks import RECURRENT
+from rnn_studio.engine.design.blocks import RECURRENT
 
 from .. import theme as themes
 from ..icons import category_icon

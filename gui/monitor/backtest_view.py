@@ -240,7 +240,7 @@ class BacktestView(QtWidgets.QWidget):
     def start(self) -> Path | None:
         """Start `rnn-studio backtest` on the current design; returns the backtest folder (None if refused)."""
         from rnn_studio import engine
-        from rnn_studio.engine.project import atomic_write_text
+        from rnn_studio.engine.design.project import atomic_write_text
 
         panel = self.panel
         if self.is_running():

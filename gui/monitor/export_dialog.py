@@ -244,7 +244,7 @@ def compare_models(run_dir: Path | None, project, checkpoint: str = "best") -> t
     """(rows, note) for the side-by-side table: a run's checkpoint with its validation metric, or the current
     design with fresh weights (no metric). Runs in a worker thread: no Qt here."""
     from rnn_studio import engine
-    from rnn_studio.engine.runs import load_run
+    from rnn_studio.engine.training.runs import load_run
     from rnn_studio.exports.precision import run_metric
     from rnn_studio.exports.profile import compare_precisions
 
@@ -346,7 +346,7 @@ def export_model(
     """Export a run's checkpoint (or the current design) and return what the dialog shows:
     {ok, headline, rows, details, max_abs_diff, result (the exporter's ExportResult, None on error)}."""
     from rnn_studio import engine, exports
-    from rnn_studio.engine.runs import RunError, load_run
+    from rnn_studio.engine.training.runs import RunError, load_run
 
     try:
         if run_dir is not None:

@@ -1,5 +1,5 @@
 """Following a run folder: RunFollower tails metrics.jsonl; FollowMixin (part of the Train panel)
-turns each typed record (engine/records.py) into chart points, progress, alerts and the end message.
+turns each typed record (engine/training/records.py) into chart points, progress, alerts and the end message.
 
 The records are read from a QTimer (REDRAW_HZ), coalesced into the charts' buffers, and the charts
 redraw at that bounded rate however fast metrics arrive. Every value shown is a record field (e.g. the
@@ -16,9 +16,9 @@ from typing import Any
 
 from PySide6 import QtCore
 
-from rnn_studio.engine.diagnose import GradWatch
-from rnn_studio.engine.follow import MetricsTail
-from rnn_studio.engine.records import diverged_step, is_diverged, number, parse_record
+from rnn_studio.engine.training.diagnose import GradWatch
+from rnn_studio.engine.training.follow import MetricsTail
+from rnn_studio.engine.training.records import diverged_step, is_diverged, number, parse_record
 
 REDRAW_HZ = 15
 FAILED_REASONS = ("error", "crashed", "out of memory")
@@ -148,7 +148,7 @@ class FollowMixin:
             self.proc.kill()
 
     def _handle(self, raw: dict[str, Any]) -> None:
-        rec: Any = parse_record(raw)  # typed (engine/records.py); None: not a record this version reads
+        rec: Any = parse_record(raw)  # typed (engine/training/records.py); None: not a record this version reads
         if rec is None:
             return
         handler = {

@@ -1,7 +1,7 @@
 """The Train form's forecasting settings: Season (`--season`, tab "1 Data") and Interval level
 (`--level`, tab "2 Training").
 
-Season is a data setting (DataSpec.season, as engine/dataplan.py reads it): the season length m of the
+Season is a data setting (DataSpec.season, as engine/data/plan.py reads it): the season length m of the
 seasonal-naive baseline and MASE ("auto" = the run's, else from the time column's frequency: hourly 24,
 daily 7, weekly 52, monthly 12, quarterly 4, else 1). Interval level is the training setting "level":
 the coverage of the split-conformal prediction intervals fitted on the validation residuals. That a

@@ -1,6 +1,6 @@
 """The Forecast view: what a run says happens *next*, one series at a time, on the data's own time axis.
 
-It calls engine.forecast.forecast_run (the function behind `rnn-studio forecast`) in a worker process
+It calls engine.forecasting.forecast.forecast_run (the function behind `rnn-studio forecast`) in a worker process
 (background.py, forecast_worker.py) on the run's own data file, then shows for the series picked: the
 recent history, the forecast line and the interval band (pyqtgraph FillBetweenItem between lower and
 upper), on a date axis (DateAxisItem) when the time column holds dates and a plain axis for integer

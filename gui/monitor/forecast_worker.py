@@ -16,10 +16,10 @@ from typing import Any
 def engine_errors() -> tuple[type[BaseException], ...]:
     """The engine's one-line errors (bad data, design, settings, run folder), as the CLI catches them
     (rnn_studio/commands/training.py), plus OSError (a file that vanished): shown as they are."""
-    from rnn_studio.engine.compile import DesignError
     from rnn_studio.engine.data import DataError
-    from rnn_studio.engine.runs import RunError
-    from rnn_studio.engine.train import ConfigError, TrainError
+    from rnn_studio.engine.design.compile import DesignError
+    from rnn_studio.engine.training.runs import RunError
+    from rnn_studio.engine.training.train import ConfigError, TrainError
 
     return (DataError, DesignError, RunError, ConfigError, TrainError, OSError)
 
@@ -36,15 +36,15 @@ def call(fn: Callable[..., Any], args: tuple) -> tuple[Any, str]:
 
 def warm_up() -> bool:
     """Import what a forecast needs (torch among it) while nobody waits for one."""
-    import rnn_studio.engine.forecast  # noqa: F401
+    import rnn_studio.engine.forecasting.forecast  # noqa: F401
 
     return True
 
 
 def compute_forecast(run: Path, spec: dict[str, Any], steps: int | None, level: float | None):
-    """engine.forecast.forecast_run on the run's best checkpoint (`level` None: the run's own intervals,
+    """engine.forecasting.forecast.forecast_run on the run's best checkpoint (`level` None: the run's own intervals,
     as `rnn-studio forecast` without --level)."""
     from rnn_studio.engine.data import DataSpec
-    from rnn_studio.engine.forecast import forecast_run
+    from rnn_studio.engine.forecasting.forecast import forecast_run
 
     return forecast_run(run, DataSpec.from_dict(spec), steps=steps, level=level, checkpoint="best")

@@ -83,7 +83,7 @@ class TrainingIntegration:
         self.window.designChanged.connect(lambda _r: self._update_tune_button())
 
     def _update_tune_button(self) -> None:
-        from rnn_studio.engine.tune import SearchSpaceError, parse_search
+        from rnn_studio.engine.training.tune import SearchSpaceError, parse_search
 
         project = self.window.project
         try:
@@ -115,7 +115,7 @@ class TrainingIntegration:
         follows its storage (runs/tune.db) and lists the trials as they finish."""
         import sys
 
-        from rnn_studio.engine.project import atomic_write_text
+        from rnn_studio.engine.design.project import atomic_write_text
 
         if self.tune_proc is not None:
             return None

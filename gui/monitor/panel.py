@@ -1,8 +1,8 @@
 """The Train panel: data source, training settings, Start/Stop, live charts, runs list, export.
 
-Training runs in a separate *spawned* process (engine.train.start_training_process, the same code as
+Training runs in a separate *spawned* process (engine.training.train.start_training_process, the same code as
 `rnn-studio train`), so a crash, CUDA OOM or hang in training can never freeze or kill the editor. The
-panel follows the run folder's metrics.jsonl (engine.follow.MetricsTail) from a QTimer; records are
+panel follows the run folder's metrics.jsonl (engine.training.follow.MetricsTail) from a QTimer; records are
 coalesced into the charts' buffers and the charts redraw at a bounded rate (15 Hz) however fast
 metrics arrive. Any run folder can be followed the same way, including one started from the CLI.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from rnn_studio.engine.diagnose import GradWatch
+from rnn_studio.engine.training.diagnose import GradWatch
 
 from .. import theme as themes
 from .export_dialog import ExportDialog, export_model, verification_rows
@@ -221,7 +221,7 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
             self._say(self.plan_error.text() or "The data plan has errors.", error=True)
             self.tabs.setCurrentWidget(self.data_scroll)
             return None
-        from rnn_studio.engine.train import start_training_process
+        from rnn_studio.engine.training.train import start_training_process
 
         snapshot = project.copy()
         self.proc, run_dir = start_training_process(snapshot, spec, self.overrides(), out_dir=self.runs_root)
@@ -239,7 +239,7 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         end within 10 s, terminate it (SIGTERM, also handled cleanly), then kill it."""
         if self.follower is None:
             return
-        from rnn_studio.engine.runs import request_stop
+        from rnn_studio.engine.training.runs import request_stop
 
         request_stop(self.follower.run_dir)
         self._stop_requested_at = time.monotonic()

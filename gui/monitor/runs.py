@@ -9,7 +9,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from rnn_studio.engine.follow import MetricsTail
+from rnn_studio.engine.training.follow import MetricsTail
 
 
 def list_runs(root: Path) -> list[Path]:

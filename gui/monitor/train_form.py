@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
-from rnn_studio.engine.blocks import INPUT_TYPE
+from rnn_studio.engine.design.blocks import INPUT_TYPE
 
 from . import reader
 from .forecast_settings import add_level_row, add_season_row, forecast_overrides, load_forecast_settings, season_spec
@@ -263,7 +263,7 @@ class DataFormMixin:
         self.features.viewport().installEventFilter(self._wheel_guard)
 
     def _plan_box(self) -> QtWidgets.QGroupBox:
-        """The data plan, live: what will train (engine.dataplan, the same plan `rnn-studio data` prints)."""
+        """The data plan, live: what will train (engine.data.plan, the same plan `rnn-studio data` prints)."""
         box = QtWidgets.QGroupBox("Plan: what will train")
         lay = QtWidgets.QVBoxLayout(box)
         self.plan_text = QtWidgets.QLabel("")
@@ -333,7 +333,7 @@ class DataFormMixin:
 
     def set_data_file(self, path: str) -> None:
         """Use `path` as the data source and read it in the background (`data_loaded` says when)."""
-        from rnn_studio.engine.tables import data_format
+        from rnn_studio.engine.data.tables import data_format
 
         fmt = data_format(path)
         kind = "npz" if fmt == "npz" else "csv" if fmt in ("csv", "folder") else "table"
@@ -503,8 +503,8 @@ class DataFormMixin:
         table = self._table_for_plan()
         if kind in ("csv", "table") and table is None:
             return self._show_plan(None, self.preview_error.text() or "The file could not be read.")
-        from rnn_studio.engine.compile import DesignError  # imports torch: not while a file is being read
         from rnn_studio.engine.data import DataSpec, plan_data
+        from rnn_studio.engine.design.compile import DesignError  # imports torch: not while a file is being read
 
         untouched = kind in ("csv", "table") and not self._ticks_touched
         if untouched:
@@ -573,7 +573,7 @@ class SettingsFormMixin:
         self.precision.addItems(["fp32", "bf16", "fp16"])
         self.precision.setToolTip("bf16 / fp16 autocast are used on CUDA only")
         self.seed = QtWidgets.QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
-        self.log_to = QtWidgets.QComboBox()  # engine/tracking.py; docs/tracking.md
+        self.log_to = QtWidgets.QComboBox()  # engine/training/tracking.py; docs/tracking.md
         for text, value in (("none", None), ("TensorBoard", "tensorboard"), ("MLflow", "mlflow")):
             self.log_to.addItem(text, value)
         self.log_to.setToolTip(
@@ -620,7 +620,7 @@ class SettingsFormMixin:
         if self.clip.value():
             o["clip_norm"] = self.clip.value()
         if self.log_to.currentData():
-            o["log"] = self.log_to.currentData()  # taken out by engine.train._process_main
+            o["log"] = self.log_to.currentData()  # taken out by engine.training.train._process_main
         o.update(forecast_overrides(self))
         return o
 

@@ -5,7 +5,7 @@ The study is read in the GUI thread every `poll_ms` while the panel is visible (
 takes milliseconds; a slow remote database would stall the editor for that long: a known limit, since
 a worker thread here risked destroying Qt objects off the GUI thread); the table / scatter are
 rebuilt only when the trials changed. Nothing here writes to the study. The panel follows a study that `rnn-studio tune`
-(or engine.tune.tune in any process) is running; it does not start trials itself.
+(or engine.training.tune.tune in any process) is running; it does not start trials itself.
 
     panel = TunePanel(storage="sqlite:///runs/tune.db", study="seed-keras-search")
     panel.openBestDesign.connect(main_window.open_design)   # str: path of <study>-best.rnn.json
@@ -47,7 +47,7 @@ def fetch_study(storage: str, study: str | None) -> dict[str, Any]:
     "design": dict or None, "error": str or None}. Plain data, safe to build in any thread."""
     import optuna
 
-    from rnn_studio.engine.tune import open_storage, trial_rows
+    from rnn_studio.engine.training.tune import open_storage, trial_rows
 
     out: dict[str, Any] = {"studies": [], "study": study, "rows": [], "space": {}, "design": None, "error": None}
     if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///") :]).is_file():
@@ -245,7 +245,7 @@ class TunePanel(QtWidgets.QWidget):
         return self._study
 
     def trials(self) -> list[dict[str, Any]]:
-        """The rows shown (engine.tune.trial_rows of the study)."""
+        """The rows shown (engine.training.tune.trial_rows of the study)."""
         return list(self._data.get("rows", []))
 
     def refresh(self) -> None:
@@ -260,8 +260,8 @@ class TunePanel(QtWidgets.QWidget):
     def best_design_path(self) -> str | None:
         """Write the best trial's design (the study's design with its params, no search section) and
         return the path; None when no trial has completed or the study has no design recorded."""
-        from rnn_studio.engine.project import Project
-        from rnn_studio.engine.tune import best_design_filename, write_best_design
+        from rnn_studio.engine.design.project import Project
+        from rnn_studio.engine.training.tune import best_design_filename, write_best_design
 
         best, design = self.best_trial(), self._data.get("design")
         if best is None or not design:

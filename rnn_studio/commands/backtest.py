@@ -1,4 +1,4 @@
-"""backtest: rolling-origin evaluation of a design, K expanding-window folds (engine/backtest.py)."""
+"""backtest: rolling-origin evaluation of a design, K expanding-window folds (engine/forecasting/backtest.py)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def _print_table(res: dict) -> None:
 
 
 def cmd_backtest(args) -> int:
-    from rnn_studio.engine.backtest import check_folds, run_backtest
+    from rnn_studio.engine.forecasting.backtest import check_folds, run_backtest
 
     project = load_design(args.design)
     spec = data_spec(args)

@@ -1,4 +1,4 @@
-"""data: what is in a data file, and (with a design) the plan a run would train on (engine.dataplan)."""
+"""data: what is in a data file, and (with a design) the plan a run would train on (engine.data.plan)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 
-from rnn_studio.engine.tables import release_pages
+from rnn_studio.engine.data.tables import release_pages
 
 from ..cli import UserError, load_design
 
 
 def add_time_args(p) -> None:
-    """--time COL / --no-time: DataSpec.time (engine/dataplan.py)."""
+    """--time COL / --no-time: DataSpec.time (engine/data/plan.py)."""
     g = p.add_mutually_exclusive_group()
     g.add_argument(
         "--time",
@@ -173,7 +173,7 @@ def cmd_data(args) -> int:
     summary = column_summary(table) if table is not None else []
     plan = None
     if args.design:
-        from rnn_studio.engine.compile import DesignError  # imports torch: only with a design
+        from rnn_studio.engine.design.compile import DesignError  # imports torch: only with a design
 
         project = load_design(args.design)
         try:

@@ -38,7 +38,7 @@ def cmd_demo(args) -> int:
         raise UserError(f"{args.design} has errors; fix them first (rnn-studio check {args.design})")
     print(f"       valid, {result.total_params:,} parameters")
 
-    from rnn_studio.engine.train import train
+    from rnn_studio.engine.training.train import train
 
     print(f"\n2/3  train on the built-in '{args.demo}' series for {args.epochs} epochs")
 
@@ -66,7 +66,7 @@ def cmd_demo(args) -> int:
         )
 
     from rnn_studio import exports
-    from rnn_studio.engine.runs import load_run
+    from rnn_studio.engine.training.runs import load_run
 
     print("\n3/3  export to ONNX and verify against PyTorch")
     project_run, model, meta = load_run(run, "best")

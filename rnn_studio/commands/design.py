@@ -6,9 +6,9 @@ import json
 import sys
 
 from rnn_studio.engine import CATALOG, CATEGORIES, check, fmt_shape
+from rnn_studio.engine.design.resources import human_bytes
+from rnn_studio.engine.design.schema import project_schema
 from rnn_studio.engine.limits import printable
-from rnn_studio.engine.resources import human_bytes
-from rnn_studio.engine.schema import project_schema
 
 from ..cli import EXIT_BAD_INPUT, UserError, load_design
 
@@ -53,7 +53,7 @@ def checked(args):
 
 
 def cost_json(res) -> dict:
-    """`blocks` and `totals` of `check --json` (engine/cost.py)."""
+    """`blocks` and `totals` of `check --json` (engine/design/cost.py)."""
     return {
         "blocks": {bid: cost.to_dict() for bid, cost in res.costs.items()},
         "totals": res.cost_totals(),
@@ -154,7 +154,7 @@ def cmd_summary(args) -> int:
 
 def cmd_blocks(args) -> int:
     if args.markdown:
-        from rnn_studio.engine.schema import catalog_markdown
+        from rnn_studio.engine.design.schema import catalog_markdown
 
         print(catalog_markdown(), end="")
         return 0

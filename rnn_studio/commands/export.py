@@ -62,7 +62,8 @@ def register(sub) -> None:
 
 def load_source(args):
     """(project, model, meta, what) for a run folder or a design file."""
-    from rnn_studio.engine import check, runs
+    from rnn_studio.engine import check
+    from rnn_studio.engine.training import runs
 
     src = Path(args.source)
     if src.is_dir():
@@ -107,7 +108,7 @@ def refuse_unexportable(project, verify: bool, res=None) -> None:
     """Exit 2 before building the model when it cannot fit in memory, or when verifying it would run a
     fixed-length Input of more time steps than the verification limit (a 100,000-step GRU takes hours)."""
     from rnn_studio.engine import check, limits
-    from rnn_studio.engine.resources import export_fit
+    from rnn_studio.engine.design.resources import export_fit
 
     res = res or check(project)
     if res.resources is None:
@@ -129,7 +130,7 @@ def cmd_export(args) -> int:
     from rnn_studio.exports._files import check_writable
 
     out = Path(args.output)
-    from rnn_studio.engine.settings import validate_training
+    from rnn_studio.engine.design.settings import validate_training
 
     for line in validate_training({"seed": args.seed}, flags=True):
         raise UserError(line)
@@ -229,7 +230,7 @@ def _run_metric(args, meta):
 def _intervals(args):
     """A run folder's prediction intervals (intervals.json), for the ONNX metadata; None otherwise."""
     from rnn_studio.engine.data import DataError
-    from rnn_studio.engine.intervals import load_intervals
+    from rnn_studio.engine.training.intervals import load_intervals
 
     if not Path(args.source).is_dir():
         return None
@@ -242,7 +243,7 @@ def _intervals(args):
 def _add_to_mlflow_run(run_dir: Path, files) -> None:
     """A run that was logged to MLflow (<run>/tracking.json) gets the exported files as artifacts. The
     export itself has succeeded: a tracking problem is a warning, not a failure."""
-    from rnn_studio.engine.tracking import log_export
+    from rnn_studio.engine.training.tracking import log_export
 
     try:
         run_id = log_export(run_dir, files)

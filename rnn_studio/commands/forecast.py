@@ -1,4 +1,4 @@
-"""forecast: the steps after the last target of each series, dated, with intervals (engine/forecast.py)."""
+"""forecast: the steps after the last target of each series, dated, with intervals (engine/forecasting/forecast.py)."""
 
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ def register(sub) -> None:
 
 
 def cmd_forecast(args) -> int:
-    from rnn_studio.engine.forecast import forecast_run
-    from rnn_studio.engine.project import NotRegularFileError, refuse_non_regular_target
+    from rnn_studio.engine.design.project import NotRegularFileError, refuse_non_regular_target
+    from rnn_studio.engine.forecasting.forecast import forecast_run
 
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps must be 1 or more, received {args.steps}")

@@ -41,7 +41,7 @@ def _check_flags(args) -> None:
 def run_profile(project, model, meta, *, batch: int, length: int | None, precision: str, threads: int, seed: int):
     """(Profile, check result): the CLI and the designer's Profile action call this."""
     from rnn_studio.engine import check
-    from rnn_studio.engine.compile import token_vocabulary
+    from rnn_studio.engine.design.compile import token_vocabulary
     from rnn_studio.exports import onnx_bytes
     from rnn_studio.exports.precision import convert
     from rnn_studio.exports.profile import profile_onnx

@@ -26,8 +26,8 @@ def register(sub) -> None:
 
 
 def cmd_log(args) -> int:
-    from rnn_studio.engine.runs import RunError
-    from rnn_studio.engine.tracking import TrackingUnavailable, read_tracking, replay
+    from rnn_studio.engine.training.runs import RunError
+    from rnn_studio.engine.training.tracking import TrackingUnavailable, read_tracking, replay
 
     try:
         count = replay(args.run, args.to)

@@ -1,4 +1,4 @@
-"""train, evaluate, predict: thin layers over engine.train (the same functions the GUI calls)."""
+"""train, evaluate, predict: thin layers over engine.training.train (the same functions the GUI calls)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rnn_studio.engine.limits import excerpt
-from rnn_studio.engine.records import (
+from rnn_studio.engine.training.records import (
     KIND_EPOCH,
     KIND_START,
     KIND_STEP,
@@ -194,8 +194,8 @@ def data_spec(args):
 
 
 def refuse_bad_settings(values: dict, flags: bool = False) -> None:
-    """Exit 2 with one line for the first bad training setting (engine/settings.py)."""
-    from rnn_studio.engine.settings import validate_training
+    """Exit 2 with one line for the first bad training setting (engine/design/settings.py)."""
+    from rnn_studio.engine.design.settings import validate_training
 
     errors = validate_training(values, flags=flags)
     if errors:
@@ -204,11 +204,11 @@ def refuse_bad_settings(values: dict, flags: bool = False) -> None:
 
 def engine_errors():
     """The engine's one-line errors about bad input (a command turns them into exit 2)."""
-    from rnn_studio.engine.compile import DesignError
     from rnn_studio.engine.data import DataError
-    from rnn_studio.engine.project import ProjectFormatError
-    from rnn_studio.engine.runs import RunError
-    from rnn_studio.engine.train import ConfigError, TrainError
+    from rnn_studio.engine.design.compile import DesignError
+    from rnn_studio.engine.design.project import ProjectFormatError
+    from rnn_studio.engine.training.runs import RunError
+    from rnn_studio.engine.training.train import ConfigError, TrainError
 
     # ProjectFormatError: the design snapshot of a run folder (--resume) is as foreign as any file
     return (DataError, DesignError, RunError, ConfigError, TrainError, ProjectFormatError)
@@ -229,7 +229,7 @@ class Progress:
         self.loss = None
 
     def __call__(self, raw: dict) -> None:
-        rec: Any = parse_record(raw)  # a typed record (engine/records.py), or None: not one to show
+        rec: Any = parse_record(raw)  # a typed record (engine/training/records.py), or None: not one to show
         if rec is None:
             return
         kind = rec["kind"]
@@ -390,11 +390,11 @@ def _large(path: str, limit: int = 50 << 20) -> bool:
 
 
 def cmd_train(args) -> int:
-    from rnn_studio.engine.distributed import in_torchrun, is_rank_zero
-    from rnn_studio.engine.train import train
+    from rnn_studio.engine.training.distributed import in_torchrun, is_rank_zero
+    from rnn_studio.engine.training.train import train
 
-    if in_torchrun():  # under torchrun: DistributedDataParallel, rank 0 writes the run (engine/distributed.py)
-        from rnn_studio.engine.distributed import train_distributed as train
+    if in_torchrun():  # under torchrun: DistributedDataParallel, rank 0 writes the run (engine/training/distributed.py)
+        from rnn_studio.engine.training.distributed import train_distributed as train
 
         if not is_rank_zero():
             # one report, from rank 0; the null stream stays open for the rest of the process
@@ -413,7 +413,7 @@ def cmd_train(args) -> int:
         spec = data_spec(args)
         refuse_bad_settings(project.training)
     refuse_bad_settings(overrides, flags=True)
-    from rnn_studio.engine.tracking import TrackingUnavailable, chain, open_loggers
+    from rnn_studio.engine.training.tracking import TrackingUnavailable, chain, open_loggers
 
     try:
         loggers = open_loggers(args.log)
@@ -484,10 +484,10 @@ def _print_summary(summary: dict) -> None:
 
 
 def _init_from_kwargs(args) -> dict:
-    """{"init_from": RUN} for engine.train.train, checked here so that a wrong folder is one line."""
+    """{"init_from": RUN} for engine.training.train.train, checked here so that a wrong folder is one line."""
     if not args.init_from:
         return {}
-    from rnn_studio.engine import runs
+    from rnn_studio.engine.training import runs
 
     if args.resume:
         raise UserError("--init-from starts a new run from a run's weights; --resume continues a run: use one")
@@ -505,7 +505,7 @@ def _init_from_kwargs(args) -> dict:
 
 
 def cmd_evaluate(args) -> int:
-    from rnn_studio.engine.train import evaluate_run
+    from rnn_studio.engine.training.train import evaluate_run
 
     try:
         res = evaluate_run(args.run, data_spec(args), args.checkpoint)
@@ -534,8 +534,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from rnn_studio.engine.project import NotRegularFileError, atomic_write_text, refuse_non_regular_target
-    from rnn_studio.engine.train import predict_run
+    from rnn_studio.engine.design.project import NotRegularFileError, atomic_write_text, refuse_non_regular_target
+    from rnn_studio.engine.training.train import predict_run
 
     out = Path(args.output)
     if out.parent and not out.parent.exists():

@@ -1,4 +1,4 @@
-"""tune: hyperparameter search over a design's training.search section (a thin layer over engine.tune)."""
+"""tune: hyperparameter search over a design's training.search section (a thin layer over engine.training.tune)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def print_table(rows: list[dict], out=None) -> None:
 
 
 def cmd_tune(args) -> int:
-    from rnn_studio.engine.tune import SearchSpaceError, StorageError, tune
+    from rnn_studio.engine.training.tune import SearchSpaceError, StorageError, tune
 
     project = load_design(args.design)
     spec = data_spec(args)

@@ -1,5 +1,5 @@
 """How long `engine.check` takes on a 200-block design (target < 5 ms: it runs on every edit), and what the
-per-block cost (engine/cost.py: MACs, bytes) adds to it (target < 5 ms extra for 200 blocks): check with
+per-block cost (engine/design/cost.py: MACs, bytes) adds to it (target < 5 ms extra for 200 blocks): check with
 the cost step against check with it replaced by a constant, alternating, medians.
 
 Run: .venv/bin/python tests/benchmarks/bench_check.py   (or `make bench`)
@@ -58,8 +58,8 @@ def main() -> None:
 
 def cost_overhead(n_blocks: int = 200, rounds: int = 300) -> None:
     """check() with and without the cost step, alternating so both see the same machine load."""
-    from rnn_studio.engine import shapes
-    from rnn_studio.engine.cost import BlockCost
+    from rnn_studio.engine.design import shapes
+    from rnn_studio.engine.design.cost import BlockCost
 
     p = big_design(n_blocks)
     real, constant = shapes.block_cost, BlockCost()

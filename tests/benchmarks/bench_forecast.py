@@ -28,8 +28,8 @@ import torch
 
 from rnn_studio.engine import Project
 from rnn_studio.engine.data import DataSpec
-from rnn_studio.engine.forecast import forecast_run
-from rnn_studio.engine.train import train
+from rnn_studio.engine.forecasting.forecast import forecast_run
+from rnn_studio.engine.training.train import train
 
 GOAL_S = 5.0
 ROOT = Path(__file__).resolve().parents[2]

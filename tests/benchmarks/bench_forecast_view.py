@@ -26,7 +26,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def train_example(out: Path) -> Path:
     from rnn_studio import engine
     from rnn_studio.engine.data import DataSpec
-    from rnn_studio.engine.train import train
+    from rnn_studio.engine.training.train import train
 
     project = engine.load_project(ROOT / "assets" / "examples" / "forecast-12.rnn.json")
     spec = DataSpec(path=str(ROOT / "assets" / "examples" / "shops-monthly.csv"), target="sales", series="shop")

@@ -33,7 +33,7 @@ def trained_run(design: str, out: Path) -> Path:
 
 
 def measure(design: str, folder: Path) -> list[dict]:
-    from rnn_studio.engine.runs import load_run
+    from rnn_studio.engine.training.runs import load_run
     from rnn_studio.exports import onnx_bytes
     from rnn_studio.exports.precision import PRECISIONS, convert, latency, run_metric
     from rnn_studio.exports.verify import sample_input

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))  # run as a script: this checkout's code, not an i
 # after the sys.path line above, so that this checkout's package is the one imported
 from rnn_studio.engine import load_project  # noqa: E402
 from rnn_studio.engine.data import DataSpec  # noqa: E402
-from rnn_studio.engine.tracking import MlflowLogger, TensorBoardLogger  # noqa: E402
-from rnn_studio.engine.train import train  # noqa: E402
+from rnn_studio.engine.training.tracking import MlflowLogger, TensorBoardLogger  # noqa: E402
+from rnn_studio.engine.training.train import train  # noqa: E402
 
 SEED = ROOT / "assets" / "examples" / "seed-keras.rnn.json"
 

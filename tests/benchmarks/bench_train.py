@@ -10,7 +10,7 @@ Prints, measured side by side in one process run, medians of repeated interleave
   3. peak memory (ru_maxrss of this process, tracemalloc peak while preparing data) and the size of the
      data the trainer holds vs what materialized windows would take.
 
-Options: --repeats N (default 7), --threads N (default: engine.train.default_threads()).
+Options: --repeats N (default 7), --threads N (default: engine.training.train.default_threads()).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import torch.nn as nn  # noqa: E402
 
 from rnn_studio.engine import build_model, load_project  # noqa: E402
 from rnn_studio.engine.data import DataSpec, load_dataset  # noqa: E402
-from rnn_studio.engine.train import TrainConfig, _GradNorms, default_threads, train  # noqa: E402
+from rnn_studio.engine.training.train import TrainConfig, _GradNorms, default_threads, train  # noqa: E402
 
 SEED = ROOT / "assets" / "examples" / "seed-pytorch.rnn.json"
 BATCH, STEPS, T, F, H = 64, 50, 10, 1, 64

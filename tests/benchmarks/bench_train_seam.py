@@ -27,7 +27,7 @@ import torch
 torch.set_num_threads(1)
 from rnn_studio.engine import Project
 from rnn_studio.engine.data import DataSpec
-from rnn_studio.engine.train import train
+from rnn_studio.engine.training.train import train
 blocks = [{"id": "x", "type": "Input", "params": {"timesteps": 16, "features": 1}},
           {"id": "g", "type": "GRU", "params": {"units": 16, "return_sequences": True}},
           {"id": "l", "type": "LSTM", "params": {"units": 16}},

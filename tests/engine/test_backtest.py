@@ -1,4 +1,4 @@
-"""Rolling-origin backtest (engine/backtest.py, `rnn-studio backtest`): folds train only on rows before
+"""Rolling-origin backtest (engine/forecasting/backtest.py, `rnn-studio backtest`): folds train only on rows before
 their test block, blocks are consecutive and non-overlapping at the end of each series, a stop keeps the
 finished folds, and bad input exits 2 with one line."""
 
@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from rnn_studio.cli import main
-from rnn_studio.engine.backtest import run_backtest
 from rnn_studio.engine.data import DataError, DataSpec, load_dataset
-from rnn_studio.engine.project import Project
+from rnn_studio.engine.design.project import Project
+from rnn_studio.engine.forecasting.backtest import run_backtest
 
 
 def design(units=2):

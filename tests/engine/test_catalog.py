@@ -1,4 +1,5 @@
-"""Every block type is defined in one place: its BlockDef (engine/blocks.py) and its module (engine/layers.py).
+"""Every block type is defined in one place: its BlockDef (engine/design/blocks.py) and its module
+(engine/design/layers.py).
 
 1. Each catalog type provides what every consumer needs (checked by using it the way they do: check,
    compile, canvas subtitle, CLI summary, look-ahead, opset, ONNX export, PyTorch source, property ranges).
@@ -17,13 +18,13 @@ import torch
 
 from rnn_studio import engine
 from rnn_studio.engine import CATALOG, CATEGORIES, Block, Project, check
-from rnn_studio.engine.blocks import INPUT_TYPE
+from rnn_studio.engine.design.blocks import INPUT_TYPE
 from rnn_studio.exports import MAX_OPSET, MIN_OPSET, export_onnx, generate_source
 from rnn_studio.exports.pytorch_source import _class_name, _load_source
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ("engine", "exports", "gui", "rnn_studio")
-HOME = {"engine/blocks.py", "engine/layers.py"}
+HOME = {"engine/design/blocks.py", "engine/design/layers.py"}
 # the one justified mapping: foreign model formats (Keras layer classes, ONNX op patterns) onto our types;
 # the importer package counts as one place
 MAPPING = "engine/importers/"
@@ -121,7 +122,7 @@ def test_a_type_name_lives_in_blocks_and_layers_only():
         found -= set(OTHER_MEANINGS.get(btype, ()))
         assert not found, (
             f"block type {btype!r} is named in code in {sorted(found)}: put what that code needs "
-            f"in the type's BlockDef (engine/blocks.py) and read it from there"
+            f"in the type's BlockDef (engine/design/blocks.py) and read it from there"
         )
         named = {f for f, names in files.items() if btype in names} - set(OTHER_MEANINGS.get(btype, ()))
         assert len(named) <= 3, sorted(named)

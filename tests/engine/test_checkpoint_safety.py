@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from rnn_studio.cli import main
-from rnn_studio.engine.checkpoints import CHECKPOINT_VERSION, design_fingerprint
-from rnn_studio.engine.records import parse_record
-from rnn_studio.engine.runs import CHECKPOINT_FORMAT, RunError, checkpoint_path, load_run, read_metrics
-from rnn_studio.engine.train import train
+from rnn_studio.engine.training.checkpoints import CHECKPOINT_VERSION, design_fingerprint
+from rnn_studio.engine.training.records import parse_record
+from rnn_studio.engine.training.runs import CHECKPOINT_FORMAT, RunError, checkpoint_path, load_run, read_metrics
+from rnn_studio.engine.training.train import train
 
 from .test_train import SINE, tiny
 

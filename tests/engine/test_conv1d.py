@@ -1,4 +1,4 @@
-"""Conv1D, added by touching only engine/blocks.py and engine/layers.py: Keras names, Keras output
+"""Conv1D, added by touching only engine/design/blocks.py and engine/design/layers.py: Keras names, Keras output
 shapes and Keras numbers, verified ONNX, PyTorch source, and the look-ahead warning for padding that
 reads later steps."""
 

@@ -1,4 +1,4 @@
-"""Cost per block (engine/cost.py): each type's MAC rule against a hand computation, and what `check --json`
+"""Cost per block (engine/design/cost.py): each type's MAC rule against a hand computation, and what `check --json`
 and `summary` show."""
 
 import json

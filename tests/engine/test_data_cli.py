@@ -39,7 +39,7 @@ def test_column_summary_reads_chunked_columns_without_joining_them(tmp_path):
     """pyarrow hands a big CSV over in blocks; the summary spans block boundaries correctly and leaves
     the columns unjoined (no second copy of the data)."""
     from rnn_studio.commands.data import column_summary
-    from rnn_studio.engine import tables
+    from rnn_studio.engine.data import tables
 
     n = 60_000
     rng = np.random.default_rng(1)

@@ -9,8 +9,8 @@ import torch
 
 from rnn_studio.engine import Project
 from rnn_studio.engine.data import DataSpec, MappedTarget, WindowIndex, load_dataset
-from rnn_studio.engine.dataplan import WindowStarts
-from rnn_studio.engine.train import _epoch_permutation, train
+from rnn_studio.engine.data.plan import WindowStarts
+from rnn_studio.engine.training.train import _epoch_permutation, train
 
 
 def design(timesteps=8, features=1, seq=False):

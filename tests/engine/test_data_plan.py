@@ -10,7 +10,7 @@ import pytest
 from rnn_studio.cli import main
 from rnn_studio.engine import Project, load_project
 from rnn_studio.engine.data import DataError, DataSpec, load_dataset, plan_data, read_table
-from rnn_studio.engine.train import train
+from rnn_studio.engine.training.train import train
 
 SEED = "assets/examples/seed-keras.rnn.json"  # Input: 10 steps, 1 feature
 
@@ -200,7 +200,7 @@ def test_predict_rows_carry_the_series_id(tmp_path):
     f = tmp_path / "m.csv"
     f.write_text("shop,v\n" + "".join(f"{s},{i * 0.1}\n" for s in ("a", "b") for i in range(30)))
     s = train(design(), DataSpec(path=str(f), series="shop"), {"max_steps": 2}, out_dir=tmp_path / "runs")
-    from rnn_studio.engine.train import predict_run
+    from rnn_studio.engine.training.train import predict_run
 
     cols, rows = predict_run(s["run"], DataSpec(path=str(f), series="shop"))
     assert cols[0] == "series" and {r[0] for r in rows} == {"a", "b"} and len(rows) == 2 * (30 - 9 + 1)
@@ -270,7 +270,7 @@ def test_fifo_and_devices_are_refused_before_reading(tmp_path, capsys):
 
 
 def test_size_cap_hint(tmp_path, monkeypatch):
-    from rnn_studio.engine import tables
+    from rnn_studio.engine.data import tables
 
     monkeypatch.setattr(tables, "MAX_IN_MEMORY_BYTES", 10)
     f = year_csv(tmp_path / "y.csv")
@@ -384,7 +384,7 @@ def test_predict_names_file_rows_of_each_series(tmp_path):
     rows = [(s, i) for i in range(30) for s in ("a", "b")]  # series interleaved row by row
     f.write_text("shop,v\n" + "".join(f"{s},{i * 0.1 + (s == 'b')}\n" for s, i in rows))
     s = train(design(), DataSpec(path=str(f), series="shop"), {"max_steps": 2}, out_dir=tmp_path / "runs")
-    from rnn_studio.engine.train import predict_run
+    from rnn_studio.engine.training.train import predict_run
 
     cols, out = predict_run(s["run"], DataSpec(path=str(f), series="shop"))
     first_b = next(r for r in out if r[0] == "b")

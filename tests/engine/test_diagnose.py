@@ -1,4 +1,4 @@
-from rnn_studio.engine.diagnose import GradWatch
+from rnn_studio.engine.training.diagnose import GradWatch
 
 
 def test_exploding_vanishing_and_nonfinite_are_flagged_once():

@@ -15,7 +15,7 @@ import pytest
 
 from rnn_studio.engine import Block, Project
 from rnn_studio.engine.data import DataSpec
-from rnn_studio.engine.runs import request_stop
+from rnn_studio.engine.training.runs import request_stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +60,7 @@ def _torchrun(design: Path, out: Path, *extra: str, wait: bool = True):
 
 
 def test_torchrun_two_cpu_processes(tmp_path):
-    from rnn_studio.engine.train import train
+    from rnn_studio.engine.training.train import train
 
     design = tmp_path / "tiny.rnn.json"
     design.write_text(tiny().to_json())
@@ -89,7 +89,7 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert summary["val_loss"] == pytest.approx(single["val_loss"], rel=1e-4)
 
     # the run folder is an ordinary one: it loads without DDP
-    from rnn_studio.engine.runs import load_run
+    from rnn_studio.engine.training.runs import load_run
 
     _, model, _ = load_run(rd)
     assert type(model).__name__ == "DesignModel"
@@ -125,7 +125,7 @@ def test_stop_file_stops_both_ranks(tmp_path):
 
 
 def test_no_qt_and_world_info(monkeypatch):
-    import rnn_studio.engine.distributed as d
+    import rnn_studio.engine.training.distributed as d
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert d.world_info()[1] == 1 and not d.in_torchrun() and d.is_rank_zero()
@@ -133,7 +133,7 @@ def test_no_qt_and_world_info(monkeypatch):
     monkeypatch.setenv("RANK", "1")
     assert d.in_torchrun() and not d.is_rank_zero()
     code = (
-        "import rnn_studio.engine.distributed, rnn_studio.engine.tune, sys\n"
+        "import rnn_studio.engine.training.distributed, rnn_studio.engine.training.tune, sys\n"
         "print(any(m.startswith('PySide6') for m in sys.modules))"
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

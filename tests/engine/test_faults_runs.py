@@ -116,12 +116,12 @@ def test_checkpoint_that_is_a_fifo_is_named(run, tmp_path):
 def test_temp_of_a_writer_killed_mid_write_is_removed_at_the_next_write(tmp_path):
     """A real writer is stopped between writing its temp file and renaming it, then killed with SIGKILL;
     the next checkpoint write in that folder removes the temp (docs/run-folder.md: no temp file)."""
-    from rnn_studio.engine.checkpoints import save_checkpoint
+    from rnn_studio.engine.training.checkpoints import save_checkpoint
 
     target = tmp_path / "best.pt"
     child = (
         "import os, sys, time\n"
-        "from rnn_studio.engine.project import atomic_write_bytes\n"
+        "from rnn_studio.engine.design.project import atomic_write_bytes\n"
         "os.replace = lambda *a: (print('written', flush=True), time.sleep(120))\n"
         f"atomic_write_bytes({str(target)!r}, b'x' * 100000)\n"
     )
@@ -142,7 +142,7 @@ def test_temp_of_a_writer_killed_mid_write_is_removed_at_the_next_write(tmp_path
 
 
 def test_a_live_writers_temp_is_left_alone(tmp_path):
-    from rnn_studio.engine.checkpoints import remove_stale_temps
+    from rnn_studio.engine.training.checkpoints import remove_stale_temps
 
     mine = tmp_path / f".best.pt.{os.getpid()}-abc.tmp"
     mine.write_bytes(b"in progress")
@@ -151,7 +151,7 @@ def test_a_live_writers_temp_is_left_alone(tmp_path):
 
 
 def test_old_unnamed_temps_are_removed_after_an_hour(tmp_path):
-    from rnn_studio.engine.checkpoints import remove_stale_temps
+    from rnn_studio.engine.training.checkpoints import remove_stale_temps
 
     old, new = tmp_path / ".best.pt.k3j2h1.tmp", tmp_path / ".best.pt.zz9.tmp"
     for f in (old, new):

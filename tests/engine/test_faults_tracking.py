@@ -108,7 +108,7 @@ def test_log_to_mlflow_never_prints_the_password(run):
 
 def test_credentials_go_in_a_header_not_in_the_host_name():
     """The user:password@ part is sent as Basic authorization; the host connected to is the real one."""
-    from rnn_studio.engine.tracking import check_server
+    from rnn_studio.engine.training.tracking import check_server
 
     seen = {}
 

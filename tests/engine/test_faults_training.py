@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn_studio.engine.runs import LOCK_FILE, checkpoint_path, load_run, read_metrics
+from rnn_studio.engine.training.runs import LOCK_FILE, checkpoint_path, load_run, read_metrics
 
 from .test_train import tiny
 

@@ -1,4 +1,4 @@
-from rnn_studio.engine.follow import MetricsTail
+from rnn_studio.engine.training.follow import MetricsTail
 
 
 def test_tail_reads_only_complete_lines_and_resumes(tmp_path):
@@ -17,7 +17,7 @@ def test_tail_reads_only_complete_lines_and_resumes(tmp_path):
 
 
 def test_tail_follows_a_resume_that_cut_a_torn_line(tmp_path):
-    from rnn_studio.engine.runs import MetricsWriter
+    from rnn_studio.engine.training.runs import MetricsWriter
 
     path = tmp_path / "metrics.jsonl"
     path.write_bytes(b'{"kind": "step", "step": 1, "epoch": 1}\n{"kind": "step", "st')  # writer killed mid-line

@@ -1,4 +1,4 @@
-"""`rnn-studio forecast` / engine.forecast: dated steps past the data, direct and recursive steps, known
+"""`rnn-studio forecast` / engine.forecasting.forecast: dated steps past the data, direct and recursive steps, known
 future covariates, intervals, and bad input (exit 2, one line)."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import torch
 from rnn_studio.cli import main
 from rnn_studio.engine import Project
 from rnn_studio.engine.data import DataSpec
-from rnn_studio.engine.forecast import forecast_run
-from rnn_studio.engine.intervals import Intervals, save_intervals
-from rnn_studio.engine.runs import load_run
-from rnn_studio.engine.train import train
+from rnn_studio.engine.forecasting.forecast import forecast_run
+from rnn_studio.engine.training.intervals import Intervals, save_intervals
+from rnn_studio.engine.training.runs import load_run
+from rnn_studio.engine.training.train import train
 
 
 def design(timesteps=4, features=1, units=1, name="tiny"):

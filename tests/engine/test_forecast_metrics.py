@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from rnn_studio.engine.data import DataSpec, load_dataset
+from rnn_studio.engine.design.project import Project
 from rnn_studio.engine.metrics import forecast_metrics, mae, mase, mase_scale, rmse, seasonal_naive, smape
-from rnn_studio.engine.project import Project
 
 
 def design(units=1, timesteps=4):

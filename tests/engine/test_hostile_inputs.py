@@ -302,7 +302,7 @@ def test_training_data_from_a_device_or_fifo_is_refused(tmp_path, source):
     if source == "fifo":
         source = str(tmp_path / "data.csv")
         os.mkfifo(source)
-    # the data reader's wording (engine/tables.py): "...: is a device, not a data file: save the data to a
+    # the data reader's wording (engine/data/tables.py): "...: is a device, not a data file: save the data to a
     # regular file and pass that"
     assert_refused(
         run_cli("train", str(path), "--data", source, "--out", str(tmp_path / "runs")),

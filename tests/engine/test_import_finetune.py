@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from rnn_studio.cli import main
-from rnn_studio.engine.runs import load_run
+from rnn_studio.engine.training.runs import load_run
 
 
 class OneFeatureGRU(nn.Module):

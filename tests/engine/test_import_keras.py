@@ -13,7 +13,7 @@ import torch
 from rnn_studio.cli import main
 from rnn_studio.engine import check
 from rnn_studio.engine.importers import ImportRefused, import_model, write_import
-from rnn_studio.engine.runs import load_run
+from rnn_studio.engine.training.runs import load_run
 
 os.environ["KERAS_BACKEND"] = "torch"  # Keras 3 on PyTorch: no TensorFlow needed
 keras = pytest.importorskip("keras")

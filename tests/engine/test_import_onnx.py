@@ -14,9 +14,9 @@ from torch import nn
 
 from rnn_studio import engine
 from rnn_studio.cli import main
-from rnn_studio.engine.compile import token_vocabulary
+from rnn_studio.engine.design.compile import token_vocabulary
 from rnn_studio.engine.importers import ImportRefused, import_model, write_import
-from rnn_studio.engine.runs import load_run
+from rnn_studio.engine.training.runs import load_run
 from rnn_studio.exports import export_onnx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +110,7 @@ def test_own_export_round_trips(tmp_path, design):
 
 
 def test_own_export_with_normalization_keeps_meta(tmp_path):
-    from rnn_studio.engine.runs import RunMeta
+    from rnn_studio.engine.training.runs import RunMeta
 
     project = engine.Project.from_dict(RICH_DESIGN)
     model = engine.build_model(project).eval()

@@ -7,7 +7,7 @@ import torch
 from rnn_studio import engine
 from rnn_studio.engine import Block, Project
 from rnn_studio.engine.importers import import_model, write_import
-from rnn_studio.engine.runs import load_run
+from rnn_studio.engine.training.runs import load_run
 from rnn_studio.exports import export_onnx
 from tests.engine.test_import_onnx import _design, compare_run_with_file
 

@@ -22,7 +22,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from rnn_studio.engine.importers import ImportRefused, import_model, write_import
-from rnn_studio.engine.runs import load_run
+from rnn_studio.engine.training.runs import load_run
 
 ATOL = 1e-5
 GATES = {"LSTM": 4, "GRU": 3}

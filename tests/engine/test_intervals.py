@@ -1,4 +1,4 @@
-"""Split-conformal prediction intervals (engine/intervals.py): the rank rule, the run-folder file, coverage
+"""Split-conformal prediction intervals (engine/training/intervals.py): the rank rule, the run-folder file, coverage
 on a series with iid noise, predict's lower/upper columns, the ONNX metadata, and refused bad input."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import pytest
 
 from rnn_studio.cli import main
 from rnn_studio.engine.data import DataError, DataSpec
-from rnn_studio.engine.intervals import (
+from rnn_studio.engine.design.project import Project
+from rnn_studio.engine.training.intervals import (
     Intervals,
     coverage_warning,
     few_windows_warning,
@@ -18,8 +19,7 @@ from rnn_studio.engine.intervals import (
     load_intervals,
     save_intervals,
 )
-from rnn_studio.engine.project import Project
-from rnn_studio.engine.train import train
+from rnn_studio.engine.training.train import train
 
 
 def design(units=1, timesteps=8):

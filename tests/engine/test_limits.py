@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from rnn_studio.cli import main
 from rnn_studio.engine import CATALOG, check, load_project
+from rnn_studio.engine.design.project import ProjectFormatError
+from rnn_studio.engine.design.resources import estimate, human_bytes
+from rnn_studio.engine.design.settings import validate_training
 from rnn_studio.engine.limits import excerpt, quote
-from rnn_studio.engine.project import ProjectFormatError
-from rnn_studio.engine.resources import estimate, human_bytes
-from rnn_studio.engine.settings import validate_training
 
 from .hostile import design, write
 
@@ -46,14 +46,15 @@ def test_param_errors_quote_a_short_excerpt(tmp_path):
 
 # ---------------------------------------------------------------------------- settings
 def test_settings_tuples_match_the_training_module():
-    from rnn_studio.engine import settings, train
+    from rnn_studio.engine.design import settings
+    from rnn_studio.engine.training import train
 
     assert settings.OPTIMIZERS == train.OPTIMIZERS and settings.SCHEDULES == train.SCHEDULES
     assert settings.LOSSES == train.LOSSES and settings.PRECISIONS == train.PRECISIONS
 
 
 def test_default_training_config_is_valid():
-    from rnn_studio.engine.train import TrainConfig
+    from rnn_studio.engine.training.train import TrainConfig
 
     assert validate_training(TrainConfig().to_dict()) == []
 
@@ -82,7 +83,7 @@ def test_one_line_per_bad_setting(values, line):
 
 
 def test_train_config_refuses_through_settings():
-    from rnn_studio.engine.train import ConfigError, TrainConfig
+    from rnn_studio.engine.training.train import ConfigError, TrainConfig
 
     with pytest.raises(ConfigError, match=r"^training.device must be auto \| cpu"):
         TrainConfig.from_project({"device": "meta"})
@@ -91,7 +92,7 @@ def test_train_config_refuses_through_settings():
 
 def test_train_config_takes_its_values_from_settings():
     """One validator: TrainConfig holds what engine/settings resolves (types, alias, loss for the task)."""
-    from rnn_studio.engine.train import ConfigError, TrainConfig
+    from rnn_studio.engine.training.train import ConfigError, TrainConfig
 
     cfg = TrainConfig.from_project({"epochs": 3.0, "lr": 1, "schedule": "reduce-on-plateau", "loss": "cross_entropy"})
     assert (type(cfg.epochs), type(cfg.lr), cfg.schedule) == (int, float, "plateau")
@@ -144,13 +145,13 @@ def test_check_json_reports_the_figures(capsys):
     ],
 )
 def test_safe_url(url, shown):
-    from rnn_studio.engine.tune import _safe_url
+    from rnn_studio.engine.training.tune import _safe_url
 
     assert _safe_url(url) == shown
 
 
 def test_driver_messages_are_scrubbed():
-    from rnn_studio.engine.tune import scrub_secrets
+    from rnn_studio.engine.training.tune import scrub_secrets
 
     url = "postgresql://alice:PASS@WORD@db.example/x"
     text = "could not translate host name 'WORD@db.example' for user alice (PASS) at " + url
@@ -161,7 +162,7 @@ def test_driver_messages_are_scrubbed():
 
 def test_refused_postgres_connection_hides_the_password():
     pytest.importorskip("psycopg")
-    from rnn_studio.engine.tune import StorageError, open_storage
+    from rnn_studio.engine.training.tune import StorageError, open_storage
 
     with pytest.raises(StorageError) as info:
         open_storage("postgresql://alice:SECRET%40PW@127.0.0.1:1/db?password=OTHER", retries=1)
@@ -237,9 +238,9 @@ def test_damaged_files_give_one_format_error(tmp_path, cut, junk):
 
 
 def test_engine_train_refuses_a_design_too_big_for_the_machine(tmp_path):
-    """The designer and the API train through engine.train, not the CLI: the memory refusal lives there."""
-    from rnn_studio.engine.project import Project
-    from rnn_studio.engine.train import ConfigError, train
+    """The designer and the API train through engine.training.train, not the CLI: the memory refusal lives there."""
+    from rnn_studio.engine.design.project import Project
+    from rnn_studio.engine.training.train import ConfigError, train
 
     huge = Project.from_dict(
         design(

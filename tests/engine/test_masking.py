@@ -11,7 +11,7 @@ import torch
 from rnn_studio import engine
 from rnn_studio.engine import Block, Project, check
 from rnn_studio.engine.importers import import_model, write_import
-from rnn_studio.engine.runs import load_run
+from rnn_studio.engine.training.runs import load_run
 from rnn_studio.exports import export_onnx
 from tests.engine.test_import_keras import keras  # sets KERAS_BACKEND=torch
 
@@ -290,7 +290,7 @@ def test_the_mask_flows_through_sequences_and_dropout_into_a_go_backwards_layer(
     model = keras.Model(inputs, layers.Dense(2)(x))
     project, ours = _import_run(model, tmp_path, "deep")
     res = check(project)
-    from rnn_studio.engine.compile import masked_recurrent_blocks
+    from rnn_studio.engine.design.compile import masked_recurrent_blocks
 
     assert len(masked_recurrent_blocks(project, res)) == 2  # both recurrent blocks skip the padding
     rng = np.random.default_rng(4)

@@ -10,9 +10,9 @@ import torch
 
 from rnn_studio.cli import main
 from rnn_studio.engine.data import DataSpec, load_dataset, plan_data
-from rnn_studio.engine.dataplan import split_bounds
-from rnn_studio.engine.project import Project
-from rnn_studio.engine.train import predict_run, train
+from rnn_studio.engine.data.plan import split_bounds
+from rnn_studio.engine.design.project import Project
+from rnn_studio.engine.training.train import predict_run, train
 
 
 def design(units=3, timesteps=8, features=1):

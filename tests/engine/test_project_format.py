@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnn_studio.engine import Block, Project, ProjectFormatError, check, load_project
-from rnn_studio.engine.schema import project_schema
+from rnn_studio.engine.design.schema import project_schema
 
 ROOT_EXAMPLE = {
     "format": "rnn-studio",
@@ -157,9 +157,9 @@ def test_edit_methods_emit_and_undo_exactly():
 def test_format_doc_lists_the_whole_catalog():
     from pathlib import Path
 
-    from rnn_studio.engine.docs import project_format_markdown
+    from rnn_studio.engine.design.docs import project_format_markdown
 
     docs = Path(__file__).parents[2] / "docs"
     assert (docs / "project-format.md").read_text(encoding="utf-8") == project_format_markdown(docs), (
-        "docs/project-format.md is stale: regenerate it (see engine/docs.py)"
+        "docs/project-format.md is stale: regenerate it (see engine/design/docs.py)"
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnn_studio.engine.runs import (
+from rnn_studio.engine.training.runs import (
     LOCK_FILE,
     RunLock,
     RunLockedError,
@@ -24,7 +24,7 @@ from rnn_studio.engine.runs import (
     read_metrics,
     safe_name,
 )
-from rnn_studio.engine.train import TrainState, _StopFlag, train
+from rnn_studio.engine.training.train import TrainState, _StopFlag, train
 
 from .test_train import SINE, tiny
 

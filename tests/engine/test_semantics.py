@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from rnn_studio.engine import Block, Project, build_model, check
-from rnn_studio.engine.layers import Recurrent
+from rnn_studio.engine.design.layers import Recurrent
 
 torch.manual_seed(0)
 

@@ -1,12 +1,12 @@
-"""engine/timefreq.py: a time column's frequency, and the times that continue it, on the calendar."""
+"""engine/data/timefreq.py: a time column's frequency, and the times that continue it, on the calendar."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rnn_studio.engine.tables import DataError, read_csv
-from rnn_studio.engine.timefreq import ROWS, continue_times, infer_frequency
+from rnn_studio.engine.data.tables import DataError, read_csv
+from rnn_studio.engine.data.timefreq import ROWS, continue_times, infer_frequency
 
 
 def dates(*values: str) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 from rnn_studio import asset_path
 from rnn_studio.engine import check, load_project
 from rnn_studio.engine.data import DataError, DataSpec, load_dataset
-from rnn_studio.engine.train import train
+from rnn_studio.engine.training.train import train
 
 EXAMPLE = asset_path("examples", "text-classify.rnn.json")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rnn_studio.cli import main
-from rnn_studio.engine.runs import iter_metrics
+from rnn_studio.engine.training.runs import iter_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -227,7 +227,7 @@ def test_training_process_reports_a_missing_package_as_end_record(tmp_path, monk
     """The GUI's "Log to" choice reaches the spawned process through the overrides; without the package
     the process ends with an error record the Train panel shows (no CLI flag in the message)."""
     from rnn_studio.engine import load_project
-    from rnn_studio.engine.train import _process_main
+    from rnn_studio.engine.training.train import _process_main
 
     monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` raises ImportError, as when absent
     project = load_project(write_tiny_design(tmp_path))

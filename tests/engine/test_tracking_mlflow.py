@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rnn_studio.cli import main
-from rnn_studio.engine.runs import iter_metrics
+from rnn_studio.engine.training.runs import iter_metrics
 from tests.engine.test_tracking import train_tiny
 
 pytestmark = pytest.mark.slow  # an MLflow import, a database, a server start: tens of seconds

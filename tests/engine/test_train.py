@@ -17,8 +17,8 @@ import torch
 from rnn_studio.cli import main
 from rnn_studio.engine import Project, load_project
 from rnn_studio.engine.data import DataSpec
-from rnn_studio.engine.runs import checkpoint_path, is_run_dir, load_run, read_metrics, request_stop
-from rnn_studio.engine.train import ConfigError, TrainConfig, default_threads, train
+from rnn_studio.engine.training.runs import checkpoint_path, is_run_dir, load_run, read_metrics, request_stop
+from rnn_studio.engine.training.train import ConfigError, TrainConfig, default_threads, train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,8 +102,8 @@ def test_run_folder_layout_and_metrics(tmp_path):
 
 
 def test_grad_norms_match_per_block_norms():
-    from rnn_studio.engine.compile import build_model
-    from rnn_studio.engine.train import _GradNorms
+    from rnn_studio.engine.design.compile import build_model
+    from rnn_studio.engine.training.train import _GradNorms
 
     model = build_model(tiny())
     model(torch.randn(4, 8, 1)).pow(2).sum().backward()
@@ -350,15 +350,16 @@ def test_read_metrics_ignores_partial_line(tmp_path):
 
 def test_engine_training_imports_no_qt():
     code = (
-        "import sys, engine.train, engine.data; sys.exit(any(m.startswith(('PySide6', 'PyQt')) for m in sys.modules))"
+        "import sys, engine.training.train, engine.data; "
+        "sys.exit(any(m.startswith(('PySide6', 'PyQt')) for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
 def test_spawned_training_process_stops_on_request(tmp_path):
     """The GUI path: a spawned process, watched through metrics.jsonl, stopped with a STOP file."""
-    from rnn_studio.engine.runs import load_summary
-    from rnn_studio.engine.train import start_training_process
+    from rnn_studio.engine.training.runs import load_summary
+    from rnn_studio.engine.training.train import start_training_process
 
     proc, rd = start_training_process(tiny(), SINE, {"epochs": 1000}, out_dir=tmp_path)
     try:
@@ -380,7 +381,7 @@ def test_spawned_training_process_stops_on_request(tmp_path):
 
 
 def test_spawned_process_reports_bad_data_as_end_record(tmp_path):
-    from rnn_studio.engine.train import start_training_process
+    from rnn_studio.engine.training.train import start_training_process
 
     proc, rd = start_training_process(tiny(), DataSpec(path=str(tmp_path / "missing.csv")), {}, out_dir=tmp_path)
     proc.join(60)
@@ -390,7 +391,7 @@ def test_spawned_process_reports_bad_data_as_end_record(tmp_path):
 
 
 def test_out_of_memory_is_a_clear_stop(tmp_path, monkeypatch):
-    from rnn_studio.engine.compile import DesignModel
+    from rnn_studio.engine.design.compile import DesignModel
 
     def oom(self, x):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

@@ -1,4 +1,4 @@
-"""engine.tune: search-space parsing and errors, trial application, the Optuna study (pruning, failed
+"""engine.training.tune: search-space parsing and errors, trial application, the Optuna study (pruning, failed
 trials, run folders, best design), two workers sharing one SQLite study, and optionally PostgreSQL."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from rnn_studio.engine import Block, Project, check, load_project
 from rnn_studio.engine.data import DataSpec
-from rnn_studio.engine.tune import SearchSpaceError, apply_params, parse_search, tune
+from rnn_studio.engine.training.tune import SearchSpaceError, apply_params, parse_search, tune
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"epochs": 2, "threads": 1, "grad_every": 0}
@@ -248,7 +248,7 @@ def _workers(design: Path, out: Path, storage: str | None, trials: int = 2):
 def _check_shared(storage_url: str, n: int):
     import optuna
 
-    from rnn_studio.engine.tune import open_storage, trial_rows
+    from rnn_studio.engine.training.tune import open_storage, trial_rows
 
     study = optuna.load_study(study_name="shared", storage=open_storage(storage_url))
     rows = trial_rows(study)
@@ -276,7 +276,7 @@ def test_two_workers_share_one_postgresql_study(tmp_path):
     import optuna
 
     url = os.environ["RNN_STUDIO_TEST_PG_URL"]
-    from rnn_studio.engine.tune import open_storage
+    from rnn_studio.engine.training.tune import open_storage
 
     with contextlib.suppress(KeyError):
         optuna.delete_study(study_name="shared", storage=open_storage(url))

@@ -1,4 +1,4 @@
-"""Fixtures for export tests: a run folder written per the contract in engine/runs.py."""
+"""Fixtures for export tests: a run folder written per the contract in engine/training/runs.py."""
 
 from pathlib import Path
 
@@ -16,7 +16,7 @@ def make_run(folder: Path, design: Path, meta: dict, which=("best",), seed: int 
     import torch
 
     from rnn_studio import engine
-    from rnn_studio.engine.runs import CHECKPOINT_FORMAT, RunMeta
+    from rnn_studio.engine.training.runs import CHECKPOINT_FORMAT, RunMeta
 
     project = engine.load_project(design)
     folder.mkdir(parents=True)

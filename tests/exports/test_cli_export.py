@@ -38,7 +38,7 @@ def test_run_folder_exports_trained_weights_and_metadata(regression_run, tmp_pat
     assert json.loads(md["features"]) == ["load", "temp", "hour"] and md["target"] == "load_next"
     assert json.loads(md["x_mean"]) == [100.0, 15.0, 11.5] and json.loads(md["y_std"]) == 20.0
     assert md["normalization"] == "external"
-    project, model, _ = engine.runs.load_run(regression_run)
+    project, model, _ = engine.training.runs.load_run(regression_run)
     x = torch.randn(2, 9, 3)
     with torch.no_grad():
         ref = model(x).numpy()
@@ -56,7 +56,7 @@ def test_include_normalization_takes_and_returns_raw_units(regression_run, tmp_p
     out = tmp_path / "raw.onnx"
     assert run_cli(regression_run, "-o", out, "--include-normalization") == 0
     assert read_metadata(out)["normalization"] == "in_graph"
-    _, model, meta = engine.runs.load_run(regression_run)
+    _, model, meta = engine.training.runs.load_run(regression_run)
     raw = torch.randn(4, 12, 3) * torch.tensor(meta.x_std) + torch.tensor(meta.x_mean)
     with torch.no_grad():
         expected = model((raw - torch.tensor(meta.x_mean)) / torch.tensor(meta.x_std)) * meta.y_std + meta.y_mean
@@ -67,7 +67,7 @@ def test_include_normalization_takes_and_returns_raw_units(regression_run, tmp_p
 def test_include_normalization_classification_keeps_logits(classify_run, tmp_path):
     out = tmp_path / "raw.onnx"
     assert run_cli(classify_run, "-o", out, "--include-normalization", "--checkpoint", "last") == 0
-    _, model, meta = engine.runs.load_run(classify_run, "last")
+    _, model, meta = engine.training.runs.load_run(classify_run, "last")
     raw = torch.randn(2, 64, 6) * torch.tensor(meta.x_std) + torch.tensor(meta.x_mean)
     with torch.no_grad():
         expected = model((raw - torch.tensor(meta.x_mean)) / torch.tensor(meta.x_std)).numpy()
@@ -218,7 +218,7 @@ def test_export_a_run_the_trainer_wrote(tmp_path):
     assert run_cli(run, "-o", out, "--include-normalization") == 0
     md = read_metadata(out)
     assert md["normalization"] == "in_graph" and json.loads(md["features"])
-    _, model, meta = engine.runs.load_run(run)
+    _, model, meta = engine.training.runs.load_run(run)
     raw = torch.randn(5, 10, 1) * torch.tensor(meta.x_std) + torch.tensor(meta.x_mean)
     with torch.no_grad():
         y = model((raw - torch.tensor(meta.x_mean)) / torch.tensor(meta.x_std))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rnn_studio import engine
-from rnn_studio.engine.compile import masked_recurrent_blocks, token_vocabulary
+from rnn_studio.engine.design.compile import masked_recurrent_blocks, token_vocabulary
 from rnn_studio.exports import INPUT_NAME, OUTPUT_NAME, export_onnx, read_metadata, report_path_for
 from rnn_studio.exports.verify import make_session, padding_value, sample_input
 

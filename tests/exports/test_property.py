@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from rnn_studio import engine
 from rnn_studio.engine import CATALOG, Block, Project, check
-from rnn_studio.engine.blocks import INPUT_TYPE
+from rnn_studio.engine.design.blocks import INPUT_TYPE
 from rnn_studio.exports import export_onnx, generate_source
 from rnn_studio.exports.pytorch_source import _class_name, _load_source
 from tests.designs import draw_params

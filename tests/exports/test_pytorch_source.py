@@ -10,7 +10,7 @@ import torch
 
 from rnn_studio import engine
 from rnn_studio.cli import main
-from rnn_studio.engine.compile import token_vocabulary
+from rnn_studio.engine.design.compile import token_vocabulary
 from rnn_studio.exports.verify import padding_value, sample_input
 
 from .conftest import EXAMPLE_FILES, files_in
@@ -61,7 +61,7 @@ def test_readable_names_and_shape_comments(tmp_path):
     assert "self.y = nn.Linear(128, 1)" in src
     assert "g = self.g(x)  # (B, 10, 128)" in src and "y = self.y(l)  # (B, 1)" in src
     assert "from seed_keras import load" in src
-    assert "rnn_studio" not in src and "engine" not in src.replace("engine/layers.py", "")
+    assert "rnn_studio" not in src and "engine" not in src.replace("engine/design/layers.py", "")
 
 
 @pytest.mark.parametrize("name, shape", [("classify-activity", "(2, 4)"), ("text-classify", "(2, 2)")])
@@ -91,7 +91,7 @@ def test_run_folder_source_carries_metadata(regression_run, tmp_path):
     assert main(["export", str(regression_run), "-o", str(out)]) == 0
     mod = _import_fresh(out, "generated_demand")
     assert mod.FEATURES == ["load", "temp", "hour"] and mod.NORMALIZATION["y_std"] == 20.0
-    _, model, _ = engine.runs.load_run(regression_run)
+    _, model, _ = engine.training.runs.load_run(regression_run)
     x = torch.randn(2, 11, 3)
     with torch.no_grad():
         assert torch.equal(mod.load()(x), model(x))

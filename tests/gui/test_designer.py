@@ -738,7 +738,7 @@ def test_status_bar_and_inspector_show_training_memory(qtbot):
     w = make_window(qtbot)
     w.open_path(str(SEED))
     res = check(w.project).resources
-    from rnn_studio.engine.resources import human_bytes
+    from rnn_studio.engine.design.resources import human_bytes
 
     assert f"~{human_bytes(res.training_bytes)} to train" in w.status_params.text()
     w.scene.clearSelection()

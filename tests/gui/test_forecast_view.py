@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from rnn_studio.engine.project import Project  # noqa: E402
+from rnn_studio.engine.design.project import Project  # noqa: E402
 
 STEPS = 3
 DESIGN = {
@@ -54,7 +54,7 @@ def write_shops(path: Path) -> dict[str, list[float]]:
 @pytest.fixture(scope="module")
 def shops_run(tmp_path_factory):
     from rnn_studio.engine.data import DataSpec
-    from rnn_studio.engine.train import train
+    from rnn_studio.engine.training.train import train
 
     root = tmp_path_factory.mktemp("forecast-view")
     data = root / "shops.csv"
@@ -121,7 +121,7 @@ def test_forecast_view_dates_series_band_metrics(qtbot, shops_run):
 
 
 def test_save_forecast_writes_the_cli_csv(qtbot, shops_run, tmp_path):
-    from rnn_studio.engine.forecast import forecast_run
+    from rnn_studio.engine.forecasting.forecast import forecast_run
 
     run, _data, _values, spec, project = shops_run
     _panel, view = shown_panel(qtbot, project, run)
@@ -136,7 +136,7 @@ def test_save_forecast_writes_the_cli_csv(qtbot, shops_run, tmp_path):
 
 
 def test_steps_and_level_recompute(qtbot, shops_run, tmp_path):
-    from rnn_studio.engine.forecast import forecast_run
+    from rnn_studio.engine.forecasting.forecast import forecast_run
 
     run, _data, _values, spec, project = shops_run
     _panel, view = shown_panel(qtbot, project, run)
@@ -272,7 +272,7 @@ def test_end_line_warns_when_seasonal_naive_wins():
 def test_integer_time_column_gets_a_plain_axis(qtbot, tmp_path):
     """An integer time column (every 5 units) is drawn on a number axis; the forecast continues its step."""
     from rnn_studio.engine.data import DataSpec
-    from rnn_studio.engine.train import train
+    from rnn_studio.engine.training.train import train
     from rnn_studio.gui.monitor.forecast_view import ForecastView
 
     data = tmp_path / "ticks.csv"

@@ -1,5 +1,5 @@
 """Every palette category of the catalog has its own icon file and colour (none falls back to the
-generic block look), so a block type added in engine/blocks.py under a new category is noticed here."""
+generic block look), so a block type added in engine/design/blocks.py under a new category is noticed here."""
 
 from rnn_studio.engine import CATALOG, CATEGORIES
 from rnn_studio.gui.icons import CATEGORY_ICON, ICONS

@@ -193,7 +193,7 @@ def test_the_view_refits_when_the_chart_is_resized(qtbot, app):
 def test_a_run_shorter_than_the_norm_interval_shows_gradient_norms(qtbot, app, tmp_path):
     from rnn_studio.engine import Block, Project
     from rnn_studio.engine.data import DataSpec
-    from rnn_studio.engine.train import TrainConfig, train
+    from rnn_studio.engine.training.train import TrainConfig, train
     from rnn_studio.gui.monitor.panel import TrainPanel
 
     project = Project(

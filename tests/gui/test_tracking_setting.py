@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from PySide6 import QtCore
 
-from rnn_studio.engine.runs import iter_metrics
+from rnn_studio.engine.training.runs import iter_metrics
 from rnn_studio.gui.monitor.panel import TrainPanel
 from tests.gui.test_monitor import tiny_project
 

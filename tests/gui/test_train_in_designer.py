@@ -103,7 +103,7 @@ def test_export_action_on_an_untrained_design_reports_verification(qtbot, window
 
 def test_tune_tab_lists_the_study_beside_the_runs(qtbot, window, tmp_path):
     from rnn_studio.engine import load_project as load
-    from rnn_studio.engine.tune import tune
+    from rnn_studio.engine.training.tune import tune
 
     project = load(ROOT / "assets" / "examples" / "seed-keras-search.rnn.json")
     for b in project.blocks:  # keep the trials tiny

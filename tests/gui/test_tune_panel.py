@@ -26,7 +26,7 @@ def design() -> Project:
 
 
 def make_study(tmp_path, name="s"):
-    """A study as engine.tune writes it (space and design in user attrs), with fake trials: no training."""
+    """A study as engine.training.tune writes it (space and design in user attrs), with fake trials: no training."""
     url = f"sqlite:///{tmp_path / 'tune.db'}"
     study = optuna.create_study(study_name=name, storage=url, direction="minimize")
     study.set_user_attr("space", {"g.units": "{4, 8}", "lr": "float [0.0001, 0.01] log"})
@@ -127,7 +127,7 @@ def test_run_activated_and_missing_study(panel, qtbot, tmp_path):
 
 def test_follows_a_real_tune(qtbot, tmp_path):
     from rnn_studio.engine.data import DataSpec
-    from rnn_studio.engine.tune import default_storage, tune
+    from rnn_studio.engine.training.tune import default_storage, tune
 
     p = design()
     p.training["search"] = {"lr": [0.01, 0.02]}

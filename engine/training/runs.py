@@ -30,12 +30,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..design.project import Project, ProjectFormatError, load_project
+
 # checkpoints is the file format below the run folder: CHECKPOINT_FORMAT and RunError live there and are
-# re-exported here (rnn_studio.engine.runs.RunError is the same class)
+# re-exported here (rnn_studio.engine.training.runs.RunError is the same class)
 from .checkpoints import CHECKPOINT_FORMAT as CHECKPOINT_FORMAT
 from .checkpoints import RunError as RunError
 from .checkpoints import check_checkpoint, load_checkpoint, process_alive
-from .project import Project, ProjectFormatError, load_project
 
 STOP_FILE = "STOP"
 LOCK_FILE = "LOCK"
@@ -94,7 +95,7 @@ def is_run_dir(path: str | Path) -> bool:
 
 def load_run(run_dir: str | Path, which: str = "best", map_location: str = "cpu"):
     """(project, model with the checkpoint's weights in eval mode, RunMeta) for a run folder."""
-    from .compile import build_model
+    from ..design.compile import build_model
 
     run_dir = Path(run_dir)
     if not is_run_dir(run_dir):
@@ -105,7 +106,7 @@ def load_run(run_dir: str | Path, which: str = "best", map_location: str = "cpu"
         raise RunError(str(e)) from None
     path = checkpoint_path(run_dir, which)
     if path.exists() and not path.is_file():
-        from .project import regular_file_size
+        from ..design.project import regular_file_size
 
         regular_file_size(path, RunError, folder="not a checkpoint file")  # names what it is instead
     if not path.is_file():
@@ -113,7 +114,7 @@ def load_run(run_dir: str | Path, which: str = "best", map_location: str = "cpu"
             f"{path}: missing checkpoint; the run may have stopped before its first epoch "
             f"(try --checkpoint {'last' if which == 'best' else 'best'})"
         )
-    ckpt = load_checkpoint(path, map_location)  # never unpickles code (engine/checkpoints.py)
+    ckpt = load_checkpoint(path, map_location)  # never unpickles code (engine/training/checkpoints.py)
     model = build_model(project)
     check_checkpoint(ckpt, path, model, project)  # format, design fingerprint, tensor names and shapes
     model.load_state_dict(ckpt["model"])

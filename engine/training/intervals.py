@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .project import atomic_write_text
-from .tables import DataError
+from ..data.tables import DataError
+from ..design.project import atomic_write_text
 
 __all__ = [
     "INTERVALS_FILE",

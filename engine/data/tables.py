@@ -671,7 +671,7 @@ def _text_column(table: Table, name: str, col) -> None:
         stamps, bad_row, fmt = times
         if bad_row is None:
             _set_times(table, name, stamps)
-            table.time_formats[name] = fmt  # forecasts write continued times the same way (engine/timefreq.py)
+            table.time_formats[name] = fmt  # forecasts write continued times the same way (engine/data/timefreq.py)
         elif TIME_NAMES.search(name):
             raise DataError(
                 f"{table.where(name, bad_row)}: {values[bad_row]!r} is not a date or time like the rows "

@@ -31,11 +31,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .data import DataSpec, read_source
-from .dataplan import DesignIO, make_plan, raise_for_errors
-from .metrics import BASELINES
-from .project import Project, atomic_write_text
-from .tables import DataError
+from ..data.dataset import DataSpec, read_source
+from ..data.plan import DesignIO, make_plan, raise_for_errors
+from ..data.tables import DataError
+from ..design.project import Project, atomic_write_text
+from ..metrics import BASELINES
 
 __all__ = ["BACKTEST_FILE", "check_folds", "run_backtest"]
 
@@ -144,7 +144,7 @@ def run_backtest(
     (also written, after every fold). `on_fold(k, K, fold_result)` after each finished fold;
     `stop_event.is_set()` (or a Ctrl-C, which stops the running fold) ends it early, keeping the folds
     that finished. DataError / ConfigError / DesignError (one line) before anything trains."""
-    from .train import TrainConfig
+    from ..training.train import TrainConfig
 
     folds = check_folds(folds)
     TrainConfig.from_project(project, config)  # a bad setting is refused before any fold
@@ -215,7 +215,7 @@ class _Stop:
 def _recover_finished(out: Path, result: dict[str, Any], since: float) -> None:
     """The fold in flight when a Ctrl-C came: when its training had ended (its summary.json written since
     the backtest started, completed or early-stopped) it counts."""
-    from .records import EARLY_STOP_PREFIX, STOP_COMPLETED
+    from ..training.records import EARLY_STOP_PREFIX, STOP_COMPLETED
 
     k = len(result["folds"]) + 1
     path = out / f"fold-{k}" / "summary.json"
@@ -233,7 +233,7 @@ def _recover_finished(out: Path, result: dict[str, Any], since: float) -> None:
 
 def _run_folds(project, spec, config, folds, out, result, on_fold, stop_event, on_metric) -> None:
     """Train the folds one by one, rewriting backtest.json after each."""
-    from .train import STOP_CANCELLED, train
+    from ..training.train import STOP_CANCELLED, train
 
     for k in range(1, folds + 1):
         if stop_event is not None and stop_event.is_set():

@@ -1,6 +1,6 @@
 """The frequency of a time column, and the times that continue it (forecasts past the data).
 
-A time column (engine/tables.py) is held either as datetime64[s] values (dates and timestamps; the
+A time column (engine/data/tables.py) is held either as datetime64[s] values (dates and timestamps; the
 `Table.times` array) or as numbers (an integer / numeric time column, float64). `infer_frequency`
 names its step:
 

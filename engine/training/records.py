@@ -1,9 +1,9 @@
 """The records of a run folder's metrics.jsonl and summary.json, typed. No Qt, no torch.
 
 docs/run-folder.md is the contract; this module is its one definition in code. The trainer builds
-every record with these types (engine/train.py); the readers (the CLI progress in
-rnn_studio/commands/training.py, the GUI follower in gui/monitor/follower.py, engine/tune.py,
-engine/follow.py) read them with `parse_record`, which drops a line that is not a well-formed record
+every record with these types (engine/training/train.py); the readers (the CLI progress in
+rnn_studio/commands/training.py, the GUI follower in gui/monitor/follower.py, engine/training/tune.py,
+engine/training/follow.py) read them with `parse_record`, which drops a line that is not a well-formed record
 instead of failing (another writer, an older version, a torn line). On disk the records stay plain JSON
 objects: fields are only ever added, never renamed.
 
@@ -56,13 +56,13 @@ class StartRecord(TypedDict, total=False):
     lookback: int | None
     horizon: int | None
     ignored_columns: list[str]
-    plan: dict[str, Any] | None  # the data plan (plan.json; engine/dataplan.py DataPlan.to_dict())
+    plan: dict[str, Any] | None  # the data plan (plan.json; engine/data/plan.py DataPlan.to_dict())
     warnings: list[str]
     notes: list[str]  # e.g. a stale lock taken over
     parameters: int
     resumed_from_step: int | None
     init_from: str | None  # the run whose best.pt gave the starting weights
-    fingerprint: str  # the design's fingerprint (engine/checkpoints.py)
+    fingerprint: str  # the design's fingerprint (engine/training/checkpoints.py)
     config: dict[str, Any]
 
 
@@ -100,7 +100,8 @@ class EpochRecord(TypedDict, total=False):
 
 class Summary(TypedDict, total=False):
     """summary.json, and the end record (`kind: "end"` added). Besides these: the best epoch's `val_*`
-    metrics and the `test_*` metrics; `tune` (engine/tune.py) and `distributed` (engine/distributed.py)
+    metrics and the `test_*` metrics; `tune` (engine/training/tune.py) and
+    `distributed` (engine/training/distributed.py)
     where they apply."""
 
     name: str

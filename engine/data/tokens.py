@@ -9,10 +9,10 @@ label column empty in every row is a file to predict (no targets).
     token_arrays(table, spec, vocabulary, timesteps) -> TokenArrays     (the columns, checked)
     token_csv_dataset(path, spec, in_shape, out_shape, task, meta, split, vocabulary, table=None) -> Dataset
 
-The file is read once by engine/tables.py read_table (pyarrow, columnar) and checked column by column,
-each problem named by row and column. The data plan (engine/dataplan.py make_token_plan) is derived from
+The file is read once by engine/data/tables.py read_table (pyarrow, columnar) and checked column by column,
+each problem named by row and column. The data plan (engine/data/plan.py make_token_plan) is derived from
 these arrays, and the dataset is built from that plan: the ids + labels go through the .npz reader
-(engine/data.py), so splits, labels, classes and the "never normalized" rule are the same for both.
+(engine/data/dataset.py), so splits, labels, classes and the "never normalized" rule are the same for both.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataplan import CONTROLS
+from .plan import CONTROLS
 from .tables import DataError, Table
 
 
@@ -131,8 +131,8 @@ def token_arrays(table: Table, spec, vocabulary: int, timesteps: int | None, c: 
 def token_csv_dataset(path: Path, spec, in_shape, out_shape, task, meta, split, vocabulary: int, table=None):
     """A Dataset from a table of token ids, built from its data plan (make_token_plan): the columns, labels
     and split counts the plan shows are the ones trained on. `table`: the file already read."""
-    from .data import DesignIO, _from_npz, read_table
-    from .dataplan import make_token_plan, raise_for_errors
+    from .dataset import DesignIO, _from_npz, read_table
+    from .plan import make_token_plan, raise_for_errors
 
     table = table if table is not None else read_table(path)
     design = DesignIO(int(in_shape[-1]), in_shape[1], len(out_shape) == 3, int(out_shape[-1]), task)

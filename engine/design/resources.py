@@ -25,7 +25,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from . import limits
+from .. import limits
 from .blocks import CATALOG
 
 FLOAT_BYTES = 4

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from .dataplan import (
+from ..training.runs import RunMeta
+from .plan import (
     CONTROLS,
     NO_TIME,
     SPLIT_WORDS,
@@ -45,7 +46,6 @@ from .dataplan import (
     raise_for_errors,
     split_bounds,
 )
-from .runs import RunMeta
 from .tables import (
     DataError,
     Table,
@@ -104,7 +104,9 @@ class DataSpec:
     missing: str = "error"  # error | interpolate | ffill | drop
     time: str | None = None  # time column: None detects it, "none" means there is none, or a column name
     season: int | None = None  # season length m (seasonal naive, MASE); None: the run's, or the time column's
-    fold: list[int] | None = None  # backtest fold [k, K] (engine/backtest.py): trains before test block k of K
+    fold: list[int] | None = (
+        None  # backtest fold [k, K] (engine/forecasting/backtest.py): trains before test block k of K
+    )
 
     @property
     def label(self) -> str:
@@ -344,7 +346,7 @@ class Dataset:
         row. None for .npz data and classifiers."""
         if self.kind == "windows" or self.task != "regression" or self.y_orig is None:
             return None
-        from .metrics import seasonal_naive
+        from ..metrics import seasonal_naive
 
         rows = self.target_rows(idx)
         firsts = self._segment_firsts()[self._segment_of(rows[:, :1])]
@@ -545,7 +547,7 @@ def lookahead_warnings(project, dataset: Dataset) -> list[str]:
     meta = dataset.meta
     if not dataset.seq_target or dataset.kind != "series" or meta.target is None or meta.target not in meta.features:
         return []
-    from .blocks import CATALOG
+    from ..design.blocks import CATALOG
 
     peekers = []
     for b in project.blocks:
@@ -583,8 +585,8 @@ def persistence_verdict(summary: dict[str, Any]) -> dict[str, Any]:
 
 def design_io(project) -> tuple[str, tuple, tuple]:
     """(input block id, input shape, output shape) of a valid design; DesignError otherwise."""
-    from .compile import DesignError
-    from .shapes import check
+    from ..design.compile import DesignError
+    from ..design.shapes import check
 
     res = check(project)
     if not res.ok:
@@ -657,7 +659,7 @@ def _labels(values: Sequence[Any] | np.ndarray, table: Table, col: str, units: i
 
 
 def read_source(spec: DataSpec) -> Table:
-    """The table a spec names: a demo, or a data file / folder of CSVs (engine.tables)."""
+    """The table a spec names: a demo, or a data file / folder of CSVs (engine.data.tables)."""
     if (spec.path is None) == (spec.demo is None):
         raise DataError("give exactly one data source: --data FILE or --demo sine|chaos")
     if spec.demo is not None:
@@ -685,8 +687,8 @@ def plan_data(
             return ds.plan
         except DataError as e:
             return DataPlan(str(spec.path), "npz", 0, errors=[str(e)])
-    from .compile import token_vocabulary
-    from .shapes import check
+    from ..design.compile import token_vocabulary
+    from ..design.shapes import check
 
     tokens = token_vocabulary(project, check(project))
     if tokens is not None and Path(spec.path or "").suffix.lower() != ".csv":
@@ -695,7 +697,7 @@ def plan_data(
         table = table if table is not None else read_source(spec)
     except DataError as e:
         return DataPlan(spec.label, "?", 0, errors=[str(e)])
-    if tokens is not None:  # one sequence of ids per row: the plan the dataset is built from (engine/tokens.py)
+    if tokens is not None:  # one sequence of ids per row: the plan the dataset is built from (engine/data/tokens.py)
         return make_token_plan(table, spec, DesignIO.of(project, task), tokens, ui=ui)[0]
     plan, _ = make_plan(table, spec, DesignIO.of(project, task), ui=ui)
     return plan
@@ -709,14 +711,14 @@ def load_dataset(spec: DataSpec, project, *, meta: RunMeta | None = None, split:
         raise DataError("give exactly one data source: --data FILE or --demo sine|chaos")
     _, in_shape, out_shape = design_io(project)
     task = meta.task if meta is not None else infer_task(project.training)
-    from .compile import token_vocabulary
-    from .shapes import check
+    from ..design.compile import token_vocabulary
+    from ..design.shapes import check
 
     tokens = token_vocabulary(project, check(project))
     if tokens is not None and Path(spec.path or "").suffix.lower() not in (".csv", ".npz"):
         raise DataError(_TOKEN_SOURCES)
     if tokens is not None and spec.path is not None and Path(spec.path).suffix.lower() == ".csv":
-        from .tokens import token_csv_dataset  # one row of token ids per sequence (engine/tokens.py)
+        from .tokens import token_csv_dataset  # one row of token ids per sequence (engine/data/tokens.py)
 
         return token_csv_dataset(Path(spec.path), spec, in_shape, out_shape, task, meta, split, tokens)
     if spec.demo is not None and task == "classification":

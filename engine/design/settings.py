@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .limits import excerpt
+from ..limits import excerpt
 
-# The same tuples as engine/train.py's (tests/engine/test_settings.py keeps them equal); repeated here so
+# The same tuples as engine/training/train.py's (tests/engine/test_settings.py keeps them equal); repeated here so
 # that `check` can validate settings without importing the training module (numpy, data loading).
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")

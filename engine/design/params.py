@@ -1,6 +1,6 @@
 """Typed block parameters: kind, default, range, choices and help text.
 
-A `Param` is declared once in a block definition (engine/blocks.py) and drives validation in
+A `Param` is declared once in a block definition (engine/design/blocks.py) and drives validation in
 `check`, the widgets of the GUI inspector, the JSON Schema and the documentation.
 """
 
@@ -95,6 +95,6 @@ def _num(x: float) -> str:
 
 
 def _show(value: Any) -> str:
-    from .limits import excerpt  # a short quote however large the value (engine/limits.py)
+    from ..limits import excerpt  # a short quote however large the value (engine/limits.py)
 
     return excerpt(value)

@@ -1,4 +1,4 @@
-"""docs/project-format.md = a hand-written head + the catalog reference generated from engine.blocks."""
+"""docs/project-format.md = a hand-written head + the catalog reference generated from engine.design.blocks."""
 
 from pathlib import Path
 

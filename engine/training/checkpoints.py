@@ -28,7 +28,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .project import Project, atomic_write_bytes
+from ..design.project import Project, atomic_write_bytes
 
 CHECKPOINT_FORMAT = "rnn-studio-checkpoint"
 CHECKPOINT_VERSION = 2  # 1: RNN Studio 0.1 (numpy RNG state pickled); 2: plain types, fingerprint, shapes
@@ -166,7 +166,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict[str, An
     truncated, foreign or code-carrying file; the file's code never runs."""
     import torch
 
-    from .project import regular_file_size
+    from ..design.project import regular_file_size
 
     path = Path(path)
     regular_file_size(path, RunError, missing_fix=": missing checkpoint", folder="not a checkpoint file")

@@ -1,6 +1,6 @@
 """Experiment tracking: TensorBoard event files and MLflow runs, fed by the metrics records.
 
-A logger is a consumer of the records that `engine.train.train()` writes to metrics.jsonl and passes
+A logger is a consumer of the records that `engine.training.train.train()` writes to metrics.jsonl and passes
 to its `on_metric` callback (docs/run-folder.md). Live logging (`train --log ...`, the GUI's "Log to"
 setting) and converting an existing run folder (`rnn-studio log RUN --to ...`, `replay`) are therefore
 the same code: replay reads metrics.jsonl and calls the logger with every record.
@@ -33,8 +33,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .limits import excerpt, redact
-from .project import atomic_write_text
+from ..design.project import atomic_write_text
+from ..limits import excerpt, redact
 
 if TYPE_CHECKING:  # optional dependencies, imported lazily at run time
     from mlflow.tracking import MlflowClient
@@ -244,7 +244,7 @@ def _params_of(rec: dict[str, Any], run_dir: Path) -> dict[str, str]:
             params[f"data.{key}" if key in ("target", "features", "lookback", "horizon") else key] = rec[key]
     design = run_dir / "project.rnn.json"
     if design.is_file():
-        from .project import load_project
+        from ..design.project import load_project
 
         for block in load_project(design).blocks:
             params[f"block.{block.id}.type"] = block.type

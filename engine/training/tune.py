@@ -10,7 +10,7 @@ The search space lives in the project file (docs/tuning.md):
         "batch_size": [32, 64, 128]}}
 
 `blockid.param` names a block's param (int params get integer ranges, float params float ranges;
-bool / choice params take lists only); a plain name is a training setting (engine.train.TrainConfig).
+bool / choice params take lists only); a plain name is a training setting (engine.training.train.TrainConfig).
 `parse_search` checks every key against the block catalog and the training settings and raises
 `SearchSpaceError` with one line naming the key. A sampled combination that breaks a shape rule (e.g.
 num_heads not dividing the width) is not a search-space error: that trial fails with the shape error
@@ -38,8 +38,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .blocks import CATALOG
-from .project import Project, atomic_write_text
+from ..design.blocks import CATALOG
+from ..design.project import Project, atomic_write_text
 from .records import KIND_EPOCH, STOP_CANCELLED, STOP_OUT_OF_MEMORY, is_diverged, parse_record
 
 __all__ = [
@@ -544,7 +544,7 @@ def tune(
     every trial of the study and writes the best design to `best_path` (default
     `<out>/<study>-best.rnn.json`).
 
-    data       DataSpec (or its dict), as for engine.train.train
+    data       DataSpec (or its dict), as for engine.training.train.train
     overrides  training settings for every trial (e.g. {"epochs": 5, "max_steps": 100}); searched
                settings win over them
     on_metric  called with (trial number, metrics record) for every record of every trial
@@ -555,7 +555,7 @@ def tune(
     """
     import optuna  # noqa: F401 - a missing Optuna fails here, before anything else
 
-    from .data import DataError, DataSpec
+    from ..data.dataset import DataError, DataSpec
     from .train import TrainConfig
 
     space = parse_search(project)
@@ -702,7 +702,7 @@ class _Objective:
 
     def sampled_design(self, trial, params: dict[str, Any]) -> tuple[Project, dict[str, Any]]:
         """The design with the trial's values; a design that breaks a shape rule fails the trial."""
-        from .shapes import check
+        from ..design.shapes import check
 
         design, searched = apply_params(self.project, params)
         res = check(design)

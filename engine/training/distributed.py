@@ -5,8 +5,8 @@ DistributedDataParallel. No Qt.
     torchrun --nnodes 2 --node-rank R --master-addr HOST --nproc-per-node 4 -m rnn_studio train ...
 
 `rnn-studio train` notices torchrun (WORLD_SIZE > 1 in the environment) and calls
-`train_distributed`, which runs the ordinary `engine.train.train` loop in every process with an
-explicit strategy object, `DDPStrategy` (engine.train.TrainingStrategy's seam: wrap the model, shard
+`train_distributed`, which runs the ordinary `engine.training.train.train` loop in every process with an
+explicit strategy object, `DDPStrategy` (engine.training.train.TrainingStrategy's seam: wrap the model, shard
 batches, save checkpoints, agree on stop):
 
 * the model is wrapped in DistributedDataParallel (gradients all-reduced, averaged); its state_dict
@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from ..design.project import Project, atomic_write_text
 from .checkpoints import save_checkpoint
-from .project import Project, atomic_write_text
 from .train import TrainingStrategy
 
 __all__ = ["world_info", "in_torchrun", "is_rank_zero", "train_distributed"]
@@ -67,7 +67,7 @@ def is_rank_zero() -> bool:
 
 
 class DDPStrategy(TrainingStrategy):
-    """engine.train.TrainingStrategy for one process of a torchrun job (see the module docstring): wraps the
+    """engine.training.train.TrainingStrategy for one process of a torchrun job (see the module docstring): wraps the
     model in DistributedDataParallel, trains on this rank's strided part of each global batch (counting
     the windows seen), lets rank 0 alone write checkpoints and makes every rank agree on stopping."""
 
@@ -131,7 +131,7 @@ def _ddp_class():
 
     class StudioDDP(DistributedDataParallel):
         """DDP whose state_dict / load_state_dict / block_parameters are the wrapped model's: checkpoints
-        have no 'module.' prefix and load with engine.runs.load_run like a single-process run's."""
+        have no 'module.' prefix and load with engine.training.runs.load_run like a single-process run's."""
 
         def state_dict(self, *args, **kwargs):
             return self.module.state_dict(*args, **kwargs)
@@ -160,7 +160,7 @@ def train_distributed(
     timeout_s: float = 600.0,
     init_from: str | Path | None = None,
 ) -> dict[str, Any]:
-    """engine.train.train in one process of a torchrun job (same arguments, same summary). Rank 0
+    """engine.training.train.train in one process of a torchrun job (same arguments, same summary). Rank 0
     writes the run folder and gets `on_metric` records; every rank returns a summary (rank 0's is the
     run's). Initializes the process group from the torchrun environment unless one exists."""
     import torch.distributed as dist

@@ -4,7 +4,7 @@
 view call. For every series (all rows with a series id; one series without a series column):
 
 * the **history** is its rows up to the last row with a target; rows after it whose target is empty
-  are the **future** (engine/dataplan.py keeps them out of training): the forecast starts there, and
+  are the **future** (engine/data/plan.py keeps them out of training): the forecast starts there, and
   feature columns given in those rows are read as known future covariates;
 * the **window** is the last `lookback` rows of the history, normalised with the run's saved mean and
   std; predictions come back in the target's units;
@@ -14,9 +14,9 @@ view call. For every series (all rows with a series id; one series without a ser
   covariates; beyond that a model that reads its target as a feature forecasts **recursively**, its
   predictions fed back (normalised as inputs) in blocks of h0+H-1 steps; a model that needs other
   features for rows nobody gave is refused naming them;
-* **times** continue the series' own time column at its frequency (engine/timefreq.py), written as
+* **times** continue the series' own time column at its frequency (engine/data/timefreq.py), written as
   the file writes them; without a time column the row number continues;
-* **intervals** come from the run's split-conformal half-widths (engine/intervals.py), per output
+* **intervals** come from the run's split-conformal half-widths (engine/training/intervals.py), per output
   step; a recursive step reuses the half-width of the output step it came from, widened by
   sqrt(1 + number of fed-back blocks before it): an assumption (independent errors per block), not a
   calibration.
@@ -38,13 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from .data import DataSpec, design_io, read_source
-from .dataplan import DataPlan, DesignIO, Layout, make_plan, raise_for_errors
-from .intervals import Intervals, load_intervals
-from .project import atomic_write_text
-from .runs import RunMeta
-from .tables import DataError, Table
-from .timefreq import ROWS, Frequency, continue_times, format_time, format_times, infer_frequency
+from ..data.dataset import DataSpec, design_io, read_source
+from ..data.plan import DataPlan, DesignIO, Layout, make_plan, raise_for_errors
+from ..data.tables import DataError, Table
+from ..data.timefreq import ROWS, Frequency, continue_times, format_time, format_times, infer_frequency
+from ..design.project import atomic_write_text
+from ..training.intervals import Intervals, load_intervals
+from ..training.runs import RunMeta
 
 __all__ = ["Forecast", "SeriesForecast", "forecast_run"]
 
@@ -155,7 +155,7 @@ def forecast_run(
     validation residuals the run kept; a run that kept none gives only its own level); None uses the
     run's intervals at their own level when it has them.
     DataError / RunError (one line) for anything a person must fix."""
-    from .runs import load_run
+    from ..training.runs import load_run
 
     if steps is not None and (isinstance(steps, bool) or int(steps) != steps or steps < 1):
         raise DataError(f"forecast steps must be a whole number, 1 or more, received {steps!r}")
@@ -190,7 +190,7 @@ def forecast_run(
 
 
 def _intervals(run_dir, level: float | None) -> tuple[Intervals | None, list[str]]:
-    from .intervals import check_level
+    from ..training.intervals import check_level
 
     intervals = load_intervals(run_dir)
     if level is not None:
@@ -424,7 +424,7 @@ class _Times:
 
 def _series_times(table: Table, plan: DataPlan, item: _Series, steps: int, shown: int) -> _Times:
     """The series' last `shown` history times and its `steps` next times, as the file writes them."""
-    from .timefreq import iso_format, next_values
+    from ..data.timefreq import iso_format, next_values
 
     name = plan.time_column
     hist_rows = item.file_rows[len(item.file_rows) - shown :]

@@ -36,8 +36,10 @@ class CheckResult:
     order: list[str] = field(default_factory=list)  # topological order of the buildable graph
     input_id: str | None = None
     output_id: str | None = None
-    resources: Resources | None = None  # parameters and training memory (engine/resources.py); None if invalid
-    costs: dict[str, BlockCost] = field(default_factory=dict)  # one sample's forward cost per block (engine/cost.py)
+    resources: Resources | None = None  # parameters and training memory (engine/design/resources.py); None if invalid
+    costs: dict[str, BlockCost] = field(
+        default_factory=dict
+    )  # one sample's forward cost per block (engine/design/cost.py)
     cost_length: int = 0  # the time steps `costs` are counted at
 
     @property

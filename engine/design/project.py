@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import limits
+from .. import limits
+from ..limits import quote
 from .blocks import CATALOG
 from .events import Event
-from .limits import quote
 
 FORMAT_NAME = "rnn-studio"
 FORMAT_VERSION = 1

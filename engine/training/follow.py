@@ -3,8 +3,8 @@
 Reads only complete lines (a writer may be mid-line), remembers its byte offset, never re-reads, and
 skips a line that is not valid JSON instead of failing (a crash of the writer must not break readers).
 A writer killed mid-line leaves a torn last line; the next writer (a resume) cuts it before appending
-(engine/runs.py MetricsWriter), and the tail notices the cut and reads on from there.
-`read_records` gives the typed records of engine/records.py.
+(engine/training/runs.py MetricsWriter), and the tail notices the cut and reads on from there.
+`read_records` gives the typed records of engine/training/records.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 How to add a block type
 -----------------------
 Add one `BlockDef` to `CATALOG` below (and, when plain torch modules don't do, one class to
-engine/layers.py). Nothing else: `check`, the compiler, the GUI palette, inspector and canvas, the CLI,
+engine/design/layers.py). Nothing else: `check`, the compiler, the GUI palette, inspector and canvas, the CLI,
 the JSON Schema and docs, the look-ahead warning, the ONNX and PyTorch-source exporters and the property
 tests all read the definition. tests/engine/test_catalog.py fails when a definition misses what a consumer
 needs, and when a type's name shows up in code outside blocks.py and layers.py.
@@ -23,18 +23,18 @@ Fields and hooks of a `BlockDef` (params = the block's resolved params, a dict):
 - reverses_time(params) -> True when the output's time axis runs backwards (go_backwards).
 - min_opset(params) -> None, or (opset, why) when the ONNX export needs a later opset than 9.
 - source(ctx, module) -> `Source`: how the PyTorch-source export writes the block (constructor,
-  forward expression, where its weights live, which engine/layers.py classes it copies).
+  forward expression, where its weights live, which engine/design/layers.py classes it copies).
 - test_values: {param: values} the property tests draw from (small sizes keep them fast); params not
   listed use all choices / both bools / the default.
 - has_weights, noisy_in_training, normalizes, recurrent_layers(params), onnx_op / onnx_attrs: facts
   the GUI colours, design lints and the ONNX structure check read; onnx_keeps_fp32: fp16 / int8 exports
   leave that operator in fp32 (exports/precision.py).
 - macs(ctx, out_shape) -> multiply-accumulates of one sample's forward pass, ctx.in_shapes and out_shape
-  with the time axis set to the cost length (engine/cost.py states the convention); state_values(params)
+  with the time axis set to the cost length (engine/design/cost.py states the convention); state_values(params)
   -> recurrent state values one sample carries between steps. Default 0 (element-wise work is left out).
 - reads_tokens / token_vocabulary(params): the block takes an int64 Input's token ids (check allows int
   input into these blocks only; exports draw sample ids below the vocabulary). makes_mask(params) /
-  uses_mask / passes_mask(params): padding masks, as Keras propagates them (engine/compile.py carries
+  uses_mask / passes_mask(params): padding masks, as Keras propagates them (engine/design/compile.py carries
   them; a module that makes one has mask_of(input), one that uses one takes forward(x, mask=...)).
 
 Shapes are tuples with None for unknown dims: (None, 10, 128) is (batch, time, features).
@@ -110,7 +110,7 @@ class Source:
     forward: the expression computing the block's output; `{m}` is `self.<block>`, `{inputs[i]}` its
         i-th input's variable. weights: prefix of the block's weights inside its compiled module
         ("" = all of them, "linear." = the inner Linear's); None = no weights.
-    needs: names from engine/layers.py copied verbatim into the generated file, in order.
+    needs: names from engine/design/layers.py copied verbatim into the generated file, in order.
     """
 
     forward: str
@@ -172,9 +172,9 @@ class BlockDef:
     normalizes: bool = False  # resets the "deep recurrent stack without normalization" count
     recurrent_layers: Callable[[Params], int] = _zero  # recurrent layers this block stacks
     # values per sample kept for the backward pass besides the output, at sequence length `length`
-    # (engine/resources.py's training-memory estimate): gate activations, attention maps
+    # (engine/design/resources.py's training-memory estimate): gate activations, attention maps
     saved_per_sample: Callable[[Params, int], int] = _no_saved
-    # cost of one sample's forward pass (engine/cost.py): multiply-accumulates, recurrent state values
+    # cost of one sample's forward pass (engine/design/cost.py): multiply-accumulates, recurrent state values
     macs: Callable[[Ctx, Shape], int] = _no_macs
     state_values: Callable[[Params], int] = _zero
     # token ids and padding masks (Embedding, Masking, recurrent layers)

@@ -4,7 +4,7 @@ One entry point, called by the CLI, by the GUI (in a spawned process) and by scr
 
     summary = train(project, data_spec, overrides, out_dir="runs", stop_event=None, on_metric=None)
 
-It writes a run folder (see engine/runs.py and docs/run-folder.md): a design snapshot, metrics.jsonl
+It writes a run folder (see engine/training/runs.py and docs/run-folder.md): a design snapshot, metrics.jsonl
 (one JSON record per line, flushed as written: tail it live), checkpoints/last.pt + best.pt and
 summary.json, every file written atomically. It returns the summary dict.
 
@@ -38,6 +38,17 @@ from typing import Any
 
 import numpy as np
 
+from ..data.dataset import (
+    DataError,
+    Dataset,
+    DataSpec,
+    WindowIndex,
+    load_dataset,
+    lookahead_warnings,
+    persistence_verdict,
+)
+from ..data.plan import WindowStarts
+from ..design.project import Project, atomic_write_text
 from .checkpoints import (
     CHECKPOINT_VERSION,
     check_checkpoint,
@@ -47,17 +58,6 @@ from .checkpoints import (
     save_checkpoint,
     tensor_shapes,
 )
-from .data import (
-    DataError,
-    Dataset,
-    DataSpec,
-    WindowIndex,
-    load_dataset,
-    lookahead_warnings,
-    persistence_verdict,
-)
-from .dataplan import WindowStarts
-from .project import Project, atomic_write_text
 from .records import (
     DIVERGED_PREFIX,
     EARLY_STOP_PREFIX,
@@ -161,7 +161,7 @@ class TrainConfig:
     threads: int | None = None  # CPU threads (None: default_threads())
     max_steps: int | None = None  # stop after this many optimizer steps in total (tests, quick looks)
     eval_batch_size: int = 1024
-    level: float = 0.9  # coverage of the split-conformal prediction intervals (engine/intervals.py)
+    level: float = 0.9  # coverage of the split-conformal prediction intervals (engine/training/intervals.py)
 
     @classmethod
     def from_project(cls, project: Project | dict | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -183,8 +183,8 @@ class TrainConfig:
         return cfg
 
     def validate(self) -> None:
-        """Check and normalize in place; engine/settings.py holds every rule and message (one line each)."""
-        from .settings import resolve_training
+        """Check and normalize in place; engine/design/settings.py holds every rule and message (one line each)."""
+        from ..design.settings import resolve_training
 
         for key, value in resolve_training(asdict(self), ConfigError).items():
             setattr(self, key, value)
@@ -360,7 +360,7 @@ def evaluate_split(
 ) -> EvalResult:
     """Loss (normalized units, as optimized) and metrics in the target's original units. Regression:
     rmse, mae, mase, smape and the persistence baseline's (engine/metrics.py); `full` adds the
-    seasonal-naive baseline and the per-step lists (`*_by_step`), and `intervals` (engine/intervals.py)
+    seasonal-naive baseline and the per-step lists (`*_by_step`), and `intervals` (engine/training/intervals.py)
     the coverage. Classification: accuracy and the majority-class baseline."""
     import torch
 
@@ -419,7 +419,7 @@ def regression_metrics(
 ) -> dict[str, Any]:
     """The forecast metrics (engine/metrics.py) of windows idx: the model's and the baselines', in the
     target's units; with `full` the seasonal naive, per-step lists and (given intervals) the coverage."""
-    from .metrics import forecast_metrics
+    from ..metrics import forecast_metrics
 
     baselines = {"persistence": data.persistence_orig(idx)}
     if full:
@@ -500,7 +500,7 @@ class _StopFlag:
 # ============================================================================ the distribution seam
 class TrainingStrategy:
     """How one training process takes part in a run: the single-process defaults. Distributed training
-    (engine/distributed.py) passes a subclass to `train(..., strategy=...)`; these five methods are the
+    (engine/training/distributed.py) passes a subclass to `train(..., strategy=...)`; these five methods are the
     whole seam."""
 
     def prepare_dataset(self, dataset: Dataset) -> None:
@@ -642,7 +642,7 @@ def train(
     on_metric  called with every metrics record (the same dicts written to metrics.jsonl)
     init_from  a run folder (its best.pt) or checkpoint file whose weights start this new run (tensor
                names and shapes must match the design; optimizer and step count start fresh)
-    strategy   how this process takes part (TrainingStrategy; engine/distributed.py passes its own)
+    strategy   how this process takes part (TrainingStrategy; engine/training/distributed.py passes its own)
 
     Raises DataError / ConfigError / DesignError / RunError / TrainError (all one line) before training
     starts, and RunError when the run folder cannot be written (full disk, read-only) or is locked by
@@ -937,7 +937,7 @@ class _Trainer:
             if self._stop_requested():
                 break
             b = state.batch
-            # the window starts of this batch's positions (engine/data.py WindowIndex), not of the epoch's
+            # the window starts of this batch's positions (engine/data/dataset.py WindowIndex), not of the epoch's
             if not self._train_step(train_index[perm[b * self.cfg.batch_size : (b + 1) * self.cfg.batch_size]], epoch):
                 break
         state.epoch_time += time.perf_counter() - t_epoch
@@ -1150,7 +1150,8 @@ class _Trainer:
             },
             "finished": _now(),
         }
-        # same-split baselines; a TypedDict is no dict[str, Any], which persistence_verdict (engine/data.py) takes
+        # same-split baselines; a TypedDict is no dict[str, Any], which persistence_verdict
+        # (engine/data/dataset.py) takes
         summary.update(persistence_verdict(summary))  # type: ignore[arg-type,typeddict-item]
         from .intervals import coverage_warning
 
@@ -1247,7 +1248,7 @@ class _Trainer:
 
 
 def _build_model(project: Project):
-    from .compile import build_model
+    from ..design.compile import build_model
 
     return build_model(project)
 
@@ -1313,8 +1314,8 @@ def _is_oom(e: BaseException) -> bool:
 def _refuse_too_big(project: Project, cfg: TrainConfig, device) -> None:
     """Refuse (ConfigError naming the largest block and the figures) a design whose training needs more
     memory than the training device has: the same check for every caller (CLI, designer, tune, API)."""
-    from .resources import estimate, training_fit
-    from .shapes import check
+    from ..design.resources import estimate, training_fit
+    from ..design.shapes import check
 
     result = check(project)
     if result.resources is None:
@@ -1501,7 +1502,9 @@ def _process_main(
     record with stop_reason "error" so the watching GUI can show them."""
     rd = Path(run_dir)
     overrides = dict(overrides or {})
-    log = overrides.pop("log", None)  # "tensorboard" / "mlflow" / None: engine/tracking.py, not a TrainConfig key
+    log = overrides.pop(
+        "log", None
+    )  # "tensorboard" / "mlflow" / None: engine/training/tracking.py, not a TrainConfig key
     try:
         from .tracking import open_loggers
 

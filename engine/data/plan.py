@@ -72,7 +72,7 @@ class DesignIO:
 
     @classmethod
     def of(cls, project, task: str | None = None) -> DesignIO:
-        from .data import design_io, infer_task
+        from .dataset import design_io, infer_task
 
         _, in_shape, out_shape = design_io(project)
         return cls(
@@ -291,9 +291,9 @@ def make_plan(
 def make_token_plan(
     table: Table, spec, design: DesignIO, vocabulary: int, *, ui: str = "cli", split: bool = True, meta=None
 ):
-    """The plan of a table of token ids (one sequence per row; engine/tokens.py) and its arrays, which the
+    """The plan of a table of token ids (one sequence per row; engine/data/tokens.py) and its arrays, which the
     dataset is built from: (plan, TokenArrays), or (plan with errors, None)."""
-    from .data import _npz_split
+    from .dataset import _npz_split
     from .tokens import token_arrays
 
     plan = DataPlan(
