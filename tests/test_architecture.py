@@ -31,31 +31,10 @@ MAPPED = {"engine", "exports", "gui", "assets"}  # rnn_studio.<these> -> the top
 # delete it). Privates are listed without their line number ("module takes _x from other").
 KNOWN_CYCLES = {
     frozenset({"engine.data.dataset", "engine.data.plan", "engine.data.tokens"}),
-    frozenset(
-        {
-            "engine.importers.common",
-            "engine.importers.keras",
-            "engine.importers.onnx",
-            "engine.importers.onnx_channels",
-            "engine.importers.onnx_patterns",
-        }
-    ),
 }
 KNOWN_BORROWED = {
     "engine.data.plan takes _npz_split from engine.data.dataset",
     "engine.data.tokens takes _from_npz from engine.data.dataset",
-    "engine.importers.onnx_channels takes _attrs from engine.importers.onnx",
-    "engine.importers.onnx_channels takes _Seq from engine.importers.onnx_patterns",
-    "engine.importers.onnx_channels takes _HState from engine.importers.onnx_patterns",
-    "engine.importers.onnx_channels takes _Vec from engine.importers.onnx_patterns",
-    "engine.importers.onnx_patterns takes _attrs from engine.importers.onnx",
-    "engine.importers.onnx_patterns takes _Graph from engine.importers.onnx",
-    "engine.importers.onnx_patterns takes _rnn_spec from engine.importers.onnx",
-    "engine.importers.onnx_patterns takes _RnnSpec from engine.importers.onnx",
-    "engine.importers.onnx_patterns takes _set_rnn_weights from engine.importers.onnx",
-    "engine.importers.onnx_patterns takes _supported_line from engine.importers.onnx",
-    "engine.importers.onnx_patterns takes _where from engine.importers.onnx",
-    "engine.importers.onnx_patterns takes _ChannelsFirst from engine.importers.onnx_channels",
 }
 
 

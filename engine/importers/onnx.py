@@ -19,341 +19,27 @@ i,o,f,c -> torch i,f,g,o; ONNX GRU z,r,h -> torch r,z,n, with linear_before_rese
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..design.project import Project, ProjectFormatError, parse_json_text
-from ..limits import excerpt
-from .common import (
-    GATES,
-    ONNX_GRU_TO_TORCH,
-    ONNX_LSTM_TO_TORCH,
-    DesignBuilder,
-    ImportedModel,
-    ImportRefused,
-    reorder_gates,
-)
+from .common import DesignBuilder, ImportedModel, ImportRefused, build_checked, check_meta_fields
+from .onnx_graph import RECURRENT_OPS, Graph, attrs, load_graph, rnn_spec, set_rnn_weights, where
+from .onnx_patterns import PatternReader
+from .onnx_run import run_onnx
 
 VERIFY_ATOL = 1e-4
-RECURRENT_OPS = {"GRU": "GRU", "LSTM": "LSTM", "RNN": "SimpleRNN"}
-SUPPORTED_OPS = (
-    "GRU",
-    "LSTM",
-    "RNN",
-    "Gemm",
-    "MatMul",
-    "Add",
-    "Mul",
-    "Concat",
-    "Transpose",
-    "Reshape",
-    "Squeeze",
-    "Gather",
-    "Slice",
-    "Relu",
-    "Tanh",
-    "Sigmoid",
-    "Softmax",
-    "Gelu",
-    "ReduceMean",
-    "ReduceMax",
-    "Flatten",
-    "Identity",
-    "Dropout",
-    "LayerNormalization",
-    "Conv",
-    "Pad",
-    "MaxPool",
-    "AveragePool",
-    "BatchNormalization",
-)
-
-
-# Operators that compute shapes, masks and constants beside the data path (our own exports and
-# torch / tf2onnx glue use them). Anything else, control flow (Loop, If, Scan: subgraphs), functions and
-# other domains are refused by name before the file is run.
-AUX_OPS = (
-    "Abs", "And", "ArgMax", "Cast", "CastLike", "Clip", "Constant", "ConstantOfShape", "Cos", "CumSum", "Div",
-    "Equal", "Erf", "Exp", "Expand", "GatherElements", "GlobalAveragePool", "GlobalMaxPool", "Greater",
-    "GreaterOrEqual", "Less", "LessOrEqual", "Log", "Max", "Min", "Neg", "Not", "Or", "Pow", "Range",
-    "Reciprocal", "ReduceMin", "ReduceProd", "ReduceSum", "ScatterElements", "Shape", "Sin", "Size", "Softplus",
-    "Split", "Sqrt", "Sub", "Tile", "Trilu", "Unsqueeze", "Where", "Xor", "Elu", "LeakyRelu", "Selu", "HardSigmoid",
-)  # fmt: skip
-
-
-def _supported_line() -> str:
-    return "supported ONNX ops on the data path: " + ", ".join(SUPPORTED_OPS)
-
-
-@dataclass
-class _Graph:
-    nodes: list
-    consts: dict[str, np.ndarray]
-    consumers: dict[str, list]
-    input_name: str
-    input_shape: tuple
-    output_name: str
-
-
-def _load(path: Path):
-    import onnx
-    from onnx import numpy_helper
-
-    from .. import limits
-    from ..design.project import regular_file_size
-
-    cap = int(limits.MAX_MODEL_MB.value() * 1e6)
-    size = regular_file_size(path, ImportRefused, folder="not a model file")
-    if size > cap:
-        raise ImportRefused(
-            f"{path}: {size / 1e6:,.0f} MB is over the {cap / 1e6:,.0f} MB limit; {limits.MAX_MODEL_MB.hint()}"
-        )
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # noqa: BLE001 - protobuf / IO errors of a bad file, all said in one line
-        raise ImportRefused(f"{path}: not a readable ONNX file ({type(e).__name__}: {excerpt(str(e))})") from None
-    _check_graph(model, path, cap)  # before any tensor is converted and before anything runs
-    g = model.graph
-    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    for n in g.node:
-        if n.op_type == "Constant":
-            for a in n.attribute:
-                if a.name == "value":
-                    consts[n.output[0]] = numpy_helper.to_array(a.t)
-    _check_sizes(g.node, consts, path, cap)
-    inputs = [i for i in g.input if i.name not in consts]
-    if len(inputs) != 1 or len(g.output) != 1:
-        raise ImportRefused(
-            f"{path}: the graph has {len(inputs)} inputs and {len(g.output)} outputs: RNN Studio "
-            f"designs have exactly one input (batch, time, features) and one output"
-        )
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
-    if len(dims) != 3 or dims[2] is None:
-        raise ImportRefused(
-            f"{path}: input '{excerpt(inputs[0].name)}' has shape {excerpt(dims)}: RNN Studio designs take "
-            f"(batch, time, features) with a fixed feature size"
-        )
-    _check_input_dims(dims, path)
-    consumers: dict[str, list] = {}
-    for n in g.node:
-        for name in n.input:
-            consumers.setdefault(name, []).append(n)
-    metadata = {p.key: p.value for p in model.metadata_props}
-    return _Graph(list(g.node), consts, consumers, inputs[0].name, tuple(dims), g.output[0].name), metadata
-
-
-def _check_input_dims(dims: list, path: Path) -> None:
-    from .. import limits
-
-    batch, steps, features = dims
-    for value, what, high in (
-        (batch, "batch", 1024),
-        (steps, "time steps", limits.MAX_VERIFY_STEPS.int_value()),
-        (features, "features", 100_000),
-    ):
-        if value is not None and not 1 <= value <= high:
-            raise ImportRefused(
-                f"{path}: the input declares {value:,} {what} (1 to {high:,} are accepted): the import check "
-                f"runs the file on that shape; export it with a dynamic batch / time axis"
-            )
-
-
-def _check_graph(model, path: Path, cap: int) -> None:
-    """Refuse by name what import does not map, and every tensor whose declared size, type or storage is
-    wrong, before numpy allocates anything or onnxruntime runs anything."""
-    from onnx import AttributeProto
-
-    allowed = set(SUPPORTED_OPS) | set(AUX_OPS)
-    g = model.graph
-    if len(model.functions) or len(g.sparse_initializer):
-        raise ImportRefused(f"{path}: the file defines functions / sparse initializers, which import does not read")
-    if len(g.node) > 100_000:
-        raise ImportRefused(f"{path}: the graph has {len(g.node):,} nodes: more than any design exports to")
-    for node in g.node:
-        subgraph = any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in node.attribute)
-        if node.domain not in ("", "ai.onnx") or node.op_type not in allowed or subgraph:
-            raise ImportRefused(
-                f"{path}: cannot import {_where(node)}: import does not map this operator, so the file is not "
-                f"run at all; {_supported_line()}"
-            )
-        for a in node.attribute:
-            if a.type == AttributeProto.SPARSE_TENSOR:
-                raise ImportRefused(f"{path}: {_where(node)} holds a sparse tensor, which import does not read")
-            for t in [a.t] if a.type == AttributeProto.TENSOR else list(a.tensors):
-                _check_tensor(t, f"{_where(node)} attribute {excerpt(a.name)}", path, cap)
-    total = 0
-    for t in g.initializer:
-        total += _check_tensor(t, f"initializer {excerpt(t.name)}", path, cap)
-        if total > cap:
-            raise ImportRefused(f"{path}: its initializers declare over {cap / 1e6:,.0f} MB; {_model_hint()}")
-
-
-def _model_hint() -> str:
-    from .. import limits
-
-    return limits.MAX_MODEL_MB.hint()
-
-
-def _check_tensor(t, what: str, path: Path, cap: int) -> int:
-    """The bytes tensor `t` declares, once its type, dims and stored data agree; else ImportRefused."""
-    from onnx import TensorProto, helper
-
-    if t.data_location == TensorProto.EXTERNAL or len(t.external_data):
-        raise ImportRefused(f"{path}: {what} stores its data in another file: refused, weights must be in the file")
-    try:
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
-        field_name = helper.tensor_dtype_to_field(t.data_type)
-    except (KeyError, ValueError, TypeError):
-        raise ImportRefused(f"{path}: {what} has an unknown data type ({t.data_type})") from None
-    if dtype.kind not in "fiub" or t.data_type in (TensorProto.UNDEFINED, TensorProto.STRING):
-        raise ImportRefused(f"{path}: {what} holds {dtype} values: weights are real numbers")
-    if len(t.dims) > 8 or any(d < 0 for d in t.dims):
-        raise ImportRefused(f"{path}: {what} declares dims {excerpt(list(t.dims))}")
-    count = 1
-    for d in t.dims:
-        count *= int(d)
-    declared = count * dtype.itemsize
-    if declared > cap:
-        raise ImportRefused(
-            f"{path}: {what} declares dims {excerpt(list(t.dims))} ({declared / 1e6:,.0f} MB), over the "
-            f"{cap / 1e6:,.0f} MB limit; {_model_hint()}"
-        )
-    stored = len(t.raw_data) if t.HasField("raw_data") else len(getattr(t, field_name))
-    want = declared if t.HasField("raw_data") else count
-    if stored != want:
-        raise ImportRefused(
-            f"{path}: {what} declares dims {excerpt(list(t.dims))} but stores {stored:,} "
-            f"{'bytes' if t.HasField('raw_data') else 'values'} ({want:,} needed): the file is damaged"
-        )
-    return declared
-
-
-def _check_sizes(nodes, consts: dict[str, np.ndarray], path: Path, cap: int) -> None:
-    """Nodes whose output size is fixed by stored constants (ConstantOfShape, Expand, Tile, Range) must
-    stay within the model limit: the import check would allocate their outputs."""
-    for node in nodes:
-        if node.op_type in ("ConstantOfShape", "Expand", "Tile") and len(node.input) > (
-            node.op_type != "ConstantOfShape"
-        ):
-            arg = consts.get(node.input[0 if node.op_type == "ConstantOfShape" else 1])
-            size = int(np.prod(np.abs(arg).astype(object))) if arg is not None and arg.size else 0
-        elif node.op_type == "Range" and all(i in consts for i in node.input[:3]):
-            start, limit, delta = (float(np.asarray(consts[i]).reshape(-1)[0]) for i in node.input[:3])
-            size = int(abs((limit - start) / delta)) if delta and np.isfinite([start, limit, delta]).all() else 0
-        else:
-            continue
-        if size * 4 > cap:
-            raise ImportRefused(
-                f"{path}: {_where(node)} makes a tensor of {size:,} values, over the {cap / 1e6:,.0f} MB limit; "
-                f"{_model_hint()}"
-            )
-
-
-def _attrs(node) -> dict[str, Any]:
-    from onnx import helper
-
-    out = {}
-    for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        out[a.name] = (
-            v.decode()
-            if isinstance(v, bytes)
-            else ([x.decode() if isinstance(x, bytes) else x for x in v] if isinstance(v, list) else v)
-        )
-    return out
-
-
-def _where(node) -> str:
-    return f"node '{node.name or node.output[0]}' ({node.op_type})"
-
-
-# ----------------------------------------------------------------------------- recurrent weights
-@dataclass
-class _RnnSpec:
-    cell: str  # GRU | LSTM | SimpleRNN
-    units: int
-    bidirectional: bool
-    activation: str
-    layers: list = field(default_factory=list)  # per layer: [(w_ih, w_hh, b_ih, b_hh) per direction]
-
-
-def _rnn_spec(node, consts, where: str) -> _RnnSpec:
-    op, a = node.op_type, _attrs(node)
-    cell = RECURRENT_OPS[op]
-    direction = a.get("direction", "forward")
-    if direction == "reverse":
-        raise ImportRefused(f"{where}: direction=reverse is not supported (use forward or bidirectional)")
-    if op == "GRU" and a.get("linear_before_reset", 0) != 1:
-        raise ImportRefused(
-            f"{where}: linear_before_reset=0 is not supported: PyTorch's GRU (= Keras "
-            f"reset_after=True) is ONNX linear_before_reset=1"
-        )
-    if a.get("clip") is not None or a.get("input_forget") or a.get("layout"):
-        raise ImportRefused(f"{where}: clip / input_forget / layout=1 are not supported")
-    acts = a.get("activations")
-    activation = "tanh"
-    if op == "RNN" and acts and set(acts) == {"Relu"}:
-        activation = "relu"
-    elif acts and [x for x in acts] not in (
-        ["Sigmoid", "Tanh"] * 2,
-        ["Sigmoid", "Tanh", "Tanh"] * 2,
-        ["Sigmoid", "Tanh"],
-        ["Sigmoid", "Tanh", "Tanh"],
-        ["Tanh"],
-        ["Tanh"] * 2,
-    ):
-        raise ImportRefused(f"{where}: activations {acts} are not supported (PyTorch's fused cells)")
-    ins = list(node.input) + [""] * 8
-    if ins[4] or (op == "LSTM" and ins[7]):
-        raise ImportRefused(f"{where}: sequence_lens / peepholes are not supported")
-    for i in (1, 2) + ((3,) if ins[3] else ()):
-        if ins[i] not in consts:
-            raise ImportRefused(
-                f"{where}: its weights are computed in the graph, not stored: re-export with do_constant_folding=True"
-            )
-    w, r = consts[ins[1]], consts[ins[2]]
-    units, gates = a.get("hidden_size"), GATES[cell]
-    if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= 8192:
-        raise ImportRefused(f"{where}: hidden_size = {excerpt(units)} (it must be given, a whole number 1 to 8192)")
-    dirs_n = 2 if direction == "bidirectional" else 1
-    b = consts[ins[3]] if ins[3] else np.zeros((dirs_n, 2 * gates * units), np.float32)
-    if (
-        w.ndim != 3
-        or w.shape[:2] != (dirs_n, gates * units)
-        or r.shape != (dirs_n, gates * units, units)
-        or b.shape != (dirs_n, 2 * gates * units)
-        or any(m.dtype.kind != "f" for m in (w, r, b))
-    ):
-        raise ImportRefused(
-            f"{where}: weights W {w.shape}, R {r.shape}, B {b.shape} do not split into {gates} gate(s) of "
-            f"hidden_size {units} for {dirs_n} direction(s): the file is damaged"
-        )
-    order = {"GRU": ONNX_GRU_TO_TORCH, "LSTM": ONNX_LSTM_TO_TORCH, "SimpleRNN": (0,)}[cell]
-    dirs = [
-        tuple(reorder_gates(m, order) for m in (w[d], r[d], b[d][: gates * units], b[d][gates * units :]))
-        for d in range(w.shape[0])
-    ]
-    return _RnnSpec(cell, units, direction == "bidirectional", activation, [dirs])
-
-
-def _set_rnn_weights(builder: DesignBuilder, bid: str, spec: _RnnSpec) -> None:
-    for layer, dirs in enumerate(spec.layers):
-        for d, weights in enumerate(dirs):
-            builder.set_recurrent(bid, layer, d == 1, *weights)
 
 
 # ----------------------------------------------------------------------------- entry point
 def import_onnx(path: str | Path) -> ImportedModel:
     path = Path(path)
-    graph, metadata = _load(path)
+    graph, metadata = load_graph(path)
     if metadata.get("producer", "").startswith("rnn-studio") and "design" in metadata:
         imported = _import_own(graph, metadata, path)
     else:
-        from .onnx_patterns import PatternReader
-
         builder = DesignBuilder(path.stem)
         PatternReader(graph, builder, path).run()
         imported = ImportedModel(builder.project, builder.weights, source=str(path), source_format="onnx")
@@ -362,12 +48,12 @@ def import_onnx(path: str | Path) -> ImportedModel:
 
 
 # ----------------------------------------------------------------------------- our own exports
-def _linear_ops(graph: _Graph) -> list[tuple[np.ndarray, np.ndarray | None]]:
+def _linear_ops(graph: Graph) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """(torch weight (out, in), bias or None) of every Gemm / MatMul with a stored weight, in flow order."""
     out = []
     for n in graph.nodes:
         if n.op_type == "Gemm" and n.input[1] in graph.consts:
-            a = _attrs(n)
+            a = attrs(n)
             w = graph.consts[n.input[1]]
             w = w if a.get("transB", 0) else w.T
             bias = graph.consts.get(n.input[2]) if len(n.input) > 2 else None
@@ -383,7 +69,7 @@ def _linear_ops(graph: _Graph) -> list[tuple[np.ndarray, np.ndarray | None]]:
     return out
 
 
-def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> ImportedModel:
+def _import_own(graph: Graph, metadata: dict[str, str], path: Path) -> ImportedModel:
     from ..design.shapes import check
 
     try:
@@ -427,7 +113,7 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
                     if not recurrent:
                         raise ImportRefused(f"{path}: fewer recurrent nodes than the embedded design needs")
                     node = recurrent.pop(0)
-                    half = _rnn_spec(node, graph.consts, _where(node))
+                    half = rnn_spec(node, graph.consts, where(node))
                     if one is None:
                         one = half
                     else:
@@ -437,7 +123,7 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
                 if spec is not one:
                     spec.layers += one.layers
             assert spec is not None  # num_layers >= 1 (a resolved block's parameter): the loop ran
-            _set_rnn_weights(builder, bid, spec)
+            set_rnn_weights(builder, bid, spec)
         elif block.type in ("Dense", "MultiHeadAttention"):
             keys = ["linear"] if block.type == "Dense" else ["query", "key", "value", "output"]
             for key in keys:
@@ -468,13 +154,13 @@ def _import_own(graph: _Graph, metadata: dict[str, str], path: Path) -> Imported
 _OWN_WEIGHT_NODES = {"Conv1D": "Conv", "BatchNormalization": "BatchNormalization", "Embedding": "Gather"}
 
 
-def _is_table_lookup(node, graph: _Graph) -> bool:
+def _is_table_lookup(node, graph: Graph) -> bool:
     table = graph.consts.get(node.input[0])
     return table is not None and table.ndim == 2 and table.dtype.kind == "f"
 
 
 def _own_node_weights(
-    builder: DesignBuilder, bid: str, type_: str, p: dict, nodes: list, graph: _Graph, path: Path
+    builder: DesignBuilder, bid: str, type_: str, p: dict, nodes: list, graph: Graph, path: Path
 ) -> None:
     """Weights of a block that exports to one weight-carrying node (Conv; BatchNormalization in eval)."""
     if not nodes:
@@ -493,7 +179,7 @@ def _own_node_weights(
         if key is None:
             continue
         if value is None:
-            raise ImportRefused(f"{path}: {_where(node)} computes its weights in the graph: re-export it")
+            raise ImportRefused(f"{path}: {where(node)} computes its weights in the graph: re-export it")
         builder.set_weight(bid, key, value)
 
 
@@ -508,23 +194,19 @@ def _meta_from_metadata(imported: ImportedModel, metadata: dict[str, str]) -> No
                 raise ImportRefused(str(e)) from None
     if "target" in metadata:
         meta["target"] = metadata["target"]
-    from .common import check_meta_fields
-
     check_meta_fields(meta, imported.source)  # before the file is run
     imported.meta = meta
     imported.in_graph_normalization = metadata.get("normalization") == "in_graph"
 
 
 # ----------------------------------------------------------------------------- verification
-def verify_against_onnx(imported: ImportedModel, path: Path, graph: _Graph, metadata: dict[str, str]) -> float:
+def verify_against_onnx(imported: ImportedModel, path: Path, graph: Graph, metadata: dict[str, str]) -> float:
     """Run the imported design and the file on the same random inputs; refuse beyond VERIFY_ATOL. The
     file runs in a child process of bounded memory and time (onnx_run.py)."""
     import torch
 
     from ..design.compile import token_vocabulary
     from ..design.shapes import check
-    from .common import build_checked
-    from .onnx_run import run_onnx
 
     _, model = build_checked(imported)
     batch_fixed, time_fixed, feats = graph.input_shape

@@ -1,7 +1,7 @@
 """Foreign ONNX patterns of channels-first 1D layers (torch.onnx.export of nn.Conv1d, nn.MaxPool1d /
 nn.AvgPool1d, nn.BatchNorm1d, F.pad, and activations between them) in front of recurrent stacks.
 
-A (batch, time, features) sequence transposed to (batch, features, time) is a `_ChannelsFirst` view of its
+A (batch, time, features) sequence transposed to (batch, features, time) is a `ChannelsFirst` view of its
 block; Conv / MaxPool / AveragePool / BatchNormalization / Pad / Relu / Tanh / Sigmoid on that view become
 blocks (Conv1D, MaxPooling1D / AveragePooling1D, BatchNormalization), and the transpose back gives the
 block's sequence again. Padding must be one of Keras' (valid, causal, same): anything else is refused.
@@ -10,36 +10,27 @@ block's sequence again. Padding must be one of Keras' (valid, causal, same): any
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .common import DesignBuilder
-from .onnx import _attrs
-
-
-@dataclass
-class _ChannelsFirst:
-    block: str
-    pad: tuple = (0, 0)  # zeros a Pad node put before the time axis's next Conv / pool (left, right)
+from .onnx_graph import ChannelsFirst, Graph, HState, Seq, Vec, attrs
 
 
 class ChannelsFirstPatterns:
     """Mixed into PatternReader (engine/importers/onnx_patterns.py): self.b, self.g, self._const."""
 
     b: DesignBuilder
-    g: Any  # onnx._Graph
+    g: Graph
     _const: Callable[[str], Any]
     _state_vec: Callable[..., str]
 
     def _channels_transpose(self, v):
-        from .onnx_patterns import _Seq
-
-        if isinstance(v, _Seq):
-            return _ChannelsFirst(v.block)
-        if isinstance(v, _ChannelsFirst) and v.pad == (0, 0):
-            return _Seq(v.block)
+        if isinstance(v, Seq):
+            return ChannelsFirst(v.block)
+        if isinstance(v, ChannelsFirst) and v.pad == (0, 0):
+            return Seq(v.block)
         return None
 
     def _steps_of(self, block_id: str):
@@ -73,11 +64,11 @@ class ChannelsFirstPatterns:
         return None
 
     def _op_Pad(self, node, ins):
-        v, a = ins[0], _attrs(node)
+        v, a = ins[0], attrs(node)
         pads = self._folded_const(node.input[1]) if len(node.input) > 1 and node.input[1] else a.get("pads")
         value = self._const(node.input[2]) if len(node.input) > 2 and node.input[2] else a.get("value", 0.0)
         if (
-            not isinstance(v, _ChannelsFirst)
+            not isinstance(v, ChannelsFirst)
             or v.pad != (0, 0)
             or pads is None
             or a.get("mode", "constant") != "constant"
@@ -87,14 +78,14 @@ class ChannelsFirstPatterns:
         pads = [int(p) for p in np.asarray(pads).reshape(-1)]
         if len(pads) != 6 or any(pads[i] for i in (0, 1, 3, 4)):
             return None
-        return _ChannelsFirst(v.block, (pads[2], pads[5]))
+        return ChannelsFirst(v.block, (pads[2], pads[5]))
 
     def _op_Conv(self, node, ins):
-        v, a = ins[0], _attrs(node)
+        v, a = ins[0], attrs(node)
         weight = self._const(node.input[1])
         bias = self._const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
         if (
-            not isinstance(v, _ChannelsFirst)
+            not isinstance(v, ChannelsFirst)
             or weight is None
             or weight.ndim != 3
             or a.get("group", 1) != 1
@@ -121,12 +112,12 @@ class ChannelsFirstPatterns:
         self.b.set_weight(bid, "conv.weight", weight)
         if bias is not None:
             self.b.set_weight(bid, "conv.bias", bias)
-        return _ChannelsFirst(bid)
+        return ChannelsFirst(bid)
 
     def _channels_pool(self, node, ins, type_: str):
-        v, a = ins[0], _attrs(node)
+        v, a = ins[0], attrs(node)
         if (
-            not isinstance(v, _ChannelsFirst)
+            not isinstance(v, ChannelsFirst)
             or a.get("ceil_mode", 0)
             or a.get("auto_pad", "NOTSET") != "NOTSET"
             or a.get("dilations", [1]) != [1]
@@ -143,7 +134,7 @@ class ChannelsFirstPatterns:
         if padding is None:
             return None
         params = {"pool_size": size, "strides": None if stride == size else stride, "padding": padding}
-        return _ChannelsFirst(self.b.add(type_.lower(), type_, params, [v.block]))
+        return ChannelsFirst(self.b.add(type_.lower(), type_, params, [v.block]))
 
     def _op_MaxPool(self, node, ins):
         return self._channels_pool(node, ins, "MaxPooling1D")
@@ -152,24 +143,22 @@ class ChannelsFirstPatterns:
         return self._channels_pool(node, ins, "AveragePooling1D")
 
     def _op_BatchNormalization(self, node, ins):
-        from .onnx_patterns import _HState, _Vec
-
-        v, a = ins[0], _attrs(node)
-        if isinstance(v, _HState):  # a recurrent layer's last state
-            v = _Vec(self._state_vec([v], "concat", node))
+        v, a = ins[0], attrs(node)
+        if isinstance(v, HState):  # a recurrent layer's last state
+            v = Vec(self._state_vec([v], "concat", node))
         stats = [self._const(name) for name in node.input[1:5]]
         if (
-            not isinstance(v, (_ChannelsFirst, _Vec))
+            not isinstance(v, (ChannelsFirst, Vec))
             or any(s is None for s in stats)
             or len(node.output) > 1
-            or (isinstance(v, _ChannelsFirst) and v.pad != (0, 0))
+            or (isinstance(v, ChannelsFirst) and v.pad != (0, 0))
         ):
             return None
         params = {"momentum": float(f"{a.get('momentum', 0.9):.7g}"), "epsilon": float(f"{a.get('epsilon', 1e-5):.7g}")}
         bid = self.b.add("batchnorm", "BatchNormalization", params, [v.block])
         for key, value in zip(("weight", "bias", "running_mean", "running_var"), stats, strict=True):
             self.b.set_weight(bid, key, value)
-        return _ChannelsFirst(bid) if isinstance(v, _ChannelsFirst) else _Vec(bid)
+        return ChannelsFirst(bid) if isinstance(v, ChannelsFirst) else Vec(bid)
 
     def _channels_activation(self, v, name: str):
         """An activation on a channels-first view: folded into the Conv1D it follows where it can be."""

@@ -496,7 +496,7 @@ def _init_from_kwargs(args) -> dict:
             f"{args.init_from}: not a run folder (no project.rnn.json): pass a folder under runs/, e.g. "
             f"the one `rnn-studio import` printed"
         )
-    from rnn_studio.engine.importers.common import fine_tune_note
+    from rnn_studio.engine.importers import fine_tune_note
 
     note = fine_tune_note(args.init_from)  # an imported run: its normalization is not carried over
     if note:
