@@ -30,7 +30,6 @@ MAPPED = {"engine", "exports", "gui", "assets"}  # rnn_studio.<these> -> the top
 # Exactly what remains (a new cycle or borrowed private fails, and so does an entry here that is gone:
 # delete it). Privates are listed without their line number ("module takes _x from other").
 KNOWN_CYCLES = {
-    frozenset({"engine.data.dataset", "engine.data.plan", "engine.data.tokens"}),
     frozenset(
         {
             "engine.importers.common",
@@ -42,8 +41,6 @@ KNOWN_CYCLES = {
     ),
 }
 KNOWN_BORROWED = {
-    "engine.data.plan takes _npz_split from engine.data.dataset",
-    "engine.data.tokens takes _from_npz from engine.data.dataset",
     "engine.importers.onnx_channels takes _attrs from engine.importers.onnx",
     "engine.importers.onnx_channels takes _Seq from engine.importers.onnx_patterns",
     "engine.importers.onnx_channels takes _HState from engine.importers.onnx_patterns",
