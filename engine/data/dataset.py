@@ -1,4 +1,6 @@
-"""Training data: CSV / .npz loading, windows, chronological splits, normalization fitted on train only.
+"""The last step of the data line (engine/data/__init__.py): a plan and what it was made from -> a Dataset
+of windows (`from_table`) or of pre-windowed samples (`from_arrays`), normalization fitted on train only.
+Nothing here reads a file or decides anything the plan (engine/data/plan.py) has not decided.
 
 No Qt, and no torch at import time (torch is imported when tensors are made).
 

@@ -12,6 +12,9 @@ Time-series defaults (docs/data.md):
   are an error naming the row; irregular spacing is a warning naming the first gap.
 * a design whose Input takes one feature trains on the target itself (autoregressive).
 
+Pre-windowed samples (.npz, and tables of token ids, one sequence per row) get their plan here too
+(`make_npz_plan`, `make_token_plan`): X and y checked against the design, the samples split.
+
 Messages name the controls of the interface that asked (`ui="cli"`: flags; `ui="gui"`: the Train
 panel's controls), never the other's.
 
