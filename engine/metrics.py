@@ -169,3 +169,22 @@ def forecast_metrics(
         if by_step:
             out[f"{prefix}coverage_by_step"] = [coverage(y[:, h], lo[:, h], hi[:, h]) for h in range(y.shape[1])]
     return out
+
+
+def persistence_verdict(summary: dict[str, Any]) -> dict[str, Any]:
+    """Honest baselines for summary.json: each split's model RMSE against the persistence RMSE of the
+    same split; `beats_persistence` compares on the test split (validation when there is no test), and
+    `beats_seasonal_naive` the same against the seasonal-naive RMSE (`seasonal_naive_split`)."""
+    out: dict[str, Any] = {}
+    for split in ("val", "test"):
+        key = f"{split}_persistence_rmse"
+        if isinstance(summary.get(key), (int, float)):
+            out[key] = summary[key]
+    for base_name, word in (("persistence", "persistence"), ("seasonal_naive", "seasonal_naive")):
+        for split in ("test", "val"):
+            model, base = summary.get(f"{split}_rmse"), summary.get(f"{split}_{base_name}_rmse")
+            if isinstance(model, (int, float)) and isinstance(base, (int, float)):
+                out[f"beats_{word}"] = bool(model < base)
+                out[f"{word}_split"] = split
+                break
+    return out

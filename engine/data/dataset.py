@@ -1,4 +1,6 @@
-"""Training data: CSV / .npz loading, windows, chronological splits, normalization fitted on train only.
+"""The last step of the data line (engine/data/__init__.py): a plan and what it was made from -> a Dataset
+of windows (`from_table`) or of pre-windowed samples (`from_arrays`), normalization fitted on train only.
+Nothing here reads a file or decides anything the plan (engine/data/plan.py) has not decided.
 
 No Qt, and no torch at import time (torch is imported when tensors are made).
 
@@ -24,169 +26,29 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from ..training.runs import RunMeta
-from .plan import (
-    CONTROLS,
-    NO_TIME,
-    SPLIT_WORDS,
-    DataPlan,
-    DesignIO,
-    Layout,
-    WindowStarts,
-    check_split,
-    make_plan,
-    make_token_plan,
-    raise_for_errors,
-    split_bounds,
-)
-from .tables import (
-    DataError,
-    Table,
-    check_array,
-    check_array_range,
-    check_source_file,
-    demo_columns,
-    read_csv,
-    read_table,
-    release_pages,
-)
+from .columns import release_pages
+from .meta import RunMeta
+from .plan import DataPlan, Layout, WindowStarts
+from .spec import NO_TIME, DesignIO
+from .tables import Table
 
 __all__ = [
-    "CONTROLS",
-    "SPLIT_WORDS",
-    "DataError",
-    "DataPlan",
-    "DataSpec",
     "Dataset",
-    "Table",
+    "MappedSeries",
+    "MappedTarget",
     "WindowIndex",
-    "demo_table",
-    "design_io",
-    "infer_task",
-    "load_dataset",
+    "from_arrays",
+    "from_table",
     "lookahead_warnings",
-    "plan_data",
-    "read_csv",
-    "read_table",
 ]
-
-DEMOS = ("sine", "chaos")
-SPLIT_NAMES = ("train", "val", "test")
-_SPLIT_WORDS = SPLIT_WORDS
-
-
-@dataclass
-class DataSpec:
-    """Where the data comes from and how to cut it. CLI flags and the GUI's data panel fill this in.
-
-    Exactly one of `path` and `demo`. `features=None` picks the default feature columns (see
-    `choose_columns`); `target=None` is the last column; `lookback=None` is the design Input's
-    timesteps (32 for a variable-length Input).
-    """
-
-    path: str | None = None
-    demo: str | None = None  # "sine" | "chaos"
-    target: str | None = None
-    features: list[str] | None = None
-    lookback: int | None = None
-    horizon: int = 1
-    split: tuple[float, float, float] = (0.7, 0.15, 0.15)
-    demo_rows: int = 4000
-    demo_seed: int = 0
-    series: str | None = None  # column holding the series id (many series in one file)
-    missing: str = "error"  # error | interpolate | ffill | drop
-    time: str | None = None  # time column: None detects it, "none" means there is none, or a column name
-    season: int | None = None  # season length m (seasonal naive, MASE); None: the run's, or the time column's
-    fold: list[int] | None = (
-        None  # backtest fold [k, K] (engine/forecasting/backtest.py): trains before test block k of K
-    )
-
-    @property
-    def label(self) -> str:
-        return f"demo:{self.demo}" if self.demo else str(self.path)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "demo": self.demo,
-            "target": self.target,
-            "features": self.features,
-            "lookback": self.lookback,
-            "horizon": self.horizon,
-            "split": list(self.split),
-            "demo_rows": self.demo_rows,
-            "demo_seed": self.demo_seed,
-            "series": self.series,
-            "missing": self.missing,
-            "time": self.time,
-            "season": self.season,
-            "fold": self.fold,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DataSpec:
-        d = dict(d or {})
-        if "split" in d and d["split"] is not None:
-            d["split"] = tuple(d["split"])
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
 # ---------------------------------------------------------------------------- demos
-def mackey_glass(
-    n: int,
-    tau: int = 17,
-    beta: float = 0.2,
-    gamma: float = 0.1,
-    power: int = 10,
-    sample_every: int = 3,
-    substeps: int = 10,
-    seed: int = 0,
-) -> np.ndarray:
-    """Mackey-Glass delay differential equation (chaotic for tau = 17), Euler-integrated, sampled every
-    `sample_every` time units after a transient."""
-    rng = np.random.default_rng(seed)
-    dt = 1.0 / substeps
-    lag = tau * substeps
-    warm = 500 * substeps
-    total = warm + n * sample_every * substeps
-    x = np.empty(total + lag)
-    x[: lag + 1] = 1.2 + 0.05 * rng.standard_normal(lag + 1)
-    for i in range(lag, total + lag - 1):
-        xd = x[i - lag]
-        x[i + 1] = x[i] + dt * (beta * xd / (1.0 + xd**power) - gamma * x[i])
-    series = x[lag + warm :: sample_every * substeps][:n]
-    return series
-
-
-def demo_table(name: str, rows: int = 4000, seed: int = 0) -> Table:
-    """Built-in data so the app works without user data. One column, `value`.
-
-    sine:  noisy sum of three sines (periods 40, 13.7 and 5.3 rows) - learnable, persistence is poor.
-    chaos: the Mackey-Glass series (tau 17, sampled every 3 time units) - chaotic but deterministic.
-    """
-    if name not in DEMOS:
-        raise DataError(f"unknown demo {name!r}: choose one of {', '.join(DEMOS)}")
-    if name == "sine":
-        t = np.arange(rows, dtype=np.float64)
-        rng = np.random.default_rng(seed)
-        v = (
-            np.sin(2 * np.pi * t / 40.0)
-            + 0.5 * np.sin(2 * np.pi * t / 13.7 + 1.0)
-            + 0.25 * np.sin(2 * np.pi * t / 5.3 + 2.0)
-            + 0.1 * rng.standard_normal(rows)
-        )
-    else:
-        v = mackey_glass(rows, seed=seed)
-    return demo_columns(f"demo:{name}", v.astype(np.float64))
-
-
 # ============================================================================ prepared datasets
 @dataclass
 class Dataset:
@@ -564,178 +426,6 @@ def lookahead_warnings(project, dataset: Dataset) -> list[str]:
     ]
 
 
-def persistence_verdict(summary: dict[str, Any]) -> dict[str, Any]:
-    """Honest baselines for summary.json: each split's model RMSE against the persistence RMSE of the
-    same split; `beats_persistence` compares on the test split (validation when there is no test), and
-    `beats_seasonal_naive` the same against the seasonal-naive RMSE (`seasonal_naive_split`)."""
-    out: dict[str, Any] = {}
-    for split in ("val", "test"):
-        key = f"{split}_persistence_rmse"
-        if isinstance(summary.get(key), (int, float)):
-            out[key] = summary[key]
-    for base_name, word in (("persistence", "persistence"), ("seasonal_naive", "seasonal_naive")):
-        for split in ("test", "val"):
-            model, base = summary.get(f"{split}_rmse"), summary.get(f"{split}_{base_name}_rmse")
-            if isinstance(model, (int, float)) and isinstance(base, (int, float)):
-                out[f"beats_{word}"] = bool(model < base)
-                out[f"{word}_split"] = split
-                break
-    return out
-
-
-def design_io(project) -> tuple[str, tuple, tuple]:
-    """(input block id, input shape, output shape) of a valid design; DesignError otherwise."""
-    from ..design.compile import DesignError
-    from ..design.shapes import check
-
-    res = check(project)
-    if not res.ok:
-        raise DesignError(res.errors)
-    in_shape, out_shape = res.input_shape(), res.output_shape()
-    # a design that checks ok has its one Input and the shapes of its input and output
-    assert res.input_id is not None and in_shape is not None and out_shape is not None
-    return res.input_id, tuple(in_shape), tuple(out_shape)
-
-
-def infer_task(training: dict[str, Any]) -> str:
-    task = training.get("task")
-    if task in ("regression", "classification"):
-        return task
-    return "classification" if training.get("loss") == "cross_entropy" else "regression"
-
-
-def _labels(values: Sequence[Any] | np.ndarray, table: Table, col: str, units: int, classes: list | None):
-    """Class labels -> (int64 indices, class list). Labels are integers or strings; the class count must
-    equal the output units."""
-    vals: list[Any] = [v.strip() if isinstance(v, str) else v for v in values]
-    for r, v in enumerate(vals):
-        if v == "" or (isinstance(v, float) and not math.isfinite(v)):
-            raise DataError(f"{table.where(col, r)}: empty or missing label: give every row a class label")
-    if classes is None:
-        as_int: list[int] = []
-        all_numbers = True
-        for v in vals:
-            try:
-                f = float(v)
-            except (TypeError, ValueError):
-                all_numbers = False
-                break
-            if not math.isfinite(f) or f != int(f):
-                r = vals.index(v)
-                raise DataError(
-                    f"{table.where(col, r)}: class label {v!r} is not a whole number: labels must be integers or words"
-                )
-            as_int.append(int(f))
-        if all_numbers:
-            vals = as_int
-            classes = sorted(set(as_int))
-        else:
-            vals = [str(v) for v in vals]
-            classes = sorted(set(vals))
-        if len(classes) != units:
-            shown = ", ".join(str(c) for c in classes[:8]) + (", ..." if len(classes) > 8 else "")
-            raise DataError(
-                f"{table.source}: column '{col}' has {len(classes)} classes ({shown}) but the design's "
-                f"output has {units} unit(s): set the output Dense units to {len(classes)}"
-            )
-    else:
-        kind = type(classes[0]) if classes else str
-        lookup = {c: i for i, c in enumerate(classes)}
-        out = []
-        for r, v in enumerate(vals):
-            try:
-                key = kind(float(v)) if kind is int else str(v)
-            except (TypeError, ValueError):
-                key = v
-            if key not in lookup:
-                raise DataError(
-                    f"{table.where(col, r)}: label {v!r} was not among the training classes "
-                    f"({', '.join(map(str, classes))})"
-                )
-            out.append(lookup[key])
-        return np.asarray(out, dtype=np.int64), classes
-    lookup = {c: i for i, c in enumerate(classes)}
-    return np.asarray([lookup[v] for v in vals], dtype=np.int64), classes
-
-
-def read_source(spec: DataSpec) -> Table:
-    """The table a spec names: a demo, or a data file / folder of CSVs (engine.data.tables)."""
-    if (spec.path is None) == (spec.demo is None):
-        raise DataError("give exactly one data source: --data FILE or --demo sine|chaos")
-    if spec.demo is not None:
-        return demo_table(spec.demo, spec.demo_rows, spec.demo_seed)
-    assert spec.path is not None  # exactly one of path and demo is given (checked above)
-    return read_table(spec.path)
-
-
-_TOKEN_SOURCES = (
-    "the design's Input takes integer token ids (dtype=int64): give them as a .npz with X "
-    "(N, T) of ids padded with 0 and y, or a .csv with one row of ids per sequence and a label "
-    "column (demo series hold no token ids)"
-)
-
-
-def plan_data(
-    spec: DataSpec, project, *, table: Table | None = None, ui: str = "cli", task: str | None = None
-) -> DataPlan:
-    """The data plan of a spec for a design, errors included (never raises DataError for the data).
-    Pass `table` to reuse a table already read (the GUI re-plans on every settings change)."""
-    if spec.path is not None and Path(spec.path).suffix.lower() == ".npz":
-        try:
-            ds = load_dataset(spec, project)
-            assert ds.plan is not None  # load_dataset records the plan of what it loaded
-            return ds.plan
-        except DataError as e:
-            return DataPlan(str(spec.path), "npz", 0, errors=[str(e)])
-    from ..design.compile import token_vocabulary
-    from ..design.shapes import check
-
-    tokens = token_vocabulary(project, check(project))
-    if tokens is not None and Path(spec.path or "").suffix.lower() != ".csv":
-        return DataPlan(spec.label, "?", 0, errors=[_TOKEN_SOURCES])
-    try:
-        table = table if table is not None else read_source(spec)
-    except DataError as e:
-        return DataPlan(spec.label, "?", 0, errors=[str(e)])
-    if tokens is not None:  # one sequence of ids per row: the plan the dataset is built from (engine/data/tokens.py)
-        return make_token_plan(table, spec, DesignIO.of(project, task), tokens, ui=ui)[0]
-    plan, _ = make_plan(table, spec, DesignIO.of(project, task), ui=ui)
-    return plan
-
-
-def load_dataset(spec: DataSpec, project, *, meta: RunMeta | None = None, split: bool = True) -> Dataset:
-    """Load data for a design. With `meta` (from a saved run), reuse its columns, window and
-    normalization instead of fitting them (evaluate / predict); `split=False` puts every window in
-    one split named "all"."""
-    if (spec.path is None) == (spec.demo is None):
-        raise DataError("give exactly one data source: --data FILE or --demo sine|chaos")
-    _, in_shape, out_shape = design_io(project)
-    task = meta.task if meta is not None else infer_task(project.training)
-    from ..design.compile import token_vocabulary
-    from ..design.shapes import check
-
-    tokens = token_vocabulary(project, check(project))
-    if tokens is not None and Path(spec.path or "").suffix.lower() not in (".csv", ".npz"):
-        raise DataError(_TOKEN_SOURCES)
-    if tokens is not None and spec.path is not None and Path(spec.path).suffix.lower() == ".csv":
-        from .tokens import token_csv_dataset  # one row of token ids per sequence (engine/data/tokens.py)
-
-        return token_csv_dataset(Path(spec.path), spec, in_shape, out_shape, task, meta, split, tokens)
-    if spec.demo is not None and task == "classification":
-        raise DataError(
-            f"demo:{spec.demo} is a regression series but the design trains a classifier: "
-            f"use --data with a labelled file, or set training.task to regression"
-        )
-    if spec.path is not None and Path(spec.path).suffix.lower() == ".npz":
-        return _from_npz(Path(spec.path), spec, in_shape, out_shape, task, meta, split, tokens=tokens)
-    table = read_source(spec)
-    design = DesignIO(int(in_shape[-1]), in_shape[1], len(out_shape) == 3, int(out_shape[-1]), task)
-    plan, layout = make_plan(table, spec, design, split=split, meta=meta)
-    raise_for_errors(plan)
-    assert layout is not None  # make_plan leaves the layout None only with errors, raised just above
-    return _from_table(table, plan, layout, project, design, meta)
-
-
 def _std(a: np.ndarray, axis=0) -> np.ndarray:
     s = a.std(axis=axis)
     return np.where(s < 1e-12, 1.0, s)
@@ -798,7 +488,9 @@ def _fit_meta(table: Table, plan: DataPlan, layout: Layout, project, task: str, 
     return meta
 
 
-def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: DesignIO, meta) -> Dataset:
+def from_table(table: Table, plan: DataPlan, layout: Layout, project, design: DesignIO, meta) -> Dataset:
+    """The dataset of a table under its plan: windows indexed, never copied; with `meta` (a saved run's)
+    its normalization, otherwise one fitted on the training rows."""
     import torch
 
     saved = meta is not None
@@ -807,13 +499,9 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
     n = sum(e - s for s, e in layout.segments)
     mapped = table.mapped and layout.order is None and not layout.values
     cols = [layout.column(table, f) for f in features]
-    y_orig, classes, y_lab = None, None, None
+    y_orig, classes, y_lab = None, layout.classes, layout.labels
     if task == "regression" and target is not None and target_known:
         y_orig = layout.column(table, target)
-    elif target is not None and target_known:
-        y_lab, classes = _labels(
-            layout.column(table, target), table, target, design.units, meta.classes if meta is not None else None
-        )
     if meta is None:
         meta = _fit_meta(table, plan, layout, project, task, cols, y_orig, classes)
     x: MappedSeries | torch.Tensor
@@ -871,57 +559,22 @@ def _from_table(table: Table, plan: DataPlan, layout: Layout, project, design: D
     )
 
 
-def _token_ids(X: np.ndarray, src: str, vocabulary: int) -> np.ndarray:
-    """Integer token ids X (N, T) padded with 0 (or (N, T, 1)) -> (N, T, 1), every id checked below the
-    vocabulary of the design's Embedding."""
-    if not np.issubdtype(X.dtype, np.integer):
-        raise DataError(
-            f"{src}: X holds {X.dtype} values but the design's Input takes integer token ids "
-            f"(dtype=int64): save X as an integer array (N, T) padded with 0"
-        )
-    X = X[..., None] if X.ndim == 2 else X
-    if X.ndim != 3 or X.shape[2] != 1:
-        raise DataError(f"{src}: X has shape {X.shape}: token ids are saved as (N, T), one id per step")
-    bad = (X < 0) | (vocabulary <= X)
-    if bad.any():
-        i, t, _ = (int(v[0]) for v in np.nonzero(bad))
-        raise DataError(
-            f"{src}: X[{i}, {t}] is token id {int(X[i, t, 0])}, outside the Embedding's vocabulary "
-            f"0..{vocabulary - 1}: raise the Embedding's input_dim to at least {int(X.max()) + 1}"
-        )
-    return X
-
-
-def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: int | None = None) -> Dataset:
-    """`tokens`: the design's Input takes integer token ids below this (not normalized)."""
+def from_arrays(plan: DataPlan, layout: Layout, design: DesignIO, meta) -> Dataset:
+    """The dataset of pre-windowed samples (.npz, token ids) under their plan (engine/data/plan.py
+    make_npz_plan / make_token_plan): sample i is X[i] -> y[i]; with `meta` (a saved run's) its
+    normalization, otherwise one fitted on the training samples (token ids are never normalized)."""
     import torch
 
-    src = str(path)
-    arrays = _read_npz(path, src)
-    X = _npz_inputs(arrays["X"], src, in_shape, tokens)
-    N, T, F = X.shape
-    seq_target = len(out_shape) == 3
-    units = out_shape[-1]
-    y = arrays.get("y")
-    has_y = y is not None
-    if y is not None and len(y) != N:
-        raise DataError(f"{src}: y has {len(y)} entries but X has {N} samples: one target per sample")
-    steps = units if task == "regression" and not seq_target else 1  # y (N, H): a direct H-step forecast
-    want = (N, T) if seq_target else (N, steps) if steps > 1 else (N,)
-    y_orig, classes = None, None
-    if task == "regression":
-        if has_y:
-            y_orig = _npz_regression_targets(y, src, out_shape, want, seq_target)
-        if units != 1 and seq_target:
-            raise DataError(
-                f"{src}: regression with one target but the design's output has {units} units per step: "
-                f"set the output Dense units to 1"
-            )
-    elif has_y:
-        y_lab, classes = _npz_class_labels(y, src, want, units, meta, seq_target)
-    index, fit = _npz_split(src, spec, N, split)
+    samples, task = layout.samples, design.task
+    assert samples is not None and plan.lookback is not None  # a samples plan without errors has both
+    steps = design.units if task == "regression" and not design.seq_target else 1  # y (N, H): H steps
+    X, y_orig, want, fit = samples.X, samples.y_orig, samples.want, slice(*layout.fit_rows[0])
     if meta is None:
-        meta = _npz_meta(X, fit, task, classes, tokens, y_orig)
+        meta = _npz_meta(X, fit, task, samples.classes, design.vocabulary, y_orig)
+    elif samples.words is not None:
+        meta = replace(meta)  # the saved run's record is not changed
+    if samples.words is not None:  # token ids with word labels: the labels are class indices of these words
+        meta.classes = list(samples.words)
     Xn = (X - np.asarray(meta.x_mean)) / np.asarray(meta.x_std)
     if task == "regression":
         yt = (
@@ -930,150 +583,26 @@ def _from_npz(path: Path, spec, in_shape, out_shape, task, meta, split, tokens: 
             else torch.from_numpy(((y_orig - meta.y_mean) / meta.y_std).astype(np.float32))
         )
     else:
-        yt = torch.from_numpy(y_lab) if has_y else torch.zeros(want, dtype=torch.int64)
-    plan = DataPlan(
-        src,
-        "npz",
-        N,
-        task=task,
-        target=None,
-        features=list(meta.features),
-        lookback=T,
-        horizon=0,
-        split=list(spec.split),
-        windows={k: int(v.size) for k, v in index.items()},
-        split_rows={k: int(v.size) for k, v in index.items()},
-        steps=steps,
-    )
+        yt = torch.from_numpy(samples.labels) if samples.has_y else torch.zeros(want, dtype=torch.int64)
     if meta.steps is None:
         meta.steps = steps
     return Dataset(
-        src,
+        plan.source,
         "windows",
         task,
         meta,
         torch.from_numpy(Xn.astype(np.float32)),
         yt,
         y_orig,
-        {k: WindowIndex(WindowStarts([v[0] if v.size else 0], [v.size])) for k, v in index.items()},
-        T,
+        {k: WindowIndex(v) for k, v in layout.index.items()},
+        plan.lookback,
         0,
-        seq_target,
-        units,
-        has_targets=has_y,
+        design.seq_target,
+        design.units,
+        has_targets=samples.has_y,
         plan=plan,
         steps=steps,
     )
-
-
-def _read_npz(path: Path, src: str) -> dict[str, np.ndarray]:
-    """Every array of the archive, checked for size and kind; X must be there."""
-    check_source_file(path, "npz")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise DataError(f"{src}: no such file: check the path given to --data") from None
-    except Exception as e:
-        raise DataError(
-            f"{src}: not a readable .npz archive ({type(e).__name__}: {e}): save it with numpy.savez(path, X=X, y=y)"
-        ) from None
-    if "X" not in arrays:
-        raise DataError(
-            f"{src}: no array 'X' (found: {', '.join(arrays) or 'none'}): save sequences as X with "
-            f"shape (N, T, F) and targets as y"
-        )
-    for name, arr in arrays.items():
-        check_array(src, name, arr)
-    return arrays
-
-
-def _npz_inputs(X: np.ndarray, src: str, in_shape, tokens: int | None) -> np.ndarray:
-    """X as float64 (N, T, F), matched against the design's Input and free of NaN/inf."""
-    X = X if tokens is None else _token_ids(X, src, tokens)
-    if tokens is None:  # token ids are checked against the vocabulary instead
-        check_array_range(src, "X", X)
-    if X.ndim != 3:
-        raise DataError(f"{src}: X has shape {X.shape} but must be (N, T, F) = (samples, timesteps, features)")
-    N, T, F = X.shape
-    if not np.issubdtype(X.dtype, np.number):
-        raise DataError(f"{src}: X holds {X.dtype} values, not numbers: save X as a float array")
-    if in_shape[2] != F:
-        raise DataError(
-            f"{src}: X has {F} features per step (shape {X.shape}) but the design's Input takes "
-            f"{in_shape[2]}: set the Input's features to {F}"
-        )
-    if in_shape[1] is not None and in_shape[1] != T:
-        raise DataError(
-            f"{src}: X has {T} timesteps (shape {X.shape}) but the design's Input takes {in_shape[1]}: "
-            f"set the Input's timesteps to {T} (or null for variable length)"
-        )
-    X = X.astype(np.float64)
-    bad = ~np.isfinite(X)
-    if bad.any():
-        i, t, f = (int(v[0]) for v in np.nonzero(bad))
-        raise DataError(
-            f"{src}: X[{i}, {t}, {f}] (sample {i}, step {t}, feature {f}) is "
-            f"{'NaN' if np.isnan(X[i, t, f]) else 'infinite'}: fill in or drop that sample"
-        )
-    return X
-
-
-def _npz_regression_targets(y, src: str, out_shape, want: tuple, seq_target: bool) -> np.ndarray:
-    """Regression targets y as float64 of shape `want` (a trailing unit axis is dropped)."""
-    units = out_shape[-1]
-    y = np.asarray(y)
-    if y.shape[-1:] == (units,) and units == 1 and y.ndim == len(want) + 1:
-        y = y[..., 0]
-    if y.shape != want:
-        raise DataError(
-            f"{src}: y has shape {y.shape} but the design's output {tuple(out_shape)} needs "
-            f"{want}{' (+ 1)' if units == 1 else ''}: one value per "
-            f"{'step' if len(want) == 2 else 'sample'}"
-        )
-    if not np.issubdtype(y.dtype, np.number):
-        raise DataError(
-            f"{src}: y holds {y.dtype} values: regression targets must be numbers "
-            f"(for labels set training.task to classification)"
-        )
-    check_array_range(src, "y", y)
-    y_orig = y.astype(np.float64)
-    bad = ~np.isfinite(y_orig)
-    if bad.any():
-        i = int(np.nonzero(bad.reshape(want[0], -1).any(axis=1))[0][0])
-        raise DataError(f"{src}: y[{i}] is NaN or infinite: fill in or drop that sample")
-    return y_orig
-
-
-def _npz_class_labels(y, src: str, want: tuple, units: int, meta, seq_target: bool):
-    """Classification labels y as class indices of shape `want`, and the class names."""
-    y = np.asarray(y)
-    if y.shape != want:
-        raise DataError(
-            f"{src}: y has shape {y.shape} but classification with this design needs {want}: "
-            f"one label per {'step' if seq_target else 'sample'}"
-        )
-    values = np.asarray(y.reshape(-1).tolist(), dtype=object)
-    labels_table = Table(src, ["y"], {"y": values}, {"y": "text"}, fmt="npz")
-    flat, classes = _labels(values, labels_table, "y", units, meta.classes if meta is not None else None)
-    return flat.reshape(want), classes
-
-
-def _npz_split(src: str, spec, N: int, split, control: str = "--split") -> tuple[dict[str, np.ndarray], slice]:
-    """Sample indices per split (or all of them), and the samples the normalization is fitted on.
-    `control` names the setting to change in the message (a flag on the CLI, a control in the GUI)."""
-    if not split:
-        return {"all": np.arange(N)}, slice(0, N)
-    fractions = check_split(spec.split)
-    n_tr, n_tv = split_bounds(N, fractions)
-    index = {"train": np.arange(0, n_tr), "val": np.arange(n_tr, n_tv), "test": np.arange(n_tv, N)}
-    for name in SPLIT_NAMES:
-        if index[name].size == 0 and not (name == "test" and fractions[2] == 0):
-            raise DataError(
-                f"{src}: the {_SPLIT_WORDS[name]} split is empty: {N} samples split "
-                f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g}: add samples or change {control}"
-            )
-    return index, slice(0, n_tr)
 
 
 def _npz_meta(X: np.ndarray, fit: slice, task, classes, tokens: int | None, y_orig) -> RunMeta:

@@ -12,6 +12,9 @@ Time-series defaults (docs/data.md):
   are an error naming the row; irregular spacing is a warning naming the first gap.
 * a design whose Input takes one feature trains on the target itself (autoregressive).
 
+Pre-windowed samples (.npz, and tables of token ids, one sequence per row) get their plan here too
+(`make_npz_plan`, `make_token_plan`): X and y checked against the design, the samples split.
+
 Messages name the controls of the interface that asked (`ui="cli"`: flags; `ui="gui"`: the Train
 panel's controls), never the other's.
 
@@ -20,68 +23,21 @@ No Qt, no torch.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from .tables import TIME_NAMES, DataError, Table, check_finite_range, release_pages
-
-MISSING_POLICIES = ("error", "interpolate", "ffill", "drop")
-SPLIT_NAMES = ("train", "val", "test")
-SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
-CONTROLS = {
-    "cli": {
-        "features": "--features",
-        "target": "--target",
-        "lookback": "--lookback",
-        "horizon": "--horizon",
-        "split": "--split",
-        "series": "--series",
-        "time": "--time COL (or --no-time)",
-        "missing": "--missing",
-        "season": "--season",
-        "features_example": "--features A,B",
-        "missing_values": "--missing interpolate|ffill|drop",
-    },
-    "gui": {
-        "features": "the Features ticks",
-        "target": "the Target list",
-        "lookback": "Lookback",
-        "horizon": "Horizon",
-        "split": "the Split fractions",
-        "series": "the Series column list",
-        "time": "the Time column list",
-        "missing": "the Missing values list",
-        "season": "Season",
-        "features_example": "the Features ticks",
-        "missing_values": "the Missing values list (interpolate, fill forward or drop)",
-    },
-}
-
-
-@dataclass
-class DesignIO:
-    """What the plan needs to know about a design."""
-
-    n_features: int
-    timesteps: int | None
-    seq_target: bool
-    units: int
-    task: str
-
-    @classmethod
-    def of(cls, project, task: str | None = None) -> DesignIO:
-        from .dataset import design_io, infer_task
-
-        _, in_shape, out_shape = design_io(project)
-        return cls(
-            int(in_shape[-1]),
-            in_shape[1],
-            len(out_shape) == 3,
-            int(out_shape[-1]),
-            task or infer_task(project.training),
-        )
+from .columns import DataError, check_array, check_array_range, check_finite_range, release_pages
+from .spec import CONTROLS as CONTROLS
+from .spec import MISSING_POLICIES as MISSING_POLICIES
+from .spec import NO_TIME as NO_TIME
+from .spec import SPLIT_NAMES as SPLIT_NAMES
+from .spec import SPLIT_WORDS as SPLIT_WORDS
+from .spec import DesignIO as DesignIO
+from .tables import TIME_NAMES, NpzArrays, Table
 
 
 @dataclass
@@ -264,6 +220,10 @@ class Layout:
     # the series), oldest first; not training rows. `future_mask` marks them in file order (None: none).
     future: list[np.ndarray] = field(default_factory=list)
     future_mask: np.ndarray | None = None
+    # a classifier's target column as class indices (training rows) and the classes they index
+    labels: np.ndarray | None = None
+    classes: list | None = None
+    samples: Samples | None = None  # pre-windowed samples (.npz, token ids): their checked arrays
 
     def column(self, table: Table, name: str) -> np.ndarray:
         if name in self.values:
@@ -273,58 +233,22 @@ class Layout:
 
 
 def make_plan(
-    table: Table, spec, design: DesignIO, *, ui: str = "cli", split: bool = True, meta=None
+    table: Table, spec, design: DesignIO, *, ui: str = "cli", split: bool = True, meta=None, labels: bool = False
 ) -> tuple[DataPlan, Layout | None]:
     """The plan for `table` under `spec` (engine.data.DataSpec) and the design; with `meta` (a saved
-    run's) its columns and window are used. Errors are collected in plan.errors (layout None)."""
+    run's) its columns and window are used; `labels`: a classifier's target column is encoded as class
+    indices in the layout (what the dataset is made of). Errors are collected in plan.errors (layout None)."""
     plan = DataPlan(
         table.source, table.fmt, table.n_rows, task=design.task, split=list(spec.split), horizon=int(spec.horizon)
     )
     try:
         layout = _derive(table, spec, design, plan, CONTROLS[ui], split, meta)
+        if labels:
+            _encode_labels(table, plan, layout, design, meta)
     except DataError as e:
         plan.errors.append(str(e))
         return plan, None
     return plan, layout
-
-
-def make_token_plan(
-    table: Table, spec, design: DesignIO, vocabulary: int, *, ui: str = "cli", split: bool = True, meta=None
-):
-    """The plan of a table of token ids (one sequence per row; engine/data/tokens.py) and its arrays, which the
-    dataset is built from: (plan, TokenArrays), or (plan with errors, None)."""
-    from .dataset import _npz_split
-    from .tokens import token_arrays
-
-    plan = DataPlan(
-        table.source, f"{table.fmt} (token ids)", table.n_rows, task=design.task, split=list(spec.split), horizon=0
-    )
-    plan.vocabulary = vocabulary
-    try:
-        arrays = token_arrays(table, spec, vocabulary, design.timesteps, CONTROLS[ui])
-        plan.target, plan.features, plan.lookback = arrays.target, arrays.columns, len(arrays.columns)
-        plan.ignored = [n for n in table.names if n not in arrays.columns and n != arrays.target]
-        y = arrays.y
-        if y is not None and y.dtype.kind == "U":
-            if design.task != "classification":
-                raise DataError(f"{table.source}: the labels are words ({y[0]!r}) but the design trains a regression")
-            known = list(meta.classes) if meta is not None and meta.classes else sorted(set(y.tolist()))
-            unknown = next((i for i, v in enumerate(y.tolist()) if v not in set(known)), None)
-            if unknown is not None:
-                raise DataError(
-                    f"{table.where(arrays.target, unknown)}: label {y[unknown]!r} was not among the training "
-                    f"classes ({', '.join(map(str, known))})"
-                )
-            plan.classes = [str(k) for k in known]
-        elif y is not None and design.task == "classification":
-            plan.classes = [str(k) for k in sorted(set(y.tolist()))]
-        index, _ = _npz_split(table.source, spec, table.n_rows, split, CONTROLS[ui]["split"])  # training's rule
-        plan.windows = {k: int(v.size) for k, v in index.items()}
-        plan.split_rows = dict(plan.windows)
-    except DataError as e:
-        plan.errors.append(str(e))
-        return plan, None
-    return plan, arrays
 
 
 def _derive(table, spec, design, plan, c, split, meta) -> Layout:
@@ -367,6 +291,21 @@ def _derive(table, spec, design, plan, c, split, meta) -> Layout:
     return layout
 
 
+def _encode_labels(table: Table, plan: DataPlan, layout: Layout, design: DesignIO, meta) -> None:
+    """A classifier's target column as class indices: a saved run's classes, or the ones found."""
+    target = plan.target
+    if design.task == "regression" or target is None or target not in table.names:
+        return
+    layout.labels, layout.classes = class_labels(
+        layout.column(table, target),
+        lambda r: table.where(target, r),
+        table.source,
+        target,
+        design.units,
+        meta.classes if meta is not None else None,
+    )
+
+
 def _series_column(table: Table, spec, meta=None) -> str | None:
     """The spec's series column; else, for a saved run (evaluate / predict), the run's when the file has
     that column; else a folder's file-name column."""
@@ -378,9 +317,6 @@ def _series_column(table: Table, spec, meta=None) -> str | None:
     if saved and saved in table.names:
         return saved
     return "series" if table.fmt == "folder" else None
-
-
-NO_TIME = "none"  # DataSpec.time: no time column (None: detect one)
 
 
 def _choose_time(table: Table, spec, plan: DataPlan, c, meta=None) -> str | None:
@@ -920,6 +856,308 @@ def _split_labels(table: Table, plan: DataPlan, layout: Layout) -> None:
     if name:
         for split in lows:
             plan.split_times[split] = [table.cell_text(name, lows[split][1]), table.cell_text(name, highs[split][1])]
+
+
+# ============================================================================ pre-windowed samples
+@dataclass
+class Samples:
+    """Pre-windowed samples (an .npz, or a table of token ids) checked against the design: sample i is
+    X[i] -> y[i]. The dataset is made of these arrays (engine/data/dataset.py from_arrays)."""
+
+    X: np.ndarray  # (N, T, F) float64 (token ids: whole numbers below the vocabulary)
+    y_orig: np.ndarray | None  # regression targets in the file's units (None: a classifier, or no y)
+    labels: np.ndarray | None  # class indices of shape `want` (a classifier with y)
+    classes: list | None  # the class list `labels` index into
+    has_y: bool
+    want: tuple  # the shape of y
+    words: list[str] | None = None  # token ids with word labels: the class words (classes are their indices)
+
+
+def make_npz_plan(
+    arrays: NpzArrays, spec, design: DesignIO, *, meta=None, split: bool = True, control: str = "--split"
+) -> tuple[DataPlan, Layout | None]:
+    """The plan of an .npz archive's samples (X (N, T, F) and y) for the design: the checks of X and y
+    against its shapes and task, the split of the samples. Errors are collected in plan.errors (layout
+    None). `control` names the split setting in messages (a flag on the CLI, a control in the GUI)."""
+    try:
+        return _sample_plan(arrays.src, arrays.X, arrays.y, spec, design, meta, split, control)
+    except DataError as e:
+        return DataPlan(arrays.src, "npz", 0, errors=[str(e)]), None
+
+
+def _sample_plan(src: str, X, y, spec, design: DesignIO, meta, split, control) -> tuple[DataPlan, Layout]:
+    task, seq_target, units = design.task, design.seq_target, design.units
+    X = _npz_inputs(X, src, design, design.vocabulary)
+    N, T, F = X.shape
+    has_y = y is not None
+    if y is not None and len(y) != N:
+        raise DataError(f"{src}: y has {len(y)} entries but X has {N} samples: one target per sample")
+    steps = units if task == "regression" and not seq_target else 1  # y (N, H): a direct H-step forecast
+    want = (N, T) if seq_target else (N, steps) if steps > 1 else (N,)
+    y_orig, labels, classes = None, None, None
+    if task == "regression":
+        if has_y:
+            y_orig = _npz_regression_targets(y, src, design.output, want, seq_target)
+        if units != 1 and seq_target:
+            raise DataError(
+                f"{src}: regression with one target but the design's output has {units} units per step: "
+                f"set the output Dense units to 1"
+            )
+    elif has_y:
+        labels, classes = _npz_class_labels(y, src, want, units, meta, seq_target)
+    index, fit = sample_split(src, spec, N, split, control)
+    plan = DataPlan(
+        src,
+        "npz",
+        N,
+        task=task,
+        target=None,
+        features=list(meta.features) if meta is not None else [f"f{i}" for i in range(F)],
+        lookback=T,
+        horizon=0,
+        split=list(spec.split),
+        windows={k: int(v.size) for k, v in index.items()},
+        split_rows={k: int(v.size) for k, v in index.items()},
+        steps=steps,
+    )
+    layout = Layout(
+        None,
+        [(0, N)],
+        index={k: WindowStarts([v[0] if v.size else 0], [v.size]) for k, v in index.items()},
+        fit_rows=[(int(fit.start), int(fit.stop))],
+        samples=Samples(X, y_orig, labels, classes, has_y, want),
+    )
+    return plan, layout
+
+
+def make_token_plan(
+    table: Table, spec, design: DesignIO, arrays, *, ui: str = "cli", split: bool = True, meta=None
+) -> tuple[DataPlan, Layout | None]:
+    """The plan of a table of token ids (one sequence per row) from its arrays (engine/data/tokens.py
+    token_arrays: a TokenArrays, or the DataError it raised): the columns, labels, classes and split
+    counts it shows are the ones trained on; its samples are checked as an .npz's are. Errors are
+    collected in plan.errors (layout None)."""
+    plan = DataPlan(
+        table.source, f"{table.fmt} (token ids)", table.n_rows, task=design.task, split=list(spec.split), horizon=0
+    )
+    plan.vocabulary = design.vocabulary
+    try:
+        if isinstance(arrays, DataError):
+            raise arrays
+        plan.target, plan.features, plan.lookback = arrays.target, arrays.columns, len(arrays.columns)
+        plan.ignored = [n for n in table.names if n not in arrays.columns and n != arrays.target]
+        known = _token_classes(table, arrays, design, meta)
+        plan.classes = [str(k) for k in known] if known is not None else []
+        index, _ = sample_split(table.source, spec, table.n_rows, split, CONTROLS[ui]["split"])  # training's rule
+        plan.windows = {k: int(v.size) for k, v in index.items()}
+        plan.split_rows = dict(plan.windows)
+        layout = _token_samples(table, spec, design, arrays, plan, meta, split, CONTROLS[ui]["split"])
+    except DataError as e:
+        plan.errors.append(str(e))
+        return plan, None
+    return plan, layout
+
+
+def _token_classes(table: Table, arrays, design: DesignIO, meta) -> list | None:
+    """The class labels of a table of token ids (words checked against a saved run's), None for none."""
+    y = arrays.y
+    if y is not None and y.dtype.kind == "U":
+        if design.task != "classification":
+            raise DataError(f"{table.source}: the labels are words ({y[0]!r}) but the design trains a regression")
+        known = list(meta.classes) if meta is not None and meta.classes else sorted(set(y.tolist()))
+        unknown = next((i for i, v in enumerate(y.tolist()) if v not in set(known)), None)
+        if unknown is not None:
+            raise DataError(
+                f"{table.where(arrays.target, unknown)}: label {y[unknown]!r} was not among the training "
+                f"classes ({', '.join(map(str, known))})"
+            )
+        return known
+    if y is not None and design.task == "classification":
+        return sorted(set(y.tolist()))
+    return None
+
+
+def _token_samples(table: Table, spec, design: DesignIO, arrays, plan: DataPlan, meta, split, control) -> Layout:
+    """The token ids and labels as samples, checked as an .npz's (word labels become class indices)."""
+    X, y, words = arrays.X, arrays.y, None
+    if y is not None and y.dtype.kind == "U":  # word labels: samples hold numbers, so class indices
+        words = list(plan.classes)
+        lookup = {c: i for i, c in enumerate(words)}
+        y = np.asarray([lookup[v] for v in y.tolist()], np.int64)
+        if meta is not None:
+            meta = replace(meta, classes=list(range(len(words))))
+    for name, arr in (("X", X), ("y", y)):
+        if arr is not None:
+            check_array(table.source, name, arr)
+    samples_plan, layout = _sample_plan(table.source, X, y, spec, design, meta, split, control)
+    assert samples_plan.windows == plan.windows  # one split rule
+    assert layout.samples is not None  # _sample_plan always sets them
+    layout.samples.words = words
+    return layout
+
+
+def class_labels(values: Sequence[Any] | np.ndarray, where, source: str, col: str, units: int, classes: list | None):
+    """Class labels -> (int64 indices, class list). Labels are integers or strings; the class count must
+    equal the output units. `where(row)` names a row in messages; with `classes` (a saved run's) every
+    label must be one of them."""
+    vals: list[Any] = [v.strip() if isinstance(v, str) else v for v in values]
+    for r, v in enumerate(vals):
+        if v == "" or (isinstance(v, float) and not math.isfinite(v)):
+            raise DataError(f"{where(r)}: empty or missing label: give every row a class label")
+    if classes is None:
+        as_int: list[int] = []
+        all_numbers = True
+        for v in vals:
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                all_numbers = False
+                break
+            if not math.isfinite(f) or f != int(f):
+                r = vals.index(v)
+                raise DataError(
+                    f"{where(r)}: class label {v!r} is not a whole number: labels must be integers or words"
+                )
+            as_int.append(int(f))
+        if all_numbers:
+            vals = as_int
+            classes = sorted(set(as_int))
+        else:
+            vals = [str(v) for v in vals]
+            classes = sorted(set(vals))
+        if len(classes) != units:
+            shown = ", ".join(str(c) for c in classes[:8]) + (", ..." if len(classes) > 8 else "")
+            raise DataError(
+                f"{source}: column '{col}' has {len(classes)} classes ({shown}) but the design's "
+                f"output has {units} unit(s): set the output Dense units to {len(classes)}"
+            )
+    else:
+        kind = type(classes[0]) if classes else str
+        lookup = {c: i for i, c in enumerate(classes)}
+        out = []
+        for r, v in enumerate(vals):
+            try:
+                key = kind(float(v)) if kind is int else str(v)
+            except (TypeError, ValueError):
+                key = v
+            if key not in lookup:
+                raise DataError(
+                    f"{where(r)}: label {v!r} was not among the training classes ({', '.join(map(str, classes))})"
+                )
+            out.append(lookup[key])
+        return np.asarray(out, dtype=np.int64), classes
+    lookup = {c: i for i, c in enumerate(classes)}
+    return np.asarray([lookup[v] for v in vals], dtype=np.int64), classes
+
+
+def _token_ids(X: np.ndarray, src: str, vocabulary: int) -> np.ndarray:
+    """Integer token ids X (N, T) padded with 0 (or (N, T, 1)) -> (N, T, 1), every id checked below the
+    vocabulary of the design's Embedding."""
+    if not np.issubdtype(X.dtype, np.integer):
+        raise DataError(
+            f"{src}: X holds {X.dtype} values but the design's Input takes integer token ids "
+            f"(dtype=int64): save X as an integer array (N, T) padded with 0"
+        )
+    X = X[..., None] if X.ndim == 2 else X
+    if X.ndim != 3 or X.shape[2] != 1:
+        raise DataError(f"{src}: X has shape {X.shape}: token ids are saved as (N, T), one id per step")
+    bad = (X < 0) | (vocabulary <= X)
+    if bad.any():
+        i, t, _ = (int(v[0]) for v in np.nonzero(bad))
+        raise DataError(
+            f"{src}: X[{i}, {t}] is token id {int(X[i, t, 0])}, outside the Embedding's vocabulary "
+            f"0..{vocabulary - 1}: raise the Embedding's input_dim to at least {int(X.max()) + 1}"
+        )
+    return X
+
+
+def _npz_inputs(X: np.ndarray, src: str, design: DesignIO, tokens: int | None) -> np.ndarray:
+    """X as float64 (N, T, F), matched against the design's Input and free of NaN/inf."""
+    X = X if tokens is None else _token_ids(X, src, tokens)
+    if tokens is None:  # token ids are checked against the vocabulary instead
+        check_array_range(src, "X", X)
+    if X.ndim != 3:
+        raise DataError(f"{src}: X has shape {X.shape} but must be (N, T, F) = (samples, timesteps, features)")
+    N, T, F = X.shape
+    if not np.issubdtype(X.dtype, np.number):
+        raise DataError(f"{src}: X holds {X.dtype} values, not numbers: save X as a float array")
+    if design.n_features != F:
+        raise DataError(
+            f"{src}: X has {F} features per step (shape {X.shape}) but the design's Input takes "
+            f"{design.n_features}: set the Input's features to {F}"
+        )
+    if design.timesteps is not None and design.timesteps != T:
+        raise DataError(
+            f"{src}: X has {T} timesteps (shape {X.shape}) but the design's Input takes {design.timesteps}: "
+            f"set the Input's timesteps to {T} (or null for variable length)"
+        )
+    X = X.astype(np.float64)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        i, t, f = (int(v[0]) for v in np.nonzero(bad))
+        raise DataError(
+            f"{src}: X[{i}, {t}, {f}] (sample {i}, step {t}, feature {f}) is "
+            f"{'NaN' if np.isnan(X[i, t, f]) else 'infinite'}: fill in or drop that sample"
+        )
+    return X
+
+
+def _npz_regression_targets(y, src: str, out_shape, want: tuple, seq_target: bool) -> np.ndarray:
+    """Regression targets y as float64 of shape `want` (a trailing unit axis is dropped)."""
+    units = out_shape[-1]
+    y = np.asarray(y)
+    if y.shape[-1:] == (units,) and units == 1 and y.ndim == len(want) + 1:
+        y = y[..., 0]
+    if y.shape != want:
+        raise DataError(
+            f"{src}: y has shape {y.shape} but the design's output {tuple(out_shape)} needs "
+            f"{want}{' (+ 1)' if units == 1 else ''}: one value per "
+            f"{'step' if len(want) == 2 else 'sample'}"
+        )
+    if not np.issubdtype(y.dtype, np.number):
+        raise DataError(
+            f"{src}: y holds {y.dtype} values: regression targets must be numbers "
+            f"(for labels set training.task to classification)"
+        )
+    check_array_range(src, "y", y)
+    y_orig = y.astype(np.float64)
+    bad = ~np.isfinite(y_orig)
+    if bad.any():
+        i = int(np.nonzero(bad.reshape(want[0], -1).any(axis=1))[0][0])
+        raise DataError(f"{src}: y[{i}] is NaN or infinite: fill in or drop that sample")
+    return y_orig
+
+
+def _npz_class_labels(y, src: str, want: tuple, units: int, meta, seq_target: bool):
+    """Classification labels y as class indices of shape `want`, and the class names."""
+    y = np.asarray(y)
+    if y.shape != want:
+        raise DataError(
+            f"{src}: y has shape {y.shape} but classification with this design needs {want}: "
+            f"one label per {'step' if seq_target else 'sample'}"
+        )
+    values = np.asarray(y.reshape(-1).tolist(), dtype=object)
+    where = lambda r: f"{src}: column 'y', row {r + 1}"  # noqa: E731 (what a table of y would say)
+    flat, classes = class_labels(values, where, src, "y", units, meta.classes if meta is not None else None)
+    return flat.reshape(want), classes
+
+
+def sample_split(src: str, spec, N: int, split, control: str = "--split") -> tuple[dict[str, np.ndarray], slice]:
+    """Pre-windowed samples (.npz, token ids): the sample indices per split (or all of them), and the
+    samples the normalization is fitted on.
+    `control` names the setting to change in the message (a flag on the CLI, a control in the GUI)."""
+    if not split:
+        return {"all": np.arange(N)}, slice(0, N)
+    fractions = check_split(spec.split)
+    n_tr, n_tv = split_bounds(N, fractions)
+    index = {"train": np.arange(0, n_tr), "val": np.arange(n_tr, n_tv), "test": np.arange(n_tv, N)}
+    for name in SPLIT_NAMES:
+        if index[name].size == 0 and not (name == "test" and fractions[2] == 0):
+            raise DataError(
+                f"{src}: the {SPLIT_WORDS[name]} split is empty: {N} samples split "
+                f"{fractions[0]:g}/{fractions[1]:g}/{fractions[2]:g}: add samples or change {control}"
+            )
+    return index, slice(0, n_tr)
 
 
 def raise_for_errors(plan: DataPlan) -> None:

@@ -27,17 +27,17 @@ import stat
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """Unusable data: one line naming the file, column and row, and how to fix it (CLI exit code 2)."""
-
+from .columns import FLOAT32_MAX as FLOAT32_MAX
+from .columns import DataError as DataError
+from .columns import check_array as check_array
+from .columns import check_array_range as check_array_range
+from .columns import check_finite_range as check_finite_range
+from .columns import release_pages as release_pages
 
 MAX_IN_MEMORY_BYTES = int(os.environ.get("RNN_STUDIO_MAX_DATA_BYTES", str(4 << 30)))
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 FORMATS = {
     ".csv": "csv",
     ".txt": "csv",
@@ -263,32 +263,6 @@ class Table:
         if not self.mapped:  # a mapped column is checked chunk by chunk where it is used
             check_finite_range(arr, lambda r: self.where(name, r))
         return arr
-
-
-def release_pages(arr: np.ndarray) -> None:
-    """Tell the kernel the pages of a memory-mapped array read so far are not needed any more, so a
-    pass over a file larger than memory does not stay resident (no-op for ordinary arrays)."""
-    import mmap
-
-    base: Any = arr  # walks down the .base chain: arrays, then the mmap (or None)
-    while base is not None and not isinstance(base, mmap.mmap):
-        base = getattr(base, "base", None) if not isinstance(base, np.memmap) else getattr(base, "_mmap", None)
-    if base is not None and hasattr(base, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        with contextlib.suppress(OSError, ValueError):
-            base.madvise(mmap.MADV_DONTNEED)
-
-
-def check_finite_range(arr: np.ndarray, where, chunk: int = 1 << 17) -> None:
-    """Infinite values and values beyond float32 (the training precision) are errors at their row."""
-    for lo in range(0, len(arr), chunk):
-        part = np.abs(arr[lo : lo + chunk])
-        release_pages(arr)
-        with np.errstate(invalid="ignore"):
-            big = part > FLOAT32_MAX
-        if big.any():
-            r = lo + int(np.argmax(big))
-            what = "an infinite value" if np.isinf(part[r - lo]) else f"{arr[r]:.4g}, beyond float32's range (3.4e38)"
-            raise DataError(f"{where(r)}: {what}: fix the value or delete the row")
 
 
 def csv_line_numbers(path: Path) -> list[int]:
@@ -753,33 +727,37 @@ def read_npy(p: Path) -> Table:
     return table
 
 
-def check_array(src, name: str, arr: np.ndarray) -> None:
-    """Arrays from users: numbers (no complex / object / text), not empty; the index of the first bad value."""
-    if arr.size == 0:
-        raise DataError(f"{src}: array '{name}' is empty (shape {arr.shape}): save at least one sample")
-    if np.iscomplexobj(arr):
-        imag = np.nonzero(np.imag(arr))
-        at = tuple(int(i[0]) for i in imag) if imag[0].size else (0,) * arr.ndim
+@dataclass
+class NpzArrays:
+    """An .npz archive's samples as read (checked for size and kind only): X, and y when it has one."""
+
+    src: str
+    X: np.ndarray
+    y: np.ndarray | None
+
+
+def read_npz(path: str | Path) -> NpzArrays:
+    """X and y of an .npz archive; every array in it checked for size and kind; X must be there."""
+    p = Path(path)
+    src = str(p)
+    check_source_file(p, "npz")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise DataError(f"{src}: no such file: check the path given to --data") from None
+    except Exception as e:
         raise DataError(
-            f"{src}: array '{name}' holds complex numbers (first at index {list(at)}): save the real "
-            f"part (numpy.real) or split real and imaginary parts into two features"
+            f"{src}: not a readable .npz archive ({type(e).__name__}: {e}): save it with numpy.savez(path, X=X, y=y)"
+        ) from None
+    if "X" not in arrays:
+        raise DataError(
+            f"{src}: no array 'X' (found: {', '.join(arrays) or 'none'}): save sequences as X with "
+            f"shape (N, T, F) and targets as y"
         )
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise DataError(f"{src}: array '{name}' holds {arr.dtype} values, not numbers: save a float array")
-
-
-def check_array_range(src, name: str, arr: np.ndarray) -> None:
-    """NaN, inf and values beyond float32 in a numeric array: an error naming the index."""
-    if not np.issubdtype(arr.dtype, np.floating) and not np.issubdtype(arr.dtype, np.integer):
-        return
-    flat = arr.reshape(-1)
-    with np.errstate(invalid="ignore"):
-        bad = ~(np.abs(flat.astype(np.float64)) <= FLOAT32_MAX)
-    if bad.any():
-        at = [int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape)]
-        v = float(flat[int(np.argmax(bad))])
-        what = "NaN" if math.isnan(v) else "infinite" if np.isinf(v) else f"{v:.4g}, beyond float32's range (3.4e38)"
-        raise DataError(f"{src}: {name}[{', '.join(map(str, at))}] is {what}: fill in, fix or drop that sample")
+    for name, arr in arrays.items():
+        check_array(src, name, arr)
+    return NpzArrays(src, arrays["X"], arrays.get("y"))
 
 
 def read_folder(p: Path) -> Table:

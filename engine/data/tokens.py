@@ -7,24 +7,23 @@ order). An empty id cell is padding (0), so files whose rows have different leng
 label column empty in every row is a file to predict (no targets).
 
     token_arrays(table, spec, vocabulary, timesteps) -> TokenArrays     (the columns, checked)
-    token_csv_dataset(path, spec, in_shape, out_shape, task, meta, split, vocabulary, table=None) -> Dataset
 
-The file is read once by engine/data/tables.py read_table (pyarrow, columnar) and checked column by column,
-each problem named by row and column. The data plan (engine/data/plan.py make_token_plan) is derived from
-these arrays, and the dataset is built from that plan: the ids + labels go through the .npz reader
-(engine/data/dataset.py), so splits, labels, classes and the "never normalized" rule are the same for both.
+The reader flavour of the data line (engine/data/__init__.py) for such files: the file is read once by
+engine/data/tables.py read_table (pyarrow, columnar) and checked here column by column, each problem named
+by row and column. The data plan (engine/data/plan.py make_token_plan) is derived from these arrays and
+checks them as an .npz's samples, and the dataset is made of them as of an .npz's (engine/data/dataset.py
+from_arrays), so splits, labels, classes and the "never normalized" rule are the same for both.
 """
 
 from __future__ import annotations
 
-import tempfile
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-from .plan import CONTROLS
-from .tables import DataError, Table
+from .columns import DataError
+from .spec import CONTROLS
+from .tables import Table
 
 
 @dataclass
@@ -126,39 +125,3 @@ def token_arrays(table: Table, spec, vocabulary: int, timesteps: int | None, c: 
         arr = np.asarray(table.columns[name], dtype=np.float64)
         X[:, t] = np.where(np.isnan(arr), 0.0, arr)  # an empty cell is padding
     return TokenArrays(X, _labels(table, target), columns, target)
-
-
-def token_csv_dataset(path: Path, spec, in_shape, out_shape, task, meta, split, vocabulary: int, table=None):
-    """A Dataset from a table of token ids, built from its data plan (make_token_plan): the columns, labels
-    and split counts the plan shows are the ones trained on. `table`: the file already read."""
-    from .dataset import DesignIO, _from_npz, read_table
-    from .plan import make_token_plan, raise_for_errors
-
-    table = table if table is not None else read_table(path)
-    design = DesignIO(int(in_shape[-1]), in_shape[1], len(out_shape) == 3, int(out_shape[-1]), task)
-    plan, arrays = make_token_plan(table, spec, design, vocabulary, split=split, meta=meta)
-    raise_for_errors(plan)
-    assert arrays is not None  # make_token_plan leaves the arrays None only with errors, raised just above
-    X, y, classes = arrays.X, arrays.y, None
-    if y is not None and y.dtype.kind == "U":  # word labels: the .npz reader takes numbers, so pass class indices
-        classes = list(plan.classes)
-        lookup = {c: i for i, c in enumerate(classes)}
-        y = np.asarray([lookup[v] for v in y.tolist()], np.int64)
-        if meta is not None:
-            meta = replace(meta, classes=list(range(len(classes))))
-    with tempfile.TemporaryDirectory(prefix="rnn-studio-tokens-") as tmp:
-        npz = Path(tmp) / "tokens.npz"
-        if y is None:
-            np.savez(npz, X=X)
-        else:
-            np.savez(npz, X=X, y=y)
-        try:
-            dataset = _from_npz(npz, spec, in_shape, out_shape, task, meta, split, tokens=vocabulary)
-        except DataError as e:  # name the file, not the temporary archive
-            raise DataError(str(e).replace(str(npz), str(path))) from None
-    if classes is not None:
-        dataset.meta.classes = classes
-    dataset.source = str(path)
-    assert dataset.plan is not None and dataset.plan.windows == plan.windows  # one split rule
-    dataset.plan = plan
-    return dataset

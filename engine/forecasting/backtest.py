@@ -31,8 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..data.dataset import DataSpec, read_source
 from ..data.plan import DesignIO, make_plan, raise_for_errors
+from ..data.sources import read_source
+from ..data.spec import DataSpec
 from ..data.tables import DataError
 from ..design.project import Project, atomic_write_text
 from ..metrics import BASELINES

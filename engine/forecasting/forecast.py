@@ -38,8 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from ..data.dataset import DataSpec, design_io, read_source
 from ..data.plan import DataPlan, DesignIO, Layout, make_plan, raise_for_errors
+from ..data.sources import read_source
+from ..data.spec import DataSpec, design_io
 from ..data.tables import DataError, Table
 from ..data.timefreq import ROWS, Frequency, continue_times, format_time, format_times, infer_frequency
 from ..design.project import atomic_write_text

@@ -38,17 +38,17 @@ from typing import Any
 
 import numpy as np
 
-from ..data.dataset import (
+from ..data import (
     DataError,
     Dataset,
     DataSpec,
     WindowIndex,
+    WindowStarts,
     load_dataset,
     lookahead_warnings,
-    persistence_verdict,
 )
-from ..data.plan import WindowStarts
 from ..design.project import Project, atomic_write_text
+from ..metrics import persistence_verdict
 from .checkpoints import (
     CHECKPOINT_VERSION,
     check_checkpoint,

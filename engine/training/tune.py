@@ -555,7 +555,7 @@ def tune(
     """
     import optuna  # noqa: F401 - a missing Optuna fails here, before anything else
 
-    from ..data.dataset import DataError, DataSpec
+    from ..data import DataError, DataSpec
     from .train import TrainConfig
 
     space = parse_search(project)

@@ -127,3 +127,18 @@ def test_the_data_verb_refuses_a_bad_token_file_with_one_line(tmp_path, capsys):
         "raise the Embedding's input_dim to at least 50"
     ), err
     assert "\n" not in err
+
+
+def test_the_plan_shows_what_training_would_refuse(tmp_path):
+    """The plan and the dataset come from one data line: labels the design cannot hold (3 classes, 2 output
+    units) are in the plan's errors (the Train panel's plan box, `rnn-studio data`) in the words training
+    refuses them with, not only when training starts."""
+    X, _ = _token_npz(tmp_path / "ids.npz", n=60)
+    _token_csv(tmp_path / "ids.csv", X, np.arange(60) % 3, labels=("a", "b", "c"))
+    project = load_project(EXAMPLE)
+    spec = DataSpec(path=str(tmp_path / "ids.csv"))
+    with pytest.raises(DataError) as refused:
+        load_dataset(spec, project)
+    plan = plan_data(spec, project, ui="gui")
+    assert plan.errors == [str(refused.value)]
+    assert "3 classes" in plan.errors[0] and "set the output Dense units to 3" in plan.errors[0]
