@@ -17,7 +17,20 @@ import json
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QIODevice, QMimeData, QPointF, QSaveFile, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QByteArray,
+    QIODevice,
+    QMimeData,
+    QPoint,
+    QPointF,
+    QRect,
+    QSaveFile,
+    QSettings,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -46,6 +59,7 @@ from .layout import LAYER_GAP, layered_layout
 from .palette import Palette
 from .problems import ProblemsPanel
 from .recovery import Autosaver
+from .theme import WINDOW_FRAME, WINDOW_SIZE
 
 CLIP_MIME = "application/x-rnn-studio-blocks"
 CLIP_FORMAT = "rnn-studio-clip"
@@ -55,6 +69,23 @@ FILE_FILTER = f"RNN Studio designs (*{EXTENSION});;JSON files (*.json);;All file
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def window_geometry(available: QRect, restored: QRect | None = None) -> QRect:
+    """Where the window goes on a screen whose free area is `available`: the restored geometry shrunk
+    and moved to fit it, or (first start) WINDOW_SIZE shrunk to fit and centred. Room is left for the
+    frame and title bar the window manager adds around the window's own geometry (WINDOW_FRAME)."""
+    side, title = WINDOW_FRAME[0] // 2, WINDOW_FRAME[1] - WINDOW_FRAME[0] // 2
+    room = available.adjusted(side, title, -side, -side)
+    if restored is None or not restored.isValid():
+        rect = QRect(QPoint(0, 0), QSize(*WINDOW_SIZE).boundedTo(room.size()))
+        rect.moveCenter(room.center())
+        return rect
+    rect = QRect(restored.topLeft(), restored.size().boundedTo(room.size()))
+    left = min(max(rect.left(), room.left()), room.right() + 1 - rect.width())
+    top = min(max(rect.top(), room.top()), room.bottom() + 1 - rect.height())
+    rect.moveTopLeft(QPoint(left, top))
+    return rect
 
 
 def settings() -> QSettings:
@@ -121,15 +152,25 @@ class MainWindow(QMainWindow):
         from .monitor.integration import install_training
 
         install_training(self)  # the Train dock, Design > Train / Export, training marks on the canvas
-        self.resize(1400, 880)
+        self.resize(*WINDOW_SIZE)
         self._state_restored = False
+        restored = False
         if restore_state:  # window geometry and dock layout from the last session
             s = settings()
             geometry, state = s.value("window/geometry"), s.value("window/state")
             if geometry is not None:
-                self.restoreGeometry(geometry)
+                restored = bool(self.restoreGeometry(geometry))
             if state is not None:
                 self._state_restored = bool(self.restoreState(state))
+        self.fit_to_screen(restored)
+
+    def fit_to_screen(self, restored: bool = True) -> None:
+        """The window fits the screen it opens on: a first start is centred at most WINDOW_SIZE, a
+        restored geometry (saved on a bigger screen, or maximised) is clamped to this one."""
+        screen = (self.screen() if restored else None) or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        self.setGeometry(window_geometry(screen.availableGeometry(), self.geometry() if restored else None))
 
     # ================================================================== structure
     def _dock(self, widget: QWidget, title: str, area, name: str) -> QDockWidget:
