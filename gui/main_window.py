@@ -96,6 +96,7 @@ def settings() -> QSettings:
 class MainWindow(QMainWindow):
     designChanged = Signal(object)  # CheckResult
     projectReplaced = Signal(object)  # Project (new / open / restore)
+    aboutToSave = Signal(str)  # the file the design is being saved to (the Train panel's paths follow it)
 
     windows: list[MainWindow] = []  # open windows (keeps Python references alive)
 
@@ -919,6 +920,7 @@ class MainWindow(QMainWindow):
             stem = stem[: -len(EXTENSION)] if stem.endswith(EXTENSION) else Path(path).stem
             if stem:
                 self.project.set_name(stem)
+        self.aboutToSave.emit(path)
         data = self.project.to_json().encode("utf-8")
         f = QSaveFile(path)
         if not f.open(QIODevice.OpenModeFlag.WriteOnly) or f.write(data) != len(data) or not f.commit():

@@ -444,6 +444,16 @@ class DataFormMixin:
             item.setCheckState(QtCore.Qt.Checked if item.text() in names else QtCore.Qt.Unchecked)
         self.features.blockSignals(False)
 
+    def set_features(self, names: list[str]) -> None:
+        """Tick exactly `names` (a design's saved choice): the ticks no longer follow the plan's defaults."""
+        self._set_ticks(names)
+        self._ticks_touched = True
+        self._plan_later()
+
+    def has_table_for(self, path: str) -> bool:
+        """`path` is the file already read and shown (no need to read it again)."""
+        return self._table is not None and not self.reading() and getattr(self, "_read_path", None) == path
+
     def _ticks_changed(self, _item=None) -> None:
         self._ticks_touched = True
         self._plan_later()
