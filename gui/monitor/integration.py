@@ -221,6 +221,7 @@ class TrainingIntegration:
         self.marks_on = False
         self._apply_marks()
         if project is not None:
+            self.panel.forget_run()  # the previous design's curves, legend, predictions and "Run ended…"
             self.keeper.load()
         self.panel.refresh_runs()
         if getattr(self, "tune_dock", None) is not None:

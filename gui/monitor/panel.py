@@ -229,6 +229,23 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         self.refresh_runs()
         return run_dir
 
+    def forget_run(self) -> None:
+        """Another design is shown: no run of the previous one stays on the charts, legend, predictions or
+        status line (a run still training keeps being followed: Stop must keep working)."""
+        if self.is_running():
+            return
+        self.timer.stop()
+        self.follower = None
+        self.watch = GradWatch()
+        self.alerts = []
+        self.alerts_cleared.emit()
+        for chart in (self.loss_chart, self.grad_chart, self.lr_chart, self.pred_chart):
+            chart.reset()
+        self.grad_chart.set_colors(self.colors_getter())
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self._say("")
+
     def stop(self) -> None:
         """Ask the trainer to stop at the next step (it saves last.pt and the summary); if it does not
         end within 10 s, terminate it (SIGTERM, also handled cleanly), then kill it."""
