@@ -8,7 +8,7 @@ TORCH_CPU ?= torch==2.13.0
 STAMP  := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test setup setup-dev demo bench clean wheel-smoke lint
+.PHONY: run test setup setup-dev tracking demo bench clean wheel-smoke lint
 
 # `make run` installs only what running needs; `make test` / `lint` / `bench` add the dev extra
 # (pytest, ruff, mypy, keras, tensorboard, mlflow, psycopg) on top, once.
@@ -25,6 +25,10 @@ $(STAMP): pyproject.toml Makefile
 $(DEV_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(DEV_STAMP)
+
+# the optional tracking back ends (tensorboard, mlflow) for `--log` and the Train panel's "Log to"
+tracking: setup
+	$(PY) -m pip install --quiet -e ".[tracking]"
 
 run: setup
 	$(VENV)/bin/rnn-studio run-or-demo

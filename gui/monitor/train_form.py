@@ -16,6 +16,7 @@ from typing import Any
 from PySide6 import QtCore, QtWidgets
 
 from rnn_studio.engine.blocks import INPUT_TYPE
+from rnn_studio.engine.install_kind import install_command
 
 from . import reader
 
@@ -584,7 +585,8 @@ class SettingsFormMixin:
             self.log_to.addItem(text, value)
         self.log_to.setToolTip(
             "Also write TensorBoard event files into the run folder, or log the run to MLflow "
-            "(MLFLOW_TRACKING_URI, default runs/mlflow.db). Needs: pip install 'rnn-studio[tracking]'"
+            "(MLFLOW_TRACKING_URI, default runs/mlflow.db). Needs tensorboard / mlflow: "
+            + install_command(["tensorboard", "mlflow"], extra="tracking")
         )
         for label, w in (
             ("Epochs:", self.epochs),

@@ -91,7 +91,7 @@ def register(sub) -> None:
         choices=("tensorboard", "mlflow"),
         metavar="TRACKER",
         help="also log to tensorboard (<run>/tensorboard/) or mlflow (MLFLOW_TRACKING_URI, default "
-        "runs/mlflow.db); repeat for both; needs pip install 'rnn-studio[tracking]' (docs/tracking.md)",
+        "runs/mlflow.db); repeat for both; needs the tensorboard / mlflow packages (docs/tracking.md)",
     )
     p.set_defaults(func=cmd_train)
 
