@@ -41,6 +41,12 @@ def _add_data_args(p, with_window: bool = True) -> None:
         p.add_argument("--lookback", type=int, metavar="N", help="window length (default: the Input's timesteps)")
         p.add_argument("--horizon", type=int, metavar="N", help="predict N rows after the window (default 1)")
         p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
+    else:
+        p.add_argument(
+            "--features",
+            metavar="A,B",
+            help="this file's columns for the run's features, in order (an imported run's are named f0, f1, ...)",
+        )
     p.add_argument("--series", metavar="COL", help="column holding the series id: many series in one file")
     add_time_args(p)
     p.add_argument(
