@@ -134,6 +134,9 @@ class MainWindow(QMainWindow):
             self.problems, "Problems", Qt.DockWidgetArea.BottomDockWidgetArea, "ProblemsDock"
         )
         self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 330], Qt.Orientation.Horizontal)
+        # the Inspector keeps the window's full height on the right: with the Train tab open on a 1024x700
+        # screen it showed ~50 px; the bottom area (Problems, Train, Tune) spans palette and canvas
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self._bottom_ready = False  # the bottom area opens on demand only once the window is shown
         self._error_count = 0
 
@@ -473,7 +476,7 @@ class MainWindow(QMainWindow):
         if errors > self._error_count and self._bottom_ready and self.bottom_is_collapsed():
             self.open_bottom(self.problems_dock, 160)  # a new error: show the list
         self._error_count = errors
-        self.problems.show_result(result)
+        self.problems.show_result(result, empty_design=not self.project.blocks)
         self.inspector.on_check(result)
         self._update_status(result)
         self.designChanged.emit(result)
@@ -526,9 +529,8 @@ class MainWindow(QMainWindow):
             )
         self.status_valid.setText(text)
         self.status_valid.setToolTip(f"Checked in {self.bridge.last_check_ms:.2f} ms" if self.bridge else "")
-        self.status_params.setText(
-            f"{result.total_params:,} parameters{memory_text(result)} \u00b7 {len(self.project.blocks)} blocks"
-        )
+        blocks = _plural(len(self.project.blocks), "block")
+        self.status_params.setText(f"{result.total_params:,} parameters{memory_text(result)} \u00b7 {blocks}")
         self.status_params.setToolTip(memory_status(result.resources)[1] if result.resources else "")
         counts = [_plural(len(result.errors), "error")] if result.errors else []
         counts += [_plural(len(result.warnings), "warning")] if result.warnings else []
@@ -601,7 +603,9 @@ class MainWindow(QMainWindow):
             p = self.scene.blocks[bid].pos()
             moves[bid] = ((p.x(), p.y()), (p.x() + dx, p.y() + dy))
         self.push(
-            MoveBlocks(self.project, moves, text=f"Nudge {len(ids)} block(s)", mergeable=True, bridge=self.bridge)
+            MoveBlocks(
+                self.project, moves, text=f"Nudge {_plural(len(ids), 'block')}", mergeable=True, bridge=self.bridge
+            )
         )
 
     def set_param(self, block_id: str, name: str, value) -> bool:

@@ -580,7 +580,7 @@ class SettingsFormMixin:
         self.precision.addItems(["fp32", "bf16", "fp16"])
         self.precision.setToolTip("bf16 / fp16 autocast are used on CUDA only")
         self.seed = QtWidgets.QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
-        self.log_to = QtWidgets.QComboBox()  # engine/tracking.py; docs/tracking.md
+        self.log_to = combo()  # engine/tracking.py; docs/tracking.md. combo(): the popup draws "none" too
         for text, value in (("none", None), ("TensorBoard", "tensorboard"), ("MLflow", "mlflow")):
             self.log_to.addItem(text, value)
         self.log_to.setToolTip(
