@@ -71,12 +71,12 @@ def layered_layout(ids: list[str], links: list[tuple[str, str]], origin=(0.0, 0.
     # keep real blocks in file order initially, dummies after their source
     pos_index = {}
 
-    def reindex():
-        for row in rows:
-            for i, n in enumerate(row):
-                pos_index[n] = i
+    def reindex(row):
+        for i, n in enumerate(row):
+            pos_index[n] = i
 
-    reindex()
+    for row in rows:
+        reindex(row)
     for sweep in range(6):
         rng = range(1, n_layers) if sweep % 2 == 0 else range(n_layers - 2, -1, -1)
         for li in rng:
@@ -87,7 +87,7 @@ def layered_layout(ids: list[str], links: list[tuple[str, str]], origin=(0.0, 0.
                 return sum(pos_index[m] for m in ns) / len(ns) if ns else pos_index[n]
 
             rows[li].sort(key=bary)
-            reindex()
+            reindex(rows[li])  # only this row's order changed (all rows each time was quadratic in layers)
     # x: pack each row, then pull towards the parents' centres (two passes), keeping order and spacing
     x = {}
     for row in rows:

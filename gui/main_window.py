@@ -81,9 +81,11 @@ def window_geometry(available: QRect, restored: QRect | None = None) -> QRect:
         rect = QRect(QPoint(0, 0), QSize(*WINDOW_SIZE).boundedTo(room.size()))
         rect.moveCenter(room.center())
         return rect
-    rect = QRect(restored.topLeft(), restored.size().boundedTo(room.size()))
-    left = min(max(rect.left(), room.left()), room.right() + 1 - rect.width())
-    top = min(max(rect.top(), room.top()), room.bottom() + 1 - rect.height())
+    # a restored geometry was the person's own choice on a screen like this one: kept whole when it fits
+    # the screen's free area, else shrunk and moved onto it (a saved geometry from a bigger monitor)
+    rect = QRect(restored.topLeft(), restored.size().boundedTo(available.size()))
+    left = min(max(rect.left(), available.left()), available.right() + 1 - rect.width())
+    top = min(max(rect.top(), available.top()), available.bottom() + 1 - rect.height())
     rect.moveTopLeft(QPoint(left, top))
     return rect
 

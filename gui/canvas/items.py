@@ -468,7 +468,7 @@ class LinkItem(QGraphicsPathItem):
         if scene is not None:
             obstacles = [
                 it.sceneBoundingRect()
-                for it in scene.block_items()
+                for it in scene.blocks_near(path.boundingRect().adjusted(-4, -4, 4, 4))
                 if it is not self.src
                 and it is not self.dst
                 and path.intersects(it.mapRectToScene(it.rect()).adjusted(-4, -4, 4, 4))
@@ -492,7 +492,10 @@ class LinkItem(QGraphicsPathItem):
         scene = self.scene()
         if not self.label or scene is None:
             return preferred
-        blocks = [it.mapRectToScene(it.rect()).adjusted(-3, -3, 3, 3) for it in scene.block_items()]
+        pill = _pill_rect(QPointF(), self.label)  # a label lies on the wire or beside one of its ports
+        dx, dy = pill.width() + 16, pill.height() + 16
+        near = scene.blocks_near(path.boundingRect().adjusted(-dx, -dy, dx, dy))
+        blocks = [it.mapRectToScene(it.rect()).adjusted(-3, -3, 3, 3) for it in near]
 
         def free(p: QPointF) -> bool:
             r = _pill_rect(p, self.label)

@@ -92,6 +92,7 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         self.alerts: list = []
         self._stop_requested_at: float | None = None
         relay().done.connect(self._read_done)  # data files are read off the GUI thread (reader.py)
+        relay().planned.connect(self._planned)  # and a large table's plan is derived there too
         self._build()
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(int(1000 / REDRAW_HZ))
@@ -211,7 +212,7 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         if self.reading():
             self._say(f"Still reading {Path(self._reading).name}: Start when the plan shows.", error=True)
             return None
-        self.refresh_plan()
+        self.refresh_plan(wait=True)  # the plan this run will use, now
         if self.plan is None or not self.plan.ok:
             self._say(self.plan_error.text() or "The data plan has errors.", error=True)
             self.tabs.setCurrentWidget(self.data_scroll)

@@ -30,6 +30,7 @@ MISSING_CHOICES = [
 TIME_AUTO, TIME_NONE = None, "none"  # data_spec()["time"]: detect, no time column, or a column name
 PREVIEW_ROWS = 10  # rows visible without scrolling
 PREVIEW_MAX_ROWS = 200  # rows loaded into the preview
+PLAN_OFF_THREAD_ROWS = 200_000  # a table this long is planned on a worker thread (~0.2 s for 2,000,000 rows)
 TINT_PROPERTY = "themeRole"  # a label's colour is this theme role; re-applied when the theme changes
 
 
@@ -162,6 +163,8 @@ class DataFormMixin:
     _ticks_touched = False
     _reading: str | None = None  # the file being read off the GUI thread
     _read_request = 0  # the newest read's id: any other result is stale
+    _planning = 0  # the newest off-thread plan's id (0: none under way)
+    _plan_untouched = False  # the plan in the making sets the ticks (the user has not ticked any)
     plan: Any = None
 
     def _data_group(self) -> QtWidgets.QGroupBox:
@@ -496,13 +499,15 @@ class DataFormMixin:
             return cache[demo]
         return self._table
 
-    def refresh_plan(self) -> None:
+    def refresh_plan(self, wait: bool = False) -> None:
         """Re-derive the plan from the file, the design and the settings, and show it. Until the user
-        ticks columns, the ticks follow the plan's default features."""
+        ticks columns, the ticks follow the plan's default features. A table of PLAN_OFF_THREAD_ROWS
+        rows or more is planned on a worker thread (Start waits for it) unless `wait` asks for it now."""
         self._plan_timer.stop()
         spec = self.data_spec()
         kind, _ = self.source.currentData()
         self.plan = None
+        self._planning = 0
         if kind != "demo" and not spec.get("path"):
             return self._show_plan(None, "Choose a data file first (or a demo dataset).")
         if kind in ("csv", "table") and self.reading():
@@ -516,11 +521,35 @@ class DataFormMixin:
         untouched = kind in ("csv", "table") and not self._ticks_touched
         if untouched:
             spec["features"] = None  # the plan's defaults, then tick exactly those
+        self._plan_untouched = untouched
+        if not wait and getattr(table, "n_rows", 0) >= PLAN_OFF_THREAD_ROWS:
+            project = self.project_getter()
+            snapshot = project.copy() if project is not None else None
+            self._planning = reader.relay().plan_later(
+                plan_data, DataSpec.from_dict(spec), snapshot, table, DesignError
+            )
+            return self._show_plan(None, None)
         try:
             plan = plan_data(DataSpec.from_dict(spec), self.project_getter(), table=table, ui="gui")
         except DesignError as e:
             return self._show_plan(None, f"Fix the design first: {str(e).splitlines()[0]}")
-        if untouched:
+        self._plan_ready(plan)
+
+    def planning(self) -> bool:
+        """A large table's plan is being derived off the GUI thread (Start waits for it)."""
+        return bool(self._planning)
+
+    def _planned(self, request: int, plan, error: str) -> None:
+        """A plan landed from the worker (on the GUI thread): show the newest one, drop a stale one."""
+        if request != self._planning:
+            return
+        self._planning = 0
+        if plan is None:
+            return self._show_plan(None, error)
+        self._plan_ready(plan)
+
+    def _plan_ready(self, plan) -> None:
+        if self._plan_untouched:
             self._set_ticks(plan.features)
         self.plan = plan
         self._show_plan(plan, None)
@@ -531,6 +560,8 @@ class DataFormMixin:
         )
         if self.reading():
             lines = [f"Reading {Path(self._reading).name}…"]
+        elif self.planning():
+            lines = ["Planning: checking the time column, the series and the splits…"]
         self.plan_text.setText("\n".join(lines))
         warnings = [] if plan is None else plan.warnings
         self.plan_warning.setText("\n".join(f"Warning: {w}" for w in warnings))
@@ -542,7 +573,8 @@ class DataFormMixin:
         self.fix_button.setVisible(fix is not None and self.set_input_features is not None)
         if fix is not None:
             self.fix_button.setText(f"Set Input features to {fix}")
-        self.start_button.setEnabled(error is None and not self.reading() and not self.is_running())
+        waiting = self.reading() or self.planning()
+        self.start_button.setEnabled(error is None and not waiting and not self.is_running())
         self.start_button.setToolTip(error or "Train the current design in a separate process (F5)")
 
     def _apply_fix(self) -> None:
