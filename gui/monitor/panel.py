@@ -108,6 +108,16 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         with contextlib.suppress(RuntimeError):  # the panel is being destroyed: nothing to recolour
             retint(self)
 
+    def resizeEvent(self, event) -> None:
+        """The first real width splits the panel: the settings column takes 40 % (340-440 px: the plan's
+        lines fit without wrapping on a wide window; the charts keep room on a 1024 px screen)."""
+        super().resizeEvent(event)
+        width = self.split.width()
+        if not self._split_sized and width > 700:
+            self._split_sized = True
+            left = min(440, max(340, int(width * 0.4)))
+            self.split.setSizes([left, width - left])
+
     def showEvent(self, event) -> None:
         if not self._probed:
             self._probed = True
@@ -126,6 +136,8 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
         split.setSizes([380, 900])
+        self.split = split
+        self._split_sized = False
 
     def _left_column(self) -> QtWidgets.QWidget:
         left = QtWidgets.QWidget()
@@ -141,12 +153,13 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         self.tabs.addTab(self.settings_scroll, "2 Training")
         self.tabs.addTab(self._runs_group(), "Runs")
         left_lay.addWidget(self.tabs, 1)
-        left_lay.addLayout(self._start_stop())
         self.progress = QtWidgets.QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("idle")
         self.progress.setValue(0)
-        left_lay.addWidget(self.progress)
+        buttons = self._start_stop()
+        buttons.addWidget(self.progress, 1)  # one row with Start / Stop: the Data tab keeps the height
+        left_lay.addLayout(buttons)
         self.status = QtWidgets.QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)

@@ -165,7 +165,7 @@ def big_csv(path: Path, mb: float = 200.0) -> Path:
     """A CSV of about `mb` MB: a date column, a shop column and seven numeric columns (written by numpy)."""
     import numpy as np
 
-    rows = int(mb * 1e6 / 95)
+    rows = int(mb * 1e6 / 75.5)  # ~75 bytes a row
     rng = np.random.default_rng(0)
     with open(path, "w") as f:
         f.write("t,a,b,c,d,e,f,g,value\n")

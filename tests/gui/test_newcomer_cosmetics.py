@@ -74,3 +74,27 @@ def test_inspector_is_usable_at_1024x700_with_train_open(qtbot):
     qtbot.wait(50)
     assert w.training.dock.isVisible()
     assert w.inspector_dock.height() >= 0.7 * w.centralWidget().parentWidget().height()
+
+
+def test_data_tab_shows_the_plan_and_its_controls_together(qtbot):
+    """At the default window the Data tab shows the plan and the source / file rows without scrolling."""
+    from rnn_studio.gui.theme import WINDOW_SIZE
+
+    w = window(qtbot, load_project(SEED))
+    w.resize(*WINDOW_SIZE)
+    w.show()
+    qtbot.waitExposed(w)
+    w.training.show()
+    panel = w.training.panel
+    qtbot.waitUntil(lambda: panel.plan is not None and panel.plan_text.text() != "", timeout=30_000)
+    qtbot.wait(50)
+    viewport = panel.data_scroll.viewport()
+    shown = viewport.rect()
+    for widget in (panel.plan_text, panel.source, panel.path_edit):
+        top_left = widget.mapTo(viewport, widget.rect().topLeft())
+        bottom = widget.mapTo(viewport, widget.rect().bottomLeft())
+        assert shown.contains(top_left) and shown.contains(bottom), widget
+    # the plan's lines are not wrapped mid-line at that width
+    assert panel.plan_text.heightForWidth(panel.plan_text.width()) <= (
+        panel.plan_text.fontMetrics().lineSpacing() * (panel.plan_text.text().count("\n") + 1) + 4
+    )
