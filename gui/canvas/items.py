@@ -7,6 +7,8 @@ the bottom edge.
 
 from __future__ import annotations
 
+import functools
+
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
@@ -422,9 +424,15 @@ def _paint_pill(painter: QPainter, t, center: QPointF, text: str, accent=False, 
 
 
 def _pill_rect(center: QPointF, text: str) -> QRectF:
-    fm = QFontMetricsF(themes.mono_font(8.5))
-    w, h = fm.horizontalAdvance(text) + 14, fm.height() + 6
+    w, h = _pill_size(text)
     return QRectF(center.x() - w / 2, center.y() - h / 2, w, h)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pill_size(text: str) -> tuple[float, float]:
+    """A shape label's size; measured once per text (a 400-block design asks ~1,600 times on opening)."""
+    fm = QFontMetricsF(themes.mono_font(8.5))
+    return fm.horizontalAdvance(text) + 14, fm.height() + 6
 
 
 def _html(text: str) -> str:

@@ -228,7 +228,8 @@ def onnx_model(path: Path) -> Path:
             self.fc = nn.Linear(128, 1)
 
         def forward(self, x):
-            return self.fc(self.gru(x)[0][:, -1])
+            h = self.gru(x)[1]  # h_n: the last layer's forward and backward final states
+            return self.fc(torch.cat([h[-2], h[-1]], -1))
 
     torch.onnx.export(
         Stack().eval(),
