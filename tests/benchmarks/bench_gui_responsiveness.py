@@ -178,7 +178,7 @@ def big_csv(path: Path, mb: float = 200.0) -> Path:
 
 
 def flow_csv(app, _duration: float, tmp: Path) -> str:
-    data = big_csv(tmp / "big.csv")
+    data = big_csv(tmp / "big.csv", float(os.environ.get("BENCH_CSV_MB", "200")))
     size = data.stat().st_size / 1e6
     window = new_window(app, runs=tmp / "runs")
     window.training.show()
@@ -309,6 +309,12 @@ def main() -> None:
     for name in list(FLOWS) if flow == "all" else [flow or "follow"]:
         with tempfile.TemporaryDirectory() as tmp:
             print(FLOWS[name](app, duration, Path(tmp)), flush=True)
+            from rnn_studio.gui.main_window import MainWindow
+
+            for window in list(MainWindow.windows):  # choices made by the flow (a data file): no "Save?" at exit
+                window.undo.setClean()
+                window.restored = False
+                window.close()
     print(f"load average {os.getloadavg()[0]:.1f}")
     shutdown_qt()
 
