@@ -5,18 +5,30 @@ PY     := $(VENV)/bin/python
 # Where no NVIDIA GPU is visible, install the CPU build of torch first (no multi-GB CUDA download);
 # on a GPU machine the pyproject range resolves to a CUDA build.
 TORCH_CPU ?= torch==2.13.0
-STAMP  := $(VENV)/.installed
+STAMP  := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test setup demo bench clean wheel-smoke lint
+.PHONY: run test setup setup-dev tracking demo bench clean wheel-smoke lint
 
+# `make run` installs only what running needs; `make test` / `lint` / `bench` add the dev extra
+# (pytest, ruff, mypy, keras, tensorboard, mlflow, psycopg) on top, once.
 setup: $(STAMP)
+setup-dev: $(DEV_STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	if ! command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip install --quiet "$(TORCH_CPU)"; fi
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(DEV_STAMP)
+
+# the optional tracking back ends (tensorboard, mlflow) for `--log` and the Train panel's "Log to"
+tracking: setup
+	$(PY) -m pip install --quiet -e ".[tracking]"
 
 run: setup
 	$(VENV)/bin/rnn-studio run-or-demo
@@ -24,14 +36,14 @@ run: setup
 demo: setup
 	$(VENV)/bin/rnn-studio demo
 
-test: setup
+test: setup-dev
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 # ruff (lint + format check) and mypy, configured in pyproject.toml
-lint: setup
+lint: setup-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy engine exports
 
-bench: setup
+bench: setup-dev
 	for f in tests/benchmarks/bench_*.py; do echo "== $$f"; QT_QPA_PLATFORM=offscreen $(PY) $$f || exit 1; done
 
 # Build the wheel, install it outside the repository into a fresh venv, run --version/demo/gui there.

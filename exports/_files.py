@@ -13,6 +13,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from rnn_studio.engine.design.project import plain_file_mode
+
 from .errors import ExportError
 
 
@@ -81,6 +83,7 @@ def publish(tmp: Path, path: Path) -> None:
         remove_quietly(tmp)
         raise
     try:
+        os.chmod(tmp, plain_file_mode())  # mkstemp's 0600 would make every export private
         os.replace(tmp, path)
     except OSError as e:
         remove_quietly(tmp)

@@ -96,7 +96,9 @@ class PasteBlocks(_Command):
         text: str = "Paste",
         bridge=None,
     ):
-        super().__init__(project, f"{text} {len(fragment.blocks)} block(s)", bridge)
+        super().__init__(
+            project, f"{text} {len(fragment.blocks)} block{'' if len(fragment.blocks) == 1 else 's'}", bridge
+        )
         self.fragment, self.offset, self.at = fragment, offset, at
         self.ids: list[str] = []
 

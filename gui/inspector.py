@@ -463,7 +463,8 @@ class Inspector(QWidget):
                     current = object()
                 if not _same(current, v):
                     f.set(v)
-                explicit = name in block.params
+                # the mark shows a value that differs from the default (one toggled back needs no reset)
+                explicit = name in block.params and not _same(block.params[name], f.param.default)
                 f.reset.setVisible(explicit)
                 f.reset.setEnabled(explicit)
                 self._show_error(name, f.param.validate(v))

@@ -17,7 +17,20 @@ import json
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QIODevice, QMimeData, QPointF, QSaveFile, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QByteArray,
+    QIODevice,
+    QMimeData,
+    QPoint,
+    QPointF,
+    QRect,
+    QSaveFile,
+    QSettings,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -47,6 +60,7 @@ from .layout import LAYER_GAP, layered_layout
 from .palette import Palette
 from .problems import ProblemsPanel
 from .recovery import Autosaver
+from .theme import WINDOW_FRAME, WINDOW_SIZE
 
 CLIP_MIME = "application/x-rnn-studio-blocks"
 CLIP_FORMAT = "rnn-studio-clip"
@@ -58,6 +72,25 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def window_geometry(available: QRect, restored: QRect | None = None) -> QRect:
+    """Where the window goes on a screen whose free area is `available`: the restored geometry shrunk
+    and moved to fit it, or (first start) WINDOW_SIZE shrunk to fit and centred. Room is left for the
+    frame and title bar the window manager adds around the window's own geometry (WINDOW_FRAME)."""
+    side, title = WINDOW_FRAME[0] // 2, WINDOW_FRAME[1] - WINDOW_FRAME[0] // 2
+    room = available.adjusted(side, title, -side, -side)
+    if restored is None or not restored.isValid():
+        rect = QRect(QPoint(0, 0), QSize(*WINDOW_SIZE).boundedTo(room.size()))
+        rect.moveCenter(room.center())
+        return rect
+    # a restored geometry was the person's own choice on a screen like this one: kept whole when it fits
+    # the screen's free area, else shrunk and moved onto it (a saved geometry from a bigger monitor)
+    rect = QRect(restored.topLeft(), restored.size().boundedTo(available.size()))
+    left = min(max(rect.left(), available.left()), available.right() + 1 - rect.width())
+    top = min(max(rect.top(), available.top()), available.bottom() + 1 - rect.height())
+    rect.moveTopLeft(QPoint(left, top))
+    return rect
+
+
 def settings() -> QSettings:
     """Preferences and recent files (an INI file in the user's config folder)."""
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "RNN Studio", "RNN Studio")
@@ -66,6 +99,7 @@ def settings() -> QSettings:
 class MainWindow(QMainWindow):
     designChanged = Signal(object)  # CheckResult
     projectReplaced = Signal(object)  # Project (new / open / restore)
+    aboutToSave = Signal(str)  # the file the design is being saved to (the Train panel's paths follow it)
 
     windows: list[MainWindow] = []  # open windows (keeps Python references alive)
 
@@ -103,6 +137,9 @@ class MainWindow(QMainWindow):
             self.problems, "Problems", Qt.DockWidgetArea.BottomDockWidgetArea, "ProblemsDock"
         )
         self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 330], Qt.Orientation.Horizontal)
+        # the Inspector keeps the window's full height on the right: with the Train tab open on a 1024x700
+        # screen it showed ~50 px; the bottom area (Problems, Train, Tune) spans palette and canvas
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self._bottom_ready = False  # the bottom area opens on demand only once the window is shown
         self._error_count = 0
 
@@ -125,15 +162,25 @@ class MainWindow(QMainWindow):
         from .cost_view import install_cost_view
 
         install_cost_view(self)  # View > Show Cost, Design > Profile Latency, MACs in the status bar
-        self.resize(1400, 880)
+        self.resize(*WINDOW_SIZE)
         self._state_restored = False
+        restored = False
         if restore_state:  # window geometry and dock layout from the last session
             s = settings()
             geometry, state = s.value("window/geometry"), s.value("window/state")
             if geometry is not None:
-                self.restoreGeometry(geometry)
+                restored = bool(self.restoreGeometry(geometry))
             if state is not None:
                 self._state_restored = bool(self.restoreState(state))
+        self.fit_to_screen(restored)
+
+    def fit_to_screen(self, restored: bool = True) -> None:
+        """The window fits the screen it opens on: a first start is centred at most WINDOW_SIZE, a
+        restored geometry (saved on a bigger screen, or maximised) is clamped to this one."""
+        screen = (self.screen() if restored else None) or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        self.setGeometry(window_geometry(screen.availableGeometry(), self.geometry() if restored else None))
 
     # ================================================================== structure
     def _dock(self, widget: QWidget, title: str, area, name: str) -> QDockWidget:
@@ -435,7 +482,7 @@ class MainWindow(QMainWindow):
         if errors > self._error_count and self._bottom_ready and self.bottom_is_collapsed():
             self.open_bottom(self.problems_dock, 160)  # a new error: show the list
         self._error_count = errors
-        self.problems.show_result(result)
+        self.problems.show_result(result, empty_design=not self.project.blocks)
         self.inspector.on_check(result)
         self._update_status(result)
         self.designChanged.emit(result)
@@ -488,9 +535,8 @@ class MainWindow(QMainWindow):
             )
         self.status_valid.setText(text)
         self.status_valid.setToolTip(f"Checked in {self.bridge.last_check_ms:.2f} ms" if self.bridge else "")
-        self.status_params.setText(
-            f"{result.total_params:,} parameters{memory_text(result)} \u00b7 {len(self.project.blocks)} blocks"
-        )
+        blocks = _plural(len(self.project.blocks), "block")
+        self.status_params.setText(f"{result.total_params:,} parameters{memory_text(result)} \u00b7 {blocks}")
         self.status_params.setToolTip(memory_status(result.resources)[1] if result.resources else "")
         counts = [_plural(len(result.errors), "error")] if result.errors else []
         counts += [_plural(len(result.warnings), "warning")] if result.warnings else []
@@ -563,7 +609,9 @@ class MainWindow(QMainWindow):
             p = self.scene.blocks[bid].pos()
             moves[bid] = ((p.x(), p.y()), (p.x() + dx, p.y() + dy))
         self.push(
-            MoveBlocks(self.project, moves, text=f"Nudge {len(ids)} block(s)", mergeable=True, bridge=self.bridge)
+            MoveBlocks(
+                self.project, moves, text=f"Nudge {_plural(len(ids), 'block')}", mergeable=True, bridge=self.bridge
+            )
         )
 
     def set_param(self, block_id: str, name: str, value) -> bool:
@@ -882,6 +930,7 @@ class MainWindow(QMainWindow):
             stem = stem[: -len(EXTENSION)] if stem.endswith(EXTENSION) else Path(path).stem
             if stem:  # a file name's undecodable bytes arrive as lone surrogates: escape them for UTF-8
                 self.project.set_name(printable(stem))
+        self.aboutToSave.emit(path)
         data = self.project.to_json().encode("utf-8")
         f = QSaveFile(path)
         if not f.open(QIODevice.OpenModeFlag.WriteOnly) or f.write(data) != len(data) or not f.commit():

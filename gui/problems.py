@@ -53,8 +53,19 @@ class ProblemsPanel(QTreeWidget):
         self.problems = []
         self._ok_row = False
 
-    def show_result(self, result) -> None:
+    def show_result(self, result, empty_design: bool = False) -> None:
+        """The check's problems, errors first. An empty design (a first start, File > New) is a start, not
+        a mistake: one neutral hint instead of a red "the design has no Input block"."""
         t = themes.current()
+        if empty_design:
+            self.problems = []
+            self.clear()
+            item = QTreeWidgetItem(["", "", "Empty design: drag an Input block from the palette to start (Shift+A)."])
+            item.setForeground(2, QColor(t.muted))
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self.addTopLevelItem(item)
+            self.countsChanged.emit(0, 0)
+            return
         self.problems = list(result.problems)
         icons = {"error": _dot_icon(t.error, "!"), "warning": _dot_icon(t.warning, "!")}
         self.clear()

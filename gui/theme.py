@@ -105,6 +105,9 @@ DARK = Theme(
     shadow="#46000000",  # black at 27 %: a dark canvas needs a deeper shadow to show one
 )
 
+WINDOW_SIZE = (1400, 880)  # the first start's window, where the screen has room for it
+WINDOW_FRAME = (16, 48)  # room left on the screen for the window manager's frame and title bar
+
 UI_FONTS = ("Inter", "Segoe UI", "SF Pro Text", "Cantarell", "Noto Sans", "Ubuntu", "DejaVu Sans")
 MONO_FONTS = ("JetBrains Mono", "Cascadia Mono", "SF Mono", "Consolas", "Noto Sans Mono", "DejaVu Sans Mono")
 

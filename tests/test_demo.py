@@ -10,6 +10,7 @@ def test_demo_trains_beats_persistence_and_exports_verified_onnx(capsys, tmp_pat
     assert "valid, 125,185 parameters" in out
     assert "beats the persistence baseline" in out
     assert "-> PASS" in out
+    assert "README" not in out and "rnn-studio --help" in out  # an installed user has no README.md
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1
     for name in ("metrics.jsonl", "summary.json", "checkpoints/best.pt", "model.onnx", "model.onnx.verify.json"):

@@ -251,13 +251,38 @@ def make_plan(
     return plan, layout
 
 
+def _run_features(table, spec, meta) -> list[str]:
+    """A run's feature columns in `table`: the run's names, or `spec.features` naming them in this file
+    (an imported run's features are f0, f1, ... unless `import --features` named them)."""
+    names = list(meta.features)
+    if spec.features:
+        chosen = [f.strip() for f in spec.features.split(",")] if isinstance(spec.features, str) else spec.features
+        if len(chosen) != len(names):
+            raise DataError(
+                f"{table.source}: --features names {len(chosen)} column(s) but the run takes {len(names)} "
+                f"({', '.join(names)}): name exactly {len(names)}"
+            )
+        names = list(chosen)
+    placeholders = all(n == f"f{i}" for i, n in enumerate(names))
+    for f in names:
+        try:
+            table.col_index(f, "feature column")
+        except DataError as e:
+            if not placeholders:
+                raise
+            raise DataError(
+                f"{e}; the run's features have no names (the model was imported without --features): name "
+                f"this file's {len(names)} feature column(s) with --features A,B on predict / evaluate "
+                f"(or on import)"
+            ) from None
+    return names
+
+
 def _derive(table, spec, design, plan, c, split, meta) -> Layout:
     src = table.source
     plan.series_column = _series_column(table, spec, meta)
     if meta is not None:
-        plan.target, plan.features = meta.target, list(meta.features)
-        for f in plan.features:
-            table.col_index(f, "feature column")
+        plan.target, plan.features = meta.target, _run_features(table, spec, meta)
     else:
         plan.target = _choose_target(table, spec, plan.series_column)
     plan.time_column = _choose_time(table, spec, plan, c, meta)

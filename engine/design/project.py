@@ -331,11 +331,33 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, plain_file_mode())  # mkstemp's 0600 would make every saved file private
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS says it (Linux /proc), else by the
+    classic set-and-restore."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def plain_file_mode() -> int:
+    """The mode a plain open() would give a new file under the user's umask (0644 under umask 022):
+    files written temp + rename get it too, instead of the temp file's private 0600."""
+    return 0o666 & ~current_umask()
 
 
 class NotRegularFileError(OSError):

@@ -70,7 +70,31 @@ def project_schema() -> dict[str, Any]:
                     }
                 },
             },
-            "training": {"type": "object", "description": "Training settings (see docs/project-format.md)."},
+            "training": _training_schema(),
+        },
+    }
+
+
+def _training_schema() -> dict:
+    """The `training` object: free-form settings, plus the designer's `data` choice (docs/project-format.md)."""
+    data = {
+        "type": "object",
+        "description": "The designer's Train panel: the data it trains on (tools ignore it).",
+        "properties": {
+            "source": {"enum": ["demo", "csv", "npz", "table"]},
+            "demo": {"type": "string", "description": "chaos | sine (source demo)"},
+            "path": {"type": "string", "description": "the data file, relative to the design file"},
+            "time": {"type": ["string", "null"], "description": "null: detect; none; a column"},
+            "series": {"type": ["string", "null"], "description": "the series id column"},
+            "missing": {"type": "string", "description": "error | interpolate | ffill | drop"},
+        },
+    }
+    return {
+        "type": "object",
+        "description": "Training settings (see docs/project-format.md).",
+        "properties": {
+            "data": data,
+            "log": {"type": "string", "description": "tensorboard | mlflow: the Train panel's Log to"},
         },
     }
 

@@ -5,7 +5,7 @@ to its `on_metric` callback (docs/run-folder.md). Live logging (`train --log ...
 setting) and converting an existing run folder (`rnn-studio log RUN --to ...`, `replay`) are therefore
 the same code: replay reads metrics.jsonl and calls the logger with every record.
 
-Both back ends are optional dependencies (`pip install 'rnn-studio[tracking]'`) imported lazily here;
+Both back ends are optional dependencies (the `tracking` extra) imported lazily here;
 a missing one raises `TrackingUnavailable` (a one-line ValueError naming what to install).
 
 Why torch.utils.tensorboard.SummaryWriter and not tensorboardX: torch is already a dependency and
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..design.project import atomic_write_text
+from ..install_kind import install_command
 from ..limits import excerpt, redact
 
 if TYPE_CHECKING:  # optional dependencies, imported lazily at run time
@@ -41,7 +42,6 @@ if TYPE_CHECKING:  # optional dependencies, imported lazily at run time
     from torch.utils.tensorboard import SummaryWriter
 
 TRACKERS = ("tensorboard", "mlflow")
-INSTALL_HINT = "pip install 'rnn-studio[tracking]'"
 TRACKING_FILE = "tracking.json"  # <run>/tracking.json: where the run was logged (MLflow run id)
 TENSORBOARD_DIR = "tensorboard"  # <run>/tensorboard/: the event files
 DEFAULT_EXPERIMENT = "rnn-studio"
@@ -101,7 +101,7 @@ def require(kind: str) -> None:
     except ImportError:
         raise TrackingUnavailable(
             f"logging to {'TensorBoard' if kind == 'tensorboard' else 'MLflow'} needs the "
-            f"{package} package: {INSTALL_HINT} (or pip install {package})"
+            f"{package} package: {install_command([package], extra='tracking')}"
         ) from None
 
 

@@ -9,7 +9,8 @@ mouse events first. Nothing here decides whether a design is valid: link rules c
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, Qt, Signal
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsScene
 
 from rnn_studio.engine import CATALOG, Project, fmt_shape
@@ -40,6 +41,20 @@ class DesignScene(QGraphicsScene):
         self._press_pos: dict[str, QPointF] = {}
         self.setSceneRect(-20000, -20000, 40000, 40000)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+        self._rects = None  # (block items, (n, 4) array of their scene rects), built when a wire asks
+
+    def blocks_near(self, area: QRectF) -> list[BlockItem]:
+        """The blocks whose rectangles meet `area`. A wire routes around and labels beside the blocks near
+        it only: testing every wire against every block took seconds for a 400-block design."""
+        if self._rects is None:
+            items = list(self.blocks.values())
+            rects = [it.mapRectToScene(it.rect()) for it in items]
+            self._rects = (items, np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects]).reshape(-1, 4))
+        items, r = self._rects
+        hit = (
+            (r[:, 0] <= area.right()) & (r[:, 2] >= area.left()) & (r[:, 1] <= area.bottom()) & (r[:, 3] >= area.top())
+        )
+        return [items[i] for i in np.flatnonzero(hit)]
 
     # ------------------------------------------------------------------ model binding
     def set_bridge(self, bridge) -> None:
@@ -72,6 +87,7 @@ class DesignScene(QGraphicsScene):
                 self._moved(block_id)
 
     def clear_items(self) -> None:
+        self._rects = None
         self.set_interaction(None)
         for item in list(self.links.values()) + list(self.blocks.values()):
             self.removeItem(item)
@@ -91,9 +107,11 @@ class DesignScene(QGraphicsScene):
         item.set_model_pos(*pos)
         self.addItem(item)
         self.blocks[block_id] = item
+        self._rects = None
 
     def _remove_item(self, block_id: str) -> None:
         item = self.blocks.pop(block_id, None)
+        self._rects = None
         if item is not None:
             if isinstance(self.interaction, NewLinkInteraction) and self.interaction.port.block is item:
                 self.interaction.cancel()
@@ -116,9 +134,11 @@ class DesignScene(QGraphicsScene):
         block = self.project.block(block_id)
         if item is not None and block is not None:
             item.set_params(block.resolved())
+            self._rects = None  # a block's size may follow its params
 
     def _moved(self, block_id: str) -> None:
         item, pos = self.blocks.get(block_id), self.project.position(block_id)
+        self._rects = None
         if item is not None and pos is not None and (item.pos().x(), item.pos().y()) != pos:
             item.set_model_pos(*pos)
 
@@ -162,6 +182,7 @@ class DesignScene(QGraphicsScene):
     # ------------------------------------------------------------------ gestures
     def block_moved(self, item: BlockItem) -> None:
         """Re-route the wires of a moved block, and wires it now blocks or no longer blocks."""
+        self._rects = None
         area = item.sceneBoundingRect()
         for (s, d), link in self.links.items():
             if s == item.block_id or d == item.block_id or link.detoured or link.sceneBoundingRect().intersects(area):

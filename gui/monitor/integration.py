@@ -62,6 +62,10 @@ class TrainingIntegration:
         window.designChanged.connect(lambda _r: self._apply_marks())
         window.designChanged.connect(self.panel._plan_later)  # the data plan follows the design (Input features)
         self._tune_dock()
+        from .form_state import FormKeeper
+
+        self.keeper = FormKeeper(window, self.panel)  # the panel's choices live in the design's training section
+        window.aboutToSave.connect(self.keeper.store_for)
         self._project_replaced(window.project)
 
     def _tune_dock(self) -> None:
@@ -217,7 +221,8 @@ class TrainingIntegration:
         self.marks_on = False
         self._apply_marks()
         if project is not None:
-            self.panel.load_settings(project.training or {})
+            self.panel.forget_run()  # the previous design's curves, legend, predictions and "Run ended…"
+            self.keeper.load()
         self.panel.refresh_runs()
         if getattr(self, "tune_dock", None) is not None:
             self._update_tune_button()

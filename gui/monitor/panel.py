@@ -93,6 +93,7 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         self.alerts: list = []
         self._stop_requested_at: float | None = None
         relay().done.connect(self._read_done)  # data files are read off the GUI thread (reader.py)
+        relay().planned.connect(self._planned)  # and a large table's plan is derived there too
         self._build()
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(int(1000 / REDRAW_HZ))
@@ -107,6 +108,16 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
     def _theme_changed(self, _theme) -> None:
         with contextlib.suppress(RuntimeError):  # the panel is being destroyed: nothing to recolour
             retint(self)
+
+    def resizeEvent(self, event) -> None:
+        """The first real width splits the panel: the settings column takes 40 % (340-440 px: the plan's
+        lines fit without wrapping on a wide window; the charts keep room on a 1024 px screen)."""
+        super().resizeEvent(event)
+        width = self.split.width()
+        if not self._split_sized and width > 700:
+            self._split_sized = True
+            left = min(440, max(340, int(width * 0.4)))
+            self.split.setSizes([left, width - left])
 
     def showEvent(self, event) -> None:
         if not self._probed:
@@ -126,6 +137,8 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
         split.setSizes([380, 900])
+        self.split = split
+        self._split_sized = False
 
     def _left_column(self) -> QtWidgets.QWidget:
         left = QtWidgets.QWidget()
@@ -141,12 +154,13 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         self.tabs.addTab(self.settings_scroll, "2 Training")
         self.tabs.addTab(self._runs_group(), "Runs")
         left_lay.addWidget(self.tabs, 1)
-        left_lay.addLayout(self._start_stop())
         self.progress = QtWidgets.QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("idle")
         self.progress.setValue(0)
-        left_lay.addWidget(self.progress)
+        buttons = self._start_stop()
+        buttons.addWidget(self.progress, 1)  # one row with Start / Stop: the Data tab keeps the height
+        left_lay.addLayout(buttons)
         self.status = QtWidgets.QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
@@ -216,7 +230,7 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         if self.reading():
             self._say(f"Still reading {Path(self._reading).name}: Start when the plan shows.", error=True)
             return None
-        self.refresh_plan()
+        self.refresh_plan(wait=True)  # the plan this run will use, now
         if self.plan is None or not self.plan.ok:
             self._say(self.plan_error.text() or "The data plan has errors.", error=True)
             self.tabs.setCurrentWidget(self.data_scroll)
@@ -233,6 +247,23 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         self.run_started.emit(str(run_dir))
         self.refresh_runs()
         return run_dir
+
+    def forget_run(self) -> None:
+        """Another design is shown: no run of the previous one stays on the charts, legend, predictions or
+        status line (a run still training keeps being followed: Stop must keep working)."""
+        if self.is_running():
+            return
+        self.timer.stop()
+        self.follower = None
+        self.watch = GradWatch()
+        self.alerts = []
+        self.alerts_cleared.emit()
+        for chart in (self.loss_chart, self.grad_chart, self.lr_chart, self.pred_chart):
+            chart.reset()
+        self.grad_chart.set_colors(self.colors_getter())
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self._say("")
 
     def stop(self) -> None:
         """Ask the trainer to stop at the next step (it saves last.pt and the summary); if it does not

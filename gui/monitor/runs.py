@@ -112,9 +112,11 @@ class RunsMixin:
         self.runs.clear()
         for run in list_runs(self.runs_root):
             running = self.follower is not None and self.follower.run_dir == run
-            item = QtWidgets.QListWidgetItem(run_label(run, read_summary(run), running))
+            label = run_label(run, read_summary(run), running)
+            # two lines (the folder, then the result): one line was cut at "val_rmse=13" in a narrow column
+            item = QtWidgets.QListWidgetItem(label.replace(" — ", "\n", 1))
             item.setData(QtCore.Qt.UserRole, str(run))
-            item.setToolTip(str(run))
+            item.setToolTip(f"{label}\n{run}")
             self.runs.addItem(item)
             if selected and run == selected:
                 item.setSelected(True)

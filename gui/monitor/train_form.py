@@ -16,6 +16,7 @@ from typing import Any
 from PySide6 import QtCore, QtWidgets
 
 from rnn_studio.engine.design.blocks import INPUT_TYPE
+from rnn_studio.engine.install_kind import install_command
 
 from . import reader
 from .forecast_settings import add_level_row, add_season_row, forecast_overrides, load_forecast_settings, season_spec
@@ -30,6 +31,7 @@ MISSING_CHOICES = [
 TIME_AUTO, TIME_NONE = None, "none"  # data_spec()["time"]: detect, no time column, or a column name
 PREVIEW_ROWS = 10  # rows visible without scrolling
 PREVIEW_MAX_ROWS = 200  # rows loaded into the preview
+PLAN_OFF_THREAD_ROWS = 200_000  # a table this long is planned on a worker thread (~0.2 s for 2,000,000 rows)
 TINT_PROPERTY = "themeRole"  # a label's colour is this theme role; re-applied when the theme changes
 
 
@@ -162,6 +164,8 @@ class DataFormMixin:
     _ticks_touched = False
     _reading: str | None = None  # the file being read off the GUI thread
     _read_request = 0  # the newest read's id: any other result is stale
+    _planning = 0  # the newest off-thread plan's id (0: none under way)
+    _plan_untouched = False  # the plan in the making sets the ticks (the user has not ticked any)
     plan: Any = None
 
     def _data_group(self) -> QtWidgets.QGroupBox:
@@ -447,6 +451,16 @@ class DataFormMixin:
             item.setCheckState(QtCore.Qt.Checked if item.text() in names else QtCore.Qt.Unchecked)
         self.features.blockSignals(False)
 
+    def set_features(self, names: list[str]) -> None:
+        """Tick exactly `names` (a design's saved choice): the ticks no longer follow the plan's defaults."""
+        self._set_ticks(names)
+        self._ticks_touched = True
+        self._plan_later()
+
+    def has_table_for(self, path: str) -> bool:
+        """`path` is the file already read and shown (no need to read it again)."""
+        return self._table is not None and not self.reading() and getattr(self, "_read_path", None) == path
+
     def _ticks_changed(self, _item=None) -> None:
         self._ticks_touched = True
         self._plan_later()
@@ -489,13 +503,15 @@ class DataFormMixin:
             return cache[demo]
         return self._table
 
-    def refresh_plan(self) -> None:
+    def refresh_plan(self, wait: bool = False) -> None:
         """Re-derive the plan from the file, the design and the settings, and show it. Until the user
-        ticks columns, the ticks follow the plan's default features."""
+        ticks columns, the ticks follow the plan's default features. A table of PLAN_OFF_THREAD_ROWS
+        rows or more is planned on a worker thread (Start waits for it) unless `wait` asks for it now."""
         self._plan_timer.stop()
         spec = self.data_spec()
         kind, _ = self.source.currentData()
         self.plan = None
+        self._planning = 0
         if kind != "demo" and not spec.get("path"):
             return self._show_plan(None, "Choose a data file first (or a demo dataset).")
         if kind in ("csv", "table") and self.reading():
@@ -509,11 +525,35 @@ class DataFormMixin:
         untouched = kind in ("csv", "table") and not self._ticks_touched
         if untouched:
             spec["features"] = None  # the plan's defaults, then tick exactly those
+        self._plan_untouched = untouched
+        if not wait and getattr(table, "n_rows", 0) >= PLAN_OFF_THREAD_ROWS:
+            project = self.project_getter()
+            snapshot = project.copy() if project is not None else None
+            self._planning = reader.relay().plan_later(
+                plan_data, DataSpec.from_dict(spec), snapshot, table, DesignError
+            )
+            return self._show_plan(None, None)
         try:
             plan = plan_data(DataSpec.from_dict(spec), self.project_getter(), table=table, ui="gui")
         except DesignError as e:
             return self._show_plan(None, f"Fix the design first: {str(e).splitlines()[0]}")
-        if untouched:
+        self._plan_ready(plan)
+
+    def planning(self) -> bool:
+        """A large table's plan is being derived off the GUI thread (Start waits for it)."""
+        return bool(self._planning)
+
+    def _planned(self, request: int, plan, error: str) -> None:
+        """A plan landed from the worker (on the GUI thread): show the newest one, drop a stale one."""
+        if request != self._planning:
+            return
+        self._planning = 0
+        if plan is None:
+            return self._show_plan(None, error)
+        self._plan_ready(plan)
+
+    def _plan_ready(self, plan) -> None:
+        if self._plan_untouched:
             self._set_ticks(plan.features)
         self.plan = plan
         self._show_plan(plan, None)
@@ -524,6 +564,8 @@ class DataFormMixin:
         )
         if self.reading():
             lines = [f"Reading {Path(self._reading).name}…"]
+        elif self.planning():
+            lines = ["Planning: checking the time column, the series and the splits…"]
         self.plan_text.setText("\n".join(lines))
         warnings = [] if plan is None else plan.warnings
         self.plan_warning.setText("\n".join(f"Warning: {w}" for w in warnings))
@@ -535,7 +577,8 @@ class DataFormMixin:
         self.fix_button.setVisible(fix is not None and self.set_input_features is not None)
         if fix is not None:
             self.fix_button.setText(f"Set Input features to {fix}")
-        self.start_button.setEnabled(error is None and not self.reading() and not self.is_running())
+        waiting = self.reading() or self.planning()
+        self.start_button.setEnabled(error is None and not waiting and not self.is_running())
         self.start_button.setToolTip(error or "Train the current design in a separate process (F5)")
 
     def _apply_fix(self) -> None:
@@ -573,12 +616,13 @@ class SettingsFormMixin:
         self.precision.addItems(["fp32", "bf16", "fp16"])
         self.precision.setToolTip("bf16 / fp16 autocast are used on CUDA only")
         self.seed = QtWidgets.QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
-        self.log_to = QtWidgets.QComboBox()  # engine/training/tracking.py; docs/tracking.md
+        self.log_to = combo()  # engine/training/tracking.py; docs/tracking.md. combo(): the popup draws "none" too
         for text, value in (("none", None), ("TensorBoard", "tensorboard"), ("MLflow", "mlflow")):
             self.log_to.addItem(text, value)
         self.log_to.setToolTip(
             "Also write TensorBoard event files into the run folder, or log the run to MLflow "
-            "(MLFLOW_TRACKING_URI, default runs/mlflow.db). Needs: pip install 'rnn-studio[tracking]'"
+            "(MLFLOW_TRACKING_URI, default runs/mlflow.db). Needs tensorboard / mlflow: "
+            + install_command(["tensorboard", "mlflow"], extra="tracking")
         )
         for label, w in (
             ("Epochs:", self.epochs),

@@ -84,5 +84,7 @@ def cmd_demo(args) -> int:
     )
     print(f"\nResults in {run}/")
     print("  metrics.jsonl, summary.json, checkpoints/best.pt, model.onnx (+ model.onnx.verify.json)")
-    print("Next: `rnn-studio` opens the designer where a display is available; see README.md.")
+    print(
+        "Next: `rnn-studio` opens the designer where a display is available; `rnn-studio --help` lists every command."
+    )
     return 0

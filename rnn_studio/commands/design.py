@@ -102,6 +102,19 @@ def _describe(block) -> str:
     return CATALOG[block.type].describe(block.resolved())
 
 
+def torch_only_biases(project) -> dict[str, int]:
+    """{block id: parameters PyTorch holds and Keras does not} for LSTM and SimpleRNN blocks: their second
+    bias vector (b_hh), which Keras folds into one bias. A GRU has two in both (Keras reset_after=True)."""
+    per_unit = {"LSTM": 4, "SimpleRNN": 1}
+    out = {}
+    for b in project.blocks:
+        if b.type in per_unit:
+            p = b.resolved()
+            dirs = 2 if p.get("bidirectional") else 1
+            out[b.id] = per_unit[b.type] * int(p["units"]) * dirs * int(p.get("num_layers", 1))
+    return out
+
+
 def cmd_summary(args) -> int:
     project, res = checked(args)
     if not res.ok:
@@ -139,6 +152,13 @@ def cmd_summary(args) -> int:
         f"MACs per sample: {res.cost_totals()['macs']:,} at {res.cost_length} time steps "
         f"(multiply-accumulates of weights; biases and element-wise work left out: docs/export.md)"
     )
+    extra = torch_only_biases(project)
+    if extra:
+        where = ", ".join(f"{bid} +{n:,}" for bid, n in extra.items())
+        print(
+            f"Keras counts {res.total_params - sum(extra.values()):,}: PyTorch's LSTM / SimpleRNN layers keep two "
+            f"bias vectors (b_ih and b_hh) where Keras keeps one ({where}); the model computes the same"
+        )
     print(f"Input: {fmt_shape(res.input_shape())}  ->  Output: {fmt_shape(res.output_shape())}")
     if res.resources is not None:
         r = res.resources

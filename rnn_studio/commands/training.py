@@ -47,6 +47,12 @@ def add_data_args(p, with_window: bool = True) -> None:
             help="the (first) target is N rows after the window's last row (default 1)",
         )
         p.add_argument("--split", metavar="A,B,C", help="train,val,test fractions (default 0.7,0.15,0.15)")
+    else:
+        p.add_argument(
+            "--features",
+            metavar="A,B",
+            help="this file's columns for the run's features, in order (an imported run's are named f0, f1, ...)",
+        )
     p.add_argument("--series", metavar="COL", help="column holding the series id: many series in one file")
     p.add_argument(
         "--season",
@@ -133,7 +139,7 @@ def register(sub) -> None:
         choices=("tensorboard", "mlflow"),
         metavar="TRACKER",
         help="also log to tensorboard (<run>/tensorboard/) or mlflow (MLFLOW_TRACKING_URI, default "
-        "runs/mlflow.db); repeat for both; needs pip install 'rnn-studio[tracking]' (docs/tracking.md)",
+        "runs/mlflow.db); repeat for both; needs the tensorboard / mlflow packages (docs/tracking.md)",
     )
     p.set_defaults(func=cmd_train)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rnn_studio.cli import main
+from rnn_studio.engine.install_kind import install_command
 from rnn_studio.engine.training.runs import iter_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,7 +200,7 @@ def test_missing_package_says_what_to_install(tmp_path, tracker, package):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert f"needs the {package} package" in lines[0] and "pip install 'rnn-studio[tracking]'" in lines[0]
+    assert f"needs the {package} package" in lines[0] and install_command([package], "tracking") in lines[0]
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
@@ -216,10 +217,7 @@ def test_log_command_without_package_exit_2(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        (
-            "error: logging to TensorBoard needs the tensorboard package: pip install 'rnn-studio[tracking]' "
-            "(or pip install tensorboard)"
-        )
+        "error: logging to TensorBoard needs the tensorboard package: " + install_command(["tensorboard"], "tracking")
     ]
 
 
@@ -238,9 +236,7 @@ def test_training_process_reports_a_missing_package_as_end_record(tmp_path, monk
     assert ended.value.code == 2
     (end,) = list(iter_metrics(tmp_path / "run"))
     assert end["stop_reason"] == "error"
-    assert end["message"] == (
-        "logging to MLflow needs the mlflow package: pip install 'rnn-studio[tracking]' (or pip install mlflow)"
-    )
+    assert end["message"] == "logging to MLflow needs the mlflow package: " + install_command(["mlflow"], "tracking")
 
 
 def test_log_command_on_a_folder_that_is_not_a_run(tmp_path, capsys):

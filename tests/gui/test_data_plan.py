@@ -222,7 +222,11 @@ def test_reading_runs_off_the_gui_thread_with_a_busy_bar(qtbot, tmp_path, made):
     assert gaps.max() < 1.0, (gaps.max(), read_s)  # ... with no long freeze (noisy machine: a loose bound)
     assert not panel.reading() and not panel.read_busy.isVisible()
     assert panel.preview.rowCount() == 200 and panel.preview.horizontalHeaderItem(0).text() == "t"
-    assert panel.target.currentText() == "c5" and panel.plan is not None
+    assert panel.target.currentText() == "c5"
+    # a million rows: the plan is derived off the GUI thread too; Start waits for it
+    assert panel.planning() and panel.plan is None and not panel.start_button.isEnabled()
+    qtbot.waitUntil(lambda: panel.plan is not None, timeout=60_000)
+    assert not panel.planning() and panel.start_button.isEnabled()
 
 
 def test_a_stale_read_is_discarded(qtbot, tmp_path, made):

@@ -347,7 +347,7 @@ def test_copy_paste_between_two_windows(qtbot):
     ids2 = a.paste()
     assert ids2 == ["gru1", "lstm1"] and ("gru1", "lstm1") in a.project.links
     assert a.project.position("gru1") != a.project.position("g")
-    assert a.undo.undoText() == "Paste 2 block(s)" and sorted(a.scene.selected_block_ids()) == ["gru1", "lstm1"]
+    assert a.undo.undoText() == "Paste 2 blocks" and sorted(a.scene.selected_block_ids()) == ["gru1", "lstm1"]
     a.undo.undo()
     assert a.project.block("gru1") is None and "gru1" not in a.scene.blocks
     a.undo.redo()  # the same ids again, links and items with them

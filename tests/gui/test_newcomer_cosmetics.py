@@ -1,0 +1,100 @@
+"""What a new user saw on a small screen or a first start (issue 23, item 10), as the widgets show it."""
+
+import json
+from pathlib import Path
+
+from PySide6.QtWidgets import QStyledItemDelegate
+
+from rnn_studio.engine import load_project
+from rnn_studio.gui.main_window import MainWindow
+
+ROOT = Path(__file__).parents[2]
+SEED = ROOT / "assets" / "examples" / "seed-keras.rnn.json"
+
+
+def window(qtbot, project=None) -> MainWindow:
+    w = MainWindow(project, autosave=False)
+    qtbot.addWidget(w)
+    return w
+
+
+def test_reset_mark_goes_when_the_value_is_back_at_its_default(qtbot):
+    w = window(qtbot, load_project(SEED))
+    w.scene.select_blocks(["g"])
+    field = w.inspector.fields["go_backwards"]
+    assert field.reset.isHidden()
+    w.set_param("g", "go_backwards", True)
+    assert not field.reset.isHidden()
+    w.set_param("g", "go_backwards", False)  # toggled back: the default again
+    assert field.reset.isHidden()
+    w.undo.setClean()
+
+
+def test_one_block_is_not_one_blocks(qtbot):
+    w = window(qtbot)
+    w.add_block_smart("Input")
+    assert w.status_params.text().endswith("1 block"), w.status_params.text()
+    w.undo.setClean()
+
+
+def test_a_first_start_shows_no_red_error(qtbot):
+    w = window(qtbot)
+    rows = [w.problems.topLevelItem(i).text(2) for i in range(w.problems.topLevelItemCount())]
+    assert rows == ["Empty design: drag an Input block from the palette to start (Shift+A)."]
+    assert w.problems.rows() == [] and w.problems_dock.windowTitle() == "Problems"
+
+
+def test_runs_list_entries_show_the_whole_result(qtbot, tmp_path):
+    run = tmp_path / "runs" / "20261206-101500-a-long-design-name"
+    run.mkdir(parents=True)
+    (run / "project.rnn.json").write_text(SEED.read_text())
+    (run / "summary.json").write_text(json.dumps({"stop_reason": "completed", "val_rmse": 13.21456}))
+    w = window(qtbot, load_project(SEED))
+    panel = w.training.panel
+    panel.set_runs_root(tmp_path / "runs")
+    item = panel.runs.item(0)
+    assert item.text() == f"{run.name}\ncompleted val_rmse=13.21"  # two lines: nothing cut in a narrow column
+    rect = panel.runs.visualItemRect(item)
+    assert rect.height() >= 2 * panel.runs.fontMetrics().height()
+
+
+def test_log_to_popup_draws_every_item(qtbot):
+    w = window(qtbot, load_project(SEED))
+    combo = w.training.panel.log_to
+    assert type(combo.itemDelegate()) is QStyledItemDelegate  # the styled popup drew the current item blank
+    assert [combo.itemText(i) for i in range(combo.count())] == ["none", "TensorBoard", "MLflow"]
+
+
+def test_inspector_is_usable_at_1024x700_with_train_open(qtbot):
+    w = window(qtbot, load_project(SEED))
+    w.resize(1024, 700)
+    w.show()
+    qtbot.waitExposed(w)
+    w.training.show()
+    qtbot.wait(50)
+    assert w.training.dock.isVisible()
+    assert w.inspector_dock.height() >= 0.7 * w.centralWidget().parentWidget().height()
+
+
+def test_data_tab_shows_the_plan_and_its_controls_together(qtbot):
+    """At the default window the Data tab shows the plan and the source / file rows without scrolling."""
+    from rnn_studio.gui.theme import WINDOW_SIZE
+
+    w = window(qtbot, load_project(SEED))
+    w.resize(*WINDOW_SIZE)
+    w.show()
+    qtbot.waitExposed(w)
+    w.training.show()
+    panel = w.training.panel
+    qtbot.waitUntil(lambda: panel.plan is not None and panel.plan_text.text() != "", timeout=30_000)
+    qtbot.wait(50)
+    viewport = panel.data_scroll.viewport()
+    shown = viewport.rect()
+    for widget in (panel.plan_text, panel.source, panel.path_edit):
+        top_left = widget.mapTo(viewport, widget.rect().topLeft())
+        bottom = widget.mapTo(viewport, widget.rect().bottomLeft())
+        assert shown.contains(top_left) and shown.contains(bottom), widget
+    # the plan's lines are not wrapped mid-line at that width
+    assert panel.plan_text.heightForWidth(panel.plan_text.width()) <= (
+        panel.plan_text.fontMetrics().lineSpacing() * (panel.plan_text.text().count("\n") + 1) + 4
+    )
