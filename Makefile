@@ -1,4 +1,5 @@
 # Two commands for a fresh machine: `make run` and `make test`. Both idempotent and quick once set up.
+# `make test-quick` is the developer's inner loop (tests not marked `slow`: under 5 minutes on 2 cores).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -8,7 +9,7 @@ TORCH_CPU ?= torch==2.13.0
 STAMP  := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test setup setup-dev tracking demo bench clean wheel-smoke lint
+.PHONY: run test test-quick test-slow setup setup-dev tracking demo bench clean wheel-smoke lint
 
 # `make run` installs only what running needs; `make test` / `lint` / `bench` add the dev extra
 # (pytest, ruff, mypy, keras, tensorboard, mlflow, psycopg) on top, once.
@@ -36,8 +37,18 @@ run: setup
 demo: setup
 	$(VENV)/bin/rnn-studio demo
 
+PYTEST := QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
 test: setup-dev
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	$(PYTEST) $(PYTEST_ARGS)
+
+# every change: engine, CLI, offscreen GUI basics; the tests marked `slow` (real CLI processes, training,
+# servers, Xvfb) are left to `make test-slow`, `make test` and CI
+test-quick: setup-dev
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup-dev
+	$(PYTEST) -m slow $(PYTEST_ARGS)
 
 # ruff (lint + format check) and mypy, configured in pyproject.toml
 lint: setup-dev

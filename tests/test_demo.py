@@ -1,6 +1,10 @@
 """`rnn-studio demo` (what `make run` does without a display): check, train, export, all for real."""
 
+import pytest
+
 from rnn_studio.cli import main
+
+pytestmark = pytest.mark.slow  # measured: see the Makefile's test-quick
 
 
 def test_demo_trains_beats_persistence_and_exports_verified_onnx(capsys, tmp_path):

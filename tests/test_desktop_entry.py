@@ -90,6 +90,7 @@ def test_exec_line_quotes_a_path_with_spaces():
     assert 'Exec="/opt/my apps/bin/rnn-studio" %f' in text
 
 
+@pytest.mark.slow
 def test_launcher_command_opens_a_design(tmp_path):
     """What a file manager runs: `<Exec> /path/to/design.rnn.json` opens the designer on that file."""
     design = tmp_path / "my design.rnn.json"

@@ -188,6 +188,9 @@ class BlockDef:
     # its onnx_op stays fp32 in fp16 / int8 exports (exports/precision.py): onnxruntime's dynamic quantization
     # has no rule for it, and in fp16 it drifted in a trial
     onnx_keeps_fp32: bool = False
+    # bias values per unit (per direction and layer) PyTorch keeps and Keras does not: LSTM / SimpleRNN hold a
+    # second bias vector (b_hh) that Keras folds into one; a GRU has two in both (reset_after=True)
+    torch_only_biases: int = 0
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -541,6 +544,7 @@ def _recurrent(cell: str, help_text: str) -> BlockDef:
         onnx_op=_ONNX_OP[cell],
         onnx_attrs=(("linear_before_reset", 1),) if cell == "GRU" else (),
         onnx_keeps_fp32=cell != "LSTM",  # LSTM has DynamicQuantizeLSTM; GRU / RNN have no int8 rule
+        torch_only_biases=0 if cell == "GRU" else _GATES[cell],
         test_values={"units": (1, 2, 3, 4, 5, 6), "num_layers": (1, 2), "dropout": (0.0, 0.1)},
     )
 

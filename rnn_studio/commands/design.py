@@ -103,15 +103,15 @@ def _describe(block) -> str:
 
 
 def torch_only_biases(project) -> dict[str, int]:
-    """{block id: parameters PyTorch holds and Keras does not} for LSTM and SimpleRNN blocks: their second
-    bias vector (b_hh), which Keras folds into one bias. A GRU has two in both (Keras reset_after=True)."""
-    per_unit = {"LSTM": 4, "SimpleRNN": 1}
+    """{block id: parameters PyTorch holds and Keras does not}: the second bias vector (b_hh) of LSTM and
+    SimpleRNN blocks, which Keras folds into one bias (BlockDef.torch_only_biases per unit)."""
     out = {}
     for b in project.blocks:
-        if b.type in per_unit:
+        per_unit = CATALOG[b.type].torch_only_biases if b.type in CATALOG else 0
+        if per_unit:
             p = b.resolved()
             dirs = 2 if p.get("bidirectional") else 1
-            out[b.id] = per_unit[b.type] * int(p["units"]) * dirs * int(p.get("num_layers", 1))
+            out[b.id] = per_unit * int(p["units"]) * dirs * int(p.get("num_layers", 1))
     return out
 
 

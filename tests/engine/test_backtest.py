@@ -167,6 +167,7 @@ def test_engine_refuses_zero_folds(two_series, tmp_path):
         run_backtest(design(), DataSpec(path=str(two_series), series="shop"), {}, 0, tmp_path)
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_finished_folds(two_series, tmp_path):
     """A real Ctrl-C (SIGINT) while a later fold trains: exit 130, backtest.json holds the finished folds."""
     d = tmp_path / "bt.rnn.json"

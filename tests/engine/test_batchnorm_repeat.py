@@ -99,6 +99,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_numbers_and_running_stats_equal_keras_batchnormalization(tmp_path):
     env = dict(os.environ, KERAS_BACKEND="torch")
     r = subprocess.run(

@@ -78,6 +78,7 @@ def _cli(*args: str, timeout: float = 60):
     return r, time.monotonic() - t0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "verb,which",
     [("evaluate", "best"), ("predict", "best"), ("export", "best"), ("export", "last"), ("resume", "last")],

@@ -83,6 +83,7 @@ def test_summary_table(capsys, examples_dir):
     assert "LSTM(64, bi/concat, x2, seq)" in row and "(None, 10, 128)" in row and "lstm1" in row
 
 
+@pytest.mark.slow
 def test_installed_console_script_and_no_qt_in_core(tmp_path):
     """The real entry point, in a fresh process; engine + compile load no Qt at all."""
     exe = Path(sys.executable).with_name("rnn-studio")

@@ -121,6 +121,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_numbers_equal_keras_conv1d_on_the_torch_backend(tmp_path):
     cases = [[pad, k, s, d, steps] for pad in PADDINGS for (k, s, d) in GEOMETRIES for steps in (7, 8)]
     env = dict(os.environ, KERAS_BACKEND="torch")

@@ -59,6 +59,7 @@ def _torchrun(design: Path, out: Path, *extra: str, wait: bool = True):
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes(tmp_path):
     from rnn_studio.engine.training.train import train
 
@@ -95,6 +96,7 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert type(model).__name__ == "DesignModel"
 
 
+@pytest.mark.slow
 def test_stop_file_stops_both_ranks(tmp_path):
     design = tmp_path / "tiny.rnn.json"
     design.write_text(tiny().to_json())

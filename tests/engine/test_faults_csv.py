@@ -72,6 +72,7 @@ def test_truncated_gzip_is_refused(tmp_path):
     assert_refused(_data(path), "t.csv.gz", "truncated")
 
 
+@pytest.mark.slow
 def test_gzip_bomb_is_refused_before_pyarrow_reads_it(tmp_path):
     """1 MB of a repeated line compresses to ~1 KB; 3,000 gzip members inflate to 3 GB from a 3 MB file.
     Under the child's 3 GB address-space cap pyarrow would abort the process; the stream check stops first."""
@@ -95,6 +96,7 @@ def test_gzip_limit_can_be_set(tmp_path):
     assert_refused(cli("data", str(path), env={"RNN_STUDIO_MAX_DATA_BYTES": between}), "inflates to more than")
 
 
+@pytest.mark.slow
 def test_underscore_number_in_a_feature_names_column_and_row(tmp_path):
     path = _write(tmp_path / "u.csv", _rows(60, lambda i: "1_000" if i == 50 else str(i % 7)))
     assert _data(path).code == 0  # the summary shows the column as text with the bad cell
@@ -134,6 +136,7 @@ def test_a_megabyte_column_name_is_quoted_short(tmp_path):
     assert len(line) < 400
 
 
+@pytest.mark.slow
 def test_a_long_but_allowed_column_name_is_cut_in_messages(tmp_path):
     name = "y" * 900
     path = _write(tmp_path / "n.csv", _rows(), header=f"time,a,{name}")

@@ -25,6 +25,7 @@ def _nothing_written(tmp_path):
 
 
 # ---------------------------------------------------------------------------- .keras: a valid file first
+@pytest.mark.slow
 def test_hand_built_keras_file_imports(tmp_path):
     outcome = _import(tmp_path, keras_file(tmp_path / "m.keras"))
     assert outcome.code == 0, outcome.err
@@ -132,6 +133,7 @@ def test_weights_disagreeing_with_the_config_are_refused(tmp_path):
     assert "gru" in line
 
 
+@pytest.mark.slow
 def test_dense_weights_of_the_wrong_shape_are_refused(tmp_path):
     def fill(h5):
         keras_weights(h5)
@@ -166,6 +168,7 @@ def test_bad_config_json_is_refused(tmp_path, config, needle):
     assert_refused(_import(tmp_path, keras_file(tmp_path / "m.keras", config=config)), needle)
 
 
+@pytest.mark.slow
 def test_100000_layers_are_refused_before_any_work(tmp_path):
     config = keras_config()
     dense = config["config"]["layers"][2]
@@ -226,6 +229,7 @@ def test_encrypted_member_is_refused(tmp_path):
 
 
 # ---------------------------------------------------------------------------- what import writes
+@pytest.mark.slow
 def test_a_100000_character_name_gives_a_design_that_opens(tmp_path):
     model = keras_file(tmp_path / "m.keras", config=keras_config(name="n" * 100_000))
     outcome = _import(tmp_path, model)
@@ -238,6 +242,7 @@ def test_a_failed_import_leaves_no_design_behind(tmp_path):
     _nothing_written(tmp_path)
 
 
+@pytest.mark.slow
 def test_import_out_at_a_regular_file_is_refused(tmp_path):
     (tmp_path / "runs").write_text("x")
     line = assert_refused(_import(tmp_path, keras_file(tmp_path / "m.keras")), "runs")
@@ -245,6 +250,7 @@ def test_import_out_at_a_regular_file_is_refused(tmp_path):
     assert not (tmp_path / "out.rnn.json").exists()
 
 
+@pytest.mark.slow
 def test_import_out_in_an_unwritable_place_is_refused(tmp_path):
     place = "/proc/version/runs" if os.path.exists("/proc/version") else "/dev/null/runs"  # unwritable even as root
     outcome = cli("import", str(keras_file(tmp_path / "m.keras")), "-o", str(tmp_path / "o.rnn.json"), "--out", place)
@@ -253,6 +259,7 @@ def test_import_out_in_an_unwritable_place_is_refused(tmp_path):
     assert not (tmp_path / "o.rnn.json").exists()
 
 
+@pytest.mark.slow
 def test_design_output_at_a_fifo_is_refused_and_leaves_no_run(tmp_path):
     os.mkfifo(tmp_path / "out.rnn.json")
     line = assert_refused(_import(tmp_path, keras_file(tmp_path / "m.keras")), "FIFO")
@@ -269,6 +276,7 @@ def test_model_that_is_a_fifo_or_folder_is_named_as_such(tmp_path, kind):
 
 
 # ---------------------------------------------------------------------------- .onnx
+@pytest.mark.slow
 def test_hand_built_onnx_files_import(tmp_path):
     from .faults import onnx_dense, onnx_gru
 
@@ -330,6 +338,7 @@ def _external(graph):
     entry.key, entry.value = "location", "/etc/passwd"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mutate", "needle"),
     [
@@ -350,6 +359,7 @@ def test_hostile_onnx_initializers_are_refused_before_allocating(tmp_path, mutat
     _nothing_written(tmp_path)
 
 
+@pytest.mark.slow
 def test_gru_weights_not_divisible_into_gates_are_refused(tmp_path):
     from .faults import onnx_gru
 
@@ -461,6 +471,7 @@ def _with_metadata(src, dst, **changes):
     return dst
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("changes", "needle"),
     [
@@ -488,12 +499,14 @@ def test_malformed_own_export_metadata_is_refused(tmp_path, own_export, changes,
     _nothing_written(tmp_path)
 
 
+@pytest.mark.slow
 def test_own_export_imports(tmp_path, own_export):
     outcome = _import(tmp_path, own_export)
     assert outcome.code == 0, outcome.err[-1000:]
     assert cli("check", str(tmp_path / "out.rnn.json")).code == 0
 
 
+@pytest.mark.slow
 def test_own_export_design_of_30001_blocks_is_refused(tmp_path, own_export):
     from .faults import TINY_DESIGN
 
@@ -507,6 +520,7 @@ def test_own_export_design_of_30001_blocks_is_refused(tmp_path, own_export):
     _nothing_written(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_lone_surrogate_in_the_model_name_gives_a_design_that_opens(tmp_path):
     config = json.dumps(keras_config(name="a\ud800b"))  # json.dumps writes the escape \ud800
     assert "\\ud800" in config
@@ -556,6 +570,7 @@ def test_damaged_hdf5_weights_are_a_model_problem(tmp_path):
     assert "cannot write there" not in line
 
 
+@pytest.mark.slow
 def test_a_group_linked_inside_itself_does_not_loop(tmp_path):
     def fill(h5):
         keras_weights(h5)

@@ -64,6 +64,7 @@ def _deep_small(lock):
     lock.write_text('{"pid": ' + "[" * 1500 + "]" * 1500 + "}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [_fifo, _dev_zero, _sparse, _huge_pid, _deep, _garbage, _deep_small])
 def test_hostile_lock_is_handled(run, make):
     make(run / "LOCK")
@@ -92,6 +93,7 @@ def _negative_storage(src, dst):
             z.writestr(info, data)
 
 
+@pytest.mark.slow
 def test_checkpoint_with_a_negative_storage_size_is_refused(run, tmp_path):
     best = run / "checkpoints" / "best.pt"
     _negative_storage(best, tmp_path / "bad.pt")
@@ -99,12 +101,14 @@ def test_checkpoint_with_a_negative_storage_size_is_refused(run, tmp_path):
     assert_refused(cli("export", str(run), "-o", str(tmp_path / "m.onnx")), "best.pt")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", ["garbage{", "[]", '{"format": "rnn-studio", "version": 1, "blocks": 5}'])
 def test_resume_with_a_garbage_design_in_the_run_is_refused(run, content):
     (run / "project.rnn.json").write_text(content)
     assert_refused(_resume(run), "project.rnn.json")
 
 
+@pytest.mark.slow
 def test_checkpoint_that_is_a_fifo_is_named(run, tmp_path):
     best = run / "checkpoints" / "best.pt"
     best.unlink()

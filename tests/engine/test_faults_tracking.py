@@ -43,6 +43,7 @@ def silent_server():
 
 
 # ---------------------------------------------------------------------------- credentials never printed
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "uri",
     [
@@ -72,6 +73,7 @@ def test_train_log_mlflow_never_prints_the_password(tmp_path, uri):
     assert "***" in line
 
 
+@pytest.mark.slow
 def test_a_password_holding_at_signs_is_blanked_whole(tmp_path):
     design = tmp_path / "tiny.rnn.json"
     design.write_text(json.dumps(TINY_DESIGN))
@@ -99,6 +101,7 @@ def test_redact_unit():
     assert redact("http://host:5000/api and sqlite:////tmp/a.db") == "http://host:5000/api and sqlite:////tmp/a.db"
 
 
+@pytest.mark.slow
 def test_log_to_mlflow_never_prints_the_password(run):
     outcome = cli(
         "log", str(run), "--to", "mlflow", env={"MLFLOW_TRACKING_URI": f"http://alice:{PASSWORD}@127.0.0.1:9"}
@@ -144,6 +147,7 @@ def _received_tracking(run, uri):
     )
 
 
+@pytest.mark.slow
 def test_export_never_waits_on_a_server_a_received_run_names(run, tmp_path, silent_server):
     _received_tracking(run, f"http://alice:{PASSWORD}@127.0.0.1:{silent_server}")
     outcome = cli("export", str(run), "-o", str(tmp_path / "m.onnx"), timeout=90)
@@ -152,6 +156,7 @@ def test_export_never_waits_on_a_server_a_received_run_names(run, tmp_path, sile
     assert (tmp_path / "m.onnx").is_file()
 
 
+@pytest.mark.slow
 def test_export_to_the_users_own_silent_server_is_bounded(run, tmp_path, silent_server):
     uri = f"http://alice:{PASSWORD}@127.0.0.1:{silent_server}"
     _received_tracking(run, uri)
@@ -161,6 +166,7 @@ def test_export_to_the_users_own_silent_server_is_bounded(run, tmp_path, silent_
     assert "warning: the export was not added" in outcome.err
 
 
+@pytest.mark.slow
 def test_export_never_creates_a_database_a_received_run_names(run, tmp_path):
     target = tmp_path / "elsewhere" / "evil.db"
     target.parent.mkdir()
@@ -171,12 +177,14 @@ def test_export_never_creates_a_database_a_received_run_names(run, tmp_path):
     assert not any(target.parent.iterdir())
 
 
+@pytest.mark.slow
 def test_garbage_tracking_json_does_not_break_export(run, tmp_path):
     (run / "tracking.json").write_text('{"mlflow": 5}')
     assert cli("export", str(run), "-o", str(tmp_path / "m.onnx")).code == 0
 
 
 # ---------------------------------------------------------------------------- TensorBoard event folder
+@pytest.mark.slow
 def test_tensorboard_link_out_of_the_run_is_refused(run, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -187,6 +195,7 @@ def test_tensorboard_link_out_of_the_run_is_refused(run, tmp_path):
     assert [p.name for p in outside.iterdir()] == ["keep.txt"]
 
 
+@pytest.mark.slow
 def test_resumed_training_never_logs_through_a_tensorboard_link(run, tmp_path):
     """Live logging of a received run folder whose tensorboard/ links elsewhere: a warning, training goes on,
     nothing is written through the link."""
@@ -199,12 +208,14 @@ def test_resumed_training_never_logs_through_a_tensorboard_link(run, tmp_path):
     assert not any(outside.iterdir())
 
 
+@pytest.mark.slow
 def test_tensorboard_as_a_file_is_refused(run):
     (run / "tensorboard").write_text("not a folder")
     assert_refused(cli("log", str(run), "--to", "tensorboard"), "is a file")
     assert (run / "tensorboard").read_text() == "not a folder"
 
 
+@pytest.mark.slow
 def test_log_during_the_runs_own_training_leaves_its_events_alone(run):
     events = run / "tensorboard"
     events.mkdir()
@@ -215,6 +226,7 @@ def test_log_during_the_runs_own_training_leaves_its_events_alone(run):
 
 
 # ---------------------------------------------------------------------------- hostile metrics.jsonl
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("content", "needle"),
     [
@@ -239,6 +251,7 @@ def test_hostile_metrics_are_refused(run, content, needle):
 
 
 # ---------------------------------------------------------------------------- the secrets check
+@pytest.mark.slow  # it reads what the (slow) CLI runs above printed: it runs, and means something, with them
 def test_no_line_the_suites_printed_holds_a_secret():
     """Every stdout / stderr the fault suites' CLI runs printed (collected by faults.cli)."""
     assert SEEN, "the suite's CLI runs are collected"

@@ -64,6 +64,7 @@ def _all_lines_parse(run: Path) -> list[dict]:
 
 
 # ------------------------------------------------------------------ kills and Ctrl-C
+@pytest.mark.slow
 def test_sigkill_then_resume(tmp_path):
     proc = _start(
         "train",
@@ -93,6 +94,7 @@ def test_sigkill_then_resume(tmp_path):
     assert not (run / LOCK_FILE).exists()
 
 
+@pytest.mark.slow
 def test_sigint_cancels_cleanly(tmp_path):
     proc = _start(
         "train",
@@ -114,6 +116,7 @@ def test_sigint_cancels_cleanly(tmp_path):
     assert not (run / LOCK_FILE).exists()
 
 
+@pytest.mark.slow
 def test_second_sigint_during_shutdown_still_writes_summary(tmp_path):
     proc = _start(
         "train",
@@ -138,6 +141,7 @@ def test_second_sigint_during_shutdown_still_writes_summary(tmp_path):
     assert _all_lines_parse(run)[-1]["kind"] == "end"
 
 
+@pytest.mark.slow
 def test_second_writer_is_refused_naming_the_owner(tmp_path):
     proc = _start(
         "train",
@@ -184,6 +188,7 @@ def mount_point(tmp_path):
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_full_disk_is_a_clear_error_and_no_partial_checkpoint(tmp_path, mount_point):
     out = mount_point("size=1m")
     filler = out / "filler"
@@ -199,6 +204,7 @@ def test_full_disk_is_a_clear_error_and_no_partial_checkpoint(tmp_path, mount_po
         load_run(pt.parent.parent, pt.stem)
 
 
+@pytest.mark.slow
 def test_read_only_output_folder(tmp_path, mount_point):
     out = mount_point("ro,size=1m")
     r = _run("train", str(_design(tmp_path)), "--demo", "sine", "--epochs", "1", "--out", str(out / "runs"))
@@ -207,6 +213,7 @@ def test_read_only_output_folder(tmp_path, mount_point):
     assert str(out) in line and "Read-only file system" in line
 
 
+@pytest.mark.slow
 def test_output_that_is_a_file(tmp_path):
     (tmp_path / "file").write_text("x")
     r = _run("train", str(_design(tmp_path)), "--demo", "sine", "--epochs", "1", "--out", str(tmp_path / "file"))
@@ -214,6 +221,7 @@ def test_output_that_is_a_file(tmp_path):
     assert str(tmp_path / "file") in _one_error_line(r)
 
 
+@pytest.mark.slow
 def test_predict_into_read_only_folder(tmp_path, mount_point):
     r = _run(
         "train",
@@ -239,6 +247,7 @@ def test_predict_into_read_only_folder(tmp_path, mount_point):
 
 
 # ------------------------------------------------------------------ names
+@pytest.mark.slow
 def test_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
     design = _design(tmp_path)
     args = (
@@ -262,6 +271,7 @@ def test_two_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
     assert len(runs) == 2 and all((r / "summary.json").is_file() for r in runs)
 
 
+@pytest.mark.slow
 def test_long_design_name_makes_a_short_safe_folder(tmp_path):
     name = "é/x" * 66  # 198 characters with slashes: within the 200-character name limit (docs/limits.md)
     design = _design(tmp_path, name=name)
@@ -320,6 +330,7 @@ def test_bad_training_settings_are_one_line(tmp_path, capsys, flag, value, expec
     assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.slow
 def test_init_from_on_the_cli(tmp_path):
     design = _design(tmp_path)
     r = _run("train", str(design), "--demo", "sine", "--epochs", "1", "--threads", "1", "--out", str(tmp_path / "a"))

@@ -83,6 +83,7 @@ def test_block_count_over_the_limit_is_refused(tmp_path):
     assert_refused(run_cli("check", str(path)), "10,003 blocks, more than the limit of 10,000", "RNN_STUDIO_MAX_BLOCKS")
 
 
+@pytest.mark.slow
 def test_40000_unlinked_blocks_check_in_seconds_with_the_limit_raised(tmp_path):
     data = design()
     data["blocks"] += [{"id": f"d{i}", "type": "Dense"} for i in range(40_000)]
@@ -96,6 +97,7 @@ def test_40000_unlinked_blocks_check_in_seconds_with_the_limit_raised(tmp_path):
     assert outcome.cpu_seconds < 20  # quadratic before: 40k blocks took 13.8 s in check alone
 
 
+@pytest.mark.slow
 def test_huge_link_list_is_quoted_as_a_short_excerpt(tmp_path):
     data = design()
     data["links"] = [list(range(2_000_000))]  # 15.9 MB: under the size limit
@@ -148,6 +150,7 @@ def _enormous() -> dict:
     )
 
 
+@pytest.mark.slow
 def test_train_refuses_a_design_the_machine_cannot_hold(tmp_path):
     path = write(tmp_path / "huge.rnn.json", _enormous())
     line = assert_refused(
@@ -261,6 +264,7 @@ def test_export_to_a_fifo_is_refused(tmp_path):
 # Storages that fail at once (driver missing, unknown dialect): the CLI path end to end. A refused
 # postgres connection is retried for seconds by open_storage, so that driver's message is tested in
 # tests/engine/test_limits.py in-process with one attempt.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "url",
     [
@@ -296,6 +300,7 @@ def test_predict_to_dev_full_is_refused_before_any_work(tmp_path):
 # ---------------------------------------------------------------------------- data sources (CSV reader)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["/dev/zero", "fifo"])
 def test_training_data_from_a_device_or_fifo_is_refused(tmp_path, source):
     path = write(tmp_path / "tiny.rnn.json", design())

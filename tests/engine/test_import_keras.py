@@ -302,6 +302,7 @@ def test_token_models_import_with_an_int_input_and_embedding(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_importer_needs_neither_keras_nor_tensorflow(tmp_path):
     seed_literal(units=3).save(tmp_path / "s.keras")
     code = (

@@ -213,6 +213,7 @@ def _assert_clean(capsys, argv) -> None:
     assert all(len(line) < 700 for line in out.err.splitlines() + out.out.splitlines())
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(slot=st.sampled_from(PARAM_SLOTS), value=HOSTILE, key=st.sampled_from(TRAINING_KEYS), setting=HOSTILE)
 def test_mutated_designs_never_crash_check(tmp_path, capsys, slot, value, key, setting):

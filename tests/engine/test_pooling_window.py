@@ -114,6 +114,7 @@ def _same_is_symmetric(k, s, steps):
     return total % 2 == 0
 
 
+@pytest.mark.slow
 def test_numbers_equal_keras_pooling_on_the_torch_backend(tmp_path):
     cases = [
         [kind, pad, k, s, steps]

@@ -1,11 +1,14 @@
 """Property tests: for every valid design, the compiled module's real output shape and parameter count
 equal what `check` predicted; for any design at all, `check` answers without raising."""
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 
 from rnn_studio.engine import build_model, check
 from tests.designs import garbage_designs, valid_designs
+
+pytestmark = pytest.mark.slow  # measured: see the Makefile's test-quick
 
 
 @settings(

@@ -168,6 +168,7 @@ def test_stop_file_cancels_at_step_boundary(tmp_path):
     assert records(rd)[-1]["kind"] == "end"
 
 
+@pytest.mark.slow
 def test_sigterm_on_cli_subprocess_cancels_cleanly(tmp_path):
     design = tmp_path / "d.rnn.json"
     design.write_text(tiny().to_json())
@@ -232,6 +233,7 @@ def test_divergence_cli_exit_code(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ the acceptance check, quick
+@pytest.mark.slow
 def test_chaos_demo_seed_design_beats_persistence(tmp_path):
     s = train(
         load_project(ROOT / "assets/examples/seed-keras.rnn.json"),
@@ -356,6 +358,7 @@ def test_engine_training_imports_no_qt():
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
+@pytest.mark.slow
 def test_spawned_training_process_stops_on_request(tmp_path):
     """The GUI path: a spawned process, watched through metrics.jsonl, stopped with a STOP file."""
     from rnn_studio.engine.training.runs import load_summary

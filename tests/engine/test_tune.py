@@ -258,6 +258,7 @@ def _check_shared(storage_url: str, n: int):
     assert len({r["run"] for r in rows}) == n
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_sqlite_study(tmp_path):
     design = tmp_path / "tiny.rnn.json"
     design.write_text(tiny({"g.num_layers": [1, 2], "lr": {"low": 3e-3, "high": 3e-2, "log": True}}).to_json())

@@ -60,6 +60,7 @@ def report(path):
     return json.loads(report_path_for(path).read_text())
 
 
+@pytest.mark.slow
 def test_int8_of_an_lstm_only_run_is_small_and_keeps_its_rmse(lstm_run, tmp_path, capsys):
     out = tmp_path / "m.onnx"
     assert export(lstm_run, "-o", out, "--precision", "int8") == 0
@@ -80,6 +81,7 @@ def test_int8_of_an_lstm_only_run_is_small_and_keeps_its_rmse(lstm_run, tmp_path
     assert md["normalization"] == "external" and md["project_name"] == "lstm-only"
 
 
+@pytest.mark.slow
 def test_max_delta_fails_with_exit_3_and_writes_nothing(lstm_run, tmp_path, capsys):
     probe = tmp_path / "probe.onnx"
     for precision in ("int8", "fp16"):
@@ -154,6 +156,7 @@ def test_profile_block_times_add_up_to_the_median(capsys):
     assert recurrent > prof["blocks"]["fc"]["ms"] and prof["blocks"]["x"]["ms"] == 0
 
 
+@pytest.mark.slow
 def test_profile_text_names_threads_and_blocks(capsys):
     assert main(["profile", str(SEED_KERAS), "--precision", "int8"]) == 0
     out = capsys.readouterr().out

@@ -3,6 +3,7 @@ dynamic length where the Input says so), and round-trips through the PyTorch sou
 
 import math
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,8 @@ from rnn_studio.engine.design.blocks import INPUT_TYPE
 from rnn_studio.exports import export_onnx, generate_source
 from rnn_studio.exports.pytorch_source import _class_name, _load_source
 from tests.designs import draw_params
+
+pytestmark = pytest.mark.slow  # measured: see the Makefile's test-quick
 
 # recurrent blocks listed three times: most random designs hold one or more
 TYPES = [t for t in CATALOG if t != INPUT_TYPE] + [t for t, d in CATALOG.items() if d.onnx_op] * 2

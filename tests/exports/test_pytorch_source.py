@@ -64,6 +64,7 @@ def test_readable_names_and_shape_comments(tmp_path):
     assert "rnn_studio" not in src and "engine" not in src.replace("engine/design/layers.py", "")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, shape", [("classify-activity", "(2, 4)"), ("text-classify", "(2, 2)")])
 def test_runs_as_a_script_without_the_app(tmp_path, name, shape):
     """The generated file runs in a bare interpreter whose path cannot see this repository (text-classify:

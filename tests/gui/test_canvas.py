@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
@@ -58,6 +59,7 @@ def test_escape_cancels_the_wire_and_the_block_does_not_move(qtbot):
     assert w.project.links == [] and w.project.position("x") == before and not w.undo.canUndo()
 
 
+@pytest.mark.slow
 def test_removing_the_wire_s_block_ends_the_drag(qtbot):
     w = two_blocks(qtbot)
     port = w.scene.blocks["x"].out_port
@@ -67,6 +69,7 @@ def test_removing_the_wire_s_block_ends_the_drag(qtbot):
     assert not w.scene.wiring and drafts(w) == []
 
 
+@pytest.mark.slow
 def test_the_scene_follows_typed_events(qtbot):
     w = two_blocks(qtbot)
     seen = []

@@ -14,6 +14,8 @@ from rnn_studio.gui.app import create_app
 from rnn_studio.gui.main_window import MainWindow
 from rnn_studio.gui.monitor.export_dialog import ExportDialog
 
+pytestmark = pytest.mark.slow  # measured: see the Makefile's test-quick
+
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "assets" / "examples" / "seed-keras.rnn.json"
 S2S = ROOT / "assets" / "examples" / "seq2seq-demand.rnn.json"

@@ -56,6 +56,7 @@ def made(qtbot, tmp_path):
         w.proc.kill()
 
 
+@pytest.mark.slow
 def test_ticked_features_are_the_plan_and_the_runs(qtbot, tmp_path, made):
     panel = made["panel"]
     load(qtbot, panel, str(year_csv(tmp_path / "yearly.csv")))
@@ -89,6 +90,7 @@ def test_mismatch_is_an_inline_error_with_a_one_click_fix(qtbot, tmp_path, made)
     assert panel.start() is not None  # ticking both trains on both, never silently on one
 
 
+@pytest.mark.slow
 def test_no_ticks_names_the_gui_control_before_any_process(qtbot, tmp_path, made):
     panel = made["panel"]
     load(qtbot, panel, str(year_csv(tmp_path / "yearly.csv")))
@@ -118,6 +120,7 @@ def test_series_and_missing_controls_change_the_plan(qtbot, tmp_path, made):
     assert panel.data_spec()["series"] == "shop" and panel.data_spec()["missing"] == "interpolate"
 
 
+@pytest.mark.slow
 def test_data_controls_behave(qtbot, tmp_path, made):
     panel = made["panel"]
     design = tmp_path / "designs" / "d.rnn.json"
@@ -151,6 +154,7 @@ def test_data_controls_behave(qtbot, tmp_path, made):
     assert bar.value() == before and preview_bar.value() > 0
 
 
+@pytest.mark.slow
 def test_form_never_clips_a_widget_at_1024_px(qtbot, made):
     panel = made["panel"]
     panel.resize(1024, 600)
@@ -194,6 +198,7 @@ def big_csv(path: Path, rows: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_reading_runs_off_the_gui_thread_with_a_busy_bar(qtbot, tmp_path, made):
     """While a large file reads, the busy bar names it, Start waits, and a QTimer on the GUI thread keeps
     ticking (the window paints); then the preview, columns and plan fill in."""
@@ -229,6 +234,7 @@ def test_reading_runs_off_the_gui_thread_with_a_busy_bar(qtbot, tmp_path, made):
     assert not panel.planning() and panel.start_button.isEnabled()
 
 
+@pytest.mark.slow
 def test_a_stale_read_is_discarded(qtbot, tmp_path, made):
     """Picking another file while one is read: only the newest file's columns and preview show."""
     panel = made["panel"]
@@ -282,6 +288,7 @@ def test_time_column_picker(qtbot, tmp_path, made):
     assert not picker.isEnabled() and "time" not in panel.data_spec()
 
 
+@pytest.mark.slow
 def test_a_token_csv_shows_the_token_plan_and_trains_it(qtbot, tmp_path, made):
     """Issue #13 part 7: the text-classify design with a CSV of token ids: the plan box shows the token
     plan, every id column is ticked, Start is enabled, and the run trains on exactly that plan."""

@@ -80,6 +80,7 @@ def link_labels(w: MainWindow) -> dict[tuple[str, str], str]:
 
 
 # ---------------------------------------------------------------------------------------- palette drops
+@pytest.mark.slow
 def test_drop_from_palette_creates_block_at_drop_point(window):
     w = window
     mime = w.palette.mime_data_for("LSTM")
@@ -112,6 +113,7 @@ def test_drop_from_palette_creates_block_at_drop_point(window):
     assert not ev.isAccepted()
 
 
+@pytest.mark.slow
 def test_palette_double_click_adds_below_selection_and_links(window):
     w = window
     w.palette.addRequested.emit("Input")
@@ -122,6 +124,7 @@ def test_palette_double_click_adds_below_selection_and_links(window):
 
 
 # ---------------------------------------------------------------------------------------- linking
+@pytest.mark.slow
 def test_link_by_mouse_creates_link_and_shapes_appear(qtbot):
     w = make_window(
         qtbot,
@@ -141,6 +144,7 @@ def test_link_by_mouse_creates_link_and_shapes_appear(qtbot):
     assert "Valid" in w.status_valid.text()
 
 
+@pytest.mark.slow
 def test_shape_labels_on_every_link_of_seed(qtbot):
     w = make_window(qtbot)
     w.open_path(str(SEED))
@@ -152,6 +156,7 @@ def test_shape_labels_on_every_link_of_seed(qtbot):
     assert w.scene.blocks["g"].bidirectional and w.scene.blocks["g"].params["merge_mode"] == "concat"
 
 
+@pytest.mark.slow
 def test_invalid_link_shows_error_on_right_block_then_fix_in_inspector(qtbot):
     w = make_window(
         qtbot,
@@ -190,6 +195,7 @@ def test_invalid_link_shows_error_on_right_block_then_fix_in_inspector(qtbot):
     assert "Valid" in w.status_valid.text()
 
 
+@pytest.mark.slow
 def test_cycle_is_rejected_with_reason(qtbot):
     w = make_window(qtbot, chain(("x", "Input", {}), ("a", "Concatenate", {}), ("b", "Dense", {"units": 4})))
     w.view.fit()
@@ -204,6 +210,7 @@ def test_cycle_is_rejected_with_reason(qtbot):
     assert "takes no input" in w.statusBar().currentMessage()
 
 
+@pytest.mark.slow
 def test_port_drag_hint_says_why_while_hovering(qtbot):
     w = make_window(qtbot, chain(("x", "Input", {}), ("a", "Dense", {"units": 4})))
     port = w.scene.blocks["a"].out_port
@@ -217,6 +224,7 @@ def test_port_drag_hint_says_why_while_hovering(qtbot):
 
 
 # ---------------------------------------------------------------------------------------- undo / redo
+@pytest.mark.slow
 def test_undo_redo_every_command_kind(qtbot):
     project = load_project(SEED)
     w = make_window(qtbot, project, str(SEED))
@@ -309,6 +317,7 @@ def test_undo_redo_every_command_kind(qtbot):
     assert any(t.startswith("&Undo") or t.startswith("Undo") for t in texts)
 
 
+@pytest.mark.slow
 def test_reset_param_to_default(qtbot):
     w = make_window(qtbot, chain(("x", "Input", {"timesteps": 5, "features": 2}), ("y", "Dense", {"units": 3})))
     w.scene.select_blocks(["y"])
@@ -321,6 +330,7 @@ def test_reset_param_to_default(qtbot):
     assert w.project.block("y").params["units"] == 3
 
 
+@pytest.mark.slow
 def test_nullable_int_in_inspector(qtbot):
     w = make_window(qtbot, chain(("x", "Input", {"timesteps": 4, "features": 2}), ("g", "GRU", {"units": 4})))
     w.scene.select_blocks(["x"])
@@ -332,6 +342,7 @@ def test_nullable_int_in_inspector(qtbot):
 
 
 # ---------------------------------------------------------------------------------------- clipboard
+@pytest.mark.slow
 def test_copy_paste_between_two_windows(qtbot):
     a = make_window(qtbot, load_project(SEED), str(SEED))
     b = make_window(qtbot)
@@ -365,6 +376,7 @@ def test_copy_paste_between_two_windows(qtbot):
 
 
 # ---------------------------------------------------------------------------------------- files
+@pytest.mark.slow
 def test_save_reopen_identical_and_check_unchanged(qtbot, tmp_path):
     w = make_window(qtbot)
     assert w.open_example(str(SEED))
@@ -393,6 +405,7 @@ def test_save_reopen_identical_and_check_unchanged(qtbot, tmp_path):
     assert str(out.resolve()) in w2.recent_files()
 
 
+@pytest.mark.slow
 def test_ask_before_losing_changes(qtbot, monkeypatch):
     w = make_window(qtbot)
     w.add_block("Input")
@@ -406,6 +419,7 @@ def test_ask_before_losing_changes(qtbot, monkeypatch):
     assert w.project.blocks == [] and not w.isWindowModified()
 
 
+@pytest.mark.slow
 def test_open_broken_file_reports_one_line(qtbot, tmp_path):
     w = make_window(qtbot)
     bad = tmp_path / "bad.rnn.json"
@@ -414,6 +428,7 @@ def test_open_broken_file_reports_one_line(qtbot, tmp_path):
     assert "invalid JSON at line 1" in w.statusBar().currentMessage()
 
 
+@pytest.mark.slow
 def test_autosave_and_recovery_after_crash(qtbot, tmp_path):
     from rnn_studio.gui import recovery
 
@@ -445,6 +460,7 @@ def test_autosave_and_recovery_after_crash(qtbot, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- view
+@pytest.mark.slow
 def test_zoom_fit_arrange_snap(window):
     w = window
     w.open_example(str(ROOT / "assets" / "examples" / "classify-activity.rnn.json"))
@@ -461,6 +477,7 @@ def test_zoom_fit_arrange_snap(window):
     w.undo.undo()
 
 
+@pytest.mark.slow
 def test_select_all_delete_and_rubber_band(window):
     w = window
     w.open_example(str(SEED))
@@ -481,6 +498,7 @@ def test_select_all_delete_and_rubber_band(window):
     assert len(w.scene.blocks) == 4 and len(w.scene.links) == 3
 
 
+@pytest.mark.slow
 def test_theme_switch_repaints(window):
     w = window
     w.set_theme_mode("dark")
@@ -493,6 +511,7 @@ def test_theme_switch_repaints(window):
 
 
 # ---------------------------------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_screenshot_command_writes_png(tmp_path):
     out = tmp_path / "shot.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", RNN_STUDIO_RECOVERY_DIR=str(tmp_path / "rec"))
@@ -556,6 +575,7 @@ def test_run_or_demo_without_display(monkeypatch, capsys):
 
 
 # ---------------------------------------------------------------------------------------- more detail
+@pytest.mark.slow
 def test_delete_restores_link_order_of_merge_inputs_exactly(qtbot):
     """Removing a block is a macro: undo brings back its links at their list positions (= input order)."""
     p = chain(
@@ -582,6 +602,7 @@ def test_delete_restores_link_order_of_merge_inputs_exactly(qtbot):
     assert w.project.to_dict() == original
 
 
+@pytest.mark.slow
 def test_pan_and_wheel_zoom(window):
     w = window
     w.open_example(str(SEED))
@@ -612,6 +633,7 @@ def test_pan_and_wheel_zoom(window):
     assert w.view.zoom() == 1.0
 
 
+@pytest.mark.slow
 def test_float_text_field_validates_with_param(qtbot):
     from PySide6.QtWidgets import QLineEdit
 
@@ -632,6 +654,7 @@ def test_float_text_field_validates_with_param(qtbot):
     assert err.text() == "" or err.isHidden()
 
 
+@pytest.mark.slow
 def test_palette_filter_and_enter_adds(window):
     w = window
     w.palette.filter.setFocus()
@@ -643,6 +666,7 @@ def test_palette_filter_and_enter_adds(window):
     assert "Long short-term memory" in w.palette.items["LSTM"].toolTip(0)
 
 
+@pytest.mark.slow
 def test_recovery_prompt_suppressed_in_tests(window, tmp_path):
     from rnn_studio.gui.app import offer_recovery
     from rnn_studio.gui.recovery import find_orphans
@@ -652,6 +676,7 @@ def test_recovery_prompt_suppressed_in_tests(window, tmp_path):
     assert find_orphans() == []
 
 
+@pytest.mark.slow
 def test_examples_menu_and_unsaved_title(window):
     w = window
     names = [a.text() for a in w.examples_menu.actions()]
@@ -661,6 +686,7 @@ def test_examples_menu_and_unsaved_title(window):
     assert len(w.scene.blocks) == 4
 
 
+@pytest.mark.slow
 def test_double_click_block_focuses_inspector(window):
     w = window
     w.open_example(str(SEED))
@@ -678,6 +704,7 @@ def test_double_click_block_focuses_inspector(window):
     ].widget.isAncestorOf(QApplication.focusWidget())
 
 
+@pytest.mark.slow
 def test_wire_hint_is_shown_in_the_view_while_dragging(qtbot):
     w = make_window(qtbot, chain(("x", "Input", {}), ("a", "Dense", {"units": 4})))
     port = w.scene.blocks["a"].out_port
@@ -688,6 +715,7 @@ def test_wire_hint_is_shown_in_the_view_while_dragging(qtbot):
     assert w.view.wire_hint[0] == ""
 
 
+@pytest.mark.slow
 def test_new_user_builds_seed_keras_from_empty_canvas(window, tmp_path):
     """The issue's 'done when': build the seed design with palette and inspector, see its shapes, save, check."""
     w = window
@@ -734,6 +762,7 @@ def test_new_user_builds_seed_keras_from_empty_canvas(window, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- memory figures
+@pytest.mark.slow
 def test_status_bar_and_inspector_show_training_memory(qtbot):
     w = make_window(qtbot)
     w.open_path(str(SEED))
@@ -746,6 +775,7 @@ def test_status_bar_and_inspector_show_training_memory(qtbot):
     assert human_bytes(res.training_bytes) in w.inspector.design_info.text()
 
 
+@pytest.mark.slow
 def test_a_design_too_big_for_the_machine_is_flagged_in_the_status_bar(qtbot):
     w = make_window(
         qtbot,
@@ -761,6 +791,7 @@ def test_a_design_too_big_for_the_machine_is_flagged_in_the_status_bar(qtbot):
     assert "needs ~" in w.inspector.design_info.text()
 
 
+@pytest.mark.slow
 def test_design_name_field_stops_at_the_name_limit(window):
     from rnn_studio.engine.limits import MAX_NAME_CHARS
 
@@ -769,6 +800,7 @@ def test_design_name_field_stops_at_the_name_limit(window):
 
 
 # ---------------------------------------------------------------------------------------- room for the design
+@pytest.mark.slow
 def test_small_screen_shows_the_whole_seed_design_with_the_bottom_area_collapsed(qtbot):
     create_app()
     w = MainWindow(load_project(SEED), str(SEED), autosave=False)
@@ -796,6 +828,7 @@ def test_small_screen_shows_the_whole_seed_design_with_the_bottom_area_collapsed
     assert w.training.dock.isVisible() and not w.training.panel.is_running()
 
 
+@pytest.mark.slow
 def test_fit_design_fits_with_a_margin(window):
     w = window
     w.open_example(str(SEED))
@@ -809,6 +842,7 @@ def test_fit_design_fits_with_a_margin(window):
     assert vis.contains(design.adjusted(-20, -20, 20, 20))
 
 
+@pytest.mark.slow
 def test_window_geometry_and_docks_are_remembered(qtbot):
     create_app()
     w = MainWindow(autosave=False, restore_state=True)
@@ -833,6 +867,7 @@ def test_window_geometry_and_docks_are_remembered(qtbot):
     assert abs(w2.training.dock.height() - height) <= 4
 
 
+@pytest.mark.slow
 def test_link_label_never_sits_under_a_block(window):
     from rnn_studio.gui.canvas import BLOCK_W, pill_rect
 
@@ -848,6 +883,7 @@ def test_link_label_never_sits_under_a_block(window):
         assert not label.intersects(item.sceneBoundingRect().intersected(item.mapRectToScene(item.rect())))
 
 
+@pytest.mark.slow
 def test_retyping_the_current_value_adds_no_undo_step(qtbot):
     w = make_window(qtbot, load_project(SEED), str(SEED))
     w.scene.select_blocks(["g"])
@@ -863,6 +899,7 @@ def test_retyping_the_current_value_adds_no_undo_step(qtbot):
     assert w.undo.count() == count + 1 and w.project.block("g").params["units"] == 65
 
 
+@pytest.mark.slow
 def test_menus_have_no_mnemonic_artefacts_and_shortcuts_come_from_the_actions(window):
     w = window
     menu = w._add_menu(QPointF(0, 0))
@@ -879,6 +916,7 @@ def test_menus_have_no_mnemonic_artefacts_and_shortcuts_come_from_the_actions(wi
     dlg.close()
 
 
+@pytest.mark.slow
 def test_toolbar_does_not_shift_as_the_undo_text_grows(qtbot):
     w = make_window(qtbot, load_project(SEED), str(SEED))
     undo_button = w.toolbar.widgetForAction(w.findChild(QAction, "toolbar_undo"))
@@ -906,6 +944,7 @@ def test_first_save_names_an_untitled_design_after_its_file(window, tmp_path):
     assert w.project.name == "my-net"  # a named design keeps its name
 
 
+@pytest.mark.slow
 def test_a_new_empty_design_is_a_start_not_an_error(window, qtbot):
     """A new design says what to do in neutral text; the first block brings the usual checks back."""
     w = window

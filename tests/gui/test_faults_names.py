@@ -12,6 +12,8 @@ from rnn_studio import engine
 from rnn_studio.gui.app import create_app
 from rnn_studio.gui.main_window import MainWindow
 
+pytestmark = pytest.mark.slow  # measured: see the Makefile's test-quick
+
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):

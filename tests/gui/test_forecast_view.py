@@ -80,6 +80,7 @@ def shown_panel(qtbot, project, run: Path):
     return panel, view
 
 
+@pytest.mark.slow
 def test_forecast_view_dates_series_band_metrics(qtbot, shops_run):
     run, _data, values, _spec, project = shops_run
     _panel, view = shown_panel(qtbot, project, run)
@@ -156,6 +157,7 @@ def test_steps_and_level_recompute(qtbot, shops_run, tmp_path):
     assert (tmp_path / "gui.csv").read_text() == (tmp_path / "cli.csv").read_text()
 
 
+@pytest.mark.slow
 def test_forecast_follows_a_training_started_in_the_panel(qtbot, shops_run, tmp_path):
     """While a run trains the Forecast tab is empty; when it ends, the tab shows that run's forecast."""
     from rnn_studio.gui.monitor.panel import TrainPanel
@@ -211,6 +213,7 @@ def test_train_form_season_and_level(qtbot, shops_run):
     assert panel.interval_level.value() == pytest.approx(0.95)
 
 
+@pytest.mark.slow
 def test_backtest_from_the_panel(qtbot, shops_run, tmp_path):
     """Start backtest runs `rnn-studio backtest` in a child process; the table and chart show its folds."""
     from rnn_studio.gui.monitor.panel import TrainPanel

@@ -11,6 +11,8 @@ from rnn_studio.exports import export_onnx
 from rnn_studio.gui.app import create_app
 from rnn_studio.gui.main_window import MainWindow
 
+pytestmark = pytest.mark.slow  # measured: see the Makefile's test-quick
+
 LITERAL_SEED = {
     "format": "rnn-studio",
     "version": 1,

@@ -42,6 +42,7 @@ def wait_finished(qtbot, panel, timeout_ms=90_000):
     return Path(blocker.args[0]), blocker.args[1]
 
 
+@pytest.mark.slow
 def test_short_demo_training_fills_charts_and_writes_run(qtbot, panel):
     panel.source.setCurrentIndex(1)  # noisy sine demo
     panel.epochs.setValue(2)
@@ -80,6 +81,7 @@ def test_short_demo_training_fills_charts_and_writes_run(qtbot, panel):
     assert (panel.runs_root.parent / "model.onnx").is_file()
 
 
+@pytest.mark.slow
 def test_stop_ends_the_process_within_seconds(qtbot, panel):
     panel.epochs.setValue(500)
     run = panel.start()
@@ -95,6 +97,7 @@ def test_stop_ends_the_process_within_seconds(qtbot, panel):
     assert json.loads((run / "summary.json").read_text())["stop_reason"] == "cancelled"
 
 
+@pytest.mark.slow
 def test_diverging_run_shows_the_nan_stop(qtbot, panel):
     panel.lr.setValue(10.0)
     panel.optimizer.setCurrentText("sgd")

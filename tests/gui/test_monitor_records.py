@@ -3,6 +3,8 @@ field, not at a number parsed out of the stop_reason text."""
 
 import json
 
+import pytest
+
 from rnn_studio.gui.monitor.panel import TrainPanel
 
 from .test_monitor import tiny_project
@@ -71,6 +73,7 @@ def test_a_run_that_does_not_beat_persistence_is_an_amber_warning(qtbot, tmp_pat
     assert theme.LIGHT.warning in panel.status.styleSheet()  # amber, not the error red
 
 
+@pytest.mark.slow
 def test_monitor_colours_follow_the_theme(qtbot, tmp_path):
     """The status line and the plan's error take the theme's colours, and change with the theme."""
     from rnn_studio.gui import theme

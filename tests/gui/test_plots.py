@@ -48,6 +48,7 @@ def app():
     themes.manager().set_mode("light")
 
 
+@pytest.mark.slow
 def test_theme_switch_repaints_the_charts(qtbot, app):
     themes.manager().set_mode("light")
     chart = LossChart()
@@ -61,6 +62,7 @@ def test_theme_switch_repaints_the_charts(qtbot, app):
     assert chart.plotItem.getAxis("bottom").textPen().color().name() == themes.LIGHT.text
 
 
+@pytest.mark.slow
 def test_log_axis_labels_decades_without_overlap(qtbot, app):
     chart = GradChart()
     qtbot.addWidget(chart)
@@ -81,6 +83,7 @@ def test_log_axis_labels_decades_without_overlap(qtbot, app):
     assert axis.tickStrings(values, 1, 1)[0] in ("1e-5", "1e-4", "0.001", "1e-6")
 
 
+@pytest.mark.slow
 def test_a_short_log_axis_over_one_decade_has_several_labels(qtbot, app):
     """Norms between 0.02 and 0.5 on an 80 px axis (a 1024x700 window): more than a lone "0.1"."""
     chart = GradChart()
@@ -95,6 +98,7 @@ def test_a_short_log_axis_over_one_decade_has_several_labels(qtbot, app):
         assert "0.1" in axis.tickStrings(values, 1, 1)
 
 
+@pytest.mark.slow
 def test_legend_sits_beside_the_curves(qtbot, app):
     chart = LossChart()
     qtbot.addWidget(chart)
@@ -108,6 +112,7 @@ def test_legend_sits_beside_the_curves(qtbot, app):
     assert legend.width() > 0 and not legend.intersects(plot_area)
 
 
+@pytest.mark.slow
 def test_empty_gradient_chart_says_why_and_a_new_run_clears_the_axes(qtbot, app):
     chart = GradChart()
     qtbot.addWidget(chart)
@@ -136,6 +141,7 @@ def _in_view(chart, xs, ys) -> bool:
     return x0 <= min(xs) and max(xs) <= x1 and y0 <= min(ys) and max(ys) <= y1
 
 
+@pytest.mark.slow
 def test_following_a_run_moves_the_axes_rarely(qtbot, app):
     # every axis move re-lays and repaints the axis: while a run streams in, the step axis grows in round
     # steps and the y axis re-fits only when the loss leaves it, yet every point stays in view
@@ -157,6 +163,7 @@ def test_following_a_run_moves_the_axes_rarely(qtbot, app):
     assert chart.plotItem.vb.viewRange()[0] == [0.0, 3000.0]  # round ends: ... 1000, 1500, 2000, 3000
 
 
+@pytest.mark.slow
 def test_the_view_refits_when_the_chart_is_resized(qtbot, app):
     chart = GradChart()
     qtbot.addWidget(chart)
@@ -190,6 +197,7 @@ def test_the_view_refits_when_the_chart_is_resized(qtbot, app):
     assert [v for r in chart.plotItem.vb.viewRange() for v in r] == pytest.approx(zoomed)
 
 
+@pytest.mark.slow
 def test_a_run_shorter_than_the_norm_interval_shows_gradient_norms(qtbot, app, tmp_path):
     from rnn_studio.engine import Block, Project
     from rnn_studio.engine.data import DataSpec
@@ -227,6 +235,7 @@ def test_a_run_shorter_than_the_norm_interval_shows_gradient_norms(qtbot, app, t
         assert _in_view(chart, list(x), list(y))
 
 
+@pytest.mark.slow
 def test_a_theme_switch_recolours_legends_and_keeps_values_unscaled(qtbot, app):
     themes.manager().set_mode("light")
     loss, lr = LossChart(), LrChart()
@@ -248,6 +257,7 @@ def test_a_theme_switch_recolours_legends_and_keeps_values_unscaled(qtbot, app):
     assert hi < 0.01
 
 
+@pytest.mark.slow
 def test_charts_keep_their_share_of_a_small_window_across_theme_switches(qtbot, app, tmp_path):
     from rnn_studio.engine import Block, Project
     from rnn_studio.gui.monitor.panel import TrainPanel
@@ -267,6 +277,7 @@ def test_charts_keep_their_share_of_a_small_window_across_theme_switches(qtbot, 
     assert view.plotItem.legend.sceneBoundingRect().right() <= view.viewport().width()
 
 
+@pytest.mark.slow
 def test_a_compared_run_is_fitted_into_view(qtbot, app):
     chart = LossChart()
     qtbot.addWidget(chart)
@@ -279,6 +290,7 @@ def test_a_compared_run_is_fitted_into_view(qtbot, app):
     assert _in_view(chart, steps, [3 / i for i in steps] + [1.0])
 
 
+@pytest.mark.slow
 def test_a_range_step_repaints_the_chart_once(qtbot, app):
     # pyqtgraph applies a new range during the paint, and the moved items then asked for a second paint
     from PySide6 import QtCore

@@ -16,6 +16,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from rnn_studio.gui.app import create_app
 from rnn_studio.gui.main_window import MainWindow
 
+pytestmark = pytest.mark.slow  # measured: see the Makefile's test-quick
+
 
 @pytest.fixture(autouse=True)
 def real_display(tmp_path, monkeypatch):

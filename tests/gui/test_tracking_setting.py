@@ -10,6 +10,8 @@ from rnn_studio.engine.training.runs import iter_metrics
 from rnn_studio.gui.monitor.panel import TrainPanel
 from tests.gui.test_monitor import tiny_project
 
+pytestmark = pytest.mark.slow  # measured: see the Makefile's test-quick
+
 
 @pytest.fixture
 def panel(qtbot, tmp_path):

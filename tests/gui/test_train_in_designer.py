@@ -27,6 +27,7 @@ def window(qtbot, tmp_path):
         w.training.panel.proc.kill()
 
 
+@pytest.mark.slow
 def test_train_action_runs_beside_the_project_and_marks_blocks(qtbot, window, tmp_path):
     panel = window.training.panel
     assert panel.runs_root == tmp_path / "runs"  # runs live beside the project file
@@ -68,6 +69,7 @@ def test_gradient_alert_outlines_the_block(qtbot, window):
     assert all(item.train_alert is None and item.train_color is None for item in window.scene.blocks.values())
 
 
+@pytest.mark.slow
 def test_export_action_on_an_untrained_design_reports_verification(qtbot, window, tmp_path):
     window.actions["export"].trigger()
     dlg = window.training.panel.export_dialog
@@ -101,6 +103,7 @@ def test_export_action_on_an_untrained_design_reports_verification(qtbot, window
     assert dlg.verdict.text() != first and dlg.verdict.text().startswith("✔ Verified")
 
 
+@pytest.mark.slow
 def test_tune_tab_lists_the_study_beside_the_runs(qtbot, window, tmp_path):
     from rnn_studio.engine import load_project as load
     from rnn_studio.engine.training.tune import tune
@@ -128,6 +131,7 @@ def test_tune_tab_lists_the_study_beside_the_runs(qtbot, window, tmp_path):
     assert integ.tune_panel.best_trial() is not None
 
 
+@pytest.mark.slow
 def test_tune_tab_explains_studies_and_tunes_the_design_in_the_background(qtbot, window, tmp_path):
     integ = window.training
     panel = integ.tune_panel
