@@ -112,6 +112,7 @@ def test_launcher_command_opens_a_design(tmp_path):
     assert shot.is_file() and shot.stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_window_and_task_bar_use_the_app_icon_and_desktop_file(qtbot):
     """The task bar matches windows to the installed launcher by the desktop file name (Wayland app id)."""
     from PySide6.QtGui import QGuiApplication

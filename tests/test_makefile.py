@@ -24,3 +24,9 @@ def test_test_lint_and_bench_add_the_dev_extra(tmp_path):
     for target in ("test", "lint", "bench"):
         out = dry_run(target, tmp_path)
         assert '-e ".[dev]"' in out and out.index("-e .\n") < out.index('-e ".[dev]"'), target
+
+
+def test_test_quick_leaves_the_slow_tests_out(tmp_path):
+    out = dry_run("test-quick", tmp_path)
+    assert '-m "not slow"' in out and '-e ".[dev]"' in out
+    assert "-m slow" in dry_run("test-slow", tmp_path)

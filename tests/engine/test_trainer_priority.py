@@ -23,6 +23,7 @@ def test_the_gui_trainer_yields_the_cpu():
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the nice value from /proc")
+@pytest.mark.slow
 def test_a_designer_run_trains_at_lower_priority(tmp_path):
     from rnn_studio.engine import load_project
     from rnn_studio.engine.training.runs import request_stop

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REAL_SETTINGS, SANDBOX, SETTINGS_AT_START, settings_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +29,7 @@ def test_session_points_settings_at_a_sandbox(tmp_path_factory):
     assert where.is_relative_to(SANDBOX) or where.is_relative_to(tmp_path_factory.getbasetemp()), where
 
 
+@pytest.mark.slow
 def test_gui_flow_leaves_the_real_home_alone(tmp_path):
     home = tmp_path / "home"
     (home / ".config").mkdir(parents=True)
