@@ -59,6 +59,18 @@ import pytest  # noqa: E402
 EXAMPLES = ROOT / "assets" / "examples"
 
 
+@pytest.fixture(autouse=True)
+def _no_waiting_save_question(monkeypatch):
+    """A designer window whose design was changed asks "Save changes?" when it closes (a Train panel
+    setting counts as a change). In a test that modal question would wait forever: it is answered
+    Discard unless the test patches `ask_save_changes` itself to look at it."""
+    module = sys.modules.get("rnn_studio.gui.main_window")
+    if module is not None:
+        from PySide6.QtWidgets import QMessageBox
+
+        monkeypatch.setattr(module.MainWindow, "ask_save_changes", lambda self: QMessageBox.StandardButton.Discard)
+
+
 @pytest.fixture
 def examples_dir() -> Path:
     return EXAMPLES
@@ -84,6 +96,10 @@ def _shutdown_qt():
     the interpreter is finalized (PYSIDE-2254-like), turning a green run into exit code 139."""
     if "PySide6.QtWidgets" not in sys.modules:
         return
+    module = sys.modules.get("rnn_studio.gui.main_window")
+    for window in list(module.MainWindow.windows) if module is not None else []:
+        window.restored = False  # closing below must not ask "Save changes?" (nobody would answer)
+        window.undo.setClean()
     from rnn_studio.gui.app import shutdown_qt
 
     shutdown_qt()

@@ -15,7 +15,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
@@ -139,14 +139,27 @@ def backtest_args(
     return args
 
 
+class BacktestSource(Protocol):
+    """What a backtest starts from (the Train panel answers it): the design, the Data tab's spec, the
+    Training tab's settings and the runs folder the backtest folder goes in."""
+
+    runs_root: Path
+
+    def project_getter(self) -> Any: ...
+
+    def data_spec(self) -> dict[str, Any]: ...
+
+    def overrides(self) -> dict[str, Any]: ...
+
+
 class BacktestView(QtWidgets.QWidget):
-    """`panel` is the Train panel: its design, data spec, settings and runs folder."""
+    """Runs `rnn-studio backtest` on what `source` (a BacktestSource) gives and shows each fold as it lands."""
 
     finished = QtCore.Signal(int, str)  # exit code, the last line of the child's output
 
-    def __init__(self, panel, parent=None):
+    def __init__(self, source: BacktestSource, parent=None):
         super().__init__(parent)
-        self.panel = panel
+        self.source = source
         self.proc: QtCore.QProcess | None = None
         self.out_dir: Path | None = None
         self.result: dict[str, Any] | None = None
@@ -242,19 +255,19 @@ class BacktestView(QtWidgets.QWidget):
         from rnn_studio import engine
         from rnn_studio.engine.design.project import atomic_write_text
 
-        panel = self.panel
+        source = self.source
         if self.is_running():
             return None
-        project = panel.project_getter()
+        project = source.project_getter()
         if project is None or not engine.check(project).ok:
             self.say("Fix the design first (see Problems).", "error")
             return None
-        spec = panel.data_spec()
+        spec = source.data_spec()
         if "path" in spec and not spec["path"]:
             self.say("Choose a data file in the Data tab first (or a demo dataset).", "error")
             return None
         stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in project.name) or "design"
-        out = panel.runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}-backtest"
+        out = source.runs_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}-backtest"
         out.mkdir(parents=True, exist_ok=True)
         design = out / f"{stem}.rnn.json"  # the design as it was when the backtest started
         atomic_write_text(design, project.to_json())
@@ -263,7 +276,7 @@ class BacktestView(QtWidgets.QWidget):
         proc = self.proc = QtCore.QProcess(self)
         proc.setProcessChannelMode(QtCore.QProcess.ProcessChannelMode.SeparateChannels)
         proc.finished.connect(self._finished)
-        args = backtest_args(design, spec, panel.overrides(), self.folds.value(), out) + self.extra_args
+        args = backtest_args(design, spec, source.overrides(), self.folds.value(), out) + self.extra_args
         proc.start(sys.executable, args)
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
@@ -301,9 +314,7 @@ class BacktestView(QtWidgets.QWidget):
         else:
             reason = last or f"exit code {code}"
             self.say(f"Backtest stopped after {n} fold(s): {reason}", "error" if n == 0 else "warning")
-        self.finished.emit(code, last)
-        if hasattr(self.panel, "refresh_runs"):
-            self.panel.refresh_runs()
+        self.finished.emit(code, last)  # the Train panel refreshes its runs list
 
     def shutdown(self) -> None:
         if self.proc is not None:

@@ -1,4 +1,4 @@
-"""Following a run folder: RunFollower tails metrics.jsonl; FollowMixin (part of the Train panel)
+"""Following a run folder: RunFollower tails metrics.jsonl; RunMonitor (a part of the Train panel)
 turns each typed record (engine/training/records.py) into chart points, progress, alerts and the end message.
 
 The records are read from a QTimer (REDRAW_HZ), coalesced into the charts' buffers, and the charts
@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from rnn_studio.engine.training.diagnose import GradWatch
 from rnn_studio.engine.training.follow import MetricsTail
 from rnn_studio.engine.training.records import diverged_step, is_diverged, number, parse_record
+
+from .charts import TrainingCharts
 
 REDRAW_HZ = 15
 FAILED_REASONS = ("error", "crashed", "out of memory")
@@ -87,28 +90,101 @@ def end_message(end: dict[str, Any]) -> tuple[str, str]:
     return text, "error" if failed else ""
 
 
-class FollowMixin:
-    """The Train panel's run following (TrainPanel provides the charts, progress bar, status and signals)."""
+class RunMonitor(QtCore.QObject):
+    """Follows one run at a time into the charts and the progress bar: a part of the Train panel with its own
+    state (the trainer process it watches, the follower, the gradient watch, the alerts, the redraw timer).
 
-    _pending_progress: dict[str, Any] | None = None  # the newest step record of this tick, shown once per tick
+    It is given the charts, the progress bar, `colors()` ({block id: colour} for the gradient curves) and
+    `visible()` (whether drawing is worth it); it never touches the panel's buttons or status line: it says
+    what to show with `status(text, level)` and that a run ended with `finished(run folder, end record)`.
+    """
+
+    status = QtCore.Signal(str, str)  # a status line and its level: "error", "warning" or ""
+    alert = QtCore.Signal(str, str, str)  # block id ('' for none), kind, message
+    alerts_cleared = QtCore.Signal()
+    run_shown = QtCore.Signal(str)  # a run's history is shown (live or from the runs list)
+    finished = QtCore.Signal(str, dict)  # the followed run ended (its end record or summary)
+
+    def __init__(
+        self,
+        charts: TrainingCharts,
+        progress: QtWidgets.QProgressBar,
+        colors: Callable[[], dict] = dict,
+        visible: Callable[[], bool] = lambda: True,
+        parent: QtCore.QObject | None = None,
+    ):
+        super().__init__(parent)
+        self.charts, self.progress, self.colors, self.visible = charts, progress, colors, visible
+        self.proc: Any = None  # the trainer process (multiprocessing), None when none is followed
+        self.follower: RunFollower | None = None
+        self.watch = GradWatch()
+        self.alerts: list = []
+        self._stop_requested_at: float | None = None
+        self._pending_progress: dict[str, Any] | None = None  # the newest step record of this tick, shown once
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(int(1000 / REDRAW_HZ))
+        self.timer.timeout.connect(self._tick)
+
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.is_alive()
+
+    def follow(self, proc: Any, run_dir: Path) -> None:
+        """Follow a trainer just started (`proc`, writing into `run_dir`) live."""
+        self.proc = proc
+        self._stop_requested_at = None
+        self.attach(run_dir, live=True)
 
     def attach(self, run_dir: Path, live: bool = True) -> None:
         """Follow a run folder: replay its history into the charts, then keep following if live."""
         self.follower = RunFollower(self, Path(run_dir))
-        self.watch = GradWatch()
-        self.alerts = []
-        self.alerts_cleared.emit()
-        for chart in (self.loss_chart, self.grad_chart, self.lr_chart, self.pred_chart):
-            chart.reset()
-        self.grad_chart.set_colors(self.colors_getter())
-        self.progress.setValue(0)
+        self._clear()
         self.progress.setFormat("starting…" if live else "")
         self._tick()
         self.run_shown.emit(str(run_dir))
         if live:
             self.timer.start()
         else:
-            self._redraw()
+            self.redraw()
+
+    def _clear(self) -> None:
+        self.watch = GradWatch()
+        self.alerts = []
+        self.alerts_cleared.emit()
+        self.charts.reset(self.colors())
+        self.progress.setValue(0)
+
+    def forget(self) -> None:
+        """Another design is shown: nothing of the previous run stays (a run still training is kept: Stop
+        must keep working)."""
+        if self.is_running():
+            return
+        self.timer.stop()
+        self.follower = None
+        self._clear()
+        self.progress.setFormat("idle")
+        self.status.emit("", "")
+
+    def stop(self) -> bool:
+        """Ask the trainer to stop at the next step (it saves last.pt and the summary); if it does not end
+        within 10 s it is terminated (SIGTERM, also handled cleanly), then killed. False: no run followed."""
+        if self.follower is None:
+            return False
+        from rnn_studio.engine.training.runs import request_stop
+
+        request_stop(self.follower.run_dir)
+        self._stop_requested_at = time.monotonic()
+        return True
+
+    def shutdown(self) -> None:
+        """The window closes: ask a running trainer to stop; never block for long."""
+        if self.is_running():
+            self.stop()
+            self.proc.join(timeout=5)
+            if self.proc.is_alive():
+                self.proc.terminate()
+
+    def _say(self, text: str, level: str = "") -> None:
+        self.status.emit(text, level)
 
     def _tick(self) -> None:
         f = self.follower
@@ -119,7 +195,7 @@ class FollowMixin:
             self._handle(rec)
         if self._pending_progress is not None:  # one progress-bar update per tick, not one per step record
             self._progress(self._pending_progress)
-        self._redraw()
+        self.redraw()
         proc_done = self.proc is not None and not self.proc.is_alive()
         self._escalate_stop()
         if f.end is None and not proc_done:
@@ -170,25 +246,25 @@ class FollowMixin:
             f"Training '{rec.get('name')}' on {dev} · {rec.get('parameters', 0):,} parameters · data {rec.get('data')}"
         )
         for w in rec.get("warnings") or []:
-            self._say(f"Warning: {w}", error=True)
+            self._say(f"Warning: {w}", "error")
 
     def _on_step(self, rec: dict[str, Any]) -> None:
         step, loss = rec.get("step", 0), number(rec.get("loss"))
         self.follower.last_step = step
-        self.loss_chart.add_steps([step], [float("nan") if loss is None else loss])
+        self.charts.loss_chart.add_steps([step], [float("nan") if loss is None else loss])
         if number(rec.get("lr")) is not None:
-            self.lr_chart.add(step, rec["lr"])
+            self.charts.lr_chart.add(step, rec["lr"])
         self._pending_progress = rec
 
     def _on_grad(self, rec: dict[str, Any]) -> None:
         blocks = {k: (float("nan") if number(v) is None else v) for k, v in (rec.get("blocks") or {}).items()}
-        self.grad_chart.add(rec.get("step", 0), blocks, rec.get("total"))
+        self.charts.grad_chart.add(rec.get("step", 0), blocks, rec.get("total"))
         for a in self.watch.feed(rec.get("step", 0), blocks):
             self._alert(a.block, a.kind, a.message, a.step)
 
     def _on_epoch(self, rec: dict[str, Any]) -> None:
         if number(rec.get("val_loss")) is not None:
-            self.loss_chart.add_val(rec.get("step", 0), rec["val_loss"])
+            self.charts.loss_chart.add_val(rec.get("step", 0), rec["val_loss"])
         self._progress(rec)
         self._load_predictions()
 
@@ -211,10 +287,10 @@ class FollowMixin:
 
     def _alert(self, block: str | None, kind: str, message: str, step: int) -> None:
         self.alerts.append((block, kind, message, step))
-        chart = self.grad_chart if kind != "diverged" else self.loss_chart
+        chart = self.charts.grad_chart if kind != "diverged" else self.charts.loss_chart
         chart.mark(step, f"{kind}: {block}" if block else kind)
         self.alert.emit(block or "", kind, message)
-        self._say(message, error=True)
+        self._say(message, "error")
 
     def _load_predictions(self) -> None:
         """The trainer writes predictions.json (validation split) whenever the best checkpoint improves."""
@@ -232,18 +308,15 @@ class FollowMixin:
         except (OSError, ValueError):
             return
         if data.get("task") == "classification" and data.get("confusion") is not None:
-            self.pred_chart.show_confusion(data["confusion"], data.get("labels") or [])
+            self.charts.pred_chart.show_confusion(data["confusion"], data.get("labels") or [])
         elif data.get("actual") is not None:
-            self.pred_chart.show_series(data["actual"], data["predicted"])
+            self.charts.pred_chart.show_series(data["actual"], data["predicted"])
 
-    def _redraw(self) -> None:
-        if not self.isVisible():
+    def redraw(self) -> None:
+        if not self.visible():
             return  # a hidden Train tab paints nothing; the charts keep their data and draw when shown
         start = self.follower.start if self.follower is not None else None
-        if isinstance(start, dict) and isinstance(start.get("grad_every"), int):
-            self.grad_chart.set_interval(start["grad_every"])  # the empty chart says when norms come
-        for chart in (self.loss_chart, self.grad_chart, self.lr_chart):
-            chart.refresh()
+        self.charts.refresh(start.get("grad_every") if isinstance(start, dict) else None)
 
     def _finish(self, end: dict[str, Any]) -> None:
         self.timer.stop()
@@ -253,15 +326,11 @@ class FollowMixin:
         if is_diverged(reason):
             step = diverged_step(end)  # a field of the end record, never parsed from the text
             self._alert(None, "diverged", end.get("message") or reason, f.last_step if step is None else step)
-        self._redraw()
+        self.redraw()
         if self.proc is not None:
             self.proc.join(timeout=5)
         self.proc = None
-        self.start_button.setEnabled(True)
-        self.stop_button.setEnabled(False)
-        self.refresh_plan()
         self.progress.setFormat(reason or "ended")
         text, level = end_message(end)
-        self._say(text, error=level == "error", warning=level == "warning")
-        self.refresh_runs()
-        self.run_finished.emit(str(f.run_dir), dict(end))
+        self._say(text, level)
+        self.finished.emit(str(f.run_dir), dict(end))

@@ -36,30 +36,30 @@ def season_spec(panel) -> dict[str, Any]:
     return {"season": panel.season.value()} if panel.season.value() else {}
 
 
-def add_level_row(panel, form: QtWidgets.QFormLayout) -> None:
-    """The Training tab's Interval level row (panel.interval_level): the training setting "level"."""
-    panel.interval_level = QtWidgets.QDoubleSpinBox(
+def add_level_row(settings, form: QtWidgets.QFormLayout) -> None:
+    """The Training tab's Interval level row (SettingsForm.interval_level): the training setting "level"."""
+    settings.interval_level = QtWidgets.QDoubleSpinBox(
         decimals=2, minimum=0.5, maximum=0.99, value=DEFAULT_LEVEL, singleStep=0.05
     )
-    panel.interval_level.setToolTip(
+    settings.interval_level.setToolTip(
         "Coverage of the prediction intervals (--level): split-conformal, from the validation residuals of the "
         "best checkpoint"
     )
-    form.addRow("Interval level:", panel.interval_level)
-    panel.interval_level.installEventFilter(panel._wheel_guard)
-    panel.interval_level.setFocusPolicy(QtCore.Qt.StrongFocus)
+    form.addRow("Interval level:", settings.interval_level)
+    settings.interval_level.installEventFilter(settings.wheel_guard)
+    settings.interval_level.setFocusPolicy(QtCore.Qt.StrongFocus)
 
 
-def forecast_overrides(panel) -> dict[str, Any]:
+def forecast_overrides(settings) -> dict[str, Any]:
     """The level as a trainer override, only when it differs from the default (as the CLI passes flags)."""
-    if abs(panel.interval_level.value() - DEFAULT_LEVEL) > 1e-9:
-        return {"level": round(panel.interval_level.value(), 4)}
+    if abs(settings.interval_level.value() - DEFAULT_LEVEL) > 1e-9:
+        return {"level": round(settings.interval_level.value(), 4)}
     return {}
 
 
-def load_forecast_settings(panel, training: dict[str, Any]) -> None:
+def load_forecast_settings(settings, training: dict[str, Any]) -> None:
     """Fill Interval level from a project's `training` section."""
-    panel.interval_level.setValue(DEFAULT_LEVEL)
+    settings.interval_level.setValue(DEFAULT_LEVEL)
     with contextlib.suppress(TypeError, ValueError):
         if training.get("level") is not None:
-            panel.interval_level.setValue(float(training["level"]))
+            settings.interval_level.setValue(float(training["level"]))

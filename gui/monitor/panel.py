@@ -6,37 +6,36 @@ panel follows the run folder's metrics.jsonl (engine.training.follow.MetricsTail
 coalesced into the charts' buffers and the charts redraw at a bounded rate (15 Hz) however fast
 metrics arrive. Any run folder can be followed the same way, including one started from the CLI.
 
-The panel is composed of: train_form.py (the Data and Training tabs, the plan, the device probe),
-reader.py (reading a data file off the GUI thread), follower.py (records -> charts, progress, alerts),
-runs.py (the Runs tab) and export_dialog.py. Every public name stays importable from here.
+The panel is composed of: train_form.py (the Data tab and the plan), settings_form.py (the Training tab,
+a widget of its own: `panel.settings_form`), device_probe.py (the GPU probe: `panel.probe`), runs.py (the
+Runs tab: `panel.runs_list`), reader.py (reading a data file off the GUI thread), follower.py (records ->
+charts, progress, alerts) and export_dialog.py. Every public name stays importable from here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from rnn_studio.engine.training.diagnose import GradWatch
-
 from .. import theme as themes
+from .charts import TrainingCharts
+from .device_probe import DeviceProbe
 from .export_dialog import ExportDialog, export_model, verification_rows
-from .follower import REDRAW_HZ, FollowMixin, RunFollower, end_message
-from .forecast_tabs import add_forecast_tabs
-from .plots import GradChart, LossChart, LrChart, PredictionChart
+from .follower import REDRAW_HZ, RunFollower, RunMonitor, end_message
+from .forecast_tabs import ForecastTabs
 from .reader import relay
-from .runs import RunsMixin, list_runs, read_summary, run_label
+from .runs import RunsList, list_runs, loss_history, read_summary, run_label
+from .settings_form import SettingsForm
 from .train_form import (
     DEMOS,
     MISSING_CHOICES,
     PREVIEW_MAX_ROWS,
     PREVIEW_ROWS,
     DataFormMixin,
-    DeviceProbeMixin,
-    SettingsFormMixin,
     retint,
     scroll_page,
     theme_color,
@@ -62,7 +61,7 @@ __all__ = [
 ]
 
 
-class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, FollowMixin, QtWidgets.QWidget):
+class TrainPanel(DataFormMixin, QtWidgets.QWidget):
     """Train dock content. `project_getter()` returns the current engine.Project; `colors_getter()`
     (optional) returns {block_id: '#rrggbb'} so gradient curves match the canvas."""
 
@@ -87,23 +86,24 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         self.set_input_features = set_input_features  # (input block id, n): the plan's one-click fix
         self.colors_getter = colors_getter or (lambda: {})
         self._runs_root = runs_root
-        self.proc = None
-        self.follower: RunFollower | None = None
-        self.watch = GradWatch()
-        self.alerts: list = []
-        self._stop_requested_at: float | None = None
         relay().done.connect(self._read_done)  # data files are read off the GUI thread (reader.py)
         relay().planned.connect(self._planned)  # and a large table's plan is derived there too
+        self.settings_form = SettingsForm()  # tab "2 Training"
+        self.probe = DeviceProbe(self)  # the GPUs, probed once the panel shows
+        self.probe.found.connect(self.devices_found)
+        self.runs_list = self._runs_list()  # the Runs tab
+        self.charts = TrainingCharts()  # loss, gradient norms, learning rate, predictions
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.progress.setValue(0)
+        self.monitor = self._run_monitor()  # follows a run into the charts and the progress bar
         self._build()
-        self.timer = QtCore.QTimer(self)
-        self.timer.setInterval(int(1000 / REDRAW_HZ))
-        self.timer.timeout.connect(self._tick)
-        self.devices_found.connect(self._add_devices)
+        self.devices_found.connect(self.settings_form.add_devices)
         manager = themes.active_manager()  # the designer's theme; a bare panel keeps the light one
         if manager is not None:
             manager.changed.connect(self._theme_changed)  # a bound method: disconnected with the panel
         self.refresh_runs()
-        self._probed = False
 
     def _theme_changed(self, _theme) -> None:
         with contextlib.suppress(RuntimeError):  # the panel is being destroyed: nothing to recolour
@@ -120,11 +120,9 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
             self.split.setSizes([left, width - left])
 
     def showEvent(self, event) -> None:
-        if not self._probed:
-            self._probed = True
-            self._probe_devices()
+        self.probe.start()  # once
         super().showEvent(event)
-        QtCore.QTimer.singleShot(0, self._redraw)  # what arrived while the tab was hidden
+        QtCore.QTimer.singleShot(0, self.monitor.redraw)  # what arrived while the tab was hidden
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -148,16 +146,12 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         # steps as tabs (issue 11): each page is one narrow column that wraps labels above fields when
         # space is short, so no widget is clipped at 1024 px; the wheel scrolls the page
         self.data_scroll = scroll_page(self._plan_box(), self._data_group())  # the plan first: always in view
-        self.settings_scroll = scroll_page(self._settings_group())
+        self.settings_scroll = scroll_page(self.settings_form)
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.addTab(self.data_scroll, "1 Data")
         self.tabs.addTab(self.settings_scroll, "2 Training")
-        self.tabs.addTab(self._runs_group(), "Runs")
+        self.tabs.addTab(self.runs_list, "Runs")
         left_lay.addWidget(self.tabs, 1)
-        self.progress = QtWidgets.QProgressBar()
-        self.progress.setTextVisible(True)
-        self.progress.setFormat("idle")
-        self.progress.setValue(0)
         buttons = self._start_stop()
         buttons.addWidget(self.progress, 1)  # one row with Start / Stop: the Data tab keeps the height
         left_lay.addLayout(buttons)
@@ -187,30 +181,74 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
 
     def _charts(self) -> QtWidgets.QWidget:
         """The live training charts, and beside them (tabs) the Forecast and Backtest views (forecast_tabs.py)."""
-        return add_forecast_tabs(self, self._training_charts())
+        tabs = self.chart_tabs = ForecastTabs(self.charts, self, live=self._is_live)
+        self.forecast_view, self.backtest_view = tabs.forecast_view, tabs.backtest_view
+        self.run_shown.connect(tabs.run_shown)
+        self.run_finished.connect(tabs.run_finished)
+        self.backtest_view.finished.connect(lambda _code, _last: self.refresh_runs())  # its folds are runs
+        return tabs
 
-    def _training_charts(self) -> QtWidgets.QWidget:
-        charts = QtWidgets.QWidget()
-        grid = QtWidgets.QGridLayout(charts)
-        grid.setContentsMargins(0, 0, 0, 0)
-        self.loss_chart = LossChart()
-        self.grad_chart = GradChart()
-        self.lr_chart = LrChart()
-        self.pred_chart = PredictionChart()
-        self.log_box = QtWidgets.QCheckBox("log scale")
-        self.log_box.toggled.connect(self.loss_chart.set_log)
-        grid.addWidget(self.loss_chart, 0, 0)
-        grid.addWidget(self.grad_chart, 0, 1)
-        grid.addWidget(self.pred_chart, 1, 0)
-        grid.addWidget(self.lr_chart, 1, 1)
-        grid.addWidget(self.log_box, 2, 0)
-        grid.setRowStretch(0, 3)
-        grid.setRowStretch(1, 2)
-        return charts
+    def _is_live(self, run: Path) -> bool:
+        return self.is_running() and self._current_run() == run
+
+    # ------------------------------------------------------------------ runs
+    def _runs_list(self) -> RunsList:
+        runs = RunsList(lambda: self.runs_root, current=self._current_run, running=self.is_running)
+        runs.show_requested.connect(self.show_run)
+        runs.overlay_requested.connect(self._overlay)
+        runs.attach_requested.connect(lambda run: self.attach(run, live=True))
+        runs.export_requested.connect(self.open_export_dialog)
+        return runs
+
+    def _current_run(self) -> Path | None:
+        follower = self.monitor.follower
+        return follower.run_dir if follower is not None else None
+
+    @property
+    def runs_root(self) -> Path:
+        """Where runs go: the root set with `set_runs_root`, else `runs/` beside the saved design, else
+        $RNN_STUDIO_RUNS or ~/RNN Studio/runs."""
+        if self._runs_root is not None:
+            return Path(self._runs_root)
+        project = self.project_getter()
+        if project is not None and getattr(project, "path", None):
+            return Path(project.path).resolve().parent / "runs"
+        return Path(os.environ.get("RNN_STUDIO_RUNS", Path.home() / "RNN Studio" / "runs"))
+
+    def set_runs_root(self, root: Path | None) -> None:
+        self._runs_root = root
+        self.refresh_runs()
+
+    def refresh_runs(self) -> None:
+        self.runs_list.refresh()
+
+    def selected_run(self) -> Path | None:
+        return self.runs_list.selected_run()
+
+    def show_run(self, run: Path) -> None:
+        """Load a finished (or running) run's whole history into the charts."""
+        self.attach(run, live=False)
+
+    def _overlay(self, run: Path) -> None:
+        self.charts.loss_chart.clear_overlays()
+        self.charts.loss_chart.overlay(*loss_history(run), run.name)
 
     # ------------------------------------------------------------------ training
+    def _run_monitor(self) -> RunMonitor:
+        monitor = RunMonitor(self.charts, self.progress, self.colors_getter, self.isVisible, parent=self)
+        monitor.status.connect(self._show_status)
+        monitor.alert.connect(self.alert)
+        monitor.alerts_cleared.connect(self.alerts_cleared)
+        monitor.run_shown.connect(self.run_shown)
+        monitor.finished.connect(self._run_ended)
+        return monitor
+
     def is_running(self) -> bool:
-        return self.proc is not None and self.proc.is_alive()
+        return self.monitor.is_running()
+
+    def attach(self, run_dir: Path, live: bool = True) -> None:
+        """Follow a run folder: replay its history into the charts, then keep following if live."""
+        self.monitor.attach(run_dir, live)
 
     def start(self) -> Path | None:
         """Start training the current design; returns the run folder (None when refused)."""
@@ -238,9 +276,9 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         from rnn_studio.engine.training.train import start_training_process
 
         snapshot = project.copy()
-        self.proc, run_dir = start_training_process(snapshot, spec, self.overrides(), out_dir=self.runs_root)
-        self._stop_requested_at = None
-        self.attach(run_dir, live=True)
+        overrides = self.settings_form.overrides()
+        proc, run_dir = start_training_process(snapshot, spec, overrides, out_dir=self.runs_root)
+        self.monitor.follow(proc, run_dir)
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self._say(f"Training in {run_dir}")
@@ -248,34 +286,27 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
         self.refresh_runs()
         return run_dir
 
+    def _run_ended(self, run_dir: str, end: dict) -> None:
+        self.start_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.refresh_plan()
+        self.refresh_runs()
+        self.run_finished.emit(run_dir, end)
+
     def forget_run(self) -> None:
         """Another design is shown: no run of the previous one stays on the charts, legend, predictions or
         status line (a run still training keeps being followed: Stop must keep working)."""
-        if self.is_running():
-            return
-        self.timer.stop()
-        self.follower = None
-        self.watch = GradWatch()
-        self.alerts = []
-        self.alerts_cleared.emit()
-        for chart in (self.loss_chart, self.grad_chart, self.lr_chart, self.pred_chart):
-            chart.reset()
-        self.grad_chart.set_colors(self.colors_getter())
-        self.progress.setValue(0)
-        self.progress.setFormat("idle")
-        self._say("")
+        self.monitor.forget()
 
     def stop(self) -> None:
         """Ask the trainer to stop at the next step (it saves last.pt and the summary); if it does not
         end within 10 s, terminate it (SIGTERM, also handled cleanly), then kill it."""
-        if self.follower is None:
-            return
-        from rnn_studio.engine.training.runs import request_stop
+        if self.monitor.stop():
+            self.stop_button.setEnabled(False)
+            self._say("Stopping at the next step…")
 
-        request_stop(self.follower.run_dir)
-        self._stop_requested_at = time.monotonic()
-        self.stop_button.setEnabled(False)
-        self._say("Stopping at the next step…")
+    def _show_status(self, text: str, level: str) -> None:
+        self._say(text, error=level == "error", warning=level == "warning")
 
     def _say(self, text: str, error: bool = False, warning: bool = False) -> None:
         self.status.setText(text)
@@ -283,20 +314,41 @@ class TrainPanel(DataFormMixin, SettingsFormMixin, DeviceProbeMixin, RunsMixin, 
 
     # ------------------------------------------------------------------ export
     def open_export_dialog(self) -> ExportDialog:
-        run = self.selected_run() or (self.follower.run_dir if self.follower and self.follower.end else None)
+        follower = self.monitor.follower
+        run = self.selected_run() or (follower.run_dir if follower is not None and follower.end else None)
         dlg = self.export_dialog = ExportDialog(run, self.project_getter, self, default_dir=self.runs_root.parent)
         dlg.show()
         return dlg
 
     def shutdown(self) -> None:
         """Called when the window closes: ask a running trainer to stop; never block for long."""
-        probe = getattr(self, "_probe_proc", None)
-        if probe is not None and probe.state() != QtCore.QProcess.ProcessState.NotRunning:
-            probe.kill()  # the GPU probe is not needed any more
-            probe.waitForFinished(1000)
+        self.probe.shutdown()  # the GPU probe is not needed any more
         self.backtest_view.shutdown()
-        if self.is_running():
-            self.stop()
-            self.proc.join(timeout=5)
-            if self.proc.is_alive():
-                self.proc.terminate()
+        self.monitor.shutdown()
+
+    # ------------------------------------------------------------------ the Training tab, as before
+    def overrides(self) -> dict:
+        """The Training tab's settings as trainer overrides (SettingsForm.overrides)."""
+        return self.settings_form.overrides()
+
+    def load_settings(self, training: dict) -> None:
+        """Fill the Training tab from a project's `training` section (SettingsForm.load_settings)."""
+        self.settings_form.load_settings(training)
+
+
+def _part_attr(part: str, name: str) -> property:
+    """`panel.<name>` reads `panel.<part>.<name>`: the names main_window, integration.py and the tests of 0.2
+    used on the panel keep working now that the parts own them."""
+    return property(lambda panel: getattr(getattr(panel, part), name), doc=f"{part}.{name}")
+
+
+PART_ATTRS = {
+    "settings_form": ("epochs", "batch", "lr", "optimizer", "weight_decay", "schedule", "patience", "clip")
+    + ("device", "precision", "seed", "log_to", "interval_level"),
+    "runs_list": ("runs", "compare_box", "refresh_button", "open_button", "attach_button", "export_button"),
+    "monitor": ("proc", "follower", "watch", "alerts", "timer", "_handle"),
+    "charts": ("loss_chart", "grad_chart", "lr_chart", "pred_chart", "log_box"),
+}
+for _part, _names in PART_ATTRS.items():
+    for _name in _names:
+        setattr(TrainPanel, _name, _part_attr(_part, _name))

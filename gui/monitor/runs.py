@@ -1,9 +1,10 @@
-"""The runs list: run folders under the runs root, newest first, each with its stop reason and metric."""
+"""The runs list (the Train panel's Runs tab, RunsList): run folders under the runs root, newest first, each
+with its stop reason and metric."""
 
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +59,29 @@ def loss_history(run: Path) -> tuple[list, list, list, list]:
     return steps, losses, vsteps, vlosses
 
 
-class RunsMixin:
-    """The Train panel's Runs tab (TrainPanel provides the charts, the follower and the export dialog)."""
+class RunsList(QtWidgets.QWidget):
+    """The Train panel's Runs tab: the run folders under a root, newest first, and what to do with one.
 
-    def _runs_group(self) -> QtWidgets.QWidget:
-        box = QtWidgets.QWidget()
-        lay = QtWidgets.QVBoxLayout(box)
+    A part with its own state (the list, the overlay box, the buttons). It reads nothing of the panel: it is
+    given `root()` (the runs folder now), `current()` (the run on the charts, None when none) and
+    `running()` (a run is training), and asks for the rest with signals the panel connects.
+    """
+
+    show_requested = QtCore.Signal(object)  # Path: load this run's whole history into the charts
+    overlay_requested = QtCore.Signal(object)  # Path: draw this run's loss dashed over the current one
+    attach_requested = QtCore.Signal(object)  # Path: follow this folder live (Attach…)
+    export_requested = QtCore.Signal()  # Export…: the selected run, else the run on the charts
+
+    def __init__(
+        self,
+        root: Callable[[], Path],
+        current: Callable[[], Path | None] = lambda: None,
+        running: Callable[[], bool] = lambda: False,
+        parent: QtWidgets.QWidget | None = None,
+    ):
+        super().__init__(parent)
+        self.root, self.current, self.running = root, current, running
+        lay = QtWidgets.QVBoxLayout(self)
         self.runs = QtWidgets.QListWidget()
         self.runs.setSelectionMode(QtWidgets.QAbstractItemView.SingleSelection)
         self.runs.itemSelectionChanged.connect(self._run_selected)
@@ -73,7 +91,7 @@ class RunsMixin:
         self.compare_box.setToolTip("Show the selected run dashed over the current one to compare")
         self.refresh_button = QtWidgets.QToolButton(text="⟳")
         self.refresh_button.setToolTip("Reload the runs list")
-        self.refresh_button.clicked.connect(self.refresh_runs)
+        self.refresh_button.clicked.connect(self.refresh)
         self.open_button = QtWidgets.QPushButton("Open folder")
         self.open_button.clicked.connect(self._open_folder)
         self.attach_button = QtWidgets.QPushButton("Attach…")
@@ -81,7 +99,7 @@ class RunsMixin:
         self.attach_button.clicked.connect(self._attach_dialog)
         self.export_button = QtWidgets.QPushButton("Export…")
         self.export_button.setToolTip("Export the selected run (or the design) to ONNX or PyTorch, verified")
-        self.export_button.clicked.connect(self.open_export_dialog)
+        self.export_button.clicked.connect(self.export_requested)
         row.addWidget(self.compare_box)
         row.addStretch(1)
         row.addWidget(self.refresh_button)
@@ -91,28 +109,14 @@ class RunsMixin:
         row2.addWidget(self.attach_button)
         row2.addWidget(self.export_button)
         lay.addLayout(row2)
-        return box
 
-    @property
-    def runs_root(self) -> Path:
-        if self._runs_root is not None:
-            return Path(self._runs_root)
-        project = self.project_getter()
-        if project is not None and getattr(project, "path", None):
-            return Path(project.path).resolve().parent / "runs"
-        return Path(os.environ.get("RNN_STUDIO_RUNS", Path.home() / "RNN Studio" / "runs"))
-
-    def set_runs_root(self, root: Path | None) -> None:
-        self._runs_root = root
-        self.refresh_runs()
-
-    def refresh_runs(self) -> None:
+    def refresh(self) -> None:
         selected = self.selected_run()
         self.runs.blockSignals(True)
         self.runs.clear()
-        for run in list_runs(self.runs_root):
-            running = self.follower is not None and self.follower.run_dir == run
-            label = run_label(run, read_summary(run), running)
+        current = self.current()
+        for run in list_runs(self.root()):
+            label = run_label(run, read_summary(run), current == run)
             # two lines (the folder, then the result): one line was cut at "val_rmse=13" in a narrow column
             item = QtWidgets.QListWidgetItem(label.replace(" — ", "\n", 1))
             item.setData(QtCore.Qt.UserRole, str(run))
@@ -128,28 +132,20 @@ class RunsMixin:
 
     def _run_selected(self) -> None:
         run = self.selected_run()
-        if run is None or self.is_running():
+        if run is None or self.running():
             if run is not None and self.compare_box.isChecked():
-                self._overlay(run)
+                self.overlay_requested.emit(run)
             return
-        if self.compare_box.isChecked() and self.follower is not None:
-            self._overlay(run)
+        if self.compare_box.isChecked() and self.current() is not None:
+            self.overlay_requested.emit(run)
         else:
-            self.show_run(run)
-
-    def show_run(self, run: Path) -> None:
-        """Load a finished (or running) run's whole history into the charts."""
-        self.attach(run, live=False)
-
-    def _overlay(self, run: Path) -> None:
-        self.loss_chart.clear_overlays()
-        self.loss_chart.overlay(*loss_history(run), run.name)
+            self.show_requested.emit(run)
 
     def _open_folder(self) -> None:
-        run = self.selected_run() or (self.follower.run_dir if self.follower else self.runs_root)
+        run = self.selected_run() or self.current() or self.root()
         QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(run)))
 
     def _attach_dialog(self) -> None:
-        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Attach to run folder", str(self.runs_root))
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Attach to run folder", str(self.root()))
         if path:
-            self.attach(Path(path), live=True)
+            self.attach_requested.emit(Path(path))

@@ -1,5 +1,6 @@
-"""The Train panel's form: the data source, its preview and the live data plan (tab "1 Data"), the
-training settings (tab "2 Training") and the background device probe.
+"""The Train panel's data form: the data source, its preview and the live data plan (tab "1 Data"), and
+the helpers the panel's forms share (wheel guard, scroll page, form layout, combo, theme tints). The
+training settings are settings_form.py, the device probe device_probe.py.
 
 A data file is read off the GUI thread (reader.py): while it reads, a busy bar says "Reading FILE…"
 and Start waits; the newest file's result is applied on the GUI thread, a stale one is dropped, and a
@@ -8,18 +9,15 @@ file that cannot be read shows the reader's one-line sentence under the preview.
 
 from __future__ import annotations
 
-import contextlib
-import json
 from pathlib import Path
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
 from rnn_studio.engine.design.blocks import INPUT_TYPE
-from rnn_studio.engine.install_kind import install_command
 
 from . import reader
-from .forecast_settings import add_level_row, add_season_row, forecast_overrides, load_forecast_settings, season_spec
+from .forecast_settings import add_season_row, season_spec
 
 DEMOS = [("Demo: chaotic series (Mackey-Glass)", "chaos"), ("Demo: noisy multi-frequency sine", "sine")]
 MISSING_CHOICES = [
@@ -57,13 +55,10 @@ def retint(root: QtWidgets.QWidget) -> None:
             tint(w, role)
 
 
-class _WheelToPage(QtCore.QObject):
-    """The mouse wheel scrolls the Train form unless the widget under it has the keyboard focus (the
-    preview, a list, a combo or a spin box the user clicked): no accidental value changes."""
-
-    def __init__(self, panel: QtWidgets.QWidget):
-        super().__init__(panel)
-        self.panel = panel
+class WheelToPage(QtCore.QObject):
+    """The mouse wheel scrolls the form's page (the scroll area holding it) unless the widget under it has
+    the keyboard focus (the preview, a list, a combo or a spin box the user clicked): no accidental value
+    changes. Each form owns one; it reads nothing of the panel."""
 
     def eventFilter(self, obj, event) -> bool:
         if event.type() != QtCore.QEvent.Wheel:
@@ -75,8 +70,10 @@ class _WheelToPage(QtCore.QObject):
         )
         if isinstance(widget, QtWidgets.QWidget) and widget.hasFocus():
             return False
-        page = self.panel.tabs.currentWidget() if hasattr(self.panel, "tabs") else None
-        if isinstance(page, QtWidgets.QScrollArea):
+        page = widget.parentWidget() if isinstance(widget, QtWidgets.QWidget) else None
+        while page is not None and not isinstance(page, QtWidgets.QScrollArea):
+            page = page.parentWidget()
+        if page is not None:
             bar = page.verticalScrollBar()
             bar.setValue(bar.value() - event.angleDelta().y() // 120 * bar.singleStep() * 3)
         return True
@@ -113,48 +110,6 @@ def combo() -> QtWidgets.QComboBox:
     box.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLengthWithIcon)
     box.setMinimumContentsLength(8)
     return box
-
-
-class DeviceProbeMixin:
-    """Lists CUDA / MPS devices in the Device combo without blocking the editor."""
-
-    PROBE = (
-        "import json, torch\n"
-        "found = [(f'cuda:{i} \u2014 {torch.cuda.get_device_name(i)}', f'cuda:{i}')"
-        " for i in range(torch.cuda.device_count())]\n"
-        "mps = getattr(torch.backends, 'mps', None)\n"
-        "if mps is not None and mps.is_available(): found.append(('mps \u2014 Apple GPU', 'mps'))\n"
-        "print(json.dumps(found))\n"
-    )
-
-    def _probe_devices(self) -> None:
-        """A short child process imports torch and prints the devices. Not a Python thread: a garbage
-        collection run from a worker thread can destroy Qt widgets off the GUI thread (seen here as a
-        deadlock in ~QObject); torch's import is not pure-Python work like reading a file."""
-        import sys
-
-        proc = self._probe_proc = QtCore.QProcess(self)
-
-        def done(*_args):
-            try:
-                found = json.loads(bytes(proc.readAllStandardOutput()).decode() or "[]")
-                self.devices_found.emit([tuple(f) for f in found])
-            except ValueError:  # a broken CUDA install must not break the editor; auto falls back
-                self.devices_found.emit([])
-            except RuntimeError:  # the panel (and its QProcess) is being destroyed: nothing to show
-                pass
-
-        proc.finished.connect(done)
-        proc.start(sys.executable, ["-c", self.PROBE])
-
-    def _add_devices(self, found: list) -> None:
-        for label, value in found:
-            if self.device.findData(value) < 0:
-                self.device.insertItem(self.device.count() - 1, label, value)
-        if found:
-            self.device.setItemText(0, f"auto ({found[0][0]})")
-        else:
-            self.device.setItemText(0, "auto (no GPU found: CPU)")
 
 
 class DataFormMixin:
@@ -256,15 +211,15 @@ class DataFormMixin:
         self.preview_error.setWordWrap(True)
         tint(self.preview_error, "error")
         form.addRow(self.preview_error)
-        self._wheel_guard = _WheelToPage(self)
+        self.wheel_guard = WheelToPage(self)
         controls = (self.source, self.target, self.time_column, self.series, self.missing, self.lookback, self.horizon)
         controls += (self.season,)
         for w in (*controls, self.features, self.preview):
-            w.installEventFilter(self._wheel_guard)
+            w.installEventFilter(self.wheel_guard)
         for w in controls:
             w.setFocusPolicy(QtCore.Qt.StrongFocus)
-        self.preview.viewport().installEventFilter(self._wheel_guard)
-        self.features.viewport().installEventFilter(self._wheel_guard)
+        self.preview.viewport().installEventFilter(self.wheel_guard)
+        self.features.viewport().installEventFilter(self.wheel_guard)
 
     def _plan_box(self) -> QtWidgets.QGroupBox:
         """The data plan, live: what will train (engine.data.plan, the same plan `rnn-studio data` prints)."""
@@ -591,99 +546,3 @@ class DataFormMixin:
         if inputs:
             self.set_input_features(inputs[0], plan.input_features_fix)
         self.refresh_plan()
-
-
-class SettingsFormMixin:
-    """Tab "2 Training": the training settings, as `overrides()` for the trainer."""
-
-    def _settings_group(self) -> QtWidgets.QGroupBox:
-        box = QtWidgets.QGroupBox("Training")
-        form = form_layout(box)
-        self.epochs = QtWidgets.QSpinBox(minimum=1, maximum=100000, value=20)
-        self.batch = QtWidgets.QSpinBox(minimum=1, maximum=65536, value=64)
-        self.lr = QtWidgets.QDoubleSpinBox(decimals=6, minimum=1e-6, maximum=10.0, value=1e-3, singleStep=1e-4)
-        self.optimizer = combo()
-        self.optimizer.addItems(["adam", "adamw", "sgd"])
-        self.weight_decay = QtWidgets.QDoubleSpinBox(decimals=6, minimum=0.0, maximum=1.0, value=0.0, singleStep=1e-4)
-        self.schedule = combo()
-        self.schedule.addItems(["constant", "cosine", "plateau"])
-        self.patience = QtWidgets.QSpinBox(minimum=0, maximum=1000, value=0, specialValueText="off")
-        self.clip = QtWidgets.QDoubleSpinBox(decimals=3, minimum=0.0, maximum=1e6, value=0.0, specialValueText="off")
-        self.device = combo()
-        self.device.addItem("auto (CUDA, then MPS, then CPU)", "auto")
-        self.device.addItem("cpu", "cpu")
-        self.precision = combo()
-        self.precision.addItems(["fp32", "bf16", "fp16"])
-        self.precision.setToolTip("bf16 / fp16 autocast are used on CUDA only")
-        self.seed = QtWidgets.QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
-        self.log_to = combo()  # engine/training/tracking.py; docs/tracking.md. combo(): the popup draws "none" too
-        for text, value in (("none", None), ("TensorBoard", "tensorboard"), ("MLflow", "mlflow")):
-            self.log_to.addItem(text, value)
-        self.log_to.setToolTip(
-            "Also write TensorBoard event files into the run folder, or log the run to MLflow "
-            "(MLFLOW_TRACKING_URI, default runs/mlflow.db). Needs tensorboard / mlflow: "
-            + install_command(["tensorboard", "mlflow"], extra="tracking")
-        )
-        for label, w in (
-            ("Epochs:", self.epochs),
-            ("Batch size:", self.batch),
-            ("Learning rate:", self.lr),
-            ("Optimizer:", self.optimizer),
-            ("Weight decay:", self.weight_decay),
-            ("LR schedule:", self.schedule),
-            ("Early stop patience:", self.patience),
-            ("Clip grad norm:", self.clip),
-            ("Device:", self.device),
-            ("Precision:", self.precision),
-            ("Seed:", self.seed),
-            ("Log to:", self.log_to),
-        ):
-            form.addRow(label, w)
-            w.installEventFilter(self._wheel_guard)
-            w.setFocusPolicy(QtCore.Qt.StrongFocus)
-        add_level_row(self, form)  # Interval level (forecast_settings.py)
-        note = QtWidgets.QLabel("Dropout is set on the blocks.")
-        tint(note, "muted")
-        form.addRow(note)
-        return box
-
-    def overrides(self) -> dict[str, Any]:
-        o = {
-            "epochs": self.epochs.value(),
-            "batch_size": self.batch.value(),
-            "lr": self.lr.value(),
-            "optimizer": self.optimizer.currentText(),
-            "weight_decay": self.weight_decay.value(),
-            "schedule": self.schedule.currentText(),
-            "device": self.device.currentData(),
-            "precision": self.precision.currentText(),
-            "seed": self.seed.value(),
-        }
-        if self.patience.value():
-            o["patience"] = self.patience.value()
-        if self.clip.value():
-            o["clip_norm"] = self.clip.value()
-        if self.log_to.currentData():
-            o["log"] = self.log_to.currentData()  # taken out by engine.training.train._process_main
-        o.update(forecast_overrides(self))
-        return o
-
-    def load_settings(self, training: dict[str, Any]) -> None:
-        """Fill the form from a project's `training` section."""
-
-        def setv(w, key, cast=float):
-            if key in training and training[key] is not None:
-                with contextlib.suppress(TypeError, ValueError):
-                    w.setValue(cast(training[key]))
-
-        setv(self.epochs, "epochs", int)
-        setv(self.batch, "batch_size", int)
-        setv(self.lr, "lr")
-        setv(self.weight_decay, "weight_decay")
-        setv(self.patience, "patience", int)
-        setv(self.clip, "clip_norm")
-        setv(self.seed, "seed", int)
-        load_forecast_settings(self, training)
-        for combo, key in ((self.optimizer, "optimizer"), (self.schedule, "schedule"), (self.precision, "precision")):
-            if isinstance(training.get(key), str) and combo.findText(training[key]) >= 0:
-                combo.setCurrentText(training[key])
