@@ -427,6 +427,7 @@ class MainWindow(QMainWindow):
         self.scene.linkRequested.connect(self.link)
         self.scene.linkRejected.connect(self.link_rejected)
         self.scene.movesFinished.connect(self._moves_finished)
+        self.scene.loaded.connect(self.view.open_view)  # a big design built over several turns: fit it once whole
         self.scene.selectionChanged.connect(self._selection_changed)
         self.view.blockDropped.connect(self._dropped)
         self.view.nudgeRequested.connect(self.nudge)
