@@ -96,6 +96,25 @@ def settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "RNN Studio", "RNN Studio")
 
 
+def _import_target(src: Path) -> Path:
+    """<name>.rnn.json beside the model, or <name>-2.rnn.json… when that exists."""
+    design, n = src.with_name(src.stem + EXTENSION), 1
+    while design.exists():
+        n += 1
+        design = src.with_name(f"{src.stem}-{n}{EXTENSION}")
+    return design
+
+
+def _import_model(src: Path, design: Path):
+    """Read the model, lay its design out, write the design and its run folder: (imported, run folder).
+    No Qt object is touched, so File > Import Model… runs this on a worker thread."""
+    from rnn_studio.engine.importers import import_model, write_import
+
+    imported = import_model(src)
+    MainWindow._ensure_layout(imported.project)
+    return imported, write_import(imported, design, src.parent / "runs")
+
+
 class MainWindow(QMainWindow):
     designChanged = Signal(object)  # CheckResult
     projectReplaced = Signal(object)  # Project (new / open / restore)
@@ -142,6 +161,7 @@ class MainWindow(QMainWindow):
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self._bottom_ready = False  # the bottom area opens on demand only once the window is shown
         self._error_count = 0
+        self._import_request: int | None = None  # File > Import Model… in flight on a worker thread
 
         self.status_valid = QLabel()
         self.status_params = QLabel()
@@ -465,7 +485,8 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self.view.open_view)
         self.view.open_view()
 
-    def _ensure_layout(self, project: Project) -> None:
+    @staticmethod
+    def _ensure_layout(project: Project) -> None:
         """Blocks without a saved position get one from the layered layout (before any view follows)."""
         missing = [b.id for b in project.blocks if project.position(b.id) is None]
         if not missing:
@@ -862,31 +883,59 @@ class MainWindow(QMainWindow):
         start = settings().value("lastDir", str(Path.cwd()))
         path, _ = QFileDialog.getOpenFileName(self, "Import model", start, "Models (*.keras *.onnx);;All files (*)")
         if path:
-            self.import_path(path)
+            self.import_later(path)
 
     def import_path(self, path: str) -> bool:
         """Import a .keras / .onnx file: write <name>.rnn.json beside it and a run folder holding its weights
         under runs/ there (where the Train panel looks), then open the design with its lints and shapes."""
-        from rnn_studio.engine.importers import ImportRefused, import_model, write_import
-
         if not self.confirm_discard():
             return False
         src = Path(path)
-        design = src.with_name(src.stem + EXTENSION)
-        n = 1
-        while design.exists():
-            n += 1
-            design = src.with_name(f"{src.stem}-{n}{EXTENSION}")
+        design = _import_target(src)
         try:
-            imported = import_model(src)
-            self._ensure_layout(imported.project)
-            run_dir = write_import(imported, design, src.parent / "runs")
-        except ImportRefused as e:
+            imported, run_dir = _import_model(src, design)
+        except Exception as e:
+            return self._import_failed(src, e)
+        return self._import_landed(src, design, imported, run_dir)
+
+    def import_later(self, path: str) -> int | None:
+        """File > Import Model…: as import_path, with the model read and written on a worker thread (an ONNX
+        bi-GRU stack held the GUI thread ~0.2 s); the design opens when it lands. Returns the request id."""
+        from .monitor import reader
+
+        if not self.confirm_discard():
+            return None
+        src = Path(path)
+        design = _import_target(src)
+        relay = reader.relay()
+        self.statusBar().showMessage(f"Importing {src.name}\u2026")
+
+        def landed(request: int, result, error) -> None:
+            if request != self._import_request:
+                return
+            relay.called.disconnect(landed)
+            self._import_request = None
+            if error is not None:
+                self._import_failed(src, error)
+            else:
+                self._import_landed(src, design, *result)
+
+        relay.called.connect(landed)
+        self._import_request = relay.call_later(lambda: _import_model(src, design))
+        return self._import_request
+
+    def _import_failed(self, src: Path, e: Exception) -> bool:
+        from rnn_studio.engine.importers import ImportRefused
+
+        if isinstance(e, ImportRefused):
             self.show_error("Cannot import model", str(e))
-            return False
-        except OSError as e:
+        elif isinstance(e, OSError):
             self.show_error("Cannot import model", f"{src.parent}: cannot write the design there ({e.strerror})")
-            return False
+        else:
+            raise e
+        return False
+
+    def _import_landed(self, src: Path, design: Path, imported, run_dir) -> bool:
         self._forget_recovery()
         self.set_project(imported.project, str(design.resolve()))
         self.add_recent(self.path, last_dir=str(src.resolve().parent))
