@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
         self._bottom_ready = False  # the bottom area opens on demand only once the window is shown
         self._error_count = 0
         self._import_request: int | None = None  # File > Import Model… in flight on a worker thread
+        self._unwritten_settings: list[QSettings] = []  # written to disk on the next turn (add_recent)
 
         self.status_valid = QLabel()
         self.status_params = QLabel()
@@ -1015,13 +1016,16 @@ class MainWindow(QMainWindow):
         return box
 
     def add_recent(self, path: str, last_dir: str | None = None) -> None:
-        """Put `path` first in File > Recent (and remember `last_dir`): one QSettings, so one write to disk
-        (each QSettings writes its file when it goes, ~10 ms that a person opening a file waits through)."""
+        """Put `path` first in File > Recent (and remember `last_dir`). A QSettings writes its file when it
+        goes (~10 ms): this one is kept until the next event-loop turn, so opening a file does not wait for
+        the write (other QSettings of this process see the new values at once)."""
         s = settings()
         files = [f for f in (s.value("recentFiles", [], type=list) or []) if f != path]
         s.setValue("recentFiles", [path] + files[: MAX_RECENT - 1])
         if last_dir is not None:
             s.setValue("lastDir", last_dir)
+        self._unwritten_settings.append(s)
+        QTimer.singleShot(0, self._unwritten_settings.clear)
 
     def recent_files(self) -> list[str]:
         return [f for f in (settings().value("recentFiles", [], type=list) or []) if Path(f).exists()]
