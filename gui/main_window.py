@@ -96,6 +96,25 @@ def settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "RNN Studio", "RNN Studio")
 
 
+def _import_target(src: Path) -> Path:
+    """<name>.rnn.json beside the model, or <name>-2.rnn.json… when that exists."""
+    design, n = src.with_name(src.stem + EXTENSION), 1
+    while design.exists():
+        n += 1
+        design = src.with_name(f"{src.stem}-{n}{EXTENSION}")
+    return design
+
+
+def _import_model(src: Path, design: Path):
+    """Read the model, lay its design out, write the design and its run folder: (imported, run folder).
+    No Qt object is touched, so File > Import Model… runs this on a worker thread."""
+    from rnn_studio.engine.importers import import_model, write_import
+
+    imported = import_model(src)
+    MainWindow._ensure_layout(imported.project)
+    return imported, write_import(imported, design, src.parent / "runs")
+
+
 class MainWindow(QMainWindow):
     designChanged = Signal(object)  # CheckResult
     projectReplaced = Signal(object)  # Project (new / open / restore)
@@ -142,6 +161,8 @@ class MainWindow(QMainWindow):
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self._bottom_ready = False  # the bottom area opens on demand only once the window is shown
         self._error_count = 0
+        self._import_request: int | None = None  # File > Import Model… in flight on a worker thread
+        self._unwritten_settings: list[QSettings] = []  # written to disk on the next turn (add_recent)
 
         self.status_valid = QLabel()
         self.status_params = QLabel()
@@ -427,6 +448,7 @@ class MainWindow(QMainWindow):
         self.scene.linkRequested.connect(self.link)
         self.scene.linkRejected.connect(self.link_rejected)
         self.scene.movesFinished.connect(self._moves_finished)
+        self.scene.loaded.connect(self.view.open_view)  # a big design built over several turns: fit it once whole
         self.scene.selectionChanged.connect(self._selection_changed)
         self.view.blockDropped.connect(self._dropped)
         self.view.nudgeRequested.connect(self.nudge)
@@ -464,7 +486,8 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self.view.open_view)
         self.view.open_view()
 
-    def _ensure_layout(self, project: Project) -> None:
+    @staticmethod
+    def _ensure_layout(project: Project) -> None:
         """Blocks without a saved position get one from the layered layout (before any view follows)."""
         missing = [b.id for b in project.blocks if project.position(b.id) is None]
         if not missing:
@@ -854,43 +877,69 @@ class MainWindow(QMainWindow):
             return False
         self._forget_recovery()
         self.set_project(project, str(Path(path).resolve()))
-        self.add_recent(self.path)
-        settings().setValue("lastDir", str(Path(path).resolve().parent))
+        self.add_recent(self.path, last_dir=str(Path(path).resolve().parent))
         return True
 
     def file_import(self) -> None:
         start = settings().value("lastDir", str(Path.cwd()))
         path, _ = QFileDialog.getOpenFileName(self, "Import model", start, "Models (*.keras *.onnx);;All files (*)")
         if path:
-            self.import_path(path)
+            self.import_later(path)
 
     def import_path(self, path: str) -> bool:
         """Import a .keras / .onnx file: write <name>.rnn.json beside it and a run folder holding its weights
         under runs/ there (where the Train panel looks), then open the design with its lints and shapes."""
-        from rnn_studio.engine.importers import ImportRefused, import_model, write_import
-
         if not self.confirm_discard():
             return False
         src = Path(path)
-        design = src.with_name(src.stem + EXTENSION)
-        n = 1
-        while design.exists():
-            n += 1
-            design = src.with_name(f"{src.stem}-{n}{EXTENSION}")
+        design = _import_target(src)
         try:
-            imported = import_model(src)
-            self._ensure_layout(imported.project)
-            run_dir = write_import(imported, design, src.parent / "runs")
-        except ImportRefused as e:
+            imported, run_dir = _import_model(src, design)
+        except Exception as e:
+            return self._import_failed(src, e)
+        return self._import_landed(src, design, imported, run_dir)
+
+    def import_later(self, path: str) -> int | None:
+        """File > Import Model…: as import_path, with the model read and written on a worker thread (an ONNX
+        bi-GRU stack held the GUI thread ~0.2 s); the design opens when it lands. Returns the request id."""
+        from .monitor import reader
+
+        if not self.confirm_discard():
+            return None
+        src = Path(path)
+        design = _import_target(src)
+        relay = reader.relay()
+        self.statusBar().showMessage(f"Importing {src.name}\u2026")
+
+        def landed(request: int, result, error) -> None:
+            if request != self._import_request:
+                return
+            relay.called.disconnect(landed)
+            self._import_request = None
+            if error is not None:
+                self._import_failed(src, error)
+            else:
+                self._import_landed(src, design, *result)
+
+        relay.called.connect(landed)
+        self._import_request = relay.call_later(lambda: _import_model(src, design))
+        return self._import_request
+
+    def _import_failed(self, src: Path, e: Exception) -> bool:
+        from rnn_studio.engine.importers import ImportRefused
+
+        if isinstance(e, ImportRefused):
             self.show_error("Cannot import model", str(e))
-            return False
-        except OSError as e:
+        elif isinstance(e, OSError):
             self.show_error("Cannot import model", f"{src.parent}: cannot write the design there ({e.strerror})")
-            return False
+        else:
+            raise e
+        return False
+
+    def _import_landed(self, src: Path, design: Path, imported, run_dir) -> bool:
         self._forget_recovery()
         self.set_project(imported.project, str(design.resolve()))
-        self.add_recent(self.path)
-        settings().setValue("lastDir", str(src.resolve().parent))
+        self.add_recent(self.path, last_dir=str(src.resolve().parent))
         self.statusBar().showMessage(f"Imported {src.name}: design {design.name}, weights in run {run_dir}", 10000)
         return True
 
@@ -943,8 +992,7 @@ class MainWindow(QMainWindow):
         self.restored = False
         self.undo.setClean()
         self._forget_recovery()
-        self.add_recent(self.path)
-        settings().setValue("lastDir", str(Path(self.path).parent))
+        self.add_recent(self.path, last_dir=str(Path(self.path).parent))
         self._update_title()
         self.statusBar().showMessage(f"Saved {self.path}", 4000)
         return True
@@ -967,10 +1015,17 @@ class MainWindow(QMainWindow):
         self.error_box = box
         return box
 
-    def add_recent(self, path: str) -> None:
+    def add_recent(self, path: str, last_dir: str | None = None) -> None:
+        """Put `path` first in File > Recent (and remember `last_dir`). A QSettings writes its file when it
+        goes (~10 ms): this one is kept until the next event-loop turn, so opening a file does not wait for
+        the write (other QSettings of this process see the new values at once)."""
         s = settings()
         files = [f for f in (s.value("recentFiles", [], type=list) or []) if f != path]
         s.setValue("recentFiles", [path] + files[: MAX_RECENT - 1])
+        if last_dir is not None:
+            s.setValue("lastDir", last_dir)
+        self._unwritten_settings.append(s)
+        QTimer.singleShot(0, self._unwritten_settings.clear)
 
     def recent_files(self) -> list[str]:
         return [f for f in (settings().value("recentFiles", [], type=list) or []) if Path(f).exists()]

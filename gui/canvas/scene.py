@@ -10,7 +10,7 @@ mouse events first. Nothing here decides whether a design is valid: link rules c
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QGraphicsScene
 
 from rnn_studio.engine import CATALOG, Project, fmt_shape
@@ -29,6 +29,13 @@ class DesignScene(QGraphicsScene):
     movesFinished = Signal(dict)  # id -> ((x0, y0), (x1, y1))
     blockDoubleClicked = Signal(str)
     wireHint = Signal(str, object, QPointF)  # hint text ('' = none), ok (True/False/None), cursor (scene)
+    loaded = Signal()  # a design built over several event-loop turns is now fully on the canvas
+
+    # A big design's items are built LOAD_CHUNK blocks (then wires) per event-loop turn so the window keeps
+    # answering while it opens (400 blocks at once held the GUI thread ~0.25 s). Designs up to one chunk, and
+    # every design while `sync_load` is set, are built at once; `finish_loading()` completes a load now.
+    LOAD_CHUNK = 40
+    sync_load = False
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -42,6 +49,10 @@ class DesignScene(QGraphicsScene):
         self.setSceneRect(-20000, -20000, 40000, 40000)
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self._rects = None  # (block items, (n, 4) array of their scene rects), built when a wire asks
+        self._loading = None  # the steps left of a design being built over several turns
+        self._load_timer = QTimer(self)
+        self._load_timer.setInterval(0)
+        self._load_timer.timeout.connect(self._load_step)
 
     def blocks_near(self, area: QRectF) -> list[BlockItem]:
         """The blocks whose rectangles meet `area`. A wire routes around and labels beside the blocks near
@@ -65,10 +76,51 @@ class DesignScene(QGraphicsScene):
         self.bridge, self.project = bridge, bridge.project
         bridge.edited.connect(self._edited)
         bridge.checked.connect(self.apply_check)
-        for b in self.project.blocks:
-            self._add_item(b.id)
-        self._sync_links()
-        self.apply_check(bridge.result)
+        steps = self._load_steps()
+        if self.sync_load or len(self.project.blocks) <= self.LOAD_CHUNK:
+            for _ in steps:
+                pass
+        else:
+            self._loading = steps
+            self._load_timer.start()
+
+    @property
+    def loading(self) -> bool:
+        """True while a big design's items are still being built (see LOAD_CHUNK)."""
+        return self._loading is not None
+
+    def finish_loading(self) -> None:
+        """Build what is left of a design being loaded, now."""
+        while self._loading is not None:
+            self._load_step()
+
+    def _load_step(self) -> None:
+        if self._loading is None or next(self._loading, StopIteration) is StopIteration:
+            self._stop_loading(done=True)
+
+    def _stop_loading(self, done: bool = False) -> None:
+        was = self._loading is not None
+        self._load_timer.stop()
+        self._loading = None
+        if was and done:
+            self.loaded.emit()
+
+    def _load_steps(self):
+        """Build the design's items a chunk per step: blocks, then wires, each showing the current check."""
+        n = self.LOAD_CHUNK
+        ids = [b.id for b in self.project.blocks]
+        for i in range(0, len(ids), n):
+            chunk = [bid for bid in ids[i : i + n] if self.project.block(bid) is not None]  # not removed since
+            for bid in chunk:
+                self._add_item(bid)
+            self._check_items(self.bridge.result, chunk, ())
+            yield
+        keys = [tuple(link) for link in self.project.links]
+        for i in range(0, len(keys), n):
+            added = [k for k in keys[i : i + n] if self._add_link(k)]
+            self._check_items(self.bridge.result, (), added)
+            yield
+        self._sync_links()  # edits made while loading
 
     def _edited(self, event: ProjectEvent) -> None:
         """Follow the model: one typed event per edit (gui/bridge.py)."""
@@ -87,6 +139,7 @@ class DesignScene(QGraphicsScene):
                 self._moved(block_id)
 
     def clear_items(self) -> None:
+        self._stop_loading()
         self._rects = None
         self.set_interaction(None)
         for item in list(self.links.values()) + list(self.blocks.values()):
@@ -123,11 +176,17 @@ class DesignScene(QGraphicsScene):
             if key not in want:
                 self.removeItem(self.links.pop(key))
         for key in want:
-            if key not in self.links:
-                item = LinkItem(self.blocks[key[0]], self.blocks[key[1]])
-                self.addItem(item)
-                item.update_path()
-                self.links[key] = item
+            self._add_link(key)
+
+    def _add_link(self, key: tuple[str, str]) -> bool:
+        """A wire for `key` if both its blocks are shown and it has none yet; True when one was added."""
+        if key in self.links or key[0] not in self.blocks or key[1] not in self.blocks:
+            return False
+        item = LinkItem(self.blocks[key[0]], self.blocks[key[1]])
+        self.addItem(item)
+        item.update_path()
+        self.links[key] = item
+        return True
 
     def _param_changed(self, block_id: str, name: str) -> None:
         item = self.blocks.get(block_id)
@@ -146,16 +205,21 @@ class DesignScene(QGraphicsScene):
         """Show the engine's verdict: shapes on wires, problem outlines and tooltips on blocks."""
         if self.project is None:
             return
+        self._check_items(result, list(self.blocks), list(self.links))
+
+    def _check_items(self, result, block_ids, link_keys) -> None:
         t = themes.current()
         per_block: dict[str, list[tuple[str, str]]] = {}
         for p in result.problems:
             if p.block is not None:
                 per_block.setdefault(p.block, []).append((p.level, p.message))
-        for bid, item in self.blocks.items():
+        for bid in block_ids:
+            item = self.blocks[bid]
             msgs = per_block.get(bid, [])
             level = "error" if any(lv == "error" for lv, _ in msgs) else ("warning" if msgs else None)
             item.set_check(level, msgs, result.shapes.get(bid), result.param_counts.get(bid), bid == result.output_id)
-        for (src, dst), link in self.links.items():
+        for src, dst in link_keys:
+            link = self.links[(src, dst)]
             shape = result.shapes.get(src)
             ins = self.project.inputs_of(dst)
             d = CATALOG.get(link.dst.type_name)

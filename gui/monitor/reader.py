@@ -25,6 +25,7 @@ class ReadRelay(QtCore.QObject):
 
     done = QtCore.Signal(int, object, str)  # request id, the Table (None on error), the one-line error
     planned = QtCore.Signal(int, object, str)  # request id, the DataPlan (None on error), the one-line error
+    called = QtCore.Signal(int, object, object)  # request id, what call_later's function returned, its exception
 
     def __init__(self) -> None:
         super().__init__()
@@ -35,6 +36,7 @@ class ReadRelay(QtCore.QObject):
         self._gc_was_enabled = True
         self.done.connect(self._landed)  # connected first: runs before the panels' slots
         self.planned.connect(self._landed)
+        self.called.connect(self._landed)
 
     def read_later(self, path: str) -> int:
         from rnn_studio.engine.data import read_table  # imported here, on the GUI thread
@@ -69,6 +71,26 @@ class ReadRelay(QtCore.QObject):
         self.pool.start(run)
         return request
 
+    def call_later(self, fn) -> int:
+        """Run `fn()` (plain Python, no Qt object) on a worker thread; `called(id, result, exception)` brings
+        what it returned, or the exception it raised (then result is None), back to the GUI thread."""
+        request = next(self._ids)
+        if self._in_flight == 0:
+            self._gc_was_enabled = gc.isenabled()
+            gc.disable()
+        self._in_flight += 1
+
+        def run() -> None:
+            result, error = None, None
+            try:
+                result = fn()
+            except Exception as e:  # handed to the GUI thread, which words it
+                error = e
+            self.called.emit(request, result, error)
+
+        self.pool.start(run)
+        return request
+
     def _run(self, request: int, path: str, read_table) -> None:
         """The worker thread: read, then hand the result to the GUI thread. Never raises."""
         from rnn_studio.engine.data import DataError
@@ -82,7 +104,7 @@ class ReadRelay(QtCore.QObject):
             error = f"{Path(path).name} could not be read ({type(e).__name__}: {e}); check the file's format"
         self.done.emit(request, table, error)
 
-    def _landed(self, _request: int, _table, _error: str) -> None:
+    def _landed(self, _request: int, _table, _error) -> None:
         self._in_flight -= 1
         if self._in_flight == 0 and self._gc_was_enabled:
             gc.enable()

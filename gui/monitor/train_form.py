@@ -30,6 +30,7 @@ TIME_AUTO, TIME_NONE = None, "none"  # data_spec()["time"]: detect, no time colu
 PREVIEW_ROWS = 10  # rows visible without scrolling
 PREVIEW_MAX_ROWS = 200  # rows loaded into the preview
 PLAN_OFF_THREAD_ROWS = 200_000  # a table this long is planned on a worker thread (~0.2 s for 2,000,000 rows)
+PLAN_OFF_THREAD_BLOCKS = 100  # so is a design this big (its checks: ~30 ms for 400 blocks)
 TINT_PROPERTY = "themeRole"  # a label's colour is this theme role; re-applied when the theme changes
 
 
@@ -481,7 +482,8 @@ class DataFormMixin:
         if untouched:
             spec["features"] = None  # the plan's defaults, then tick exactly those
         self._plan_untouched = untouched
-        if not wait and getattr(table, "n_rows", 0) >= PLAN_OFF_THREAD_ROWS:
+        big = len(getattr(self.project_getter(), "blocks", ())) >= PLAN_OFF_THREAD_BLOCKS
+        if not wait and (big or getattr(table, "n_rows", 0) >= PLAN_OFF_THREAD_ROWS):
             project = self.project_getter()
             snapshot = project.copy() if project is not None else None
             self._planning = reader.relay().plan_later(

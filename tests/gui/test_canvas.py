@@ -106,3 +106,29 @@ def test_canvas_colours_come_from_the_theme():
         for role in ("header_text", "badge_text", "shadow", "block", "wire", "error", "ok", "accent"):
             assert t.color(role).isValid(), (t.name, role)
     assert themes.DARK.color("shadow").alpha() > themes.LIGHT.color("shadow").alpha() > 0
+
+
+def big_chain(n: int):
+    kinds = [("GRU", {"units": 4, "return_sequences": True}), ("Dropout", {"rate": 0.1}), ("Dense", {"units": 4})]
+    specs = [("x", "Input", {"timesteps": 6, "features": 2})]
+    specs += [(f"b{i}", *kinds[i % 3]) for i in range(n - 3)]
+    return chain(*specs, ("last", "GRU", {"units": 4}), ("y", "Dense", {"units": 1}))
+
+
+def test_a_big_design_is_built_over_several_turns_and_ends_whole_and_checked(qtbot):
+    """Opening 200 blocks must not hold the event loop for the whole canvas build (issue 23): the items come a
+    chunk per turn, and at the end every block, wire and wire label is there, as a synchronous build gives."""
+    w = make_window(qtbot)
+    project = big_chain(200)
+    w.set_project(project)
+    assert w.scene.loading and len(w.scene.blocks) < 200  # built on later turns
+    w.push(SetParam(project, "last", "units", 5, bridge=w.bridge))  # an edit during the load is followed
+    qtbot.waitUntil(lambda: not w.scene.loading, timeout=10000)
+    assert len(w.scene.blocks) == 200 and len(w.scene.links) == 199
+    labels = {k: link.label for k, link in w.scene.links.items()}
+    assert labels[("last", "y")] == "(None, 5)" and labels[("b0", "b1")] == "(None, 6, 4)"
+    w.scene.sync_load = True  # the same design built at once gives the same canvas
+    again = big_chain(200)
+    again.set_param("last", "units", 5)
+    w.set_project(again)
+    assert not w.scene.loading and {k: link.label for k, link in w.scene.links.items()} == labels

@@ -81,3 +81,24 @@ def test_import_refusal_is_one_line_and_writes_nothing(qtbot, tmp_path):
     message = w.statusBar().currentMessage()
     assert "broken.onnx" in message and "not a readable ONNX file" in message and "\n" not in message
     assert not (tmp_path / "broken.rnn.json").exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_file_import_reads_the_model_off_the_gui_thread(qtbot, tmp_path):
+    """File > Import Model… returns at once (the window keeps painting) and opens the design when the worker
+    lands; a refusal arrives the same way, as one line."""
+    project = engine.Project.from_dict(LITERAL_SEED)
+    export_onnx(engine.build_model(project).eval(), project, tmp_path / "literal.onnx")
+    w = make_window(qtbot)
+    before = w.project
+    assert w.import_later(str(tmp_path / "literal.onnx")) is not None
+    assert w.project is before and "Importing literal.onnx" in w.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: w.path is not None, timeout=60000)
+    assert Path(w.path) == (tmp_path / "literal.rnn.json").resolve() and not w.is_modified()
+    assert sorted(w.scene.blocks) == sorted(b["id"] for b in LITERAL_SEED["blocks"])
+    assert [(lv, b) for lv, b, _ in w.problems.rows()] == [("warning", "gru_bi")]
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not onnx")
+    w.import_later(str(bad))
+    qtbot.waitUntil(lambda: "not a readable ONNX file" in w.statusBar().currentMessage(), timeout=60000)
+    assert Path(w.path) == (tmp_path / "literal.rnn.json").resolve() and not (tmp_path / "broken.rnn.json").exists()
