@@ -110,13 +110,13 @@ class TrainPanel(DataFormMixin, QtWidgets.QWidget):
             retint(self)
 
     def resizeEvent(self, event) -> None:
-        """The first real width splits the panel: the settings column takes 40 % (340-440 px: the plan's
+        """The first real width splits the panel: the settings column takes 40 % (360-440 px: the plan's
         lines fit without wrapping on a wide window; the charts keep room on a 1024 px screen)."""
         super().resizeEvent(event)
         width = self.split.width()
         if not self._split_sized and width > 700:
             self._split_sized = True
-            left = min(440, max(340, int(width * 0.4)))
+            left = min(440, max(360, int(width * 0.4)))
             self.split.setSizes([left, width - left])
 
     def showEvent(self, event) -> None:
@@ -140,7 +140,7 @@ class TrainPanel(DataFormMixin, QtWidgets.QWidget):
 
     def _left_column(self) -> QtWidgets.QWidget:
         left = QtWidgets.QWidget()
-        left.setMinimumWidth(340)
+        left.setMinimumWidth(360)
         left_lay = QtWidgets.QVBoxLayout(left)
         left_lay.setContentsMargins(0, 0, 0, 0)
         # steps as tabs (issue 11): each page is one narrow column that wraps labels above fields when
