@@ -87,6 +87,7 @@ def _training_schema() -> dict:
             "time": {"type": ["string", "null"], "description": "null: detect; none; a column"},
             "series": {"type": ["string", "null"], "description": "the series id column"},
             "missing": {"type": "string", "description": "error | interpolate | ffill | drop"},
+            "season": {"type": "integer", "minimum": 1, "description": "season length m (--season); absent: auto"},
         },
     }
     return {

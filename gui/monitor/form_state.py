@@ -35,6 +35,7 @@ SETTING_KEYS = (
     "precision",
     "seed",
     "log",
+    "level",
 )
 MANAGED = DATA_KEYS + SETTING_KEYS
 
@@ -69,9 +70,9 @@ def form_training(panel, folder: Path | None) -> dict[str, Any]:
     if panel.lookback.value():
         out["lookback"] = panel.lookback.value()
     if kind == "demo":
-        out["data"] = {"source": "demo", "demo": demo}
+        data: dict[str, Any] = {"source": "demo", "demo": demo}
     else:
-        data: dict[str, Any] = {"source": kind, "path": stored_path(panel.path_edit.text(), folder)}
+        data = {"source": kind, "path": stored_path(panel.path_edit.text(), folder)}
         if kind in ("csv", "table") and panel.target.count():
             data.update(
                 time=panel.time_column.currentData(),
@@ -80,7 +81,9 @@ def form_training(panel, folder: Path | None) -> dict[str, Any]:
             )
             out["target"] = panel.target.currentText()
             out["features"] = panel.ticked_features()
-        out["data"] = data
+    if panel.season.value():  # forecasting's season length (--season); auto is left out
+        data["season"] = panel.season.value()
+    out["data"] = data
     settings = panel.overrides()
     settings.pop("device", None)  # a machine's choice, not the design's: a GPU name means nothing elsewhere
     out.update(settings)
@@ -148,6 +151,7 @@ class FormKeeper(QtCore.QObject):
         yield from (p.lr.valueChanged, p.weight_decay.valueChanged, p.patience.valueChanged, p.clip.valueChanged)
         yield from (p.seed.valueChanged, p.optimizer.currentIndexChanged, p.schedule.currentIndexChanged)
         yield from (p.precision.currentIndexChanged, p.log_to.currentIndexChanged)
+        yield from (p.season.valueChanged, p.interval_level.valueChanged)
 
     # ------------------------------------------------------------------ form -> design
     def changed(self, *_args) -> None:
@@ -199,6 +203,8 @@ class FormKeeper(QtCore.QObject):
         p = self.panel
         data = training.get("data") if isinstance(training.get("data"), dict) else {}
         kind = data.get("source", "demo")
+        season = data.get("season")
+        p.season.setValue(season if isinstance(season, int) and season >= 1 else 0)  # 0 = auto
         key = data.get("demo") if kind == "demo" else None
         idx = _find(p.source, (kind, key))
         if idx < 0:

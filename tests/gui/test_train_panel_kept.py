@@ -148,3 +148,25 @@ def test_a_missing_data_file_says_so_on_reopen(qtbot, design):
     assert "no such file" in panel.preview_error.text()
     assert not win.is_modified()
     assert QtCore.QFileInfo(panel.path_edit.text()).isAbsolute()
+
+
+def test_season_and_interval_level_are_kept(qtbot, design):
+    """Forecasting's Season (a data choice) and Interval level (a setting) reopen as they were saved."""
+    win = open_window(qtbot, design)
+    panel = win.training.panel
+    panel.season.setValue(7)
+    panel.interval_level.setValue(0.8)
+    assert win.is_modified()
+    assert win.save_to(str(design))
+    training = json.loads(design.read_text())["training"]
+    assert training["data"]["season"] == 7 and training["level"] == 0.8
+
+    again = open_window(qtbot, design)
+    p2 = again.training.panel
+    assert p2.season.value() == 7 and abs(p2.interval_level.value() - 0.8) < 1e-9
+    assert not again.is_modified()
+    p2.season.setValue(0)  # back to auto: the key goes
+    p2.interval_level.setValue(0.9)  # the default: the key goes
+    assert again.save_to(str(design))
+    training = json.loads(design.read_text())["training"]
+    assert "season" not in training["data"] and "level" not in training
