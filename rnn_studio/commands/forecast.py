@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 from ..cli import UserError
-from .training import add_data_args, data_spec, engine_errors
+from .training import add_data_args, data_spec, engine_errors, output_path
 
 
 def register(sub) -> None:
@@ -41,18 +40,11 @@ def register(sub) -> None:
 
 
 def cmd_forecast(args) -> int:
-    from rnn_studio.engine.design.project import NotRegularFileError, refuse_non_regular_target
     from rnn_studio.engine.forecasting.forecast import forecast_run
 
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps must be 1 or more, received {args.steps}")
-    out = Path(args.output)
-    if out.parent and not out.parent.exists():
-        raise UserError(f"{out.parent}: no such folder for -o")
-    try:
-        refuse_non_regular_target(out)  # /dev/full, a FIFO: refused, left as they are
-    except NotRegularFileError as e:
-        raise UserError(str(e)) from None
+    out = output_path(args.output)
     spec = data_spec(args)
     try:
         result = forecast_run(args.run, spec, steps=args.steps, level=args.level, checkpoint=args.checkpoint)

@@ -539,17 +539,26 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
-    from rnn_studio.engine.design.project import NotRegularFileError, atomic_write_text, refuse_non_regular_target
-    from rnn_studio.engine.training.train import predict_run
+def output_path(name: str) -> Path:
+    """`-o NAME` of predict / forecast: its folder must exist; /dev/full, a FIFO and the like are refused
+    (and left as they are)."""
+    from rnn_studio.engine.design.project import NotRegularFileError, refuse_non_regular_target
 
-    out = Path(args.output)
+    out = Path(name)
     if out.parent and not out.parent.exists():
         raise UserError(f"{out.parent}: no such folder for -o")
     try:
-        refuse_non_regular_target(out)  # /dev/full, a FIFO: refused, left as they are
+        refuse_non_regular_target(out)
     except NotRegularFileError as e:
         raise UserError(str(e)) from None
+    return out
+
+
+def cmd_predict(args) -> int:
+    from rnn_studio.engine.design.project import atomic_write_text
+    from rnn_studio.engine.training.train import predict_run
+
+    out = output_path(args.output)
     try:
         cols, rows = predict_run(args.run, data_spec(args), args.checkpoint)
     except engine_errors() as e:
