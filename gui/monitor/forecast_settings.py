@@ -19,21 +19,21 @@ from PySide6 import QtCore, QtWidgets
 DEFAULT_LEVEL = 0.9
 
 
-def add_season_row(panel, form: QtWidgets.QFormLayout) -> None:
-    """The Data tab's Season row (panel.season): a data setting (DataSpec.season, `--season`), so the
+def add_season_row(data, form: QtWidgets.QFormLayout) -> None:
+    """The Data tab's Season row (DataForm.season): a data setting (DataSpec.season, `--season`), so the
     plan re-derives when it changes and says which season it uses and why."""
-    panel.season = QtWidgets.QSpinBox(minimum=0, maximum=100000, value=0, specialValueText="auto")
-    panel.season.setToolTip(
+    data.season = QtWidgets.QSpinBox(minimum=0, maximum=100000, value=0, specialValueText="auto")
+    data.season.setToolTip(
         "Season length m of the seasonal-naive baseline and of MASE (--season). auto: the run's, else from the "
         "time column's frequency (hourly 24, daily 7, weekly 52, monthly 12, quarterly 4, else 1)"
     )
-    panel.season.valueChanged.connect(panel._plan_later)
-    form.addRow("Season:", panel.season)
+    data.season.valueChanged.connect(data._plan_later)
+    form.addRow("Season:", data.season)
 
 
-def season_spec(panel) -> dict[str, Any]:
+def season_spec(data) -> dict[str, Any]:
     """{"season": m} when the user set one (auto leaves it to the plan)."""
-    return {"season": panel.season.value()} if panel.season.value() else {}
+    return {"season": data.season.value()} if data.season.value() else {}
 
 
 def add_level_row(settings, form: QtWidgets.QFormLayout) -> None:

@@ -6,10 +6,10 @@ panel follows the run folder's metrics.jsonl (engine.training.follow.MetricsTail
 coalesced into the charts' buffers and the charts redraw at a bounded rate (15 Hz) however fast
 metrics arrive. Any run folder can be followed the same way, including one started from the CLI.
 
-The panel is composed of: train_form.py (the Data tab and the plan), settings_form.py (the Training tab,
-a widget of its own: `panel.settings_form`), device_probe.py (the GPU probe: `panel.probe`), runs.py (the
-Runs tab: `panel.runs_list`), reader.py (reading a data file off the GUI thread), follower.py (records ->
-charts, progress, alerts) and export_dialog.py. Every public name stays importable from here.
+The panel is composed of: train_form.py (the Data tab and the plan, a widget of its own: `panel.data_form`),
+settings_form.py (the Training tab: `panel.settings_form`), device_probe.py (the GPU probe: `panel.probe`),
+runs.py (the Runs tab: `panel.runs_list`), reader.py (reading a data file off the GUI thread), follower.py
+(records -> charts, progress, alerts) and export_dialog.py. Every public name stays importable from here.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from .device_probe import DeviceProbe
 from .export_dialog import ExportDialog, export_model, verification_rows
 from .follower import REDRAW_HZ, RunFollower, RunMonitor, end_message
 from .forecast_tabs import ForecastTabs
-from .reader import relay
 from .runs import RunsList, list_runs, loss_history, read_summary, run_label
 from .settings_form import SettingsForm
 from .train_form import (
@@ -35,7 +34,7 @@ from .train_form import (
     MISSING_CHOICES,
     PREVIEW_MAX_ROWS,
     PREVIEW_ROWS,
-    DataFormMixin,
+    DataForm,
     retint,
     scroll_page,
     theme_color,
@@ -61,7 +60,7 @@ __all__ = [
 ]
 
 
-class TrainPanel(DataFormMixin, QtWidgets.QWidget):
+class TrainPanel(QtWidgets.QWidget):
     """Train dock content. `project_getter()` returns the current engine.Project; `colors_getter()`
     (optional) returns {block_id: '#rrggbb'} so gradient curves match the canvas."""
 
@@ -86,8 +85,8 @@ class TrainPanel(DataFormMixin, QtWidgets.QWidget):
         self.set_input_features = set_input_features  # (input block id, n): the plan's one-click fix
         self.colors_getter = colors_getter or (lambda: {})
         self._runs_root = runs_root
-        relay().done.connect(self._read_done)  # data files are read off the GUI thread (reader.py)
-        relay().planned.connect(self._planned)  # and a large table's plan is derived there too
+        self.data_form = DataForm(project_getter, set_input_features)  # tab "1 Data" and the plan
+        self.data_form.data_loaded.connect(self.data_loaded)
         self.settings_form = SettingsForm()  # tab "2 Training"
         self.probe = DeviceProbe(self)  # the GPUs, probed once the panel shows
         self.probe.found.connect(self.devices_found)
@@ -99,6 +98,7 @@ class TrainPanel(DataFormMixin, QtWidgets.QWidget):
         self.progress.setValue(0)
         self.monitor = self._run_monitor()  # follows a run into the charts and the progress bar
         self._build()
+        self.data_form.plan_changed.connect(self._plan_shown)
         self.devices_found.connect(self.settings_form.add_devices)
         manager = themes.active_manager()  # the designer's theme; a bare panel keeps the light one
         if manager is not None:
@@ -145,7 +145,7 @@ class TrainPanel(DataFormMixin, QtWidgets.QWidget):
         left_lay.setContentsMargins(0, 0, 0, 0)
         # steps as tabs (issue 11): each page is one narrow column that wraps labels above fields when
         # space is short, so no widget is clipped at 1024 px; the wheel scrolls the page
-        self.data_scroll = scroll_page(self._plan_box(), self._data_group())  # the plan first: always in view
+        self.data_scroll = scroll_page(self.data_form)  # the plan first: always in view
         self.settings_scroll = scroll_page(self.settings_form)
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.addTab(self.data_scroll, "1 Data")
@@ -286,6 +286,11 @@ class TrainPanel(DataFormMixin, QtWidgets.QWidget):
         self.refresh_runs()
         return run_dir
 
+    def _plan_shown(self, error: str, waiting: bool) -> None:
+        """The Data tab shows a plan: Start is enabled when it has no error and nothing is still read or planned."""
+        self.start_button.setEnabled(not error and not waiting and not self.is_running())
+        self.start_button.setToolTip(error or "Train the current design in a separate process (F5)")
+
     def _run_ended(self, run_dir: str, end: dict) -> None:
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
@@ -342,7 +347,19 @@ def _part_attr(part: str, name: str) -> property:
     return property(lambda panel: getattr(getattr(panel, part), name), doc=f"{part}.{name}")
 
 
+DATA_FORM_ATTRS = (
+    ("source", "path_edit", "browse_button", "path_row", "read_busy", "target", "time_column", "series", "missing")
+    + ("features", "lookback", "horizon", "season", "preview", "preview_error", "wheel_guard", "file_dialog")
+    + ("plan_text", "plan_warning", "plan_error", "fix_button", "plan", "_data_form", "_plan_timer", "_table")
+    + ("_reading", "_read_path", "_read_request", "_planning", "_plan_untouched", "_ticks_touched", "_demo_tables")
+    + ("set_data_file", "reading", "planning", "data_spec", "refresh_plan", "ticked_features", "set_features")
+    + ("has_table_for", "_plan_later", "_load_preview", "_read_done", "_planned", "_browse", "_source_changed")
+    + ("_source_activated", "_start_folder", "_path_edited", "_show_reading", "_clear_columns", "_set_columns")
+    + ("_fill_preview", "_set_ticks", "_ticks_changed", "_target_changed", "_table_for_plan", "_plan_ready")
+    + ("_show_plan", "_apply_fix")
+)
 PART_ATTRS = {
+    "data_form": DATA_FORM_ATTRS,
     "settings_form": ("epochs", "batch", "lr", "optimizer", "weight_decay", "schedule", "patience", "clip")
     + ("device", "precision", "seed", "log_to", "interval_level"),
     "runs_list": ("runs", "compare_box", "refresh_button", "open_button", "attach_button", "export_button"),

@@ -1,6 +1,7 @@
 """The Train panel's data form: the data source, its preview and the live data plan (tab "1 Data"), and
-the helpers the panel's forms share (wheel guard, scroll page, form layout, combo, theme tints). The
-training settings are settings_form.py, the device probe device_probe.py.
+the helpers the panel's forms share (wheel guard, scroll page, form layout, combo, theme tints). `DataForm`
+is a widget of its own (the panel owns one: `panel.data_form`). The training settings are settings_form.py,
+the device probe device_probe.py.
 
 A data file is read off the GUI thread (reader.py): while it reads, a busy bar says "Reading FILE…"
 and Start waits; the newest file's result is applied on the GUI thread, a stale one is dropped, and a
@@ -9,6 +10,7 @@ file that cannot be read shows the reader's one-line sentence under the preview.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +115,15 @@ def combo() -> QtWidgets.QComboBox:
     return box
 
 
-class DataFormMixin:
-    """Tab "1 Data": source, file, columns, preview and the live plan (TrainPanel provides the rest)."""
+class DataForm(QtWidgets.QWidget):
+    """Tab "1 Data", a widget of its own: the live plan above the source, file, columns and preview.
+    `project_getter()` returns the current design (the plan checks against it); `set_input_features(block
+    id, n)` (optional) is the plan's one-click fix. It says what changed through its signals; the panel
+    enables Start from `plan_changed`."""
+
+    plan_changed = QtCore.Signal(str, bool)  # the plan shown: its error ('' if none), still reading or planning
+    data_loaded = QtCore.Signal(str, str)  # a data file was read: its path, the one-line error ('' if read)
+    reading_changed = QtCore.Signal(str)  # the file being read off the GUI thread ('' when none)
 
     _table: Any = None
     _ticks_touched = False
@@ -123,6 +132,22 @@ class DataFormMixin:
     _planning = 0  # the newest off-thread plan's id (0: none under way)
     _plan_untouched = False  # the plan in the making sets the ticks (the user has not ticked any)
     plan: Any = None
+
+    def __init__(
+        self,
+        project_getter: Callable,
+        set_input_features: Callable[[str, int], None] | None = None,
+        parent: QtWidgets.QWidget | None = None,
+    ):
+        super().__init__(parent)
+        self.project_getter = project_getter
+        self.set_input_features = set_input_features
+        reader.relay().done.connect(self._read_done)  # data files are read off the GUI thread (reader.py)
+        reader.relay().planned.connect(self._planned)  # and a large table's plan is derived there too
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self._plan_box())  # the plan first: always in view
+        lay.addWidget(self._data_group())
 
     def _data_group(self) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Data")
@@ -319,6 +344,7 @@ class DataFormMixin:
             self._read_request = 0
         self.read_busy.setFormat(f"Reading {Path(path).name}…" if path else "")
         self.read_busy.setVisible(path is not None)
+        self.reading_changed.emit(path or "")
 
     def _load_preview(self) -> None:
         """Start reading the chosen file off the GUI thread; `_read_done` applies the result."""
@@ -534,9 +560,7 @@ class DataFormMixin:
         self.fix_button.setVisible(fix is not None and self.set_input_features is not None)
         if fix is not None:
             self.fix_button.setText(f"Set Input features to {fix}")
-        waiting = self.reading() or self.planning()
-        self.start_button.setEnabled(error is None and not waiting and not self.is_running())
-        self.start_button.setToolTip(error or "Train the current design in a separate process (F5)")
+        self.plan_changed.emit(error or "", self.reading() or self.planning())
 
     def _apply_fix(self) -> None:
         """One click: set the Input block's features to the ticked count (through the designer's undo stack)."""

@@ -1,6 +1,6 @@
 """The Train panel's parts work alone, each with its own state (issue #21 part 4): the Training tab
-(SettingsForm), the GPU probe (DeviceProbe), the Runs tab (RunsList) and the run follower (RunMonitor with
-TrainingCharts), built without a TrainPanel and driven through their own API and signals."""
+(SettingsForm), the GPU probe (DeviceProbe), the Runs tab (RunsList), the run follower (RunMonitor with
+TrainingCharts) and the Data tab (DataForm), built without a TrainPanel and driven through their own API and signals."""
 
 import json
 import sys
@@ -138,3 +138,30 @@ def test_no_part_reaches_into_the_panel():
         module = sys.modules[f"rnn_studio.gui.monitor.{name}"]
         source = Path(module.__file__).read_text(encoding="utf-8")
         assert "from .panel" not in source and "TrainPanel" not in source, name
+
+
+def test_data_form_alone_plans_a_demo_then_a_csv_file(qtbot, tmp_path):
+    from rnn_studio.gui.monitor.train_form import DataForm
+
+    from .test_data_plan import seed_like, year_csv
+
+    form = DataForm(lambda: seed_like())
+    qtbot.addWidget(form)
+    shown: list[tuple[str, bool]] = []
+    form.plan_changed.connect(lambda error, waiting: shown.append((error, waiting)))
+    form.source.setCurrentIndex(1)  # the demo sine: no file, no columns
+    with qtbot.waitSignal(form.plan_changed, timeout=20_000):
+        pass  # the plan follows the choice a moment later
+    assert form.data_spec()["demo"] == "sine" and form.plan is not None and form.plan.ok
+    assert shown[-1] == ("", False) and form.plan_text.text() and not form.plan_error.isVisible()
+    reads: list[str] = []
+    form.reading_changed.connect(reads.append)
+    path = str(year_csv(tmp_path / "yearly.csv"))
+    with qtbot.waitSignal(form.data_loaded, timeout=20_000) as got:
+        form.set_data_file(path)
+    assert got.args == [path, ""] and reads == [path, ""]  # read off the GUI thread, then done
+    assert form.source.currentData() == ("csv", None) and form.target.currentText() == "value"
+    assert form.preview.rowCount() == 120 and form.ticked_features() == form.plan.features
+    spec = form.data_spec()
+    assert (spec["path"], spec["target"]) == (path, "value") and shown[-1] == ("", False)
+    assert "value" in form.plan_text.text()
