@@ -97,7 +97,8 @@ class DataPlan:
         if self.lookback is not None:
             out.append(f"window: lookback {self.lookback}, horizon {self.horizon}{self._steps_text()}")
         if self.season is not None and self.season_source == "default":
-            out.append("season: 1 (no time column to detect one from)")  # seasonal naive = persistence
+            if self.steps > 1:  # one step: seasonal naive at season 1 is persistence, nothing to add
+                out.append("season: 1 (no time column to detect one from)")
         elif self.season is not None:
             out.append(f"season: {self.season} ({self.season_source}; seasonal naive and MASE use it)")
         for s in SPLIT_NAMES:
