@@ -11,6 +11,7 @@ from PySide6.QtCore import QCoreApplication, Qt, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from . import memory
 from . import theme as themes
 from .icons import app_icon
 
@@ -52,6 +53,7 @@ def create_app(argv: list[str] | None = None, theme: str | None = None) -> QAppl
         if saved in ("system", "light", "dark") and not os.environ.get("RNN_STUDIO_THEME"):
             mgr.mode = saved
     mgr.apply()
+    memory.install(app)  # no 100 ms full garbage collections over torch's and Qt's objects on the GUI thread
     return app
 
 

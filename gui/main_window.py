@@ -50,6 +50,7 @@ from rnn_studio.engine import CATALOG, CATEGORIES, EXTENSION, Block, Project, Pr
 from rnn_studio.engine.design.resources import memory_status
 from rnn_studio.engine.limits import printable
 
+from . import memory
 from . import theme as themes
 from .bridge import ParamChanged, ProjectBridge, ProjectEvent, ProjectRenamed
 from .canvas import BLOCK_H, BLOCK_W, GRID, BlockItem, DesignScene, DesignView, LinkItem, snap_to_grid
@@ -194,6 +195,7 @@ class MainWindow(QMainWindow):
             if state is not None:
                 self._state_restored = bool(self.restoreState(state))
         self.fit_to_screen(restored)
+        memory.settle()  # the panels imported torch and pyqtgraph: ~200,000 objects a full collection skips
 
     def fit_to_screen(self, restored: bool = True) -> None:
         """The window fits the screen it opens on: a first start is centred at most WINDOW_SIZE, a
@@ -470,12 +472,16 @@ class MainWindow(QMainWindow):
             self.bridge.detach()
             self.bridge.deleteLater()
         self.undo.clear()
-        self._ensure_layout(project)
+        big = len(project.blocks) > self.scene.LOAD_CHUNK and not self.scene.sync_load
+        if not big:
+            self._ensure_layout(project)
         self.project, self.path = project, path
         self.restored = modified
         self.bridge = ProjectBridge(project, self)
         self.bridge.run_check()
-        self.scene.set_bridge(self.bridge)
+        # a big design is placed (if saved without positions: 7 ms at 400 blocks) in the canvas's first
+        # loading turn, not in this one: opening it held the event loop ~50 ms
+        self.scene.set_bridge(self.bridge, prepare=(lambda: self._ensure_layout(project)) if big else None)
         self.bridge.checked.connect(self._checked)
         self.bridge.edited.connect(self._edited)
         self.inspector.set_project(project, self.bridge.result)
@@ -483,8 +489,9 @@ class MainWindow(QMainWindow):
         self.undo.setClean()
         self._update_title()
         self.projectReplaced.emit(project)
-        QTimer.singleShot(0, self.view.open_view)
-        self.view.open_view()
+        if not big:  # a big one is fitted once it is all on the canvas (scene.loaded)
+            QTimer.singleShot(0, self.view.open_view)
+            self.view.open_view()
 
     @staticmethod
     def _ensure_layout(project: Project) -> None:

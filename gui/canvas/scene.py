@@ -9,6 +9,8 @@ mouse events first. Nothing here decides whether a design is valid: link rules c
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QGraphicsScene
@@ -31,10 +33,15 @@ class DesignScene(QGraphicsScene):
     wireHint = Signal(str, object, QPointF)  # hint text ('' = none), ok (True/False/None), cursor (scene)
     loaded = Signal()  # a design built over several event-loop turns is now fully on the canvas
 
-    # A big design's items are built LOAD_CHUNK blocks (then wires) per event-loop turn so the window keeps
-    # answering while it opens (400 blocks at once held the GUI thread ~0.25 s). Designs up to one chunk, and
-    # every design while `sync_load` is set, are built at once; `finish_loading()` completes a load now.
+    # A big design's items are built over several event-loop turns so the window keeps answering while it
+    # opens (400 blocks at once held the GUI thread ~0.25 s): LOAD_PIECE blocks (then wires) at a time, as
+    # many pieces per turn as fit in LOAD_TURN_S. A fixed 40 per turn was 9-16 ms, and Qt ran two or three of
+    # those zero-interval turns back to back (gaps of ~48 ms in bench_gui_responsiveness --flow open400).
+    # Designs up to LOAD_CHUNK blocks, and every design while `sync_load` is set, are built at once;
+    # `finish_loading()` completes a load now.
     LOAD_CHUNK = 40
+    LOAD_PIECE = 8
+    LOAD_TURN_S = 0.006
     sync_load = False
 
     def __init__(self, parent=None):
@@ -51,7 +58,8 @@ class DesignScene(QGraphicsScene):
         self._rects = None  # (block items, (n, 4) array of their scene rects), built when a wire asks
         self._loading = None  # the steps left of a design being built over several turns
         self._load_timer = QTimer(self)
-        self._load_timer.setInterval(0)
+        self._load_timer.setInterval(1)  # not 0: an always-due timer ran turn after turn ahead of other timers
+        self._load_timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._load_timer.timeout.connect(self._load_step)
 
     def blocks_near(self, area: QRectF) -> list[BlockItem]:
@@ -68,7 +76,9 @@ class DesignScene(QGraphicsScene):
         return [items[i] for i in np.flatnonzero(hit)]
 
     # ------------------------------------------------------------------ model binding
-    def set_bridge(self, bridge) -> None:
+    def set_bridge(self, bridge, prepare=None) -> None:
+        """Show `bridge`'s design. `prepare()` runs before any item is built: at once for a small design,
+        in the first loading turn of a big one (the main window places blocks saved without positions)."""
         if self.bridge is not None:
             self.bridge.edited.disconnect(self._edited)
             self.bridge.checked.disconnect(self.apply_check)
@@ -76,7 +86,7 @@ class DesignScene(QGraphicsScene):
         self.bridge, self.project = bridge, bridge.project
         bridge.edited.connect(self._edited)
         bridge.checked.connect(self.apply_check)
-        steps = self._load_steps()
+        steps = self._load_steps(prepare)
         if self.sync_load or len(self.project.blocks) <= self.LOAD_CHUNK:
             for _ in steps:
                 pass
@@ -95,8 +105,13 @@ class DesignScene(QGraphicsScene):
             self._load_step()
 
     def _load_step(self) -> None:
-        if self._loading is None or next(self._loading, StopIteration) is StopIteration:
-            self._stop_loading(done=True)
+        """One event-loop turn of loading: pieces until LOAD_TURN_S has passed (at least one)."""
+        end = time.perf_counter() + self.LOAD_TURN_S
+        while self._loading is not None:
+            if next(self._loading, StopIteration) is StopIteration:
+                self._stop_loading(done=True)
+            elif time.perf_counter() >= end:
+                return
 
     def _stop_loading(self, done: bool = False) -> None:
         was = self._loading is not None
@@ -105,12 +120,16 @@ class DesignScene(QGraphicsScene):
         if was and done:
             self.loaded.emit()
 
-    def _load_steps(self):
-        """Build the design's items a chunk per step: blocks, then wires, each showing the current check."""
-        n = self.LOAD_CHUNK
+    def _load_steps(self, prepare=None):
+        """Build the design's items a piece per step: blocks, then wires, each showing the current check."""
+        if prepare is not None:
+            prepare()
+            yield
+        n = self.LOAD_PIECE
         ids = [b.id for b in self.project.blocks]
         for i in range(0, len(ids), n):
-            chunk = [bid for bid in ids[i : i + n] if self.project.block(bid) is not None]  # not removed since
+            present = {b.id for b in self.project.blocks}  # not removed by an edit since the last turn
+            chunk = [bid for bid in ids[i : i + n] if bid in present]
             for bid in chunk:
                 self._add_item(bid)
             self._check_items(self.bridge.result, chunk, ())
@@ -221,9 +240,11 @@ class DesignScene(QGraphicsScene):
         for src, dst in link_keys:
             link = self.links[(src, dst)]
             shape = result.shapes.get(src)
-            ins = self.project.inputs_of(dst)
             d = CATALOG.get(link.dst.type_name)
-            prefix = f"#{ins.index(src) + 1}  " if (d is not None and d.max_inputs != 1 and len(ins) > 1) else ""
+            prefix = ""
+            if d is not None and d.max_inputs != 1:  # numbered inputs (Concat...); inputs_of scans every link
+                ins = self.project.inputs_of(dst)
+                prefix = f"#{ins.index(src) + 1}  " if len(ins) > 1 else ""
             if shape is None:
                 link.set_label(prefix + "?" if prefix else "", None)
             else:

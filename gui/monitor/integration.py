@@ -61,6 +61,7 @@ class TrainingIntegration:
         window.projectReplaced.connect(self._project_replaced)
         window.designChanged.connect(lambda _r: self._apply_marks())
         window.designChanged.connect(self.panel._plan_later)  # the data plan follows the design (Input features)
+        self.panel.data_form.plan_wait = lambda: window.scene.loading  # ...once a big design is on the canvas
         self._tune_dock()
         from .form_state import FormKeeper
 

@@ -17,8 +17,9 @@ windows, each following its own run). `--flow all` runs every flow, one line eac
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/bench_gui_responsiveness.py [SECONDS] [--flow F]
 (BENCH_ROOT=/other/checkout measures that checkout's code with this script.)
-With BENCH_PROFILE=1 the measured phase runs under cProfile and the GUI-thread functions that took the most
-time (timer handlers, pyqtgraph paint) are printed: profile the paint path before guessing.
+With BENCH_PROFILE=N the measured phase of a flow runs under cProfile and the N GUI-thread functions that took
+the most time (timer handlers, pyqtgraph paint) are printed: profile the paint path before guessing. With
+BENCH_TURNS=35 every gap over 35 ms lists the designer's calls that ran inside it (see TurnTracer).
 """
 
 import itertools
@@ -37,11 +38,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 class GapMeter:
     """A 60 Hz PreciseTimer recording the gaps between its ticks (and the CPU the process used in each)."""
 
+    made: list["GapMeter"] = []
+
     def __init__(self):
         from PySide6 import QtCore
 
         self.gaps: list[float] = []
         self.busy: list[float] = []
+        self.ends: list[float] = []  # perf_counter at each tick: where the long gaps were (BENCH_STALLS)
+        GapMeter.made.append(self)
         self.last = [time.perf_counter(), time.process_time()]
         self.timer = QtCore.QTimer()
         self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
@@ -52,6 +57,7 @@ class GapMeter:
         now, cpu_now = time.perf_counter(), time.process_time()
         self.gaps.append((now - self.last[0]) * 1000)
         self.busy.append((cpu_now - self.last[1]) * 1000)
+        self.ends.append(now)
         self.last[:] = [now, cpu_now]
 
     def start(self) -> None:
@@ -70,6 +76,69 @@ class GapMeter:
             f"{len(gaps)} ticks, median gap {statistics.median(gaps):.1f} ms, p99 {q[98]:.1f} ms, "
             f"max {max(gaps):.1f} ms (target < 50 ms), busiest gap {max(self.busy[1:] or self.busy):.1f} ms of CPU"
         )
+
+
+class TurnTracer:
+    """BENCH_TURNS=MS: every method of every class in rnn_studio.gui is wrapped to record its outermost calls
+    (those made by the event loop: slots, timer handlers, paint overrides) and the canvas's C++ paint; after
+    each flow, every gap longer than MS lists what ran inside it. A gap much longer than what it lists was
+    spent in Qt's own layout/paint or waiting for a core. Calls on worker threads are listed too when the GUI
+    thread is between calls (they take turns with it at the GIL). The wrappers slow the designer a little:
+    compare gaps without BENCH_TURNS. (A stack-sampling thread was tried first: it needs the GIL and made the
+    gaps it watched ~3x longer.)"""
+
+    def __init__(self, threshold_ms: float):
+        import functools
+        import importlib
+        import inspect
+        import pkgutil
+
+        self.threshold = threshold_ms
+        self.calls: list[tuple[float, float, str]] = []  # (start, ms, name) of outermost calls
+        self.depth = 0
+        pkg = importlib.import_module("rnn_studio.gui")
+        names = [m.name for m in pkgutil.walk_packages(pkg.__path__, "rnn_studio.gui.")]
+        for mod in [pkg] + [importlib.import_module(n) for n in names]:
+            for cname, cls in list(vars(mod).items()):
+                if not (inspect.isclass(cls) and cls.__module__ == mod.__name__):
+                    continue
+                for fname, fn in list(vars(cls).items()):
+                    if inspect.isfunction(fn) and not fname.startswith("__"):
+                        setattr(cls, fname, functools.wraps(fn)(self.wrap(fn, f"{cname}.{fname}")))
+        from rnn_studio.gui.canvas.view import DesignView
+
+        def paintEvent(view, event, base=DesignView.__mro__[1].paintEvent):
+            self.timed(base, "DesignView.paintEvent (C++, with drawBackground and items)", view, event)
+
+        DesignView.paintEvent = paintEvent
+
+    def wrap(self, fn, name):
+        return lambda *a, **k: fn(*a, **k) if self.depth else self.timed(fn, name, *a, **k)
+
+    def timed(self, fn, name, *args, **kwargs):
+        self.depth += 1
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.depth -= 1
+            self.calls.append((t0, (time.perf_counter() - t0) * 1000, name))
+
+    def report(self) -> None:
+        for meter in GapMeter.made:
+            for gap, end in zip(meter.gaps, meter.ends, strict=False):
+                if gap < self.threshold:
+                    continue
+                inside: dict[str, list[float]] = {}
+                for t0, ms, name in self.calls:
+                    if end - gap / 1000 - 0.001 <= t0 <= end:
+                        inside.setdefault(name, []).append(ms)
+                total = sum(sum(v) for v in inside.values())
+                print(f"  gap {gap:.1f} ms, {total:.1f} ms in traced calls:")
+                for name, ms in sorted(inside.items(), key=lambda kv: -sum(kv[1]))[:6]:
+                    print(f"    {sum(ms):6.1f} ms  {len(ms):4d} x {name}")
+        GapMeter.made.clear()
+        self.calls.clear()
 
 
 def run_until(app, done, timeout: float = 120.0) -> float:
@@ -94,9 +163,20 @@ def measure(app, action, done, timeout: float = 120.0) -> tuple[GapMeter, float]
     meter = GapMeter()
     meter.start()
     run_until(app, lambda: len(meter.gaps) >= 5, 5)
+    profiler = None
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     QtCore.QTimer.singleShot(0, action)
     took = run_until(app, done, timeout)
     meter.stop()
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(int(os.environ["BENCH_PROFILE"]) or 18)
     return meter, took
 
 
@@ -139,20 +219,9 @@ def flow_follow(app, duration: float, tmp: Path) -> str:
     start_training(app, window)
     panel = window.training.panel
     steps0 = len(panel.loss_chart.train)
-    profiler = None
-    if os.environ.get("BENCH_PROFILE"):
-        import cProfile
-
-        profiler = cProfile.Profile()
-        profiler.enable()
     cpu0 = time.process_time()
     meter, _ = measure(app, lambda: None, lambda: False, timeout=duration)
     cpu = time.process_time() - cpu0
-    if profiler is not None:
-        import pstats
-
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
     steps = len(panel.loss_chart.train) - steps0
     stop_training(app, [window])
     return (
@@ -307,9 +376,12 @@ def main() -> None:
 
     app = create_app([], theme="light")
     os.environ.setdefault("RNN_STUDIO_NO_RECOVERY_PROMPT", "1")
+    turns = TurnTracer(float(os.environ["BENCH_TURNS"])) if os.environ.get("BENCH_TURNS") else None
     for name in list(FLOWS) if flow == "all" else [flow or "follow"]:
         with tempfile.TemporaryDirectory() as tmp:
             print(FLOWS[name](app, duration, Path(tmp)), flush=True)
+            if turns is not None:
+                turns.report()
             from rnn_studio.gui.main_window import MainWindow
 
             for window in list(MainWindow.windows):  # choices made by the flow (a data file): no "Save?" at exit

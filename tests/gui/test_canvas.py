@@ -132,3 +132,40 @@ def test_a_big_design_is_built_over_several_turns_and_ends_whole_and_checked(qtb
     again.set_param("last", "units", 5)
     w.set_project(again)
     assert not w.scene.loading and {k: link.label for k, link in w.scene.links.items()} == labels
+
+
+def test_a_big_design_saved_without_positions_is_placed_and_fitted_once_loaded(qtbot, tmp_path):
+    """A big design saved without positions (written by a script) gets the layered layout while its canvas
+    is built over several turns, not in the turn that opens it (issue 23: ~50 ms with the event loop held);
+    at the end every block has a place of its own, its item is there, and the view shows the design."""
+    w = make_window(qtbot)
+    path = tmp_path / "big.rnn.json"
+    big_chain(150).save(path)
+    assert '"blocks": {' not in path.read_text()  # no positions in the file
+    assert w.open_path(str(path)) and w.scene.loading
+    qtbot.waitUntil(lambda: not w.scene.loading, timeout=10000)
+    places = {b.id: w.project.position(b.id) for b in w.project.blocks}
+    assert None not in places.values() and len(set(places.values())) == 150
+    assert all((w.scene.blocks[i].pos().x(), w.scene.blocks[i].pos().y()) == p for i, p in places.items())
+    first = w.view.mapFromScene(w.scene.blocks["x"].sceneBoundingRect().center())
+    assert w.view.viewport().rect().contains(first)  # fitted once whole: the design's start is in view
+    assert not w.is_modified()  # placing blocks that had no position is not an edit
+
+
+def test_the_data_plan_of_a_big_design_waits_for_its_canvas(qtbot, monkeypatch):
+    """Planning a big design on a worker thread while its canvas is still being built made both take turns
+    at the interpreter (issue 23): the plan says "Planning…" until the canvas is whole, then lands."""
+    from rnn_studio.gui.canvas.scene import DesignScene
+
+    monkeypatch.setattr(DesignScene, "LOAD_PIECE", 1)  # a slow build: many turns
+    monkeypatch.setattr(DesignScene, "LOAD_TURN_S", 0.0)
+    w = make_window(qtbot)
+    panel = w.training.panel
+    w.set_project(big_chain(150))
+    assert w.scene.loading
+    panel.refresh_plan()
+    assert panel.planning() and panel.plan is None and panel.plan_text.text().startswith("Planning")
+    assert not panel.start_button.isEnabled()
+    qtbot.waitUntil(lambda: not w.scene.loading, timeout=20000)
+    qtbot.waitUntil(lambda: panel.plan is not None, timeout=30000)
+    assert not panel.planning() and "Planning" not in panel.plan_text.text()
