@@ -103,16 +103,16 @@ class DataPlan:
             out.append(f"season: {self.season} ({self.season_source}; seasonal naive and MASE use it)")
         for s in SPLIT_NAMES:
             if s in self.windows:
-                where = ""
+                rows = self.split_rows.get(s, 0)
+                where = f" from {rows:,} rows"
                 if s in self.split_ranges:
                     a, b = self.split_ranges[s]
-                    where = f", rows {a}-{b}"
+                    # "rows 1-2800" says how many rows too: the line fits the Train panel's column
+                    where = f", rows {a}-{b}" if b - a + 1 == rows else f"{where}, rows {a}-{b}"
                 if s in self.split_times:
                     many = " over all series" if self.series > 1 else ""
                     where += f" ({self.split_times[s][0]} .. {self.split_times[s][1]}{many})"
-                out.append(
-                    f"{SPLIT_WORDS[s]}: {self.windows[s]:,} windows from {self.split_rows.get(s, 0):,} rows{where}"
-                )
+                out.append(f"{SPLIT_WORDS[s]}: {self.windows[s]:,} windows{where}")
         out += self._series_times_text()
         m = self.missing
         if m["policy"] != "error" or m["cells"]:

@@ -144,9 +144,10 @@ class ForecastView(QtWidgets.QWidget):
     def _controls(self) -> QtWidgets.QLayout:
         row = QtWidgets.QHBoxLayout()
         self.series_box = combo()
+        self.series_box.setMinimumContentsLength(5)  # this row sets the chart column's least width
         self.series_box.setToolTip("The series shown (a file with a series column holds many)")
         self.series_box.currentIndexChanged.connect(self._series_changed)
-        self.steps = QtWidgets.QSpinBox(minimum=0, maximum=100000, value=0, specialValueText="design")
+        self.steps = QtWidgets.QSpinBox(minimum=0, maximum=9999, value=0, specialValueText="design")
         self.steps.setToolTip(
             "Steps to forecast; 'design' = the design's horizon (its output units). More steps than the design "
             "forecasts are predicted recursively when the target is the only feature"

@@ -110,13 +110,15 @@ class TrainPanel(QtWidgets.QWidget):
             retint(self)
 
     def resizeEvent(self, event) -> None:
-        """The first real width splits the panel: the settings column takes 40 % (360-440 px: the plan's
-        lines fit without wrapping on a wide window; the charts keep room on a 1024 px screen)."""
+        """The first real width splits the panel: the settings column takes 42 % (360-460 px: the plan's
+        lines fit without wrapping at the default window, where 40 % wrapped two of the seed design's
+        lines in the app's font; the charts keep room on a 1024 px screen)."""
         super().resizeEvent(event)
         width = self.split.width()
         if not self._split_sized and width > 700:
             self._split_sized = True
-            left = min(440, max(360, int(width * 0.4)))
+            left = min(460, max(360, int(width * 0.42)))
+
             self.split.setSizes([left, width - left])
 
     def showEvent(self, event) -> None:
