@@ -27,6 +27,78 @@ REDRAW_HZ = 15
 FAILED_REASONS = ("error", "crashed", "out of memory")
 
 
+class FrameClock(QtCore.QObject):
+    """One clock for every run followed in this process: each turn of its 60 Hz timer ticks at most one
+    monitor, the one waiting longest once its 1/REDRAW_HZ has passed. Four windows following four runs had
+    four 15 Hz timers, and Qt fires coarse timers that fall due together in one pass: four polls and
+    redraws back to back held the event loop (bench_gui_responsiveness --flow four). Each monitor still
+    redraws at ~15 Hz up to four runs; with more, each one slows so that a turn never holds more than one."""
+
+    TURN_MS = 16
+    _shared: FrameClock | None = None
+
+    def __init__(self) -> None:
+        super().__init__(QtCore.QCoreApplication.instance())
+        self.slots: list[FrameSlot] = []
+        self.timer = QtCore.QTimer(self)
+        self.timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(self.TURN_MS)
+        self.timer.timeout.connect(self.turn)
+
+    @classmethod
+    def shared(cls) -> FrameClock:
+        import shiboken6
+
+        if cls._shared is None or not shiboken6.isValid(cls._shared):  # none yet, or gone with its application
+            cls._shared = cls()
+        return cls._shared
+
+    def add(self, slot: FrameSlot) -> None:
+        if slot not in self.slots:
+            self.slots.append(slot)
+        self.timer.start()
+
+    def remove(self, slot: FrameSlot) -> None:
+        if slot in self.slots:
+            self.slots.remove(slot)
+        if not self.slots:
+            self.timer.stop()
+
+    def turn(self) -> None:
+        now = time.monotonic()
+        due = [s for s in self.slots if now - s.last >= s.period]
+        if due:
+            slot = min(due, key=lambda s: s.last)
+            slot.last = now
+            try:
+                slot.callback()
+            except RuntimeError:  # its monitor's window was destroyed while it followed a run
+                self.remove(slot)
+
+
+class FrameSlot:
+    """A monitor's place on the FrameClock, with a timer's start / stop / isActive."""
+
+    def __init__(self, callback: Callable[[], None], hz: float = REDRAW_HZ):
+        self.callback = callback
+        self.period = 1.0 / hz - FrameClock.TURN_MS / 2000  # due on the clock's turn nearest 1/hz
+        self.last = 0.0
+        self.active = False
+
+    def start(self) -> None:
+        self.active = True
+        self.last = time.monotonic()
+        FrameClock.shared().add(self)
+
+    def stop(self) -> None:
+        self.active = False
+        if self in getattr(FrameClock._shared, "slots", ()):
+            FrameClock.shared().remove(self)
+
+    def isActive(self) -> bool:
+        return self.active
+
+
 def _fmt_time(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "–"
@@ -121,9 +193,8 @@ class RunMonitor(QtCore.QObject):
         self.alerts: list = []
         self._stop_requested_at: float | None = None
         self._pending_progress: dict[str, Any] | None = None  # the newest step record of this tick, shown once
-        self.timer = QtCore.QTimer(self)
-        self.timer.setInterval(int(1000 / REDRAW_HZ))
-        self.timer.timeout.connect(self._tick)
+        self.timer = FrameSlot(self._tick)  # on the process's one FrameClock
+        self.destroyed.connect(self.timer.stop)  # the slot does not keep a destroyed monitor ticking
 
     def is_running(self) -> bool:
         return self.proc is not None and self.proc.is_alive()
