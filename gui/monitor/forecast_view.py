@@ -24,6 +24,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from .. import theme as themes
+from ..flow_layout import FlowLayout, labelled
 from .background import calls
 from .forecast_worker import compute_forecast
 from .plots import follow_theme, side_legend
@@ -142,7 +143,7 @@ class ForecastView(QtWidgets.QWidget):
         lay.addWidget(split, 1)
 
     def _controls(self) -> QtWidgets.QLayout:
-        row = QtWidgets.QHBoxLayout()
+        row = FlowLayout()  # wraps onto a second line in a narrow Train panel (1024 px screens)
         self.series_box = combo()
         self.series_box.setMinimumContentsLength(5)  # this row sets the chart column's least width
         self.series_box.setToolTip("The series shown (a file with a series column holds many)")
@@ -166,9 +167,7 @@ class ForecastView(QtWidgets.QWidget):
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self._save_dialog)
         for label, w in (("Series:", self.series_box), ("Steps:", self.steps), ("Level:", self.level)):
-            row.addWidget(QtWidgets.QLabel(label))
-            row.addWidget(w, 2 if w is self.series_box else 0)
-        row.addStretch(1)
+            row.addWidget(labelled(label, w))
         row.addWidget(self.save_button)
         return row
 
@@ -176,7 +175,7 @@ class ForecastView(QtWidgets.QWidget):
         self.date_axis = pg.DateAxisItem(orientation="bottom", utcOffset=0)
         self.number_axis = pg.AxisItem(orientation="bottom")
         self.plot = pg.PlotWidget(axisItems={"bottom": self.number_axis})
-        self.plot.setMinimumSize(240, 160)
+        self.plot.setMinimumSize(150, 160)  # the Train panel fits a 1024 px screen without scrolling
         item = self.plot.plotItem
         item.showGrid(x=True, y=True, alpha=0.15)
         self.legend = side_legend(item)

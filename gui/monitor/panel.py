@@ -110,16 +110,16 @@ class TrainPanel(QtWidgets.QWidget):
             retint(self)
 
     def resizeEvent(self, event) -> None:
-        """The first real width splits the panel: the settings column takes 42 % (360-460 px: the plan's
-        lines fit without wrapping at the default window, where 40 % wrapped two of the seed design's
-        lines in the app's font; the charts keep room on a 1024 px screen)."""
+        """Until the person drags the handle, the settings column takes 42 % of the panel (300-460 px: the
+        plan's lines fit without wrapping at the default window; on a 1024 px screen the panel fits without
+        scrolling sideways, the plan's lines wrapping instead).
+        Sizing it once, at the first width over 700 px, caught an intermediate layout (809 px) and left it at
+        360 px on every screen once the chart column's minimum no longer forced the panel wider."""
         super().resizeEvent(event)
         width = self.split.width()
-        if not self._split_sized and width > 700:
-            self._split_sized = True
-            left = min(460, max(360, int(width * 0.42)))
-
-            self.split.setSizes([left, width - left])
+        if not self._split_sized and width > 0:
+            left = min(460, max(300, int(width * 0.42)))
+            self.split.setSizes([left, max(width - left, 0)])
 
     def showEvent(self, event) -> None:
         self.probe.start()  # once
@@ -138,11 +138,12 @@ class TrainPanel(QtWidgets.QWidget):
         split.setStretchFactor(1, 1)
         split.setSizes([380, 900])
         self.split = split
-        self._split_sized = False
+        self._split_sized = False  # True once the person moved the handle: their width is kept
+        split.splitterMoved.connect(lambda *_a: setattr(self, "_split_sized", True))
 
     def _left_column(self) -> QtWidgets.QWidget:
         left = QtWidgets.QWidget()
-        left.setMinimumWidth(360)
+        left.setMinimumWidth(300)
         left_lay = QtWidgets.QVBoxLayout(left)
         left_lay.setContentsMargins(0, 0, 0, 0)
         # steps as tabs (issue 11): each page is one narrow column that wraps labels above fields when

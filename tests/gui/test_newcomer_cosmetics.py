@@ -110,3 +110,65 @@ def test_data_tab_plan_lines_do_not_wrap_at_the_default_window(qtbot):
     panel = train_panel_at_default_window(qtbot)
     label = panel.plan_text
     assert label.heightForWidth(label.width()) == label.heightForWidth(5000)  # as tall as with room to spare
+
+
+def train_panel_at(qtbot, size):
+    from PySide6.QtWidgets import QApplication
+
+    from rnn_studio.gui import theme
+
+    QApplication.instance().setFont(theme.ui_font(10))
+    w = window(qtbot, load_project(SEED))
+    w.resize(*size)
+    w.show()
+    qtbot.waitExposed(w)
+    w.training.show()
+    panel = w.training.panel
+    qtbot.waitUntil(lambda: panel.plan is not None, timeout=30_000)
+    qtbot.wait(50)
+    return w, panel
+
+
+def test_the_train_panel_fits_a_1024_screen_without_scrolling_sideways(qtbot):
+    """At 1024x700 the Train panel needed a sideways scroll on every tab (settings 360 px + a chart column held
+    at 652 px by the Forecast tab's one-line controls): now each chart tab fits, its controls wrapping."""
+    w, panel = train_panel_at(qtbot, (1024, 700))
+    holder = panel.parentWidget().parentWidget()  # the dock's scroll area (viewport, then the area)
+    assert type(holder).__name__ == "QScrollArea"
+    view = panel.chart_tabs.widget(1)
+    for i in range(panel.chart_tabs.count()):
+        panel.chart_tabs.setCurrentIndex(i)
+        qtbot.wait(30)
+        assert holder.horizontalScrollBar().maximum() == 0, panel.chart_tabs.tabText(i)
+    panel.chart_tabs.setCurrentIndex(1)  # the Forecast tab's controls take two lines here, one on a big screen
+    qtbot.waitUntil(lambda: view.isVisible() and view.width() < 500, timeout=3000)
+    assert (
+        view.save_button.mapTo(view, view.save_button.rect().topLeft()).y()
+        > view.series_box.mapTo(view, view.series_box.rect().topLeft()).y()
+    )
+    w.resize(1600, 1000)
+    top = lambda wd: wd.mapTo(view, wd.rect().topLeft()).y()  # noqa: E731
+    qtbot.waitUntil(lambda: top(view.save_button) == top(view.series_box.parentWidget()), timeout=3000)
+    w.undo.setClean()
+
+
+def test_the_settings_column_follows_the_window_until_dragged(qtbot):
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
+    w, panel = train_panel_at(qtbot, (1024, 700))
+    small = panel.split.sizes()[0]
+    w.resize(1600, 1000)
+    qtbot.waitUntil(lambda: panel.split.sizes()[0] > small, timeout=3000)
+    assert 300 <= small < panel.split.sizes()[0] <= 460
+    handle = panel.split.handle(1)
+    centre = handle.rect().center()
+    QTest.mousePress(handle, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, centre)
+    QTest.mouseMove(handle, centre + QPoint(60, 0))
+    QTest.mouseRelease(handle, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, centre + QPoint(60, 0))
+    dragged = panel.split.sizes()[0]
+    assert dragged != small
+    w.resize(1300, 900)
+    qtbot.wait(50)
+    assert panel.split.sizes()[0] == dragged  # the person's width is kept
+    w.undo.setClean()
