@@ -472,7 +472,7 @@ class MainWindow(QMainWindow):
             self.bridge.detach()
             self.bridge.deleteLater()
         self.undo.clear()
-        big = len(project.blocks) > self.scene.LOAD_CHUNK and not self.scene.sync_load
+        big = self.scene.builds_over_turns(project)
         if not big:
             self._ensure_layout(project)
         self.project, self.path = project, path

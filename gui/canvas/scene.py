@@ -87,12 +87,16 @@ class DesignScene(QGraphicsScene):
         bridge.edited.connect(self._edited)
         bridge.checked.connect(self.apply_check)
         steps = self._load_steps(prepare)
-        if self.sync_load or len(self.project.blocks) <= self.LOAD_CHUNK:
+        if not self.builds_over_turns(self.project):
             for _ in steps:
                 pass
         else:
             self._loading = steps
             self._load_timer.start()
+
+    def builds_over_turns(self, project: Project) -> bool:
+        """Whether `project`'s items would be built over several event-loop turns (see LOAD_CHUNK)."""
+        return not self.sync_load and len(project.blocks) > self.LOAD_CHUNK
 
     @property
     def loading(self) -> bool:
