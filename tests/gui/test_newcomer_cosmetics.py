@@ -78,21 +78,9 @@ def test_inspector_is_usable_at_1024x700_with_train_open(qtbot):
 
 def train_panel_at_default_window(qtbot):
     """The seed design's Train panel at the default window, in the font `rnn-studio` starts with (gui/app.py)."""
-    from PySide6.QtWidgets import QApplication
-
-    from rnn_studio.gui import theme
     from rnn_studio.gui.theme import WINDOW_SIZE
 
-    QApplication.instance().setFont(theme.ui_font(10))
-    w = window(qtbot, load_project(SEED))
-    w.resize(*WINDOW_SIZE)
-    w.show()
-    qtbot.waitExposed(w)
-    w.training.show()
-    panel = w.training.panel
-    qtbot.waitUntil(lambda: panel.plan is not None and panel.plan_text.text() != "", timeout=30_000)
-    qtbot.wait(50)
-    return panel
+    return train_panel_at(qtbot, WINDOW_SIZE)[1]
 
 
 def test_data_tab_shows_the_plan_and_its_controls_together(qtbot):
@@ -113,6 +101,7 @@ def test_data_tab_plan_lines_do_not_wrap_at_the_default_window(qtbot):
 
 
 def train_panel_at(qtbot, size):
+    """(window, Train panel) of the seed design at `size`, its plan shown, in the app's own font."""
     from PySide6.QtWidgets import QApplication
 
     from rnn_studio.gui import theme
@@ -124,7 +113,7 @@ def train_panel_at(qtbot, size):
     qtbot.waitExposed(w)
     w.training.show()
     panel = w.training.panel
-    qtbot.waitUntil(lambda: panel.plan is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: panel.plan is not None and panel.plan_text.text() != "", timeout=30_000)
     qtbot.wait(50)
     return w, panel
 
