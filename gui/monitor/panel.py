@@ -117,7 +117,7 @@ class TrainPanel(QtWidgets.QWidget):
         360 px on every screen once the chart column's minimum no longer forced the panel wider."""
         super().resizeEvent(event)
         width = self.split.width()
-        if not self._split_sized and width > 0:
+        if not self._split_dragged and width > 0:
             left = min(460, max(300, int(width * 0.42)))
             self.split.setSizes([left, max(width - left, 0)])
 
@@ -138,8 +138,8 @@ class TrainPanel(QtWidgets.QWidget):
         split.setStretchFactor(1, 1)
         split.setSizes([380, 900])
         self.split = split
-        self._split_sized = False  # True once the person moved the handle: their width is kept
-        split.splitterMoved.connect(lambda *_a: setattr(self, "_split_sized", True))
+        self._split_dragged = False  # the person moved the handle: their width is kept from then on
+        split.splitterMoved.connect(lambda *_a: setattr(self, "_split_dragged", True))
 
     def _left_column(self) -> QtWidgets.QWidget:
         left = QtWidgets.QWidget()
